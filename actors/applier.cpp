@@ -1,0 +1,167 @@
+#include "actors/applier.hpp"
+
+#include <algorithm>
+
+#include "messages/codec.hpp"
+
+namespace kvpaxos {
+
+Applier::Applier(NodeId self, ApplierOptions options) : self_(self), options_(std::move(options)) {}
+
+void Applier::handle(const Address&, Body body, Time now, Outbox& out) {
+  if (auto* r = std::get_if<FromClient>(&body)) {
+    on_request(std::move(*r), out);
+  } else if (auto* a = std::get_if<Apply>(&body)) {
+    on_apply(std::move(*a), now, out);
+  } else if (auto* p = std::get_if<LearnerProgress>(&body)) {
+    if (p->decided_below > decided_below_ && applied_below_ >= decided_below_) {
+      last_progress_ = now;  // a new gap opens now, not when we last applied
+    }
+    forget_below_ = std::max(forget_below_, p->forget_below);
+    decided_below_ = std::max(decided_below_, p->decided_below);
+  } else if (auto* s = std::get_if<StatusFromClient>(&body)) {
+    out.push_back({{self_, Actor::front_door}, ToClient{s->route, encode(status())}});
+  }
+}
+
+void Applier::on_request(FromClient m, Outbox& out) {
+  const ClientRequest& req = m.request;
+  const ClientId client = req.client_id;
+  if (auto s = sessions_.find(client); s != sessions_.end() && req.seq <= s->second.last_seq) {
+    const Session& session = s->second;
+    if (req.seq == session.last_seq && session.has_reply) {
+      reply(m.route, {client, req.seq, ReplyCode::ok, session.reply_value, {}}, out);
+    } else {
+      reply(m.route,
+            {client, req.seq, ReplyCode::stale_request, {},
+             "request " + std::to_string(req.seq) + " already executed and acknowledged; the "
+             "client must use a new sequence number"},
+            out);
+    }
+    return;
+  }
+  if (auto w = waiters_.find(client); w != waiters_.end()) {
+    if (w->second.seq == req.seq) {
+      w->second.route = std::move(m.route);  // a retry: answer where the client listens now
+      return;
+    }
+    if (w->second.seq > req.seq) {
+      reply(m.route, {client, req.seq, ReplyCode::stale_request, {},
+                      "a newer request from this client is in progress"}, out);
+      return;
+    }
+  }
+  Waiter& w = waiters_[client];
+  w = Waiter{req.seq, std::move(m.route), encode_op(KvOp::from(req)), 0};
+  propose(client, w, out);
+}
+
+InstanceId Applier::next_free_instance() const {
+  return std::max({next_propose_, applied_below_, decided_below_});
+}
+
+void Applier::propose(ClientId client, Waiter& w, Outbox& out) {
+  w.instance = next_free_instance();
+  next_propose_ = w.instance + 1;
+  proposed_[w.instance] = client;
+  out.push_back({{self_, Actor::proposer}, Propose{w.instance, w.op}});
+}
+
+void Applier::on_apply(Apply m, Time now, Outbox& out) {
+  if (m.instance != applied_below_) return;  // the learner delivers in order
+  Result<KvOp> op = decode_op(m.value);
+  if (op.ok()) {
+    if (!op->noop) execute(*op, m.instance);
+  } else {
+    ++undecodable_entries_;  // every replica skips it alike
+  }
+  ++applied_below_;
+  last_progress_ = now;
+
+  // Lost the race for an instance: the op goes to the next free one.
+  if (auto p = proposed_.find(m.instance); p != proposed_.end()) {
+    const ClientId client = p->second;
+    proposed_.erase(p);
+    if (auto w = waiters_.find(client); w != waiters_.end() && w->second.instance == m.instance) {
+      const auto s = sessions_.find(client);
+      const bool executed = s != sessions_.end() && s->second.last_seq >= w->second.seq;
+      if (!executed) propose(client, w->second, out);
+    }
+  }
+  if (op.ok() && !op->noop) answer_waiter(op->client_id, out);
+  if (applied_below_ % 1024 == 0) evict_idle_sessions();
+  out.push_back({{self_, Actor::learner}, LocalDone{applied_below_}});
+}
+
+void Applier::execute(const KvOp& op, InstanceId instance) {
+  Session& s = sessions_[op.client_id];
+  s.last_instance = instance;
+  if (s.has_reply && op.ack >= s.last_seq) {
+    s.has_reply = false;
+    std::string().swap(s.reply_value);
+  }
+  if (op.seq <= s.last_seq) return;  // a duplicate: executed already
+  std::string result;
+  switch (op.op) {
+    case OpKind::get:
+      if (auto it = kv_.find(op.key); it != kv_.end()) result = it->second;
+      break;
+    case OpKind::put:
+      kv_[op.key] = op.value;
+      break;
+    case OpKind::append:
+      kv_[op.key] += op.value;
+      break;
+  }
+  s.last_seq = op.seq;
+  s.has_reply = true;
+  s.reply_value = std::move(result);
+}
+
+void Applier::answer_waiter(ClientId client, Outbox& out) {
+  auto w = waiters_.find(client);
+  if (w == waiters_.end()) return;
+  const Session& s = sessions_.at(client);
+  if (w->second.seq > s.last_seq) return;
+  if (w->second.seq == s.last_seq && s.has_reply) {
+    reply(w->second.route, {client, w->second.seq, ReplyCode::ok, s.reply_value, {}}, out);
+  } else {
+    reply(w->second.route, {client, w->second.seq, ReplyCode::stale_request, {},
+                            "request superseded by a newer one from the same client"}, out);
+  }
+  waiters_.erase(w);
+}
+
+void Applier::reply(const std::string& route, ClientReply r, Outbox& out) const {
+  out.push_back({{self_, Actor::front_door}, ToClient{route, encode(r)}});
+}
+
+void Applier::tick(Time now, Outbox& out) {
+  // A hole: later instances are decided but the next one to apply is not
+  // known here. Proposing a no-op there learns the chosen value if there is
+  // one, or fills the slot.
+  if (applied_below_ >= decided_below_) return;
+  if (now - last_progress_ < options_.hole_timeout) return;
+  if (now - last_hole_proposal_ < options_.hole_timeout) return;
+  last_hole_proposal_ = now;
+  out.push_back({{self_, Actor::proposer}, Propose{applied_below_, encode_op(KvOp::no_op())}});
+}
+
+void Applier::evict_idle_sessions() {
+  if (applied_below_ < options_.session_idle_instances) return;
+  const InstanceId horizon = applied_below_ - options_.session_idle_instances;
+  // Depends on the log alone, so every replica evicts the same sessions.
+  std::erase_if(sessions_, [&](const auto& kv) { return kv.second.last_instance < horizon; });
+}
+
+std::size_t Applier::retained_replies() const {
+  return static_cast<std::size_t>(std::count_if(
+      sessions_.begin(), sessions_.end(), [](const auto& kv) { return kv.second.has_reply; }));
+}
+
+StatusReply Applier::status() const {
+  return StatusReply{options_.name,   self_,           applied_below_,  forget_below_,
+                     decided_below_,  kv_.size(),      sessions_.size(), options_.fault_injection};
+}
+
+}  // namespace kvpaxos

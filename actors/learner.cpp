@@ -1,0 +1,128 @@
+#include "actors/learner.hpp"
+
+#include <algorithm>
+
+namespace kvpaxos {
+
+Learner::Learner(NodeId self, std::size_t cluster_size, LearnerOptions options)
+    : self_(self),
+      n_(cluster_size),
+      options_(options),
+      done_below_(cluster_size, 0),
+      peer_decided_below_(cluster_size, 0) {}
+
+void Learner::handle(const Address& from, Body body, Time, Outbox& out) {
+  if (auto* d = std::get_if<Decided>(&body)) {
+    on_decided(std::move(*d), out);
+  } else if (auto* c = std::get_if<CatchUpRequest>(&body)) {
+    on_catch_up(from.node, *c, out);
+  } else if (auto* l = std::get_if<LocalDone>(&body)) {
+    done_below_[self_] = std::max(done_below_[self_], l->done_below);
+    recompute_forget_point(out);
+  } else if (auto* p = std::get_if<PeerProgress>(&body)) {
+    if (p->node >= n_ || p->node == self_) return;
+    done_below_[p->node] = std::max(done_below_[p->node], p->done_below);
+    peer_decided_below_[p->node] = std::max(peer_decided_below_[p->node], p->decided_below);
+    recompute_forget_point(out);
+  } else if (auto* q = std::get_if<InstanceQuery>(&body)) {
+    InstanceReport r{.token = q->token, .instance = q->instance};
+    if (q->instance < forget_below_) {
+      r.state = InstanceState::forgotten;
+    } else if (auto it = decided_.find(q->instance); it != decided_.end()) {
+      r.state = InstanceState::decided;
+      r.value = it->second;
+    }
+    r.forget_below = forget_below_;
+    r.decided_below = decided_below_;
+    out.push_back({from, std::move(r)});
+  }
+  report_progress(out);
+}
+
+void Learner::on_decided(Decided m, Outbox& out) {
+  if (m.instance < forget_below_) return;
+  auto [it, inserted] = decided_.try_emplace(m.instance, std::move(m.value));
+  if (!inserted) {
+    if (it->second != m.value) ++conflicts_;
+    return;
+  }
+  decided_below_ = std::max(decided_below_, m.instance + 1);
+  out.push_back({{self_, Actor::proposer}, Learned{m.instance}});
+  deliver(out);
+}
+
+void Learner::deliver(Outbox& out) {
+  if (!options_.deliver_to_applier) return;
+  for (auto it = decided_.find(next_deliver_); it != decided_.end() && it->first == next_deliver_;
+       ++it) {
+    out.push_back({{self_, Actor::applier}, Apply{it->first, it->second}});
+    ++next_deliver_;
+  }
+}
+
+void Learner::on_catch_up(NodeId from, const CatchUpRequest& m, Outbox& out) const {
+  if (from >= n_) return;
+  std::size_t entries = 0;
+  std::size_t bytes = 0;
+  for (auto it = decided_.lower_bound(m.from); it != decided_.end() && it->first <= m.to; ++it) {
+    if (entries >= options_.catch_up_max_entries || bytes >= options_.catch_up_max_bytes) break;
+    out.push_back({{from, Actor::learner}, Decided{it->first, it->second}});
+    ++entries;
+    bytes += it->second.size();
+  }
+}
+
+void Learner::recompute_forget_point(Outbox& out) {
+  const InstanceId min_done = *std::min_element(done_below_.begin(), done_below_.end());
+  if (min_done <= forget_below_) return;
+  forget_below_ = min_done;
+  decided_.erase(decided_.begin(), decided_.lower_bound(forget_below_));
+  decided_below_ = std::max(decided_below_, forget_below_);
+  next_deliver_ = std::max(next_deliver_, forget_below_);
+  out.push_back({{self_, Actor::acceptor}, ForgetBelow{forget_below_}});
+  out.push_back({{self_, Actor::proposer}, ForgetBelow{forget_below_}});
+}
+
+// The first instance this node has not learned, where it has not forgotten.
+InstanceId Learner::first_missing() const {
+  InstanceId i = std::max(forget_below_, next_deliver_);
+  for (auto it = decided_.lower_bound(i); it != decided_.end() && it->first == i; ++it) ++i;
+  return i;
+}
+
+void Learner::tick(Time now, Outbox& out) {
+  if (now - last_catch_up_ < options_.catch_up_interval) return;
+  const InstanceId missing = first_missing();
+  // Ask only for the gap: up to the next instance we already hold.
+  const auto next_held = decided_.upper_bound(missing);
+  // Ask the peers in turn, starting after the last one asked, for the first
+  // that knows of decisions beyond our first gap.
+  for (std::size_t k = 0; k < n_; ++k) {
+    const NodeId peer = static_cast<NodeId>((next_catch_up_peer_ + k) % n_);
+    if (peer == self_ || peer_decided_below_[peer] <= missing) continue;
+    const InstanceId gap_end =
+        next_held == decided_.end() ? peer_decided_below_[peer] - 1 : next_held->first - 1;
+    out.push_back({{peer, Actor::learner}, CatchUpRequest{missing, gap_end}});
+    next_catch_up_peer_ = static_cast<NodeId>((peer + 1) % n_);
+    last_catch_up_ = now;
+    break;
+  }
+}
+
+void Learner::report_progress(Outbox& out) {
+  const LocalProgress local{done_below_[self_], decided_below_};
+  const LearnerProgress progress{forget_below_, decided_below_};
+  if (reported_once_ && local.done_below == last_reported_.done_below &&
+      local.decided_below == last_reported_.decided_below &&
+      progress.forget_below == last_progress_.forget_below &&
+      progress.decided_below == last_progress_.decided_below) {
+    return;
+  }
+  reported_once_ = true;
+  last_reported_ = local;
+  last_progress_ = progress;
+  out.push_back({{self_, Actor::peer_link}, local});
+  if (options_.deliver_to_applier) out.push_back({{self_, Actor::applier}, progress});
+}
+
+}  // namespace kvpaxos

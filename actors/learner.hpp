@@ -1,0 +1,73 @@
+// Learner: what the log decided, and how far it may be forgotten.
+//
+// Owns the decided values of instances at or above forget_below (the seed's
+// Min()), every node's Done point (its own from LocalDone, the others' from
+// PeerProgress piggybacked on peer traffic) and, when an applier runs on this
+// node, the in-order delivery cursor.
+// Handles Decided (from any proposer or peer learner), CatchUpRequest,
+// LocalDone, PeerProgress and InstanceQuery. Sends Learned to the local
+// proposer, Apply (in instance order) and LearnerProgress to the applier,
+// ForgetBelow to the local acceptor and proposer, LocalProgress to the peer
+// link, Decided to lagging peers, and CatchUpRequest when a peer knows more.
+//
+// Invariants:
+//   a decided value never changes once stored (a differing Decided is a
+//     safety violation and is counted in conflicts());
+//   forget_below = min over all nodes of their done_below, never decreases;
+//   Apply is sent for each instance exactly once, in increasing order, and
+//     only for instances at or above forget_below.
+#pragma once
+
+#include <map>
+#include <vector>
+
+#include "actors/actor.hpp"
+
+namespace kvpaxos {
+
+struct LearnerOptions {
+  bool deliver_to_applier = true;
+  Duration catch_up_interval = std::chrono::milliseconds(50);
+  std::size_t catch_up_max_entries = 256;
+  std::size_t catch_up_max_bytes = 8 * 1024 * 1024;
+};
+
+class Learner final : public ActorLogic {
+ public:
+  Learner(NodeId self, std::size_t cluster_size, LearnerOptions options = {});
+
+  void handle(const Address& from, Body body, Time now, Outbox& out) override;
+  void tick(Time now, Outbox& out) override;
+  Duration tick_interval() const override { return std::chrono::milliseconds(10); }
+
+  InstanceId forget_below() const { return forget_below_; }
+  InstanceId decided_below() const { return decided_below_; }
+  std::size_t instances_held() const { return decided_.size(); }
+  std::uint64_t conflicts() const { return conflicts_; }
+
+ private:
+  void on_decided(Decided m, Outbox& out);
+  void on_catch_up(NodeId from, const CatchUpRequest& m, Outbox& out) const;
+  void recompute_forget_point(Outbox& out);
+  void deliver(Outbox& out);
+  void report_progress(Outbox& out);
+  InstanceId first_missing() const;
+
+  NodeId self_;
+  std::size_t n_;
+  LearnerOptions options_;
+  std::map<InstanceId, std::string> decided_;
+  std::vector<InstanceId> done_below_;           // per node
+  std::vector<InstanceId> peer_decided_below_;   // per node
+  InstanceId forget_below_ = 0;
+  InstanceId decided_below_ = 0;
+  InstanceId next_deliver_ = 0;
+  LocalProgress last_reported_{};
+  LearnerProgress last_progress_{};
+  bool reported_once_ = false;
+  Time last_catch_up_{};
+  NodeId next_catch_up_peer_ = 0;
+  std::uint64_t conflicts_ = 0;
+};
+
+}  // namespace kvpaxos

@@ -1,0 +1,82 @@
+// Node: one kvpaxos server, i.e. its actor threads wired together.
+//
+// A Node starts, in this process, an acceptor, a proposer, a learner and a
+// peer link, and (for the key/value service) an applier and a front door.
+// Each actor is a thread with its own sockets (actors/runner.hpp); they talk
+// over inproc:// inside the node and through the peer links between nodes.
+// Several Nodes can live in one process (tests): each gets its own inproc
+// namespace. The Node object itself only starts, controls and stops threads;
+// it is not thread-safe except where a method says so.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "actors/cluster_config.hpp"
+#include "actors/peer_link.hpp"
+#include "actors/proposer.hpp"
+#include "messages/result.hpp"
+
+namespace kvpaxos {
+
+class ActorThread;
+class FrontDoorThread;
+class PeerLinkThread;
+class PaxosPeer;
+
+struct NodeConfig {
+  std::vector<Member> members;   // the whole cluster, this node included
+  NodeId self = 0;
+  std::string client_endpoint;   // e.g. tcp://127.0.0.1:7201; empty: Paxos only
+  bool fault_injection = false;
+  // Unique per process for the nodes it hosts; prefixes the inproc endpoints.
+  std::string inproc_namespace = "kvpaxos";
+  std::uint64_t seed = 1;         // randomness of back-off and message drops
+  ProposerTiming proposer_timing{};
+  Duration hole_timeout = std::chrono::milliseconds(200);
+};
+
+class Node {
+ public:
+  // Binds every socket before returning, so a port in use is an error here.
+  static Result<std::unique_ptr<Node>> start(zmq::context_t& ctx, NodeConfig config);
+  ~Node();  // stops and joins every actor thread (within a second)
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  const NodeConfig& config() const { return config_; }
+  const PeerTrafficStats& traffic() const { return *traffic_; }
+  // Where clients reach this node (a "*" port in the config resolved); empty
+  // for a Paxos-only node.
+  std::string client_endpoint() const;
+
+  // Fault injection, for tests (thread-safe). `peers` are node ids; the node
+  // itself is always reachable.
+  void set_reachable(const std::vector<NodeId>& peers);
+  void reach_all();
+  void set_drop_rate(double rate);
+
+  // The Paxos library view of this node (Start/Status/Done/Max/Min): only for
+  // nodes started without a client endpoint (Paxos only).
+  PaxosPeer& paxos();
+
+ private:
+  explicit Node(NodeConfig config);
+  void send_control(Actor to, const std::string& body);
+
+  NodeConfig config_;
+  std::unique_ptr<PeerTrafficStats> traffic_;
+  std::mutex control_mu_;
+  std::unique_ptr<zmq::socket_t> control_;  // PUSH to the peer link
+  std::unique_ptr<PaxosPeer> paxos_;
+  std::vector<std::unique_ptr<ActorThread>> actors_;
+  std::unique_ptr<PeerLinkThread> peer_link_;
+  std::unique_ptr<FrontDoorThread> front_door_;
+};
+
+}  // namespace kvpaxos

@@ -1,0 +1,377 @@
+#include "actors/runner.hpp"
+
+#include <zmq_addon.hpp>
+
+#include "actors/log.hpp"
+#include "messages/codec.hpp"
+
+namespace kvpaxos {
+namespace {
+
+constexpr int kDrainBatch = 1024;  // messages handled per wake-up before ticking
+constexpr int kPeerSendHwm = 10000;
+constexpr const char* kStop = "$TERM";
+
+void set_common(zmq::socket_t& s) { s.set(zmq::sockopt::linger, 0); }
+
+void set_unbounded(zmq::socket_t& s) {
+  s.set(zmq::sockopt::sndhwm, 0);
+  s.set(zmq::sockopt::rcvhwm, 0);
+}
+
+bool is_stop(const std::vector<zmq::message_t>& frames) {
+  return frames.size() == 1 && frames[0].to_string_view() == kStop;
+}
+
+// Receives one multipart message without waiting; empty when none.
+std::vector<zmq::message_t> try_recv(zmq::socket_t& s) {
+  std::vector<zmq::message_t> frames;
+  if (!zmq::recv_multipart(s, std::back_inserter(frames), zmq::recv_flags::dontwait)) frames.clear();
+  return frames;
+}
+
+// Tags 1..5 are the Paxos messages proper (Prepare .. Decided); a body is
+// [type, version, fields] so its second byte is the type for tags below 128.
+bool is_paxos_message(const std::string& body) {
+  if (body.size() < 2 || static_cast<unsigned char>(body[0]) != 0x93) return false;
+  const auto tag = static_cast<unsigned char>(body[1]);
+  return tag >= static_cast<unsigned char>(MessageType::prepare) &&
+         tag <= static_cast<unsigned char>(MessageType::decided);
+}
+
+int poll_timeout_ms(Time next_tick) {
+  const auto wait = std::chrono::ceil<std::chrono::milliseconds>(next_tick - Clock::now());
+  return static_cast<int>(std::max<std::chrono::milliseconds::rep>(0, wait.count()));
+}
+
+}  // namespace
+
+std::string inproc_endpoint(const std::string& ns, NodeId node, Actor actor) {
+  return "inproc://" + ns + "/" + std::to_string(node) + "/" + to_string(actor);
+}
+
+// ------------------------------------------------------------------ Postbox
+
+Postbox::Postbox(zmq::context_t& ctx, std::string ns, NodeId self, Actor owner)
+    : ctx_(ctx), ns_(std::move(ns)), self_(self), owner_(owner) {}
+
+zmq::socket_t& Postbox::socket_for(Actor local) {
+  auto& slot = sockets_[static_cast<std::size_t>(local)];
+  if (!slot) {
+    slot = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::push);
+    set_common(*slot);
+    set_unbounded(*slot);
+    slot->connect(inproc_endpoint(ns_, self_, local));
+  }
+  return *slot;
+}
+
+void Postbox::forward(Actor local, const std::string& header, const std::string& body) {
+  zmq::socket_t& s = socket_for(local);
+  s.send(zmq::buffer(header), zmq::send_flags::sndmore);
+  s.send(zmq::buffer(body), zmq::send_flags::none);
+}
+
+void Postbox::send(const Outbound& m) {
+  const FrameHeader header{m.to, {self_, owner_}, 0, 0};
+  const Actor via = m.to.node == self_ ? m.to.actor : Actor::peer_link;
+  forward(via, encode_header(header), encode(m.body));
+}
+
+void Postbox::send_all(Outbox& out) {
+  for (const Outbound& m : out) send(m);
+  out.clear();
+}
+
+// -------------------------------------------------------------------- Inbox
+
+Inbox::Inbox(zmq::context_t& ctx, const std::string& ns, NodeId node, Actor actor)
+    : pull_(ctx, zmq::socket_type::pull), stop_(ctx, zmq::socket_type::push) {
+  set_common(pull_);
+  set_unbounded(pull_);
+  pull_.bind(inproc_endpoint(ns, node, actor));
+  set_common(stop_);
+  stop_.connect(inproc_endpoint(ns, node, actor));
+}
+
+void Inbox::request_stop() { stop_.send(zmq::str_buffer("$TERM"), zmq::send_flags::none); }
+
+// -------------------------------------------------------------- ActorThread
+
+ActorThread::ActorThread(zmq::context_t& ctx, std::string ns, NodeId self, Actor kind,
+                         std::unique_ptr<ActorLogic> logic, std::string log_prefix)
+    : ctx_(ctx),
+      ns_(std::move(ns)),
+      self_(self),
+      kind_(kind),
+      logic_(std::move(logic)),
+      log_prefix_(std::move(log_prefix)),
+      inbox_(ctx_, ns_, self_, kind_),
+      thread_([this] { run(); }) {}
+
+ActorThread::~ActorThread() {
+  inbox_.request_stop();
+  thread_.join();
+}
+
+void ActorThread::run() {
+  try {
+    Postbox postbox(ctx_, ns_, self_, kind_);
+    Outbox out;
+    Time next_tick = Clock::now();
+    for (;;) {
+      if (Clock::now() >= next_tick) {
+        const Time now = Clock::now();
+        logic_->tick(now, out);
+        postbox.send_all(out);
+        next_tick = now + logic_->tick_interval();
+      }
+      zmq::pollitem_t items[] = {{inbox_.socket().handle(), 0, ZMQ_POLLIN, 0}};
+      zmq::poll(items, 1, std::chrono::milliseconds(poll_timeout_ms(next_tick)));
+      if ((items[0].revents & ZMQ_POLLIN) == 0) continue;
+      for (int i = 0; i < kDrainBatch; ++i) {
+        std::vector<zmq::message_t> frames = try_recv(inbox_.socket());
+        if (frames.empty()) break;
+        if (is_stop(frames)) return;
+        if (frames.size() != 2) {
+          log::warn(log_prefix_ + "dropped a message of " + std::to_string(frames.size()) +
+                    " frames (expected header + body)");
+          continue;
+        }
+        Result<FrameHeader> header = decode_header(frames[0].to_string_view());
+        Result<Body> body = decode(frames[1].to_string_view());
+        if (!header.ok() || !body.ok()) {
+          log::warn(log_prefix_ + "dropped an undecodable message: " +
+                    (header.ok() ? body.error() : header.error()));
+          continue;
+        }
+        logic_->handle(header->from, std::move(body.value()), Clock::now(), out);
+        postbox.send_all(out);
+      }
+    }
+  } catch (const zmq::error_t& e) {
+    if (e.num() != ETERM) log::error(log_prefix_ + "stopped on a ZeroMQ error: " + e.what());
+  }
+}
+
+// ---------------------------------------------------------- FrontDoorThread
+
+FrontDoorThread::FrontDoorThread(zmq::context_t& ctx, std::string ns, NodeId self,
+                                 const std::string& endpoint, bool fault_injection,
+                                 std::string log_prefix)
+    : ctx_(ctx),
+      ns_(std::move(ns)),
+      self_(self),
+      logic_(self, fault_injection),
+      log_prefix_(std::move(log_prefix)),
+      inbox_(ctx_, ns_, self_, Actor::front_door),
+      router_(ctx_, zmq::socket_type::router) {
+  set_common(router_);
+  router_.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(kMaxClientFrameBytes));
+  router_.bind(endpoint);
+  bound_ = router_.get(zmq::sockopt::last_endpoint);
+  thread_ = std::thread([this] { run(); });
+}
+
+FrontDoorThread::~FrontDoorThread() {
+  inbox_.request_stop();
+  thread_.join();
+}
+
+void FrontDoorThread::send_to_client(const ToClient& m) {
+  // ROUTER drops silently when the client is gone or its queue is full.
+  if (!router_.send(zmq::buffer(m.route), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+    return;
+  }
+  (void)router_.send(zmq::buffer(m.body), zmq::send_flags::dontwait);
+}
+
+void FrontDoorThread::on_client_message() {
+  std::vector<zmq::message_t> frames = try_recv(router_);
+  if (frames.empty()) return;
+  std::string route = frames[0].to_string();
+  Outbox out;
+  // A DEALER sends [body]; a REQ-style client puts an empty delimiter first.
+  if (frames.size() == 2) {
+    logic_.on_client_frame(std::move(route), frames[1].to_string_view(), out);
+  } else if (frames.size() == 3 && frames[1].size() == 0) {
+    logic_.on_client_frame(std::move(route), frames[2].to_string_view(), out);
+  } else {
+    const ErrorReply e{ReplyCode::bad_request,
+                       "expected one frame per request, got " + std::to_string(frames.size() - 1)};
+    out.push_back({{self_, Actor::front_door}, ToClient{std::move(route), encode(e)}});
+  }
+  for (Outbound& m : out) {
+    if (m.to.actor == Actor::front_door) {
+      log::debug(log_prefix_ + "rejected a client request");
+      send_to_client(std::get<ToClient>(m.body));
+    } else {
+      postbox_->send(m);
+    }
+  }
+}
+
+void FrontDoorThread::run() {
+  try {
+    postbox_ = std::make_unique<Postbox>(ctx_, ns_, self_, Actor::front_door);
+    for (;;) {
+      zmq::pollitem_t items[] = {{inbox_.socket().handle(), 0, ZMQ_POLLIN, 0},
+                                 {router_.handle(), 0, ZMQ_POLLIN, 0}};
+      zmq::poll(items, 2, std::chrono::milliseconds(-1));
+      if ((items[0].revents & ZMQ_POLLIN) != 0) {
+        for (int i = 0; i < kDrainBatch; ++i) {
+          std::vector<zmq::message_t> frames = try_recv(inbox_.socket());
+          if (frames.empty()) break;
+          if (is_stop(frames)) {
+            postbox_.reset();
+            return;
+          }
+          if (frames.size() != 2) continue;
+          Result<Body> body = decode(frames[1].to_string_view());
+          if (!body.ok()) continue;
+          if (auto* m = std::get_if<ToClient>(&body.value())) send_to_client(*m);
+        }
+      }
+      if ((items[1].revents & ZMQ_POLLIN) != 0) {
+        for (int i = 0; i < kDrainBatch; ++i) {
+          if ((router_.get(zmq::sockopt::events) & ZMQ_POLLIN) == 0) break;
+          on_client_message();
+        }
+      }
+    }
+  } catch (const zmq::error_t& e) {
+    if (e.num() != ETERM) log::error(log_prefix_ + "front door stopped: " + e.what());
+  }
+  postbox_.reset();
+}
+
+// ----------------------------------------------------------- PeerLinkThread
+
+PeerLinkThread::PeerLinkThread(zmq::context_t& ctx, std::string ns, NodeId self,
+                               const std::vector<std::string>& names,
+                               const std::vector<std::string>& endpoints, std::uint64_t seed,
+                               PeerTrafficStats& stats, std::string log_prefix)
+    : ctx_(ctx),
+      ns_(std::move(ns)),
+      self_(self),
+      logic_(self, names, seed),
+      stats_(stats),
+      log_prefix_(std::move(log_prefix)),
+      inbox_(ctx_, ns_, self_, Actor::peer_link),
+      router_(ctx_, zmq::socket_type::router) {
+  set_common(router_);
+  router_.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(kMaxPeerFrameBytes));
+  router_.set(zmq::sockopt::rcvhwm, kPeerSendHwm);
+  router_.bind(endpoints[self]);
+  for (NodeId peer = 0; peer < endpoints.size(); ++peer) {
+    if (peer == self) {
+      dealers_.push_back(nullptr);
+      continue;
+    }
+    auto d = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::dealer);
+    set_common(*d);
+    d->set(zmq::sockopt::sndhwm, kPeerSendHwm);
+    d->set(zmq::sockopt::immediate, 1);  // never queue for a peer that is not connected
+    d->set(zmq::sockopt::reconnect_ivl, 50);
+    d->set(zmq::sockopt::reconnect_ivl_max, 1000);
+    d->connect(endpoints[peer]);
+    dealers_.push_back(std::move(d));
+  }
+  thread_ = std::thread([this] { run(); });
+}
+
+PeerLinkThread::~PeerLinkThread() {
+  inbox_.request_stop();
+  thread_.join();
+}
+
+void PeerLinkThread::send_to_peer(const PeerFrame& f) {
+  zmq::socket_t& d = *dealers_.at(f.header.to.node);
+  const std::string header = encode_header(f.header);
+  if (!d.send(zmq::buffer(header), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+    stats_.dropped.fetch_add(1, std::memory_order_relaxed);  // queue full or peer unreachable
+    return;
+  }
+  (void)d.send(zmq::buffer(f.body), zmq::send_flags::dontwait);
+  if (is_paxos_message(f.body)) stats_.paxos_sent.fetch_add(1, std::memory_order_relaxed);
+}
+
+void PeerLinkThread::on_local_message(std::vector<zmq::message_t> frames) {
+  if (frames.size() != 2) return;
+  Result<FrameHeader> header = decode_header(frames[0].to_string_view());
+  if (!header.ok()) return;
+  const Time now = Clock::now();
+  if (header->to.node != self_) {
+    if (auto f = logic_.outbound(PeerFrame{*header, frames[1].to_string()}, now)) {
+      send_to_peer(*f);
+    } else {
+      stats_.dropped.fetch_add(1, std::memory_order_relaxed);
+    }
+    return;
+  }
+  Result<Body> body = decode(frames[1].to_string_view());
+  if (!body.ok()) return;
+  Outbox out;
+  logic_.handle(header->from, std::move(body.value()), now, out);
+  postbox_->send_all(out);
+}
+
+void PeerLinkThread::on_peer_message() {
+  std::vector<zmq::message_t> frames = try_recv(router_);
+  if (frames.empty()) return;
+  if (frames.size() != 3) {
+    log::warn(log_prefix_ + "dropped a peer message of " + std::to_string(frames.size()) +
+              " frames (expected identity, header, body)");
+    return;
+  }
+  Result<FrameHeader> header = decode_header(frames[1].to_string_view());
+  if (!header.ok()) {
+    log::warn(log_prefix_ + "dropped a peer message: " + header.error());
+    return;
+  }
+  Outbox out;
+  std::optional<PeerFrame> f = logic_.inbound(PeerFrame{*header, frames[2].to_string()},
+                                              Clock::now(), out);
+  postbox_->send_all(out);
+  if (!f) return;
+  if (is_paxos_message(f->body)) stats_.paxos_received.fetch_add(1, std::memory_order_relaxed);
+  postbox_->forward(f->header.to.actor, encode_header(f->header), f->body);
+}
+
+void PeerLinkThread::run() {
+  try {
+    postbox_ = std::make_unique<Postbox>(ctx_, ns_, self_, Actor::peer_link);
+    Time next_tick = Clock::now();
+    for (;;) {
+      if (Clock::now() >= next_tick) {
+        for (const PeerFrame& beat : logic_.tick(Clock::now())) send_to_peer(beat);
+        next_tick = Clock::now() + std::chrono::milliseconds(10);
+      }
+      zmq::pollitem_t items[] = {{inbox_.socket().handle(), 0, ZMQ_POLLIN, 0},
+                                 {router_.handle(), 0, ZMQ_POLLIN, 0}};
+      zmq::poll(items, 2, std::chrono::milliseconds(poll_timeout_ms(next_tick)));
+      if ((items[0].revents & ZMQ_POLLIN) != 0) {
+        for (int i = 0; i < kDrainBatch; ++i) {
+          std::vector<zmq::message_t> frames = try_recv(inbox_.socket());
+          if (frames.empty()) break;
+          if (is_stop(frames)) {
+            postbox_.reset();
+            return;
+          }
+          on_local_message(std::move(frames));
+        }
+      }
+      if ((items[1].revents & ZMQ_POLLIN) != 0) {
+        for (int i = 0; i < kDrainBatch; ++i) {
+          if ((router_.get(zmq::sockopt::events) & ZMQ_POLLIN) == 0) break;
+          on_peer_message();
+        }
+      }
+    }
+  } catch (const zmq::error_t& e) {
+    if (e.num() != ETERM) log::error(log_prefix_ + "peer link stopped: " + e.what());
+  }
+  postbox_.reset();
+}
+
+}  // namespace kvpaxos

@@ -1,0 +1,145 @@
+// Runners: the threads and ZeroMQ sockets around the sans-I/O actor logic.
+//
+// Every actor of a node has an inbox, a PULL socket bound at
+//   inproc://<namespace>/<node>/<actor>
+// and a Postbox of PUSH sockets to the other local inboxes. A message between
+// actors is two frames, [FrameHeader][Body]; a message for another node goes
+// to the local peer link, which forwards it over tcp. A one-frame "$TERM" in
+// an inbox stops the actor (as CZMQ's zactor does).
+//
+// Inside a node sends block rather than drop (no high-water mark): losing an
+// Apply would stall the applier forever. Between nodes nothing ever blocks:
+// a full or disconnected peer queue drops, and Paxos retransmits.
+#pragma once
+
+#include <array>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include <zmq.hpp>
+
+#include "actors/actor.hpp"
+#include "actors/front_door.hpp"
+#include "actors/peer_link.hpp"
+
+namespace kvpaxos {
+
+std::string inproc_endpoint(const std::string& ns, NodeId node, Actor actor);
+
+// PUSH sockets from one actor thread to the local inboxes. Owned by, and used
+// only on, that thread.
+class Postbox {
+ public:
+  Postbox(zmq::context_t& ctx, std::string ns, NodeId self, Actor owner);
+
+  // Encodes and sends; a message for another node goes to the local peer link.
+  void send(const Outbound& m);
+  void send_all(Outbox& out);
+  // Forwards already-encoded frames to a local actor.
+  void forward(Actor local, const std::string& header, const std::string& body);
+
+ private:
+  zmq::socket_t& socket_for(Actor local);
+
+  zmq::context_t& ctx_;
+  std::string ns_;
+  NodeId self_;
+  Actor owner_;
+  std::array<std::unique_ptr<zmq::socket_t>, kMaxActor + 1> sockets_{};
+};
+
+// The inbox of an actor, bound on construction (so that the endpoint exists
+// before any thread sends to it), plus the owner's PUSH used to stop it.
+class Inbox {
+ public:
+  Inbox(zmq::context_t& ctx, const std::string& ns, NodeId node, Actor actor);
+  zmq::socket_t& socket() { return pull_; }
+  void request_stop();  // owner thread only
+
+ private:
+  zmq::socket_t pull_;
+  zmq::socket_t stop_;
+};
+
+// A thread running one ActorLogic (acceptor, proposer, learner, applier).
+class ActorThread {
+ public:
+  ActorThread(zmq::context_t& ctx, std::string ns, NodeId self, Actor kind,
+              std::unique_ptr<ActorLogic> logic, std::string log_prefix);
+  ~ActorThread();
+  ActorThread(const ActorThread&) = delete;
+  ActorThread& operator=(const ActorThread&) = delete;
+
+ private:
+  void run();
+
+  zmq::context_t& ctx_;
+  std::string ns_;
+  NodeId self_;
+  Actor kind_;
+  std::unique_ptr<ActorLogic> logic_;
+  std::string log_prefix_;
+  Inbox inbox_;
+  std::thread thread_;
+};
+
+// The front door: a ROUTER bound at the client endpoint, plus an inbox for
+// the replies (ToClient) other actors address to it.
+class FrontDoorThread {
+ public:
+  // Throws zmq::error_t when the endpoint cannot be bound (port in use).
+  FrontDoorThread(zmq::context_t& ctx, std::string ns, NodeId self, const std::string& endpoint,
+                  bool fault_injection, std::string log_prefix);
+  ~FrontDoorThread();
+  // The endpoint actually bound (resolves a "*" port).
+  const std::string& endpoint() const { return bound_; }
+
+ private:
+  void run();
+  void on_client_message();
+  void send_to_client(const ToClient& m);
+
+  zmq::context_t& ctx_;
+  std::string ns_;
+  NodeId self_;
+  FrontDoor logic_;
+  std::string log_prefix_;
+  Inbox inbox_;
+  zmq::socket_t router_;
+  std::string bound_;
+  std::unique_ptr<Postbox> postbox_;
+  std::thread thread_;
+};
+
+// The peer link: a ROUTER bound at this node's peer endpoint, a DEALER to
+// each other node, and an inbox for what local actors send to other nodes.
+class PeerLinkThread {
+ public:
+  // Throws zmq::error_t when the endpoint cannot be bound (port in use).
+  PeerLinkThread(zmq::context_t& ctx, std::string ns, NodeId self,
+                 const std::vector<std::string>& names, const std::vector<std::string>& endpoints,
+                 std::uint64_t seed, PeerTrafficStats& stats, std::string log_prefix);
+  ~PeerLinkThread();
+
+ private:
+  void run();
+  void on_local_message(std::vector<zmq::message_t> frames);
+  void on_peer_message();
+  void send_to_peer(const PeerFrame& f);
+
+  zmq::context_t& ctx_;
+  std::string ns_;
+  NodeId self_;
+  PeerLink logic_;
+  PeerTrafficStats& stats_;
+  std::string log_prefix_;
+  Inbox inbox_;
+  zmq::socket_t router_;
+  std::vector<std::unique_ptr<zmq::socket_t>> dealers_;  // by NodeId; null for self
+  std::unique_ptr<Postbox> postbox_;
+  std::thread thread_;
+};
+
+}  // namespace kvpaxos

@@ -1,0 +1,82 @@
+// Client: the C++ client library of kvpaxos.
+//
+// Talks to any node of the cluster over a ZeroMQ DEALER (docs/protocol.md).
+// One request outstanding at a time: each call blocks until it has an answer.
+// A request that times out at one node is retried, with the same (client id,
+// seq), at the next node with a growing back-off, until the overall deadline;
+// the nodes execute it exactly once however many copies arrive. Replies the
+// client has received are acknowledged on its next request.
+// Not thread-safe: use one Client per thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "messages/messages.hpp"
+#include "messages/result.hpp"
+
+namespace kvpaxos {
+
+struct ClientOptions {
+  std::vector<std::string> endpoints;  // "127.0.0.1:7201" or full "tcp://..."
+  // Overall deadline of one call; after it the outcome is unknown.
+  std::chrono::milliseconds deadline{5000};
+  // How long to wait at one node before trying the next (grows to 1 s).
+  std::chrono::milliseconds attempt_timeout{250};
+  std::optional<ClientId> client_id;   // random when empty
+};
+
+// How a call ended.
+enum class Outcome {
+  ok,        // the cluster executed the op exactly once; value holds Get's result
+  unknown,   // no answer before the deadline: the op may or may not take effect
+  rejected,  // a node refused the request (error says why); nothing was executed
+};
+
+struct CallResult {
+  Outcome outcome = Outcome::unknown;
+  std::string value;
+  std::string error;  // set unless ok; names the endpoints tried
+  bool ok() const { return outcome == Outcome::ok; }
+};
+
+class Client {
+ public:
+  Client(zmq::context_t& ctx, ClientOptions options);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  CallResult get(const std::string& key);
+  CallResult put(const std::string& key, const std::string& value);
+  CallResult append(const std::string& key, const std::string& value);
+
+  // Not through the log: one node's own view (kvctl status), one attempt.
+  Result<StatusReply> status(const std::string& endpoint, std::chrono::milliseconds timeout);
+  // Fault injection on one node (kvctl fault).
+  Result<FaultReply> fault(const std::string& endpoint, const FaultRequest& request,
+                           std::chrono::milliseconds timeout);
+
+  ClientId id() const { return id_; }
+
+ private:
+  CallResult call(OpKind op, const std::string& key, const std::string& value);
+
+  zmq::context_t& ctx_;
+  ClientOptions options_;
+  ClientId id_;
+  std::uint64_t next_seq_ = 1;
+  std::uint64_t acked_ = 0;
+  std::size_t current_ = 0;  // index of the endpoint to try first
+};
+
+// "127.0.0.1:7201" -> "tcp://127.0.0.1:7201"; full endpoints pass through.
+std::string client_endpoint(const std::string& host_port);
+
+}  // namespace kvpaxos

@@ -1,0 +1,158 @@
+// kvpaxosd: one kvpaxos node.
+//
+//   kvpaxosd --name n1 --cluster n1=127.0.0.1:7101,n2=127.0.0.1:7102,n3=127.0.0.1:7103
+//            --client-addr 127.0.0.1:7201 [--data-dir DIR] [--fault-injection]
+//            [--log-level LEVEL]
+//
+// Exit status: 0 after SIGTERM/SIGINT, 2 for bad flags or an address in use,
+// 1 for any other start-up failure.
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <random>
+
+#include <CLI/CLI.hpp>
+
+#include "actors/cluster_config.hpp"
+#include "actors/log.hpp"
+#include "actors/node.hpp"
+
+namespace {
+
+using namespace kvpaxos;
+
+constexpr int kExitUsage = 2;
+
+struct Flags {
+  std::string name;
+  std::string cluster;
+  std::string client_addr;
+  std::string data_dir;
+  bool fault_injection = false;
+  std::string log_level = "info";
+};
+
+[[noreturn]] void usage_error(const std::string& message) {
+  std::cerr << "kvpaxosd: " << message << " (see kvpaxosd --help)\n";
+  std::exit(kExitUsage);
+}
+
+// kvpaxos keeps no durable state yet (a later issue adds it). A node that
+// restarts has forgotten every promise it made as an acceptor, and rejoining
+// with the same name could let two values be chosen for one instance. With a
+// data dir, refuse to start where this node has run before.
+Result<bool> claim_data_dir(const std::string& dir, const std::string& name,
+                            const std::string& cluster) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Error{"cannot create --data-dir " + dir + ": " + ec.message()};
+  const fs::path marker = fs::path(dir) / "kvpaxos-node";
+  if (fs::exists(marker)) {
+    return Error{"node " + name + " ran before with --data-dir " + dir +
+                 " and kvpaxos does not persist acceptor state yet, so restarting it could break "
+                 "Paxos safety; replace it with a new node name, or remove " + marker.string() +
+                 " only when recreating the whole cluster"};
+  }
+  std::ofstream out(marker);
+  out << "name=" << name << "\ncluster=" << cluster << "\n";
+  if (!out) return Error{"cannot write " + marker.string()};
+  return true;
+}
+
+NodeConfig build_config(const Flags& f) {
+  Result<std::vector<Member>> members = parse_cluster(f.cluster);
+  if (!members.ok()) usage_error(members.error());
+  Result<NodeId> self = find_member(members.value(), f.name);
+  if (!self.ok()) usage_error(self.error());
+  Result<std::string> client = tcp_endpoint(f.client_addr);
+  if (!client.ok()) usage_error("--client-addr " + client.error());
+  for (const Member& m : members.value()) {
+    if (m.endpoint == client.value()) {
+      usage_error("--client-addr " + f.client_addr + " is also the peer address of node " + m.name);
+    }
+  }
+  NodeConfig config;
+  config.members = std::move(members.value());
+  config.self = self.value();
+  config.client_endpoint = std::move(client.value());
+  config.fault_injection = f.fault_injection;
+  config.inproc_namespace = "kvpaxosd-" + f.name;
+  config.seed = std::random_device{}();
+  return config;
+}
+
+int wait_for_signal() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  int received = 0;
+  sigwait(&signals, &received);
+  return received;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags f;
+  CLI::App app{"kvpaxosd: one node of a kvpaxos replicated key/value store"};
+  app.add_option("--name", f.name, "This node's name; must appear in --cluster")->required();
+  app.add_option("--cluster", f.cluster,
+                 "Every node of the cluster as NAME=HOST:PORT,... (peer addresses, same order "
+                 "and content on every node)")
+      ->required();
+  app.add_option("--client-addr", f.client_addr,
+                 "HOST:PORT where this node accepts clients (kvctl), e.g. 127.0.0.1:7201")
+      ->required();
+  app.add_option("--data-dir", f.data_dir,
+                 "Directory for this node's files; kvpaxos refuses to restart a node whose "
+                 "data dir shows it ran before (no durable state yet)");
+  app.add_flag("--fault-injection", f.fault_injection,
+               "Accept 'kvctl fault' commands (partitions, message drops) for tests");
+  app.add_option("--log-level", f.log_level, "error, warn, info or debug")
+      ->check(CLI::IsMember({"error", "warn", "info", "debug"}));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    usage_error(e.what());
+  }
+
+  log::Level level = log::Level::info;
+  log::parse_level(f.log_level, level);
+  log::set_level(level);
+  NodeConfig config = build_config(f);
+  if (!f.data_dir.empty()) {
+    Result<bool> claimed = claim_data_dir(f.data_dir, f.name, f.cluster);
+    if (!claimed.ok()) {
+      std::cerr << "kvpaxosd: " << claimed.error() << "\n";
+      return kExitUsage;
+    }
+  }
+
+  // Signals go to sigwait here, never to an actor thread.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  zmq::context_t ctx(1);
+  Result<std::unique_ptr<Node>> node = Node::start(ctx, config);
+  if (!node.ok()) {
+    std::cerr << "kvpaxosd: " << node.error() << "\n";
+    return kExitUsage;
+  }
+  log::info(f.name + " serving clients on " + config.client_endpoint + ", peers on " +
+            config.members[config.self].endpoint + " (" + std::to_string(config.members.size()) +
+            "-node cluster" + (f.fault_injection ? ", fault injection on" : "") + ")");
+  const int sig = wait_for_signal();
+  log::info(f.name + " stopping on signal " + std::to_string(sig));
+  node.value().reset();
+  ctx.close();
+  return 0;
+}

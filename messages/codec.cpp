@@ -1,0 +1,227 @@
+#include "messages/codec.hpp"
+
+#include <array>
+#include <exception>
+#include <sstream>
+
+namespace kvpaxos {
+
+std::string to_string(const Ballot& b) {
+  return std::to_string(b.round) + "." + std::to_string(b.node);
+}
+
+const char* to_string(Actor a) {
+  switch (a) {
+    case Actor::acceptor: return "acceptor";
+    case Actor::proposer: return "proposer";
+    case Actor::learner: return "learner";
+    case Actor::applier: return "applier";
+    case Actor::front_door: return "front_door";
+    case Actor::peer_link: return "peer_link";
+    case Actor::control: return "control";
+  }
+  return "unknown-actor";
+}
+
+const char* to_string(ReplyCode c) {
+  switch (c) {
+    case ReplyCode::ok: return "ok";
+    case ReplyCode::bad_request: return "bad_request";
+    case ReplyCode::unsupported_version: return "unsupported_version";
+    case ReplyCode::stale_request: return "stale_request";
+    case ReplyCode::fault_injection_disabled: return "fault_injection_disabled";
+    case ReplyCode::unknown_node: return "unknown_node";
+    case ReplyCode::shutting_down: return "shutting_down";
+  }
+  return "unknown-code";
+}
+
+namespace {
+
+// Tags in the order of the Body variant's alternatives.
+constexpr std::array kTags = {
+    MessageType::prepare, MessageType::promise, MessageType::accept, MessageType::accepted,
+    MessageType::decided, MessageType::catch_up_request, MessageType::heartbeat,
+    MessageType::propose, MessageType::learned, MessageType::apply, MessageType::local_done,
+    MessageType::forget_below, MessageType::local_progress, MessageType::peer_progress,
+    MessageType::learner_progress, MessageType::instance_query, MessageType::instance_report,
+    MessageType::from_client, MessageType::status_from_client, MessageType::fault_from_client,
+    MessageType::to_client, MessageType::client_request, MessageType::client_reply,
+    MessageType::status_request, MessageType::status_reply, MessageType::fault_request,
+    MessageType::fault_reply, MessageType::error_reply,
+};
+static_assert(kTags.size() == std::variant_size_v<Body>,
+              "every Body alternative needs a wire tag");
+
+constexpr std::size_t kMaxArrayElements = 1 << 16;
+constexpr std::size_t kMaxDepth = 8;
+
+msgpack::unpack_limit limits_for(std::size_t max_bytes) {
+  return msgpack::unpack_limit(kMaxArrayElements, /*map=*/0, /*str=*/max_bytes,
+                               /*bin=*/max_bytes, /*ext=*/0, kMaxDepth);
+}
+
+// Decodes alternative I of Body if `tag` is its tag.
+template <std::size_t I = 0>
+Result<Body> decode_fields(std::uint8_t tag, const msgpack::object& fields) {
+  if constexpr (I == std::variant_size_v<Body>) {
+    return Error{"unknown message type " + std::to_string(tag)};
+  } else {
+    if (static_cast<std::uint8_t>(kTags[I]) != tag) return decode_fields<I + 1>(tag, fields);
+    using T = std::variant_alternative_t<I, Body>;
+    T value;
+    fields.convert(value);  // throws msgpack::type_error on a shape mismatch
+    return Body{std::move(value)};
+  }
+}
+
+// msgpack-c converts any integer into an enum; reject values we do not define.
+bool enums_in_range(const Body& body) {
+  if (const auto* r = std::get_if<ClientRequest>(&body)) {
+    return r->op == OpKind::get || r->op == OpKind::put || r->op == OpKind::append;
+  }
+  if (const auto* r = std::get_if<ClientReply>(&body)) {
+    return static_cast<std::uint8_t>(r->code) <= static_cast<std::uint8_t>(ReplyCode::shutting_down);
+  }
+  if (const auto* r = std::get_if<InstanceReport>(&body)) {
+    return static_cast<std::uint8_t>(r->state) <= static_cast<std::uint8_t>(InstanceState::forgotten);
+  }
+  return true;
+}
+
+}  // namespace
+
+MessageType type_of(const Body& body) { return kTags[body.index()]; }
+
+const char* to_string(MessageType t) {
+  switch (t) {
+    case MessageType::prepare: return "Prepare";
+    case MessageType::promise: return "Promise";
+    case MessageType::accept: return "Accept";
+    case MessageType::accepted: return "Accepted";
+    case MessageType::decided: return "Decided";
+    case MessageType::catch_up_request: return "CatchUpRequest";
+    case MessageType::heartbeat: return "Heartbeat";
+    case MessageType::propose: return "Propose";
+    case MessageType::learned: return "Learned";
+    case MessageType::apply: return "Apply";
+    case MessageType::local_done: return "LocalDone";
+    case MessageType::forget_below: return "ForgetBelow";
+    case MessageType::local_progress: return "LocalProgress";
+    case MessageType::peer_progress: return "PeerProgress";
+    case MessageType::learner_progress: return "LearnerProgress";
+    case MessageType::instance_query: return "InstanceQuery";
+    case MessageType::instance_report: return "InstanceReport";
+    case MessageType::from_client: return "FromClient";
+    case MessageType::status_from_client: return "StatusFromClient";
+    case MessageType::fault_from_client: return "FaultFromClient";
+    case MessageType::to_client: return "ToClient";
+    case MessageType::client_request: return "ClientRequest";
+    case MessageType::client_reply: return "ClientReply";
+    case MessageType::status_request: return "StatusRequest";
+    case MessageType::status_reply: return "StatusReply";
+    case MessageType::fault_request: return "FaultRequest";
+    case MessageType::fault_reply: return "FaultReply";
+    case MessageType::error_reply: return "ErrorReply";
+  }
+  return "Unknown";
+}
+
+std::string encode(const Body& body) {
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> pk(buf);
+  pk.pack_array(3);
+  pk.pack(static_cast<std::uint8_t>(type_of(body)));
+  pk.pack(kProtocolVersion);
+  std::visit([&pk](const auto& m) { pk.pack(m); }, body);
+  return std::string(buf.data(), buf.size());
+}
+
+Result<Body> decode(std::string_view bytes, std::size_t max_bytes) {
+  if (bytes.size() > max_bytes) {
+    return Error{"message of " + std::to_string(bytes.size()) + " bytes exceeds the limit of " +
+                 std::to_string(max_bytes)};
+  }
+  try {
+    std::size_t offset = 0;
+    msgpack::object_handle handle =
+        msgpack::unpack(bytes.data(), bytes.size(), offset, nullptr, nullptr, limits_for(max_bytes));
+    if (offset != bytes.size()) {
+      return Error{"trailing bytes after the message (" + std::to_string(bytes.size() - offset) +
+                   " bytes)"};
+    }
+    const msgpack::object& root = handle.get();
+    if (root.type != msgpack::type::ARRAY || root.via.array.size != 3) {
+      return Error{"not a message: expected a msgpack array [type, version, fields]"};
+    }
+    const msgpack::object* items = root.via.array.ptr;
+    if (items[0].type != msgpack::type::POSITIVE_INTEGER || items[0].via.u64 > 255) {
+      return Error{"message type is not a small unsigned integer"};
+    }
+    if (items[1].type != msgpack::type::POSITIVE_INTEGER) {
+      return Error{"protocol version is not an unsigned integer"};
+    }
+    if (items[1].via.u64 != kProtocolVersion) {
+      return Error{"unsupported protocol version " + std::to_string(items[1].via.u64) +
+                   " (this node speaks " + std::to_string(kProtocolVersion) + ")"};
+    }
+    const auto tag = static_cast<std::uint8_t>(items[0].via.u64);
+    Result<Body> body = decode_fields(tag, items[2]);
+    if (body.ok() && !enums_in_range(body.value())) {
+      return Error{std::string("out-of-range enum value in ") + to_string(type_of(body.value()))};
+    }
+    return body;
+  } catch (const msgpack::unpack_error& e) {
+    return Error{std::string("malformed msgpack: ") + e.what()};
+  } catch (const msgpack::type_error& e) {
+    return Error{std::string("message fields have the wrong shape: ") + e.what()};
+  } catch (const std::exception& e) {
+    return Error{std::string("undecodable message: ") + e.what()};
+  }
+}
+
+namespace {
+struct WireHeader {
+  NodeId to_node = 0;
+  std::uint8_t to_actor = 0;
+  NodeId from_node = 0;
+  std::uint8_t from_actor = 0;
+  InstanceId done_below = 0;
+  InstanceId decided_below = 0;
+  MSGPACK_DEFINE(to_node, to_actor, from_node, from_actor, done_below, decided_below)
+};
+
+bool valid_actor(std::uint8_t a) { return a >= 1 && a <= kMaxActor; }
+}  // namespace
+
+std::string encode_header(const FrameHeader& h) {
+  const WireHeader w{h.to.node, static_cast<std::uint8_t>(h.to.actor), h.from.node,
+                     static_cast<std::uint8_t>(h.from.actor), h.done_below, h.decided_below};
+  msgpack::sbuffer buf;
+  msgpack::pack(buf, w);
+  return std::string(buf.data(), buf.size());
+}
+
+Result<FrameHeader> decode_header(std::string_view bytes) {
+  constexpr std::size_t kMaxHeaderBytes = 128;
+  if (bytes.size() > kMaxHeaderBytes) return Error{"frame header too large"};
+  try {
+    std::size_t offset = 0;
+    msgpack::object_handle handle = msgpack::unpack(bytes.data(), bytes.size(), offset, nullptr,
+                                                    nullptr, limits_for(kMaxHeaderBytes));
+    if (offset != bytes.size()) return Error{"trailing bytes after the frame header"};
+    WireHeader w;
+    handle.get().convert(w);
+    if (!valid_actor(w.to_actor) || !valid_actor(w.from_actor)) {
+      return Error{"frame header names an unknown actor"};
+    }
+    return FrameHeader{{w.to_node, static_cast<Actor>(w.to_actor)},
+                       {w.from_node, static_cast<Actor>(w.from_actor)},
+                       w.done_below,
+                       w.decided_below};
+  } catch (const std::exception& e) {
+    return Error{std::string("malformed frame header: ") + e.what()};
+  }
+}
+
+}  // namespace kvpaxos

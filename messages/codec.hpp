@@ -1,0 +1,57 @@
+// Encoding and decoding of every message in messages.hpp.
+//
+// A body is one msgpack array: [type_tag, protocol_version, fields]. `fields`
+// is the struct's MSGPACK_DEFINE array. Decoding never throws: malformed,
+// truncated, oversized or unknown input comes back as an Error.
+//
+// Between actors a ZeroMQ message has two frames: a FrameHeader (routing and
+// piggybacked progress) and the body. Clients send the body alone.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "messages/messages.hpp"
+#include "messages/result.hpp"
+
+namespace kvpaxos {
+
+// Upper bounds enforced on receive (ZMQ_MAXMSGSIZE and the decoder).
+inline constexpr std::size_t kMaxKeyBytes = 64 * 1024;
+inline constexpr std::size_t kMaxValueBytes = 16 * 1024 * 1024;
+inline constexpr std::size_t kMaxClientFrameBytes = kMaxValueBytes + kMaxKeyBytes + 4096;
+inline constexpr std::size_t kMaxPeerFrameBytes = 4 * kMaxClientFrameBytes;
+
+// Stable wire tags. Never reuse a number.
+enum class MessageType : std::uint8_t {
+  prepare = 1, promise = 2, accept = 3, accepted = 4, decided = 5, catch_up_request = 6,
+  heartbeat = 7,
+  propose = 20, learned = 21, apply = 22, local_done = 23, forget_below = 24,
+  local_progress = 25, peer_progress = 26, learner_progress = 27, instance_query = 28,
+  instance_report = 29, from_client = 30, status_from_client = 31, fault_from_client = 32,
+  to_client = 33,
+  client_request = 100, client_reply = 101, status_request = 102, status_reply = 103,
+  fault_request = 104, fault_reply = 105, error_reply = 106,
+};
+
+MessageType type_of(const Body& body);
+const char* to_string(MessageType t);
+
+std::string encode(const Body& body);
+Result<Body> decode(std::string_view bytes, std::size_t max_bytes = kMaxPeerFrameBytes);
+
+// Routing for messages between actors (inproc and tcp). The progress fields
+// are the piggybacked Done / decided counters, set by the peer link on
+// node-to-node traffic (zero inside a node).
+struct FrameHeader {
+  Address to;
+  Address from;
+  InstanceId done_below = 0;
+  InstanceId decided_below = 0;
+};
+std::string encode_header(const FrameHeader& h);
+Result<FrameHeader> decode_header(std::string_view bytes);
+
+}  // namespace kvpaxos

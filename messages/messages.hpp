@@ -1,0 +1,285 @@
+// Every message kvpaxos sends: between nodes (Paxos), between the actors of one
+// node (inproc), and between clients and the front door. Plain structs with
+// MSGPACK_DEFINE; the type tags and the encode/decode live in codec.hpp.
+//
+// Field order is the wire order (msgpack arrays). Append new fields at the end
+// and bump kProtocolVersion when an old peer could misread a message.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "messages/types.hpp"
+
+namespace kvpaxos {
+
+// ---------------------------------------------------------------- peer (Paxos)
+
+// Phase 1a: proposer -> every acceptor.
+struct Prepare {
+  InstanceId instance = 0;
+  Ballot ballot;
+  MSGPACK_DEFINE(instance, ballot)
+};
+
+// Phase 1b: acceptor -> proposer. When ok, the acceptor promised `ballot` and
+// reports what it has accepted (if anything). When !ok, `promised` is the
+// higher ballot it already promised, so the proposer can jump past it.
+// `forgotten` means the instance is below the acceptor's forget point: it was
+// decided and applied everywhere; the proposer should stop.
+struct Promise {
+  InstanceId instance = 0;
+  Ballot ballot;
+  bool ok = false;
+  Ballot promised;
+  Ballot accepted_ballot;  // is_none() when nothing accepted
+  std::string accepted_value;
+  bool forgotten = false;
+  MSGPACK_DEFINE(instance, ballot, ok, promised, accepted_ballot, accepted_value, forgotten)
+};
+
+// Phase 2a: proposer -> every acceptor.
+struct Accept {
+  InstanceId instance = 0;
+  Ballot ballot;
+  std::string value;
+  MSGPACK_DEFINE(instance, ballot, value)
+};
+
+// Phase 2b: acceptor -> proposer.
+struct Accepted {
+  InstanceId instance = 0;
+  Ballot ballot;
+  bool ok = false;
+  Ballot promised;
+  bool forgotten = false;
+  MSGPACK_DEFINE(instance, ballot, ok, promised, forgotten)
+};
+
+// A chosen value: proposer -> every learner once a majority accepted; also
+// learner -> learner in answer to a CatchUpRequest.
+struct Decided {
+  InstanceId instance = 0;
+  std::string value;
+  MSGPACK_DEFINE(instance, value)
+};
+
+// learner -> learner: "send me what you know decided in [from, to]".
+struct CatchUpRequest {
+  InstanceId from = 0;
+  InstanceId to = 0;
+  MSGPACK_DEFINE(from, to)
+};
+
+// peer_link -> peer_link when there was no other traffic for a while; it exists
+// to carry the piggybacked progress (Done, max decided) in its header.
+struct Heartbeat {
+  MSGPACK_DEFINE()
+};
+
+// ------------------------------------------------------ inside one node (inproc)
+
+// applier / control -> proposer: get `value` (or whatever was already chosen)
+// decided in `instance`.
+struct Propose {
+  InstanceId instance = 0;
+  std::string value;
+  MSGPACK_DEFINE(instance, value)
+};
+
+// learner -> proposer: `instance` is decided; stop working on it.
+struct Learned {
+  InstanceId instance = 0;
+  MSGPACK_DEFINE(instance)
+};
+
+// learner -> applier: the decided value of `instance`, strictly in order.
+struct Apply {
+  InstanceId instance = 0;
+  std::string value;
+  MSGPACK_DEFINE(instance, value)
+};
+
+// applier / control -> learner: this node is done with every instance below
+// `done_below` (the seed's Done(done_below - 1)).
+struct LocalDone {
+  InstanceId done_below = 0;
+  MSGPACK_DEFINE(done_below)
+};
+
+// learner -> acceptor, proposer: every node is done below `instance`; forget it.
+struct ForgetBelow {
+  InstanceId instance = 0;
+  MSGPACK_DEFINE(instance)
+};
+
+// learner -> peer_link: what to piggyback on outgoing peer traffic.
+// peer_link -> learner (PeerProgress): what a peer piggybacked.
+struct LocalProgress {
+  InstanceId done_below = 0;
+  InstanceId decided_below = 0;  // one past the highest decided instance known
+  MSGPACK_DEFINE(done_below, decided_below)
+};
+struct PeerProgress {
+  NodeId node = 0;
+  InstanceId done_below = 0;
+  InstanceId decided_below = 0;
+  MSGPACK_DEFINE(node, done_below, decided_below)
+};
+
+// learner -> applier and control: the node's view of the log.
+// forget_below is the seed's Min(); decided_below - 1 is the highest decided.
+struct LearnerProgress {
+  InstanceId forget_below = 0;
+  InstanceId decided_below = 0;
+  MSGPACK_DEFINE(forget_below, decided_below)
+};
+
+// control -> learner, and the answer: the seed's Status(seq).
+enum class InstanceState : std::uint8_t { pending = 0, decided = 1, forgotten = 2 };
+struct InstanceQuery {
+  std::uint64_t token = 0;
+  InstanceId instance = 0;
+  MSGPACK_DEFINE(token, instance)
+};
+struct InstanceReport {
+  std::uint64_t token = 0;
+  InstanceId instance = 0;
+  InstanceState state = InstanceState::pending;
+  std::string value;
+  InstanceId forget_below = 0;
+  InstanceId decided_below = 0;
+  MSGPACK_DEFINE(token, instance, state, value, forget_below, decided_below)
+};
+
+// ----------------------------------------------------------------- client wire
+
+inline constexpr std::uint8_t kProtocolVersion = 1;
+
+enum class OpKind : std::uint8_t { get = 1, put = 2, append = 3 };
+
+// Client -> front door. `seq` numbers the client's requests 1, 2, 3, ...; a
+// retry keeps its seq. `ack` is the highest seq whose reply the client has
+// received, so nodes can drop the reply they kept for retries.
+struct ClientRequest {
+  ClientId client_id = 0;
+  std::uint64_t seq = 0;
+  std::uint64_t ack = 0;
+  OpKind op = OpKind::get;
+  std::string key;
+  std::string value;
+  MSGPACK_DEFINE(client_id, seq, ack, op, key, value)
+};
+
+enum class ReplyCode : std::uint8_t {
+  ok = 0,
+  bad_request = 1,           // malformed, oversized or invalid; nothing changed
+  unsupported_version = 2,   // protocol_version not spoken by this node
+  stale_request = 3,         // seq already executed and acknowledged
+  fault_injection_disabled = 4,
+  unknown_node = 5,          // fault reach named a node not in the cluster
+  shutting_down = 6,
+};
+const char* to_string(ReplyCode c);
+
+struct ClientReply {
+  ClientId client_id = 0;
+  std::uint64_t seq = 0;
+  ReplyCode code = ReplyCode::ok;
+  std::string value;  // Get's result ("" when the key is absent)
+  std::string error;  // human-readable when code != ok
+  MSGPACK_DEFINE(client_id, seq, code, value, error)
+};
+
+// kvctl status. The node answers from its own state, without Paxos.
+struct StatusRequest {
+  MSGPACK_DEFINE()
+};
+struct StatusReply {
+  std::string name;
+  NodeId node = 0;
+  InstanceId applied_below = 0;  // instances [0, applied_below) are applied
+  InstanceId forget_below = 0;   // Min()
+  InstanceId decided_below = 0;  // Max() + 1
+  std::uint64_t keys = 0;
+  std::uint64_t sessions = 0;    // dedup records held
+  bool fault_injection = false;
+  MSGPACK_DEFINE(name, node, applied_below, forget_below, decided_below, keys, sessions,
+                 fault_injection)
+};
+
+// kvctl fault. reach: node names this node may exchange peer messages with
+// (empty with reach_all = true heals). drop_rate in [0, 1].
+struct FaultRequest {
+  bool set_reach = false;
+  bool reach_all = true;
+  std::vector<std::string> reach;
+  bool set_drop = false;
+  double drop_rate = 0.0;
+  MSGPACK_DEFINE(set_reach, reach_all, reach, set_drop, drop_rate)
+};
+struct FaultReply {
+  ReplyCode code = ReplyCode::ok;
+  std::string error;
+  std::vector<std::string> reach;  // effective reach after the change
+  double drop_rate = 0.0;
+  MSGPACK_DEFINE(code, error, reach, drop_rate)
+};
+
+// Sent instead of a reply when the request could not even be decoded.
+struct ErrorReply {
+  ReplyCode code = ReplyCode::bad_request;
+  std::string error;
+  MSGPACK_DEFINE(code, error)
+};
+
+// front door -> applier / peer_link, carrying the ROUTER routing id so the
+// answer can find its way back.
+struct FromClient {
+  std::string route;
+  ClientRequest request;
+  MSGPACK_DEFINE(route, request)
+};
+struct StatusFromClient {
+  std::string route;
+  MSGPACK_DEFINE(route)
+};
+struct FaultFromClient {
+  std::string route;
+  FaultRequest request;
+  MSGPACK_DEFINE(route, request)
+};
+// any actor -> front door: send `body` (an encoded client message) to `route`.
+struct ToClient {
+  std::string route;
+  std::string body;
+  MSGPACK_DEFINE(route, body)
+};
+
+// ------------------------------------------------------------------- the union
+
+using Body = std::variant<
+    // peer
+    Prepare, Promise, Accept, Accepted, Decided, CatchUpRequest, Heartbeat,
+    // inproc
+    Propose, Learned, Apply, LocalDone, ForgetBelow, LocalProgress, PeerProgress,
+    LearnerProgress, InstanceQuery, InstanceReport, FromClient, StatusFromClient,
+    FaultFromClient, ToClient,
+    // client wire
+    ClientRequest, ClientReply, StatusRequest, StatusReply, FaultRequest, FaultReply,
+    ErrorReply>;
+
+// An actor's output: a message and where it goes.
+struct Outbound {
+  Address to;
+  Body body;
+};
+using Outbox = std::vector<Outbound>;
+
+}  // namespace kvpaxos
+
+MSGPACK_ADD_ENUM(kvpaxos::InstanceState);
+MSGPACK_ADD_ENUM(kvpaxos::OpKind);
+MSGPACK_ADD_ENUM(kvpaxos::ReplyCode);

@@ -1,0 +1,63 @@
+// Basic protocol vocabulary shared by every actor and by the wire format.
+#pragma once
+
+#include <chrono>
+#include <compare>
+#include <cstdint>
+#include <string>
+
+#include <msgpack.hpp>
+
+namespace kvpaxos {
+
+// Index of a node in the cluster's --cluster list (0-based). Stable for the
+// cluster's lifetime: it is part of every ballot the node issues.
+using NodeId = std::uint32_t;
+// A slot of the replicated log. Instances are numbered from 0.
+using InstanceId = std::uint64_t;
+using ClientId = std::uint64_t;
+
+// Actors never read a clock: the runner (or the simulator) passes `now` in.
+using Clock = std::chrono::steady_clock;
+using Time = Clock::time_point;
+using Duration = Clock::duration;
+using std::chrono::milliseconds;
+
+// A Paxos ballot. Totally ordered by (round, node); two nodes never issue the
+// same ballot because the node id breaks ties. The zero ballot {0, 0} means
+// "none" and is smaller than every ballot a proposer issues (rounds start at 1).
+struct Ballot {
+  std::uint64_t round = 0;
+  NodeId node = 0;
+
+  auto operator<=>(const Ballot&) const = default;
+  bool is_none() const { return round == 0; }
+  MSGPACK_DEFINE(round, node)
+};
+
+std::string to_string(const Ballot& b);
+
+// The actors of one node; with a NodeId this addresses any actor in the cluster.
+enum class Actor : std::uint8_t {
+  acceptor = 1,
+  proposer = 2,
+  learner = 3,
+  applier = 4,
+  front_door = 5,
+  peer_link = 6,
+  // Not a thread of the node: the test/library handle (PaxosPeer) that drives
+  // a node's Paxos actors directly.
+  control = 7,
+};
+inline constexpr std::uint8_t kMaxActor = 7;
+const char* to_string(Actor a);
+
+struct Address {
+  NodeId node = 0;
+  Actor actor = Actor::acceptor;
+  bool operator==(const Address&) const = default;
+};
+
+}  // namespace kvpaxos
+
+MSGPACK_ADD_ENUM(kvpaxos::Actor);
