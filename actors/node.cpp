@@ -83,8 +83,7 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
 void Node::send_control(Actor to, const std::string& body) {
   const std::lock_guard<std::mutex> lock(control_mu_);
   const FrameHeader h{{config_.self, to}, {config_.self, Actor::control}, 0, 0};
-  control_->send(zmq::buffer(encode_header(h)), zmq::send_flags::sndmore);
-  control_->send(zmq::buffer(body), zmq::send_flags::none);
+  send_frames(*control_, encode_header(h), body, /*wait=*/true);
 }
 
 void Node::set_reachable(const std::vector<NodeId>& peers) {

@@ -29,8 +29,7 @@ PaxosPeer::PaxosPeer(zmq::context_t& ctx, const std::string& inproc_namespace, N
 void PaxosPeer::send(Actor to, const Body& body) {
   zmq::socket_t& s = to == Actor::proposer ? to_proposer_ : to_learner_;
   const FrameHeader h{{self_, to}, {self_, Actor::control}, 0, 0};
-  s.send(zmq::buffer(encode_header(h)), zmq::send_flags::sndmore);
-  s.send(zmq::buffer(encode(body)), zmq::send_flags::none);
+  send_frames(s, encode_header(h), encode(body), /*wait=*/true);
 }
 
 void PaxosPeer::start(std::int64_t seq, std::string value) {

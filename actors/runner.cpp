@@ -50,6 +50,17 @@ std::string inproc_endpoint(const std::string& ns, NodeId node, Actor actor) {
   return "inproc://" + ns + "/" + std::to_string(node) + "/" + to_string(actor);
 }
 
+bool send_frames(zmq::socket_t& s, const std::string& header, const std::string& body,
+                 bool wait) {
+  const zmq::send_flags more = wait ? zmq::send_flags::sndmore
+                                    : zmq::send_flags::sndmore | zmq::send_flags::dontwait;
+  // A multipart message is queued whole or not at all, so only the first
+  // frame can fail to go.
+  if (!s.send(zmq::buffer(header), more)) return false;
+  (void)s.send(zmq::buffer(body), wait ? zmq::send_flags::none : zmq::send_flags::dontwait);
+  return true;
+}
+
 // ------------------------------------------------------------------ Postbox
 
 Postbox::Postbox(zmq::context_t& ctx, std::string ns, NodeId self, Actor owner)
@@ -67,9 +78,9 @@ zmq::socket_t& Postbox::socket_for(Actor local) {
 }
 
 void Postbox::forward(Actor local, const std::string& header, const std::string& body) {
-  zmq::socket_t& s = socket_for(local);
-  s.send(zmq::buffer(header), zmq::send_flags::sndmore);
-  s.send(zmq::buffer(body), zmq::send_flags::none);
+  // With no high-water mark a send only fails when the inbox is gone, i.e.
+  // while the node shuts down; blocking then would hang the shutdown.
+  (void)send_frames(socket_for(local), header, body);
 }
 
 void Postbox::send(const Outbound& m) {
@@ -286,13 +297,10 @@ PeerLinkThread::~PeerLinkThread() {
 }
 
 void PeerLinkThread::send_to_peer(const PeerFrame& f) {
-  zmq::socket_t& d = *dealers_.at(f.header.to.node);
-  const std::string header = encode_header(f.header);
-  if (!d.send(zmq::buffer(header), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+  if (!send_frames(*dealers_.at(f.header.to.node), encode_header(f.header), f.body)) {
     stats_.dropped.fetch_add(1, std::memory_order_relaxed);  // queue full or peer unreachable
     return;
   }
-  (void)d.send(zmq::buffer(f.body), zmq::send_flags::dontwait);
   if (is_paxos_message(f.body)) stats_.paxos_sent.fetch_add(1, std::memory_order_relaxed);
 }
 

@@ -28,6 +28,11 @@ namespace kvpaxos {
 
 std::string inproc_endpoint(const std::string& ns, NodeId node, Actor actor);
 
+// Sends one actor message, [header][body]. Without `wait`, returns false
+// instead of blocking (nothing was sent).
+bool send_frames(zmq::socket_t& s, const std::string& header, const std::string& body,
+                 bool wait = false);
+
 // PUSH sockets from one actor thread to the local inboxes. Owned by, and used
 // only on, that thread.
 class Postbox {
