@@ -1,0 +1,263 @@
+// kvctl: the command-line client of kvpaxos.
+//
+//   kvctl --endpoints 127.0.0.1:7201,127.0.0.1:7202 [--timeout 5s] [-w text|json] CMD
+//     put KEY VALUE | append KEY VALUE   prints OK   (VALUE "-" reads stdin)
+//     get KEY                            prints the value and a newline
+//     status                             each endpoint's own view of the log
+//     fault reach NAME,...|all           (nodes started with --fault-injection)
+//     fault drop RATE
+//
+// Exit status: 0 success; 1 the cluster did not answer in time (outcome
+// unknown) or a node refused the request; 2 usage error.
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+
+#include "client/client.hpp"
+
+namespace {
+
+using namespace kvpaxos;
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailed = 1;
+constexpr int kExitUsage = 2;
+
+std::vector<std::string> split(const std::string& text, char sep = ',') {
+  std::vector<std::string> parts;
+  std::stringstream in(text);
+  for (std::string part; std::getline(in, part, sep);) {
+    if (!part.empty()) parts.push_back(part);
+  }
+  return parts;
+}
+
+// "5s", "500ms", "2m" or a bare number of seconds.
+std::optional<std::chrono::milliseconds> parse_duration(const std::string& text) {
+  std::size_t used = 0;
+  double number = 0;
+  try {
+    number = std::stod(text, &used);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  const std::string unit = text.substr(used);
+  double scale = 0;
+  if (unit.empty() || unit == "s") scale = 1000;
+  else if (unit == "ms") scale = 1;
+  else if (unit == "m") scale = 60000;
+  else return std::nullopt;
+  if (!(number > 0)) return std::nullopt;
+  return std::chrono::milliseconds(static_cast<std::int64_t>(number * scale));
+}
+
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20 || c >= 0x7f) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out + "\"";
+}
+
+struct Options {
+  std::string endpoints;
+  std::string timeout = "5s";
+  std::string format = "text";
+  std::string key;
+  std::string value;
+  std::string fault_what;
+  std::string fault_arg;
+};
+
+int fail(const std::string& message, int code) {
+  std::cerr << "kvctl: " << message << "\n";
+  return code;
+}
+
+int run_op(Client& client, const std::string& op, const Options& o) {
+  CallResult r;
+  std::string value = o.value;
+  if ((op == "put" || op == "append") && value == "-") {
+    value.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+  }
+  if (op == "get") r = client.get(o.key);
+  else if (op == "put") r = client.put(o.key, value);
+  else r = client.append(o.key, value);
+  if (!r.ok()) return fail(r.error, kExitFailed);
+  if (o.format == "json") {
+    if (op == "get") std::cout << "{\"key\":" << json_string(o.key) << ",\"value\":" << json_string(r.value) << "}\n";
+    else std::cout << "{\"ok\":true}\n";
+  } else if (op == "get") {
+    std::cout << r.value << "\n";
+  } else {
+    std::cout << "OK\n";
+  }
+  return kExitOk;
+}
+
+int run_status(Client& client, const std::vector<std::string>& endpoints,
+               std::chrono::milliseconds timeout, const Options& o) {
+  int rc = kExitOk;
+  std::string json = "[";
+  if (o.format != "json") {
+    std::printf("%-22s %-8s %-10s %-10s %-10s %-10s %-8s %-8s\n", "ENDPOINT", "NAME", "REACHABLE",
+                "APPLIED", "MIN", "MAX", "KEYS", "SESSIONS");
+  }
+  for (const std::string& ep : endpoints) {
+    Result<StatusReply> s = client.status(ep, timeout);
+    if (!s.ok()) rc = kExitFailed;
+    if (o.format == "json") {
+      if (json.size() > 1) json += ",";
+      json += "{\"endpoint\":" + json_string(ep) + ",\"reachable\":" + (s.ok() ? "true" : "false");
+      if (s.ok()) {
+        json += ",\"name\":" + json_string(s->name) + ",\"node\":" + std::to_string(s->node) +
+                ",\"applied_below\":" + std::to_string(s->applied_below) +
+                ",\"min\":" + std::to_string(s->forget_below) +
+                ",\"max\":" + std::to_string(static_cast<std::int64_t>(s->decided_below) - 1) +
+                ",\"keys\":" + std::to_string(s->keys) + ",\"sessions\":" + std::to_string(s->sessions) +
+                ",\"fault_injection\":" + (s->fault_injection ? "true" : "false");
+      } else {
+        json += ",\"error\":" + json_string(s.error());
+      }
+      json += "}";
+      continue;
+    }
+    if (!s.ok()) {
+      std::printf("%-22s %-8s %-10s %-10s %-10s %-10s %-8s %-8s\n", ep.c_str(), "-", "no", "-", "-",
+                  "-", "-", "-");
+      std::cerr << "kvctl: " << s.error() << "\n";
+      continue;
+    }
+    std::printf("%-22s %-8s %-10s %-10lld %-10llu %-10lld %-8llu %-8llu\n", ep.c_str(),
+                s->name.c_str(), "yes", static_cast<long long>(s->applied_below) - 1,
+                static_cast<unsigned long long>(s->forget_below),
+                static_cast<long long>(s->decided_below) - 1,
+                static_cast<unsigned long long>(s->keys),
+                static_cast<unsigned long long>(s->sessions));
+  }
+  if (o.format == "json") std::cout << json << "]\n";
+  return rc;
+}
+
+int run_fault(Client& client, const std::vector<std::string>& endpoints,
+              std::chrono::milliseconds timeout, const Options& o) {
+  FaultRequest request;
+  if (o.fault_what == "reach") {
+    request.set_reach = true;
+    request.reach_all = o.fault_arg == "all";
+    if (!request.reach_all) request.reach = split(o.fault_arg);
+  } else if (o.fault_what == "drop") {
+    std::optional<double> rate;
+    try {
+      std::size_t used = 0;
+      rate = std::stod(o.fault_arg, &used);
+      if (used != o.fault_arg.size()) rate.reset();
+    } catch (const std::exception&) {
+    }
+    if (!rate || *rate < 0.0 || *rate > 1.0) {
+      return fail("fault drop takes a fraction between 0 and 1, e.g. 0.2 (see kvctl --help)",
+                  kExitUsage);
+    }
+    request.set_drop = true;
+    request.drop_rate = *rate;
+  } else {
+    return fail("fault takes 'reach NAMES|all' or 'drop RATE' (see kvctl --help)", kExitUsage);
+  }
+  int rc = kExitOk;
+  for (const std::string& ep : endpoints) {
+    Result<FaultReply> r = client.fault(ep, request, timeout);
+    if (!r.ok()) {
+      rc = fail(r.error(), kExitFailed);
+      continue;
+    }
+    std::string reach;
+    for (const std::string& n : r->reach) reach += (reach.empty() ? "" : ",") + n;
+    if (o.format == "json") {
+      std::cout << "{\"endpoint\":" << json_string(ep) << ",\"reach\":" << json_string(reach)
+                << ",\"drop\":" << r->drop_rate << "}\n";
+    } else {
+      std::cout << ep << ": reach " << reach << ", drop " << r->drop_rate << "\n";
+    }
+  }
+  return rc;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  if (const char* env = std::getenv("KVCTL_ENDPOINTS")) o.endpoints = env;
+  CLI::App app{"kvctl: talk to a kvpaxos cluster"};
+  app.require_subcommand(1);
+  app.add_option("--endpoints", o.endpoints,
+                 "Client addresses of the nodes, HOST:PORT,... (default: $KVCTL_ENDPOINTS); "
+                 "requests fail over to the next on timeout");
+  app.add_option("--timeout", o.timeout,
+                 "Overall deadline of a request, e.g. 5s, 500ms, 2m (default 5s); after it the "
+                 "outcome is unknown");
+  app.add_option("-w,--write-out", o.format, "Output format: text or json")
+      ->check(CLI::IsMember({"text", "json"}));
+
+  auto* put = app.add_subcommand("put", "Set KEY to VALUE; prints OK");
+  put->add_option("key", o.key, "Key")->required();
+  put->add_option("value", o.value, "Value, or - to read it from stdin")->required();
+  auto* append = app.add_subcommand("append", "Append VALUE to KEY (Put when absent); prints OK");
+  append->add_option("key", o.key, "Key")->required();
+  append->add_option("value", o.value, "Value, or - to read it from stdin")->required();
+  auto* get = app.add_subcommand("get", "Print KEY's value (empty line when absent)");
+  get->add_option("key", o.key, "Key")->required();
+  auto* status = app.add_subcommand(
+      "status", "Each endpoint's name, reachability, applied instance, Min and Max");
+  auto* fault = app.add_subcommand(
+      "fault", "Fault injection (nodes run with --fault-injection): 'reach NAME,...' or "
+               "'reach all', 'drop RATE'");
+  fault->add_option("what", o.fault_what, "reach or drop")->required();
+  fault->add_option("arg", o.fault_arg, "node names (or all) for reach; a fraction for drop")
+      ->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    return fail(std::string(e.what()) + " (see kvctl --help)", kExitUsage);
+  }
+
+  const std::vector<std::string> endpoints = split(o.endpoints);
+  if (endpoints.empty()) {
+    return fail("no endpoints: give --endpoints HOST:PORT,... or set KVCTL_ENDPOINTS", kExitUsage);
+  }
+  const std::optional<std::chrono::milliseconds> timeout = parse_duration(o.timeout);
+  if (!timeout) {
+    return fail("--timeout '" + o.timeout + "' is not a duration like 5s, 500ms or 2m", kExitUsage);
+  }
+
+  zmq::context_t ctx(1);
+  Client client(ctx, ClientOptions{.endpoints = endpoints,
+                                   .deadline = *timeout,
+                                   .attempt_timeout = std::min(*timeout, std::chrono::milliseconds(500))});
+  if (*put) return run_op(client, "put", o);
+  if (*append) return run_op(client, "append", o);
+  if (*get) return run_op(client, "get", o);
+  if (*status) return run_status(client, endpoints, *timeout, o);
+  if (*fault) return run_fault(client, endpoints, *timeout, o);
+  return fail("no command (see kvctl --help)", kExitUsage);
+}
