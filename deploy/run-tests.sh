@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Builds kvpaxos (warnings are errors) and runs every test with ctest.
+#
+#   bash deploy/run-tests.sh                      the normal build, in build/
+#   bash deploy/run-tests.sh --sanitizer asan     AddressSanitizer + UBSan, in build-asan/
+#   bash deploy/run-tests.sh --sanitizer tsan     ThreadSanitizer, in build-tsan/
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+build="$root/build"
+cmake_args=(-DKVPAXOS_WERROR=ON)
+case "${1:-}" in
+  "") ;;
+  --sanitizer)
+    case "${2:-}" in
+      asan) build="$root/build-asan"; cmake_args+=(-DKVPAXOS_ASAN=ON) ;;
+      tsan) build="$root/build-tsan"; cmake_args+=(-DKVPAXOS_TSAN=ON) ;;
+      *) echo "run-tests: --sanitizer takes asan or tsan" >&2; exit 2 ;;
+    esac ;;
+  *) echo "usage: bash deploy/run-tests.sh [--sanitizer asan|tsan]" >&2; exit 2 ;;
+esac
+
+started=$SECONDS
+bash "$root/deploy/build.sh" "$build" "${cmake_args[@]}"
+echo "run-tests: built $build in $((SECONDS - started)) s"
+
+started=$SECONDS
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}"
+ctest --test-dir "$build" --output-on-failure -j2 --timeout 600
+echo "run-tests: tests passed in $((SECONDS - started)) s"

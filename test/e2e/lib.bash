@@ -1,0 +1,65 @@
+# Shared by the e2e scripts: start real kvpaxosd processes on 127.0.0.1 and
+# check what kvctl says. Sourced, not run.
+KVPAXOSD="$1"
+KVCTL="$2"
+WORK="$(mktemp -d)"
+PIDS=()
+
+cleanup() {
+  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+fail() {
+  echo "FAIL: $*"
+  for log in "$WORK"/*.log; do
+    [ -f "$log" ] && { echo "--- $log"; tail -n 20 "$log"; }
+  done
+  exit 1
+}
+pass() { echo "PASS: $*"; }
+
+port_free() { ! ss -ltn 2>/dev/null | awk '{print $4}' | grep -q ":$1\$"; }
+
+# Picks a base port with BASE+1..BASE+N and BASE+101..BASE+100+N free.
+pick_base() {
+  local n=$1
+  for _ in $(seq 50); do
+    local base=$((20000 + (RANDOM % 400) * 100))
+    local ok=1
+    for i in $(seq "$n"); do
+      port_free $((base + i)) && port_free $((base + 100 + i)) || ok=0
+    done
+    [ "$ok" -eq 1 ] && { echo "$base"; return; }
+  done
+  fail "no free ports found"
+}
+
+# start_cluster N [extra kvpaxosd flags]: sets BASE, CLUSTER, EP[1..N].
+start_cluster() {
+  local n=$1; shift
+  BASE=$(pick_base "$n")
+  CLUSTER=""
+  for i in $(seq "$n"); do CLUSTER+="${CLUSTER:+,}n$i=127.0.0.1:$((BASE + i))"; done
+  EP=()
+  for i in $(seq "$n"); do
+    EP[$i]="127.0.0.1:$((BASE + 100 + i))"
+    "$KVPAXOSD" --name "n$i" --cluster "$CLUSTER" --client-addr "${EP[$i]}" "$@" \
+      >"$WORK/n$i.log" 2>&1 &
+    PIDS[$i]=$!
+  done
+  local all
+  all=$(IFS=,; echo "${EP[*]}")
+  for _ in $(seq 100); do
+    "$KVCTL" --endpoints "$all" --timeout 1s status >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  fail "cluster of $n did not come up"
+}
+
+# expect_eq WHAT EXPECTED ACTUAL
+expect_eq() {
+  [ "$2" == "$3" ] || fail "$1: expected '$2', got '$3'"
+  pass "$1"
+}
