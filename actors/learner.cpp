@@ -64,8 +64,10 @@ void Learner::on_catch_up(NodeId from, const CatchUpRequest& m, Outbox& out) con
   if (from >= n_) return;
   std::size_t entries = 0;
   std::size_t bytes = 0;
-  for (auto it = decided_.lower_bound(m.from); it != decided_.end() && it->first <= m.to; ++it) {
+  for (InstanceId instance : m.instances) {
     if (entries >= options_.catch_up_max_entries || bytes >= options_.catch_up_max_bytes) break;
+    auto it = decided_.find(instance);
+    if (it == decided_.end()) continue;
     out.push_back({{from, Actor::learner}, Decided{it->first, it->second}});
     ++entries;
     bytes += it->second.size();
@@ -83,26 +85,33 @@ void Learner::recompute_forget_point(Outbox& out) {
   out.push_back({{self_, Actor::proposer}, ForgetBelow{forget_below_}});
 }
 
-// The first instance this node has not learned, where it has not forgotten.
-InstanceId Learner::first_missing() const {
+// Up to `limit` instances in [first not forgotten or delivered, below) that
+// this node has not learned.
+std::vector<InstanceId> Learner::missing_below(InstanceId below, std::size_t limit) const {
+  std::vector<InstanceId> missing;
   InstanceId i = std::max(forget_below_, next_deliver_);
-  for (auto it = decided_.lower_bound(i); it != decided_.end() && it->first == i; ++it) ++i;
-  return i;
+  auto held = decided_.lower_bound(i);
+  for (; i < below && missing.size() < limit; ++i) {
+    if (held != decided_.end() && held->first == i) {
+      ++held;
+    } else {
+      missing.push_back(i);
+    }
+  }
+  return missing;
 }
 
 void Learner::tick(Time now, Outbox& out) {
   if (now - last_catch_up_ < options_.catch_up_interval) return;
-  const InstanceId missing = first_missing();
-  // Ask only for the gap: up to the next instance we already hold.
-  const auto next_held = decided_.upper_bound(missing);
   // Ask the peers in turn, starting after the last one asked, for the first
-  // that knows of decisions beyond our first gap.
+  // that knows of decisions we lack.
   for (std::size_t k = 0; k < n_; ++k) {
     const NodeId peer = static_cast<NodeId>((next_catch_up_peer_ + k) % n_);
-    if (peer == self_ || peer_decided_below_[peer] <= missing) continue;
-    const InstanceId gap_end =
-        next_held == decided_.end() ? peer_decided_below_[peer] - 1 : next_held->first - 1;
-    out.push_back({{peer, Actor::learner}, CatchUpRequest{missing, gap_end}});
+    if (peer == self_) continue;
+    std::vector<InstanceId> missing =
+        missing_below(peer_decided_below_[peer], options_.catch_up_max_entries);
+    if (missing.empty()) continue;
+    out.push_back({{peer, Actor::learner}, CatchUpRequest{std::move(missing)}});
     next_catch_up_peer_ = static_cast<NodeId>((peer + 1) % n_);
     last_catch_up_ = now;
     break;

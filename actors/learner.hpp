@@ -51,7 +51,7 @@ class Learner final : public ActorLogic {
   void recompute_forget_point(Outbox& out);
   void deliver(Outbox& out);
   void report_progress(Outbox& out);
-  InstanceId first_missing() const;
+  std::vector<InstanceId> missing_below(InstanceId below, std::size_t limit) const;
 
   NodeId self_;
   std::size_t n_;

@@ -66,11 +66,12 @@ struct Decided {
   MSGPACK_DEFINE(instance, value)
 };
 
-// learner -> learner: "send me what you know decided in [from, to]".
+// learner -> learner: "send me these instances if you know them decided".
+// Lists instances rather than a range so that one instance nobody decided
+// does not hide the decided ones after it.
 struct CatchUpRequest {
-  InstanceId from = 0;
-  InstanceId to = 0;
-  MSGPACK_DEFINE(from, to)
+  std::vector<InstanceId> instances;
+  MSGPACK_DEFINE(instances)
 };
 
 // peer_link -> peer_link when there was no other traffic for a while; it exists
