@@ -1,0 +1,322 @@
+// The Paxos actors' logic driven directly, with fake time: no sockets, no
+// threads, every message visible.
+#include <gtest/gtest.h>
+
+#include "actors/acceptor.hpp"
+#include "actors/applier.hpp"
+#include "actors/learner.hpp"
+#include "actors/proposer.hpp"
+#include "messages/codec.hpp"
+
+namespace kvpaxos {
+namespace {
+
+using std::chrono::milliseconds;
+
+Time at(int ms) { return Time{} + milliseconds(ms); }
+
+template <typename T>
+std::vector<std::pair<Address, T>> sent(const Outbox& out) {
+  std::vector<std::pair<Address, T>> found;
+  for (const Outbound& m : out) {
+    if (const T* t = std::get_if<T>(&m.body)) found.emplace_back(m.to, *t);
+  }
+  return found;
+}
+
+// ------------------------------------------------------------------ acceptor
+
+TEST(Acceptor, PromisesOnlyHigherBallots) {
+  Acceptor a;
+  EXPECT_TRUE(a.on_prepare({1, Ballot{2, 0}}).ok);
+  const Promise lower = a.on_prepare({1, Ballot{1, 5}});
+  EXPECT_FALSE(lower.ok);
+  EXPECT_EQ(lower.promised, (Ballot{2, 0}));
+  EXPECT_FALSE(a.on_prepare({1, Ballot{2, 0}}).ok) << "the same ballot twice";
+  EXPECT_TRUE(a.on_prepare({2, Ballot{1, 0}}).ok) << "instances are independent";
+}
+
+TEST(Acceptor, AcceptsAtThePromisedBallotAndReportsItInLaterPromises) {
+  Acceptor a;
+  ASSERT_TRUE(a.on_prepare({0, Ballot{3, 1}}).ok);
+  EXPECT_FALSE(a.on_accept({0, Ballot{2, 9}, "old"}).ok);
+  EXPECT_TRUE(a.on_accept({0, Ballot{3, 1}, "v"}).ok);
+  const Promise p = a.on_prepare({0, Ballot{4, 2}});
+  ASSERT_TRUE(p.ok);
+  EXPECT_EQ(p.accepted_ballot, (Ballot{3, 1}));
+  EXPECT_EQ(p.accepted_value, "v");
+  EXPECT_FALSE(a.on_accept({0, Ballot{3, 1}, "v2"}).ok) << "promised 4.2 since";
+}
+
+TEST(Acceptor, ForgottenInstancesAreAnsweredAsForgotten) {
+  Acceptor a;
+  ASSERT_TRUE(a.on_accept({0, Ballot{1, 0}, "v"}).ok);
+  ASSERT_TRUE(a.on_accept({5, Ballot{1, 0}, "w"}).ok);
+  a.forget_below(3);
+  EXPECT_EQ(a.instances_held(), 1u);
+  EXPECT_TRUE(a.on_prepare({0, Ballot{9, 0}}).forgotten);
+  EXPECT_TRUE(a.on_accept({2, Ballot{9, 0}, "x"}).forgotten);
+  EXPECT_EQ(a.on_prepare({5, Ballot{9, 0}}).accepted_value, "w");
+  a.forget_below(1);  // never moves back
+  EXPECT_EQ(a.forgotten_below(), 3u);
+}
+
+// ------------------------------------------------------------------ proposer
+
+struct ProposerRig {
+  Proposer p{/*self=*/1, /*cluster_size=*/3, /*seed=*/42};
+  Outbox out;
+  void handle(NodeId from, Body body, int ms) { p.handle({from, Actor::acceptor}, std::move(body), at(ms), out); }
+};
+
+TEST(Proposer, RunsBothPhasesWithAMajorityAndTellsEveryLearner) {
+  ProposerRig r;
+  r.handle(1, Propose{4, "mine"}, 0);
+  auto prepares = sent<Prepare>(r.out);
+  ASSERT_EQ(prepares.size(), 3u);
+  const Ballot b = prepares[0].second.ballot;
+  EXPECT_EQ(b.node, 1u);
+  r.out.clear();
+  r.handle(0, Promise{4, b, true, b, {}, {}, false}, 1);
+  EXPECT_TRUE(sent<Accept>(r.out).empty()) << "one promise of three is no majority";
+  r.handle(2, Promise{4, b, true, b, {}, {}, false}, 1);
+  auto accepts = sent<Accept>(r.out);
+  ASSERT_EQ(accepts.size(), 3u);
+  EXPECT_EQ(accepts[0].second.value, "mine");
+  r.out.clear();
+  r.handle(0, Accepted{4, b, true, b, false}, 2);
+  r.handle(1, Accepted{4, b, true, b, false}, 2);
+  auto decided = sent<Decided>(r.out);
+  ASSERT_EQ(decided.size(), 3u);
+  for (const auto& [to, d] : decided) {
+    EXPECT_EQ(to.actor, Actor::learner);
+    EXPECT_EQ(d.value, "mine");
+  }
+  r.out.clear();
+  r.handle(2, Accepted{4, b, true, b, false}, 3);
+  EXPECT_TRUE(sent<Decided>(r.out).empty()) << "decided once";
+  EXPECT_EQ(r.p.active_instances(), 0u);
+}
+
+TEST(Proposer, AdoptsTheValueOfTheHighestAcceptedBallot) {
+  ProposerRig r;
+  r.handle(1, Propose{0, "mine"}, 0);
+  const Ballot b = sent<Prepare>(r.out)[0].second.ballot;
+  r.out.clear();
+  r.handle(0, Promise{0, b, true, b, Ballot{1, 2}, "older", false}, 1);
+  r.handle(2, Promise{0, b, true, b, Ballot{1, 0}, "oldest", false}, 1);
+  auto accepts = sent<Accept>(r.out);
+  ASSERT_FALSE(accepts.empty());
+  EXPECT_EQ(accepts[0].second.value, "older");  // ballot 1.2 beats 1.0
+}
+
+TEST(Proposer, IgnoresRepliesToAnOldBallot) {
+  ProposerRig r;
+  r.handle(1, Propose{0, "v"}, 0);
+  const Ballot first = sent<Prepare>(r.out)[0].second.ballot;
+  r.out.clear();
+  r.p.tick(at(5000), r.out);  // timed out: a new attempt with a new ballot
+  auto retry = sent<Prepare>(r.out);
+  ASSERT_EQ(retry.size(), 3u);
+  EXPECT_GT(retry[0].second.ballot, first);
+  r.out.clear();
+  r.handle(0, Promise{0, first, true, first, {}, {}, false}, 5001);
+  r.handle(2, Promise{0, first, true, first, {}, {}, false}, 5001);
+  EXPECT_TRUE(sent<Accept>(r.out).empty());
+}
+
+TEST(Proposer, RetriesAboveARejectingBallot) {
+  ProposerRig r;
+  r.handle(1, Propose{0, "v"}, 0);
+  const Ballot b = sent<Prepare>(r.out)[0].second.ballot;
+  r.out.clear();
+  r.handle(0, Promise{0, b, false, Ballot{50, 2}, {}, {}, false}, 1);
+  r.p.tick(at(5000), r.out);
+  auto retry = sent<Prepare>(r.out);
+  ASSERT_FALSE(retry.empty());
+  EXPECT_GT(retry[0].second.ballot.round, 50u);
+}
+
+TEST(Proposer, StopsWhenLearnedOrForgotten) {
+  ProposerRig r;
+  r.handle(1, Propose{0, "a"}, 0);
+  r.handle(1, Propose{1, "b"}, 0);
+  r.handle(1, Propose{2, "c"}, 0);
+  EXPECT_EQ(r.p.active_instances(), 3u);
+  r.p.handle({1, Actor::learner}, Learned{1}, at(1), r.out);
+  EXPECT_EQ(r.p.active_instances(), 2u);
+  r.p.handle({1, Actor::learner}, ForgetBelow{3}, at(1), r.out);
+  EXPECT_EQ(r.p.active_instances(), 0u);
+  r.out.clear();
+  r.handle(1, Propose{2, "late"}, 2);
+  EXPECT_TRUE(r.out.empty()) << "a forgotten instance is not proposed again";
+}
+
+// ------------------------------------------------------------------- learner
+
+TEST(Learner, DeliversInOrderOnceAndKeepsTheFirstValue) {
+  Learner l(0, 3);
+  Outbox out;
+  l.handle({1, Actor::proposer}, Decided{2, "c"}, at(0), out);
+  l.handle({1, Actor::proposer}, Decided{0, "a"}, at(0), out);
+  EXPECT_EQ(sent<Apply>(out).size(), 1u);
+  l.handle({1, Actor::proposer}, Decided{1, "b"}, at(0), out);
+  l.handle({2, Actor::proposer}, Decided{1, "DIFFERENT"}, at(0), out);
+  auto applies = sent<Apply>(out);
+  ASSERT_EQ(applies.size(), 3u);
+  for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(applies[i].second.instance, i);
+  EXPECT_EQ(applies[1].second.value, "b");
+  EXPECT_EQ(l.conflicts(), 1u);
+}
+
+TEST(Learner, ForgetsOnlyBelowEveryNodesDone) {
+  Learner l(0, 3);
+  Outbox out;
+  for (InstanceId i = 0; i < 5; ++i) l.handle({0, Actor::proposer}, Decided{i, "v"}, at(0), out);
+  l.handle({0, Actor::applier}, LocalDone{5}, at(0), out);
+  l.handle({0, Actor::peer_link}, PeerProgress{1, 4, 5}, at(0), out);
+  EXPECT_EQ(l.forget_below(), 0u) << "node 2 has not said it is done";
+  out.clear();
+  l.handle({0, Actor::peer_link}, PeerProgress{2, 3, 5}, at(0), out);
+  EXPECT_EQ(l.forget_below(), 3u);
+  EXPECT_EQ(l.instances_held(), 2u);
+  auto forgets = sent<ForgetBelow>(out);
+  ASSERT_EQ(forgets.size(), 2u);  // acceptor and proposer
+  l.handle({0, Actor::peer_link}, PeerProgress{2, 1, 5}, at(0), out);
+  EXPECT_EQ(l.forget_below(), 3u) << "never moves back";
+}
+
+TEST(Learner, AsksPeersForEveryMissingInstance) {
+  Learner l(0, 3);
+  Outbox out;
+  l.handle({0, Actor::proposer}, Decided{1, "b"}, at(0), out);
+  l.handle({0, Actor::peer_link}, PeerProgress{2, 0, 5}, at(0), out);
+  out.clear();
+  l.tick(at(100), out);
+  auto requests = sent<CatchUpRequest>(out);
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(requests[0].first, (Address{2, Actor::learner}));
+  EXPECT_EQ(requests[0].second.instances, (std::vector<InstanceId>{0, 2, 3, 4}));
+  out.clear();
+  l.tick(at(110), out);
+  EXPECT_TRUE(sent<CatchUpRequest>(out).empty()) << "rate limited";
+}
+
+TEST(Learner, AnswersCatchUpWithWhatItHolds) {
+  Learner l(0, 3);
+  Outbox out;
+  l.handle({0, Actor::proposer}, Decided{3, "d"}, at(0), out);
+  out.clear();
+  l.handle({1, Actor::learner}, CatchUpRequest{{2, 3}}, at(0), out);
+  auto answers = sent<Decided>(out);
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].first, (Address{1, Actor::learner}));
+  EXPECT_EQ(answers[0].second.value, "d");
+}
+
+// ------------------------------------------------------------------- applier
+
+struct ApplierRig {
+  Applier a{0, ApplierOptions{.name = "n1"}};
+  Outbox out;
+  InstanceId next = 0;
+
+  void request(const ClientRequest& r, const std::string& route = "route") {
+    a.handle({0, Actor::front_door}, FromClient{route, r}, at(0), out);
+  }
+  void decide(const KvOp& op) {
+    a.handle({0, Actor::learner}, Apply{next++, encode_op(op)}, at(0), out);
+  }
+  std::vector<ClientReply> replies() {
+    std::vector<ClientReply> found;
+    for (const auto& [to, m] : sent<ToClient>(out)) {
+      Result<Body> b = decode(m.body);
+      if (b.ok() && std::holds_alternative<ClientReply>(b.value())) {
+        found.push_back(std::get<ClientReply>(b.value()));
+      }
+    }
+    out.clear();
+    return found;
+  }
+};
+
+TEST(Applier, OpDecidedTwiceExecutesOnce) {
+  ApplierRig r;
+  const ClientRequest append{9, 1, 0, OpKind::append, "k", "x"};
+  r.request(append);
+  r.decide(KvOp::from(append));
+  r.decide(KvOp::from(append));  // the same request, decided again via another node
+  EXPECT_EQ(r.a.data().at("k"), "x");
+  auto replies = r.replies();
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].code, ReplyCode::ok);
+}
+
+TEST(Applier, RetryOfAnExecutedRequestGetsTheSameReplyWithoutProposing) {
+  ApplierRig r;
+  const ClientRequest put{9, 1, 0, OpKind::put, "k", "v"};
+  r.decide(KvOp::from(put));  // executed through another node
+  r.out.clear();
+  r.request(put);
+  EXPECT_TRUE(sent<Propose>(r.out).empty());
+  auto replies = r.replies();
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].code, ReplyCode::ok);
+}
+
+TEST(Applier, AckReleasesTheRetainedReply) {
+  ApplierRig r;
+  r.decide(KvOp::from(ClientRequest{9, 1, 0, OpKind::get, "k", ""}));
+  EXPECT_EQ(r.a.retained_replies(), 1u);
+  r.decide(KvOp::from(ClientRequest{9, 2, 1, OpKind::put, "k", "v"}));
+  EXPECT_EQ(r.a.retained_replies(), 1u);  // only seq 2's
+  r.out.clear();
+  r.request(ClientRequest{9, 1, 0, OpKind::get, "k", ""});
+  auto replies = r.replies();
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].code, ReplyCode::stale_request);
+  EXPECT_EQ(r.a.sessions(), 1u);
+}
+
+TEST(Applier, LostRaceProposesAgainAtALaterInstance) {
+  ApplierRig r;
+  const ClientRequest mine{1, 1, 0, OpKind::put, "k", "mine"};
+  r.request(mine);
+  auto first = sent<Propose>(r.out);
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].second.instance, 0u);
+  r.out.clear();
+  r.decide(KvOp::from(ClientRequest{2, 1, 0, OpKind::put, "k", "theirs"}));  // instance 0
+  auto again = sent<Propose>(r.out);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_GT(again[0].second.instance, 0u);
+  r.decide(KvOp::from(mine));  // instance 1
+  EXPECT_EQ(r.a.data().at("k"), "mine");
+  EXPECT_EQ(r.replies().size(), 1u);
+}
+
+TEST(Applier, ProposesANoOpIntoAHoleItWaitedOnTooLong) {
+  ApplierRig r;
+  r.a.handle({0, Actor::learner}, LearnerProgress{0, 5}, at(0), r.out);
+  r.a.tick(at(50), r.out);
+  EXPECT_TRUE(sent<Propose>(r.out).empty()) << "not yet: the hole may fill by itself";
+  r.a.tick(at(1000), r.out);
+  auto proposals = sent<Propose>(r.out);
+  ASSERT_EQ(proposals.size(), 1u);
+  EXPECT_EQ(proposals[0].second.instance, 0u);
+  Result<KvOp> op = decode_op(proposals[0].second.value);
+  ASSERT_TRUE(op.ok());
+  EXPECT_TRUE(op->noop);
+}
+
+TEST(Applier, AppendToAbsentKeyActsAsPut) {
+  ApplierRig r;
+  r.decide(KvOp::from(ClientRequest{3, 1, 0, OpKind::append, "k", "ab"}));
+  r.decide(KvOp::from(ClientRequest{3, 2, 1, OpKind::append, "k", "c"}));
+  r.decide(KvOp::from(ClientRequest{3, 3, 2, OpKind::get, "absent", ""}));
+  EXPECT_EQ(r.a.data().at("k"), "abc");
+  EXPECT_EQ(r.a.data().count("absent"), 0u);
+}
+
+}  // namespace
+}  // namespace kvpaxos
