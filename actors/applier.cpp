@@ -34,8 +34,8 @@ void Applier::on_request(FromClient m, Outbox& out) {
     } else {
       reply(m.route,
             {client, req.seq, ReplyCode::stale_request, {},
-             "request " + std::to_string(req.seq) + " already executed and acknowledged; the "
-             "client must use a new sequence number"},
+             "request " + std::to_string(req.seq) + " was already executed and its reply "
+             "acknowledged or released; the client must use a new sequence number"},
             out);
     }
     return;
@@ -95,12 +95,10 @@ void Applier::on_apply(Apply m, Time now, Outbox& out) {
 
 void Applier::execute(const KvOp& op, InstanceId instance) {
   Session& s = sessions_[op.client_id];
-  s.last_instance = instance;
-  if (s.has_reply && op.ack >= s.last_seq) {
-    s.has_reply = false;
-    std::string().swap(s.reply_value);
-  }
+  if (s.has_reply && op.ack >= s.last_seq) drop_reply(s);
   if (op.seq <= s.last_seq) return;  // a duplicate: executed already
+  if (s.has_reply) drop_reply(s);    // superseded: the client moved on
+  s.last_instance = instance;
   std::string result;
   switch (op.op) {
     case OpKind::get:
@@ -114,8 +112,31 @@ void Applier::execute(const KvOp& op, InstanceId instance) {
       break;
   }
   s.last_seq = op.seq;
+  keep_reply(op.client_id, s, std::move(result));
+  enforce_reply_budget();
+}
+
+void Applier::keep_reply(ClientId client, Session& s, std::string value) {
   s.has_reply = true;
-  s.reply_value = std::move(result);
+  s.reply_value = std::move(value);
+  retained_bytes_ += s.reply_value.size();
+  replies_by_age_[s.last_instance] = client;
+}
+
+void Applier::drop_reply(Session& s) {
+  if (!s.has_reply) return;
+  retained_bytes_ -= s.reply_value.size();
+  replies_by_age_.erase(s.last_instance);
+  s.has_reply = false;
+  std::string().swap(s.reply_value);
+}
+
+// Depends on the log alone, so every replica drops the same replies.
+void Applier::enforce_reply_budget() {
+  while (retained_bytes_ > options_.retained_reply_bytes && replies_by_age_.size() > 1) {
+    const ClientId oldest = replies_by_age_.begin()->second;
+    drop_reply(sessions_.at(oldest));
+  }
 }
 
 void Applier::answer_waiter(ClientId client, Outbox& out) {
@@ -151,7 +172,14 @@ void Applier::evict_idle_sessions() {
   if (applied_below_ < options_.session_idle_instances) return;
   const InstanceId horizon = applied_below_ - options_.session_idle_instances;
   // Depends on the log alone, so every replica evicts the same sessions.
-  std::erase_if(sessions_, [&](const auto& kv) { return kv.second.last_instance < horizon; });
+  for (auto it = sessions_.begin(); it != sessions_.end();) {
+    if (it->second.last_instance < horizon) {
+      drop_reply(it->second);
+      it = sessions_.erase(it);
+    } else {
+      ++it;
+    }
+  }
 }
 
 std::size_t Applier::retained_replies() const {

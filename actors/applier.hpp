@@ -12,9 +12,11 @@
 //     seq > sessions[client_id].last_seq, across retries and across nodes;
 //   state changes only in apply(), so every replica that applied the same
 //     prefix holds the same map and the same sessions;
-//   a session keeps at most one reply, dropped once the client acks it.
+//   a session keeps at most one reply, dropped once the client acks it, and
+//     all kept replies together stay within options.retained_reply_bytes.
 #pragma once
 
+#include <map>
 #include <string>
 #include <unordered_map>
 
@@ -32,6 +34,11 @@ struct ApplierOptions {
   // A session untouched for this many instances is dropped; a client idle that
   // long must not retry an old request (the client library never does).
   InstanceId session_idle_instances = 1'000'000;
+  // Replies kept for retries, summed over sessions. Past it the oldest are
+  // dropped (their sessions stay, so the ops still never run twice); a client
+  // that then retries such a request is told its reply is gone. Clients that
+  // vanish without acking would otherwise pin one reply each.
+  std::size_t retained_reply_bytes = 16 * 1024 * 1024;
 };
 
 class Applier final : public ActorLogic {
@@ -46,6 +53,7 @@ class Applier final : public ActorLogic {
   const std::unordered_map<std::string, std::string>& data() const { return kv_; }
   std::size_t sessions() const { return sessions_.size(); }
   std::size_t retained_replies() const;
+  std::size_t retained_reply_bytes() const { return retained_bytes_; }
 
  private:
   struct Session {
@@ -68,6 +76,9 @@ class Applier final : public ActorLogic {
   void answer_waiter(ClientId client, Outbox& out);
   void reply(const std::string& route, ClientReply r, Outbox& out) const;
   void evict_idle_sessions();
+  void keep_reply(ClientId client, Session& s, std::string value);
+  void drop_reply(Session& s);
+  void enforce_reply_budget();
   StatusReply status() const;
   InstanceId next_free_instance() const;
 
@@ -77,6 +88,9 @@ class Applier final : public ActorLogic {
   std::unordered_map<ClientId, Session> sessions_;
   std::unordered_map<ClientId, Waiter> waiters_;
   std::unordered_map<InstanceId, ClientId> proposed_;
+  // Sessions holding a reply, by the instance that produced it (oldest first).
+  std::map<InstanceId, ClientId> replies_by_age_;
+  std::size_t retained_bytes_ = 0;
   InstanceId applied_below_ = 0;
   InstanceId next_propose_ = 0;
   InstanceId forget_below_ = 0;

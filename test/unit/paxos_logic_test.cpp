@@ -318,5 +318,26 @@ TEST(Applier, AppendToAbsentKeyActsAsPut) {
   EXPECT_EQ(r.a.data().count("absent"), 0u);
 }
 
+
+TEST(Applier, RepliesOfVanishedClientsStayWithinTheBudget) {
+  Applier a{0, ApplierOptions{.name = "n1", .retained_reply_bytes = 4 * 1024 * 1024}};
+  Outbox out;
+  const std::string mb(1024 * 1024, 'v');
+  a.handle({0, Actor::learner}, Apply{0, encode_op(KvOp::from(ClientRequest{1, 1, 0, OpKind::put, "k", mb}))}, at(0), out);
+  // 20 one-shot clients each read 1 MB and never come back to ack it.
+  for (InstanceId i = 1; i <= 20; ++i) {
+    a.handle({0, Actor::learner},
+             Apply{i, encode_op(KvOp::from(ClientRequest{100 + i, 1, 0, OpKind::get, "k", ""}))},
+             at(0), out);
+  }
+  EXPECT_LE(a.retained_reply_bytes(), 4u * 1024 * 1024);
+  EXPECT_EQ(a.sessions(), 21u) << "sessions stay: their ops must never run twice";
+  // A dropped reply's request is still not executed again.
+  out.clear();
+  a.handle({0, Actor::front_door}, FromClient{"r", ClientRequest{101, 1, 0, OpKind::get, "k", ""}},
+           at(0), out);
+  EXPECT_TRUE(sent<Propose>(out).empty());
+}
+
 }  // namespace
 }  // namespace kvpaxos
