@@ -27,6 +27,6 @@ echo "run-tests: built $build in $((SECONDS - started)) s"
 started=$SECONDS
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
-export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}"
+export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:suppressions=$root/test/tsan.supp}"
 ctest --test-dir "$build" --output-on-failure -j2 --timeout 600
 echo "run-tests: tests passed in $((SECONDS - started)) s"
