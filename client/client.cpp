@@ -107,13 +107,14 @@ CallResult Client::call(OpKind op, const std::string& key, const std::string& va
     const auto now = SteadyClock::now();
     if (now >= deadline) break;
     const std::string& endpoint = options_.endpoints[current_];
-    auto socket = open_dealer(ctx_, client_endpoint(endpoint));
-    socket->send(zmq::buffer(frame), zmq::send_flags::none);
+    if (!socket_) socket_ = open_dealer(ctx_, client_endpoint(endpoint));
+    zmq::socket_t& socket = *socket_;
+    socket.send(zmq::buffer(frame), zmq::send_flags::none);
     const auto attempt_end =
         std::min(deadline, now + std::chrono::duration_cast<SteadyClock::duration>(attempt_timeout));
     while (SteadyClock::now() < attempt_end) {
       const auto left = std::chrono::ceil<std::chrono::milliseconds>(attempt_end - SteadyClock::now());
-      std::optional<std::string> raw = receive(*socket, left);
+      std::optional<std::string> raw = receive(socket, left);
       if (!raw) break;
       Result<Body> body = decode(*raw, kMaxClientFrameBytes);
       if (!body.ok()) continue;  // not a reply we can read; keep waiting
@@ -129,6 +130,7 @@ CallResult Client::call(OpKind op, const std::string& key, const std::string& va
       return {Outcome::ok, std::move(reply->value), {}};
     }
     // No answer here: the same request (same seq) goes to the next node.
+    socket_.reset();
     current_ = (current_ + 1) % options_.endpoints.size();
     attempt_timeout = std::min(kMaxAttemptTimeout, attempt_timeout * 3 / 2);
   }

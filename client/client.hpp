@@ -74,6 +74,9 @@ class Client {
   std::uint64_t next_seq_ = 1;
   std::uint64_t acked_ = 0;
   std::size_t current_ = 0;  // index of the endpoint to try first
+  // Connected to endpoints[current_] while it answers; replaced on fail-over
+  // so that late replies from a slow node do not pile up.
+  std::unique_ptr<zmq::socket_t> socket_;
 };
 
 // "127.0.0.1:7201" -> "tcp://127.0.0.1:7201"; full endpoints pass through.
