@@ -53,48 +53,48 @@ void Proposer::start_phase1(InstanceId instance, Attempt& a, Time now, Outbox& o
   broadcast(Actor::acceptor, Prepare{instance, a.ballot}, out);
 }
 
-void Proposer::on_promise(NodeId from, Promise m, Time now, Outbox& out) {
+// The attempt a phase-1 or phase-2 reply counts for, or null when it does
+// not count: an old ballot or phase, a finished instance, or a rejection (then
+// a retry is scheduled). A "forgotten" reply ends the instance.
+template <typename Reply>
+Proposer::Attempt* Proposer::counting_attempt(NodeId from, const Reply& m, Phase phase, Time now) {
   auto it = active_.find(m.instance);
-  if (it == active_.end()) return;
-  Attempt& a = it->second;
+  if (it == active_.end()) return nullptr;
   if (m.forgotten) {
     active_.erase(it);
-    return;
+    return nullptr;
   }
-  if (m.ballot != a.ballot || a.phase != Phase::preparing || from >= n_) return;
+  Attempt& a = it->second;
+  if (m.ballot != a.ballot || a.phase != phase || from >= n_) return nullptr;
   if (!m.ok) {
     back_off(a, m.promised, now);
-    return;
+    return nullptr;
   }
-  a.promised_by |= std::uint64_t{1} << from;
-  if (!m.accepted_ballot.is_none() && m.accepted_ballot > a.highest_accepted) {
-    a.highest_accepted = m.accepted_ballot;
-    a.highest_value = std::move(m.accepted_value);
+  return &a;
+}
+
+void Proposer::on_promise(NodeId from, Promise m, Time now, Outbox& out) {
+  Attempt* a = counting_attempt(from, m, Phase::preparing, now);
+  if (a == nullptr) return;
+  a->promised_by |= std::uint64_t{1} << from;
+  if (!m.accepted_ballot.is_none() && m.accepted_ballot > a->highest_accepted) {
+    a->highest_accepted = m.accepted_ballot;
+    a->highest_value = std::move(m.accepted_value);
   }
-  if (!is_majority(a.promised_by)) return;
-  a.phase = Phase::accepting;
-  a.value = a.highest_accepted.is_none() ? a.own_value : a.highest_value;
-  a.retry_at = now + jittered(a.timeout);
-  broadcast(Actor::acceptor, Accept{m.instance, a.ballot, a.value}, out);
+  if (!is_majority(a->promised_by)) return;
+  a->phase = Phase::accepting;
+  a->value = a->highest_accepted.is_none() ? a->own_value : a->highest_value;
+  a->retry_at = now + jittered(a->timeout);
+  broadcast(Actor::acceptor, Accept{m.instance, a->ballot, a->value}, out);
 }
 
 void Proposer::on_accepted(NodeId from, const Accepted& m, Time now, Outbox& out) {
-  auto it = active_.find(m.instance);
-  if (it == active_.end()) return;
-  Attempt& a = it->second;
-  if (m.forgotten) {
-    active_.erase(it);
-    return;
-  }
-  if (m.ballot != a.ballot || a.phase != Phase::accepting || from >= n_) return;
-  if (!m.ok) {
-    back_off(a, m.promised, now);
-    return;
-  }
-  a.accepted_by |= std::uint64_t{1} << from;
-  if (!is_majority(a.accepted_by)) return;
-  broadcast(Actor::learner, Decided{m.instance, std::move(a.value)}, out);
-  active_.erase(it);
+  Attempt* a = counting_attempt(from, m, Phase::accepting, now);
+  if (a == nullptr) return;
+  a->accepted_by |= std::uint64_t{1} << from;
+  if (!is_majority(a->accepted_by)) return;
+  broadcast(Actor::learner, Decided{m.instance, std::move(a->value)}, out);
+  active_.erase(m.instance);
 }
 
 // A rejection: someone holds a higher ballot. Jump past it, but only after a

@@ -60,6 +60,8 @@ class Proposer final : public ActorLogic {
   void on_propose(Propose m, Time now, Outbox& out);
   void on_promise(NodeId from, Promise m, Time now, Outbox& out);
   void on_accepted(NodeId from, const Accepted& m, Time now, Outbox& out);
+  template <typename Reply>
+  Attempt* counting_attempt(NodeId from, const Reply& m, Phase phase, Time now);
   void start_phase1(InstanceId instance, Attempt& a, Time now, Outbox& out);
   void back_off(Attempt& a, const Ballot& seen, Time now);
   Duration jittered(Duration d);

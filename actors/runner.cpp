@@ -39,6 +39,16 @@ bool is_paxos_message(const std::string& body) {
          tag <= static_cast<unsigned char>(MessageType::decided);
 }
 
+// Handles up to a batch of the messages waiting on a socket, so that one
+// busy socket cannot starve the others in the poll loop.
+template <typename Handler>
+void drain(zmq::socket_t& s, Handler handle_one) {
+  for (int i = 0; i < kDrainBatch; ++i) {
+    if ((s.get(zmq::sockopt::events) & ZMQ_POLLIN) == 0) return;
+    handle_one();
+  }
+}
+
 int poll_timeout_ms(Time next_tick) {
   const auto wait = std::chrono::ceil<std::chrono::milliseconds>(next_tick - Clock::now());
   return static_cast<int>(std::max<std::chrono::milliseconds::rep>(0, wait.count()));
@@ -243,12 +253,7 @@ void FrontDoorThread::run() {
           if (auto* m = std::get_if<ToClient>(&body.value())) send_to_client(*m);
         }
       }
-      if ((items[1].revents & ZMQ_POLLIN) != 0) {
-        for (int i = 0; i < kDrainBatch; ++i) {
-          if ((router_.get(zmq::sockopt::events) & ZMQ_POLLIN) == 0) break;
-          on_client_message();
-        }
-      }
+      if ((items[1].revents & ZMQ_POLLIN) != 0) drain(router_, [this] { on_client_message(); });
     }
   } catch (const zmq::error_t& e) {
     if (e.num() != ETERM) log::error(log_prefix_ + "front door stopped: " + e.what());
@@ -369,12 +374,7 @@ void PeerLinkThread::run() {
           on_local_message(std::move(frames));
         }
       }
-      if ((items[1].revents & ZMQ_POLLIN) != 0) {
-        for (int i = 0; i < kDrainBatch; ++i) {
-          if ((router_.get(zmq::sockopt::events) & ZMQ_POLLIN) == 0) break;
-          on_peer_message();
-        }
-      }
+      if ((items[1].revents & ZMQ_POLLIN) != 0) drain(router_, [this] { on_peer_message(); });
     }
   } catch (const zmq::error_t& e) {
     if (e.num() != ETERM) log::error(log_prefix_ + "peer link stopped: " + e.what());
