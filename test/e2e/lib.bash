@@ -20,13 +20,16 @@ fail() {
 }
 pass() { echo "PASS: $*"; }
 
-port_free() { ! ss -ltn 2>/dev/null | awk '{print $4}' | grep -q ":$1\$"; }
+# A port nobody uses in any state (listening or as the local end of a
+# connection). Test ports stay below the kernel's ephemeral range (32768+),
+# where outgoing connections of concurrently running tests take their ports.
+port_free() { ! ss -tan 2>/dev/null | awk '{print $4}' | grep -q ":$1\$"; }
 
 # Picks a base port with BASE+1..BASE+N and BASE+101..BASE+100+N free.
 pick_base() {
   local n=$1
   for _ in $(seq 50); do
-    local base=$((20000 + (RANDOM % 400) * 100))
+    local base=$((20000 + (RANDOM % 120) * 100))
     local ok=1
     for i in $(seq "$n"); do
       port_free $((base + i)) && port_free $((base + 100 + i)) || ok=0
@@ -36,8 +39,9 @@ pick_base() {
   fail "no free ports found"
 }
 
-# start_cluster N [extra kvpaxosd flags]: sets BASE, CLUSTER, EP[1..N].
-start_cluster() {
+# launch_cluster N [flags]: starts N nodes on a fresh base port; returns 1 if
+# one of them exited during start-up (a port taken between pick and bind).
+launch_cluster() {
   local n=$1; shift
   BASE=$(pick_base "$n")
   CLUSTER=""
@@ -51,11 +55,24 @@ start_cluster() {
   done
   local all
   all=$(IFS=,; echo "${EP[*]}")
-  for _ in $(seq 100); do
+  for _ in $(seq 200); do
+    for i in $(seq "$n"); do
+      kill -0 "${PIDS[$i]}" 2>/dev/null || { echo "n$i exited at start-up: $(cat "$WORK/n$i.log")"; return 1; }
+    done
     "$KVCTL" --endpoints "$all" --timeout 1s status >/dev/null 2>&1 && return 0
     sleep 0.1
   done
   fail "cluster of $n did not come up"
+}
+
+# start_cluster N [extra kvpaxosd flags]: sets BASE, CLUSTER, EP[1..N].
+start_cluster() {
+  for _ in 1 2 3 4 5; do
+    launch_cluster "$@" && return 0
+    for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+    PIDS=()
+  done
+  fail "cluster of $1 did not start in 5 tries"
 }
 
 # expect_eq WHAT EXPECTED ACTUAL

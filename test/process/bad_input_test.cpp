@@ -2,55 +2,15 @@
 // versions and oversized frames sent to a client port get an error reply or
 // are dropped, and the node keeps serving.
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <random>
-#include <thread>
 
 #include "client/client.hpp"
 #include "messages/codec.hpp"
+#include "process/process_cluster.hpp"
 
 namespace kvpaxos {
 namespace {
 
 using std::chrono::milliseconds;
-
-class ProcessCluster {
- public:
-  ProcessCluster() {
-    std::mt19937 rng(std::random_device{}());
-    const int base = 30000 + static_cast<int>(rng() % 300) * 100;
-    std::string cluster;
-    for (int i = 1; i <= 3; ++i) {
-      cluster += (cluster.empty() ? "" : ",") + std::string("n") + std::to_string(i) +
-                 "=127.0.0.1:" + std::to_string(base + i);
-      endpoints_.push_back("127.0.0.1:" + std::to_string(base + 100 + i));
-    }
-    for (int i = 1; i <= 3; ++i) {
-      const pid_t pid = fork();
-      if (pid == 0) {
-        const std::string name = "n" + std::to_string(i);
-        execl(KVPAXOSD_PATH, KVPAXOSD_PATH, "--name", name.c_str(), "--cluster", cluster.c_str(),
-              "--client-addr", endpoints_[static_cast<std::size_t>(i - 1)].c_str(), "--log-level",
-              "error", static_cast<char*>(nullptr));
-        _exit(127);
-      }
-      pids_.push_back(pid);
-    }
-  }
-  ~ProcessCluster() {
-    for (pid_t pid : pids_) kill(pid, SIGKILL);
-    for (pid_t pid : pids_) waitpid(pid, nullptr, 0);
-  }
-  const std::vector<std::string>& endpoints() const { return endpoints_; }
-  bool alive(std::size_t i) const { return waitpid(pids_[i], nullptr, WNOHANG) == 0; }
-
- private:
-  std::vector<pid_t> pids_;
-  std::vector<std::string> endpoints_;
-};
 
 std::optional<Body> exchange(zmq::context_t& ctx, const std::string& endpoint,
                              const std::string& frame, milliseconds timeout) {
@@ -69,7 +29,8 @@ std::optional<Body> exchange(zmq::context_t& ctx, const std::string& endpoint,
 }
 
 TEST(ProcessBadInput, NodeAnswersGarbageWithErrorsAndKeepsServing) {
-  ProcessCluster cluster;
+  test::ProcessCluster cluster(3, {"--log-level", "error"});
+  ASSERT_TRUE(cluster.started());
   zmq::context_t ctx(1);
   Client client(ctx, ClientOptions{.endpoints = cluster.endpoints(), .deadline = milliseconds(30000)});
   ASSERT_TRUE(client.put("k", "before").ok()) << "cluster did not come up";

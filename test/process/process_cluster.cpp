@@ -1,0 +1,142 @@
+#include "process/process_cluster.hpp"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "client/client.hpp"
+
+namespace kvpaxos::test {
+namespace {
+
+bool port_free(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
+
+// A base port with base+1..base+n (peers) and base+101..base+100+n (clients) free.
+int pick_base(int n, std::mt19937& rng) {
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    const int base = 10000 + static_cast<int>(rng() % 98) * 100;
+    bool ok = true;
+    for (int i = 1; i <= n && ok; ++i) ok = port_free(base + i) && port_free(base + 100 + i);
+    if (ok) return base;
+  }
+  return 0;
+}
+
+}  // namespace
+
+ProcessCluster::ProcessCluster(int nodes, std::vector<std::string> extra_flags) {
+  char tmpl[] = "/tmp/kvpaxos-proc-XXXXXX";
+  dir_ = ::mkdtemp(tmpl) ? tmpl : "/tmp";
+  for (int attempt = 0; attempt < 5 && !started_; ++attempt) {
+    started_ = launch(nodes, extra_flags);
+    if (!started_) kill_all();
+  }
+  if (!started_) ADD_FAILURE() << "cluster of " << nodes << " did not start in 5 tries\n" << logs();
+}
+
+ProcessCluster::~ProcessCluster() {
+  kill_all();
+  std::error_code ignored;
+  if (dir_ != "/tmp") std::filesystem::remove_all(dir_, ignored);
+}
+
+bool ProcessCluster::launch(int nodes, const std::vector<std::string>& extra_flags) {
+  std::mt19937 rng(std::random_device{}());
+  const int base = pick_base(nodes, rng);
+  if (base == 0) return false;
+  std::string cluster;
+  endpoints_.clear();
+  for (int i = 0; i < nodes; ++i) {
+    cluster += (cluster.empty() ? "" : ",") + name(i) + "=127.0.0.1:" + std::to_string(base + 1 + i);
+    endpoints_.push_back("127.0.0.1:" + std::to_string(base + 101 + i));
+  }
+  for (int i = 0; i < nodes; ++i) {
+    std::vector<std::string> args = {KVPAXOSD_PATH, "--name", name(i), "--cluster", cluster,
+                                     "--client-addr", endpoints_[static_cast<std::size_t>(i)]};
+    args.insert(args.end(), extra_flags.begin(), extra_flags.end());
+    const std::string log = dir_ + "/" + name(i) + ".log";
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      if (FILE* f = std::freopen(log.c_str(), "w", stderr)) (void)f;
+      ::execv(KVPAXOSD_PATH, argv.data());
+      ::_exit(127);
+    }
+    pids_.push_back(pid);
+  }
+  Client probe(ctx_, ClientOptions{.endpoints = endpoints_});
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  std::vector<char> up(static_cast<std::size_t>(nodes), 0);
+  while (std::chrono::steady_clock::now() < deadline) {
+    bool all = true;
+    for (int i = 0; i < nodes; ++i) {
+      if (!alive(i)) return false;  // most likely a port taken since pick_base
+      char& u = up[static_cast<std::size_t>(i)];
+      if (!u) u = probe.status(endpoints_[static_cast<std::size_t>(i)], std::chrono::milliseconds(200)).ok();
+      all = all && u;
+    }
+    if (all) return true;
+  }
+  return false;
+}
+
+bool ProcessCluster::alive(int i) {
+  const pid_t pid = pids_.at(static_cast<std::size_t>(i));
+  if (pid <= 0) return false;
+  if (::waitpid(pid, nullptr, WNOHANG) == 0) return true;
+  pids_[static_cast<std::size_t>(i)] = -1;  // reaped
+  return false;
+}
+
+void ProcessCluster::signal(int i, int sig) {
+  const pid_t pid = pids_.at(static_cast<std::size_t>(i));
+  if (pid > 0) ::kill(pid, sig);
+}
+
+std::string ProcessCluster::logs() const {
+  std::ostringstream out;
+  for (int i = 0; i < size(); ++i) {
+    std::ifstream in(dir_ + "/" + name(i) + ".log");
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    out << "--- " << name(i) << "\n";
+    for (std::size_t k = lines.size() > 20 ? lines.size() - 20 : 0; k < lines.size(); ++k)
+      out << lines[k] << "\n";
+  }
+  return out.str();
+}
+
+void ProcessCluster::kill_all() {
+  for (pid_t pid : pids_) {
+    if (pid <= 0) continue;
+    ::kill(pid, SIGCONT);
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+  }
+  pids_.clear();
+}
+
+}  // namespace kvpaxos::test

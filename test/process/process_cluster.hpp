@@ -1,0 +1,53 @@
+// ProcessCluster: real kvpaxosd processes on 127.0.0.1 for tests that need
+// whole processes (bad input on the wire, SIGSTOP/SIGKILL nemeses).
+//
+// Ports come from 10000..19999, below the kernel's ephemeral range, so the
+// outgoing connections of tests running in parallel cannot take them; a port
+// that is taken anyway makes a node exit at start-up, and the cluster is
+// started again on other ports. Every node is killed when the object dies.
+// Not thread-safe: drive it from the test's main thread.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include <zmq.hpp>
+
+namespace kvpaxos::test {
+
+class ProcessCluster {
+ public:
+  // Starts `nodes` kvpaxosd processes (with `extra_flags`) and waits until
+  // each answers `status`. Fails the calling test (ADD_FAILURE) and leaves
+  // started() false if that does not happen in 5 tries.
+  ProcessCluster(int nodes, std::vector<std::string> extra_flags);
+  ~ProcessCluster();
+  ProcessCluster(const ProcessCluster&) = delete;
+  ProcessCluster& operator=(const ProcessCluster&) = delete;
+
+  bool started() const { return started_; }
+  int size() const { return static_cast<int>(endpoints_.size()); }
+  // Client endpoints "127.0.0.1:PORT", node i at index i (names n1..nN).
+  const std::vector<std::string>& endpoints() const { return endpoints_; }
+  std::string name(int i) const { return "n" + std::to_string(i + 1); }
+
+  bool alive(int i);
+  void signal(int i, int sig);  // SIGSTOP, SIGCONT, SIGKILL, ...
+  // The last lines each node logged (for failure messages).
+  std::string logs() const;
+
+ private:
+  bool launch(int nodes, const std::vector<std::string>& extra_flags);
+  void kill_all();
+
+  zmq::context_t ctx_{1};
+  std::string dir_;
+  std::vector<pid_t> pids_;
+  std::vector<std::string> endpoints_;
+  bool started_ = false;
+};
+
+}  // namespace kvpaxos::test
