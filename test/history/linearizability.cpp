@@ -1,0 +1,437 @@
+#include "test/history/linearizability.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <optional>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+
+namespace kvpaxos {
+
+const char* to_string(LinearizabilityVerdict verdict) {
+  switch (verdict) {
+    case LinearizabilityVerdict::linearizable: return "linearizable";
+    case LinearizabilityVerdict::not_linearizable: return "NOT linearizable";
+    case LinearizabilityVerdict::timed_out: return "timed out (unknown)";
+    case LinearizabilityVerdict::invalid_history: return "invalid history";
+  }
+  return "invalid-verdict";
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr std::size_t kShownBytes = 48;
+constexpr std::size_t kShownPrefixOps = 8;
+constexpr std::size_t kShownCandidates = 12;
+
+std::string quoted(std::string_view bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "\"";
+  for (std::size_t i = 0; i < bytes.size() && i < kShownBytes; ++i) {
+    const auto byte = static_cast<unsigned char>(bytes[i]);
+    if (bytes[i] == '"' || bytes[i] == '\\') {
+      out += '\\';
+      out += bytes[i];
+    } else if (byte < 0x20 || byte >= 0x7f) {
+      out += "\\x";
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0xf];
+    } else {
+      out += bytes[i];
+    }
+  }
+  out += '"';
+  if (bytes.size() > kShownBytes) {
+    out += "...(" + std::to_string(bytes.size()) + " bytes)";
+  }
+  return out;
+}
+
+std::uint64_t splitmix64(std::uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+enum class OpKind { put, append, get };
+
+std::optional<OpKind> kind_of(const std::string& op) {
+  if (op == "put") return OpKind::put;
+  if (op == "append") return OpKind::append;
+  if (op == "get") return OpKind::get;
+  return std::nullopt;
+}
+
+// Every distinct state string is stored once and named by a small id, so a
+// step, a comparison and a cache key cost O(1) however long appends make the
+// strings; only a new append result costs its length, once.
+class StatePool {
+ public:
+  using Id = std::uint32_t;
+
+  StatePool() { intern(""); }
+
+  Id intern(std::string s) {
+    const auto [it, inserted] = ids_.try_emplace(std::move(s), static_cast<Id>(strings_.size()));
+    if (inserted) strings_.push_back(&it->first);
+    return it->second;
+  }
+  const std::string& string(Id id) const { return *strings_[id]; }
+
+ private:
+  // Node-based: the pointers in strings_ stay valid as the map grows.
+  std::unordered_map<std::string, Id> ids_;
+  std::vector<const std::string*> strings_;
+};
+
+// The search over the ops of one key. Construct, then run() once.
+class KeySearch {
+ public:
+  enum class Outcome { linearizable, not_linearizable, timed_out };
+
+  KeySearch(std::vector<const HistoryOp*> ops, Clock::time_point deadline);
+
+  Outcome run();
+  // After not_linearizable: where the search got stuck, for people.
+  std::string explain(const std::string& key) const;
+
+ private:
+  static constexpr std::uint32_t kNil = std::numeric_limits<std::uint32_t>::max();
+  static constexpr std::uint32_t kHead = 0;
+
+  // A node of the doubly linked list of entries; node kHead is the sentinel.
+  struct Entry {
+    std::uint32_t op = 0;
+    bool is_call = false;
+    std::uint32_t prev = kNil;
+    std::uint32_t next = kNil;
+  };
+
+  // Memo of explored (linearized set, state) pairs. `hash` is kept so that
+  // the set never rehashes the bitset.
+  struct Explored {
+    std::uint64_t hash;
+    std::vector<std::uint64_t> linearized;
+    StatePool::Id state;
+    bool operator==(const Explored& o) const {
+      return state == o.state && linearized == o.linearized;
+    }
+  };
+  struct ExploredHash {
+    std::size_t operator()(const Explored& e) const { return e.hash; }
+  };
+
+  struct Frame {
+    std::uint32_t op;
+    StatePool::Id state_before;
+  };
+
+  bool is_known(std::uint32_t op) const { return ops_[op]->outcome == HistoryOutcome::ok; }
+  std::optional<StatePool::Id> step(StatePool::Id state, std::uint32_t op);
+  void unlink(std::uint32_t node);
+  void relink(std::uint32_t node);
+  void lift(std::uint32_t op);
+  void unlift(std::uint32_t op);
+  void flip(std::uint32_t op);
+  bool remember(StatePool::Id state);
+  void note_progress();
+
+  const std::vector<const HistoryOp*> ops_;
+  const Clock::time_point deadline_;
+  std::vector<OpKind> kinds_;
+  // put: the state it sets; get: the state it claims to have read.
+  std::vector<StatePool::Id> argument_state_;
+  StatePool states_;
+  std::unordered_map<std::uint64_t, StatePool::Id> append_results_;  // (state << 32 | op)
+
+  std::vector<Entry> entries_;
+  std::vector<std::uint32_t> call_node_;
+  std::vector<std::uint32_t> return_node_;
+
+  // The current path: invariant, linearized_ holds exactly the ops on
+  // frames_, and linearized_hash_ is the XOR of their zobrist_ values.
+  std::vector<Frame> frames_;
+  std::vector<std::uint64_t> linearized_;
+  std::uint64_t linearized_hash_ = 0;
+  std::vector<std::uint64_t> zobrist_;
+  StatePool::Id state_ = 0;
+  std::size_t known_left_ = 0;  // ok ops not on frames_
+  std::unordered_set<Explored, ExploredHash> explored_;
+
+  // The deepest path seen, for explain().
+  std::vector<std::uint32_t> best_order_;
+  StatePool::Id best_state_ = 0;
+};
+
+KeySearch::KeySearch(std::vector<const HistoryOp*> ops, Clock::time_point deadline)
+    : ops_(std::move(ops)), deadline_(deadline) {
+  const auto n = static_cast<std::uint32_t>(ops_.size());
+  kinds_.reserve(n);
+  argument_state_.reserve(n);
+  zobrist_.reserve(n);
+  for (std::uint32_t i = 0; i < n; ++i) {
+    const HistoryOp& op = *ops_[i];
+    kinds_.push_back(*kind_of(op.op));
+    switch (kinds_.back()) {
+      case OpKind::put: argument_state_.push_back(states_.intern(op.value)); break;
+      case OpKind::get: argument_state_.push_back(states_.intern(op.output)); break;
+      case OpKind::append: argument_state_.push_back(0); break;
+    }
+    zobrist_.push_back(splitmix64(i));
+    if (is_known(i)) ++known_left_;
+  }
+  linearized_.assign((n + 63) / 64, 0);
+
+  // Time order; at equal times calls first (touching ops count as
+  // concurrent, the lenient reading of a clock tick), and the returns of
+  // unknown ops after everything: they never return.
+  struct Event {
+    std::int64_t time;
+    int rank;  // 0 call, 1 return, 2 return of an unknown op
+    std::uint32_t op;
+  };
+  std::vector<Event> events;
+  events.reserve(2 * std::size_t{n});
+  for (std::uint32_t i = 0; i < n; ++i) {
+    events.push_back({ops_[i]->invoke_ns, 0, i});
+    if (is_known(i)) {
+      events.push_back({ops_[i]->return_ns, 1, i});
+    } else {
+      events.push_back({std::numeric_limits<std::int64_t>::max(), 2, i});
+    }
+  }
+  std::stable_sort(events.begin(), events.end(), [](const Event& a, const Event& b) {
+    return a.time != b.time ? a.time < b.time : a.rank < b.rank;
+  });
+  entries_.resize(events.size() + 1);
+  call_node_.resize(n);
+  return_node_.resize(n);
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    const auto node = static_cast<std::uint32_t>(i + 1);
+    entries_[node].op = events[i].op;
+    entries_[node].is_call = events[i].rank == 0;
+    (entries_[node].is_call ? call_node_ : return_node_)[events[i].op] = node;
+  }
+  for (std::size_t node = 0; node < entries_.size(); ++node) {
+    entries_[node].prev = node == 0 ? kNil : static_cast<std::uint32_t>(node - 1);
+    entries_[node].next = node + 1 < entries_.size() ? static_cast<std::uint32_t>(node + 1) : kNil;
+  }
+}
+
+std::optional<StatePool::Id> KeySearch::step(StatePool::Id state, std::uint32_t op) {
+  switch (kinds_[op]) {
+    case OpKind::put: return argument_state_[op];
+    case OpKind::get:
+      // Interning is canonical, so equal ids <=> equal strings.
+      if (state == argument_state_[op]) return state;
+      return std::nullopt;
+    case OpKind::append: {
+      const std::uint64_t memo_key = (std::uint64_t{state} << 32) | op;
+      const auto it = append_results_.find(memo_key);
+      if (it != append_results_.end()) return it->second;
+      const StatePool::Id next = states_.intern(states_.string(state) + ops_[op]->value);
+      append_results_.emplace(memo_key, next);
+      return next;
+    }
+  }
+  return std::nullopt;
+}
+
+// Dancing links: a removed node keeps its own prev/next, so relinking in the
+// reverse order of removal restores the list exactly.
+void KeySearch::unlink(std::uint32_t node) {
+  Entry& e = entries_[node];
+  entries_[e.prev].next = e.next;
+  if (e.next != kNil) entries_[e.next].prev = e.prev;
+}
+
+void KeySearch::relink(std::uint32_t node) {
+  Entry& e = entries_[node];
+  entries_[e.prev].next = node;
+  if (e.next != kNil) entries_[e.next].prev = node;
+}
+
+void KeySearch::lift(std::uint32_t op) {
+  unlink(call_node_[op]);
+  unlink(return_node_[op]);
+}
+
+void KeySearch::unlift(std::uint32_t op) {
+  relink(return_node_[op]);
+  relink(call_node_[op]);
+}
+
+void KeySearch::flip(std::uint32_t op) {
+  linearized_[op / 64] ^= std::uint64_t{1} << (op % 64);
+  linearized_hash_ ^= zobrist_[op];
+}
+
+// True when (linearized_, state) is new; records it either way.
+bool KeySearch::remember(StatePool::Id state) {
+  const std::uint64_t hash = linearized_hash_ ^ splitmix64(~std::uint64_t{state});
+  return explored_.insert(Explored{hash, linearized_, state}).second;
+}
+
+void KeySearch::note_progress() {
+  if (frames_.size() <= best_order_.size()) return;
+  best_order_.clear();
+  for (const Frame& f : frames_) best_order_.push_back(f.op);
+  best_state_ = state_;
+}
+
+KeySearch::Outcome KeySearch::run() {
+  std::uint64_t iterations = 0;
+  std::uint32_t node = entries_[kHead].next;
+  while (known_left_ > 0) {
+    if ((iterations++ & 0x3ff) == 0 && Clock::now() >= deadline_) return Outcome::timed_out;
+    // Only the returns of ok ops stop the walk, and all of them come before
+    // any end of the list, so node cannot be kNil while known_left_ > 0.
+    const Entry& entry = entries_[node];
+    if (entry.is_call) {
+      const std::uint32_t op = entry.op;
+      const std::optional<StatePool::Id> next_state = step(state_, op);
+      if (next_state) {
+        flip(op);
+        if (remember(*next_state)) {
+          frames_.push_back({op, state_});
+          state_ = *next_state;
+          if (is_known(op)) --known_left_;
+          lift(op);
+          note_progress();
+          node = entries_[kHead].next;
+          continue;
+        }
+        flip(op);
+      }
+      node = entry.next;
+      continue;
+    }
+    // A return whose op is still in the list: that op had to take effect by
+    // now and no placement of it worked. Undo the latest choice.
+    if (frames_.empty()) return Outcome::not_linearizable;
+    const Frame frame = frames_.back();
+    frames_.pop_back();
+    state_ = frame.state_before;
+    flip(frame.op);
+    if (is_known(frame.op)) ++known_left_;
+    unlift(frame.op);
+    node = entries_[call_node_[frame.op]].next;
+  }
+  return Outcome::linearizable;
+}
+
+std::string KeySearch::explain(const std::string& key) const {
+  std::string out = "key " + quoted(key) + ": no order of its " + std::to_string(ops_.size()) +
+                    " ops fits both real time and the store's semantics.\n";
+  out += "Longest linearizable prefix: " + std::to_string(best_order_.size()) + " ops";
+  if (best_order_.size() > kShownPrefixOps) {
+    out += ", the last " + std::to_string(kShownPrefixOps) + " of them";
+  }
+  out += ":\n";
+  const std::size_t first = best_order_.size() - std::min(best_order_.size(), kShownPrefixOps);
+  for (std::size_t i = first; i < best_order_.size(); ++i) {
+    out += "  " + describe(*ops_[best_order_[i]]) + "\n";
+  }
+  out += "after which the value is " + quoted(states_.string(best_state_)) + ".\n";
+
+  // Which op forced the search back: the earliest-returning ok op not in the
+  // prefix. Every op invoked before that return was a candidate to come next.
+  std::vector<bool> placed(ops_.size(), false);
+  for (const std::uint32_t op : best_order_) placed[op] = true;
+  std::int64_t first_return = std::numeric_limits<std::int64_t>::max();
+  for (std::size_t i = 0; i < ops_.size(); ++i) {
+    if (!placed[i] && ops_[i]->outcome == HistoryOutcome::ok) {
+      first_return = std::min(first_return, ops_[i]->return_ns);
+    }
+  }
+  std::vector<std::size_t> candidates;
+  for (std::size_t i = 0; i < ops_.size(); ++i) {
+    if (!placed[i] && ops_[i]->invoke_ns <= first_return) candidates.push_back(i);
+  }
+  std::sort(candidates.begin(), candidates.end(), [this](std::size_t a, std::size_t b) {
+    return ops_[a]->invoke_ns < ops_[b]->invoke_ns;
+  });
+  out += "None of these can come next";
+  if (candidates.size() > kShownCandidates) {
+    out += " (first " + std::to_string(kShownCandidates) + " of " +
+           std::to_string(candidates.size()) + ")";
+  }
+  out += ":\n";
+  for (std::size_t i = 0; i < candidates.size() && i < kShownCandidates; ++i) {
+    out += "  " + describe(*ops_[candidates[i]]) + "\n";
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string describe(const HistoryOp& op) {
+  std::string out = "client " + std::to_string(op.client) + " " + op.op + "(" + quoted(op.key);
+  if (op.op != "get") out += ", " + quoted(op.value);
+  out += ")";
+  if (op.outcome == HistoryOutcome::unknown) {
+    return out + " unknown [invoke " + std::to_string(op.invoke_ns) + ", never returned]";
+  }
+  if (op.op == "get") out += " -> " + quoted(op.output);
+  return out + " ok [invoke " + std::to_string(op.invoke_ns) + ", return " +
+         std::to_string(op.return_ns) + "]";
+}
+
+LinearizabilityResult check_linearizable(const std::vector<HistoryOp>& ops,
+                                         std::chrono::milliseconds budget) {
+  const Clock::time_point deadline = Clock::now() + budget;
+  LinearizabilityResult result;
+
+  // std::map: keys are checked, and the first failure reported, in byte
+  // order, so the same history always gives the same report.
+  std::map<std::string, std::vector<const HistoryOp*>> by_key;
+  for (const HistoryOp& op : ops) {
+    std::vector<const HistoryOp*>& key_ops = by_key[op.key];
+    const std::optional<OpKind> kind = kind_of(op.op);
+    std::string invalid;
+    if (!kind) {
+      invalid = "unknown op name " + quoted(op.op);
+    } else if (op.outcome == HistoryOutcome::ok && op.return_ns < op.invoke_ns) {
+      invalid = "returned before it was invoked";
+    }
+    if (!invalid.empty()) {
+      result.verdict = LinearizabilityVerdict::invalid_history;
+      result.key = op.key;
+      result.explanation = describe(op) + ": " + invalid;
+      return result;
+    }
+    // An unknown get changed nothing and its output means nothing.
+    if (*kind == OpKind::get && op.outcome == HistoryOutcome::unknown) continue;
+    key_ops.push_back(&op);
+  }
+  result.keys = by_key.size();
+
+  for (auto& [key, key_ops] : by_key) {
+    result.ops_checked += key_ops.size();
+    KeySearch search(std::move(key_ops), deadline);
+    switch (search.run()) {
+      case KeySearch::Outcome::linearizable: break;
+      case KeySearch::Outcome::not_linearizable:
+        result.verdict = LinearizabilityVerdict::not_linearizable;
+        result.key = key;
+        result.explanation = search.explain(key);
+        return result;
+      case KeySearch::Outcome::timed_out:
+        result.verdict = LinearizabilityVerdict::timed_out;
+        result.key = key;
+        result.explanation = "the budget of " + std::to_string(budget.count()) +
+                             " ms ran out while checking key " + quoted(key);
+        return result;
+    }
+  }
+  return result;
+}
+
+}  // namespace kvpaxos
