@@ -124,6 +124,15 @@ CallResult Client::call(OpKind op, const std::string& key, const std::string& va
       auto* reply = std::get_if<ClientReply>(&body.value());
       if (reply == nullptr || reply->client_id != id_ || reply->seq != request.seq) continue;
       acked_ = request.seq;
+      if (reply->code == ReplyCode::stale_request) {
+        // Our one outstanding seq ran, but the node no longer holds its reply
+        // (retained replies have a byte budget). A write is done; a get's
+        // value is gone, which is all we can say about it.
+        if (op != OpKind::get) return {Outcome::ok, {}, {}};
+        return {Outcome::unknown, {},
+                endpoint + " executed the get but released its reply before it arrived; "
+                           "issue the get again"};
+      }
       if (reply->code != ReplyCode::ok) {
         return {Outcome::rejected, {}, endpoint + " refused the request: " + reply->error};
       }

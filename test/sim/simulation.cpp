@@ -1,0 +1,605 @@
+#include "sim/simulation.hpp"
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <queue>
+#include <random>
+#include <sstream>
+#include <unordered_map>
+
+#include "actors/acceptor.hpp"
+#include "actors/applier.hpp"
+#include "actors/front_door.hpp"
+#include "actors/learner.hpp"
+#include "actors/peer_link.hpp"
+#include "actors/proposer.hpp"
+#include "test/history/linearizability.hpp"
+#include "messages/codec.hpp"
+#include "messages/kv_op.hpp"
+
+namespace kvpaxos::sim {
+namespace {
+
+using std::chrono::microseconds;
+
+constexpr Actor kTicking[] = {Actor::acceptor, Actor::proposer, Actor::learner, Actor::applier};
+
+// Network conditions; the nemesis changes them while clients run.
+struct Weather {
+  double drop = 0.0;       // per peer message
+  double duplicate = 0.0;  // per peer message that is not dropped
+  std::int64_t min_delay_us = 100;
+  std::int64_t max_delay_us = 2000;
+};
+
+struct SimNode {
+  std::unique_ptr<Acceptor> acceptor = std::make_unique<Acceptor>();
+  std::unique_ptr<Proposer> proposer;
+  std::unique_ptr<Learner> learner;
+  std::unique_ptr<Applier> applier;
+  std::unique_ptr<FrontDoor> front_door;
+  std::unique_ptr<PeerLink> link;
+  bool crashed = false;
+  Time paused_until{};
+  InstanceId next_apply = 0;  // what the learner must hand the applier next
+  // Inproc pipes are FIFO: the time of the last delivery per (from, to) actor.
+  std::map<std::pair<Actor, Actor>, Time> pipe_clock;
+};
+
+struct SimClient {
+  ClientId id = 0;
+  std::uint64_t seq = 0;
+  std::uint64_t acked = 0;
+  bool busy = false;
+  ClientRequest request;
+  std::size_t history_index = 0;
+  int target = 0;
+  // Talks to one node only (kvctl with one endpoint): when that node is cut
+  // off, its calls end with an unknown outcome, and may still take effect.
+  bool sticky = false;
+  std::int64_t attempt_timeout_us = 0;
+  Time attempt_deadline{};
+  Time call_deadline{};
+  std::uint64_t attempt = 0;  // tells a stale timeout event from the live one
+};
+
+// What the reference replay says one (client, seq) did.
+struct OpRecord {
+  int executions = 0;
+  int appearances = 0;
+};
+
+class Simulation {
+ public:
+  explicit Simulation(const SimConfig& config) : config_(config), rng_(config.seed) {}
+  SimResult run();
+
+ private:
+  // ---- the event loop
+  void at(Time t, std::function<void()> fn) { events_.push({t, next_order_++, std::move(fn)}); }
+  Time now() const { return now_; }
+  std::int64_t ms_since_start() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(now_ - start_).count();
+  }
+  void violation(const std::string& what);
+  void trace(std::uint64_t a, std::uint64_t b = 0);
+
+  // ---- nodes and messages
+  void build();
+  ActorLogic* logic(NodeId node, Actor actor);
+  void deliver(Address to, Address from, Body body);
+  void route(NodeId node, Actor from, Outbox& out);
+  void send_local(NodeId node, Actor from, Outbound o);
+  void send_peer(PeerFrame frame);
+  void arrive_peer(PeerFrame frame);
+  void tick(NodeId node, Actor actor);
+  void tick_link(NodeId node);
+  bool runnable(NodeId node) const { return !nodes_[node].crashed; }
+  bool paused(NodeId node) const { return now_ < nodes_[node].paused_until; }
+  bool connected(NodeId a, NodeId b) const { return side_[a] == side_[b]; }
+
+  // ---- safety checks on the fly
+  void observe_decided(InstanceId instance, const std::string& value, const char* where);
+  void observe_apply(NodeId node, const Apply& a);
+
+  // ---- clients
+  void client_next(int c);
+  void client_send(int c);
+  void client_timeout(int c, std::uint64_t attempt);
+  void client_reply(int c, const ClientReply& r);
+  void to_client(NodeId node, const ToClient& m);
+
+  // ---- nemesis
+  void nemesis_step();
+  void heal();
+  void amnesia_step();
+
+  // ---- the end
+  bool settled() const;
+  void final_checks();
+
+  SimConfig config_;
+  std::mt19937_64 rng_;
+  struct Event {
+    Time t;
+    std::uint64_t order;
+    std::function<void()> fn;
+    bool operator>(const Event& o) const { return std::tie(t, order) > std::tie(o.t, o.order); }
+  };
+  std::priority_queue<Event, std::vector<Event>, std::greater<>> events_;
+  std::uint64_t next_order_ = 0;
+  const Time start_ = Time{} + std::chrono::hours(1);
+  Time now_ = start_;
+  bool active_ = true;  // clients start new ops, nemesis acts
+
+  std::vector<SimNode> nodes_;
+  std::vector<int> side_;  // partition: nodes talk only within their side
+  Weather weather_;
+  std::vector<SimClient> clients_;
+  HistoryRecorder history_;
+
+  std::map<InstanceId, std::string> chosen_;
+  std::vector<std::string> applied_log_;  // chosen_ in order, as applied by anyone
+  SimResult result_;
+};
+
+void Simulation::violation(const std::string& what) {
+  if (!result_.ok) return;
+  result_.ok = false;
+  result_.violation = "at " + std::to_string(ms_since_start()) + " ms: " + what;
+}
+
+void Simulation::trace(std::uint64_t a, std::uint64_t b) {
+  // FNV-1a over the event stream: equal seeds must give equal hashes.
+  for (std::uint64_t v : {a, b, static_cast<std::uint64_t>((now_ - start_).count())}) {
+    result_.trace_hash ^= v;
+    result_.trace_hash *= 1099511628211ULL;
+  }
+}
+
+void Simulation::build() {
+  const auto n = static_cast<std::size_t>(config_.nodes);
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < n; ++i) names.push_back("n" + std::to_string(i + 1));
+  nodes_.resize(n);
+  side_.assign(n, 0);
+  for (NodeId i = 0; i < n; ++i) {
+    SimNode& node = nodes_[i];
+    node.proposer = std::make_unique<Proposer>(i, n, config_.seed * 104729 + i);
+    node.learner = std::make_unique<Learner>(i, n);
+    node.applier = std::make_unique<Applier>(i, ApplierOptions{.name = names[i]});
+    node.front_door = std::make_unique<FrontDoor>(i, false);
+    node.link = std::make_unique<PeerLink>(i, names, config_.seed * 7919 + i);
+    for (Actor a : kTicking) {
+      const auto first = microseconds(std::uniform_int_distribution<int>(0, 10000)(rng_));
+      at(now_ + first, [this, i, a] { tick(i, a); });
+    }
+    at(now_ + microseconds(i * 997), [this, i] { tick_link(i); });
+  }
+}
+
+ActorLogic* Simulation::logic(NodeId node, Actor actor) {
+  SimNode& n = nodes_[node];
+  switch (actor) {
+    case Actor::acceptor: return n.acceptor.get();
+    case Actor::proposer: return n.proposer.get();
+    case Actor::learner: return n.learner.get();
+    case Actor::applier: return n.applier.get();
+    default: return nullptr;
+  }
+}
+
+void Simulation::deliver(Address to, Address from, Body body) {
+  if (!runnable(to.node)) return;
+  if (paused(to.node)) {
+    // A stopped process does not read its sockets; the message waits.
+    at(nodes_[to.node].paused_until + microseconds(1),
+       [this, to, from, b = std::move(body)]() mutable { deliver(to, from, std::move(b)); });
+    return;
+  }
+  ++result_.stats.events;
+  trace(static_cast<std::uint64_t>(to.node) << 8 | static_cast<std::uint64_t>(to.actor),
+        body.index());
+  Outbox out;
+  if (to.actor == Actor::peer_link) {
+    nodes_[to.node].link->handle(from, std::move(body), now_, out);
+  } else if (ActorLogic* l = logic(to.node, to.actor)) {
+    if (to.actor == Actor::applier) {
+      if (auto* a = std::get_if<Apply>(&body)) observe_apply(to.node, *a);
+    }
+    if (auto* d = std::get_if<Decided>(&body)) observe_decided(d->instance, d->value, "Decided");
+    l->handle(from, std::move(body), now_, out);
+  }
+  route(to.node, to.actor, out);
+  if (nodes_[to.node].learner->conflicts() != 0) {
+    violation("learner of n" + std::to_string(to.node + 1) + " saw two values for one instance");
+  }
+}
+
+void Simulation::route(NodeId node, Actor from, Outbox& out) {
+  for (Outbound& o : out) {
+    if (o.to.node == node) {
+      send_local(node, from, std::move(o));
+      continue;
+    }
+    if (auto* d = std::get_if<Decided>(&o.body)) observe_decided(d->instance, d->value, "Decided");
+    const FrameHeader h{o.to, {node, from}, 0, 0};
+    if (auto f = nodes_[node].link->outbound(PeerFrame{h, encode(o.body)}, now_)) {
+      send_peer(std::move(*f));
+    }
+  }
+  out.clear();
+}
+
+void Simulation::send_local(NodeId node, Actor from, Outbound o) {
+  if (o.to.actor == Actor::front_door) {
+    if (auto* m = std::get_if<ToClient>(&o.body)) to_client(node, *m);
+    return;
+  }
+  if (o.to.actor == Actor::control) return;
+  // inproc: a short hop, first in first out per pipe.
+  Time& last = nodes_[node].pipe_clock[{from, o.to.actor}];
+  const auto hop = microseconds(std::uniform_int_distribution<int>(5, 200)(rng_));
+  last = std::max(last, now_ + hop);
+  at(last, [this, node, from, to = o.to, b = std::move(o.body)]() mutable {
+    deliver(to, {node, from}, std::move(b));
+  });
+}
+
+void Simulation::send_peer(PeerFrame frame) {
+  ++result_.stats.messages;
+  const NodeId a = frame.header.from.node;
+  const NodeId b = frame.header.to.node;
+  std::uniform_real_distribution<double> coin(0.0, 1.0);
+  if (!connected(a, b) || coin(rng_) < weather_.drop) {
+    ++result_.stats.dropped;
+    return;
+  }
+  const int copies = coin(rng_) < weather_.duplicate ? 2 : 1;
+  if (copies == 2) ++result_.stats.duplicated;
+  for (int i = 0; i < copies; ++i) {
+    const auto delay = microseconds(std::uniform_int_distribution<std::int64_t>(
+        weather_.min_delay_us, weather_.max_delay_us)(rng_));
+    at(now_ + delay, [this, frame] { arrive_peer(frame); });
+  }
+}
+
+void Simulation::arrive_peer(PeerFrame frame) {
+  const NodeId to = frame.header.to.node;
+  if (!runnable(to)) return;
+  if (paused(to)) {
+    at(nodes_[to].paused_until + microseconds(1), [this, frame] { arrive_peer(frame); });
+    return;
+  }
+  // A partition that starts while a message is in flight cuts it too.
+  if (!connected(frame.header.from.node, to)) {
+    ++result_.stats.dropped;
+    return;
+  }
+  Outbox out;
+  auto passed = nodes_[to].link->inbound(std::move(frame), now_, out);
+  route(to, Actor::peer_link, out);
+  if (!passed) return;
+  Result<Body> body = decode(passed->body);
+  if (!body.ok()) {
+    violation("a peer frame did not decode: " + body.error());
+    return;
+  }
+  deliver(passed->header.to, passed->header.from, std::move(body.value()));
+}
+
+void Simulation::tick(NodeId node, Actor actor) {
+  if (!runnable(node)) return;
+  ActorLogic* l = logic(node, actor);
+  if (!paused(node)) {
+    ++result_.stats.events;
+    trace(0xff00 | static_cast<std::uint64_t>(actor), node);
+    Outbox out;
+    l->tick(now_, out);
+    route(node, actor, out);
+  }
+  at(now_ + l->tick_interval(), [this, node, actor] { tick(node, actor); });
+}
+
+void Simulation::tick_link(NodeId node) {
+  if (!runnable(node)) return;
+  if (!paused(node)) {
+    for (PeerFrame& f : nodes_[node].link->tick(now_)) send_peer(std::move(f));
+  }
+  at(now_ + std::chrono::milliseconds(10), [this, node] { tick_link(node); });
+}
+
+void Simulation::observe_decided(InstanceId instance, const std::string& value, const char* where) {
+  auto [it, fresh] = chosen_.try_emplace(instance, value);
+  if (!fresh && it->second != value) {
+    violation(std::string(where) + " of instance " + std::to_string(instance) +
+              " carries a different value than was decided before");
+  }
+}
+
+void Simulation::observe_apply(NodeId node, const Apply& a) {
+  SimNode& n = nodes_[node];
+  if (a.instance != n.next_apply) {
+    violation("n" + std::to_string(node + 1) + " applied instance " + std::to_string(a.instance) +
+              " but " + std::to_string(n.next_apply) + " was next");
+    return;
+  }
+  ++n.next_apply;
+  observe_decided(a.instance, a.value, "Apply");
+  if (a.instance == applied_log_.size()) applied_log_.push_back(a.value);
+}
+
+// ------------------------------------------------------------------ clients
+
+void Simulation::client_next(int c) {
+  SimClient& cl = clients_[static_cast<std::size_t>(c)];
+  if (!active_) return;
+  std::uniform_int_distribution<int> pick(0, 99);
+  const int roll = pick(rng_);
+  const OpKind op = roll < 40 ? OpKind::append : roll < 65 ? OpKind::put : OpKind::get;
+  const std::string key = "k" + std::to_string(std::uniform_int_distribution<int>(
+                                    0, config_.keys - 1)(rng_));
+  ++cl.seq;
+  // Every written value is unique, so the checker can tell each write apart.
+  const std::string value =
+      op == OpKind::get ? "" : "c" + std::to_string(c) + "." + std::to_string(cl.seq) + ";";
+  cl.request = ClientRequest{cl.id, cl.seq, cl.acked, op, key, value};
+  cl.busy = true;
+  static const char* const kOpName[] = {"", "get", "put", "append"};
+  cl.history_index = history_.invoke(cl.id, kOpName[static_cast<int>(op)], key, value,
+                                     (now_ - start_).count());
+  cl.attempt_timeout_us = 250'000;
+  cl.call_deadline = now_ + std::chrono::milliseconds(config_.client_deadline_ms);
+  client_send(c);
+}
+
+void Simulation::client_send(int c) {
+  SimClient& cl = clients_[static_cast<std::size_t>(c)];
+  const auto node = static_cast<NodeId>(cl.target);
+  const std::uint64_t attempt = ++cl.attempt;
+  cl.attempt_deadline = now_ + microseconds(cl.attempt_timeout_us);
+  at(cl.attempt_deadline, [this, c, attempt] { client_timeout(c, attempt); });
+  const std::string frame = encode(cl.request);
+  const auto delay = microseconds(std::uniform_int_distribution<int>(50, 500)(rng_));
+  at(now_ + delay, [this, c, node, frame] {
+    if (!runnable(node)) return;
+    if (paused(node)) return;  // the client's connection times out instead
+    Outbox out;
+    nodes_[node].front_door->on_client_frame("c" + std::to_string(c), frame, out);
+    route(node, Actor::front_door, out);
+  });
+}
+
+void Simulation::client_timeout(int c, std::uint64_t attempt) {
+  SimClient& cl = clients_[static_cast<std::size_t>(c)];
+  if (!cl.busy || cl.attempt != attempt) return;
+  if (now_ >= cl.call_deadline) {
+    history_.complete_unknown(cl.history_index);
+    ++result_.stats.ops_unknown;
+    cl.busy = false;
+    at(now_ + std::chrono::milliseconds(1), [this, c] { client_next(c); });
+    return;
+  }
+  if (!cl.sticky) cl.target = (cl.target + 1) % config_.nodes;
+  cl.attempt_timeout_us = std::min<std::int64_t>(cl.attempt_timeout_us * 3 / 2, 1'000'000);
+  client_send(c);
+}
+
+void Simulation::to_client(NodeId node, const ToClient& m) {
+  const int c = std::stoi(m.route.substr(1));
+  Result<Body> body = decode(m.body);
+  if (!body.ok()) {
+    violation("a reply to a client did not decode: " + body.error());
+    return;
+  }
+  auto* reply = std::get_if<ClientReply>(&body.value());
+  if (reply == nullptr) {
+    violation("n" + std::to_string(node + 1) + " answered a valid request with something else");
+    return;
+  }
+  const auto delay = microseconds(std::uniform_int_distribution<int>(50, 500)(rng_));
+  at(now_ + delay, [this, c, r = *reply] { client_reply(c, r); });
+}
+
+void Simulation::client_reply(int c, const ClientReply& r) {
+  SimClient& cl = clients_[static_cast<std::size_t>(c)];
+  if (!cl.busy || r.seq != cl.request.seq) return;  // a late duplicate
+  if (r.code != ReplyCode::ok) {
+    violation("client " + std::to_string(c) + " seq " + std::to_string(r.seq) + " got " +
+              to_string(r.code) + ": " + r.error);
+    return;
+  }
+  history_.complete_ok(cl.history_index, r.value, (now_ - start_).count());
+  ++result_.stats.ops_ok;
+  cl.acked = r.seq;
+  cl.busy = false;
+  const auto think = microseconds(std::uniform_int_distribution<int>(0, 20000)(rng_));
+  at(now_ + think, [this, c] { client_next(c); });
+}
+
+// ------------------------------------------------------------------ nemesis
+
+void Simulation::nemesis_step() {
+  if (!active_) return;
+  std::uniform_int_distribution<int> pick(0, 99);
+  const int roll = pick(rng_);
+  const int n = config_.nodes;
+  const int max_crashed = (n - 1) / 2;
+  const int crashed = static_cast<int>(
+      std::count_if(nodes_.begin(), nodes_.end(), [](const SimNode& s) { return s.crashed; }));
+  if (roll < 30) {
+    // A random partition: every node on side 0 or 1.
+    ++result_.stats.partitions;
+    for (int& s : side_) s = pick(rng_) % 2;
+  } else if (roll < 45) {
+    heal();
+  } else if (roll < 60) {
+    ++result_.stats.pauses;
+    const auto node = static_cast<NodeId>(pick(rng_) % n);
+    const Time until =
+        now_ + std::chrono::milliseconds(std::uniform_int_distribution<int>(50, 2000)(rng_));
+    nodes_[node].paused_until = std::max(nodes_[node].paused_until, until);
+  } else if (roll < 68 && crashed < max_crashed) {
+    ++result_.stats.crashes;
+    nodes_[static_cast<std::size_t>(pick(rng_) % n)].crashed = true;
+  } else if (roll < 85) {
+    weather_.drop = std::uniform_real_distribution<double>(0.0, 0.4)(rng_);
+    weather_.duplicate = std::uniform_real_distribution<double>(0.0, 0.2)(rng_);
+  } else {
+    weather_.max_delay_us = std::uniform_int_distribution<std::int64_t>(500, 50'000)(rng_);
+  }
+  const auto next = std::chrono::milliseconds(std::uniform_int_distribution<int>(100, 800)(rng_));
+  at(now_ + next, [this] { nemesis_step(); });
+}
+
+void Simulation::heal() {
+  std::fill(side_.begin(), side_.end(), 0);
+  weather_ = Weather{};
+  // Pauses run out by themselves: ending one early would overtake the
+  // messages already queued for its end and reorder an inproc pipe.
+}
+
+void Simulation::amnesia_step() {
+  // The planted bug: node 0 forgets what it promised and accepted.
+  nodes_[0].acceptor = std::make_unique<Acceptor>();
+  at(now_ + std::chrono::milliseconds(30), [this] { amnesia_step(); });
+}
+
+// ------------------------------------------------------------------ the end
+
+bool Simulation::settled() const {
+  for (const SimClient& c : clients_) {
+    if (c.busy) return false;
+  }
+  std::optional<InstanceId> applied;
+  for (const SimNode& n : nodes_) {
+    if (n.crashed) continue;
+    if (applied && *applied != n.applier->applied_below()) return false;
+    applied = n.applier->applied_below();
+    if (n.learner->decided_below() != *applied) return false;
+  }
+  return true;
+}
+
+void Simulation::final_checks() {
+  // Replay the decided log with the exactly-once rule: (client, seq) runs the
+  // first time it appears with a seq above the client's last executed one.
+  std::map<std::string, std::string> kv;
+  std::unordered_map<ClientId, std::uint64_t> last_seq;
+  std::map<std::pair<ClientId, std::uint64_t>, OpRecord> ops;
+  for (std::size_t i = 0; i < applied_log_.size(); ++i) {
+    Result<KvOp> op = decode_op(applied_log_[i]);
+    if (!op.ok()) {
+      violation("instance " + std::to_string(i) + " holds an undecodable op");
+      return;
+    }
+    const KvOp& k = op.value();
+    if (k.noop) continue;
+    OpRecord& rec = ops[{k.client_id, k.seq}];
+    ++rec.appearances;
+    std::uint64_t& last = last_seq[k.client_id];
+    if (k.seq <= last) continue;
+    last = k.seq;
+    ++rec.executions;
+    if (k.op == OpKind::put) kv[k.key] = k.value;
+    if (k.op == OpKind::append) kv[k.key] += k.value;
+  }
+  for (NodeId i = 0; i < nodes_.size(); ++i) {
+    const SimNode& n = nodes_[i];
+    if (n.crashed) continue;
+    if (n.applier->applied_below() != applied_log_.size()) {
+      violation("n" + std::to_string(i + 1) + " applied " +
+                std::to_string(n.applier->applied_below()) + " of " +
+                std::to_string(applied_log_.size()) + " instances");
+      return;
+    }
+    std::map<std::string, std::string> state(n.applier->data().begin(), n.applier->data().end());
+    std::erase_if(state, [](const auto& kv_pair) { return kv_pair.second.empty(); });
+    std::map<std::string, std::string> expected = kv;
+    std::erase_if(expected, [](const auto& kv_pair) { return kv_pair.second.empty(); });
+    if (state != expected) {
+      violation("n" + std::to_string(i + 1) + " holds a state that differs from the decided log");
+      return;
+    }
+  }
+  // History ops are in invocation order, so a client's n-th op has seq n.
+  const std::vector<HistoryOp> history = history_.ops();
+  std::unordered_map<std::uint64_t, std::uint64_t> seq_of_client;
+  for (const HistoryOp& h : history) {
+    const std::uint64_t seq = ++seq_of_client[h.client];
+    if (h.op == "get") continue;
+    auto it = ops.find({h.client, seq});
+    const int runs = it == ops.end() ? 0 : it->second.executions;
+    if ((h.outcome == HistoryOutcome::ok && runs != 1) || runs > 1) {
+      violation(to_string(h.outcome) + std::string(" ") + h.op + " of client " +
+                std::to_string(h.client) + " seq " + std::to_string(seq) + " ran " +
+                std::to_string(runs) + " times");
+      return;
+    }
+  }
+  LinearizabilityResult lin = check_linearizable(history);
+  if (lin.verdict != LinearizabilityVerdict::linearizable) {
+    violation("history is not linearizable (key " + lin.key + "): " + lin.explanation);
+  }
+}
+
+SimResult Simulation::run() {
+  build();
+  for (int c = 0; c < config_.clients; ++c) {
+    SimClient cl;
+    cl.id = config_.seed * 1000 + static_cast<ClientId>(c) + 1;
+    cl.target = c % config_.nodes;
+    cl.sticky = c % 2 == 1;
+    clients_.push_back(cl);
+    at(now_ + std::chrono::milliseconds(c), [this, c] { client_next(c); });
+  }
+  if (config_.nemesis) at(now_ + std::chrono::milliseconds(200), [this] { nemesis_step(); });
+  if (config_.bug == PlantedBug::amnesiac_acceptor) {
+    at(now_ + std::chrono::milliseconds(30), [this] { amnesia_step(); });
+  }
+  const Time active_end = start_ + std::chrono::milliseconds(config_.active_ms);
+  at(active_end, [this] {
+    active_ = false;
+    heal();
+  });
+  const Time give_up = active_end + std::chrono::milliseconds(config_.settle_ms);
+  while (result_.ok && !events_.empty()) {
+    Event e = events_.top();
+    events_.pop();
+    now_ = e.t;
+    if (now_ >= give_up) {
+      violation("live nodes did not converge within " + std::to_string(config_.settle_ms) +
+                " ms of healing");
+      break;
+    }
+    e.fn();
+    // Check every 100 ms of quiet time whether the run is over.
+    if (!active_ && now_ >= active_end + std::chrono::milliseconds(100) && settled()) break;
+  }
+  result_.stats.virtual_ms = ms_since_start();
+  result_.stats.instances = applied_log_.size();
+  if (result_.ok) final_checks();
+  result_.history = history_.ops();
+  return result_;
+}
+
+}  // namespace
+
+SimResult run_simulation(const SimConfig& config) { return Simulation(config).run(); }
+
+std::string summary(const SimConfig& config, const SimResult& r) {
+  std::ostringstream s;
+  s << "seed " << config.seed << " (" << config.nodes << " nodes): "
+    << (r.ok ? "ok" : "VIOLATION " + r.violation) << "; " << r.stats.ops_ok << " ops ok, "
+    << r.stats.ops_unknown << " unknown, " << r.stats.instances << " instances, "
+    << r.stats.messages << " peer messages (" << r.stats.dropped << " dropped, "
+    << r.stats.duplicated << " duplicated), " << r.stats.partitions << " partitions, "
+    << r.stats.pauses << " pauses, " << r.stats.crashes << " crashes, " << r.stats.virtual_ms
+    << " virtual ms";
+  return s.str();
+}
+
+}  // namespace kvpaxos::sim
