@@ -1,13 +1,13 @@
 #include "test/history/linearizability.hpp"
 
 #include <algorithm>
+#include <cassert>
 #include <cstdint>
 #include <limits>
 #include <map>
 #include <optional>
 #include <string_view>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
 
 namespace kvpaxos {
@@ -70,25 +70,126 @@ std::optional<OpKind> kind_of(const std::string& op) {
 }
 
 // Every distinct state string is stored once and named by a small id, so a
-// step, a comparison and a cache key cost O(1) however long appends make the
-// strings; only a new append result costs its length, once.
+// step, a comparison and a memo key cost O(1) however long appends make the
+// strings; only a new append result costs its length, once. The bytes live
+// in one arena and the index is open-addressed: millions of states cost no
+// allocation each, and freeing them is three frees.
 class StatePool {
  public:
   using Id = std::uint32_t;
 
-  StatePool() { intern(""); }
+  StatePool() : slots_(1024, kEmpty) { intern(""); }
 
-  Id intern(std::string s) {
-    const auto [it, inserted] = ids_.try_emplace(std::move(s), static_cast<Id>(strings_.size()));
-    if (inserted) strings_.push_back(&it->first);
-    return it->second;
+  Id intern(std::string_view s) {
+    const std::size_t offset = arena_.size();
+    arena_.append(s);
+    return settle(offset);
   }
-  const std::string& string(Id id) const { return *strings_[id]; }
+
+  // intern(view(base) + suffix) without building the string twice.
+  Id intern_concat(Id base, std::string_view suffix) {
+    const std::size_t offset = arena_.size();
+    // append(str, pos, n) copes with str being arena_ itself, even when the
+    // append reallocates.
+    arena_.append(arena_, spans_[base].offset, spans_[base].length);
+    arena_.append(suffix);
+    return settle(offset);
+  }
+
+  std::string_view view(Id id) const {
+    return std::string_view(arena_).substr(spans_[id].offset, spans_[id].length);
+  }
 
  private:
-  // Node-based: the pointers in strings_ stay valid as the map grows.
-  std::unordered_map<std::string, Id> ids_;
-  std::vector<const std::string*> strings_;
+  static constexpr Id kEmpty = std::numeric_limits<Id>::max();
+  struct Span {
+    std::size_t offset;
+    std::size_t length;
+    std::uint64_t hash;
+  };
+
+  // The candidate is arena_[offset..]: keep it as a new state, or drop it in
+  // favour of the equal one already stored.
+  Id settle(std::size_t offset) {
+    const std::string_view candidate = std::string_view(arena_).substr(offset);
+    const std::uint64_t hash = std::hash<std::string_view>{}(candidate);
+    std::size_t slot = hash & (slots_.size() - 1);
+    for (; slots_[slot] != kEmpty; slot = (slot + 1) & (slots_.size() - 1)) {
+      const Id id = slots_[slot];
+      if (spans_[id].hash == hash && view(id) == candidate) {
+        arena_.resize(offset);
+        return id;
+      }
+    }
+    const auto id = static_cast<Id>(spans_.size());
+    spans_.push_back({offset, candidate.size(), hash});
+    slots_[slot] = id;
+    if (2 * spans_.size() > slots_.size()) grow();
+    return id;
+  }
+
+  void grow() {
+    std::vector<Id> bigger(2 * slots_.size(), kEmpty);
+    for (Id id = 0; id < spans_.size(); ++id) {
+      std::size_t slot = spans_[id].hash & (bigger.size() - 1);
+      while (bigger[slot] != kEmpty) slot = (slot + 1) & (bigger.size() - 1);
+      bigger[slot] = id;
+    }
+    slots_ = std::move(bigger);
+  }
+
+  std::string arena_;
+  std::vector<Span> spans_;  // by Id
+  std::vector<Id> slots_;    // power-of-two size, at most half full
+};
+
+// The memo of explored (linearized set, state) pairs, with the same layout
+// idea as StatePool: the set words of all entries in one arena, an
+// open-addressed table of small slots.
+class ExploredSet {
+ public:
+  ExploredSet() : slots_(1024) {}
+
+  // True when (words, state) was not in the set; it is in the set after.
+  bool insert(std::uint64_t hash, const std::vector<std::uint64_t>& words, StatePool::Id state) {
+    std::size_t slot = hash & (slots_.size() - 1);
+    for (; slots_[slot].used; slot = (slot + 1) & (slots_.size() - 1)) {
+      const Slot& s = slots_[slot];
+      if (s.hash == hash && s.state == state && s.length == words.size() &&
+          std::equal(words.begin(), words.end(),
+                     arena_.begin() + static_cast<std::ptrdiff_t>(s.offset))) {
+        return false;
+      }
+    }
+    slots_[slot] = Slot{hash, arena_.size(), static_cast<std::uint32_t>(words.size()), state, true};
+    arena_.insert(arena_.end(), words.begin(), words.end());
+    if (2 * ++size_ > slots_.size()) grow();
+    return true;
+  }
+
+ private:
+  struct Slot {
+    std::uint64_t hash = 0;
+    std::size_t offset = 0;
+    std::uint32_t length = 0;
+    StatePool::Id state = 0;
+    bool used = false;
+  };
+
+  void grow() {
+    std::vector<Slot> bigger(2 * slots_.size());
+    for (const Slot& s : slots_) {
+      if (!s.used) continue;
+      std::size_t slot = s.hash & (bigger.size() - 1);
+      while (bigger[slot].used) slot = (slot + 1) & (bigger.size() - 1);
+      bigger[slot] = s;
+    }
+    slots_ = std::move(bigger);
+  }
+
+  std::vector<std::uint64_t> arena_;
+  std::vector<Slot> slots_;  // power-of-two size, at most half full
+  std::size_t size_ = 0;
 };
 
 // The search over the ops of one key. Construct, then run() once.
@@ -114,27 +215,22 @@ class KeySearch {
     std::uint32_t next = kNil;
   };
 
-  // Memo of explored (linearized set, state) pairs. `hash` is kept so that
-  // the set never rehashes the bitset.
-  struct Explored {
-    std::uint64_t hash;
-    std::vector<std::uint64_t> linearized;
-    StatePool::Id state;
-    bool operator==(const Explored& o) const {
-      return state == o.state && linearized == o.linearized;
-    }
-  };
-  struct ExploredHash {
-    std::size_t operator()(const Explored& e) const { return e.hash; }
-  };
-
   struct Frame {
     std::uint32_t op;
     StatePool::Id state_before;
   };
 
-  bool is_known(std::uint32_t op) const { return ops_[op]->outcome == HistoryOutcome::ok; }
+  // Ops are numbered ok ones first, each group by invocation (see
+  // order_for_search), and unknown ones start on a fresh bitset word.
+  bool is_known(std::uint32_t op) const { return op < known_ops_; }
+  std::size_t bit_of(std::uint32_t op) const {
+    return is_known(op) ? op : unknown_bits_base_ + (op - known_ops_);
+  }
   std::optional<StatePool::Id> step(StatePool::Id state, std::uint32_t op);
+  bool fits_next_read(StatePool::Id state, std::uint32_t op) const;
+  void compact_linearized(std::vector<std::uint64_t>& out) const;
+  std::string why_not_next(std::size_t op, const std::vector<bool>& placed,
+                           std::optional<std::size_t> next_read) const;
   void unlink(std::uint32_t node);
   void relink(std::uint32_t node);
   void lift(std::uint32_t op);
@@ -145,6 +241,8 @@ class KeySearch {
 
   const std::vector<const HistoryOp*> ops_;
   const Clock::time_point deadline_;
+  std::uint32_t known_ops_ = 0;
+  std::size_t unknown_bits_base_ = 0;
   std::vector<OpKind> kinds_;
   // put: the state it sets; get: the state it claims to have read.
   std::vector<StatePool::Id> argument_state_;
@@ -163,16 +261,33 @@ class KeySearch {
   std::vector<std::uint64_t> zobrist_;
   StatePool::Id state_ = 0;
   std::size_t known_left_ = 0;  // ok ops not on frames_
-  std::unordered_set<Explored, ExploredHash> explored_;
+  ExploredSet explored_;
+  std::vector<std::uint64_t> scratch_;  // for remember(), to spare an allocation per step
 
   // The deepest path seen, for explain().
   std::vector<std::uint32_t> best_order_;
   StatePool::Id best_state_ = 0;
 };
 
+// Ok ops are linearized roughly in invocation order, so numbering them that
+// way makes the linearized set a run of full bitset words, a short ragged
+// window, then zero words: compact_linearized() keeps only the window. Unknown
+// ops may stay out forever and would break the run, so they go last.
+std::vector<const HistoryOp*> order_for_search(std::vector<const HistoryOp*> ops) {
+  std::stable_sort(ops.begin(), ops.end(), [](const HistoryOp* a, const HistoryOp* b) {
+    const bool a_known = a->outcome == HistoryOutcome::ok;
+    const bool b_known = b->outcome == HistoryOutcome::ok;
+    if (a_known != b_known) return a_known;
+    return a->invoke_ns < b->invoke_ns;
+  });
+  return ops;
+}
+
 KeySearch::KeySearch(std::vector<const HistoryOp*> ops, Clock::time_point deadline)
-    : ops_(std::move(ops)), deadline_(deadline) {
+    : ops_(order_for_search(std::move(ops))), deadline_(deadline) {
   const auto n = static_cast<std::uint32_t>(ops_.size());
+  while (known_ops_ < n && ops_[known_ops_]->outcome == HistoryOutcome::ok) ++known_ops_;
+  unknown_bits_base_ = (std::size_t{known_ops_} + 63) / 64 * 64;
   kinds_.reserve(n);
   argument_state_.reserve(n);
   zobrist_.reserve(n);
@@ -185,9 +300,9 @@ KeySearch::KeySearch(std::vector<const HistoryOp*> ops, Clock::time_point deadli
       case OpKind::append: argument_state_.push_back(0); break;
     }
     zobrist_.push_back(splitmix64(i));
-    if (is_known(i)) ++known_left_;
   }
-  linearized_.assign((n + 63) / 64, 0);
+  known_left_ = known_ops_;
+  linearized_.assign((unknown_bits_base_ + (n - known_ops_) + 63) / 64, 0);
 
   // Time order; at equal times calls first (touching ops count as
   // concurrent, the lenient reading of a clock tick), and the returns of
@@ -236,7 +351,7 @@ std::optional<StatePool::Id> KeySearch::step(StatePool::Id state, std::uint32_t 
       const std::uint64_t memo_key = (std::uint64_t{state} << 32) | op;
       const auto it = append_results_.find(memo_key);
       if (it != append_results_.end()) return it->second;
-      const StatePool::Id next = states_.intern(states_.string(state) + ops_[op]->value);
+      const StatePool::Id next = states_.intern_concat(state, ops_[op]->value);
       append_results_.emplace(memo_key, next);
       return next;
     }
@@ -269,14 +384,55 @@ void KeySearch::unlift(std::uint32_t op) {
 }
 
 void KeySearch::flip(std::uint32_t op) {
-  linearized_[op / 64] ^= std::uint64_t{1} << (op % 64);
+  const std::size_t bit = bit_of(op);
+  linearized_[bit / 64] ^= std::uint64_t{1} << (bit % 64);
   linearized_hash_ ^= zobrist_[op];
+}
+
+// linearized_ without its leading full and trailing empty words of ok ops:
+// {first kept word, number kept, kept words..., words of unknown ops...}.
+// Memory per memo entry is then the width of the concurrency window rather
+// than the length of the history.
+void KeySearch::compact_linearized(std::vector<std::uint64_t>& out) const {
+  const std::size_t known_words = unknown_bits_base_ / 64;
+  std::size_t lo = 0;
+  while (lo < known_words && linearized_[lo] == ~std::uint64_t{0}) ++lo;
+  std::size_t hi = known_words;
+  while (hi > lo && linearized_[hi - 1] == 0) --hi;
+  out.clear();
+  out.push_back(lo);
+  out.push_back(hi - lo);
+  out.insert(out.end(), linearized_.begin() + static_cast<std::ptrdiff_t>(lo),
+             linearized_.begin() + static_cast<std::ptrdiff_t>(hi));
+  out.insert(out.end(), linearized_.begin() + static_cast<std::ptrdiff_t>(known_words),
+             linearized_.end());
 }
 
 // True when (linearized_, state) is new; records it either way.
 bool KeySearch::remember(StatePool::Id state) {
   const std::uint64_t hash = linearized_hash_ ^ splitmix64(~std::uint64_t{state});
-  return explored_.insert(Explored{hash, linearized_, state}).second;
+  compact_linearized(scratch_);
+  return explored_.insert(hash, scratch_, state);
+}
+
+// Pruning for append-heavy keys, where every order of a few concurrent
+// appends is a distinct state and the memo alone cannot tell them apart.
+// Let G be the pending ok get that returns first. It must be linearized after
+// `op`, and only ops invoked before G returned can come between (their calls
+// precede G's return in the list). If none of those is a put, the value can
+// only grow until G, so it must already be a prefix of what G read.
+bool KeySearch::fits_next_read(StatePool::Id state, std::uint32_t op) const {
+  for (std::uint32_t node = entries_[kHead].next; node != kNil; node = entries_[node].next) {
+    const Entry& e = entries_[node];
+    if (e.is_call) {
+      if (kinds_[e.op] == OpKind::put && e.op != op) return true;
+      continue;
+    }
+    if (kinds_[e.op] == OpKind::get) {
+      return std::string_view(ops_[e.op]->output).starts_with(states_.view(state));
+    }
+  }
+  return true;
 }
 
 void KeySearch::note_progress() {
@@ -293,11 +449,12 @@ KeySearch::Outcome KeySearch::run() {
     if ((iterations++ & 0x3ff) == 0 && Clock::now() >= deadline_) return Outcome::timed_out;
     // Only the returns of ok ops stop the walk, and all of them come before
     // any end of the list, so node cannot be kNil while known_left_ > 0.
+    assert(node != kNil);
     const Entry& entry = entries_[node];
     if (entry.is_call) {
       const std::uint32_t op = entry.op;
       const std::optional<StatePool::Id> next_state = step(state_, op);
-      if (next_state) {
+      if (next_state && (kinds_[op] == OpKind::get || fits_next_read(*next_state, op))) {
         flip(op);
         if (remember(*next_state)) {
           frames_.push_back({op, state_});
@@ -327,6 +484,42 @@ KeySearch::Outcome KeySearch::run() {
   return Outcome::linearizable;
 }
 
+// Why `op` cannot follow the longest prefix, in the terms of the search
+// (real time, step(), fits_next_read()), recomputed from the ops since the
+// search has moved on.
+std::string KeySearch::why_not_next(std::size_t op, const std::vector<bool>& placed,
+                                    std::optional<std::size_t> next_read) const {
+  for (std::size_t i = 0; i < known_ops_; ++i) {
+    if (!placed[i] && i != op && ops_[i]->return_ns < ops_[op]->invoke_ns) {
+      return "must follow client " + std::to_string(ops_[i]->client) + "'s " + ops_[i]->op +
+             " [return " + std::to_string(ops_[i]->return_ns) + "], which returned before";
+    }
+  }
+  const std::string_view value = states_.view(best_state_);
+  if (kinds_[op] == OpKind::get) {
+    if (ops_[op]->output != value) return "reads " + quoted(ops_[op]->output) + ", not " + quoted(value);
+    return "fits here, but no order of the ops after it does";
+  }
+  const std::string next_value =
+      kinds_[op] == OpKind::put ? ops_[op]->value : std::string(value) + ops_[op]->value;
+  if (next_read && *next_read != op) {
+    const HistoryOp& read = *ops_[*next_read];
+    bool put_may_intervene = false;
+    for (std::size_t i = 0; i < ops_.size(); ++i) {
+      put_may_intervene = put_may_intervene || (!placed[i] && i != op &&
+                                                kinds_[i] == OpKind::put &&
+                                                ops_[i]->invoke_ns <= read.return_ns);
+    }
+    if (!put_may_intervene && !std::string_view(read.output).starts_with(next_value)) {
+      return "would make the value " + quoted(next_value) +
+             ", but only appends can come before client " + std::to_string(read.client) +
+             "'s get [return " + std::to_string(read.return_ns) + "], and it read " +
+             quoted(read.output);
+    }
+  }
+  return "fits here, but no order of the ops after it does";
+}
+
 std::string KeySearch::explain(const std::string& key) const {
   std::string out = "key " + quoted(key) + ": no order of its " + std::to_string(ops_.size()) +
                     " ops fits both real time and the store's semantics.\n";
@@ -339,21 +532,28 @@ std::string KeySearch::explain(const std::string& key) const {
   for (std::size_t i = first; i < best_order_.size(); ++i) {
     out += "  " + describe(*ops_[best_order_[i]]) + "\n";
   }
-  out += "after which the value is " + quoted(states_.string(best_state_)) + ".\n";
+  out += "after which the value is " + quoted(states_.view(best_state_)) + ".\n";
 
   // Which op forced the search back: the earliest-returning ok op not in the
-  // prefix. Every op invoked before that return was a candidate to come next.
+  // prefix. Every op invoked before that return was a candidate to come next,
+  // and so is the first pending read, which fits_next_read() consulted.
   std::vector<bool> placed(ops_.size(), false);
   for (const std::uint32_t op : best_order_) placed[op] = true;
   std::int64_t first_return = std::numeric_limits<std::int64_t>::max();
-  for (std::size_t i = 0; i < ops_.size(); ++i) {
-    if (!placed[i] && ops_[i]->outcome == HistoryOutcome::ok) {
-      first_return = std::min(first_return, ops_[i]->return_ns);
+  std::optional<std::size_t> next_read;
+  for (std::size_t i = 0; i < known_ops_; ++i) {
+    if (placed[i]) continue;
+    first_return = std::min(first_return, ops_[i]->return_ns);
+    if (kinds_[i] == OpKind::get &&
+        (!next_read || ops_[i]->return_ns < ops_[*next_read]->return_ns)) {
+      next_read = i;
     }
   }
   std::vector<std::size_t> candidates;
   for (std::size_t i = 0; i < ops_.size(); ++i) {
-    if (!placed[i] && ops_[i]->invoke_ns <= first_return) candidates.push_back(i);
+    if (!placed[i] && (ops_[i]->invoke_ns <= first_return || i == next_read)) {
+      candidates.push_back(i);
+    }
   }
   std::sort(candidates.begin(), candidates.end(), [this](std::size_t a, std::size_t b) {
     return ops_[a]->invoke_ns < ops_[b]->invoke_ns;
@@ -365,7 +565,8 @@ std::string KeySearch::explain(const std::string& key) const {
   }
   out += ":\n";
   for (std::size_t i = 0; i < candidates.size() && i < kShownCandidates; ++i) {
-    out += "  " + describe(*ops_[candidates[i]]) + "\n";
+    out += "  " + describe(*ops_[candidates[i]]) + "\n    " +
+           why_not_next(candidates[i], placed, next_read) + "\n";
   }
   return out;
 }
