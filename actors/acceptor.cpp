@@ -1,6 +1,90 @@
 #include "actors/acceptor.hpp"
 
+#include <exception>
+
 namespace kvpaxos {
+
+namespace {
+// Rewrite the log once it is this much larger than the live state.
+constexpr std::uint64_t kCompactSlackBytes = 32u << 20;
+}  // namespace
+
+Result<std::unique_ptr<Acceptor>> Acceptor::open(const std::string& dir, LogOpenReport* report) {
+  auto acceptor = std::make_unique<Acceptor>();
+  std::string bad;
+  Acceptor& a = *acceptor;
+  auto log = SegmentedLog::open(
+      dir, "acceptor",
+      [&](std::string_view payload) {
+        if (!bad.empty()) return;
+        try {
+          AcceptorRecord r;
+          msgpack::unpack(payload.data(), payload.size()).get().convert(r);
+          a.replay(r);
+        } catch (const std::exception& e) {
+          bad = e.what();
+        }
+      },
+      report);
+  if (!log.ok()) return Error{log.error()};
+  if (!bad.empty()) {
+    return Error{"the acceptor log in " + dir + " holds a record with a valid checksum that does "
+                 "not decode (" + bad + "); was it written by another program?"};
+  }
+  a.log_ = std::move(log.value());
+  return acceptor;
+}
+
+void Acceptor::replay(const AcceptorRecord& r) {
+  if (r.kind == AcceptorRecord::forget) {
+    forget_below(r.instance);
+    return;
+  }
+  if (r.instance < forget_below_) return;
+  InstanceState& s = instances_[r.instance];
+  s.promised = std::max(s.promised, r.ballot);
+  if (r.kind == AcceptorRecord::accept) {
+    s.accepted_ballot = r.ballot;
+    live_bytes_ += r.value.size();
+    s.accepted_value = r.value;
+  }
+}
+
+void Acceptor::record(AcceptorRecord r) {
+  if (!log_) return;
+  msgpack::sbuffer buf;
+  msgpack::pack(buf, r);
+  log_->append(std::string_view(buf.data(), buf.size()));
+}
+
+std::vector<std::string> Acceptor::live_records() const {
+  std::vector<std::string> out;
+  auto add = [&out](const AcceptorRecord& r) {
+    msgpack::sbuffer buf;
+    msgpack::pack(buf, r);
+    out.emplace_back(buf.data(), buf.size());
+  };
+  add({AcceptorRecord::forget, forget_below_, {}, {}});
+  for (const auto& [instance, s] : instances_) {
+    add({AcceptorRecord::promise, instance, s.promised, {}});
+    if (!s.accepted_ballot.is_none()) {
+      add({AcceptorRecord::accept, instance, s.accepted_ballot, s.accepted_value});
+    }
+  }
+  return out;
+}
+
+Result<bool> Acceptor::sync() {
+  if (!log_) return true;
+  Result<bool> synced = log_->sync();
+  if (!synced.ok()) return synced;
+  if (log_->bytes_since_rewrite() > 2 * live_bytes_ + kCompactSlackBytes) {
+    live_bytes_ = 0;
+    for (const auto& [instance, s] : instances_) live_bytes_ += s.accepted_value.size() + 32;
+    return log_->rewrite(live_records());
+  }
+  return true;
+}
 
 Promise Acceptor::on_prepare(const Prepare& m) {
   Promise reply{.instance = m.instance, .ballot = m.ballot};
@@ -11,6 +95,7 @@ Promise Acceptor::on_prepare(const Prepare& m) {
   InstanceState& s = instances_[m.instance];
   if (m.ballot > s.promised) {
     s.promised = m.ballot;
+    record({AcceptorRecord::promise, m.instance, m.ballot, {}});
     reply.ok = true;
     reply.accepted_ballot = s.accepted_ballot;
     reply.accepted_value = s.accepted_value;
@@ -31,6 +116,8 @@ Accepted Acceptor::on_accept(Accept m) {
     s.promised = m.ballot;
     s.accepted_ballot = m.ballot;
     s.accepted_value = std::move(m.value);
+    record({AcceptorRecord::accept, m.instance, m.ballot, s.accepted_value});
+    live_bytes_ += s.accepted_value.size();
     reply.ok = true;
   }
   reply.promised = s.promised;
@@ -40,7 +127,12 @@ Accepted Acceptor::on_accept(Accept m) {
 void Acceptor::forget_below(InstanceId instance) {
   if (instance <= forget_below_) return;
   forget_below_ = instance;
-  instances_.erase(instances_.begin(), instances_.lower_bound(instance));
+  for (auto it = instances_.begin(); it != instances_.end() && it->first < instance;) {
+    live_bytes_ -= std::min(live_bytes_, static_cast<std::uint64_t>(it->second.accepted_value.size()));
+    it = instances_.erase(it);
+  }
+  // Losing this record in a crash only means forgetting later: no sync needed.
+  record({AcceptorRecord::forget, instance, {}, {}});
 }
 
 void Acceptor::handle(const Address& from, Body body, Time, Outbox& out) {

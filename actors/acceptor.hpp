@@ -9,18 +9,41 @@
 //   accepted_ballot <= promised, always;
 //   promised never decreases; accepted_ballot never decreases;
 //   an instance below forget_below is never answered except with "forgotten".
-// Without durability (a later issue) a restarted node must not rejoin as an
-// acceptor: it would have forgotten its promises.
+// Durability: opened on a directory, the acceptor logs every promise and
+// accept it makes, and sync() (called by the runner before any reply of the
+// batch leaves) makes them durable: a promise is on disk before it is
+// answered. A restarted acceptor replays its log and keeps every promise.
+// The log is rewritten to the live state when it outgrows it.
 #pragma once
 
 #include <map>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "actors/actor.hpp"
+#include "actors/wal.hpp"
 
 namespace kvpaxos {
 
+// One durable change of the acceptor's state.
+struct AcceptorRecord {
+  enum Kind : std::uint8_t { promise = 1, accept = 2, forget = 3 };
+  std::uint8_t kind = promise;
+  InstanceId instance = 0;
+  Ballot ballot;       // promise, accept
+  std::string value;   // accept
+  MSGPACK_DEFINE(kind, instance, ballot, value)
+};
+
 class Acceptor final : public ActorLogic {
  public:
+  Acceptor() = default;  // in memory only (tests, the simulator)
+  // Durable, in `dir`: replays what the log there holds.
+  static Result<std::unique_ptr<Acceptor>> open(const std::string& dir, LogOpenReport* report);
+
+  Result<bool> sync() override;
+
   void handle(const Address& from, Body body, Time now, Outbox& out) override;
   void tick(Time, Outbox&) override {}
   Duration tick_interval() const override { return std::chrono::seconds(1); }
@@ -31,6 +54,7 @@ class Acceptor final : public ActorLogic {
 
   std::size_t instances_held() const { return instances_.size(); }
   InstanceId forgotten_below() const { return forget_below_; }
+  std::uint64_t log_bytes() const { return log_ ? log_->bytes_on_disk() : 0; }
 
  private:
   struct InstanceState {
@@ -39,7 +63,13 @@ class Acceptor final : public ActorLogic {
     std::string accepted_value;
   };
 
+  void record(AcceptorRecord r);
+  void replay(const AcceptorRecord& r);
+  std::vector<std::string> live_records() const;
+
   std::map<InstanceId, InstanceState> instances_;
+  std::unique_ptr<SegmentedLog> log_;  // null: in memory only
+  std::uint64_t live_bytes_ = 0;       // rough size of the state, for compaction
   InstanceId forget_below_ = 0;
 };
 

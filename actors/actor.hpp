@@ -5,6 +5,7 @@
 #pragma once
 
 #include "messages/messages.hpp"
+#include "messages/result.hpp"
 
 namespace kvpaxos {
 
@@ -16,6 +17,11 @@ class ActorLogic {
   // Called at least every tick_interval(): timeouts, retransmissions.
   virtual void tick(Time now, Outbox& out) = 0;
   virtual Duration tick_interval() const { return std::chrono::milliseconds(10); }
+  // Durable actors: make the effects of every message handled so far
+  // survive a crash. The runner calls it after a batch of messages and
+  // before sending anything the batch produced (group commit). An error
+  // means durability is lost; the runner stops the process.
+  virtual Result<bool> sync() { return true; }
 };
 
 }  // namespace kvpaxos

@@ -1,6 +1,7 @@
 #include "actors/applier.hpp"
 
 #include <algorithm>
+#include <exception>
 
 #include "messages/codec.hpp"
 
@@ -90,7 +91,93 @@ void Applier::on_apply(Apply m, Time now, Outbox& out) {
   }
   if (op.ok() && !op->noop) answer_waiter(op->client_id, out);
   if (applied_below_ % 1024 == 0) evict_idle_sessions();
-  out.push_back({{self_, Actor::learner}, LocalDone{applied_below_}});
+  if (!options_.save_snapshot) {
+    out.push_back({{self_, Actor::learner}, LocalDone{applied_below_}});
+  } else {
+    bytes_since_snapshot_ += m.value.size();
+    if (applied_below_ - snapshot_below_ >= options_.snapshot_every ||
+        bytes_since_snapshot_ >= options_.snapshot_every_bytes) {
+      take_snapshot(out);
+    }
+  }
+}
+
+namespace {
+
+// The snapshot file's content. Field order is the format; bump kFormat on change.
+struct SessionRecord {
+  ClientId client = 0;
+  std::uint64_t last_seq = 0;
+  bool has_reply = false;
+  std::string reply_value;
+  InstanceId last_instance = 0;
+  MSGPACK_DEFINE(client, last_seq, has_reply, reply_value, last_instance)
+};
+struct SnapshotRecord {
+  std::uint32_t format = 0;
+  InstanceId applied_below = 0;
+  std::vector<std::pair<std::string, std::string>> kv;
+  std::vector<SessionRecord> sessions;
+  std::uint64_t undecodable_entries = 0;
+  MSGPACK_DEFINE(format, applied_below, kv, sessions, undecodable_entries)
+};
+constexpr std::uint32_t kSnapshotFormat = 1;
+
+}  // namespace
+
+std::string Applier::snapshot() const {
+  SnapshotRecord r{kSnapshotFormat, applied_below_, {}, {}, undecodable_entries_};
+  r.kv.reserve(kv_.size());
+  for (const auto& [k, v] : kv_) r.kv.emplace_back(k, v);
+  r.sessions.reserve(sessions_.size());
+  for (const auto& [client, s] : sessions_) {
+    r.sessions.push_back({client, s.last_seq, s.has_reply, s.reply_value, s.last_instance});
+  }
+  msgpack::sbuffer buf;
+  msgpack::pack(buf, r);
+  return std::string(buf.data(), buf.size());
+}
+
+Result<bool> Applier::restore(std::string_view bytes) {
+  SnapshotRecord r;
+  try {
+    msgpack::object_handle h = msgpack::unpack(bytes.data(), bytes.size());
+    h.get().convert(r);
+  } catch (const std::exception& e) {
+    return Error{std::string("snapshot does not decode: ") + e.what()};
+  }
+  if (r.format != kSnapshotFormat) {
+    return Error{"snapshot format " + std::to_string(r.format) + " is not the " +
+                 std::to_string(kSnapshotFormat) + " this kvpaxosd reads"};
+  }
+  kv_.clear();
+  for (auto& [k, v] : r.kv) kv_.emplace(std::move(k), std::move(v));
+  sessions_.clear();
+  replies_by_age_.clear();
+  retained_bytes_ = 0;
+  for (SessionRecord& s : r.sessions) {
+    Session& session = sessions_[s.client];
+    session.last_seq = s.last_seq;
+    session.last_instance = s.last_instance;
+    if (s.has_reply) keep_reply(s.client, session, std::move(s.reply_value));
+  }
+  applied_below_ = snapshot_below_ = next_propose_ = r.applied_below;
+  decided_below_ = std::max(decided_below_, applied_below_);
+  undecodable_entries_ = r.undecodable_entries;
+  return true;
+}
+
+void Applier::take_snapshot(Outbox& out) {
+  Result<bool> saved = options_.save_snapshot(applied_below_, snapshot());
+  if (!saved.ok()) {
+    // Not durable: keep the log (the Done point stays) and try again later.
+    snapshot_failures_++;
+    last_snapshot_error_ = saved.error();
+    return;
+  }
+  snapshot_below_ = applied_below_;
+  bytes_since_snapshot_ = 0;
+  out.push_back({{self_, Actor::learner}, LocalDone{snapshot_below_}});
 }
 
 void Applier::execute(const KvOp& op, InstanceId instance) {
@@ -158,6 +245,12 @@ void Applier::reply(const std::string& route, ClientReply r, Outbox& out) const 
 }
 
 void Applier::tick(Time now, Outbox& out) {
+  if (options_.save_snapshot && applied_below_ > snapshot_below_ &&
+      now - last_progress_ >= options_.snapshot_idle &&
+      now - last_snapshot_attempt_ >= options_.snapshot_idle) {
+    last_snapshot_attempt_ = now;
+    take_snapshot(out);
+  }
   // A hole: later instances are decided but the next one to apply is not
   // known here. Proposing a no-op there learns the chosen value if there is
   // one, or fills the slot.

@@ -16,8 +16,10 @@
 //     all kept replies together stay within options.retained_reply_bytes.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "actors/actor.hpp"
@@ -39,6 +41,18 @@ struct ApplierOptions {
   // that then retries such a request is told its reply is gone. Clients that
   // vanish without acking would otherwise pin one reply each.
   std::size_t retained_reply_bytes = 16 * 1024 * 1024;
+  // Durability (with --data-dir): every snapshot_every applied instances the
+  // state (map, sessions, applied_below) is handed to save_snapshot, which
+  // must make it durable before returning. Only then does this node tell the
+  // learner it is done below that point, so no node forgets an instance this
+  // node could still need to replay after a crash. Without save_snapshot the
+  // node is done with each instance as soon as it is applied.
+  // A snapshot is due after this many instances or bytes of applied ops, or
+  // when the log has been idle for snapshot_idle with something unsnapshotted.
+  InstanceId snapshot_every = 10'000;
+  std::size_t snapshot_every_bytes = 64 * 1024 * 1024;
+  Duration snapshot_idle = std::chrono::seconds(2);
+  std::function<Result<bool>(InstanceId applied_below, const std::string& bytes)> save_snapshot;
 };
 
 class Applier final : public ActorLogic {
@@ -49,7 +63,15 @@ class Applier final : public ActorLogic {
   void tick(Time now, Outbox& out) override;
   Duration tick_interval() const override { return std::chrono::milliseconds(20); }
 
+  // Loads a snapshot written through save_snapshot, before the first message.
+  Result<bool> restore(std::string_view snapshot);
+  // The snapshot save_snapshot would get now.
+  std::string snapshot() const;
+
   InstanceId applied_below() const { return applied_below_; }
+  InstanceId snapshot_below() const { return snapshot_below_; }
+  std::uint64_t snapshot_failures() const { return snapshot_failures_; }
+  const std::string& last_snapshot_error() const { return last_snapshot_error_; }
   const std::unordered_map<std::string, std::string>& data() const { return kv_; }
   std::size_t sessions() const { return sessions_.size(); }
   std::size_t retained_replies() const;
@@ -76,6 +98,7 @@ class Applier final : public ActorLogic {
   void answer_waiter(ClientId client, Outbox& out);
   void reply(const std::string& route, ClientReply r, Outbox& out) const;
   void evict_idle_sessions();
+  void take_snapshot(Outbox& out);
   void keep_reply(ClientId client, Session& s, std::string value);
   void drop_reply(Session& s);
   void enforce_reply_budget();
@@ -92,12 +115,17 @@ class Applier final : public ActorLogic {
   std::map<InstanceId, ClientId> replies_by_age_;
   std::size_t retained_bytes_ = 0;
   InstanceId applied_below_ = 0;
+  InstanceId snapshot_below_ = 0;  // the durable snapshot covers [0, snapshot_below_)
+  std::size_t bytes_since_snapshot_ = 0;
   InstanceId next_propose_ = 0;
   InstanceId forget_below_ = 0;
   InstanceId decided_below_ = 0;
   Time last_progress_{};
   Time last_hole_proposal_{};
+  Time last_snapshot_attempt_{};
   std::uint64_t undecodable_entries_ = 0;
+  std::uint64_t snapshot_failures_ = 0;
+  std::string last_snapshot_error_;
 };
 
 }  // namespace kvpaxos

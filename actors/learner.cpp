@@ -9,7 +9,11 @@ Learner::Learner(NodeId self, std::size_t cluster_size, LearnerOptions options)
       n_(cluster_size),
       options_(options),
       done_below_(cluster_size, 0),
-      peer_decided_below_(cluster_size, 0) {}
+      peer_decided_below_(cluster_size, 0),
+      decided_below_(options.first_instance),
+      next_deliver_(options.first_instance) {
+  done_below_[self_] = options.first_instance;
+}
 
 void Learner::handle(const Address& from, Body body, Time, Outbox& out) {
   if (auto* d = std::get_if<Decided>(&body)) {

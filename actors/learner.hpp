@@ -30,6 +30,9 @@ struct LearnerOptions {
   Duration catch_up_interval = std::chrono::milliseconds(50);
   std::size_t catch_up_max_entries = 256;
   std::size_t catch_up_max_bytes = 8 * 1024 * 1024;
+  // A node restarted from a snapshot covering [0, first_instance) delivers
+  // from there, and is done below it.
+  InstanceId first_instance = 0;
 };
 
 class Learner final : public ActorLogic {

@@ -3,6 +3,7 @@
 #include "actors/acceptor.hpp"
 #include "actors/applier.hpp"
 #include "actors/learner.hpp"
+#include "actors/log.hpp"
 #include "actors/paxos_peer.hpp"
 #include "actors/runner.hpp"
 #include "messages/codec.hpp"
@@ -38,6 +39,46 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
     endpoints.push_back(m.endpoint);
   }
 
+  // Durable state first: a damaged data dir must stop the node before it
+  // takes its ports.
+  std::unique_ptr<Acceptor> acceptor = std::make_unique<Acceptor>();
+  std::unique_ptr<Applier> applier;
+  const bool kv = !c.client_endpoint.empty();
+  ApplierOptions applier_options{.name = c.members[self].name,
+                                 .fault_injection = c.fault_injection,
+                                 .hole_timeout = c.hole_timeout,
+                                 .snapshot_every = c.snapshot_every};
+  InstanceId first_instance = 0;
+  if (!c.data_dir.empty()) {
+    LogOpenReport report;
+    Result<std::unique_ptr<Acceptor>> opened = Acceptor::open(c.data_dir + "/acceptor", &report);
+    if (!opened.ok()) return Error{opened.error()};
+    acceptor = std::move(opened.value());
+    if (report.torn_bytes > 0) {
+      log::warn(prefix + "cut a torn write of " + std::to_string(report.torn_bytes) +
+                " bytes off " + report.torn_file + " (a crash during a write; nothing that was "
+                "acknowledged is lost)");
+    }
+    if (kv) {
+      const std::string dir = c.data_dir;
+      applier_options.save_snapshot = [dir](InstanceId, const std::string& bytes) {
+        return write_file_atomically(dir, "snapshot", bytes);
+      };
+    }
+  }
+  if (kv) {
+    applier = std::make_unique<Applier>(self, std::move(applier_options));
+    if (!c.data_dir.empty()) {
+      Result<FileRead> snap = read_checked_file(c.data_dir + "/snapshot");
+      if (!snap.ok()) return Error{snap.error()};
+      if (snap->found) {
+        Result<bool> restored = applier->restore(snap->bytes);
+        if (!restored.ok()) return Error{c.data_dir + "/snapshot: " + restored.error()};
+        first_instance = applier->applied_below();
+      }
+    }
+  }
+
   try {
     node->peer_link_ = std::make_unique<PeerLinkThread>(ctx, ns, self, names, endpoints,
                                                         c.seed * 7919 + 1, *node->traffic_, prefix);
@@ -55,21 +96,19 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
     }
   }
 
-  const bool kv = !c.client_endpoint.empty();
-  node->actors_.push_back(std::make_unique<ActorThread>(
-      ctx, ns, self, Actor::acceptor, std::make_unique<Acceptor>(), prefix));
+  node->actors_.push_back(
+      std::make_unique<ActorThread>(ctx, ns, self, Actor::acceptor, std::move(acceptor), prefix));
   node->actors_.push_back(std::make_unique<ActorThread>(
       ctx, ns, self, Actor::proposer,
       std::make_unique<Proposer>(self, n, c.seed * 104729 + self, c.proposer_timing), prefix));
   node->actors_.push_back(std::make_unique<ActorThread>(
       ctx, ns, self, Actor::learner,
-      std::make_unique<Learner>(self, n, LearnerOptions{.deliver_to_applier = kv}), prefix));
+      std::make_unique<Learner>(
+          self, n, LearnerOptions{.deliver_to_applier = kv, .first_instance = first_instance}),
+      prefix));
   if (kv) {
-    ApplierOptions options{.name = c.members[self].name,
-                           .fault_injection = c.fault_injection,
-                           .hole_timeout = c.hole_timeout};
-    node->actors_.push_back(std::make_unique<ActorThread>(
-        ctx, ns, self, Actor::applier, std::make_unique<Applier>(self, std::move(options)), prefix));
+    node->actors_.push_back(
+        std::make_unique<ActorThread>(ctx, ns, self, Actor::applier, std::move(applier), prefix));
   } else {
     node->paxos_ = std::make_unique<PaxosPeer>(ctx, ns, self);
   }

@@ -39,6 +39,9 @@ struct NodeConfig {
   std::uint64_t seed = 1;         // randomness of back-off and message drops
   ProposerTiming proposer_timing{};
   Duration hole_timeout = std::chrono::milliseconds(200);
+  // Durable state (acceptor log, snapshots) lives here; empty: memory only.
+  std::string data_dir;
+  InstanceId snapshot_every = 10'000;
 };
 
 class Node {

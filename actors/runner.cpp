@@ -135,6 +135,16 @@ ActorThread::~ActorThread() {
   thread_.join();
 }
 
+void ActorThread::sync_or_die() {
+  Result<bool> synced = logic_->sync();
+  if (synced.ok()) return;
+  // The kernel may have dropped what it could not write: continuing could
+  // answer with a promise the disk does not hold. Fail-stop instead.
+  log::error(log_prefix_ + std::string(to_string(kind_)) + " lost durability: " + synced.error() +
+             "; stopping the node (restart it once the disk is healthy)");
+  std::_Exit(3);
+}
+
 void ActorThread::run() {
   try {
     Postbox postbox(ctx_, ns_, self_, kind_);
@@ -144,6 +154,7 @@ void ActorThread::run() {
       if (Clock::now() >= next_tick) {
         const Time now = Clock::now();
         logic_->tick(now, out);
+        sync_or_die();
         postbox.send_all(out);
         next_tick = now + logic_->tick_interval();
       }
@@ -167,8 +178,10 @@ void ActorThread::run() {
           continue;
         }
         logic_->handle(header->from, std::move(body.value()), Clock::now(), out);
-        postbox.send_all(out);
       }
+      // Group commit: one sync for the batch, before any of its replies leave.
+      sync_or_die();
+      postbox.send_all(out);
     }
   } catch (const zmq::error_t& e) {
     if (e.num() != ETERM) log::error(log_prefix_ + "stopped on a ZeroMQ error: " + e.what());

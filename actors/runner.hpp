@@ -78,6 +78,7 @@ class ActorThread {
   ActorThread& operator=(const ActorThread&) = delete;
 
  private:
+  void sync_or_die();
   void run();
 
   zmq::context_t& ctx_;

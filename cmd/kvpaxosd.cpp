@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <random>
 
 #include <CLI/CLI.hpp>
@@ -18,6 +19,7 @@
 #include "actors/cluster_config.hpp"
 #include "actors/log.hpp"
 #include "actors/node.hpp"
+#include "actors/wal.hpp"
 
 namespace {
 
@@ -39,10 +41,9 @@ struct Flags {
   std::exit(kExitUsage);
 }
 
-// kvpaxos keeps no durable state yet (a later issue adds it). A node that
-// restarts has forgotten every promise it made as an acceptor, and rejoining
-// with the same name could let two values be chosen for one instance. With a
-// data dir, refuse to start where this node has run before.
+// A data dir belongs to one node of one cluster: its acceptor promises are
+// only valid there. The marker file records whose it is; a restart with the
+// same name and cluster recovers from it, anything else is refused.
 Result<bool> claim_data_dir(const std::string& dir, const std::string& name,
                             const std::string& cluster) {
   namespace fs = std::filesystem;
@@ -50,15 +51,25 @@ Result<bool> claim_data_dir(const std::string& dir, const std::string& name,
   fs::create_directories(dir, ec);
   if (ec) return Error{"cannot create --data-dir " + dir + ": " + ec.message()};
   const fs::path marker = fs::path(dir) / "kvpaxos-node";
+  const std::string identity = "name=" + name + "\ncluster=" + cluster + "\n";
   if (fs::exists(marker)) {
-    return Error{"node " + name + " ran before with --data-dir " + dir +
-                 " and kvpaxos does not persist acceptor state yet, so restarting it could break "
-                 "Paxos safety; replace it with a new node name, or remove " + marker.string() +
-                 " only when recreating the whole cluster"};
+    std::ifstream in(marker);
+    const std::string found((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (found == identity) return true;
+    return Error{"--data-dir " + dir + " belongs to another node or cluster (" + marker.string() +
+                 " says: " + found.substr(0, found.find('\n')) + "); give this node its own "
+                 "data dir, or start it with the --name and --cluster it had"};
   }
-  std::ofstream out(marker);
-  out << "name=" << name << "\ncluster=" << cluster << "\n";
-  if (!out) return Error{"cannot write " + marker.string()};
+  {
+    std::ofstream out(marker.string() + ".tmp");
+    out << identity;
+    out.flush();
+    if (!out) return Error{"cannot write " + marker.string()};
+  }
+  fs::rename(marker.string() + ".tmp", marker, ec);
+  if (ec) return Error{"cannot write " + marker.string() + ": " + ec.message()};
+  Result<bool> synced = sync_directory(dir);
+  if (!synced.ok()) return synced;
   return true;
 }
 
@@ -108,8 +119,9 @@ int main(int argc, char** argv) {
                  "HOST:PORT where this node accepts clients (kvctl), e.g. 127.0.0.1:7201")
       ->required();
   app.add_option("--data-dir", f.data_dir,
-                 "Directory for this node's files; kvpaxos refuses to restart a node whose "
-                 "data dir shows it ran before (no durable state yet)");
+                 "Directory for this node's durable state (acceptor log, snapshots). A node "
+                 "restarted with the same --data-dir, --name and --cluster recovers every "
+                 "promise and applied write. Without it, state lives in memory only");
   app.add_flag("--fault-injection", f.fault_injection,
                "Accept 'kvctl fault' commands (partitions, message drops) for tests");
   app.add_option("--log-level", f.log_level, "error, warn, info or debug")
@@ -132,6 +144,7 @@ int main(int argc, char** argv) {
       std::cerr << "kvpaxosd: " << claimed.error() << "\n";
       return kExitUsage;
     }
+    config.data_dir = f.data_dir;
   }
 
   // Signals go to sigwait here, never to an actor thread.
