@@ -45,11 +45,11 @@ int pick_base(int n, std::mt19937& rng) {
 
 }  // namespace
 
-ProcessCluster::ProcessCluster(int nodes, std::vector<std::string> extra_flags) {
+ProcessCluster::ProcessCluster(int nodes, std::vector<std::string> extra_flags, bool durable) {
   char tmpl[] = "/tmp/kvpaxos-proc-XXXXXX";
   dir_ = ::mkdtemp(tmpl) ? tmpl : "/tmp";
   for (int attempt = 0; attempt < 5 && !started_; ++attempt) {
-    started_ = launch(nodes, extra_flags);
+    started_ = launch(nodes, extra_flags, durable);
     if (!started_) kill_all();
   }
   if (!started_) ADD_FAILURE() << "cluster of " << nodes << " did not start in 5 tries\n" << logs();
@@ -61,12 +61,13 @@ ProcessCluster::~ProcessCluster() {
   if (dir_ != "/tmp") std::filesystem::remove_all(dir_, ignored);
 }
 
-bool ProcessCluster::launch(int nodes, const std::vector<std::string>& extra_flags) {
+bool ProcessCluster::launch(int nodes, const std::vector<std::string>& extra_flags, bool durable) {
   std::mt19937 rng(std::random_device{}());
   const int base = pick_base(nodes, rng);
   if (base == 0) return false;
   std::string cluster;
   endpoints_.clear();
+  args_.clear();
   for (int i = 0; i < nodes; ++i) {
     cluster += (cluster.empty() ? "" : ",") + name(i) + "=127.0.0.1:" + std::to_string(base + 1 + i);
     endpoints_.push_back("127.0.0.1:" + std::to_string(base + 101 + i));
@@ -75,32 +76,65 @@ bool ProcessCluster::launch(int nodes, const std::vector<std::string>& extra_fla
     std::vector<std::string> args = {KVPAXOSD_PATH, "--name", name(i), "--cluster", cluster,
                                      "--client-addr", endpoints_[static_cast<std::size_t>(i)]};
     args.insert(args.end(), extra_flags.begin(), extra_flags.end());
-    const std::string log = dir_ + "/" + name(i) + ".log";
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      if (FILE* f = std::freopen(log.c_str(), "w", stderr)) (void)f;
-      ::execv(KVPAXOSD_PATH, argv.data());
-      ::_exit(127);
+    if (durable) {
+      std::error_code ignored;
+      std::filesystem::remove_all(data_dir(i), ignored);
+      args.insert(args.end(), {"--data-dir", data_dir(i)});
     }
-    pids_.push_back(pid);
+    args_.push_back(std::move(args));
+    pids_.push_back(spawn(i));
   }
+  std::vector<int> all(static_cast<std::size_t>(nodes));
+  for (int i = 0; i < nodes; ++i) all[static_cast<std::size_t>(i)] = i;
+  return wait_until_serving(all);
+}
+
+pid_t ProcessCluster::spawn(int i) {
+  std::vector<std::string> args = args_.at(static_cast<std::size_t>(i));
+  const std::string log = dir_ + "/" + name(i) + ".log";
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    if (FILE* f = std::freopen(log.c_str(), "a", stderr)) (void)f;
+    ::execv(KVPAXOSD_PATH, argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+bool ProcessCluster::wait_until_serving(const std::vector<int>& nodes) {
   Client probe(ctx_, ClientOptions{.endpoints = endpoints_});
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  std::vector<char> up(static_cast<std::size_t>(nodes), 0);
+  std::vector<char> up(nodes.size(), 0);
   while (std::chrono::steady_clock::now() < deadline) {
     bool all = true;
-    for (int i = 0; i < nodes; ++i) {
+    for (std::size_t k = 0; k < nodes.size(); ++k) {
+      const int i = nodes[k];
       if (!alive(i)) return false;  // most likely a port taken since pick_base
-      char& u = up[static_cast<std::size_t>(i)];
-      if (!u) u = probe.status(endpoints_[static_cast<std::size_t>(i)], std::chrono::milliseconds(200)).ok();
-      all = all && u;
+      if (!up[k]) {
+        up[k] = probe.status(endpoints_[static_cast<std::size_t>(i)], std::chrono::milliseconds(200)).ok();
+      }
+      all = all && up[k];
     }
     if (all) return true;
   }
   return false;
+}
+
+void ProcessCluster::kill(int i) {
+  pid_t& pid = pids_.at(static_cast<std::size_t>(i));
+  if (pid <= 0) return;
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+  pid = -1;
+}
+
+bool ProcessCluster::restart(int i) {
+  kill(i);
+  pids_.at(static_cast<std::size_t>(i)) = spawn(i);
+  return wait_until_serving({i});
 }
 
 bool ProcessCluster::alive(int i) {

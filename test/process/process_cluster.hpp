@@ -23,7 +23,8 @@ class ProcessCluster {
   // Starts `nodes` kvpaxosd processes (with `extra_flags`) and waits until
   // each answers `status`. Fails the calling test (ADD_FAILURE) and leaves
   // started() false if that does not happen in 5 tries.
-  ProcessCluster(int nodes, std::vector<std::string> extra_flags);
+  // With `durable`, node i runs with --data-dir data_dir(i).
+  ProcessCluster(int nodes, std::vector<std::string> extra_flags, bool durable = false);
   ~ProcessCluster();
   ProcessCluster(const ProcessCluster&) = delete;
   ProcessCluster& operator=(const ProcessCluster&) = delete;
@@ -34,18 +35,28 @@ class ProcessCluster {
   const std::vector<std::string>& endpoints() const { return endpoints_; }
   std::string name(int i) const { return "n" + std::to_string(i + 1); }
 
+  std::string data_dir(int i) const { return dir_ + "/" + name(i) + ".data"; }
+
   bool alive(int i);
   void signal(int i, int sig);  // SIGSTOP, SIGCONT, SIGKILL, ...
+  // Kills node i (SIGKILL) if it runs and waits for it to exit.
+  void kill(int i);
+  // Starts node i again with the flags, ports and data dir it had; true once
+  // it answers status, false if it exited (its log says why).
+  bool restart(int i);
   // The last lines each node logged (for failure messages).
   std::string logs() const;
 
  private:
-  bool launch(int nodes, const std::vector<std::string>& extra_flags);
+  bool launch(int nodes, const std::vector<std::string>& extra_flags, bool durable);
+  pid_t spawn(int i);
+  bool wait_until_serving(const std::vector<int>& nodes);
   void kill_all();
 
   zmq::context_t ctx_{1};
   std::string dir_;
   std::vector<pid_t> pids_;
+  std::vector<std::vector<std::string>> args_;  // per node
   std::vector<std::string> endpoints_;
   bool started_ = false;
 };
