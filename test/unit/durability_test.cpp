@@ -1,0 +1,211 @@
+// The write-ahead log, the durable acceptor and applier snapshots, on a
+// temporary directory.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "actors/acceptor.hpp"
+#include "actors/applier.hpp"
+#include "actors/wal.hpp"
+#include "messages/kv_op.hpp"
+
+namespace kvpaxos {
+namespace {
+
+namespace fs = std::filesystem;
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/kvpaxos-unit-XXXXXX";
+    path_ = ::mkdtemp(tmpl);
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+std::vector<std::string> replay(const std::string& dir, LogOpenReport* report,
+                                std::string* error = nullptr) {
+  std::vector<std::string> records;
+  auto log = SegmentedLog::open(dir, "t", [&](std::string_view p) { records.emplace_back(p); },
+                                report);
+  if (!log.ok() && error) *error = log.error();
+  return records;
+}
+
+std::string only_segment(const std::string& dir) {
+  std::string found;
+  for (const auto& e : fs::directory_iterator(dir)) found = e.path().string();
+  return found;
+}
+
+TEST(SegmentedLog, SyncedRecordsComeBackInOrder) {
+  TempDir d;
+  {
+    auto log = SegmentedLog::open(d.path(), "t", [](std::string_view) {}, nullptr);
+    ASSERT_TRUE(log.ok()) << log.error();
+    for (int i = 0; i < 100; ++i) (*log)->append("record " + std::to_string(i));
+    ASSERT_TRUE((*log)->sync().ok());
+    (*log)->append(std::string("\0binary\xff", 8));
+    ASSERT_TRUE((*log)->sync().ok());
+    (*log)->append("never synced");
+  }
+  LogOpenReport report;
+  const auto records = replay(d.path(), &report);
+  ASSERT_EQ(records.size(), 101u);
+  EXPECT_EQ(records[0], "record 0");
+  EXPECT_EQ(records[99], "record 99");
+  EXPECT_EQ(records[100], std::string("\0binary\xff", 8));
+  EXPECT_EQ(report.torn_bytes, 0u);
+}
+
+TEST(SegmentedLog, TornTailIsCutAndTheLogKeepsGoing) {
+  std::mt19937 rng(7);
+  for (int trial = 0; trial < 20; ++trial) {
+    TempDir d;
+    {
+      auto log = SegmentedLog::open(d.path(), "t", [](std::string_view) {}, nullptr);
+      for (int i = 0; i < 10; ++i) (*log)->append(std::string(20, static_cast<char>('a' + i)));
+      ASSERT_TRUE((*log)->sync().ok());
+    }
+    // Each record is 28 bytes; cut inside the last one.
+    const std::string seg = only_segment(d.path());
+    const auto cut = 9 * 28 + 1 + rng() % 27;
+    fs::resize_file(seg, cut);
+    LogOpenReport report;
+    std::string error;
+    auto records = replay(d.path(), &report, &error);
+    ASSERT_TRUE(error.empty()) << "trial " << trial << ": " << error;
+    EXPECT_EQ(records.size(), 9u) << "trial " << trial;
+    EXPECT_EQ(report.torn_bytes, cut - 9 * 28) << "trial " << trial;
+    EXPECT_EQ(fs::file_size(seg), 9u * 28) << "the torn tail must be cut off the file";
+    {
+      auto log = SegmentedLog::open(d.path(), "t", [](std::string_view) {}, nullptr);
+      (*log)->append("after the crash");
+      ASSERT_TRUE((*log)->sync().ok());
+    }
+    records = replay(d.path(), &report);
+    ASSERT_EQ(records.size(), 10u);
+    EXPECT_EQ(records.back(), "after the crash");
+  }
+}
+
+TEST(SegmentedLog, CorruptionInTheMiddleRefusesToOpenNamingFileAndOffset) {
+  TempDir d;
+  {
+    auto log = SegmentedLog::open(d.path(), "t", [](std::string_view) {}, nullptr);
+    for (int i = 0; i < 10; ++i) (*log)->append(std::string(20, 'x'));
+    ASSERT_TRUE((*log)->sync().ok());
+  }
+  const std::string seg = only_segment(d.path());
+  {
+    std::fstream f(seg, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(4 * 28 + 8 + 3);  // a payload byte of the fifth record
+    f.put('y');
+  }
+  std::string error;
+  LogOpenReport report;
+  replay(d.path(), &report, &error);
+  EXPECT_NE(error.find("corrupt record in " + seg + " at byte offset 112"), std::string::npos)
+      << error;
+}
+
+TEST(SegmentedLog, RewriteReplacesEverySegmentWithTheLiveRecords) {
+  TempDir d;
+  {
+    auto log = SegmentedLog::open(d.path(), "t", [](std::string_view) {}, nullptr, 100);
+    for (int i = 0; i < 50; ++i) {
+      (*log)->append("old " + std::to_string(i));
+      ASSERT_TRUE((*log)->sync().ok());
+    }
+    ASSERT_TRUE((*log)->rewrite({"live 1", "live 2"}).ok());
+    (*log)->append("new");
+    ASSERT_TRUE((*log)->sync().ok());
+  }
+  LogOpenReport report;
+  const auto records = replay(d.path(), &report);
+  EXPECT_EQ(records, (std::vector<std::string>{"live 1", "live 2", "new"}));
+}
+
+TEST(DurableAcceptor, KeepsItsPromisesAndAcceptedValuesAcrossARestart) {
+  TempDir d;
+  {
+    auto a = Acceptor::open(d.path(), nullptr);
+    ASSERT_TRUE(a.ok()) << a.error();
+    EXPECT_TRUE((*a)->on_prepare({7, Ballot{5, 1}}).ok);
+    EXPECT_TRUE((*a)->on_accept({7, Ballot{5, 1}, "chosen?"}).ok);
+    EXPECT_TRUE((*a)->on_prepare({8, Ballot{9, 2}}).ok);
+    (*a)->forget_below(3);
+    ASSERT_TRUE((*a)->sync().ok());
+  }
+  auto a = Acceptor::open(d.path(), nullptr);
+  ASSERT_TRUE(a.ok()) << a.error();
+  // The promise of ballot 9 in instance 8 holds: a lower ballot is refused.
+  EXPECT_FALSE((*a)->on_prepare({8, Ballot{6, 0}}).ok);
+  // Instance 7 reports what it accepted to a higher ballot.
+  const Promise p = (*a)->on_prepare({7, Ballot{6, 0}});
+  ASSERT_TRUE(p.ok);
+  EXPECT_EQ(p.accepted_ballot, (Ballot{5, 1}));
+  EXPECT_EQ(p.accepted_value, "chosen?");
+  EXPECT_EQ((*a)->forgotten_below(), 3u);
+  EXPECT_TRUE((*a)->on_prepare({2, Ballot{99, 0}}).forgotten);
+}
+
+TEST(DurableAcceptor, UnsyncedPromisesAreNotClaimedDurable) {
+  TempDir d;
+  {
+    auto a = Acceptor::open(d.path(), nullptr);
+    EXPECT_TRUE((*a)->on_prepare({1, Ballot{5, 1}}).ok);
+    // No sync: the runner never sent this Promise, so losing it is allowed.
+  }
+  auto a = Acceptor::open(d.path(), nullptr);
+  EXPECT_TRUE((*a)->on_prepare({1, Ballot{2, 0}}).ok);
+}
+
+std::string op(ClientId c, std::uint64_t seq, OpKind kind, std::string key, std::string value) {
+  return encode_op(KvOp{false, c, seq, seq - 1, kind, std::move(key), std::move(value)});
+}
+
+TEST(ApplierSnapshot, RestoredApplierHoldsTheSameStateAndDedupsRetries) {
+  std::vector<std::pair<InstanceId, std::string>> saved;
+  ApplierOptions options{.name = "n1", .snapshot_every = 3};
+  options.save_snapshot = [&saved](InstanceId at, const std::string& bytes) -> Result<bool> {
+    saved.emplace_back(at, bytes);
+    return true;
+  };
+  Applier a(0, options);
+  Outbox out;
+  const Time t{};
+  a.handle({0, Actor::learner}, Apply{0, op(9, 1, OpKind::put, "k", "a")}, t, out);
+  a.handle({0, Actor::learner}, Apply{1, op(9, 2, OpKind::append, "k", "b")}, t, out);
+  EXPECT_TRUE(saved.empty());
+  // Done is only announced once a snapshot is durable.
+  for (const Outbound& o : out) EXPECT_FALSE(std::holds_alternative<LocalDone>(o.body));
+  a.handle({0, Actor::learner}, Apply{2, op(8, 1, OpKind::put, "j", "z")}, t, out);
+  ASSERT_EQ(saved.size(), 1u);
+  EXPECT_EQ(saved[0].first, 3u);
+  EXPECT_TRUE(std::holds_alternative<LocalDone>(out.back().body));
+  EXPECT_EQ(std::get<LocalDone>(out.back().body).done_below, 3u);
+
+  Applier b(0, ApplierOptions{.name = "n1"});
+  ASSERT_TRUE(b.restore(saved[0].second).ok());
+  EXPECT_EQ(b.applied_below(), 3u);
+  EXPECT_EQ(b.data(), a.data());
+  EXPECT_EQ(b.sessions(), 2u);
+  // A retry of client 9's seq 2, decided again later, does not run twice.
+  Outbox out2;
+  b.handle({0, Actor::learner}, Apply{3, op(9, 2, OpKind::append, "k", "b")}, t, out2);
+  EXPECT_EQ(b.data().at("k"), "ab");
+  EXPECT_FALSE(b.restore("not msgpack at all").ok());
+}
+
+}  // namespace
+}  // namespace kvpaxos
