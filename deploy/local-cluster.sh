@@ -4,9 +4,10 @@
 #   bash deploy/local-cluster.sh [start]   install deps, build, start, demo
 #   bash deploy/local-cluster.sh stop      stop the nodes
 #   bash deploy/local-cluster.sh status    kvctl status of every node
+#   bash deploy/local-cluster.sh wipe      stop the nodes and delete their data
 #
-# Env: KVPAXOS_DIR (default ${TMPDIR:-/tmp}/kvpaxos-local) holds pid files and
-# one log per node; KVPAXOS_BASE_PORT (default 7100): peers on BASE+1..3,
+# Env: KVPAXOS_DIR (default ${TMPDIR:-/tmp}/kvpaxos-local) holds pid files,
+# one log and one durable data dir per node (kept across stop/start); KVPAXOS_BASE_PORT (default 7100): peers on BASE+1..3,
 # clients on BASE+101..103.
 set -euo pipefail
 
@@ -51,9 +52,7 @@ start() {
     fi
   done
   bash "$root/deploy/build.sh" "$build"
-  # A fresh data dir per run: without durable state a node must not restart
-  # with its old identity.
-  rm -rf "$dir"
+  # Data dirs are durable: a restarted node recovers its promises and state.
   mkdir -p "$dir"
   for i in 1 2 3; do
     n="n$i"
@@ -86,5 +85,6 @@ case "${1:-start}" in
   start) start ;;
   stop) stop ;;
   status) "$build/kvctl" --endpoints "$endpoints" status ;;
-  *) echo "usage: bash deploy/local-cluster.sh [start|stop|status]" >&2; exit 2 ;;
+  wipe) stop; rm -rf "$dir"; echo "deleted $dir" ;;
+  *) echo "usage: bash deploy/local-cluster.sh [start|stop|status|wipe]" >&2; exit 2 ;;
 esac
