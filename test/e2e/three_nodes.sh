@@ -33,6 +33,12 @@ expect_eq "duplicate name exits 2" 2 $?
 "$KVPAXOSD" --name n1 --cluster "$CLUSTER" --client-addr "${EP[1]}" >/dev/null 2>"$WORK/err"
 expect_eq "port in use exits 2" 2 $?
 grep -q "cannot listen" "$WORK/err" || fail "port in use names the problem: $(cat "$WORK/err")"
+mkdir -p "$WORK/other"
+printf 'name=n2\ncluster=%s\n' "$CLUSTER" >"$WORK/other/kvpaxos-node"
+"$KVPAXOSD" --name n1 --cluster "$CLUSTER" --client-addr 127.0.0.1:1 --data-dir "$WORK/other" \
+  >/dev/null 2>"$WORK/err"
+expect_eq "another node's data dir exits 2" 2 $?
+grep -q "belongs to another node" "$WORK/err" || fail "data dir refusal names the problem: $(cat "$WORK/err")"
 "$KVCTL" --endpoints "${EP[1]}" fault drop 1.5 >/dev/null 2>&1
 expect_eq "fault drop 1.5 is a usage error" 2 $?
 "$KVCTL" --endpoints "${EP[1]}" frobnicate >/dev/null 2>&1
