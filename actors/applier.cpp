@@ -3,14 +3,21 @@
 #include <algorithm>
 #include <exception>
 
+#include "actors/wal.hpp"
 #include "messages/codec.hpp"
 
 namespace kvpaxos {
 
 Applier::Applier(NodeId self, ApplierOptions options) : self_(self), options_(std::move(options)) {}
 
-void Applier::handle(const Address&, Body body, Time now, Outbox& out) {
-  if (auto* r = std::get_if<FromClient>(&body)) {
+void Applier::handle(const Address& from, Body body, Time now, Outbox& out) {
+  if (auto* n = std::get_if<SnapshotNeeded>(&body)) {
+    on_snapshot_needed(*n, now, out);
+  } else if (auto* q = std::get_if<SnapshotRequest>(&body)) {
+    on_snapshot_request(from.node, *q, now, out);
+  } else if (auto* c = std::get_if<SnapshotChunk>(&body)) {
+    on_snapshot_chunk(from.node, std::move(*c), now, out);
+  } else if (auto* r = std::get_if<FromClient>(&body)) {
     on_request(std::move(*r), out);
   } else if (auto* a = std::get_if<Apply>(&body)) {
     on_apply(std::move(*a), now, out);
@@ -162,13 +169,119 @@ Result<bool> Applier::restore(std::string_view bytes) {
     if (s.has_reply) keep_reply(s.client, session, std::move(s.reply_value));
   }
   applied_below_ = snapshot_below_ = next_propose_ = r.applied_below;
+  last_snapshot_bytes_ = bytes.size();
   decided_below_ = std::max(decided_below_, applied_below_);
   undecodable_entries_ = r.undecodable_entries;
   return true;
 }
 
+void Applier::on_snapshot_needed(const SnapshotNeeded& m, Time now, Outbox& out) {
+  if (m.below <= applied_below_ || m.peer == self_) return;
+  // A transfer that still receives chunks goes on. A stalled one resumes
+  // where it stopped if the learner names the same peer, else starts over
+  // with the peer it names now (the old one may be down).
+  if (fetch_.active && now - fetch_.last_chunk < 3 * options_.snapshot_transfer_timeout) return;
+  if (!fetch_.active || fetch_.peer != m.peer) {
+    fetch_ = Fetch{.active = true, .peer = m.peer, .last_chunk = now};
+  }
+  request_chunk(now, out);
+}
+
+void Applier::request_chunk(Time now, Outbox& out) {
+  fetch_.last_request = now;
+  out.push_back({{fetch_.peer, Actor::applier},
+                 SnapshotRequest{fetch_.instance, fetch_.bytes.size()}});
+}
+
+void Applier::on_snapshot_request(NodeId from, const SnapshotRequest& m, Time now, Outbox& out) {
+  if (from == self_) return;
+  const bool stale = served_.bytes.empty() || (m.instance == 0 && m.offset == 0 &&
+                                               served_.instance < applied_below_);
+  if (stale) {
+    served_ = Served{applied_below_, snapshot(), 0, now};
+    served_.crc = crc32c(served_.bytes);
+  }
+  served_.last_used = now;
+  // Asked for a snapshot we no longer hold: the transfer starts over on ours.
+  const std::uint64_t offset =
+      m.instance == served_.instance ? std::min<std::uint64_t>(m.offset, served_.bytes.size()) : 0;
+  out.push_back({{from, Actor::applier},
+                 SnapshotChunk{served_.instance, served_.bytes.size(), offset, served_.crc,
+                               served_.bytes.substr(offset, options_.snapshot_chunk_bytes)}});
+}
+
+void Applier::on_snapshot_chunk(NodeId from, SnapshotChunk m, Time now, Outbox& out) {
+  if (!fetch_.active || from != fetch_.peer) return;
+  if (m.instance != fetch_.instance || m.offset == 0) {
+    if (m.offset != 0) return;  // a late chunk of another snapshot
+    fetch_.instance = m.instance;
+    fetch_.total_bytes = m.total_bytes;
+    fetch_.crc = m.crc;
+    fetch_.bytes.clear();
+  }
+  if (m.offset != fetch_.bytes.size()) return;  // a duplicate or a late chunk
+  fetch_.bytes += m.data;
+  fetch_.last_chunk = now;
+  if (fetch_.bytes.size() < fetch_.total_bytes && !m.data.empty()) {
+    request_chunk(now, out);
+    return;
+  }
+  Fetch done = std::move(fetch_);
+  fetch_ = Fetch{};
+  if (done.bytes.size() != done.total_bytes || crc32c(done.bytes) != done.crc) {
+    ++snapshot_failures_;
+    last_snapshot_error_ = "snapshot from node " + std::to_string(from) + " failed its checksum";
+    return;  // the learner asks again
+  }
+  if (done.instance <= applied_below_) return;
+  install_snapshot(done.instance, std::move(done.bytes), out);
+}
+
+void Applier::install_snapshot(InstanceId instance, std::string bytes, Outbox& out) {
+  // Keep what restore() does not carry.
+  const InstanceId decided = decided_below_;
+  const InstanceId forget = forget_below_;
+  const InstanceId durable = snapshot_below_;
+  Result<bool> restored = restore(bytes);
+  if (!restored.ok() || applied_below_ != instance) {
+    ++snapshot_failures_;
+    last_snapshot_error_ = "a received snapshot does not load: " +
+                           (restored.ok() ? std::string("wrong instance") : restored.error());
+    return;
+  }
+  decided_below_ = std::max(decided, applied_below_);
+  forget_below_ = forget;
+  ++snapshots_installed_;
+  proposed_.clear();
+  if (options_.save_snapshot) {
+    Result<bool> saved = options_.save_snapshot(applied_below_, bytes);
+    if (!saved.ok()) {
+      ++snapshot_failures_;
+      last_snapshot_error_ = saved.error();
+      snapshot_below_ = durable;  // not durable: our Done point stays where it was
+    }
+  }
+  out.push_back({{self_, Actor::learner}, SnapshotInstalled{applied_below_}});
+  if (!options_.save_snapshot || snapshot_below_ == applied_below_) {
+    out.push_back({{self_, Actor::learner}, LocalDone{applied_below_}});
+  }
+  // Requests waiting here either ran before the snapshot or must be proposed again.
+  std::vector<ClientId> waiting;
+  for (const auto& [client, w] : waiters_) waiting.push_back(client);
+  for (ClientId client : waiting) {
+    Waiter& w = waiters_.at(client);
+    const auto session = sessions_.find(client);
+    if (session != sessions_.end() && session->second.last_seq >= w.seq) {
+      answer_waiter(client, out);
+    } else {
+      propose(client, w, out);
+    }
+  }
+}
+
 void Applier::take_snapshot(Outbox& out) {
-  Result<bool> saved = options_.save_snapshot(applied_below_, snapshot());
+  const std::string bytes = snapshot();
+  Result<bool> saved = options_.save_snapshot(applied_below_, bytes);
   if (!saved.ok()) {
     // Not durable: keep the log (the Done point stays) and try again later.
     snapshot_failures_++;
@@ -176,6 +289,7 @@ void Applier::take_snapshot(Outbox& out) {
     return;
   }
   snapshot_below_ = applied_below_;
+  last_snapshot_bytes_ = bytes.size();
   bytes_since_snapshot_ = 0;
   out.push_back({{self_, Actor::learner}, LocalDone{snapshot_below_}});
 }
@@ -245,6 +359,12 @@ void Applier::reply(const std::string& route, ClientReply r, Outbox& out) const 
 }
 
 void Applier::tick(Time now, Outbox& out) {
+  if (fetch_.active && now - fetch_.last_request >= options_.snapshot_transfer_timeout) {
+    request_chunk(now, out);  // resume where the transfer stalled
+  }
+  if (!served_.bytes.empty() && now - served_.last_used >= std::chrono::seconds(30)) {
+    served_ = Served{};  // nobody is fetching it any more
+  }
   if (options_.save_snapshot && applied_below_ > snapshot_below_ &&
       now - last_progress_ >= options_.snapshot_idle &&
       now - last_snapshot_attempt_ >= options_.snapshot_idle) {
@@ -281,8 +401,12 @@ std::size_t Applier::retained_replies() const {
 }
 
 StatusReply Applier::status() const {
-  return StatusReply{options_.name,   self_,           applied_below_,  forget_below_,
-                     decided_below_,  kv_.size(),      sessions_.size(), options_.fault_injection};
+  StatusReply r{options_.name,   self_,       applied_below_,   forget_below_,
+                decided_below_, kv_.size(),  sessions_.size(), options_.fault_injection};
+  r.snapshot_below = options_.save_snapshot ? snapshot_below_ : 0;
+  r.snapshot_bytes = last_snapshot_bytes_;
+  if (options_.data_dir_bytes) r.data_dir_bytes = options_.data_dir_bytes();
+  return r;
 }
 
 }  // namespace kvpaxos

@@ -50,6 +50,11 @@ struct ApplierOptions {
   // A snapshot is due after this many instances or bytes of applied ops, or
   // when the log has been idle for snapshot_idle with something unsnapshotted.
   InstanceId snapshot_every = 10'000;
+  // Snapshot transfer to a peer left behind the forget point.
+  std::size_t snapshot_chunk_bytes = 1 << 20;
+  // For kvctl status: bytes under --data-dir (empty: not reported).
+  std::function<std::uint64_t()> data_dir_bytes;
+  Duration snapshot_transfer_timeout = std::chrono::seconds(1);
   std::size_t snapshot_every_bytes = 64 * 1024 * 1024;
   Duration snapshot_idle = std::chrono::seconds(2);
   std::function<Result<bool>(InstanceId applied_below, const std::string& bytes)> save_snapshot;
@@ -71,6 +76,7 @@ class Applier final : public ActorLogic {
   InstanceId applied_below() const { return applied_below_; }
   InstanceId snapshot_below() const { return snapshot_below_; }
   std::uint64_t snapshot_failures() const { return snapshot_failures_; }
+  std::uint64_t snapshots_installed() const { return snapshots_installed_; }
   const std::string& last_snapshot_error() const { return last_snapshot_error_; }
   const std::unordered_map<std::string, std::string>& data() const { return kv_; }
   std::size_t sessions() const { return sessions_.size(); }
@@ -99,6 +105,12 @@ class Applier final : public ActorLogic {
   void reply(const std::string& route, ClientReply r, Outbox& out) const;
   void evict_idle_sessions();
   void take_snapshot(Outbox& out);
+  // Snapshot transfer: this node fetching one, and serving one to peers.
+  void on_snapshot_needed(const SnapshotNeeded& m, Time now, Outbox& out);
+  void on_snapshot_request(NodeId from, const SnapshotRequest& m, Time now, Outbox& out);
+  void on_snapshot_chunk(NodeId from, SnapshotChunk m, Time now, Outbox& out);
+  void request_chunk(Time now, Outbox& out);
+  void install_snapshot(InstanceId instance, std::string bytes, Outbox& out);
   void keep_reply(ClientId client, Session& s, std::string value);
   void drop_reply(Session& s);
   void enforce_reply_budget();
@@ -117,6 +129,7 @@ class Applier final : public ActorLogic {
   InstanceId applied_below_ = 0;
   InstanceId snapshot_below_ = 0;  // the durable snapshot covers [0, snapshot_below_)
   std::size_t bytes_since_snapshot_ = 0;
+  std::uint64_t last_snapshot_bytes_ = 0;
   InstanceId next_propose_ = 0;
   InstanceId forget_below_ = 0;
   InstanceId decided_below_ = 0;
@@ -126,6 +139,26 @@ class Applier final : public ActorLogic {
   std::uint64_t undecodable_entries_ = 0;
   std::uint64_t snapshot_failures_ = 0;
   std::string last_snapshot_error_;
+
+  struct Fetch {  // a snapshot being received
+    bool active = false;
+    NodeId peer = 0;
+    InstanceId instance = 0;  // 0 until the first chunk names it
+    std::uint64_t total_bytes = 0;
+    std::uint32_t crc = 0;
+    std::string bytes;        // received so far
+    Time last_request{};
+    Time last_chunk{};
+  };
+  Fetch fetch_;
+  struct Served {  // the snapshot being sent to peers, kept stable across chunks
+    InstanceId instance = 0;
+    std::string bytes;
+    std::uint32_t crc = 0;
+    Time last_used{};
+  };
+  Served served_;
+  std::uint64_t snapshots_installed_ = 0;
 };
 
 }  // namespace kvpaxos

@@ -1,6 +1,8 @@
 #include "actors/learner.hpp"
 
 #include <algorithm>
+#include <exception>
+#include <functional>
 
 namespace kvpaxos {
 
@@ -10,6 +12,7 @@ Learner::Learner(NodeId self, std::size_t cluster_size, LearnerOptions options)
       options_(options),
       done_below_(cluster_size, 0),
       peer_decided_below_(cluster_size, 0),
+      peer_forget_below_(cluster_size, 0),
       decided_below_(options.first_instance),
       next_deliver_(options.first_instance) {
   done_below_[self_] = options.first_instance;
@@ -27,7 +30,10 @@ void Learner::handle(const Address& from, Body body, Time, Outbox& out) {
     if (p->node >= n_ || p->node == self_) return;
     done_below_[p->node] = std::max(done_below_[p->node], p->done_below);
     peer_decided_below_[p->node] = std::max(peer_decided_below_[p->node], p->decided_below);
+    peer_forget_below_[p->node] = std::max(peer_forget_below_[p->node], p->forget_below);
     recompute_forget_point(out);
+  } else if (auto* i = std::get_if<SnapshotInstalled>(&body)) {
+    on_snapshot_installed(i->instance, out);
   } else if (auto* q = std::get_if<InstanceQuery>(&body)) {
     InstanceReport r{.token = q->token, .instance = q->instance};
     if (q->instance < forget_below_) {
@@ -43,12 +49,64 @@ void Learner::handle(const Address& from, Body body, Time, Outbox& out) {
   report_progress(out);
 }
 
+Result<bool> Learner::open_log(const std::string& dir, LogOpenReport* report) {
+  std::string bad;
+  auto log = SegmentedLog::open(
+      dir, "decided",
+      [&](std::string_view payload) {
+        try {
+          Decided d;
+          msgpack::unpack(payload.data(), payload.size()).get().convert(d);
+          if (d.instance < next_deliver_) return;
+          decided_below_ = std::max(decided_below_, d.instance + 1);
+          auto [it, inserted] = decided_.try_emplace(d.instance, std::move(d.value));
+          if (inserted) decided_bytes_ += it->second.size();
+        } catch (const std::exception& e) {
+          bad = e.what();
+        }
+      },
+      report);
+  if (!log.ok()) return Error{log.error()};
+  if (!bad.empty()) return Error{"the decided log in " + dir + " holds an undecodable record: " + bad};
+  log_ = std::move(log.value());
+  return true;
+}
+
+Result<bool> Learner::sync() {
+  if (!log_) return true;
+  Result<bool> written = log_->sync(/*to_disk=*/false);
+  if (!written.ok()) return written;
+  if (log_->bytes_since_rewrite() > 2 * decided_bytes_ + (32u << 20)) {
+    std::vector<std::string> live;
+    for (const auto& [instance, value] : decided_) {
+      msgpack::sbuffer buf;
+      msgpack::pack(buf, Decided{instance, value});
+      live.emplace_back(buf.data(), buf.size());
+    }
+    return log_->rewrite(live);
+  }
+  return true;
+}
+
+void Learner::erase_decided_below(InstanceId instance) {
+  for (auto it = decided_.begin(); it != decided_.end() && it->first < instance;) {
+    decided_bytes_ -= it->second.size();
+    it = decided_.erase(it);
+  }
+}
+
 void Learner::on_decided(Decided m, Outbox& out) {
   if (m.instance < forget_below_) return;
   auto [it, inserted] = decided_.try_emplace(m.instance, std::move(m.value));
   if (!inserted) {
     if (it->second != m.value) ++conflicts_;
     return;
+  }
+  decided_bytes_ += it->second.size();
+  if (log_) {
+    msgpack::sbuffer buf;
+    msgpack::pack(buf, Decided{it->first, it->second});
+    log_->append(std::string_view(buf.data(), buf.size()));
   }
   decided_below_ = std::max(decided_below_, m.instance + 1);
   out.push_back({{self_, Actor::proposer}, Learned{m.instance}});
@@ -78,13 +136,27 @@ void Learner::on_catch_up(NodeId from, const CatchUpRequest& m, Outbox& out) con
   }
 }
 
+InstanceId Learner::forget_point() const {
+  if (!options_.forget_with_majority) {
+    return *std::min_element(done_below_.begin(), done_below_.end());
+  }
+  // The highest point a majority of nodes is done below.
+  std::vector<InstanceId> done = done_below_;
+  const std::size_t k = n_ / 2;  // index of the majority-th largest
+  std::nth_element(done.begin(), done.begin() + static_cast<std::ptrdiff_t>(k), done.end(),
+                   std::greater<>());
+  return done[k];
+}
+
 void Learner::recompute_forget_point(Outbox& out) {
-  const InstanceId min_done = *std::min_element(done_below_.begin(), done_below_.end());
-  if (min_done <= forget_below_) return;
-  forget_below_ = min_done;
-  decided_.erase(decided_.begin(), decided_.lower_bound(forget_below_));
+  const InstanceId point = forget_point();
+  if (point <= forget_below_) return;
+  forget_below_ = point;
+  erase_decided_below(forget_below_);
   decided_below_ = std::max(decided_below_, forget_below_);
-  next_deliver_ = std::max(next_deliver_, forget_below_);
+  // With every node done, this node applied it all too; with a majority, a
+  // node behind the point must install a snapshot first (tick asks for one).
+  if (!options_.forget_with_majority) next_deliver_ = std::max(next_deliver_, forget_below_);
   out.push_back({{self_, Actor::acceptor}, ForgetBelow{forget_below_}});
   out.push_back({{self_, Actor::proposer}, ForgetBelow{forget_below_}});
 }
@@ -105,7 +177,40 @@ std::vector<InstanceId> Learner::missing_below(InstanceId below, std::size_t lim
   return missing;
 }
 
+void Learner::on_snapshot_installed(InstanceId instance, Outbox& out) {
+  if (instance <= next_deliver_) return;
+  next_deliver_ = instance;
+  done_below_[self_] = std::max(done_below_[self_], instance);
+  decided_below_ = std::max(decided_below_, instance);
+  erase_decided_below(instance);
+  recompute_forget_point(out);
+  deliver(out);
+}
+
 void Learner::tick(Time now, Outbox& out) {
+  if (!started_) {
+    // Decisions replayed from the log go to the applier right away.
+    started_ = true;
+    deliver(out);
+    report_progress(out);
+  }
+  // Behind our own forget point, or behind a peer's (it cannot send us the
+  // instances we miss): only a snapshot brings us past it. Ask the node that
+  // is done furthest ahead.
+  const InstanceId forgotten_somewhere =
+      std::max(forget_below_, *std::max_element(peer_forget_below_.begin(), peer_forget_below_.end()));
+  if (options_.deliver_to_applier && options_.forget_with_majority &&
+      next_deliver_ < forgotten_somewhere &&
+      now - last_snapshot_request_ >= options_.snapshot_retry) {
+    NodeId best = self_;
+    for (NodeId p = 0; p < n_; ++p) {
+      if (p != self_ && (best == self_ || done_below_[p] > done_below_[best])) best = p;
+    }
+    if (best != self_ && done_below_[best] > next_deliver_) {
+      last_snapshot_request_ = now;
+      out.push_back({{self_, Actor::applier}, SnapshotNeeded{forgotten_somewhere, best}});
+    }
+  }
   if (now - last_catch_up_ < options_.catch_up_interval) return;
   // Ask the peers in turn, starting after the last one asked, for the first
   // that knows of decisions we lack.
@@ -123,10 +228,11 @@ void Learner::tick(Time now, Outbox& out) {
 }
 
 void Learner::report_progress(Outbox& out) {
-  const LocalProgress local{done_below_[self_], decided_below_};
+  const LocalProgress local{done_below_[self_], decided_below_, forget_below_};
   const LearnerProgress progress{forget_below_, decided_below_};
   if (reported_once_ && local.done_below == last_reported_.done_below &&
       local.decided_below == last_reported_.decided_below &&
+      local.forget_below == last_reported_.forget_below &&
       progress.forget_below == last_progress_.forget_below &&
       progress.decided_below == last_progress_.decided_below) {
     return;

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "actors/actor.hpp"
+#include "actors/wal.hpp"
 
 namespace kvpaxos {
 
@@ -33,11 +34,26 @@ struct LearnerOptions {
   // A node restarted from a snapshot covering [0, first_instance) delivers
   // from there, and is done below it.
   InstanceId first_instance = 0;
+  // false: forget below what every node is done with (the seed's Min()).
+  // true (key/value nodes, which can hand a lagging peer a snapshot): below
+  // what a majority is done with, so a node that is down forever does not
+  // stop the others from forgetting. A node left behind that point gets a
+  // snapshot (SnapshotNeeded to the applier) instead of log entries.
+  bool forget_with_majority = false;
+  Duration snapshot_retry = std::chrono::seconds(2);
 };
 
 class Learner final : public ActorLogic {
  public:
   Learner(NodeId self, std::size_t cluster_size, LearnerOptions options = {});
+
+  // Durable decided log in `dir` (with --data-dir): replays the decisions it
+  // holds above first_instance, so a restarted node re-applies them at once
+  // instead of re-learning each through Paxos. Written without fsync: it
+  // survives a process crash, and after power loss the durable acceptors
+  // still hold every chosen value.
+  Result<bool> open_log(const std::string& dir, LogOpenReport* report);
+  Result<bool> sync() override;
 
   void handle(const Address& from, Body body, Time now, Outbox& out) override;
   void tick(Time now, Outbox& out) override;
@@ -55,13 +71,21 @@ class Learner final : public ActorLogic {
   void deliver(Outbox& out);
   void report_progress(Outbox& out);
   std::vector<InstanceId> missing_below(InstanceId below, std::size_t limit) const;
+  InstanceId forget_point() const;
+  void on_snapshot_installed(InstanceId instance, Outbox& out);
 
   NodeId self_;
   std::size_t n_;
   LearnerOptions options_;
+  void erase_decided_below(InstanceId instance);
+
   std::map<InstanceId, std::string> decided_;
+  std::uint64_t decided_bytes_ = 0;       // values held in decided_
+  std::unique_ptr<SegmentedLog> log_;     // null: memory only
+  bool started_ = false;
   std::vector<InstanceId> done_below_;           // per node
   std::vector<InstanceId> peer_decided_below_;   // per node
+  std::vector<InstanceId> peer_forget_below_;    // per node
   InstanceId forget_below_ = 0;
   InstanceId decided_below_ = 0;
   InstanceId next_deliver_ = 0;
@@ -69,6 +93,7 @@ class Learner final : public ActorLogic {
   LearnerProgress last_progress_{};
   bool reported_once_ = false;
   Time last_catch_up_{};
+  Time last_snapshot_request_{};
   NodeId next_catch_up_peer_ = 0;
   std::uint64_t conflicts_ = 0;
 };

@@ -1,5 +1,7 @@
 #include "actors/node.hpp"
 
+#include <filesystem>
+
 #include "actors/acceptor.hpp"
 #include "actors/applier.hpp"
 #include "actors/learner.hpp"
@@ -64,6 +66,7 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
       applier_options.save_snapshot = [dir](InstanceId, const std::string& bytes) {
         return write_file_atomically(dir, "snapshot", bytes);
       };
+      applier_options.data_dir_bytes = [dir] { return directory_bytes(dir); };
     }
   }
   if (kv) {
@@ -76,6 +79,26 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
         if (!restored.ok()) return Error{c.data_dir + "/snapshot: " + restored.error()};
         first_instance = applier->applied_below();
       }
+    }
+  }
+
+  const LearnerOptions learner_options{.deliver_to_applier = kv,
+                                       .first_instance = first_instance,
+                                       .forget_with_majority = kv};
+  auto learner = std::make_unique<Learner>(self, n, learner_options);
+  if (!c.data_dir.empty()) {
+    // The decided log is a cache of what the durable acceptors hold: when it
+    // is damaged, start it afresh rather than refuse to start.
+    const std::string decided_dir = c.data_dir + "/decided";
+    Result<bool> opened = learner->open_log(decided_dir, nullptr);
+    if (!opened.ok()) {
+      log::warn(prefix + opened.error() + "; starting that log afresh (the acceptors hold "
+                "every chosen value)");
+      std::error_code ignored;
+      std::filesystem::remove_all(decided_dir, ignored);
+      learner = std::make_unique<Learner>(self, n, learner_options);
+      opened = learner->open_log(decided_dir, nullptr);
+      if (!opened.ok()) return Error{opened.error()};
     }
   }
 
@@ -101,11 +124,8 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
   node->actors_.push_back(std::make_unique<ActorThread>(
       ctx, ns, self, Actor::proposer,
       std::make_unique<Proposer>(self, n, c.seed * 104729 + self, c.proposer_timing), prefix));
-  node->actors_.push_back(std::make_unique<ActorThread>(
-      ctx, ns, self, Actor::learner,
-      std::make_unique<Learner>(
-          self, n, LearnerOptions{.deliver_to_applier = kv, .first_instance = first_instance}),
-      prefix));
+  node->actors_.push_back(
+      std::make_unique<ActorThread>(ctx, ns, self, Actor::learner, std::move(learner), prefix));
   if (kv) {
     node->actors_.push_back(
         std::make_unique<ActorThread>(ctx, ns, self, Actor::applier, std::move(applier), prefix));

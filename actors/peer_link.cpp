@@ -27,6 +27,7 @@ std::optional<PeerFrame> PeerLink::outbound(PeerFrame f, Time now) {
   if (peer >= n_ || peer == self_ || !reachable_[peer] || drop()) return std::nullopt;
   f.header.done_below = local_.done_below;
   f.header.decided_below = local_.decided_below;
+  f.header.forget_below = local_.forget_below;
   last_sent_[peer] = now;
   return f;
 }
@@ -36,15 +37,19 @@ std::optional<PeerFrame> PeerLink::inbound(PeerFrame f, Time, Outbox& out) {
   if (peer >= n_ || peer == self_ || f.header.to.node != self_) return std::nullopt;
   if (!reachable_[peer] || drop()) return std::nullopt;
   LocalProgress& known = peer_progress_[peer];
-  if (f.header.done_below > known.done_below || f.header.decided_below > known.decided_below) {
+  if (f.header.done_below > known.done_below || f.header.decided_below > known.decided_below ||
+      f.header.forget_below > known.forget_below) {
     known.done_below = std::max(known.done_below, f.header.done_below);
     known.decided_below = std::max(known.decided_below, f.header.decided_below);
-    out.push_back({{self_, Actor::learner}, PeerProgress{peer, known.done_below, known.decided_below}});
+    known.forget_below = std::max(known.forget_below, f.header.forget_below);
+    out.push_back({{self_, Actor::learner},
+                   PeerProgress{peer, known.done_below, known.decided_below, known.forget_below}});
   }
   switch (f.header.to.actor) {
     case Actor::acceptor:
     case Actor::proposer:
     case Actor::learner:
+    case Actor::applier:  // snapshot transfer only; the applier ignores anything else from peers
       return f;
     default:
       return std::nullopt;  // heartbeats end here; other actors are not for peers

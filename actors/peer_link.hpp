@@ -9,8 +9,9 @@
 // Handles LocalProgress and FaultFromClient; sends PeerProgress, ToClient.
 // The runner (PeerLinkThread) owns the ROUTER it binds and a DEALER per peer.
 //
-// Only Paxos actors (acceptor, proposer, learner) and the peer link itself may
-// be addressed from another node; anything else is dropped.
+// Only Paxos actors (acceptor, proposer, learner), the applier (snapshot
+// transfer) and the peer link itself may be addressed from another node;
+// anything else is dropped.
 #pragma once
 
 #include <atomic>

@@ -134,6 +134,16 @@ std::uint32_t crc32c(std::string_view bytes) {
   return c ^ 0xffffffffu;
 }
 
+std::uint64_t directory_bytes(const std::string& dir) {
+  std::uint64_t total = 0;
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::error_code size_ec;
+    if (it->is_regular_file(size_ec)) total += it->file_size(size_ec);
+  }
+  return total;
+}
+
 Result<bool> sync_directory(const std::string& dir) {
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return Error{"cannot open directory " + dir + ": " + errno_text()};
@@ -244,7 +254,7 @@ Result<bool> SegmentedLog::write_all(std::string_view bytes) {
   return true;
 }
 
-Result<bool> SegmentedLog::sync() {
+Result<bool> SegmentedLog::sync(bool to_disk) {
   if (buffer_.empty()) return true;
   if (segment_size_ >= segment_bytes_) {
     Result<bool> started = start_segment(segments_.back() + 1);
@@ -253,7 +263,7 @@ Result<bool> SegmentedLog::sync() {
   Result<bool> w = write_all(buffer_);
   buffer_.clear();
   if (!w.ok()) return w;
-  if (::fdatasync(fd_) != 0) {
+  if (to_disk && ::fdatasync(fd_) != 0) {
     return Error{"cannot fsync " + segment_path(segments_.back()) + ": " + errno_text()};
   }
   return true;

@@ -32,6 +32,9 @@ namespace kvpaxos {
 
 std::uint32_t crc32c(std::string_view bytes);
 
+// Bytes in regular files under `dir`, recursively (0 when it cannot be read).
+std::uint64_t directory_bytes(const std::string& dir);
+
 // fsync a directory, so that a create, rename or unlink in it is durable.
 Result<bool> sync_directory(const std::string& dir);
 
@@ -57,7 +60,9 @@ class SegmentedLog {
   // Writes what was appended and fsyncs it: when this returns ok, every
   // record appended so far survives a crash. A failure is not retryable
   // (the kernel may have dropped the dirty pages): the caller must stop.
-  Result<bool> sync();
+  // With to_disk false the records are written (they survive the process)
+  // but not fsynced (they may not survive the machine).
+  Result<bool> sync(bool to_disk = true);
   bool has_unsynced() const { return !buffer_.empty(); }
 
   // Replaces the whole log by `records` (the live state): written to a new

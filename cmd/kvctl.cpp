@@ -113,13 +113,27 @@ int run_op(Client& client, const std::string& op, const Options& o) {
   return kExitOk;
 }
 
+std::string human_bytes(std::uint64_t b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(b);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  char out[32];
+  std::snprintf(out, sizeof out, u == 0 ? "%.0f%s" : "%.1f%s", v, units[u]);
+  return out;
+}
+
 int run_status(Client& client, const std::vector<std::string>& endpoints,
                std::chrono::milliseconds timeout, const Options& o) {
   int rc = kExitOk;
   std::string json = "[";
   if (o.format != "json") {
-    std::printf("%-22s %-8s %-10s %-10s %-10s %-10s %-8s %-8s\n", "ENDPOINT", "NAME", "REACHABLE",
-                "APPLIED", "MIN", "MAX", "KEYS", "SESSIONS");
+    std::printf("%-22s %-8s %-10s %-10s %-10s %-10s %-8s %-8s %-10s %-10s %-10s\n", "ENDPOINT",
+                "NAME", "REACHABLE", "APPLIED", "MIN", "MAX", "KEYS", "SESSIONS", "SNAPSHOT",
+                "SNAP_SIZE", "DISK");
   }
   for (const std::string& ep : endpoints) {
     Result<StatusReply> s = client.status(ep, timeout);
@@ -133,7 +147,10 @@ int run_status(Client& client, const std::vector<std::string>& endpoints,
                 ",\"min\":" + std::to_string(s->forget_below) +
                 ",\"max\":" + std::to_string(static_cast<std::int64_t>(s->decided_below) - 1) +
                 ",\"keys\":" + std::to_string(s->keys) + ",\"sessions\":" + std::to_string(s->sessions) +
-                ",\"fault_injection\":" + (s->fault_injection ? "true" : "false");
+                ",\"fault_injection\":" + (s->fault_injection ? "true" : "false") +
+                ",\"snapshot_below\":" + std::to_string(s->snapshot_below) +
+                ",\"snapshot_bytes\":" + std::to_string(s->snapshot_bytes) +
+                ",\"data_dir_bytes\":" + std::to_string(s->data_dir_bytes);
       } else {
         json += ",\"error\":" + json_string(s.error());
       }
@@ -141,17 +158,19 @@ int run_status(Client& client, const std::vector<std::string>& endpoints,
       continue;
     }
     if (!s.ok()) {
-      std::printf("%-22s %-8s %-10s %-10s %-10s %-10s %-8s %-8s\n", ep.c_str(), "-", "no", "-", "-",
-                  "-", "-", "-");
+      std::printf("%-22s %-8s %-10s %-10s %-10s %-10s %-8s %-8s %-10s %-10s %-10s\n", ep.c_str(),
+                  "-", "no", "-", "-", "-", "-", "-", "-", "-", "-");
       std::cerr << "kvctl: " << s.error() << "\n";
       continue;
     }
-    std::printf("%-22s %-8s %-10s %-10lld %-10llu %-10lld %-8llu %-8llu\n", ep.c_str(),
-                s->name.c_str(), "yes", static_cast<long long>(s->applied_below) - 1,
+    std::printf("%-22s %-8s %-10s %-10lld %-10llu %-10lld %-8llu %-8llu %-10llu %-10s %-10s\n",
+                ep.c_str(), s->name.c_str(), "yes", static_cast<long long>(s->applied_below) - 1,
                 static_cast<unsigned long long>(s->forget_below),
                 static_cast<long long>(s->decided_below) - 1,
                 static_cast<unsigned long long>(s->keys),
-                static_cast<unsigned long long>(s->sessions));
+                static_cast<unsigned long long>(s->sessions),
+                static_cast<unsigned long long>(s->snapshot_below),
+                human_bytes(s->snapshot_bytes).c_str(), human_bytes(s->data_dir_bytes).c_str());
   }
   if (o.format == "json") std::cout << json << "]\n";
   return rc;

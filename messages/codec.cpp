@@ -48,7 +48,8 @@ constexpr std::array kTags = {
     MessageType::from_client, MessageType::status_from_client, MessageType::fault_from_client,
     MessageType::to_client, MessageType::client_request, MessageType::client_reply,
     MessageType::status_request, MessageType::status_reply, MessageType::fault_request,
-    MessageType::fault_reply, MessageType::error_reply,
+    MessageType::fault_reply, MessageType::error_reply, MessageType::snapshot_request,
+    MessageType::snapshot_chunk, MessageType::snapshot_needed, MessageType::snapshot_installed,
 };
 static_assert(kTags.size() == std::variant_size_v<Body>,
               "every Body alternative needs a wire tag");
@@ -123,6 +124,10 @@ const char* to_string(MessageType t) {
     case MessageType::fault_request: return "FaultRequest";
     case MessageType::fault_reply: return "FaultReply";
     case MessageType::error_reply: return "ErrorReply";
+    case MessageType::snapshot_request: return "SnapshotRequest";
+    case MessageType::snapshot_chunk: return "SnapshotChunk";
+    case MessageType::snapshot_needed: return "SnapshotNeeded";
+    case MessageType::snapshot_installed: return "SnapshotInstalled";
   }
   return "Unknown";
 }
@@ -188,7 +193,8 @@ struct WireHeader {
   std::uint8_t from_actor = 0;
   InstanceId done_below = 0;
   InstanceId decided_below = 0;
-  MSGPACK_DEFINE(to_node, to_actor, from_node, from_actor, done_below, decided_below)
+  InstanceId forget_below = 0;
+  MSGPACK_DEFINE(to_node, to_actor, from_node, from_actor, done_below, decided_below, forget_below)
 };
 
 bool valid_actor(std::uint8_t a) { return a >= 1 && a <= kMaxActor; }
@@ -196,7 +202,8 @@ bool valid_actor(std::uint8_t a) { return a >= 1 && a <= kMaxActor; }
 
 std::string encode_header(const FrameHeader& h) {
   const WireHeader w{h.to.node, static_cast<std::uint8_t>(h.to.actor), h.from.node,
-                     static_cast<std::uint8_t>(h.from.actor), h.done_below, h.decided_below};
+                     static_cast<std::uint8_t>(h.from.actor), h.done_below, h.decided_below,
+                     h.forget_below};
   msgpack::sbuffer buf;
   msgpack::pack(buf, w);
   return std::string(buf.data(), buf.size());
@@ -218,7 +225,8 @@ Result<FrameHeader> decode_header(std::string_view bytes) {
     return FrameHeader{{w.to_node, static_cast<Actor>(w.to_actor)},
                        {w.from_node, static_cast<Actor>(w.from_actor)},
                        w.done_below,
-                       w.decided_below};
+                       w.decided_below,
+                       w.forget_below};
   } catch (const std::exception& e) {
     return Error{std::string("malformed frame header: ") + e.what()};
   }

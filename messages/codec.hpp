@@ -27,11 +27,11 @@ inline constexpr std::size_t kMaxPeerFrameBytes = 4 * kMaxClientFrameBytes;
 // Stable wire tags. Never reuse a number.
 enum class MessageType : std::uint8_t {
   prepare = 1, promise = 2, accept = 3, accepted = 4, decided = 5, catch_up_request = 6,
-  heartbeat = 7,
+  heartbeat = 7, snapshot_request = 8, snapshot_chunk = 9,
   propose = 20, learned = 21, apply = 22, local_done = 23, forget_below = 24,
   local_progress = 25, peer_progress = 26, learner_progress = 27, instance_query = 28,
   instance_report = 29, from_client = 30, status_from_client = 31, fault_from_client = 32,
-  to_client = 33,
+  to_client = 33, snapshot_needed = 34, snapshot_installed = 35,
   client_request = 100, client_reply = 101, status_request = 102, status_reply = 103,
   fault_request = 104, fault_reply = 105, error_reply = 106,
 };
@@ -50,6 +50,7 @@ struct FrameHeader {
   Address from;
   InstanceId done_below = 0;
   InstanceId decided_below = 0;
+  InstanceId forget_below = 0;
 };
 std::string encode_header(const FrameHeader& h);
 Result<FrameHeader> decode_header(std::string_view bytes);

@@ -80,7 +80,42 @@ struct Heartbeat {
   MSGPACK_DEFINE()
 };
 
+// applier -> a peer's applier: send me your snapshot from `offset`. With
+// instance == 0 any snapshot will do (the start of a transfer); otherwise the
+// chunk must come from that snapshot, or the transfer starts over.
+struct SnapshotRequest {
+  InstanceId instance = 0;
+  std::uint64_t offset = 0;
+  MSGPACK_DEFINE(instance, offset)
+};
+
+// One piece of a snapshot covering [0, instance). `crc` is the crc32c of the
+// whole snapshot, checked once every chunk has arrived.
+struct SnapshotChunk {
+  InstanceId instance = 0;
+  std::uint64_t total_bytes = 0;
+  std::uint64_t offset = 0;
+  std::uint32_t crc = 0;
+  std::string data;
+  MSGPACK_DEFINE(instance, total_bytes, offset, crc, data)
+};
+
 // ------------------------------------------------------ inside one node (inproc)
+// learner -> applier: the log below `below` is forgotten by a majority and
+// this node has not applied it; fetch a snapshot from `peer`.
+struct SnapshotNeeded {
+  InstanceId below = 0;
+  NodeId peer = 0;
+  MSGPACK_DEFINE(below, peer)
+};
+
+// applier -> learner: a snapshot covering [0, instance) was installed;
+// deliver from there.
+struct SnapshotInstalled {
+  InstanceId instance = 0;
+  MSGPACK_DEFINE(instance)
+};
+
 
 // applier / control -> proposer: get `value` (or whatever was already chosen)
 // decided in `instance`.
@@ -121,13 +156,15 @@ struct ForgetBelow {
 struct LocalProgress {
   InstanceId done_below = 0;
   InstanceId decided_below = 0;  // one past the highest decided instance known
-  MSGPACK_DEFINE(done_below, decided_below)
+  InstanceId forget_below = 0;   // a node behind a peer's forget point needs a snapshot
+  MSGPACK_DEFINE(done_below, decided_below, forget_below)
 };
 struct PeerProgress {
   NodeId node = 0;
   InstanceId done_below = 0;
   InstanceId decided_below = 0;
-  MSGPACK_DEFINE(node, done_below, decided_below)
+  InstanceId forget_below = 0;
+  MSGPACK_DEFINE(node, done_below, decided_below, forget_below)
 };
 
 // learner -> applier and control: the node's view of the log.
@@ -207,8 +244,12 @@ struct StatusReply {
   std::uint64_t keys = 0;
   std::uint64_t sessions = 0;    // dedup records held
   bool fault_injection = false;
+  // Durability (zero without --data-dir).
+  InstanceId snapshot_below = 0;       // the durable snapshot covers [0, snapshot_below)
+  std::uint64_t snapshot_bytes = 0;
+  std::uint64_t data_dir_bytes = 0;    // everything under --data-dir
   MSGPACK_DEFINE(name, node, applied_below, forget_below, decided_below, keys, sessions,
-                 fault_injection)
+                 fault_injection, snapshot_below, snapshot_bytes, data_dir_bytes)
 };
 
 // kvctl fault. reach: node names this node may exchange peer messages with
@@ -270,7 +311,9 @@ using Body = std::variant<
     FaultFromClient, ToClient,
     // client wire
     ClientRequest, ClientReply, StatusRequest, StatusReply, FaultRequest, FaultReply,
-    ErrorReply>;
+    ErrorReply,
+    // added later: snapshot transfer (peer), snapshot hand-over (inproc)
+    SnapshotRequest, SnapshotChunk, SnapshotNeeded, SnapshotInstalled>;
 
 // An actor's output: a message and where it goes.
 struct Outbound {

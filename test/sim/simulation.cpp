@@ -169,7 +169,7 @@ void Simulation::build() {
   for (NodeId i = 0; i < n; ++i) {
     SimNode& node = nodes_[i];
     node.proposer = std::make_unique<Proposer>(i, n, config_.seed * 104729 + i);
-    node.learner = std::make_unique<Learner>(i, n);
+    node.learner = std::make_unique<Learner>(i, n, LearnerOptions{.forget_with_majority = true});
     node.applier = std::make_unique<Applier>(i, ApplierOptions{.name = names[i]});
     node.front_door = std::make_unique<FrontDoor>(i, false);
     node.link = std::make_unique<PeerLink>(i, names, config_.seed * 7919 + i);
@@ -211,6 +211,11 @@ void Simulation::deliver(Address to, Address from, Body body) {
       if (auto* a = std::get_if<Apply>(&body)) observe_apply(to.node, *a);
     }
     if (auto* d = std::get_if<Decided>(&body)) observe_decided(d->instance, d->value, "Decided");
+    if (auto* i = std::get_if<SnapshotInstalled>(&body); i && to.actor == Actor::learner) {
+      // The applier jumped to a peer's snapshot; it applies from there on.
+      nodes_[to.node].next_apply = std::max(nodes_[to.node].next_apply, i->instance);
+      ++result_.stats.snapshots_installed;
+    }
     l->handle(from, std::move(body), now_, out);
   }
   route(to.node, to.actor, out);
@@ -571,8 +576,19 @@ SimResult Simulation::run() {
     events_.pop();
     now_ = e.t;
     if (now_ >= give_up) {
+      std::string view;
+      for (NodeId i = 0; i < nodes_.size(); ++i) {
+        const SimNode& n = nodes_[i];
+        view += " n" + std::to_string(i + 1) +
+                (n.crashed ? "(crashed)" : "") + ": applied " +
+                std::to_string(n.applier->applied_below()) + " decided " +
+                std::to_string(n.learner->decided_below()) + " forgotten " +
+                std::to_string(n.learner->forget_below()) + ";";
+      }
+      int busy = 0;
+      for (const SimClient& c : clients_) busy += c.busy ? 1 : 0;
       violation("live nodes did not converge within " + std::to_string(config_.settle_ms) +
-                " ms of healing");
+                " ms of healing:" + view + " " + std::to_string(busy) + " clients waiting");
       break;
     }
     e.fn();
@@ -597,7 +613,8 @@ std::string summary(const SimConfig& config, const SimResult& r) {
     << r.stats.ops_unknown << " unknown, " << r.stats.instances << " instances, "
     << r.stats.messages << " peer messages (" << r.stats.dropped << " dropped, "
     << r.stats.duplicated << " duplicated), " << r.stats.partitions << " partitions, "
-    << r.stats.pauses << " pauses, " << r.stats.crashes << " crashes, " << r.stats.virtual_ms
+    << r.stats.pauses << " pauses, " << r.stats.crashes << " crashes, "
+    << r.stats.snapshots_installed << " snapshots installed, " << r.stats.virtual_ms
     << " virtual ms";
   return s.str();
 }

@@ -67,6 +67,7 @@ struct SimStats {
   std::uint64_t partitions = 0;
   std::uint64_t pauses = 0;
   std::uint64_t crashes = 0;
+  std::uint64_t snapshots_installed = 0;
   std::uint64_t ops_ok = 0;
   std::uint64_t ops_unknown = 0;
   std::uint64_t instances = 0;  // decided log length at the end
