@@ -34,6 +34,7 @@ struct Flags {
   std::string data_dir;
   bool fault_injection = false;
   std::string log_level = "info";
+  std::uint64_t snapshot_every = 10'000;
 };
 
 [[noreturn]] void usage_error(const std::string& message) {
@@ -90,6 +91,7 @@ NodeConfig build_config(const Flags& f) {
   config.self = self.value();
   config.client_endpoint = std::move(client.value());
   config.fault_injection = f.fault_injection;
+  config.snapshot_every = f.snapshot_every;
   config.inproc_namespace = "kvpaxosd-" + f.name;
   config.seed = std::random_device{}();
   return config;
@@ -122,6 +124,12 @@ int main(int argc, char** argv) {
                  "Directory for this node's durable state (acceptor log, snapshots). A node "
                  "restarted with the same --data-dir, --name and --cluster recovers every "
                  "promise and applied write. Without it, state lives in memory only");
+  app.add_option("--snapshot-every", f.snapshot_every,
+                 "With --data-dir: write a snapshot every this many applied log instances "
+                 "(also every 64 MiB applied and after 2 s idle); log instances below what a "
+                 "majority of nodes has snapshotted are forgotten")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1'000'000'000}));
   app.add_flag("--fault-injection", f.fault_injection,
                "Accept 'kvctl fault' commands (partitions, message drops) for tests");
   app.add_option("--log-level", f.log_level, "error, warn, info or debug")

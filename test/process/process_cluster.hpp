@@ -37,6 +37,7 @@ class ProcessCluster {
 
   std::string data_dir(int i) const { return dir_ + "/" + name(i) + ".data"; }
 
+  pid_t pid(int i) const { return pids_.at(static_cast<std::size_t>(i)); }
   bool alive(int i);
   void signal(int i, int sig);  // SIGSTOP, SIGCONT, SIGKILL, ...
   // Kills node i (SIGKILL) if it runs and waits for it to exit.
