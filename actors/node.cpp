@@ -1,6 +1,10 @@
 #include "actors/node.hpp"
 
+#include <algorithm>
 #include <filesystem>
+#include <iterator>
+
+#include <zmq_addon.hpp>
 
 #include "actors/acceptor.hpp"
 #include "actors/applier.hpp"
@@ -159,6 +163,43 @@ void Node::reach_all() {
 void Node::set_drop_rate(double rate) {
   send_control(Actor::peer_link,
                encode(FaultFromClient{{}, FaultRequest{.set_drop = true, .drop_rate = rate}}));
+}
+
+Result<PeerSurvey> survey_peers(zmq::context_t& ctx, const NodeConfig& config, Duration wait) {
+  const std::string& endpoint = config.members.at(config.self).endpoint;
+  zmq::socket_t router(ctx, zmq::socket_type::router);
+  router.set(zmq::sockopt::linger, 0);
+  try {
+    router.bind(endpoint);
+  } catch (const zmq::error_t& e) {
+    return Error{"cannot listen for peers on " + endpoint + ": " + e.what() +
+                 " (is another kvpaxosd using that address?)"};
+  }
+  PeerSurvey survey;
+  std::vector<bool> heard(config.members.size(), false);
+  const Time deadline = Clock::now() + wait;
+  while (Clock::now() < deadline && survey.heard + 1 < config.members.size()) {
+    zmq::pollitem_t items[] = {{router.handle(), 0, ZMQ_POLLIN, 0}};
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    zmq::poll(items, 1, std::max(left, std::chrono::milliseconds(1)));
+    if ((items[0].revents & ZMQ_POLLIN) == 0) continue;
+    std::vector<zmq::message_t> frames;
+    if (!zmq::recv_multipart(router, std::back_inserter(frames), zmq::recv_flags::dontwait)) continue;
+    if (frames.size() != 3) continue;
+    Result<FrameHeader> h = decode_header(frames[1].to_string_view());
+    if (!h.ok() || h->from.node >= heard.size() || h->from.node == config.self) continue;
+    if (!heard[h->from.node]) {
+      heard[h->from.node] = true;
+      ++survey.heard;
+    }
+    const InstanceId progress = std::max({h->decided_below, h->done_below, h->forget_below});
+    if (progress > survey.furthest_decided) {
+      survey.furthest_decided = progress;
+      survey.furthest_name = config.members[h->from.node].name;
+    }
+  }
+  router.unbind(endpoint);
+  return survey;
 }
 
 PaxosPeer& Node::paxos() { return *paxos_; }

@@ -44,6 +44,19 @@ struct NodeConfig {
   InstanceId snapshot_every = 10'000;
 };
 
+// What the other nodes say about the log, heard on this node's peer endpoint
+// before the node itself starts: they send heartbeats stamped with their
+// progress to every member. A node with an empty data dir uses it to tell a
+// new cluster from one that has a log (and so from a node that lost its data).
+struct PeerSurvey {
+  std::size_t heard = 0;             // distinct peers heard from
+  InstanceId furthest_decided = 0;   // highest decided_below / done_below / forget_below heard
+  std::string furthest_name;         // who reported it
+};
+// Listens on config.members[config.self]'s endpoint for up to `wait` (less
+// once every peer was heard). Fails if the endpoint cannot be bound.
+Result<PeerSurvey> survey_peers(zmq::context_t& ctx, const NodeConfig& config, Duration wait);
+
 class Node {
  public:
   // Binds every socket before returning, so a port in use is an error here.

@@ -13,6 +13,7 @@
 #include <iostream>
 #include <iterator>
 #include <random>
+#include <thread>
 
 #include <CLI/CLI.hpp>
 
@@ -35,6 +36,7 @@ struct Flags {
   bool fault_injection = false;
   std::string log_level = "info";
   std::uint64_t snapshot_every = 10'000;
+  bool first_start = false;
 };
 
 [[noreturn]] void usage_error(const std::string& message) {
@@ -130,6 +132,10 @@ int main(int argc, char** argv) {
                  "majority of nodes has snapshotted are forgotten")
       ->capture_default_str()
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1'000'000'000}));
+  app.add_flag("--first-start", f.first_start,
+               "This node has never run with this cluster: skip the check that refuses an "
+               "empty --data-dir when the other nodes already have a log. Never use it for a "
+               "node that lost its data dir: it would vote without the promises it made");
   app.add_flag("--fault-injection", f.fault_injection,
                "Accept 'kvctl fault' commands (partitions, message drops) for tests");
   app.add_option("--log-level", f.log_level, "error, warn, info or debug")
@@ -146,6 +152,32 @@ int main(int argc, char** argv) {
   log::parse_level(f.log_level, level);
   log::set_level(level);
   NodeConfig config = build_config(f);
+  // Signals go to sigwait here, never to an actor thread.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  zmq::context_t ctx(1);
+  // An empty data dir while the others already have a log: this node most
+  // likely lost its disk. Voting now could break promises it made before.
+  const bool fresh = !f.data_dir.empty() &&
+                     !std::filesystem::exists(std::filesystem::path(f.data_dir) / "kvpaxos-node");
+  if (fresh && !f.first_start && config.members.size() > 1) {
+    Result<PeerSurvey> survey = survey_peers(ctx, config, std::chrono::milliseconds(1500));
+    if (!survey.ok()) {
+      std::cerr << "kvpaxosd: " << survey.error() << "\n";
+      return kExitUsage;
+    }
+    if (survey->furthest_decided > 0) {
+      std::cerr << "kvpaxosd: --data-dir " << f.data_dir << " is empty, but the cluster already "
+                << "has a log (" << survey->furthest_name << " is at instance "
+                << survey->furthest_decided << "); if " << f.name << " lost its data dir, "
+                << "restore it from a backup (rebuilding a node in place is not supported "
+                << "yet); if it never ran with this cluster, start it with --first-start\n";
+      return kExitUsage;
+    }
+  }
   if (!f.data_dir.empty()) {
     Result<bool> claimed = claim_data_dir(f.data_dir, f.name, f.cluster);
     if (!claimed.ok()) {
@@ -155,15 +187,13 @@ int main(int argc, char** argv) {
     config.data_dir = f.data_dir;
   }
 
-  // Signals go to sigwait here, never to an actor thread.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
-  zmq::context_t ctx(1);
   Result<std::unique_ptr<Node>> node = Node::start(ctx, config);
+  // The survey's socket may hold the peer port a moment after closing.
+  for (int i = 0; fresh && !node.ok() && i < 20; ++i) {
+    if (node.error().find("Address already in use") == std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    node = Node::start(ctx, config);
+  }
   if (!node.ok()) {
     std::cerr << "kvpaxosd: " << node.error() << "\n";
     return kExitUsage;

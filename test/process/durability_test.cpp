@@ -150,6 +150,27 @@ TEST(Durability, TornTailOfAnAcceptorLogIsCutOffAndTheNodeServes) {
   expect_linearizable_after_reads(cluster, load.history);
 }
 
+TEST(Durability, ANodeWhoseDataDirWasWipedIsRefused) {
+  test::ProcessCluster cluster(3, {"--log-level", "warn"}, /*durable=*/true);
+  ASSERT_TRUE(cluster.started());
+  {
+    Load load(cluster, 2);
+    std::this_thread::sleep_for(seconds(1));
+    load.stop();
+    ASSERT_GT(load.ok.load(), 0);
+  }
+  cluster.kill(2);
+  fs::remove_all(cluster.data_dir(2));
+  // It made promises it no longer has: voting again could break them.
+  EXPECT_FALSE(cluster.restart(2)) << "n3 started with a wiped data dir";
+  EXPECT_NE(cluster.logs().find("is empty, but the cluster already has a log"), std::string::npos)
+      << cluster.logs();
+  zmq::context_t ctx(1);
+  Client client(ctx, ClientOptions{.endpoints = {cluster.endpoints()[0], cluster.endpoints()[1]},
+                                   .deadline = seconds(10)});
+  EXPECT_TRUE(client.put("still", "serving").ok());
+}
+
 TEST(Durability, CorruptionInTheMiddleOfAnAcceptorLogStopsTheNode) {
   test::ProcessCluster cluster(3, {"--log-level", "warn"}, /*durable=*/true);
   ASSERT_TRUE(cluster.started());
