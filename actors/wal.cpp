@@ -17,9 +17,11 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr std::size_t kHeaderBytes = 8;
-// No record is larger than a value plus its envelope; anything claiming more
-// is garbage, not a record.
-constexpr std::uint32_t kMaxRecordBytes = 64u << 20;
+// No log record is larger than a value plus its envelope; anything claiming
+// more is garbage, not a record. A snapshot file is one record of any size
+// up to 4 GiB (the length field is 32 bits).
+constexpr std::uint64_t kMaxRecordBytes = 64u << 20;
+constexpr std::uint64_t kMaxFileRecordBytes = 0xffffffffu;
 
 const std::array<std::uint32_t, 256>& crc_table() {
   static const std::array<std::uint32_t, 256> table = [] {
@@ -95,7 +97,7 @@ struct Scan {
 };
 
 Scan scan(std::string_view data, const std::function<void(std::string_view)>& each,
-          std::uint64_t* records) {
+          std::uint64_t* records, std::uint64_t max_record = kMaxRecordBytes) {
   Scan s;
   std::size_t at = 0;
   while (at < data.size()) {
@@ -106,9 +108,9 @@ Scan scan(std::string_view data, const std::function<void(std::string_view)>& ea
     }
     const std::uint32_t len = load_u32(data.data() + at);
     const std::uint32_t crc = load_u32(data.data() + at + 4);
-    if (len > kMaxRecordBytes || kHeaderBytes + len > left) {
+    if (len > max_record || kHeaderBytes + len > left) {
       s.damaged = true;
-      s.reaches_end = len <= kMaxRecordBytes;  // a plausible record cut short
+      s.reaches_end = len <= max_record;  // a plausible record cut short
       break;
     }
     const std::string_view payload = data.substr(at + kHeaderBytes, len);
@@ -292,6 +294,10 @@ Result<bool> SegmentedLog::rewrite(const std::vector<std::string>& records) {
 
 Result<bool> write_file_atomically(const std::string& dir, const std::string& name,
                                    std::string_view bytes) {
+  if (bytes.size() > kMaxFileRecordBytes) {
+    return Error{"cannot write " + dir + "/" + name + ": " + std::to_string(bytes.size()) +
+                 " bytes exceed the 4 GiB a snapshot file holds"};
+  }
   const std::string path = dir + "/" + name;
   const std::string tmp = path + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -312,7 +318,8 @@ Result<FileRead> read_checked_file(const std::string& path) {
   if (!data.ok()) return Error{data.error()};
   std::uint64_t records = 0;
   std::string payload;
-  const Scan s = scan(*data, [&](std::string_view p) { payload = std::string(p); }, &records);
+  const Scan s = scan(
+      *data, [&](std::string_view p) { payload = std::string(p); }, &records, kMaxFileRecordBytes);
   if (s.damaged || records != 1) {
     return Error{path + " is damaged (checksum or length does not match at byte offset " +
                  std::to_string(s.good_bytes) + "); restore it from a backup or remove the data dir "
