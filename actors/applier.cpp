@@ -102,10 +102,14 @@ void Applier::on_apply(Apply m, Time now, Outbox& out) {
     out.push_back({{self_, Actor::learner}, LocalDone{applied_below_}});
   } else {
     bytes_since_snapshot_ += m.value.size();
-    if (applied_below_ - snapshot_below_ >= options_.snapshot_every ||
-        bytes_since_snapshot_ >= options_.snapshot_every_bytes) {
-      take_snapshot(out);
-    }
+    // Writing the whole state costs its size: wait until the log since the
+    // last snapshot is a fair fraction of it, so a large store is not
+    // rewritten for every few ops (write amplification stays below ~5x).
+    const bool by_count = applied_below_ - snapshot_below_ >= options_.snapshot_every &&
+                          bytes_since_snapshot_ >= kv_bytes_ / 4;
+    const bool by_bytes =
+        bytes_since_snapshot_ >= std::max<std::uint64_t>(options_.snapshot_every_bytes, kv_bytes_);
+    if (by_count || by_bytes) take_snapshot(out);
   }
 }
 
@@ -158,7 +162,12 @@ Result<bool> Applier::restore(std::string_view bytes) {
                  std::to_string(kSnapshotFormat) + " this kvpaxosd reads"};
   }
   kv_.clear();
-  for (auto& [k, v] : r.kv) kv_.emplace(std::move(k), std::move(v));
+  kv_bytes_ = 0;
+  kv_.reserve(r.kv.size());
+  for (auto& [k, v] : r.kv) {
+    kv_bytes_ += k.size() + v.size();
+    kv_.emplace(std::move(k), std::move(v));
+  }
   sessions_.clear();
   replies_by_age_.clear();
   retained_bytes_ = 0;
@@ -305,12 +314,19 @@ void Applier::execute(const KvOp& op, InstanceId instance) {
     case OpKind::get:
       if (auto it = kv_.find(op.key); it != kv_.end()) result = it->second;
       break;
-    case OpKind::put:
-      kv_[op.key] = op.value;
+    case OpKind::put: {
+      auto [it, fresh] = kv_.try_emplace(op.key);
+      kv_bytes_ += (fresh ? op.key.size() : 0) + op.value.size();
+      kv_bytes_ -= it->second.size();
+      it->second = op.value;
       break;
-    case OpKind::append:
-      kv_[op.key] += op.value;
+    }
+    case OpKind::append: {
+      auto [it, fresh] = kv_.try_emplace(op.key);
+      kv_bytes_ += (fresh ? op.key.size() : 0) + op.value.size();
+      it->second += op.value;
       break;
+    }
   }
   s.last_seq = op.seq;
   keep_reply(op.client_id, s, std::move(result));

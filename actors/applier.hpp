@@ -47,8 +47,11 @@ struct ApplierOptions {
   // learner it is done below that point, so no node forgets an instance this
   // node could still need to replay after a crash. Without save_snapshot the
   // node is done with each instance as soon as it is applied.
-  // A snapshot is due after this many instances or bytes of applied ops, or
-  // when the log has been idle for snapshot_idle with something unsnapshotted.
+  // A snapshot is due after snapshot_every instances (once their ops add up
+  // to a quarter of the state), after max(snapshot_every_bytes, state size)
+  // bytes of applied ops, or when the log has been idle for snapshot_idle
+  // with something unsnapshotted. Each snapshot writes the whole state, so
+  // the byte rules keep large stores from being rewritten every few ops.
   InstanceId snapshot_every = 10'000;
   // Snapshot transfer to a peer left behind the forget point.
   std::size_t snapshot_chunk_bytes = 1 << 20;
@@ -120,6 +123,7 @@ class Applier final : public ActorLogic {
   NodeId self_;
   ApplierOptions options_;
   std::unordered_map<std::string, std::string> kv_;
+  std::uint64_t kv_bytes_ = 0;  // keys and values in kv_
   std::unordered_map<ClientId, Session> sessions_;
   std::unordered_map<ClientId, Waiter> waiters_;
   std::unordered_map<InstanceId, ClientId> proposed_;

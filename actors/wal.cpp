@@ -61,6 +61,8 @@ Result<std::string> read_whole(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Error{"cannot open " + path + ": " + errno_text()};
   std::string data;
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && st.st_size > 0) data.reserve(static_cast<std::size_t>(st.st_size));
   char buf[1 << 16];
   for (;;) {
     const ssize_t n = ::read(fd, buf, sizeof buf);
@@ -129,11 +131,36 @@ Scan scan(std::string_view data, const std::function<void(std::string_view)>& ea
 
 }  // namespace
 
-std::uint32_t crc32c(std::string_view bytes) {
+#if defined(__x86_64__)
+// The CPU's CRC32 instruction computes the same Castagnoli CRC, ~20x faster.
+__attribute__((target("sse4.2"))) std::uint32_t crc32c_hw(std::string_view bytes) {
+  std::uint64_t c = 0xffffffffu;
+  const char* p = bytes.data();
+  std::size_t n = bytes.size();
+  for (; n >= 8; p += 8, n -= 8) {
+    std::uint64_t word;
+    std::memcpy(&word, p, 8);
+    c = __builtin_ia32_crc32di(c, word);
+  }
+  auto c32 = static_cast<std::uint32_t>(c);
+  for (; n > 0; ++p, --n) c32 = __builtin_ia32_crc32qi(c32, static_cast<unsigned char>(*p));
+  return c32 ^ 0xffffffffu;
+}
+#endif
+
+std::uint32_t crc32c_sw(std::string_view bytes) {
   const auto& t = crc_table();
   std::uint32_t c = 0xffffffffu;
   for (char ch : bytes) c = t[(c ^ static_cast<unsigned char>(ch)) & 0xff] ^ (c >> 8);
   return c ^ 0xffffffffu;
+}
+
+std::uint32_t crc32c(std::string_view bytes) {
+#if defined(__x86_64__)
+  static const bool hw = __builtin_cpu_supports("sse4.2");
+  if (hw) return crc32c_hw(bytes);
+#endif
+  return crc32c_sw(bytes);
 }
 
 std::uint64_t directory_bytes(const std::string& dir) {

@@ -31,6 +31,7 @@
 namespace kvpaxos {
 
 std::uint32_t crc32c(std::string_view bytes);
+std::uint32_t crc32c_sw(std::string_view bytes);  // the portable one, for tests
 
 // Bytes in regular files under `dir`, recursively (0 when it cannot be read).
 std::uint64_t directory_bytes(const std::string& dir);

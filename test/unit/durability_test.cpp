@@ -47,6 +47,17 @@ std::string only_segment(const std::string& dir) {
   return found;
 }
 
+TEST(Crc32c, HardwareAndPortableAgreeOnKnownVectors) {
+  EXPECT_EQ(crc32c("123456789"), 0xE3069283u);  // the standard CRC-32C check value
+  EXPECT_EQ(crc32c_sw("123456789"), 0xE3069283u);
+  std::mt19937 rng(3);
+  for (int len = 0; len < 300; ++len) {
+    std::string s(static_cast<std::size_t>(len), '\0');
+    for (char& c : s) c = static_cast<char>(rng());
+    ASSERT_EQ(crc32c(s), crc32c_sw(s)) << "length " << len;
+  }
+}
+
 TEST(SegmentedLog, SyncedRecordsComeBackInOrder) {
   TempDir d;
   {
