@@ -43,6 +43,7 @@ class Acceptor final : public ActorLogic {
   static Result<std::unique_ptr<Acceptor>> open(const std::string& dir, LogOpenReport* report);
 
   Result<bool> sync() override;
+  bool durable() const override { return log_ != nullptr; }
 
   void handle(const Address& from, Body body, Time now, Outbox& out) override;
   void tick(Time, Outbox&) override {}

@@ -22,6 +22,8 @@ class ActorLogic {
   // before sending anything the batch produced (group commit). An error
   // means durability is lost; the runner stops the process.
   virtual Result<bool> sync() { return true; }
+  // True when sync() has work to do (the runner then batches replies).
+  virtual bool durable() const { return false; }
 };
 
 }  // namespace kvpaxos

@@ -54,6 +54,7 @@ class Learner final : public ActorLogic {
   // still hold every chosen value.
   Result<bool> open_log(const std::string& dir, LogOpenReport* report);
   Result<bool> sync() override;
+  bool durable() const override { return log_ != nullptr; }
 
   void handle(const Address& from, Body body, Time now, Outbox& out) override;
   void tick(Time now, Outbox& out) override;

@@ -9,6 +9,9 @@ namespace kvpaxos {
 namespace {
 
 constexpr int kDrainBatch = 1024;  // messages handled per wake-up before ticking
+// A durable actor's group commit covers at most this much input or time.
+constexpr std::size_t kMaxBatchBytes = 1 << 20;
+constexpr Duration kMaxBatchTime = std::chrono::milliseconds(2);
 constexpr int kPeerSendHwm = 10000;
 constexpr const char* kStop = "$TERM";
 
@@ -161,6 +164,8 @@ void ActorThread::run() {
       zmq::pollitem_t items[] = {{inbox_.socket().handle(), 0, ZMQ_POLLIN, 0}};
       zmq::poll(items, 1, std::chrono::milliseconds(poll_timeout_ms(next_tick)));
       if ((items[0].revents & ZMQ_POLLIN) == 0) continue;
+      std::size_t batch_bytes = 0;
+      Time batch_start = Clock::now();
       for (int i = 0; i < kDrainBatch; ++i) {
         std::vector<zmq::message_t> frames = try_recv(inbox_.socket());
         if (frames.empty()) break;
@@ -177,9 +182,19 @@ void ActorThread::run() {
                     (header.ok() ? body.error() : header.error()));
           continue;
         }
+        batch_bytes += frames[1].size();
         logic_->handle(header->from, std::move(body.value()), Clock::now(), out);
+        // Memory-only actors answer at once. Durable ones group-commit:
+        // one sync for many messages, before any of their replies leave,
+        // but a batch stays small and short so replies are never held long.
+        if (!logic_->durable() || batch_bytes >= kMaxBatchBytes ||
+            Clock::now() - batch_start >= kMaxBatchTime) {
+          sync_or_die();
+          postbox.send_all(out);
+          batch_bytes = 0;
+          batch_start = Clock::now();
+        }
       }
-      // Group commit: one sync for the batch, before any of its replies leave.
       sync_or_die();
       postbox.send_all(out);
     }
