@@ -66,12 +66,6 @@ struct SimClient {
   std::uint64_t attempt = 0;  // tells a stale timeout event from the live one
 };
 
-// What the reference replay says one (client, seq) did.
-struct OpRecord {
-  int executions = 0;
-  int appearances = 0;
-};
-
 class Simulation {
  public:
   explicit Simulation(const SimConfig& config) : config_(config), rng_(config.seed) {}
@@ -494,7 +488,7 @@ void Simulation::final_checks() {
   // first time it appears with a seq above the client's last executed one.
   std::map<std::string, std::string> kv;
   std::unordered_map<ClientId, std::uint64_t> last_seq;
-  std::map<std::pair<ClientId, std::uint64_t>, OpRecord> ops;
+  std::map<std::pair<ClientId, std::uint64_t>, int> executions;  // per (client, seq)
   for (std::size_t i = 0; i < applied_log_.size(); ++i) {
     Result<KvOp> op = decode_op(applied_log_[i]);
     if (!op.ok()) {
@@ -503,12 +497,10 @@ void Simulation::final_checks() {
     }
     const KvOp& k = op.value();
     if (k.noop) continue;
-    OpRecord& rec = ops[{k.client_id, k.seq}];
-    ++rec.appearances;
     std::uint64_t& last = last_seq[k.client_id];
     if (k.seq <= last) continue;
     last = k.seq;
-    ++rec.executions;
+    ++executions[{k.client_id, k.seq}];
     if (k.op == OpKind::put) kv[k.key] = k.value;
     if (k.op == OpKind::append) kv[k.key] += k.value;
   }
@@ -536,8 +528,8 @@ void Simulation::final_checks() {
   for (const HistoryOp& h : history) {
     const std::uint64_t seq = ++seq_of_client[h.client];
     if (h.op == "get") continue;
-    auto it = ops.find({h.client, seq});
-    const int runs = it == ops.end() ? 0 : it->second.executions;
+    auto it = executions.find({h.client, seq});
+    const int runs = it == executions.end() ? 0 : it->second;
     if ((h.outcome == HistoryOutcome::ok && runs != 1) || runs > 1) {
       violation(to_string(h.outcome) + std::string(" ") + h.op + " of client " +
                 std::to_string(h.client) + " seq " + std::to_string(seq) + " ran " +
