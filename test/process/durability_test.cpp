@@ -107,8 +107,6 @@ std::string newest_segment(const std::string& data_dir) {
   return newest;
 }
 
-std::string read_log(const test::ProcessCluster& cluster) { return cluster.logs(); }
-
 TEST(Durability, EveryNodeKilledMidWriteLoadTwiceLosesNothingAcknowledged) {
   test::ProcessCluster cluster(3, {"--log-level", "warn"}, /*durable=*/true);
   ASSERT_TRUE(cluster.started());
@@ -144,7 +142,7 @@ TEST(Durability, TornTailOfAnAcceptorLogIsCutOffAndTheNodeServes) {
   const auto cut = size - 1 - rng() % 63;
   fs::resize_file(segment, cut);
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(cluster.restart(i)) << cluster.logs();
-  EXPECT_NE(read_log(cluster).find("cut a torn write"), std::string::npos) << cluster.logs();
+  EXPECT_NE(cluster.logs().find("cut a torn write"), std::string::npos) << cluster.logs();
   std::this_thread::sleep_for(seconds(2));
   load.stop();
   expect_linearizable_after_reads(cluster, load.history);
