@@ -40,6 +40,10 @@ void Acceptor::replay(const AcceptorRecord& r) {
     forget_below(r.instance);
     return;
   }
+  if (r.kind == AcceptorRecord::vote_floor) {
+    vote_floor_ = std::max(vote_floor_, r.instance);
+    return;
+  }
   if (r.instance < forget_below_) return;
   InstanceState& s = instances_[r.instance];
   s.promised = std::max(s.promised, r.ballot);
@@ -65,6 +69,7 @@ std::vector<std::string> Acceptor::live_records() const {
     out.emplace_back(buf.data(), buf.size());
   };
   add({AcceptorRecord::forget, forget_below_, {}, {}});
+  if (vote_floor_ > 0) add({AcceptorRecord::vote_floor, vote_floor_, {}, {}});
   for (const auto& [instance, s] : instances_) {
     add({AcceptorRecord::promise, instance, s.promised, {}});
     if (!s.accepted_ballot.is_none()) {
@@ -135,13 +140,40 @@ void Acceptor::forget_below(InstanceId instance) {
   record({AcceptorRecord::forget, instance, {}, {}});
 }
 
+void Acceptor::set_vote_floor(InstanceId instance) {
+  if (instance <= vote_floor_) return;
+  vote_floor_ = instance;
+  record({AcceptorRecord::vote_floor, instance, {}, {}});
+}
+
+JoinInfo Acceptor::join_info() const {
+  JoinInfo info{.instance_bound = std::max(forget_below_, vote_floor_), .repairing = repairing()};
+  if (!instances_.empty()) info.instance_bound = std::max(info.instance_bound, instances_.rbegin()->first + 1);
+  for (const auto& [instance, s] : instances_) {
+    info.max_round = std::max(info.max_round, s.promised.round);
+  }
+  return info;
+}
+
 void Acceptor::handle(const Address& from, Body body, Time, Outbox& out) {
   if (auto* m = std::get_if<Prepare>(&body)) {
+    // Below the vote floor this node's lost self may have voted: silence, as
+    // if it were down (a "forgotten" answer would end the proposer's attempt).
+    if (m->instance < vote_floor_ && m->instance >= forget_below_) {
+      ++abstained_;
+      return;
+    }
     out.push_back({{from.node, Actor::proposer}, on_prepare(*m)});
   } else if (auto* a = std::get_if<Accept>(&body)) {
+    if (a->instance < vote_floor_ && a->instance >= forget_below_) {
+      ++abstained_;
+      return;
+    }
     out.push_back({{from.node, Actor::proposer}, on_accept(std::move(*a))});
   } else if (auto* f = std::get_if<ForgetBelow>(&body)) {
     forget_below(f->instance);
+  } else if (std::holds_alternative<JoinQuery>(body)) {
+    out.push_back({from, join_info()});
   }
 }
 

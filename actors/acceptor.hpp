@@ -3,7 +3,8 @@
 // Owns, per log instance, the highest ballot promised and the highest
 // (ballot, value) accepted. Handles Prepare and Accept from any proposer in the
 // cluster and answers with Promise / Accepted; handles ForgetBelow from the
-// local learner. Sends nothing on its own.
+// local learner and JoinQuery from a rebuilding node (answers JoinInfo).
+// Sends nothing on its own.
 //
 // Invariants, per instance:
 //   accepted_ballot <= promised, always;
@@ -14,6 +15,13 @@
 // batch leaves) makes them durable: a promise is on disk before it is
 // answered. A restarted acceptor replays its log and keeps every promise.
 // The log is rewritten to the live state when it outgrows it.
+//
+// Rebuilt nodes (kvpaxosd --join): a node that lost its data dir may have
+// promised or accepted anything in the instances that were in progress when
+// it died. Its new acceptor gets a vote floor above every instance any other
+// node had seen when the rebuild began (JoinInfo), and never answers a
+// Prepare or Accept below it: for those instances it behaves as a node that
+// is down, which Paxos tolerates. The floor is durable.
 #pragma once
 
 #include <map>
@@ -28,7 +36,7 @@ namespace kvpaxos {
 
 // One durable change of the acceptor's state.
 struct AcceptorRecord {
-  enum Kind : std::uint8_t { promise = 1, accept = 2, forget = 3 };
+  enum Kind : std::uint8_t { promise = 1, accept = 2, forget = 3, vote_floor = 4 };
   std::uint8_t kind = promise;
   InstanceId instance = 0;
   Ballot ballot;       // promise, accept
@@ -52,9 +60,17 @@ class Acceptor final : public ActorLogic {
   Promise on_prepare(const Prepare& m);
   Accepted on_accept(Accept m);
   void forget_below(InstanceId instance);
+  // Never vote below `instance` again (logged; sync() makes it durable).
+  void set_vote_floor(InstanceId instance);
+  // What a joining node needs to know from this acceptor.
+  JoinInfo join_info() const;
 
   std::size_t instances_held() const { return instances_.size(); }
   InstanceId forgotten_below() const { return forget_below_; }
+  InstanceId vote_floor() const { return vote_floor_; }
+  // Rebuilt, and some instance below the vote floor may still be undecided.
+  bool repairing() const { return vote_floor_ > forget_below_; }
+  std::uint64_t abstained() const { return abstained_; }
   std::uint64_t log_bytes() const { return log_ ? log_->bytes_on_disk() : 0; }
 
  private:
@@ -72,6 +88,8 @@ class Acceptor final : public ActorLogic {
   std::unique_ptr<SegmentedLog> log_;  // null: in memory only
   std::uint64_t live_bytes_ = 0;       // rough size of the state, for compaction
   InstanceId forget_below_ = 0;
+  InstanceId vote_floor_ = 0;
+  std::uint64_t abstained_ = 0;  // Prepare/Accept left unanswered below the vote floor
 };
 
 }  // namespace kvpaxos

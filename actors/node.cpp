@@ -1,6 +1,7 @@
 #include "actors/node.hpp"
 
 #include <algorithm>
+#include <array>
 #include <filesystem>
 #include <iterator>
 
@@ -15,6 +16,17 @@
 #include "messages/codec.hpp"
 
 namespace kvpaxos {
+
+namespace {
+
+std::unique_ptr<Proposer> make_proposer(const NodeConfig& c) {
+  auto proposer = std::make_unique<Proposer>(c.self, c.members.size(),
+                                             c.seed * 104729 + c.self, c.proposer_timing);
+  proposer->raise_round(c.initial_round);
+  return proposer;
+}
+
+}  // namespace
 
 Node::Node(NodeConfig config)
     : config_(std::move(config)), traffic_(std::make_unique<PeerTrafficStats>()) {}
@@ -127,7 +139,7 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
       std::make_unique<ActorThread>(ctx, ns, self, Actor::acceptor, std::move(acceptor), prefix));
   node->actors_.push_back(std::make_unique<ActorThread>(
       ctx, ns, self, Actor::proposer,
-      std::make_unique<Proposer>(self, n, c.seed * 104729 + self, c.proposer_timing), prefix));
+      make_proposer(c), prefix));
   node->actors_.push_back(
       std::make_unique<ActorThread>(ctx, ns, self, Actor::learner, std::move(learner), prefix));
   if (kv) {
@@ -200,6 +212,108 @@ Result<PeerSurvey> survey_peers(zmq::context_t& ctx, const NodeConfig& config, D
   }
   router.unbind(endpoint);
   return survey;
+}
+
+Result<JoinBarrier> gather_join_barrier(zmq::context_t& ctx, const NodeConfig& config,
+                                        Duration timeout,
+                                        const std::function<void(const std::string&)>& progress) {
+  const NodeId self = config.self;
+  const std::size_t n = config.members.size();
+  const std::string& endpoint = config.members.at(self).endpoint;
+  zmq::socket_t router(ctx, zmq::socket_type::router);
+  router.set(zmq::sockopt::linger, 0);
+  router.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(kMaxPeerFrameBytes));
+  try {
+    router.bind(endpoint);
+  } catch (const zmq::error_t& e) {
+    return Error{"cannot listen for peers on " + endpoint + ": " + e.what() +
+                 " (is this node still running? stop it before rebuilding it)"};
+  }
+  std::vector<std::unique_ptr<zmq::socket_t>> dealers(n);
+  for (NodeId peer = 0; peer < n; ++peer) {
+    if (peer == self) continue;
+    dealers[peer] = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::dealer);
+    dealers[peer]->set(zmq::sockopt::linger, 0);
+    dealers[peer]->set(zmq::sockopt::immediate, 1);
+    dealers[peer]->set(zmq::sockopt::reconnect_ivl, 50);
+    dealers[peer]->connect(config.members[peer].endpoint);
+  }
+  const Actor asked[] = {Actor::acceptor, Actor::proposer};
+  // answered[peer][0] acceptor, [1] proposer
+  std::vector<std::array<bool, 2>> answered(n, {false, false});
+  answered[self] = {true, true};
+  JoinBarrier barrier;
+  auto missing = [&] {
+    std::string names;
+    for (NodeId peer = 0; peer < n; ++peer) {
+      if (answered[peer][0] && answered[peer][1]) continue;
+      names += (names.empty() ? "" : ", ") + config.members[peer].name + " (" +
+               config.members[peer].endpoint + ")";
+    }
+    return names;
+  };
+  const Time start = Clock::now();
+  Time next_ask = start;
+  Time next_progress = start + std::chrono::seconds(1);
+  for (;;) {
+    const std::string waiting = missing();
+    if (waiting.empty()) break;
+    const Time now = Clock::now();
+    if (now - start > timeout) {
+      router.unbind(endpoint);
+      return Error{"no answer from " + waiting + " after " +
+                   std::to_string(std::chrono::duration_cast<std::chrono::seconds>(timeout).count()) +
+                   "s; every other node must be up to rebuild this one (one that is down may be "
+                   "the only other witness of what the lost data dir promised)"};
+    }
+    if (now >= next_progress) {
+      progress("waiting for " + waiting);
+      next_progress = now + std::chrono::seconds(1);
+    }
+    if (now >= next_ask) {
+      for (NodeId peer = 0; peer < n; ++peer) {
+        for (int a = 0; a < 2; ++a) {
+          if (answered[peer][a]) continue;
+          const FrameHeader h{{peer, asked[a]}, {self, Actor::peer_link}, 0, 0};
+          send_frames(*dealers[peer], encode_header(h), encode(JoinQuery{}), /*wait=*/false);
+        }
+      }
+      next_ask = now + std::chrono::milliseconds(200);
+    }
+    zmq::pollitem_t items[] = {{router.handle(), 0, ZMQ_POLLIN, 0}};
+    zmq::poll(items, 1, std::chrono::milliseconds(50));
+    if ((items[0].revents & ZMQ_POLLIN) == 0) continue;
+    std::vector<zmq::message_t> frames;
+    if (!zmq::recv_multipart(router, std::back_inserter(frames), zmq::recv_flags::dontwait)) continue;
+    if (frames.size() != 3) continue;
+    Result<FrameHeader> h = decode_header(frames[1].to_string_view());
+    if (!h.ok() || h->from.node >= n || h->from.node == self) continue;
+    Result<Body> body = decode(frames[2].to_string_view());
+    if (!body.ok()) continue;
+    const auto* info = std::get_if<JoinInfo>(&body.value());
+    if (info == nullptr) continue;  // Paxos traffic for the node this will be: not yet
+    const int a = h->from.actor == Actor::acceptor ? 0 : h->from.actor == Actor::proposer ? 1 : -1;
+    if (a < 0) continue;
+    if (info->repairing) {
+      router.unbind(endpoint);
+      return Error{config.members[h->from.node].name + " was itself rebuilt and part of the "
+                   "log below its vote floor is not decided yet; rebuilding a second node now "
+                   "could leave an instance that no majority may vote in. Retry in a few "
+                   "seconds, once it has caught up (kvctl status)"};
+    }
+    answered[h->from.node][static_cast<std::size_t>(a)] = true;
+    barrier.vote_floor = std::max(barrier.vote_floor, info->instance_bound);
+    barrier.max_round = std::max(barrier.max_round, info->max_round);
+  }
+  router.unbind(endpoint);
+  return barrier;
+}
+
+Result<bool> write_vote_floor(const std::string& data_dir, InstanceId vote_floor) {
+  Result<std::unique_ptr<Acceptor>> acceptor = Acceptor::open(data_dir + "/acceptor", nullptr);
+  if (!acceptor.ok()) return Error{acceptor.error()};
+  acceptor.value()->set_vote_floor(vote_floor);
+  return acceptor.value()->sync();
 }
 
 PaxosPeer& Node::paxos() { return *paxos_; }

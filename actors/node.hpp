@@ -10,6 +10,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -42,6 +43,8 @@ struct NodeConfig {
   // Durable state (acceptor log, snapshots) lives here; empty: memory only.
   std::string data_dir;
   InstanceId snapshot_every = 10'000;
+  // A rebuilt node's proposer starts above this round (JoinBarrier).
+  std::uint64_t initial_round = 0;
 };
 
 // What the other nodes say about the log, heard on this node's peer endpoint
@@ -56,6 +59,29 @@ struct PeerSurvey {
 // Listens on config.members[config.self]'s endpoint for up to `wait` (less
 // once every peer was heard). Fails if the endpoint cannot be bound.
 Result<PeerSurvey> survey_peers(zmq::context_t& ctx, const NodeConfig& config, Duration wait);
+
+// Rebuilding a node that lost its data dir (kvpaxosd --join). Its lost self
+// may have promised or accepted anything in instances that were in progress
+// when it died; the new node must never vote there. Every other node's
+// acceptor and proposer report (JoinInfo) a bound above every instance they
+// have seen; since any instance in which the lost self's vote counted was
+// also seen by another acceptor (a majority has at least two members) or
+// started by a live proposer, the maximum of those bounds is a safe vote
+// floor. Every other node must answer: one that is down could be the only
+// other witness of such an instance.
+struct JoinBarrier {
+  InstanceId vote_floor = 0;
+  std::uint64_t max_round = 0;
+};
+// Listens on this node's peer endpoint, asks every peer's acceptor and
+// proposer, and waits up to `timeout` for all answers. `progress` is called
+// about once a second with a line naming who has not answered yet.
+Result<JoinBarrier> gather_join_barrier(zmq::context_t& ctx, const NodeConfig& config,
+                                        Duration timeout,
+                                        const std::function<void(const std::string&)>& progress);
+// Creates the acceptor state of a rebuilt node in `data_dir`: the vote floor,
+// durably, before the node can answer anyone.
+Result<bool> write_vote_floor(const std::string& data_dir, InstanceId vote_floor);
 
 class Node {
  public:

@@ -21,6 +21,8 @@ void Proposer::handle(const Address& from, Body body, Time now, Outbox& out) {
   } else if (auto* f = std::get_if<ForgetBelow>(&body)) {
     forget_below_ = std::max(forget_below_, f->instance);
     active_.erase(active_.begin(), active_.lower_bound(forget_below_));
+  } else if (std::holds_alternative<JoinQuery>(body)) {
+    out.push_back({from, join_info()});
   }
 }
 
@@ -34,6 +36,7 @@ void Proposer::on_propose(Propose m, Time now, Outbox& out) {
   if (m.instance < forget_below_) return;  // decided and applied everywhere
   auto [it, inserted] = active_.try_emplace(m.instance);
   if (!inserted) return;  // already working on it; the first value stands
+  instance_bound_ = std::max(instance_bound_, m.instance + 1);
   it->second.own_value = std::move(m.value);
   it->second.timeout = timing_.initial_timeout;
   start_phase1(m.instance, it->second, now, out);

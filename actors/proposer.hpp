@@ -4,7 +4,8 @@
 // asked to decide (Propose from the applier or a PaxosPeer handle), the state
 // of one basic-Paxos attempt: phase 1 (Prepare -> majority of Promise), then
 // phase 2 (Accept -> majority of Accepted), then Decided to every learner.
-// Handles Propose, Promise, Accepted, Learned and ForgetBelow; sends Prepare,
+// Handles Propose, Promise, Accepted, Learned, ForgetBelow and JoinQuery (a
+// rebuilding node asks what it has started; see acceptor.hpp); sends Prepare,
 // Accept and Decided.
 //
 // Invariants:
@@ -17,6 +18,7 @@
 // so duelling proposers do not livelock.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <random>
@@ -40,6 +42,10 @@ class Proposer final : public ActorLogic {
   Duration tick_interval() const override { return std::chrono::milliseconds(5); }
 
   std::size_t active_instances() const { return active_.size(); }
+  // A rebuilt node starts its ballots above every round its peers reported,
+  // so its first attempts are not rejected as stale.
+  void raise_round(std::uint64_t round) { max_round_seen_ = std::max(max_round_seen_, round); }
+  JoinInfo join_info() const { return {instance_bound_, max_round_seen_}; }
 
  private:
   enum class Phase { preparing, accepting };
@@ -74,6 +80,7 @@ class Proposer final : public ActorLogic {
   std::mt19937_64 rng_;
   std::uint64_t max_round_seen_ = 0;
   InstanceId forget_below_ = 0;
+  InstanceId instance_bound_ = 0;  // above every instance an attempt was started for
   std::map<InstanceId, Attempt> active_;
 };
 

@@ -37,6 +37,8 @@ struct Flags {
   std::string log_level = "info";
   std::uint64_t snapshot_every = 10'000;
   bool first_start = false;
+  bool join = false;
+  int join_timeout_s = 60;
 };
 
 [[noreturn]] void usage_error(const std::string& message) {
@@ -99,6 +101,34 @@ NodeConfig build_config(const Flags& f) {
   return config;
 }
 
+// --join: learn from every other node how far the log has gone, then create
+// the acceptor state with that vote floor (durably) before anything else. A
+// crash part-way leaves no marker file, so the next --join starts over.
+Result<bool> rebuild_data_dir(zmq::context_t& ctx, NodeConfig& config, const Flags& f) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  for (const char* leftover : {"acceptor", "decided", "snapshot", "snapshot.tmp"}) {
+    fs::remove_all(fs::path(f.data_dir) / leftover, ec);
+    if (ec) return Error{"cannot clear " + (fs::path(f.data_dir) / leftover).string() + ": " + ec.message()};
+  }
+  fs::create_directories(f.data_dir, ec);
+  if (ec) return Error{"cannot create --data-dir " + f.data_dir + ": " + ec.message()};
+  log::info(f.name + " --join: asking every other node how far the log has gone");
+  Result<JoinBarrier> barrier = gather_join_barrier(
+      ctx, config, std::chrono::seconds(f.join_timeout_s),
+      [&](const std::string& line) { log::info(f.name + " --join: " + line); });
+  if (!barrier.ok()) return Error{barrier.error()};
+  Result<bool> written = write_vote_floor(f.data_dir, barrier->vote_floor);
+  if (!written.ok()) return written;
+  Result<bool> claimed = claim_data_dir(f.data_dir, f.name, f.cluster);
+  if (!claimed.ok()) return claimed;
+  config.initial_round = barrier->max_round;
+  log::info(f.name + " --join: will not vote in instances below " +
+            std::to_string(barrier->vote_floor) + " (its lost data dir may have voted there); "
+            "learning the state from its peers");
+  return true;
+}
+
 int wait_for_signal() {
   sigset_t signals;
   sigemptyset(&signals);
@@ -136,6 +166,16 @@ int main(int argc, char** argv) {
                "This node has never run with this cluster: skip the check that refuses an "
                "empty --data-dir when the other nodes already have a log. Never use it for a "
                "node that lost its data dir: it would vote without the promises it made");
+  CLI::Option* join = app.add_flag(
+      "--join", f.join,
+      "Rebuild this node after its --data-dir was lost: ask every other node (all must be up) "
+      "how far the log has gone, never vote in instances below that (the lost data dir may have "
+      "voted there), and learn the state from a peer's snapshot and the log");
+  join->excludes("--first-start");
+  app.add_option("--join-timeout", f.join_timeout_s,
+                 "With --join: seconds to wait for every other node to answer")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600));
   app.add_flag("--fault-injection", f.fault_injection,
                "Accept 'kvctl fault' commands (partitions, message drops) for tests");
   app.add_option("--log-level", f.log_level, "error, warn, info or debug")
@@ -148,6 +188,7 @@ int main(int argc, char** argv) {
     usage_error(e.what());
   }
 
+  if (f.join && f.data_dir.empty()) usage_error("--join needs the --data-dir to rebuild into");
   log::Level level = log::Level::info;
   log::parse_level(f.log_level, level);
   log::set_level(level);
@@ -163,7 +204,19 @@ int main(int argc, char** argv) {
   // likely lost its disk. Voting now could break promises it made before.
   const bool fresh = !f.data_dir.empty() &&
                      !std::filesystem::exists(std::filesystem::path(f.data_dir) / "kvpaxos-node");
-  if (fresh && !f.first_start && config.members.size() > 1) {
+  if (f.join) {
+    if (!fresh) {
+      std::cerr << "kvpaxosd: --join rebuilds a node whose data dir was lost, but " << f.data_dir
+                << " holds a node's state already; restart without --join\n";
+      return kExitUsage;
+    }
+    if (config.members.size() == 1) usage_error("--join needs a cluster of more than one node");
+    Result<bool> joined = rebuild_data_dir(ctx, config, f);
+    if (!joined.ok()) {
+      std::cerr << "kvpaxosd: --join: " << joined.error() << "\n";
+      return 1;
+    }
+  } else if (fresh && !f.first_start && config.members.size() > 1) {
     Result<PeerSurvey> survey = survey_peers(ctx, config, std::chrono::milliseconds(1500));
     if (!survey.ok()) {
       std::cerr << "kvpaxosd: " << survey.error() << "\n";
@@ -173,8 +226,8 @@ int main(int argc, char** argv) {
       std::cerr << "kvpaxosd: --data-dir " << f.data_dir << " is empty, but the cluster already "
                 << "has a log (" << survey->furthest_name << " is at instance "
                 << survey->furthest_decided << "); if " << f.name << " lost its data dir, "
-                << "restore it from a backup (rebuilding a node in place is not supported "
-                << "yet); if it never ran with this cluster, start it with --first-start\n";
+                << "rebuild it with --join (every other node must be up); if it never ran "
+                << "with this cluster, start it with --first-start\n";
       return kExitUsage;
     }
   }
@@ -189,7 +242,7 @@ int main(int argc, char** argv) {
 
   Result<std::unique_ptr<Node>> node = Node::start(ctx, config);
   // The survey's socket may hold the peer port a moment after closing.
-  for (int i = 0; fresh && !node.ok() && i < 20; ++i) {
+  for (int i = 0; (fresh || f.join) && !node.ok() && i < 20; ++i) {
     if (node.error().find("Address already in use") == std::string::npos) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     node = Node::start(ctx, config);

@@ -100,6 +100,26 @@ struct SnapshotChunk {
   MSGPACK_DEFINE(instance, total_bytes, offset, crc, data)
 };
 
+// A node rebuilding its lost data dir (kvpaxosd --join) -> a peer's acceptor
+// and proposer: "what is the highest instance and ballot round you know of?"
+struct JoinQuery {
+  MSGPACK_DEFINE()
+};
+
+// acceptor or proposer -> the joining node. No instance at or above
+// `instance_bound` has been seen by the answering actor (acceptor: promised,
+// accepted or forgotten; proposer: started), and `max_round` is the highest
+// ballot round it has promised or seen. `repairing`: this acceptor was itself
+// rebuilt and the log below its vote floor is not yet decided everywhere; a
+// second node must not be rebuilt now (with both abstaining there, an
+// undecided instance below both floors could never be decided).
+struct JoinInfo {
+  InstanceId instance_bound = 0;
+  std::uint64_t max_round = 0;
+  bool repairing = false;
+  MSGPACK_DEFINE(instance_bound, max_round, repairing)
+};
+
 // ------------------------------------------------------ inside one node (inproc)
 // learner -> applier: the log below `below` is forgotten by a majority and
 // this node has not applied it; fetch a snapshot from `peer`.
@@ -313,7 +333,9 @@ using Body = std::variant<
     ClientRequest, ClientReply, StatusRequest, StatusReply, FaultRequest, FaultReply,
     ErrorReply,
     // added later: snapshot transfer (peer), snapshot hand-over (inproc)
-    SnapshotRequest, SnapshotChunk, SnapshotNeeded, SnapshotInstalled>;
+    SnapshotRequest, SnapshotChunk, SnapshotNeeded, SnapshotInstalled,
+    // added later: rebuilding a node that lost its data dir (peer)
+    JoinQuery, JoinInfo>;
 
 // An actor's output: a message and where it goes.
 struct Outbound {

@@ -148,25 +148,73 @@ TEST(Durability, TornTailOfAnAcceptorLogIsCutOffAndTheNodeServes) {
   expect_linearizable_after_reads(cluster, load.history);
 }
 
-TEST(Durability, ANodeWhoseDataDirWasWipedIsRefused) {
-  test::ProcessCluster cluster(3, {"--log-level", "warn"}, /*durable=*/true);
+// A node that lost its data dir is refused, then rebuilt in place with --join
+// while clients keep writing; afterwards it must vote (the cluster makes
+// progress with it and one other node), hold the same state, and the whole
+// history must be linearizable.
+TEST(Durability, AWipedNodeIsRefusedThenRebuiltByAnExplicitJoin) {
+  test::ProcessCluster cluster(3, {"--log-level", "info"}, /*durable=*/true);
   ASSERT_TRUE(cluster.started());
-  {
-    Load load(cluster, 2);
-    std::this_thread::sleep_for(seconds(1));
-    load.stop();
-    ASSERT_GT(load.ok.load(), 0);
-  }
+  Load load(cluster, 4);
+  std::this_thread::sleep_for(milliseconds(1500));
   cluster.kill(2);
   fs::remove_all(cluster.data_dir(2));
   // It made promises it no longer has: voting again could break them.
   EXPECT_FALSE(cluster.restart(2)) << "n3 started with a wiped data dir";
   EXPECT_NE(cluster.logs().find("is empty, but the cluster already has a log"), std::string::npos)
       << cluster.logs();
+  EXPECT_NE(cluster.logs().find("rebuild it with --join"), std::string::npos) << cluster.logs();
+
+  ASSERT_TRUE(cluster.restart(2, {"--join"})) << cluster.logs();
+  EXPECT_NE(cluster.logs().find("will not vote in instances below"), std::string::npos)
+      << cluster.logs();
+  std::this_thread::sleep_for(seconds(3));  // it learns a snapshot and the log
+
+  // n1 down: every decision now needs the rebuilt n3's vote.
+  cluster.kill(0);
+  const int before = load.ok.load();
+  std::this_thread::sleep_for(seconds(4));
+  EXPECT_GT(load.ok.load(), before + 10) << "no progress with only n2 and the rebuilt n3\n"
+                                         << cluster.logs();
+  ASSERT_TRUE(cluster.restart(0)) << cluster.logs();
+  std::this_thread::sleep_for(seconds(1));
+  load.stop();
+  expect_linearizable_after_reads(cluster, load.history);
+
+  // Every node ends with the same applied log and the same number of keys.
   zmq::context_t ctx(1);
-  Client client(ctx, ClientOptions{.endpoints = {cluster.endpoints()[0], cluster.endpoints()[1]},
-                                   .deadline = seconds(10)});
-  EXPECT_TRUE(client.put("still", "serving").ok());
+  Client probe(ctx, ClientOptions{.endpoints = cluster.endpoints()});
+  const auto deadline = std::chrono::steady_clock::now() + seconds(20);
+  std::vector<StatusReply> st(3);
+  bool same = false;
+  while (!same && std::chrono::steady_clock::now() < deadline) {
+    same = true;
+    for (int i = 0; i < 3; ++i) {
+      Result<StatusReply> r = probe.status(cluster.endpoints()[static_cast<std::size_t>(i)],
+                                           milliseconds(500));
+      if (!r.ok()) {
+        same = false;
+        continue;
+      }
+      st[static_cast<std::size_t>(i)] = r.value();
+    }
+    same = same && st[0].applied_below == st[2].applied_below &&
+           st[1].applied_below == st[2].applied_below && st[0].keys == st[2].keys;
+    if (!same) std::this_thread::sleep_for(milliseconds(200));
+  }
+  EXPECT_TRUE(same) << "applied: " << st[0].applied_below << " " << st[1].applied_below << " "
+                    << st[2].applied_below << "\n" << cluster.logs();
+  EXPECT_EQ(st[2].keys, static_cast<std::uint64_t>(kKeys));
+}
+
+// --join is refused for a node whose data dir is intact: it would throw
+// away promises it still has.
+TEST(Durability, JoinIsRefusedForANodeThatStillHasItsDataDir) {
+  test::ProcessCluster cluster(3, {"--log-level", "warn"}, /*durable=*/true);
+  ASSERT_TRUE(cluster.started());
+  EXPECT_FALSE(cluster.restart(1, {"--join"}));
+  EXPECT_NE(cluster.logs().find("restart without --join"), std::string::npos) << cluster.logs();
+  EXPECT_TRUE(cluster.restart(1)) << cluster.logs();
 }
 
 TEST(Durability, CorruptionInTheMiddleOfAnAcceptorLogStopsTheNode) {

@@ -89,8 +89,9 @@ bool ProcessCluster::launch(int nodes, const std::vector<std::string>& extra_fla
   return wait_until_serving(all);
 }
 
-pid_t ProcessCluster::spawn(int i) {
+pid_t ProcessCluster::spawn(int i, const std::vector<std::string>& added_flags) {
   std::vector<std::string> args = args_.at(static_cast<std::size_t>(i));
+  args.insert(args.end(), added_flags.begin(), added_flags.end());
   const std::string log = dir_ + "/" + name(i) + ".log";
   const pid_t pid = ::fork();
   if (pid == 0) {
@@ -131,9 +132,9 @@ void ProcessCluster::kill(int i) {
   pid = -1;
 }
 
-bool ProcessCluster::restart(int i) {
+bool ProcessCluster::restart(int i, const std::vector<std::string>& added_flags) {
   kill(i);
-  pids_.at(static_cast<std::size_t>(i)) = spawn(i);
+  pids_.at(static_cast<std::size_t>(i)) = spawn(i, added_flags);
   return wait_until_serving({i});
 }
 

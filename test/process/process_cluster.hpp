@@ -42,15 +42,16 @@ class ProcessCluster {
   void signal(int i, int sig);  // SIGSTOP, SIGCONT, SIGKILL, ...
   // Kills node i (SIGKILL) if it runs and waits for it to exit.
   void kill(int i);
-  // Starts node i again with the flags, ports and data dir it had; true once
-  // it answers status, false if it exited (its log says why).
-  bool restart(int i);
+  // Starts node i again with the flags, ports and data dir it had (plus
+  // `added_flags` for this start only); true once it answers status, false if
+  // it exited (its log says why).
+  bool restart(int i, const std::vector<std::string>& added_flags = {});
   // The last lines each node logged (for failure messages).
   std::string logs() const;
 
  private:
   bool launch(int nodes, const std::vector<std::string>& extra_flags, bool durable);
-  pid_t spawn(int i);
+  pid_t spawn(int i, const std::vector<std::string>& added_flags = {});
   bool wait_until_serving(const std::vector<int>& nodes);
   void kill_all();
 

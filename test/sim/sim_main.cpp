@@ -34,8 +34,12 @@ int main(int argc, char** argv) {
   app.add_option("--active-ms", base.active_ms, "Virtual ms of client load and faults per seed")
       ->capture_default_str()->check(CLI::Range(100, 3'600'000));
   app.add_flag("!--no-nemesis", base.nemesis, "Run without faults");
-  app.add_option("--bug", bug, "Plant a bug to see it caught: none | amnesiac-acceptor")
-      ->capture_default_str()->check(CLI::IsMember({"none", "amnesiac-acceptor"}));
+  app.add_option("--bug", bug,
+                 "Plant a bug to see it caught: none | amnesiac-acceptor | join-without-vote-floor")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"none", "amnesiac-acceptor", "join-without-vote-floor"}));
+  app.add_flag("--frequent-rebuilds", base.frequent_rebuilds,
+               "Rebuild node 0 from nothing (as kvpaxosd --join) every 30 virtual ms");
   app.add_option("--history-dir", history_dir,
                  "Write each failing seed's client history here as seed-N.jsonl (see lincheck)");
   app.add_flag("-v,--verbose", verbose, "One summary line per seed");
@@ -45,6 +49,7 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   if (bug == "amnesiac-acceptor") base.bug = sim::PlantedBug::amnesiac_acceptor;
+  if (bug == "join-without-vote-floor") base.bug = sim::PlantedBug::join_without_vote_floor;
 
   std::uint64_t failed = 0, ops = 0, unknown = 0, faults = 0, messages = 0;
   const auto started = std::chrono::steady_clock::now();
@@ -55,7 +60,7 @@ int main(int argc, char** argv) {
     const sim::SimResult r = sim::run_simulation(config);
     ops += r.stats.ops_ok + r.stats.ops_unknown;
     unknown += r.stats.ops_unknown;
-    faults += r.stats.partitions + r.stats.pauses + r.stats.crashes;
+    faults += r.stats.partitions + r.stats.pauses + r.stats.crashes + r.stats.rebuilds;
     messages += r.stats.messages;
     if (verbose || !r.ok) std::cout << sim::summary(config, r) << "\n";
     if (!r.ok) {
@@ -63,6 +68,7 @@ int main(int argc, char** argv) {
       std::cout << "  replay: kvpaxos_sim --seed " << config.seed << " --nodes " << config.nodes
                 << " --clients " << config.clients << " --keys " << config.keys
                 << " --active-ms " << config.active_ms << (config.nemesis ? "" : " --no-nemesis")
+                << (config.frequent_rebuilds ? " --frequent-rebuilds" : "")
                 << " --bug " << bug << " -v\n";
       if (!history_dir.empty()) {
         const std::string path = history_dir + "/seed-" + std::to_string(config.seed) + ".jsonl";

@@ -61,21 +61,41 @@ TEST(Simulator, SameSeedReplaysTheSameRun) {
   EXPECT_NE(a.trace_hash, other.trace_hash);
 }
 
-// The planted bug: an acceptor that forgets its promises (a node restarted
-// without durability). The CI seed budget must catch it.
-TEST(Simulator, CatchesAnAcceptorThatForgetsItsPromises) {
+// A node loses all its state and is rebuilt as kvpaxosd --join does, every
+// 30 ms, with the vote floor from the other nodes: safe and live.
+TEST(Simulator, NodesRebuiltFromNothingWithAVoteFloorStaySafe) {
+  expect_seeds_pass(SimConfig{.nodes = 3, .frequent_rebuilds = true}, 1, 200);
+  expect_seeds_pass(SimConfig{.nodes = 5, .frequent_rebuilds = true}, 1, 60);
+}
+
+// Runs 150 three-node seeds with `bug` planted; returns how many caught it
+// and prints the first catch.
+std::uint64_t seeds_catching(PlantedBug bug, const char* what) {
   std::uint64_t caught = 0;
   std::string first;
   for (std::uint64_t seed = 1; seed <= 150; ++seed) {
-    const SimConfig config{.seed = seed, .nodes = 3, .bug = PlantedBug::amnesiac_acceptor};
+    const SimConfig config{.seed = seed, .nodes = 3, .bug = bug};
     const SimResult r = run_simulation(config);
     if (!r.ok) {
       ++caught;
       if (first.empty()) first = summary(config, r);
     }
   }
-  EXPECT_GT(caught, 0u) << "no seed out of 150 noticed an amnesiac acceptor";
-  std::cout << caught << " of 150 seeds caught the amnesiac acceptor; first: " << first << "\n";
+  std::cout << caught << " of 150 seeds caught " << what << "; first: " << first << "\n";
+  return caught;
+}
+
+// The same rebuilds without the vote floor must be caught: the floor is what
+// makes a rebuilt node safe.
+TEST(Simulator, CatchesARebuiltNodeThatVotesWithoutAFloor) {
+  EXPECT_GT(seeds_catching(PlantedBug::join_without_vote_floor, "a rebuild without a vote floor"),
+            0u);
+}
+
+// The planted bug: an acceptor that forgets its promises (a node restarted
+// without durability). The CI seed budget must catch it.
+TEST(Simulator, CatchesAnAcceptorThatForgetsItsPromises) {
+  EXPECT_GT(seeds_catching(PlantedBug::amnesiac_acceptor, "the amnesiac acceptor"), 0u);
 }
 
 }  // namespace

@@ -43,6 +43,7 @@ struct SimNode {
   std::unique_ptr<FrontDoor> front_door;
   std::unique_ptr<PeerLink> link;
   bool crashed = false;
+  std::uint64_t incarnation = 0;  // bumped by a rebuild: the old inproc queues die
   Time paused_until{};
   InstanceId next_apply = 0;  // what the learner must hand the applier next
   // Inproc pipes are FIFO: the time of the last delivery per (from, to) actor.
@@ -83,6 +84,7 @@ class Simulation {
 
   // ---- nodes and messages
   void build();
+  void make_actors(NodeId node);
   ActorLogic* logic(NodeId node, Actor actor);
   void deliver(Address to, Address from, Body body);
   void route(NodeId node, Actor from, Outbox& out);
@@ -110,6 +112,8 @@ class Simulation {
   void nemesis_step();
   void heal();
   void amnesia_step();
+  bool rebuild(NodeId node);
+  void rebuild_step();
 
   // ---- the end
   bool settled() const;
@@ -154,6 +158,20 @@ void Simulation::trace(std::uint64_t a, std::uint64_t b) {
   }
 }
 
+void Simulation::make_actors(NodeId i) {
+  const auto n = static_cast<std::size_t>(config_.nodes);
+  std::vector<std::string> names;
+  for (std::size_t j = 0; j < n; ++j) names.push_back("n" + std::to_string(j + 1));
+  SimNode& node = nodes_[i];
+  const std::uint64_t salt = node.incarnation * 1'000'003;
+  node.acceptor = std::make_unique<Acceptor>();
+  node.proposer = std::make_unique<Proposer>(i, n, config_.seed * 104729 + i + salt);
+  node.learner = std::make_unique<Learner>(i, n, LearnerOptions{.forget_with_majority = true});
+  node.applier = std::make_unique<Applier>(i, ApplierOptions{.name = names[i]});
+  node.front_door = std::make_unique<FrontDoor>(i, false);
+  node.link = std::make_unique<PeerLink>(i, names, config_.seed * 7919 + i + salt);
+}
+
 void Simulation::build() {
   const auto n = static_cast<std::size_t>(config_.nodes);
   std::vector<std::string> names;
@@ -161,12 +179,7 @@ void Simulation::build() {
   nodes_.resize(n);
   side_.assign(n, 0);
   for (NodeId i = 0; i < n; ++i) {
-    SimNode& node = nodes_[i];
-    node.proposer = std::make_unique<Proposer>(i, n, config_.seed * 104729 + i);
-    node.learner = std::make_unique<Learner>(i, n, LearnerOptions{.forget_with_majority = true});
-    node.applier = std::make_unique<Applier>(i, ApplierOptions{.name = names[i]});
-    node.front_door = std::make_unique<FrontDoor>(i, false);
-    node.link = std::make_unique<PeerLink>(i, names, config_.seed * 7919 + i);
+    make_actors(i);
     for (Actor a : kTicking) {
       const auto first = microseconds(std::uniform_int_distribution<int>(0, 10000)(rng_));
       at(now_ + first, [this, i, a] { tick(i, a); });
@@ -243,7 +256,10 @@ void Simulation::send_local(NodeId node, Actor from, Outbound o) {
   Time& last = nodes_[node].pipe_clock[{from, o.to.actor}];
   const auto hop = microseconds(std::uniform_int_distribution<int>(5, 200)(rng_));
   last = std::max(last, now_ + hop);
-  at(last, [this, node, from, to = o.to, b = std::move(o.body)]() mutable {
+  at(last, [this, node, from, to = o.to, b = std::move(o.body),
+            incarnation = nodes_[node].incarnation]() mutable {
+    // A rebuilt node is a new process: its old inproc queues died with it.
+    if (nodes_[node].incarnation != incarnation) return;
     deliver(to, {node, from}, std::move(b));
   });
 }
@@ -429,6 +445,12 @@ void Simulation::nemesis_step() {
   const int max_crashed = (n - 1) / 2;
   const int crashed = static_cast<int>(
       std::count_if(nodes_.begin(), nodes_.end(), [](const SimNode& s) { return s.crashed; }));
+  // A rebuilt node abstains below its vote floor until that part of the log
+  // is decided; a node lost for good meanwhile would be a second lost node
+  // (a majority of three), which no configuration survives. No crash then.
+  const bool repairing = std::any_of(nodes_.begin(), nodes_.end(), [](const SimNode& s) {
+    return !s.crashed && s.acceptor->repairing();
+  });
   if (roll < 30) {
     // A random partition: every node on side 0 or 1.
     ++result_.stats.partitions;
@@ -441,9 +463,11 @@ void Simulation::nemesis_step() {
     const Time until =
         now_ + std::chrono::milliseconds(std::uniform_int_distribution<int>(50, 2000)(rng_));
     nodes_[node].paused_until = std::max(nodes_[node].paused_until, until);
-  } else if (roll < 68 && crashed < max_crashed) {
+  } else if (roll < 64 && crashed < max_crashed && !repairing) {
     ++result_.stats.crashes;
     nodes_[static_cast<std::size_t>(pick(rng_) % n)].crashed = true;
+  } else if (roll < 68) {
+    rebuild(static_cast<NodeId>(pick(rng_) % n));
   } else if (roll < 85) {
     weather_.drop = std::uniform_real_distribution<double>(0.0, 0.4)(rng_);
     weather_.duplicate = std::uniform_real_distribution<double>(0.0, 0.2)(rng_);
@@ -459,6 +483,41 @@ void Simulation::heal() {
   weather_ = Weather{};
   // Pauses run out by themselves: ending one early would overtake the
   // messages already queued for its end and reorder an inproc pipe.
+}
+
+// A node lost its data dir and is rebuilt (kvpaxosd --join): only while
+// every other node can answer and none is itself still repairing, and not
+// while this one is paused (its process must be gone first). In-flight peer messages from and to its lost self stay
+// in the network. Returns whether it happened.
+bool Simulation::rebuild(NodeId i) {
+  SimNode& node = nodes_[i];
+  if (node.crashed || paused(i)) return false;
+  InstanceId floor = 0;
+  std::uint64_t round = 0;
+  for (NodeId j = 0; j < nodes_.size(); ++j) {
+    if (j == i) continue;
+    // kvpaxosd --join waits for every other node, and for none to be repairing.
+    if (nodes_[j].crashed || nodes_[j].acceptor->repairing()) return false;
+    for (const JoinInfo& info : {nodes_[j].acceptor->join_info(), nodes_[j].proposer->join_info()}) {
+      floor = std::max(floor, info.instance_bound);
+      round = std::max(round, info.max_round);
+    }
+  }
+  ++result_.stats.rebuilds;
+  ++node.incarnation;
+  make_actors(i);
+  if (config_.bug != PlantedBug::join_without_vote_floor) node.acceptor->set_vote_floor(floor);
+  node.proposer->raise_round(round);
+  node.next_apply = 0;
+  node.pipe_clock.clear();
+  trace(0xbeef, i);
+  return true;
+}
+
+void Simulation::rebuild_step() {
+  if (!active_) return;
+  rebuild(0);
+  at(now_ + std::chrono::milliseconds(30), [this] { rebuild_step(); });
 }
 
 void Simulation::amnesia_step() {
@@ -557,6 +616,9 @@ SimResult Simulation::run() {
   if (config_.bug == PlantedBug::amnesiac_acceptor) {
     at(now_ + std::chrono::milliseconds(30), [this] { amnesia_step(); });
   }
+  if (config_.frequent_rebuilds || config_.bug == PlantedBug::join_without_vote_floor) {
+    at(now_ + std::chrono::milliseconds(30), [this] { rebuild_step(); });
+  }
   const Time active_end = start_ + std::chrono::milliseconds(config_.active_ms);
   at(active_end, [this] {
     active_ = false;
@@ -605,7 +667,8 @@ std::string summary(const SimConfig& config, const SimResult& r) {
     << r.stats.ops_unknown << " unknown, " << r.stats.instances << " instances, "
     << r.stats.messages << " peer messages (" << r.stats.dropped << " dropped, "
     << r.stats.duplicated << " duplicated), " << r.stats.partitions << " partitions, "
-    << r.stats.pauses << " pauses, " << r.stats.crashes << " crashes, "
+    << r.stats.pauses << " pauses, " << r.stats.crashes << " crashes, " << r.stats.rebuilds
+    << " rebuilds, "
     << r.stats.snapshots_installed << " snapshots installed, " << r.stats.virtual_ms
     << " virtual ms";
   return s.str();

@@ -3,8 +3,9 @@
 // Runs the sans-I/O logic of every node (acceptor, proposer, learner, applier,
 // front door, peer link) against a virtual clock and a seeded network that
 // drops, duplicates, delays, reorders and partitions peer messages; nodes are
-// paused (as by SIGSTOP) and crashed for good (no durability yet, so a crashed
-// node never returns). Simulated clients behave like client/Client: one
+// paused (as by SIGSTOP), crashed for good, and rebuilt: a node loses all its
+// state (acceptor, log, applied data) and rejoins as kvpaxosd --join does,
+// with a vote floor from every other node's JoinInfo. Simulated clients behave like client/Client: one
 // request outstanding, retry at the next node with the same seq, an overall
 // deadline after which the outcome is unknown. Half of them stick to one node,
 // as kvctl with one endpoint does, so calls into a minority end unknown.
@@ -41,6 +42,9 @@ enum class PlantedBug {
   // One node's acceptor loses every promise and accepted value now and then,
   // as a node restarted without durability would.
   amnesiac_acceptor,
+  // Node 0 is rebuilt (kvpaxosd --join) every 30 ms, but its acceptor gets
+  // no vote floor: it votes at once in instances its lost self voted in.
+  join_without_vote_floor,
 };
 
 struct SimConfig {
@@ -57,6 +61,10 @@ struct SimConfig {
   std::int64_t client_deadline_ms = 1500;
   bool nemesis = true;
   PlantedBug bug = PlantedBug::none;
+  // Node 0 loses its whole state and is rebuilt with a vote floor (as
+  // kvpaxosd --join does) every 30 ms while clients run: the control run for
+  // join_without_vote_floor. The nemesis also rebuilds nodes now and then.
+  bool frequent_rebuilds = false;
 };
 
 struct SimStats {
@@ -67,6 +75,7 @@ struct SimStats {
   std::uint64_t partitions = 0;
   std::uint64_t pauses = 0;
   std::uint64_t crashes = 0;
+  std::uint64_t rebuilds = 0;  // a node lost its state and rejoined (--join)
   std::uint64_t snapshots_installed = 0;
   std::uint64_t ops_ok = 0;
   std::uint64_t ops_unknown = 0;

@@ -17,6 +17,18 @@ TEST(Codec, RoundTripsEveryPeerMessage) {
   EXPECT_EQ(p.accepted_value, "value");
 }
 
+TEST(Codec, JoinMessagesKeepTheirWireTags) {
+  const std::string query = encode(JoinQuery{});
+  ASSERT_GE(query.size(), 2u);
+  EXPECT_EQ(static_cast<unsigned char>(query[1]), 10);  // [type, version, fields]
+  const std::string info = encode(JoinInfo{.instance_bound = 1234567, .max_round = 89});
+  EXPECT_EQ(static_cast<unsigned char>(info[1]), 11);
+  Result<Body> out = decode(info);
+  ASSERT_TRUE(out.ok()) << out.error();
+  EXPECT_EQ(std::get<JoinInfo>(out.value()).instance_bound, 1234567u);
+  EXPECT_EQ(std::get<JoinInfo>(out.value()).max_round, 89u);
+}
+
 TEST(Codec, RejectsGarbageWithAnError) {
   EXPECT_FALSE(decode("\xc1\xff garbage").ok());
   EXPECT_FALSE(decode("").ok());

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "actors/acceptor.hpp"
+#include "actors/proposer.hpp"
 #include "actors/applier.hpp"
 #include "actors/wal.hpp"
 #include "messages/kv_op.hpp"
@@ -179,6 +180,60 @@ TEST(DurableAcceptor, UnsyncedPromisesAreNotClaimedDurable) {
   }
   auto a = Acceptor::open(d.path(), nullptr);
   EXPECT_TRUE((*a)->on_prepare({1, Ballot{2, 0}}).ok);
+}
+
+// A rebuilt node (kvpaxosd --join) abstains below its vote floor: silence,
+// not a rejection or "forgotten", which would end the proposer's attempt.
+TEST(RebuiltAcceptor, StaysSilentBelowItsVoteFloorAndKeepsTheFloorAcrossRestarts) {
+  TempDir d;
+  {
+    auto a = Acceptor::open(d.path(), nullptr);
+    ASSERT_TRUE(a.ok()) << a.error();
+    (*a)->set_vote_floor(100);
+    ASSERT_TRUE((*a)->sync().ok());
+  }
+  auto a = Acceptor::open(d.path(), nullptr);
+  ASSERT_TRUE(a.ok()) << a.error();
+  EXPECT_EQ((*a)->vote_floor(), 100u);
+  EXPECT_TRUE((*a)->repairing());
+  Outbox out;
+  (*a)->handle({1, Actor::proposer}, Prepare{99, Ballot{50, 1}}, Time{}, out);
+  (*a)->handle({1, Actor::proposer}, Accept{42, Ballot{50, 1}, "v"}, Time{}, out);
+  EXPECT_TRUE(out.empty());
+  EXPECT_EQ((*a)->abstained(), 2u);
+  (*a)->handle({1, Actor::proposer}, Prepare{100, Ballot{1, 1}}, Time{}, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(std::get<Promise>(out[0].body).ok);
+  // Once the log below the floor is forgotten (decided and applied by a
+  // majority), the node is repaired.
+  (*a)->forget_below(100);
+  EXPECT_FALSE((*a)->repairing());
+}
+
+TEST(RebuiltAcceptor, JoinInfoBoundsEveryInstanceAndRoundSeen) {
+  Acceptor a;
+  EXPECT_EQ(a.join_info().instance_bound, 0u);
+  a.on_prepare({7, Ballot{5, 1}});
+  a.on_accept({12, Ballot{9, 2}, "x"});
+  a.forget_below(3);
+  JoinInfo info = a.join_info();
+  EXPECT_EQ(info.instance_bound, 13u);
+  EXPECT_EQ(info.max_round, 9u);
+  EXPECT_FALSE(info.repairing);
+  a.forget_below(40);  // everything forgotten: the forget point still bounds
+  EXPECT_EQ(a.join_info().instance_bound, 40u);
+
+  Proposer p(0, 3, 1);
+  Outbox out;
+  p.handle({0, Actor::applier}, Propose{21, "v"}, Time{}, out);
+  p.handle({0, Actor::learner}, Learned{21}, Time{}, out);  // attempt over; the bound stays
+  EXPECT_EQ(p.join_info().instance_bound, 22u);
+  EXPECT_GE(p.join_info().max_round, 1u);
+  out.clear();
+  p.handle({2, Actor::peer_link}, JoinQuery{}, Time{}, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].to, (Address{2, Actor::peer_link}));
+  EXPECT_EQ(std::get<JoinInfo>(out[0].body).instance_bound, 22u);
 }
 
 std::string op(ClientId c, std::uint64_t seq, OpKind kind, std::string key, std::string value) {
