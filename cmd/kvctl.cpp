@@ -18,6 +18,7 @@
 #include <CLI/CLI.hpp>
 
 #include "client/client.hpp"
+#include "cmd/bench.hpp"
 
 namespace {
 
@@ -85,6 +86,12 @@ struct Options {
   std::string value;
   std::string fault_what;
   std::string fault_arg;
+  // bench
+  int bench_clients = 64;
+  std::string bench_duration = "10s";
+  std::size_t bench_value_bytes = 100;
+  std::uint64_t bench_keys = 1000;
+  std::string bench_mix = "put=100";
 };
 
 int fail(const std::string& message, int code) {
@@ -221,6 +228,28 @@ int run_fault(Client& client, const std::vector<std::string>& endpoints,
 
 }  // namespace
 
+int run_bench(const std::vector<std::string>& endpoints, std::chrono::milliseconds timeout,
+              const Options& o) {
+  const std::optional<std::chrono::milliseconds> duration = parse_duration(o.bench_duration);
+  if (!duration || duration->count() <= 0) {
+    return fail("--duration '" + o.bench_duration + "' is not a duration like 10s or 1m", kExitUsage);
+  }
+  Result<bench::Mix> mix = bench::parse_mix(o.bench_mix);
+  if (!mix.ok()) return fail("--mix: " + mix.error(), kExitUsage);
+  const bench::Config config{.endpoints = endpoints,
+                             .clients = o.bench_clients,
+                             .duration = *duration,
+                             .value_bytes = o.bench_value_bytes,
+                             .keys = o.bench_keys,
+                             .mix = mix.value(),
+                             .deadline = timeout,
+                             .json = o.format == "json"};
+  const bench::Report r = bench::run(config);
+  std::cout << (config.json ? bench::format_json(config, r) : bench::format_text(config, r));
+  if (r.ok == 0) return fail("no operation succeeded; is the cluster running at " + o.endpoints + "?", kExitFailed);
+  return kExitOk;
+}
+
 int main(int argc, char** argv) {
   Options o;
   if (const char* env = std::getenv("KVCTL_ENDPOINTS")) o.endpoints = env;
@@ -252,6 +281,20 @@ int main(int argc, char** argv) {
   fault->add_option("arg", o.fault_arg, "node names (or all) for reach; a fraction for drop")
       ->required();
 
+  auto* bench = app.add_subcommand(
+      "bench", "Closed-loop load: N clients, each with one request outstanding, for a "
+               "duration; progress each second, then ops/s and latency percentiles");
+  bench->add_option("--clients", o.bench_clients, "Concurrent clients")
+      ->capture_default_str()->check(CLI::Range(1, 4096));
+  bench->add_option("--duration", o.bench_duration, "How long, e.g. 10s, 1m")->capture_default_str();
+  bench->add_option("--value-size", o.bench_value_bytes, "Bytes per put/append value")
+      ->capture_default_str()->check(CLI::Range(std::size_t{0}, std::size_t{16} << 20));
+  bench->add_option("--keys", o.bench_keys, "Key space (keys bench-0 .. bench-N-1)")
+      ->capture_default_str()->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40));
+  bench->add_option("--mix", o.bench_mix, "Op mix in percent, e.g. put=50,get=50 or "
+                                          "put=20,get=70,append=10")
+      ->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -268,6 +311,8 @@ int main(int argc, char** argv) {
   if (!timeout) {
     return fail("--timeout '" + o.timeout + "' is not a duration like 5s, 500ms or 2m", kExitUsage);
   }
+
+  if (*bench) return run_bench(endpoints, *timeout, o);
 
   zmq::context_t ctx(1);
   Client client(ctx, ClientOptions{.endpoints = endpoints,
