@@ -60,43 +60,90 @@ void Applier::on_request(FromClient m, Outbox& out) {
     }
   }
   Waiter& w = waiters_[client];
-  w = Waiter{req.seq, std::move(m.route), encode_op(KvOp::from(req)), 0};
-  propose(client, w, out);
+  const bool queued = w.queued;  // a replaced waiter keeps its place in the queue
+  w = Waiter{req.seq, std::move(m.route), encode_op(KvOp::from(req))};
+  w.queued = queued;
+  enqueue(client, w);
+  propose_pending(out);
 }
 
 InstanceId Applier::next_free_instance() const {
   return std::max({next_propose_, applied_below_, decided_below_});
 }
 
-void Applier::propose(ClientId client, Waiter& w, Outbox& out) {
-  w.instance = next_free_instance();
-  next_propose_ = w.instance + 1;
-  proposed_[w.instance] = client;
-  out.push_back({{self_, Actor::proposer}, Propose{w.instance, w.op}});
+bool Applier::executed(ClientId client, std::uint64_t seq) const {
+  const auto s = sessions_.find(client);
+  return s != sessions_.end() && s->second.last_seq >= seq;
+}
+
+void Applier::enqueue(ClientId client, Waiter& w) {
+  w.instance = kNotProposed;
+  if (w.queued) return;
+  w.queued = true;
+  pending_.push_back(client);
+}
+
+// Fills free pipeline slots with batches of the queued ops.
+void Applier::propose_pending(Outbox& out) {
+  while (in_flight_.size() < options_.max_in_flight && !pending_.empty()) {
+    std::vector<std::string> ops;
+    std::vector<ClientId> clients;
+    std::size_t bytes = 0;
+    while (!pending_.empty() && ops.size() < options_.max_batch_ops &&
+           bytes < options_.max_batch_bytes) {
+      const ClientId client = pending_.front();
+      pending_.pop_front();
+      auto w = waiters_.find(client);
+      if (w == waiters_.end() || !w->second.queued) continue;
+      w->second.queued = false;
+      bytes += w->second.op.size();
+      ops.push_back(w->second.op);
+      clients.push_back(client);
+    }
+    if (ops.empty()) return;
+    const InstanceId instance = next_free_instance();
+    next_propose_ = instance + 1;
+    for (ClientId client : clients) waiters_.at(client).instance = instance;
+    in_flight_[instance] = std::move(clients);
+    out.push_back({{self_, Actor::proposer},
+                   Propose{instance, ops.size() == 1 ? std::move(ops[0]) : encode_batch(ops)}});
+  }
 }
 
 void Applier::on_apply(Apply m, Time now, Outbox& out) {
   if (m.instance != applied_below_) return;  // the learner delivers in order
-  Result<KvOp> op = decode_op(m.value);
-  if (op.ok()) {
-    if (!op->noop) execute(*op, m.instance);
+  Result<std::vector<KvOp>> ops = decode_entry(m.value);
+  if (ops.ok()) {
+    for (const KvOp& op : *ops) {
+      if (!op.noop) execute(op, m.instance);
+    }
   } else {
     ++undecodable_entries_;  // every replica skips it alike
   }
   ++applied_below_;
   last_progress_ = now;
 
-  // Lost the race for an instance: the op goes to the next free one.
-  if (auto p = proposed_.find(m.instance); p != proposed_.end()) {
-    const ClientId client = p->second;
-    proposed_.erase(p);
-    if (auto w = waiters_.find(client); w != waiters_.end() && w->second.instance == m.instance) {
-      const auto s = sessions_.find(client);
-      const bool executed = s != sessions_.end() && s->second.last_seq >= w->second.seq;
-      if (!executed) propose(client, w->second, out);
+  // Our batch for this instance: ops that did not run here (another value
+  // won the instance) go back to the queue, first in line.
+  if (auto f = in_flight_.find(m.instance); f != in_flight_.end()) {
+    for (auto c = f->second.rbegin(); c != f->second.rend(); ++c) {
+      auto w = waiters_.find(*c);
+      if (w == waiters_.end() || w->second.instance != m.instance) continue;
+      if (executed(*c, w->second.seq)) continue;
+      w->second.instance = kNotProposed;
+      if (!w->second.queued) {
+        w->second.queued = true;
+        pending_.push_front(*c);
+      }
+    }
+    in_flight_.erase(f);
+  }
+  if (ops.ok()) {
+    for (const KvOp& op : *ops) {
+      if (!op.noop) answer_waiter(op.client_id, out);
     }
   }
-  if (op.ok() && !op->noop) answer_waiter(op->client_id, out);
+  propose_pending(out);
   if (applied_below_ % 1024 == 0) evict_idle_sessions();
   if (!options_.save_snapshot) {
     out.push_back({{self_, Actor::learner}, LocalDone{applied_below_}});
@@ -261,7 +308,8 @@ void Applier::install_snapshot(InstanceId instance, std::string bytes, Outbox& o
   decided_below_ = std::max(decided, applied_below_);
   forget_below_ = forget;
   ++snapshots_installed_;
-  proposed_.clear();
+  in_flight_.clear();
+  pending_.clear();
   if (options_.save_snapshot) {
     Result<bool> saved = options_.save_snapshot(applied_below_, bytes);
     if (!saved.ok()) {
@@ -279,13 +327,14 @@ void Applier::install_snapshot(InstanceId instance, std::string bytes, Outbox& o
   for (const auto& [client, w] : waiters_) waiting.push_back(client);
   for (ClientId client : waiting) {
     Waiter& w = waiters_.at(client);
-    const auto session = sessions_.find(client);
-    if (session != sessions_.end() && session->second.last_seq >= w.seq) {
+    if (executed(client, w.seq)) {
       answer_waiter(client, out);
     } else {
-      propose(client, w, out);
+      w.queued = false;
+      enqueue(client, w);
     }
   }
+  propose_pending(out);
 }
 
 void Applier::take_snapshot(Outbox& out) {
@@ -305,9 +354,9 @@ void Applier::take_snapshot(Outbox& out) {
 
 void Applier::execute(const KvOp& op, InstanceId instance) {
   Session& s = sessions_[op.client_id];
-  if (s.has_reply && op.ack >= s.last_seq) drop_reply(s);
+  if (s.has_reply && op.ack >= s.last_seq) drop_reply(op.client_id, s);
   if (op.seq <= s.last_seq) return;  // a duplicate: executed already
-  if (s.has_reply) drop_reply(s);    // superseded: the client moved on
+  if (s.has_reply) drop_reply(op.client_id, s);  // superseded: the client moved on
   s.last_instance = instance;
   std::string result;
   switch (op.op) {
@@ -337,13 +386,13 @@ void Applier::keep_reply(ClientId client, Session& s, std::string value) {
   s.has_reply = true;
   s.reply_value = std::move(value);
   retained_bytes_ += s.reply_value.size();
-  replies_by_age_[s.last_instance] = client;
+  replies_by_age_.insert({s.last_instance, client});
 }
 
-void Applier::drop_reply(Session& s) {
+void Applier::drop_reply(ClientId client, Session& s) {
   if (!s.has_reply) return;
   retained_bytes_ -= s.reply_value.size();
-  replies_by_age_.erase(s.last_instance);
+  replies_by_age_.erase({s.last_instance, client});
   s.has_reply = false;
   std::string().swap(s.reply_value);
 }
@@ -352,7 +401,7 @@ void Applier::drop_reply(Session& s) {
 void Applier::enforce_reply_budget() {
   while (retained_bytes_ > options_.retained_reply_bytes && replies_by_age_.size() > 1) {
     const ClientId oldest = replies_by_age_.begin()->second;
-    drop_reply(sessions_.at(oldest));
+    drop_reply(oldest, sessions_.at(oldest));
   }
 }
 
@@ -403,7 +452,7 @@ void Applier::evict_idle_sessions() {
   // Depends on the log alone, so every replica evicts the same sessions.
   for (auto it = sessions_.begin(); it != sessions_.end();) {
     if (it->second.last_instance < horizon) {
-      drop_reply(it->second);
+      drop_reply(it->first, it->second);
       it = sessions_.erase(it);
     } else {
       ++it;

@@ -1,8 +1,8 @@
 // Applier: the key/value state machine of one node.
 //
 // Owns the key/value map, the per-client dedup table (sessions), the client
-// requests waiting for their log instance, and which instance it proposed for
-// each. Handles FromClient and StatusFromClient (from the front door), Apply
+// requests waiting for their log instance, and the batches it proposed
+// (several instances in flight, each carrying many clients' ops). Handles FromClient and StatusFromClient (from the front door), Apply
 // and LearnerProgress (from the learner). Sends Propose to the proposer,
 // ToClient to the front door, LocalDone to the learner.
 //
@@ -17,7 +17,9 @@
 #pragma once
 
 #include <functional>
+#include <deque>
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -60,6 +62,13 @@ struct ApplierOptions {
   Duration snapshot_transfer_timeout = std::chrono::seconds(1);
   std::size_t snapshot_every_bytes = 64 * 1024 * 1024;
   Duration snapshot_idle = std::chrono::seconds(2);
+  // Batching and pipelining: client ops waiting here go out together in one
+  // log instance (up to max_batch_ops / max_batch_bytes), with at most
+  // max_in_flight of this node's instances undecided at once. While those
+  // are in flight, new requests queue and form the next batch.
+  std::size_t max_in_flight = 4;
+  std::size_t max_batch_ops = 1024;
+  std::size_t max_batch_bytes = 1 << 20;
   std::function<Result<bool>(InstanceId applied_below, const std::string& bytes)> save_snapshot;
 };
 
@@ -93,17 +102,21 @@ class Applier final : public ActorLogic {
     std::string reply_value;
     InstanceId last_instance = 0;
   };
+  static constexpr InstanceId kNotProposed = ~InstanceId{0};
   struct Waiter {
     std::uint64_t seq = 0;
     std::string route;
     std::string op;         // encoded KvOp, ready to re-propose
-    InstanceId instance = 0;
+    InstanceId instance = kNotProposed;  // the in-flight instance carrying it
+    bool queued = false;    // in pending_, waiting for a batch
   };
 
   void on_request(FromClient m, Outbox& out);
   void on_apply(Apply m, Time now, Outbox& out);
   void execute(const KvOp& op, InstanceId instance);
-  void propose(ClientId client, Waiter& w, Outbox& out);
+  void enqueue(ClientId client, Waiter& w);
+  void propose_pending(Outbox& out);
+  bool executed(ClientId client, std::uint64_t seq) const;
   void answer_waiter(ClientId client, Outbox& out);
   void reply(const std::string& route, ClientReply r, Outbox& out) const;
   void evict_idle_sessions();
@@ -115,7 +128,7 @@ class Applier final : public ActorLogic {
   void request_chunk(Time now, Outbox& out);
   void install_snapshot(InstanceId instance, std::string bytes, Outbox& out);
   void keep_reply(ClientId client, Session& s, std::string value);
-  void drop_reply(Session& s);
+  void drop_reply(ClientId client, Session& s);
   void enforce_reply_budget();
   StatusReply status() const;
   InstanceId next_free_instance() const;
@@ -126,9 +139,11 @@ class Applier final : public ActorLogic {
   std::uint64_t kv_bytes_ = 0;  // keys and values in kv_
   std::unordered_map<ClientId, Session> sessions_;
   std::unordered_map<ClientId, Waiter> waiters_;
-  std::unordered_map<InstanceId, ClientId> proposed_;
+  std::deque<ClientId> pending_;  // waiters to put in the next batch
+  // This node's proposals not yet applied: instance -> the clients it carries.
+  std::map<InstanceId, std::vector<ClientId>> in_flight_;
   // Sessions holding a reply, by the instance that produced it (oldest first).
-  std::map<InstanceId, ClientId> replies_by_age_;
+  std::set<std::pair<InstanceId, ClientId>> replies_by_age_;
   std::size_t retained_bytes_ = 0;
   InstanceId applied_below_ = 0;
   InstanceId snapshot_below_ = 0;  // the durable snapshot covers [0, snapshot_below_)

@@ -5,6 +5,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "messages/messages.hpp"
 #include "messages/result.hpp"
@@ -29,5 +30,11 @@ struct KvOp {
 
 std::string encode_op(const KvOp& op);
 Result<KvOp> decode_op(std::string_view bytes);
+
+// A log entry holds one op (encode_op) or a batch of ops, executed in order:
+// [1, [op, op, ...]], built from already-encoded ops without re-encoding.
+std::string encode_batch(const std::vector<std::string>& encoded_ops);
+// The ops of an entry of either form (a no-op entry gives one no-op).
+Result<std::vector<KvOp>> decode_entry(std::string_view bytes);
 
 }  // namespace kvpaxos

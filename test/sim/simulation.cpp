@@ -549,19 +549,20 @@ void Simulation::final_checks() {
   std::unordered_map<ClientId, std::uint64_t> last_seq;
   std::map<std::pair<ClientId, std::uint64_t>, int> executions;  // per (client, seq)
   for (std::size_t i = 0; i < applied_log_.size(); ++i) {
-    Result<KvOp> op = decode_op(applied_log_[i]);
-    if (!op.ok()) {
-      violation("instance " + std::to_string(i) + " holds an undecodable op");
+    Result<std::vector<KvOp>> entry = decode_entry(applied_log_[i]);
+    if (!entry.ok()) {
+      violation("instance " + std::to_string(i) + " holds an undecodable entry");
       return;
     }
-    const KvOp& k = op.value();
-    if (k.noop) continue;
-    std::uint64_t& last = last_seq[k.client_id];
-    if (k.seq <= last) continue;
-    last = k.seq;
-    ++executions[{k.client_id, k.seq}];
-    if (k.op == OpKind::put) kv[k.key] = k.value;
-    if (k.op == OpKind::append) kv[k.key] += k.value;
+    for (const KvOp& k : entry.value()) {
+      if (k.noop) continue;
+      std::uint64_t& last = last_seq[k.client_id];
+      if (k.seq <= last) continue;
+      last = k.seq;
+      ++executions[{k.client_id, k.seq}];
+      if (k.op == OpKind::put) kv[k.key] = k.value;
+      if (k.op == OpKind::append) kv[k.key] += k.value;
+    }
   }
   for (NodeId i = 0; i < nodes_.size(); ++i) {
     const SimNode& n = nodes_[i];

@@ -295,6 +295,47 @@ TEST(Applier, LostRaceProposesAgainAtALaterInstance) {
   EXPECT_EQ(r.replies().size(), 1u);
 }
 
+// Requests that arrive while the pipeline is full wait and go out together,
+// in one instance, when a slot frees; a batch that lost its instance is
+// proposed again, and each op in a decided batch runs once and is answered.
+TEST(Applier, BatchesRequestsWhileThePipelineIsFull) {
+  ApplierRig r;
+  r.a = Applier{0, ApplierOptions{.name = "n1", .max_in_flight = 1}};
+  const ClientRequest a{1, 1, 0, OpKind::put, "a", "1"};
+  const ClientRequest b{2, 1, 0, OpKind::append, "b", "2"};
+  const ClientRequest c{3, 1, 0, OpKind::append, "b", "3"};
+  r.request(a);
+  r.request(b);
+  r.request(c);
+  auto proposals = sent<Propose>(r.out);
+  ASSERT_EQ(proposals.size(), 1u) << "a second instance went out with the pipeline full";
+  EXPECT_EQ(proposals[0].second.value, encode_op(KvOp::from(a)));
+  r.out.clear();
+  r.decide(KvOp::from(a));  // instance 0: a runs, b and c go out as one batch
+  proposals = sent<Propose>(r.out);
+  ASSERT_EQ(proposals.size(), 1u);
+  EXPECT_EQ(proposals[0].second.instance, 1u);
+  const std::string batch = proposals[0].second.value;
+  Result<std::vector<KvOp>> ops = decode_entry(batch);
+  ASSERT_TRUE(ops.ok()) << ops.error();
+  ASSERT_EQ(ops->size(), 2u);
+  EXPECT_EQ((*ops)[0].client_id, 2u);
+  EXPECT_EQ((*ops)[1].client_id, 3u);
+  EXPECT_EQ(r.replies().size(), 1u);  // a's
+  // Another node's op wins instance 1: the batch goes out again, whole.
+  r.decide(KvOp::from(ClientRequest{4, 1, 0, OpKind::put, "b", "x"}));
+  proposals = sent<Propose>(r.out);
+  ASSERT_EQ(proposals.size(), 1u);
+  EXPECT_EQ(proposals[0].second.instance, 2u);
+  EXPECT_EQ(decode_entry(proposals[0].second.value)->size(), 2u);
+  r.out.clear();
+  r.a.handle({0, Actor::learner}, Apply{r.next++, batch}, at(0), r.out);
+  EXPECT_EQ(r.a.data().at("b"), "x23");
+  EXPECT_EQ(r.replies().size(), 2u);
+  r.a.handle({0, Actor::learner}, Apply{r.next++, batch}, at(0), r.out);  // decided twice
+  EXPECT_EQ(r.a.data().at("b"), "x23");
+}
+
 TEST(Applier, ProposesANoOpIntoAHoleItWaitedOnTooLong) {
   ApplierRig r;
   r.a.handle({0, Actor::learner}, LearnerProgress{0, 5}, at(0), r.out);
