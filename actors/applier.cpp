@@ -8,7 +8,8 @@
 
 namespace kvpaxos {
 
-Applier::Applier(NodeId self, ApplierOptions options) : self_(self), options_(std::move(options)) {}
+Applier::Applier(NodeId self, ApplierOptions options)
+    : self_(self), options_(std::move(options)), leader_(self) {}
 
 void Applier::handle(const Address& from, Body body, Time now, Outbox& out) {
   if (auto* n = std::get_if<SnapshotNeeded>(&body)) {
@@ -18,7 +19,9 @@ void Applier::handle(const Address& from, Body body, Time now, Outbox& out) {
   } else if (auto* c = std::get_if<SnapshotChunk>(&body)) {
     on_snapshot_chunk(from.node, std::move(*c), now, out);
   } else if (auto* r = std::get_if<FromClient>(&body)) {
-    on_request(std::move(*r), out);
+    on_request(std::move(*r), now, out);
+  } else if (auto* f = std::get_if<ForwardOps>(&body)) {
+    if (from.node != self_) on_forwarded(from.node, std::move(*f), out);
   } else if (auto* a = std::get_if<Apply>(&body)) {
     on_apply(std::move(*a), now, out);
   } else if (auto* p = std::get_if<LearnerProgress>(&body)) {
@@ -32,7 +35,7 @@ void Applier::handle(const Address& from, Body body, Time now, Outbox& out) {
   }
 }
 
-void Applier::on_request(FromClient m, Outbox& out) {
+void Applier::on_request(FromClient m, Time now, Outbox& out) {
   const ClientRequest& req = m.request;
   const ClientId client = req.client_id;
   if (auto s = sessions_.find(client); s != sessions_.end() && req.seq <= s->second.last_seq) {
@@ -63,8 +66,54 @@ void Applier::on_request(FromClient m, Outbox& out) {
   const bool queued = w.queued;  // a replaced waiter keeps its place in the queue
   w = Waiter{req.seq, std::move(m.route), encode_op(KvOp::from(req))};
   w.queued = queued;
+  if (options_.forward_to_leader && leader_ != self_ && now - leader_seen_ < options_.leader_idle) {
+    w.queued = false;  // a stale queue entry is skipped
+    w.forwarded = true;
+    w.forwarded_at = now;
+    out.push_back({{leader_, Actor::applier}, ForwardOps{{w.op}}});
+    return;
+  }
   enqueue(client, w);
   propose_pending(out);
+}
+
+// Ops another node's clients sent there: batch them as if our own clients
+// had, but with nobody to answer here.
+void Applier::on_forwarded(NodeId, ForwardOps m, Outbox& out) {
+  for (std::string& bytes : m.ops) {
+    Result<KvOp> op = decode_op(bytes);
+    if (!op.ok() || op->noop) continue;
+    const ClientId client = op->client_id;
+    if (executed(client, op->seq)) continue;
+    auto existing = waiters_.find(client);
+    if (existing != waiters_.end() && existing->second.seq >= op->seq) {
+      // Already here (the client retried at this node too): make sure it is
+      // on its way rather than waiting on a forward of our own.
+      if (existing->second.seq == op->seq && existing->second.forwarded) {
+        existing->second.forwarded = false;
+        enqueue(client, existing->second);
+      }
+      continue;
+    }
+    Waiter& w = waiters_[client];
+    const bool queued = w.queued;
+    w = Waiter{op->seq, "", std::move(bytes)};
+    w.queued = queued;
+    enqueue(client, w);
+  }
+  propose_pending(out);
+}
+
+// Forwarded ops the leader did not get applied in time: propose them here.
+void Applier::retry_forwarded(Time now, Outbox& out) {
+  bool any = false;
+  for (auto& [client, w] : waiters_) {
+    if (!w.forwarded || now - w.forwarded_at < options_.forward_timeout) continue;
+    w.forwarded = false;
+    enqueue(client, w);
+    any = true;
+  }
+  if (any) propose_pending(out);
 }
 
 InstanceId Applier::next_free_instance() const {
@@ -105,17 +154,20 @@ void Applier::propose_pending(Outbox& out) {
     next_propose_ = instance + 1;
     for (ClientId client : clients) waiters_.at(client).instance = instance;
     in_flight_[instance] = std::move(clients);
-    out.push_back({{self_, Actor::proposer},
-                   Propose{instance, ops.size() == 1 ? std::move(ops[0]) : encode_batch(ops)}});
+    out.push_back({{self_, Actor::proposer}, Propose{instance, encode_batch(self_, ops)}});
   }
 }
 
 void Applier::on_apply(Apply m, Time now, Outbox& out) {
   if (m.instance != applied_below_) return;  // the learner delivers in order
-  Result<std::vector<KvOp>> ops = decode_entry(m.value);
-  if (ops.ok()) {
-    for (const KvOp& op : *ops) {
+  Result<LogEntry> entry = decode_entry(m.value);
+  if (entry.ok()) {
+    for (const KvOp& op : entry->ops) {
       if (!op.noop) execute(op, m.instance);
+    }
+    if (entry->author != kNoAuthor) {
+      leader_ = entry->author;
+      leader_seen_ = now;
     }
   } else {
     ++undecodable_entries_;  // every replica skips it alike
@@ -138,8 +190,8 @@ void Applier::on_apply(Apply m, Time now, Outbox& out) {
     }
     in_flight_.erase(f);
   }
-  if (ops.ok()) {
-    for (const KvOp& op : *ops) {
+  if (entry.ok()) {
+    for (const KvOp& op : entry->ops) {
       if (!op.noop) answer_waiter(op.client_id, out);
     }
   }
@@ -331,6 +383,7 @@ void Applier::install_snapshot(InstanceId instance, std::string bytes, Outbox& o
       answer_waiter(client, out);
     } else {
       w.queued = false;
+      w.forwarded = false;
       enqueue(client, w);
     }
   }
@@ -410,7 +463,9 @@ void Applier::answer_waiter(ClientId client, Outbox& out) {
   if (w == waiters_.end()) return;
   const Session& s = sessions_.at(client);
   if (w->second.seq > s.last_seq) return;
-  if (w->second.seq == s.last_seq && s.has_reply) {
+  if (w->second.route.empty()) {
+    // forwarded here by a peer, which answers its client
+  } else if (w->second.seq == s.last_seq && s.has_reply) {
     reply(w->second.route, {client, w->second.seq, ReplyCode::ok, s.reply_value, {}}, out);
   } else {
     reply(w->second.route, {client, w->second.seq, ReplyCode::stale_request, {},
@@ -424,6 +479,7 @@ void Applier::reply(const std::string& route, ClientReply r, Outbox& out) const 
 }
 
 void Applier::tick(Time now, Outbox& out) {
+  retry_forwarded(now, out);
   if (fetch_.active && now - fetch_.last_request >= options_.snapshot_transfer_timeout) {
     request_chunk(now, out);  // resume where the transfer stalled
   }

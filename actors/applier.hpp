@@ -69,6 +69,14 @@ struct ApplierOptions {
   std::size_t max_in_flight = 4;
   std::size_t max_batch_ops = 1024;
   std::size_t max_batch_bytes = 1 << 20;
+  // Forwarding: the author of the latest applied batch is the leader. Other
+  // nodes send it their clients' ops (ForwardOps) instead of competing for
+  // the same instances, while it has authored a batch within leader_idle. An
+  // op not applied within forward_timeout is proposed here (the leader may
+  // be gone; the exactly-once rule makes a double proposal harmless).
+  bool forward_to_leader = true;
+  Duration forward_timeout = std::chrono::milliseconds(500);
+  Duration leader_idle = std::chrono::seconds(1);
   std::function<Result<bool>(InstanceId applied_below, const std::string& bytes)> save_snapshot;
 };
 
@@ -109,9 +117,14 @@ class Applier final : public ActorLogic {
     std::string op;         // encoded KvOp, ready to re-propose
     InstanceId instance = kNotProposed;  // the in-flight instance carrying it
     bool queued = false;    // in pending_, waiting for a batch
+    bool forwarded = false; // sent to the leader at forwarded_at
+    Time forwarded_at{};
+    // A forwarded op from a peer has no route: nobody to answer here.
   };
 
-  void on_request(FromClient m, Outbox& out);
+  void on_request(FromClient m, Time now, Outbox& out);
+  void on_forwarded(NodeId from, ForwardOps m, Outbox& out);
+  void retry_forwarded(Time now, Outbox& out);
   void on_apply(Apply m, Time now, Outbox& out);
   void execute(const KvOp& op, InstanceId instance);
   void enqueue(ClientId client, Waiter& w);
@@ -150,6 +163,8 @@ class Applier final : public ActorLogic {
   std::size_t bytes_since_snapshot_ = 0;
   std::uint64_t last_snapshot_bytes_ = 0;
   InstanceId next_propose_ = 0;
+  NodeId leader_;                 // author of the latest applied batch
+  Time leader_seen_{};
   InstanceId forget_below_ = 0;
   InstanceId decided_below_ = 0;
   Time last_progress_{};

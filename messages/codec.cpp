@@ -50,7 +50,7 @@ constexpr std::array kTags = {
     MessageType::status_request, MessageType::status_reply, MessageType::fault_request,
     MessageType::fault_reply, MessageType::error_reply, MessageType::snapshot_request,
     MessageType::snapshot_chunk, MessageType::snapshot_needed, MessageType::snapshot_installed,
-    MessageType::join_query, MessageType::join_info,
+    MessageType::join_query, MessageType::join_info, MessageType::forward_ops,
 };
 static_assert(kTags.size() == std::variant_size_v<Body>,
               "every Body alternative needs a wire tag");
@@ -131,6 +131,7 @@ const char* to_string(MessageType t) {
     case MessageType::snapshot_installed: return "SnapshotInstalled";
     case MessageType::join_query: return "JoinQuery";
     case MessageType::join_info: return "JoinInfo";
+    case MessageType::forward_ops: return "ForwardOps";
   }
   return "Unknown";
 }

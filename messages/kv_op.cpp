@@ -32,11 +32,12 @@ Result<KvOp> decode_op(std::string_view bytes) {
   }
 }
 
-std::string encode_batch(const std::vector<std::string>& encoded_ops) {
+std::string encode_batch(NodeId author, const std::vector<std::string>& encoded_ops) {
   msgpack::sbuffer buf;
   msgpack::packer<msgpack::sbuffer> pk(buf);
-  pk.pack_array(2);
+  pk.pack_array(3);
   pk.pack(kBatchFormat);
+  pk.pack(author);
   pk.pack_array(static_cast<std::uint32_t>(encoded_ops.size()));
   std::size_t total = buf.size();
   for (const std::string& op : encoded_ops) total += op.size();
@@ -47,24 +48,25 @@ std::string encode_batch(const std::vector<std::string>& encoded_ops) {
   return out;
 }
 
-Result<std::vector<KvOp>> decode_entry(std::string_view bytes) {
+Result<LogEntry> decode_entry(std::string_view bytes) {
   try {
     msgpack::object_handle handle = msgpack::unpack(bytes.data(), bytes.size());
     const msgpack::object& o = handle.get();
-    std::vector<KvOp> ops;
-    if (o.type == msgpack::type::ARRAY && o.via.array.size == 2) {
+    LogEntry entry;
+    if (o.type == msgpack::type::ARRAY && o.via.array.size == 3) {
       if (o.via.array.ptr[0].as<std::uint8_t>() != kBatchFormat) {
         return Error{"log entry is a batch of an unknown format"};
       }
-      o.via.array.ptr[1].convert(ops);
+      entry.author = o.via.array.ptr[1].as<NodeId>();
+      o.via.array.ptr[2].convert(entry.ops);
     } else {
-      ops.emplace_back();
-      o.convert(ops.back());
+      entry.ops.emplace_back();
+      o.convert(entry.ops.back());
     }
-    for (const KvOp& op : ops) {
+    for (const KvOp& op : entry.ops) {
       if (!known_op(op)) return Error{"log entry has an unknown operation"};
     }
-    return ops;
+    return entry;
   } catch (const std::exception& e) {
     return Error{std::string("undecodable log entry: ") + e.what()};
   }

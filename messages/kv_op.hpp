@@ -31,10 +31,16 @@ struct KvOp {
 std::string encode_op(const KvOp& op);
 Result<KvOp> decode_op(std::string_view bytes);
 
-// A log entry holds one op (encode_op) or a batch of ops, executed in order:
-// [1, [op, op, ...]], built from already-encoded ops without re-encoding.
-std::string encode_batch(const std::vector<std::string>& encoded_ops);
-// The ops of an entry of either form (a no-op entry gives one no-op).
-Result<std::vector<KvOp>> decode_entry(std::string_view bytes);
+// A log entry holds one op (encode_op: no-ops) or a batch of ops proposed by
+// `author`, executed in order: [1, author, [op, op, ...]], built from
+// already-encoded ops without re-encoding them. The author of the latest
+// batch is who the other nodes forward client ops to (the leader).
+inline constexpr NodeId kNoAuthor = ~NodeId{0};
+std::string encode_batch(NodeId author, const std::vector<std::string>& encoded_ops);
+struct LogEntry {
+  NodeId author = kNoAuthor;
+  std::vector<KvOp> ops;  // a no-op entry gives one no-op
+};
+Result<LogEntry> decode_entry(std::string_view bytes);
 
 }  // namespace kvpaxos

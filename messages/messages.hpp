@@ -120,6 +120,15 @@ struct JoinInfo {
   MSGPACK_DEFINE(instance_bound, max_round, repairing)
 };
 
+// applier -> the leader's applier: client ops (encoded KvOps) for it to put
+// in its next batch. The sending node keeps the clients' requests and answers
+// them when the ops are applied there, or proposes them itself if they are
+// not applied within a timeout (the leader may be gone).
+struct ForwardOps {
+  std::vector<std::string> ops;
+  MSGPACK_DEFINE(ops)
+};
+
 // ------------------------------------------------------ inside one node (inproc)
 // learner -> applier: the log below `below` is forgotten by a majority and
 // this node has not applied it; fetch a snapshot from `peer`.
@@ -335,7 +344,9 @@ using Body = std::variant<
     // added later: snapshot transfer (peer), snapshot hand-over (inproc)
     SnapshotRequest, SnapshotChunk, SnapshotNeeded, SnapshotInstalled,
     // added later: rebuilding a node that lost its data dir (peer)
-    JoinQuery, JoinInfo>;
+    JoinQuery, JoinInfo,
+    // added later: forwarding client ops to the leader (peer)
+    ForwardOps>;
 
 // An actor's output: a message and where it goes.
 struct Outbound {

@@ -88,18 +88,20 @@ TEST(KvOp, RoundTripsAndRejectsGarbage) {
 TEST(KvOp, LogEntriesHoldOneOpOrABatch) {
   const KvOp a{false, 1, 1, 0, OpKind::put, "k", "v"};
   const KvOp b{false, 2, 7, 6, OpKind::append, "k", std::string("\0\xff", 2)};
-  Result<std::vector<KvOp>> single = decode_entry(encode_op(a));
+  Result<LogEntry> single = decode_entry(encode_op(a));
   ASSERT_TRUE(single.ok()) << single.error();
-  ASSERT_EQ(single->size(), 1u);
-  EXPECT_EQ((*single)[0].client_id, 1u);
-  Result<std::vector<KvOp>> batch = decode_entry(encode_batch({encode_op(a), encode_op(b)}));
+  ASSERT_EQ(single->ops.size(), 1u);
+  EXPECT_EQ(single->ops[0].client_id, 1u);
+  EXPECT_EQ(single->author, kNoAuthor);
+  Result<LogEntry> batch = decode_entry(encode_batch(2, {encode_op(a), encode_op(b)}));
   ASSERT_TRUE(batch.ok()) << batch.error();
-  ASSERT_EQ(batch->size(), 2u);
-  EXPECT_EQ((*batch)[1].seq, 7u);
-  EXPECT_EQ((*batch)[1].value, std::string("\0\xff", 2));
-  EXPECT_TRUE(decode_entry(encode_op(KvOp::no_op()))->at(0).noop);
-  EXPECT_FALSE(decode_entry("\x92\x07\x90").ok()) << "unknown batch format";
-  EXPECT_FALSE(decode_entry("\x92\x01\x91\x01").ok()) << "a batch of garbage";
+  EXPECT_EQ(batch->author, 2u);
+  ASSERT_EQ(batch->ops.size(), 2u);
+  EXPECT_EQ(batch->ops[1].seq, 7u);
+  EXPECT_EQ(batch->ops[1].value, std::string("\0\xff", 2));
+  EXPECT_TRUE(decode_entry(encode_op(KvOp::no_op()))->ops.at(0).noop);
+  EXPECT_FALSE(decode_entry("\x93\x07\x00\x90").ok()) << "unknown batch format";
+  EXPECT_FALSE(decode_entry("\x93\x01\x00\x91\x01").ok()) << "a batch of garbage";
 }
 
 }  // namespace

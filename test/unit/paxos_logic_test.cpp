@@ -309,31 +309,77 @@ TEST(Applier, BatchesRequestsWhileThePipelineIsFull) {
   r.request(c);
   auto proposals = sent<Propose>(r.out);
   ASSERT_EQ(proposals.size(), 1u) << "a second instance went out with the pipeline full";
-  EXPECT_EQ(proposals[0].second.value, encode_op(KvOp::from(a)));
+  EXPECT_EQ(proposals[0].second.value, encode_batch(0, {encode_op(KvOp::from(a))}));
   r.out.clear();
   r.decide(KvOp::from(a));  // instance 0: a runs, b and c go out as one batch
   proposals = sent<Propose>(r.out);
   ASSERT_EQ(proposals.size(), 1u);
   EXPECT_EQ(proposals[0].second.instance, 1u);
   const std::string batch = proposals[0].second.value;
-  Result<std::vector<KvOp>> ops = decode_entry(batch);
-  ASSERT_TRUE(ops.ok()) << ops.error();
-  ASSERT_EQ(ops->size(), 2u);
-  EXPECT_EQ((*ops)[0].client_id, 2u);
-  EXPECT_EQ((*ops)[1].client_id, 3u);
+  Result<LogEntry> entry = decode_entry(batch);
+  ASSERT_TRUE(entry.ok()) << entry.error();
+  ASSERT_EQ(entry->ops.size(), 2u);
+  EXPECT_EQ(entry->ops[0].client_id, 2u);
+  EXPECT_EQ(entry->ops[1].client_id, 3u);
   EXPECT_EQ(r.replies().size(), 1u);  // a's
   // Another node's op wins instance 1: the batch goes out again, whole.
   r.decide(KvOp::from(ClientRequest{4, 1, 0, OpKind::put, "b", "x"}));
   proposals = sent<Propose>(r.out);
   ASSERT_EQ(proposals.size(), 1u);
   EXPECT_EQ(proposals[0].second.instance, 2u);
-  EXPECT_EQ(decode_entry(proposals[0].second.value)->size(), 2u);
+  EXPECT_EQ(decode_entry(proposals[0].second.value)->ops.size(), 2u);
   r.out.clear();
   r.a.handle({0, Actor::learner}, Apply{r.next++, batch}, at(0), r.out);
   EXPECT_EQ(r.a.data().at("b"), "x23");
   EXPECT_EQ(r.replies().size(), 2u);
   r.a.handle({0, Actor::learner}, Apply{r.next++, batch}, at(0), r.out);  // decided twice
   EXPECT_EQ(r.a.data().at("b"), "x23");
+}
+
+// Once another node authored the latest batch, client ops go to it rather
+// than into a competing proposal; if it does not get them applied in time,
+// this node proposes them itself.
+TEST(Applier, ForwardsToTheLeaderAndProposesItselfWhenTheLeaderIsSilent) {
+  ApplierRig r;
+  const std::string theirs = encode_op(KvOp::from(ClientRequest{7, 1, 0, OpKind::put, "x", "1"}));
+  r.a.handle({0, Actor::learner}, Apply{r.next++, encode_batch(2, {theirs})}, at(0), r.out);
+  r.out.clear();
+  const ClientRequest mine{1, 1, 0, OpKind::put, "k", "v"};
+  r.a.handle({0, Actor::front_door}, FromClient{"route", mine}, at(10), r.out);
+  EXPECT_TRUE(sent<Propose>(r.out).empty());
+  auto forwarded = sent<ForwardOps>(r.out);
+  ASSERT_EQ(forwarded.size(), 1u);
+  EXPECT_EQ(forwarded[0].first, (Address{2, Actor::applier}));
+  r.out.clear();
+  r.a.tick(at(10 + 499), r.out);
+  EXPECT_TRUE(sent<Propose>(r.out).empty()) << "proposed before the forward timed out";
+  r.a.tick(at(10 + 500), r.out);
+  auto proposals = sent<Propose>(r.out);
+  ASSERT_EQ(proposals.size(), 1u);
+  EXPECT_EQ(decode_entry(proposals[0].second.value)->ops.at(0).client_id, 1u);
+  r.out.clear();
+  // The leader's batch with the op arrives after all: it runs once, answered once.
+  r.a.handle({0, Actor::learner}, Apply{r.next++, encode_batch(2, {encode_op(KvOp::from(mine))})},
+             at(600), r.out);
+  r.a.handle({0, Actor::learner}, Apply{r.next++, proposals[0].second.value}, at(601), r.out);
+  EXPECT_EQ(r.a.data().at("k"), "v");
+  EXPECT_EQ(r.replies().size(), 1u);
+}
+
+TEST(Applier, BatchesForwardedOpsWithoutAnsweringThem) {
+  ApplierRig r;
+  const std::string op = encode_op(KvOp::from(ClientRequest{5, 3, 2, OpKind::append, "k", "z"}));
+  r.a.handle({1, Actor::applier}, ForwardOps{{op, "garbage"}}, at(0), r.out);
+  auto proposals = sent<Propose>(r.out);
+  ASSERT_EQ(proposals.size(), 1u);
+  Result<LogEntry> entry = decode_entry(proposals[0].second.value);
+  ASSERT_TRUE(entry.ok());
+  EXPECT_EQ(entry->author, 0u);
+  ASSERT_EQ(entry->ops.size(), 1u);  // the garbage op was dropped
+  r.out.clear();
+  r.a.handle({0, Actor::learner}, Apply{r.next++, proposals[0].second.value}, at(1), r.out);
+  EXPECT_EQ(r.a.data().at("k"), "z");
+  EXPECT_TRUE(r.replies().empty()) << "the forwarding node answers its client, not us";
 }
 
 TEST(Applier, ProposesANoOpIntoAHoleItWaitedOnTooLong) {
