@@ -180,7 +180,8 @@ std::vector<InstanceId> Learner::missing_below(InstanceId below, std::size_t lim
 void Learner::on_snapshot_installed(InstanceId instance, Outbox& out) {
   if (instance <= next_deliver_) return;
   next_deliver_ = instance;
-  done_below_[self_] = std::max(done_below_[self_], instance);
+  // Not done below it yet: the applier says so (LocalDone) once the
+  // snapshot is durable here.
   decided_below_ = std::max(decided_below_, instance);
   erase_decided_below(instance);
   recompute_forget_point(out);

@@ -177,39 +177,87 @@ void Node::set_drop_rate(double rate) {
                encode(FaultFromClient{{}, FaultRequest{.set_drop = true, .drop_rate = rate}}));
 }
 
-Result<PeerSurvey> survey_peers(zmq::context_t& ctx, const NodeConfig& config, Duration wait) {
+namespace {
+
+// A DEALER per peer for a node that is not running yet (survey, join).
+std::vector<std::unique_ptr<zmq::socket_t>> connect_to_peers(zmq::context_t& ctx,
+                                                             const NodeConfig& config) {
+  std::vector<std::unique_ptr<zmq::socket_t>> dealers(config.members.size());
+  for (NodeId peer = 0; peer < config.members.size(); ++peer) {
+    if (peer == config.self) continue;
+    dealers[peer] = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::dealer);
+    dealers[peer]->set(zmq::sockopt::linger, 0);
+    dealers[peer]->set(zmq::sockopt::immediate, 1);
+    dealers[peer]->set(zmq::sockopt::reconnect_ivl, 50);
+    dealers[peer]->connect(config.members[peer].endpoint);
+  }
+  return dealers;
+}
+
+}  // namespace
+
+Result<PeerSurvey> survey_peers(zmq::context_t& ctx, const NodeConfig& config, Duration wait,
+                                const std::function<void(const std::string&)>& progress) {
   const std::string& endpoint = config.members.at(config.self).endpoint;
+  const std::size_t n = config.members.size();
   zmq::socket_t router(ctx, zmq::socket_type::router);
   router.set(zmq::sockopt::linger, 0);
+  router.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(kMaxPeerFrameBytes));
   try {
     router.bind(endpoint);
   } catch (const zmq::error_t& e) {
     return Error{"cannot listen for peers on " + endpoint + ": " + e.what() +
                  " (is another kvpaxosd using that address?)"};
   }
+  std::vector<std::unique_ptr<zmq::socket_t>> dealers = connect_to_peers(ctx, config);
   PeerSurvey survey;
-  std::vector<bool> heard(config.members.size(), false);
-  const Time deadline = Clock::now() + wait;
-  while (Clock::now() < deadline && survey.heard + 1 < config.members.size()) {
+  std::vector<bool> heard(n, false);
+  const std::size_t others_needed = n / 2;  // with this node, a majority
+  const Time start = Clock::now();
+  Time next_beat = start;
+  Time next_progress = start + std::chrono::seconds(1);
+  while (Clock::now() - start < wait && survey.heard < others_needed &&
+         survey.furthest_decided == 0) {
+    const Time now = Clock::now();
+    if (now >= next_beat) {
+      // Surveying nodes hear each other: a new cluster starts all at once.
+      for (NodeId peer = 0; peer < n; ++peer) {
+        if (!dealers[peer]) continue;
+        const FrameHeader h{{peer, Actor::peer_link}, {config.self, Actor::peer_link}, 0, 0};
+        send_frames(*dealers[peer], encode_header(h), encode(Heartbeat{}), /*wait=*/false);
+      }
+      next_beat = now + std::chrono::milliseconds(100);
+    }
+    if (now >= next_progress) {
+      std::string missing;
+      for (NodeId peer = 0; peer < n; ++peer) {
+        if (peer == config.self || heard[peer]) continue;
+        missing += (missing.empty() ? "" : ", ") + config.members[peer].name;
+      }
+      progress("heard " + std::to_string(survey.heard) + " of the " + std::to_string(n - 1) +
+               " other nodes (" + std::to_string(others_needed) + " needed); waiting for " +
+               missing);
+      next_progress = now + std::chrono::seconds(1);
+    }
     zmq::pollitem_t items[] = {{router.handle(), 0, ZMQ_POLLIN, 0}};
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    zmq::poll(items, 1, std::max(left, std::chrono::milliseconds(1)));
+    zmq::poll(items, 1, std::chrono::milliseconds(50));
     if ((items[0].revents & ZMQ_POLLIN) == 0) continue;
     std::vector<zmq::message_t> frames;
     if (!zmq::recv_multipart(router, std::back_inserter(frames), zmq::recv_flags::dontwait)) continue;
     if (frames.size() != 3) continue;
     Result<FrameHeader> h = decode_header(frames[1].to_string_view());
-    if (!h.ok() || h->from.node >= heard.size() || h->from.node == config.self) continue;
+    if (!h.ok() || h->from.node >= n || h->from.node == config.self) continue;
     if (!heard[h->from.node]) {
       heard[h->from.node] = true;
       ++survey.heard;
     }
-    const InstanceId progress = std::max({h->decided_below, h->done_below, h->forget_below});
-    if (progress > survey.furthest_decided) {
-      survey.furthest_decided = progress;
+    const InstanceId progress_seen = std::max({h->decided_below, h->done_below, h->forget_below});
+    if (progress_seen > survey.furthest_decided) {
+      survey.furthest_decided = progress_seen;
       survey.furthest_name = config.members[h->from.node].name;
     }
   }
+  survey.needed = others_needed;
   router.unbind(endpoint);
   return survey;
 }
@@ -229,15 +277,7 @@ Result<JoinBarrier> gather_join_barrier(zmq::context_t& ctx, const NodeConfig& c
     return Error{"cannot listen for peers on " + endpoint + ": " + e.what() +
                  " (is this node still running? stop it before rebuilding it)"};
   }
-  std::vector<std::unique_ptr<zmq::socket_t>> dealers(n);
-  for (NodeId peer = 0; peer < n; ++peer) {
-    if (peer == self) continue;
-    dealers[peer] = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::dealer);
-    dealers[peer]->set(zmq::sockopt::linger, 0);
-    dealers[peer]->set(zmq::sockopt::immediate, 1);
-    dealers[peer]->set(zmq::sockopt::reconnect_ivl, 50);
-    dealers[peer]->connect(config.members[peer].endpoint);
-  }
+  std::vector<std::unique_ptr<zmq::socket_t>> dealers = connect_to_peers(ctx, config);
   const Actor asked[] = {Actor::acceptor, Actor::proposer};
   // answered[peer][0] acceptor, [1] proposer
   std::vector<std::array<bool, 2>> answered(n, {false, false});
@@ -290,16 +330,24 @@ Result<JoinBarrier> gather_join_barrier(zmq::context_t& ctx, const NodeConfig& c
     if (!h.ok() || h->from.node >= n || h->from.node == self) continue;
     Result<Body> body = decode(frames[2].to_string_view());
     if (!body.ok()) continue;
+    if (std::holds_alternative<JoinQuery>(body.value())) {
+      router.unbind(endpoint);
+      return Error{config.members[h->from.node].name + " is being rebuilt at the same time; "
+                   "rebuild one node at a time (stop one of the two --join runs, and start it "
+                   "again once the other has caught up)"};
+    }
     const auto* info = std::get_if<JoinInfo>(&body.value());
     if (info == nullptr) continue;  // Paxos traffic for the node this will be: not yet
     const int a = h->from.actor == Actor::acceptor ? 0 : h->from.actor == Actor::proposer ? 1 : -1;
     if (a < 0) continue;
     if (info->repairing) {
       router.unbind(endpoint);
-      return Error{config.members[h->from.node].name + " was itself rebuilt and part of the "
-                   "log below its vote floor is not decided yet; rebuilding a second node now "
-                   "could leave an instance that no majority may vote in. Retry in a few "
-                   "seconds, once it has caught up (kvctl status)"};
+      return Error{config.members[h->from.node].name + " was itself rebuilt and the log below "
+                   "its vote floor is not yet forgotten by a majority; rebuilding a second node "
+                   "now could leave an instance that no majority may vote in. Retry once "
+                   "`kvctl status` shows its MIN at or above " +
+                   std::to_string(info->instance_bound) + " (after the next snapshots; "
+                   "writes make them come sooner)"};
     }
     answered[h->from.node][static_cast<std::size_t>(a)] = true;
     barrier.vote_floor = std::max(barrier.vote_floor, info->instance_bound);

@@ -53,12 +53,17 @@ struct NodeConfig {
 // new cluster from one that has a log (and so from a node that lost its data).
 struct PeerSurvey {
   std::size_t heard = 0;             // distinct peers heard from
+  std::size_t needed = 0;            // peers that, with this node, make a majority
   InstanceId furthest_decided = 0;   // highest decided_below / done_below / forget_below heard
   std::string furthest_name;         // who reported it
 };
-// Listens on config.members[config.self]'s endpoint for up to `wait` (less
-// once every peer was heard). Fails if the endpoint cannot be bound.
-Result<PeerSurvey> survey_peers(zmq::context_t& ctx, const NodeConfig& config, Duration wait);
+// Listens on config.members[config.self]'s endpoint, and sends heartbeats to
+// every peer (so nodes surveying at once hear each other), until a majority
+// with this node was heard, a peer reports progress, or `wait` passed.
+// `progress` gets a line about once a second. Fails if the endpoint cannot
+// be bound.
+Result<PeerSurvey> survey_peers(zmq::context_t& ctx, const NodeConfig& config, Duration wait,
+                                const std::function<void(const std::string&)>& progress);
 
 // Rebuilding a node that lost its data dir (kvpaxosd --join). Its lost self
 // may have promised or accepted anything in instances that were in progress

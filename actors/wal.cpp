@@ -227,7 +227,7 @@ Result<std::unique_ptr<SegmentedLog>> SegmentedLog::open(
       return Error{"corrupt record in " + path + " at byte offset " + std::to_string(s.good_bytes) +
                    " (checksum or length does not match, and it is not a torn write at the "
                    "end of the log); refusing to start on a damaged acceptor log. Restore this "
-                   "data dir from a backup, or wipe it and rejoin the node explicitly"};
+                   "data dir from a backup, or wipe it and rebuild the node with kvpaxosd --join"};
     }
     if (s.damaged) {
       r.torn_bytes = data->size() - s.good_bytes;

@@ -26,14 +26,23 @@ struct Worker {
   std::string first_error;
 };
 
-void run_worker(zmq::context_t& ctx, const Config& c, int index, Clock::time_point end,
+class KvpaxosSession final : public Session {
+ public:
+  KvpaxosSession(zmq::context_t& ctx, ClientOptions options) : client_(ctx, std::move(options)) {}
+  CallResult call(OpKind op, const std::string& key, const std::string& value) override {
+    switch (op) {
+      case OpKind::put: return client_.put(key, value);
+      case OpKind::append: return client_.append(key, value);
+      default: return client_.get(key);
+    }
+  }
+
+ private:
+  Client client_;
+};
+
+void run_worker(Session& session, const Config& c, int index, Clock::time_point end,
                 std::atomic<std::uint64_t>& done, std::atomic<std::uint64_t>& failed, Worker& w) {
-  std::vector<std::string> endpoints = c.endpoints;
-  std::rotate(endpoints.begin(),
-              endpoints.begin() + index % static_cast<int>(endpoints.size()), endpoints.end());
-  Client client(ctx, ClientOptions{.endpoints = endpoints,
-                                   .deadline = c.deadline,
-                                   .attempt_timeout = std::min(c.deadline, std::chrono::milliseconds(1000))});
   std::mt19937_64 rng(static_cast<std::uint64_t>(index) * 7919 + 17);
   std::uniform_int_distribution<std::uint64_t> key_dist(0, c.keys - 1);
   std::uniform_int_distribution<int> roll_dist(0, 99);
@@ -44,9 +53,9 @@ void run_worker(zmq::context_t& ctx, const Config& c, int index, Clock::time_poi
     const std::string key = "bench-" + std::to_string(key_dist(rng));
     if (!value.empty()) value[n % value.size()] = static_cast<char>('a' + n % 26);
     const Clock::time_point start = Clock::now();
-    const CallResult r = kind == kPut   ? client.put(key, value)
-                         : kind == kGet ? client.get(key)
-                                        : client.append(key, value);
+    const CallResult r = session.call(
+        kind == kPut ? OpKind::put : kind == kGet ? OpKind::get : OpKind::append, key,
+        kind == kGet ? std::string() : value);
     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
     if (r.ok()) {
       w.latency_us[kind].push_back(static_cast<std::uint32_t>(
@@ -119,16 +128,30 @@ LatencySummary summarize(std::vector<std::uint32_t>& micros) {
   return s;
 }
 
-Report run(const Config& c) {
-  zmq::context_t ctx(2);
+SessionFactory kvpaxos_sessions(zmq::context_t& ctx, const Config& c) {
+  return [&ctx, c](int index) -> std::unique_ptr<Session> {
+    std::vector<std::string> endpoints = c.endpoints;
+    std::rotate(endpoints.begin(),
+                endpoints.begin() + index % static_cast<int>(endpoints.size()), endpoints.end());
+    return std::make_unique<KvpaxosSession>(
+        ctx, ClientOptions{.endpoints = endpoints,
+                           .deadline = c.deadline,
+                           .attempt_timeout = std::min(c.deadline, std::chrono::milliseconds(1000))});
+  };
+}
+
+Report run(const Config& c, const SessionFactory& make_session) {
   std::atomic<std::uint64_t> done{0}, failed{0};
   std::vector<Worker> workers(static_cast<std::size_t>(c.clients));
+  std::vector<std::unique_ptr<Session>> sessions;
+  for (int i = 0; i < c.clients; ++i) sessions.push_back(make_session(i));
   const Clock::time_point start = Clock::now();
   const Clock::time_point end = start + c.duration;
   std::vector<std::thread> threads;
   for (int i = 0; i < c.clients; ++i) {
-    threads.emplace_back(run_worker, std::ref(ctx), std::cref(c), i, end, std::ref(done),
-                         std::ref(failed), std::ref(workers[static_cast<std::size_t>(i)]));
+    const auto k = static_cast<std::size_t>(i);
+    threads.emplace_back(run_worker, std::ref(*sessions[k]), std::cref(c), i, end, std::ref(done),
+                         std::ref(failed), std::ref(workers[k]));
   }
   std::uint64_t last = 0;
   for (int second = 1; Clock::now() < end; ++second) {

@@ -11,6 +11,10 @@
 #include <string>
 #include <vector>
 
+#include <functional>
+#include <memory>
+
+#include "client/client.hpp"
 #include "messages/result.hpp"
 
 namespace kvpaxos::bench {
@@ -50,8 +54,20 @@ struct Report {
   double ops_per_second() const { return seconds > 0 ? static_cast<double>(ok) / seconds : 0; }
 };
 
+// One client's connection to the system under test, used by one thread.
+class Session {
+ public:
+  virtual ~Session() = default;
+  virtual CallResult call(OpKind op, const std::string& key, const std::string& value) = 0;
+};
+// Makes client `index`'s session (spread them over config.endpoints).
+using SessionFactory = std::function<std::unique_ptr<Session>(int index)>;
+
+// A kvpaxos client per session, starting at endpoint index % n.
+SessionFactory kvpaxos_sessions(zmq::context_t& ctx, const Config& config);
+
 // Runs the load; prints progress to stderr.
-Report run(const Config& config);
+Report run(const Config& config, const SessionFactory& sessions);
 std::string format_text(const Config& config, const Report& r);
 std::string format_json(const Config& config, const Report& r);
 

@@ -244,7 +244,8 @@ int run_bench(const std::vector<std::string>& endpoints, std::chrono::millisecon
                              .mix = mix.value(),
                              .deadline = timeout,
                              .json = o.format == "json"};
-  const bench::Report r = bench::run(config);
+  zmq::context_t ctx(2);
+  const bench::Report r = bench::run(config, bench::kvpaxos_sessions(ctx, config));
   std::cout << (config.json ? bench::format_json(config, r) : bench::format_text(config, r));
   if (r.ok == 0) return fail("no operation succeeded; is the cluster running at " + o.endpoints + "?", kExitFailed);
   return kExitOk;

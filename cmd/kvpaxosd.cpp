@@ -6,6 +6,8 @@
 //
 // Exit status: 0 after SIGTERM/SIGINT, 2 for bad flags or an address in use,
 // 1 for any other start-up failure.
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -46,6 +48,23 @@ struct Flags {
   std::exit(kExitUsage);
 }
 
+enum class DirState {
+  fresh,  // no marker: never served (or a first start that crashed before serving)
+  node,   // this node's state
+  lost,   // a marker, but no acceptor log: the promises are gone
+};
+
+DirState inspect_data_dir(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::exists(fs::path(dir) / "kvpaxos-node", ec)) return DirState::fresh;
+  for (const auto& e : fs::directory_iterator(fs::path(dir) / "acceptor", ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("acceptor-", 0) == 0 && e.path().extension() == ".log") return DirState::node;
+  }
+  return DirState::lost;
+}
+
 // A data dir belongs to one node of one cluster: its acceptor promises are
 // only valid there. The marker file records whose it is; a restart with the
 // same name and cluster recovers from it, anything else is refused.
@@ -66,10 +85,11 @@ Result<bool> claim_data_dir(const std::string& dir, const std::string& name,
                  "data dir, or start it with the --name and --cluster it had"};
   }
   {
-    std::ofstream out(marker.string() + ".tmp");
-    out << identity;
-    out.flush();
-    if (!out) return Error{"cannot write " + marker.string()};
+    FILE* out = std::fopen((marker.string() + ".tmp").c_str(), "w");
+    const bool written = out != nullptr && std::fputs(identity.c_str(), out) >= 0 &&
+                         std::fflush(out) == 0 && ::fsync(fileno(out)) == 0;
+    if (out != nullptr) std::fclose(out);
+    if (!written) return Error{"cannot write " + marker.string() + ".tmp"};
   }
   fs::rename(marker.string() + ".tmp", marker, ec);
   if (ec) return Error{"cannot write " + marker.string() + ": " + ec.message()};
@@ -107,7 +127,7 @@ NodeConfig build_config(const Flags& f) {
 Result<bool> rebuild_data_dir(zmq::context_t& ctx, NodeConfig& config, const Flags& f) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  for (const char* leftover : {"acceptor", "decided", "snapshot", "snapshot.tmp"}) {
+  for (const char* leftover : {"kvpaxos-node", "acceptor", "decided", "snapshot", "snapshot.tmp"}) {
     fs::remove_all(fs::path(f.data_dir) / leftover, ec);
     if (ec) return Error{"cannot clear " + (fs::path(f.data_dir) / leftover).string() + ": " + ec.message()};
   }
@@ -163,9 +183,10 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1'000'000'000}));
   app.add_flag("--first-start", f.first_start,
-               "This node has never run with this cluster: skip the check that refuses an "
-               "empty --data-dir when the other nodes already have a log. Never use it for a "
-               "node that lost its data dir: it would vote without the promises it made");
+               "The first start of a new cluster: needed with an empty --data-dir. Waits until "
+               "a majority of the nodes is up and refuses if any already has a log. Never use "
+               "it for a node that lost its data dir (use --join): it would vote without the "
+               "promises it made");
   CLI::Option* join = app.add_flag(
       "--join", f.join,
       "Rebuild this node after its --data-dir was lost: ask every other node (all must be up) "
@@ -173,7 +194,8 @@ int main(int argc, char** argv) {
       "voted there), and learn the state from a peer's snapshot and the log");
   join->excludes("--first-start");
   app.add_option("--join-timeout", f.join_timeout_s,
-                 "With --join: seconds to wait for every other node to answer")
+                 "With --join: seconds to wait for every other node to answer; with "
+                 "--first-start: for a majority of the nodes to be up")
       ->capture_default_str()
       ->check(CLI::Range(1, 3600));
   app.add_flag("--fault-injection", f.fault_injection,
@@ -200,35 +222,75 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   zmq::context_t ctx(1);
-  // An empty data dir while the others already have a log: this node most
-  // likely lost its disk. Voting now could break promises it made before.
-  const bool fresh = !f.data_dir.empty() &&
-                     !std::filesystem::exists(std::filesystem::path(f.data_dir) / "kvpaxos-node");
+  const DirState state = f.data_dir.empty() ? DirState::node : inspect_data_dir(f.data_dir);
+  const bool fresh = state != DirState::node;
+  if (state == DirState::lost) {
+    // Whose marker is it? Another node's data dir is refused as such.
+    Result<bool> mine = claim_data_dir(f.data_dir, f.name, f.cluster);
+    if (!mine.ok()) {
+      std::cerr << "kvpaxosd: " << mine.error() << "\n";
+      return kExitUsage;
+    }
+  }
   if (f.join) {
     if (!fresh) {
       std::cerr << "kvpaxosd: --join rebuilds a node whose data dir was lost, but " << f.data_dir
-                << " holds a node's state already; restart without --join\n";
+                << " holds this node's acceptor log; restart without --join\n";
       return kExitUsage;
     }
-    if (config.members.size() == 1) usage_error("--join needs a cluster of more than one node");
+    if (config.members.size() < 3) {
+      usage_error("--join needs a cluster of at least 3 nodes: with " +
+                  std::to_string(config.members.size()) + ", an instance the lost node voted in "
+                  "could never be decided again");
+    }
     Result<bool> joined = rebuild_data_dir(ctx, config, f);
     if (!joined.ok()) {
       std::cerr << "kvpaxosd: --join: " << joined.error() << "\n";
       return 1;
     }
-  } else if (fresh && !f.first_start && config.members.size() > 1) {
-    Result<PeerSurvey> survey = survey_peers(ctx, config, std::chrono::milliseconds(1500));
-    if (!survey.ok()) {
-      std::cerr << "kvpaxosd: " << survey.error() << "\n";
+  } else if (state == DirState::lost) {
+    std::cerr << "kvpaxosd: " << f.data_dir << "/kvpaxos-node says this node ran before, but "
+              << "its acceptor log (" << f.data_dir << "/acceptor) is gone, and with it the "
+              << "promises it made; rebuild it with --join (every other node must be up)\n";
+    return kExitUsage;
+  } else if (state == DirState::fresh) {
+    // Fail closed: an empty data dir is either a new cluster (--first-start)
+    // or a node that lost its disk, which must not vote as if it never had.
+    if (!f.first_start) {
+      std::cerr << "kvpaxosd: --data-dir " << f.data_dir << " holds no node state; start a new "
+                << "cluster with --first-start on each node (the first time only), or rebuild "
+                << "a node that lost its data dir with --join\n";
       return kExitUsage;
     }
-    if (survey->furthest_decided > 0) {
-      std::cerr << "kvpaxosd: --data-dir " << f.data_dir << " is empty, but the cluster already "
-                << "has a log (" << survey->furthest_name << " is at instance "
-                << survey->furthest_decided << "); if " << f.name << " lost its data dir, "
-                << "rebuild it with --join (every other node must be up); if it never ran "
-                << "with this cluster, start it with --first-start\n";
-      return kExitUsage;
+    if (config.members.size() > 1) {
+      Result<PeerSurvey> survey = survey_peers(
+          ctx, config, std::chrono::seconds(f.join_timeout_s),
+          [&](const std::string& line) { log::info(f.name + " --first-start: " + line); });
+      if (!survey.ok()) {
+        std::cerr << "kvpaxosd: " << survey.error() << "\n";
+        return kExitUsage;
+      }
+      if (survey->furthest_decided > 0) {
+        std::cerr << "kvpaxosd: --first-start, but the cluster already has a log ("
+                  << survey->furthest_name << " is at instance " << survey->furthest_decided
+                  << "); if " << f.name << " lost its data dir, rebuild it with --join "
+                  << "(every other node must be up)\n";
+        return kExitUsage;
+      }
+      if (survey->heard < survey->needed) {
+        std::cerr << "kvpaxosd: --first-start: heard " << survey->heard << " of the "
+                  << config.members.size() - 1 << " other nodes in " << f.join_timeout_s
+                  << "s; a new cluster starts once a majority of its nodes is up (start "
+                  << survey->needed << " of the others, each with --first-start)\n";
+        return 1;
+      }
+    }
+    // The acceptor log exists before the marker: a marker without one means
+    // the log was lost.
+    Result<bool> created = write_vote_floor(f.data_dir, 0);
+    if (!created.ok()) {
+      std::cerr << "kvpaxosd: " << created.error() << "\n";
+      return 1;
     }
   }
   if (!f.data_dir.empty()) {
@@ -242,7 +304,7 @@ int main(int argc, char** argv) {
 
   Result<std::unique_ptr<Node>> node = Node::start(ctx, config);
   // The survey's socket may hold the peer port a moment after closing.
-  for (int i = 0; (fresh || f.join) && !node.ok() && i < 20; ++i) {
+  for (int i = 0; fresh && !node.ok() && i < 20; ++i) {
     if (node.error().find("Address already in use") == std::string::npos) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     node = Node::start(ctx, config);

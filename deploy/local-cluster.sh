@@ -56,8 +56,10 @@ start() {
   mkdir -p "$dir"
   for i in 1 2 3; do
     n="n$i"
+    first=()
+    [ -e "$dir/$n/kvpaxos-node" ] || first=(--first-start)  # a new cluster
     "$build/kvpaxosd" --name "$n" --cluster "$cluster" --client-addr "127.0.0.1:$((base + 100 + i))" \
-      --data-dir "$dir/$n" --fault-injection >"$dir/$n.log" 2>&1 &
+      --data-dir "$dir/$n" --fault-injection "${first[@]}" >"$dir/$n.log" 2>&1 &
     echo $! >"$dir/$n.pid"
   done
   for _ in $(seq 100); do

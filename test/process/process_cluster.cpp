@@ -82,7 +82,7 @@ bool ProcessCluster::launch(int nodes, const std::vector<std::string>& extra_fla
       args.insert(args.end(), {"--data-dir", data_dir(i)});
     }
     args_.push_back(std::move(args));
-    pids_.push_back(spawn(i));
+    pids_.push_back(durable ? spawn(i, {"--first-start"}) : spawn(i));
   }
   std::vector<int> all(static_cast<std::size_t>(nodes));
   for (int i = 0; i < nodes; ++i) all[static_cast<std::size_t>(i)] = i;
