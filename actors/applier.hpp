@@ -66,7 +66,7 @@ struct ApplierOptions {
   // log instance (up to max_batch_ops / max_batch_bytes), with at most
   // max_in_flight of this node's instances undecided at once. While those
   // are in flight, new requests queue and form the next batch.
-  std::size_t max_in_flight = 4;
+  std::size_t max_in_flight = 2;
   std::size_t max_batch_ops = 1024;
   std::size_t max_batch_bytes = 1 << 20;
   // Forwarding: the author of the latest applied batch is the leader. Other

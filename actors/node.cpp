@@ -65,7 +65,8 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
   ApplierOptions applier_options{.name = c.members[self].name,
                                  .fault_injection = c.fault_injection,
                                  .hole_timeout = c.hole_timeout,
-                                 .snapshot_every = c.snapshot_every};
+                                 .snapshot_every = c.snapshot_every,
+                                 .max_in_flight = c.pipeline};
   InstanceId first_instance = 0;
   if (!c.data_dir.empty()) {
     LogOpenReport report;

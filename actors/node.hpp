@@ -43,6 +43,7 @@ struct NodeConfig {
   // Durable state (acceptor log, snapshots) lives here; empty: memory only.
   std::string data_dir;
   InstanceId snapshot_every = 10'000;
+  std::size_t pipeline = 2;  // the applier's own instances in flight at once
   // A rebuilt node's proposer starts above this round (JoinBarrier).
   std::uint64_t initial_round = 0;
 };

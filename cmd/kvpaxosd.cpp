@@ -38,6 +38,7 @@ struct Flags {
   bool fault_injection = false;
   std::string log_level = "info";
   std::uint64_t snapshot_every = 10'000;
+  std::size_t pipeline = 2;
   bool first_start = false;
   bool join = false;
   int join_timeout_s = 60;
@@ -116,6 +117,7 @@ NodeConfig build_config(const Flags& f) {
   config.client_endpoint = std::move(client.value());
   config.fault_injection = f.fault_injection;
   config.snapshot_every = f.snapshot_every;
+  config.pipeline = f.pipeline;
   config.inproc_namespace = "kvpaxosd-" + f.name;
   config.seed = std::random_device{}();
   return config;
@@ -176,6 +178,11 @@ int main(int argc, char** argv) {
                  "Directory for this node's durable state (acceptor log, snapshots). A node "
                  "restarted with the same --data-dir, --name and --cluster recovers every "
                  "promise and applied write. Without it, state lives in memory only");
+  app.add_option("--pipeline", f.pipeline,
+                 "Log instances this node keeps in flight at once; client requests arriving "
+                 "meanwhile are batched into the next one")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1}, std::size_t{256}));
   app.add_option("--snapshot-every", f.snapshot_every,
                  "With --data-dir: write a snapshot every this many applied log instances "
                  "(also every 64 MiB applied and after 2 s idle); log instances below what a "
