@@ -203,13 +203,20 @@ void Learner::tick(Time now, Outbox& out) {
   if (options_.deliver_to_applier && options_.forget_with_majority &&
       next_deliver_ < forgotten_somewhere &&
       now - last_snapshot_request_ >= options_.snapshot_retry) {
-    NodeId best = self_;
+    // Every peer done past us can serve, furthest ahead first. Each retry
+    // names the next one: the furthest may be down for good (its Done point
+    // is only what it last said), and the applier moves to the named peer
+    // once its transfer stalls.
+    std::vector<NodeId> sources;
     for (NodeId p = 0; p < n_; ++p) {
-      if (p != self_ && (best == self_ || done_below_[p] > done_below_[best])) best = p;
+      if (p != self_ && done_below_[p] > next_deliver_) sources.push_back(p);
     }
-    if (best != self_ && done_below_[best] > next_deliver_) {
+    std::stable_sort(sources.begin(), sources.end(),
+                     [this](NodeId a, NodeId b) { return done_below_[a] > done_below_[b]; });
+    if (!sources.empty()) {
       last_snapshot_request_ = now;
-      out.push_back({{self_, Actor::applier}, SnapshotNeeded{forgotten_somewhere, best}});
+      const NodeId peer = sources[snapshot_requests_++ % sources.size()];
+      out.push_back({{self_, Actor::applier}, SnapshotNeeded{forgotten_somewhere, peer}});
     }
   }
   if (now - last_catch_up_ < options_.catch_up_interval) return;

@@ -95,6 +95,7 @@ class Learner final : public ActorLogic {
   bool reported_once_ = false;
   Time last_catch_up_{};
   Time last_snapshot_request_{};
+  std::uint64_t snapshot_requests_ = 0;  // picks the next source on each retry
   NodeId next_catch_up_peer_ = 0;
   std::uint64_t conflicts_ = 0;
 };

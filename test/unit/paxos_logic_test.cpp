@@ -202,6 +202,27 @@ TEST(Learner, AsksPeersForEveryMissingInstance) {
   EXPECT_TRUE(sent<CatchUpRequest>(out).empty()) << "rate limited";
 }
 
+// Behind the forget point, a snapshot source is named; each retry names the
+// next peer that is done past us (the furthest may be down for good).
+TEST(Learner, RotatesSnapshotSourcesWhenTheFurthestPeerDoesNotServe) {
+  Learner l(0, 3, LearnerOptions{.forget_with_majority = true,
+                                 .snapshot_retry = milliseconds(100)});
+  Outbox out;
+  l.handle({0, Actor::peer_link}, PeerProgress{1, 500, 500, 400}, at(0), out);
+  l.handle({0, Actor::peer_link}, PeerProgress{2, 450, 450, 400}, at(0), out);
+  std::vector<NodeId> named;
+  for (int t = 1; t <= 4; ++t) {
+    out.clear();
+    l.tick(at(t * 150), out);
+    for (const auto& [to, m] : sent<SnapshotNeeded>(out)) {
+      EXPECT_EQ(to, (Address{0, Actor::applier}));
+      EXPECT_EQ(m.below, 450u);  // a majority (n2, n3) is done below 450
+      named.push_back(m.peer);
+    }
+  }
+  EXPECT_EQ(named, (std::vector<NodeId>{1, 2, 1, 2}));
+}
+
 TEST(Learner, AnswersCatchUpWithWhatItHolds) {
   Learner l(0, 3);
   Outbox out;
