@@ -1,11 +1,13 @@
 // kvpaxosd: one kvpaxos node.
 //
 //   kvpaxosd --name n1 --cluster n1=127.0.0.1:7101,n2=127.0.0.1:7102,n3=127.0.0.1:7103
-//            --client-addr 127.0.0.1:7201 [--data-dir DIR] [--fault-injection]
-//            [--log-level LEVEL]
+//            --client-addr 127.0.0.1:7201 [--data-dir DIR [--first-start | --join]]
+//            [--pipeline N] [--snapshot-every N] [--fault-injection] [--log-level LEVEL]
 //
-// Exit status: 0 after SIGTERM/SIGINT, 2 for bad flags or an address in use,
-// 1 for any other start-up failure.
+// An empty --data-dir needs --first-start (a new cluster) or --join (a node
+// that lost its data dir); see docs/architecture.md, "Durability".
+// Exit status: 0 after SIGTERM/SIGINT, 2 for bad flags, an address in use or
+// a data dir that must not be used as it is, 1 for any other start-up failure.
 #include <unistd.h>
 
 #include <csignal>
