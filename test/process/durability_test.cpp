@@ -326,8 +326,10 @@ TEST(Durability, NodeDownDuringManyWritesRejoinsThroughASnapshot) {
   Client admin(ctx, ClientOptions{.endpoints = cluster.endpoints()});
   Result<StatusReply> n1 = admin.status(cluster.endpoints()[0], milliseconds(2000));
   ASSERT_TRUE(n1.ok()) << n1.error();
-  EXPECT_GT(n1->forget_below, static_cast<InstanceId>(writes / 2))
-      << "n1 did not forget its log while n3 was down";
+  // Batching puts many writes in one instance: compare with the log, not the writes.
+  EXPECT_GE(n1->forget_below, InstanceId{500}) << "n1 did not forget its log while n3 was down";
+  EXPECT_LE(n1->applied_below - n1->forget_below, InstanceId{1500})
+      << "n1 holds more than three snapshot intervals of log while n3 is down";
   std::cout << writes << " writes with n3 down in " << secs << " s; n1: applied "
             << n1->applied_below << ", forgotten below " << n1->forget_below << ", snapshot at "
             << n1->snapshot_below << " (" << n1->snapshot_bytes << " B), data dir "
