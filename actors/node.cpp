@@ -4,6 +4,7 @@
 #include <array>
 #include <filesystem>
 #include <iterator>
+#include <optional>
 
 #include <zmq_addon.hpp>
 
@@ -195,21 +196,53 @@ std::vector<std::unique_ptr<zmq::socket_t>> connect_to_peers(zmq::context_t& ctx
   return dealers;
 }
 
+// This node's peer port while the node itself is not running yet.
+Result<std::unique_ptr<zmq::socket_t>> listen_on_peer_port(zmq::context_t& ctx,
+                                                           const std::string& endpoint,
+                                                           const std::string& hint) {
+  auto router = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::router);
+  router->set(zmq::sockopt::linger, 0);
+  router->set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(kMaxPeerFrameBytes));
+  try {
+    router->bind(endpoint);
+  } catch (const zmq::error_t& e) {
+    return Error{"cannot listen for peers on " + endpoint + ": " + e.what() + " (" + hint + ")"};
+  }
+  return router;
+}
+
+struct PeerMessage {
+  FrameHeader header;
+  zmq::message_t body;
+};
+
+// Waits up to 50 ms for one well-formed frame from another member.
+std::optional<PeerMessage> next_peer_message(zmq::socket_t& router, const NodeConfig& config) {
+  zmq::pollitem_t items[] = {{router.handle(), 0, ZMQ_POLLIN, 0}};
+  zmq::poll(items, 1, std::chrono::milliseconds(50));
+  if ((items[0].revents & ZMQ_POLLIN) == 0) return std::nullopt;
+  std::vector<zmq::message_t> frames;
+  if (!zmq::recv_multipart(router, std::back_inserter(frames), zmq::recv_flags::dontwait)) {
+    return std::nullopt;
+  }
+  if (frames.size() != 3) return std::nullopt;
+  Result<FrameHeader> h = decode_header(frames[1].to_string_view());
+  if (!h.ok() || h->from.node >= config.members.size() || h->from.node == config.self) {
+    return std::nullopt;
+  }
+  return PeerMessage{h.value(), std::move(frames[2])};
+}
+
 }  // namespace
 
 Result<PeerSurvey> survey_peers(zmq::context_t& ctx, const NodeConfig& config, Duration wait,
                                 const std::function<void(const std::string&)>& progress) {
   const std::string& endpoint = config.members.at(config.self).endpoint;
   const std::size_t n = config.members.size();
-  zmq::socket_t router(ctx, zmq::socket_type::router);
-  router.set(zmq::sockopt::linger, 0);
-  router.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(kMaxPeerFrameBytes));
-  try {
-    router.bind(endpoint);
-  } catch (const zmq::error_t& e) {
-    return Error{"cannot listen for peers on " + endpoint + ": " + e.what() +
-                 " (is another kvpaxosd using that address?)"};
-  }
+  Result<std::unique_ptr<zmq::socket_t>> listening =
+      listen_on_peer_port(ctx, endpoint, "is another kvpaxosd using that address?");
+  if (!listening.ok()) return Error{listening.error()};
+  zmq::socket_t& router = *listening.value();
   std::vector<std::unique_ptr<zmq::socket_t>> dealers = connect_to_peers(ctx, config);
   PeerSurvey survey;
   std::vector<bool> heard(n, false);
@@ -240,14 +273,9 @@ Result<PeerSurvey> survey_peers(zmq::context_t& ctx, const NodeConfig& config, D
                missing);
       next_progress = now + std::chrono::seconds(1);
     }
-    zmq::pollitem_t items[] = {{router.handle(), 0, ZMQ_POLLIN, 0}};
-    zmq::poll(items, 1, std::chrono::milliseconds(50));
-    if ((items[0].revents & ZMQ_POLLIN) == 0) continue;
-    std::vector<zmq::message_t> frames;
-    if (!zmq::recv_multipart(router, std::back_inserter(frames), zmq::recv_flags::dontwait)) continue;
-    if (frames.size() != 3) continue;
-    Result<FrameHeader> h = decode_header(frames[1].to_string_view());
-    if (!h.ok() || h->from.node >= n || h->from.node == config.self) continue;
+    std::optional<PeerMessage> m = next_peer_message(router, config);
+    if (!m) continue;
+    const FrameHeader* h = &m->header;
     if (!heard[h->from.node]) {
       heard[h->from.node] = true;
       ++survey.heard;
@@ -269,15 +297,10 @@ Result<JoinBarrier> gather_join_barrier(zmq::context_t& ctx, const NodeConfig& c
   const NodeId self = config.self;
   const std::size_t n = config.members.size();
   const std::string& endpoint = config.members.at(self).endpoint;
-  zmq::socket_t router(ctx, zmq::socket_type::router);
-  router.set(zmq::sockopt::linger, 0);
-  router.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(kMaxPeerFrameBytes));
-  try {
-    router.bind(endpoint);
-  } catch (const zmq::error_t& e) {
-    return Error{"cannot listen for peers on " + endpoint + ": " + e.what() +
-                 " (is this node still running? stop it before rebuilding it)"};
-  }
+  Result<std::unique_ptr<zmq::socket_t>> listening = listen_on_peer_port(
+      ctx, endpoint, "is this node still running? stop it before rebuilding it");
+  if (!listening.ok()) return Error{listening.error()};
+  zmq::socket_t& router = *listening.value();
   std::vector<std::unique_ptr<zmq::socket_t>> dealers = connect_to_peers(ctx, config);
   const Actor asked[] = {Actor::acceptor, Actor::proposer};
   // answered[peer][0] acceptor, [1] proposer
@@ -321,15 +344,10 @@ Result<JoinBarrier> gather_join_barrier(zmq::context_t& ctx, const NodeConfig& c
       }
       next_ask = now + std::chrono::milliseconds(200);
     }
-    zmq::pollitem_t items[] = {{router.handle(), 0, ZMQ_POLLIN, 0}};
-    zmq::poll(items, 1, std::chrono::milliseconds(50));
-    if ((items[0].revents & ZMQ_POLLIN) == 0) continue;
-    std::vector<zmq::message_t> frames;
-    if (!zmq::recv_multipart(router, std::back_inserter(frames), zmq::recv_flags::dontwait)) continue;
-    if (frames.size() != 3) continue;
-    Result<FrameHeader> h = decode_header(frames[1].to_string_view());
-    if (!h.ok() || h->from.node >= n || h->from.node == self) continue;
-    Result<Body> body = decode(frames[2].to_string_view());
+    std::optional<PeerMessage> m = next_peer_message(router, config);
+    if (!m) continue;
+    const FrameHeader* h = &m->header;
+    Result<Body> body = decode(m->body.to_string_view());
     if (!body.ok()) continue;
     if (std::holds_alternative<JoinQuery>(body.value())) {
       router.unbind(endpoint);
