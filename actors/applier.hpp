@@ -75,7 +75,7 @@ struct ApplierOptions {
   // op not applied within forward_timeout is proposed here (the leader may
   // be gone; the exactly-once rule makes a double proposal harmless).
   bool forward_to_leader = true;
-  Duration forward_timeout = std::chrono::milliseconds(500);
+  Duration forward_timeout = std::chrono::seconds(2);
   Duration leader_idle = std::chrono::seconds(1);
   std::function<Result<bool>(InstanceId applied_below, const std::string& bytes)> save_snapshot;
 };

@@ -372,17 +372,17 @@ TEST(Applier, ForwardsToTheLeaderAndProposesItselfWhenTheLeaderIsSilent) {
   ASSERT_EQ(forwarded.size(), 1u);
   EXPECT_EQ(forwarded[0].first, (Address{2, Actor::applier}));
   r.out.clear();
-  r.a.tick(at(10 + 499), r.out);
+  r.a.tick(at(10 + 1999), r.out);
   EXPECT_TRUE(sent<Propose>(r.out).empty()) << "proposed before the forward timed out";
-  r.a.tick(at(10 + 500), r.out);
+  r.a.tick(at(10 + 2000), r.out);
   auto proposals = sent<Propose>(r.out);
   ASSERT_EQ(proposals.size(), 1u);
   EXPECT_EQ(decode_entry(proposals[0].second.value)->ops.at(0).client_id, 1u);
   r.out.clear();
   // The leader's batch with the op arrives after all: it runs once, answered once.
   r.a.handle({0, Actor::learner}, Apply{r.next++, encode_batch(2, {encode_op(KvOp::from(mine))})},
-             at(600), r.out);
-  r.a.handle({0, Actor::learner}, Apply{r.next++, proposals[0].second.value}, at(601), r.out);
+             at(2100), r.out);
+  r.a.handle({0, Actor::learner}, Apply{r.next++, proposals[0].second.value}, at(2101), r.out);
   EXPECT_EQ(r.a.data().at("k"), "v");
   EXPECT_EQ(r.replies().size(), 1u);
 }
