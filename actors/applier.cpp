@@ -62,10 +62,7 @@ void Applier::on_request(FromClient m, Time now, Outbox& out) {
       return;
     }
   }
-  Waiter& w = waiters_[client];
-  const bool queued = w.queued;  // a replaced waiter keeps its place in the queue
-  w = Waiter{req.seq, std::move(m.route), encode_op(KvOp::from(req))};
-  w.queued = queued;
+  Waiter& w = replace_waiter(client, req.seq, std::move(m.route), encode_op(KvOp::from(req)));
   if (options_.forward_to_leader && leader_ != self_ && now - leader_seen_ < options_.leader_idle) {
     w.queued = false;  // a stale queue entry is skipped
     w.forwarded = true;
@@ -95,11 +92,7 @@ void Applier::on_forwarded(NodeId, ForwardOps m, Outbox& out) {
       }
       continue;
     }
-    Waiter& w = waiters_[client];
-    const bool queued = w.queued;
-    w = Waiter{op->seq, "", std::move(bytes)};
-    w.queued = queued;
-    enqueue(client, w);
+    enqueue(client, replace_waiter(client, op->seq, "", std::move(bytes)));
   }
   propose_pending(out);
 }
@@ -125,11 +118,24 @@ bool Applier::executed(ClientId client, std::uint64_t seq) const {
   return s != sessions_.end() && s->second.last_seq >= seq;
 }
 
-void Applier::enqueue(ClientId client, Waiter& w) {
+Applier::Waiter& Applier::replace_waiter(ClientId client, std::uint64_t seq, std::string route,
+                                         std::string op) {
+  Waiter& w = waiters_[client];
+  const bool queued = w.queued;  // a replaced waiter keeps its place in the queue
+  w = Waiter{seq, std::move(route), std::move(op)};
+  w.queued = queued;
+  return w;
+}
+
+void Applier::enqueue(ClientId client, Waiter& w, bool first_in_line) {
   w.instance = kNotProposed;
   if (w.queued) return;
   w.queued = true;
-  pending_.push_back(client);
+  if (first_in_line) {
+    pending_.push_front(client);
+  } else {
+    pending_.push_back(client);
+  }
 }
 
 // Fills free pipeline slots with batches of the queued ops.
@@ -181,12 +187,7 @@ void Applier::on_apply(Apply m, Time now, Outbox& out) {
     for (auto c = f->second.rbegin(); c != f->second.rend(); ++c) {
       auto w = waiters_.find(*c);
       if (w == waiters_.end() || w->second.instance != m.instance) continue;
-      if (executed(*c, w->second.seq)) continue;
-      w->second.instance = kNotProposed;
-      if (!w->second.queued) {
-        w->second.queued = true;
-        pending_.push_front(*c);
-      }
+      if (!executed(*c, w->second.seq)) enqueue(*c, w->second, /*first_in_line=*/true);
     }
     in_flight_.erase(f);
   }

@@ -127,7 +127,8 @@ class Applier final : public ActorLogic {
   void retry_forwarded(Time now, Outbox& out);
   void on_apply(Apply m, Time now, Outbox& out);
   void execute(const KvOp& op, InstanceId instance);
-  void enqueue(ClientId client, Waiter& w);
+  Waiter& replace_waiter(ClientId client, std::uint64_t seq, std::string route, std::string op);
+  void enqueue(ClientId client, Waiter& w, bool first_in_line = false);
   void propose_pending(Outbox& out);
   bool executed(ClientId client, std::uint64_t seq) const;
   void answer_waiter(ClientId client, Outbox& out);
