@@ -44,6 +44,10 @@ void Acceptor::replay(const AcceptorRecord& r) {
     vote_floor_ = std::max(vote_floor_, r.instance);
     return;
   }
+  if (r.kind == AcceptorRecord::range_promise) {
+    merge_range(r.instance, r.ballot);
+    return;
+  }
   if (r.instance < forget_below_) return;
   InstanceState& s = instances_[r.instance];
   s.promised = std::max(s.promised, r.ballot);
@@ -70,6 +74,7 @@ std::vector<std::string> Acceptor::live_records() const {
   };
   add({AcceptorRecord::forget, forget_below_, {}, {}});
   if (vote_floor_ > 0) add({AcceptorRecord::vote_floor, vote_floor_, {}, {}});
+  if (!range_ballot_.is_none()) add({AcceptorRecord::range_promise, range_from_, range_ballot_, {}});
   for (const auto& [instance, s] : instances_) {
     add({AcceptorRecord::promise, instance, s.promised, {}});
     if (!s.accepted_ballot.is_none()) {
@@ -98,14 +103,14 @@ Promise Acceptor::on_prepare(const Prepare& m) {
     return reply;
   }
   InstanceState& s = instances_[m.instance];
-  if (m.ballot > s.promised) {
+  if (m.ballot > promised_in(m.instance)) {
     s.promised = m.ballot;
     record({AcceptorRecord::promise, m.instance, m.ballot, {}});
     reply.ok = true;
     reply.accepted_ballot = s.accepted_ballot;
     reply.accepted_value = s.accepted_value;
   }
-  reply.promised = s.promised;
+  reply.promised = promised_in(m.instance);
   return reply;
 }
 
@@ -117,7 +122,7 @@ Accepted Acceptor::on_accept(Accept m) {
   }
   InstanceState& s = instances_[m.instance];
   // >= : the proposer that was promised this very ballot may now be accepted.
-  if (m.ballot >= s.promised) {
+  if (m.ballot >= promised_in(m.instance)) {
     s.promised = m.ballot;
     s.accepted_ballot = m.ballot;
     s.accepted_value = std::move(m.value);
@@ -125,8 +130,50 @@ Accepted Acceptor::on_accept(Accept m) {
     live_bytes_ += s.accepted_value.size();
     reply.ok = true;
   }
-  reply.promised = s.promised;
+  reply.promised = promised_in(m.instance);
   return reply;
+}
+
+// The same ballot again is fine (a duplicated or retried PrepareFrom): the
+// promise is the same and so is what it reports.
+PromiseFrom Acceptor::on_prepare_from(const PrepareFrom& m) {
+  PromiseFrom reply{.from = m.from, .ballot = m.ballot};
+  Ballot highest = range_ballot_;
+  const auto first = instances_.lower_bound(m.from);
+  for (auto it = first; it != instances_.end(); ++it) {
+    highest = std::max(highest, it->second.promised);
+  }
+  reply.promised = std::max(highest, m.ballot);
+  if (m.ballot < highest) return reply;
+  reply.ok = true;
+  promise_range(m.from, m.ballot);
+  for (auto it = first; it != instances_.end(); ++it) {
+    if (it->second.accepted_ballot.is_none()) continue;
+    reply.accepted.push_back({it->first, it->second.accepted_ballot, it->second.accepted_value});
+  }
+  return reply;
+}
+
+void Acceptor::promise_range(InstanceId from, Ballot ballot) {
+  if (merge_range(from, ballot)) {
+    record({AcceptorRecord::range_promise, range_from_, range_ballot_, {}});
+  }
+}
+
+bool Acceptor::merge_range(InstanceId from, Ballot ballot) {
+  const InstanceId merged_from = range_ballot_.is_none() ? from : std::min(from, range_from_);
+  const Ballot merged_ballot = std::max(range_ballot_, ballot);
+  if (merged_from == range_from_ && merged_ballot == range_ballot_) return false;
+  range_from_ = merged_from;
+  range_ballot_ = merged_ballot;
+  return true;
+}
+
+Ballot Acceptor::promised_in(InstanceId instance) const {
+  Ballot promised = instance >= range_from_ ? range_ballot_ : Ballot{};
+  const auto it = instances_.find(instance);
+  if (it != instances_.end()) promised = std::max(promised, it->second.promised);
+  return promised;
 }
 
 void Acceptor::forget_below(InstanceId instance) {
@@ -146,9 +193,15 @@ void Acceptor::set_vote_floor(InstanceId instance) {
   record({AcceptorRecord::vote_floor, instance, {}, {}});
 }
 
+void Acceptor::start_rebuilt(InstanceId vote_floor, std::uint64_t max_round) {
+  set_vote_floor(vote_floor);
+  promise_range(vote_floor, Ballot{max_round + 1, 0});
+}
+
 JoinInfo Acceptor::join_info() const {
   JoinInfo info{.instance_bound = std::max(forget_below_, vote_floor_), .repairing = repairing()};
   if (!instances_.empty()) info.instance_bound = std::max(info.instance_bound, instances_.rbegin()->first + 1);
+  info.max_round = range_ballot_.round;
   for (const auto& [instance, s] : instances_) {
     info.max_round = std::max(info.max_round, s.promised.round);
   }
@@ -170,6 +223,14 @@ void Acceptor::handle(const Address& from, Body body, Time, Outbox& out) {
       return;
     }
     out.push_back({{from.node, Actor::proposer}, on_accept(std::move(*a))});
+  } else if (auto* p = std::get_if<PrepareFrom>(&body)) {
+    // A range reaching below the vote floor covers instances this node must
+    // not vote in yet: silence, as for a Prepare there.
+    if (p->from < vote_floor_ && repairing()) {
+      ++abstained_;
+      return;
+    }
+    out.push_back({{from.node, Actor::proposer}, on_prepare_from(*p)});
   } else if (auto* f = std::get_if<ForgetBelow>(&body)) {
     forget_below(f->instance);
   } else if (std::holds_alternative<JoinQuery>(body)) {

@@ -6,9 +6,16 @@
 // local learner and JoinQuery from a rebuilding node (answers JoinInfo).
 // Sends nothing on its own.
 //
+// Multi-Paxos: besides its per-instance promises the acceptor holds at most
+// one range promise (from, ballot): no ballot below it is accepted in any
+// instance >= from, and a PrepareFrom answer lists every value accepted at or
+// above `from`. A newer range promise merges with the old one as (lowest
+// from, highest ballot), which only promises more. The promise in force for
+// an instance is the higher of its own and the range's (promised_in()).
+//
 // Invariants, per instance:
-//   accepted_ballot <= promised, always;
-//   promised never decreases; accepted_ballot never decreases;
+//   accepted_ballot <= promised_in(instance), always;
+//   promised_in(instance) never decreases; accepted_ballot never decreases;
 //   an instance below forget_below is never answered except with "forgotten".
 // Durability: opened on a directory, the acceptor logs every promise and
 // accept it makes, and sync() (called by the runner before any reply of the
@@ -21,7 +28,11 @@
 // it died. Its new acceptor gets a vote floor above every instance any other
 // node had seen when the rebuild began (JoinInfo), and never answers a
 // Prepare or Accept below it: for those instances it behaves as a node that
-// is down, which Paxos tolerates. The floor is durable.
+// is down, which Paxos tolerates. The floor is durable. Its lost self may
+// also have given a range promise that a leader still relies on, so the new
+// acceptor starts with a range promise at the floor for a ballot above every
+// round the others reported: such a leader is rejected and must run phase 1
+// again, this time counting the new acceptor's real state.
 #pragma once
 
 #include <map>
@@ -36,7 +47,10 @@ namespace kvpaxos {
 
 // One durable change of the acceptor's state.
 struct AcceptorRecord {
-  enum Kind : std::uint8_t { promise = 1, accept = 2, forget = 3, vote_floor = 4 };
+  enum Kind : std::uint8_t {
+    promise = 1, accept = 2, forget = 3, vote_floor = 4,
+    range_promise = 5,  // instance = the range's from
+  };
   std::uint8_t kind = promise;
   InstanceId instance = 0;
   Ballot ballot;       // promise, accept
@@ -59,9 +73,17 @@ class Acceptor final : public ActorLogic {
 
   Promise on_prepare(const Prepare& m);
   Accepted on_accept(Accept m);
+  PromiseFrom on_prepare_from(const PrepareFrom& m);
   void forget_below(InstanceId instance);
   // Never vote below `instance` again (logged; sync() makes it durable).
   void set_vote_floor(InstanceId instance);
+  // Promise `ballot` for every instance >= from (logged; sync() makes it
+  // durable). For a rebuilt acceptor, with the vote floor.
+  void promise_range(InstanceId from, Ballot ballot);
+  // A rebuilt acceptor (kvpaxosd --join): never vote below `vote_floor`, and
+  // reject every ballot up to round `max_round` (the highest any other node
+  // reported) at or above it. Logged; sync() makes it durable.
+  void start_rebuilt(InstanceId vote_floor, std::uint64_t max_round);
   // What a joining node needs to know from this acceptor.
   JoinInfo join_info() const;
 
@@ -71,6 +93,10 @@ class Acceptor final : public ActorLogic {
   // Rebuilt, and some instance below the vote floor may still be undecided.
   bool repairing() const { return vote_floor_ > forget_below_; }
   std::uint64_t abstained() const { return abstained_; }
+  // The promise in force for `instance`: its own or the range's.
+  Ballot promised_in(InstanceId instance) const;
+  InstanceId range_from() const { return range_from_; }
+  Ballot range_ballot() const { return range_ballot_; }
   std::uint64_t log_bytes() const { return log_ ? log_->bytes_on_disk() : 0; }
 
  private:
@@ -82,6 +108,8 @@ class Acceptor final : public ActorLogic {
 
   void record(AcceptorRecord r);
   void replay(const AcceptorRecord& r);
+  // Widens the range promise to cover (from, ballot); false if it already did.
+  bool merge_range(InstanceId from, Ballot ballot);
   std::vector<std::string> live_records() const;
 
   std::map<InstanceId, InstanceState> instances_;
@@ -89,6 +117,8 @@ class Acceptor final : public ActorLogic {
   std::uint64_t live_bytes_ = 0;       // rough size of the state, for compaction
   InstanceId forget_below_ = 0;
   InstanceId vote_floor_ = 0;
+  InstanceId range_from_ = 0;  // meaningful when range_ballot_ is not none
+  Ballot range_ballot_;
   std::uint64_t abstained_ = 0;  // Prepare/Accept left unanswered below the vote floor
 };
 

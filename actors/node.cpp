@@ -22,7 +22,7 @@ namespace {
 
 std::unique_ptr<Proposer> make_proposer(const NodeConfig& c) {
   auto proposer = std::make_unique<Proposer>(c.self, c.members.size(),
-                                             c.seed * 104729 + c.self, c.proposer_timing);
+                                             c.seed * 104729 + c.self, c.proposer_options);
   proposer->raise_round(c.initial_round);
   return proposer;
 }
@@ -376,10 +376,11 @@ Result<JoinBarrier> gather_join_barrier(zmq::context_t& ctx, const NodeConfig& c
   return barrier;
 }
 
-Result<bool> write_vote_floor(const std::string& data_dir, InstanceId vote_floor) {
+Result<bool> write_vote_floor(const std::string& data_dir, InstanceId vote_floor,
+                              std::uint64_t max_round) {
   Result<std::unique_ptr<Acceptor>> acceptor = Acceptor::open(data_dir + "/acceptor", nullptr);
   if (!acceptor.ok()) return Error{acceptor.error()};
-  acceptor.value()->set_vote_floor(vote_floor);
+  if (vote_floor > 0 || max_round > 0) acceptor.value()->start_rebuilt(vote_floor, max_round);
   return acceptor.value()->sync();
 }
 

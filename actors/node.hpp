@@ -38,7 +38,7 @@ struct NodeConfig {
   // Unique per process for the nodes it hosts; prefixes the inproc endpoints.
   std::string inproc_namespace = "kvpaxos";
   std::uint64_t seed = 1;         // randomness of back-off and message drops
-  ProposerTiming proposer_timing{};
+  ProposerOptions proposer_options{};
   Duration hole_timeout = std::chrono::milliseconds(200);
   // Durable state (acceptor log, snapshots) lives here; empty: memory only.
   std::string data_dir;
@@ -87,7 +87,8 @@ Result<JoinBarrier> gather_join_barrier(zmq::context_t& ctx, const NodeConfig& c
                                         const std::function<void(const std::string&)>& progress);
 // Creates the acceptor state of a rebuilt node in `data_dir`: the vote floor,
 // durably, before the node can answer anyone.
-Result<bool> write_vote_floor(const std::string& data_dir, InstanceId vote_floor);
+Result<bool> write_vote_floor(const std::string& data_dir, InstanceId vote_floor,
+                              std::uint64_t max_round);
 
 class Node {
  public:

@@ -6,29 +6,44 @@
 namespace kvpaxos {
 
 Proposer::Proposer(NodeId self, std::size_t cluster_size, std::uint64_t seed,
-                   ProposerTiming timing)
-    : self_(self), n_(cluster_size), timing_(timing), rng_(seed) {}
+                   ProposerOptions options)
+    : self_(self), n_(cluster_size), options_(options), rng_(seed) {}
 
 void Proposer::handle(const Address& from, Body body, Time now, Outbox& out) {
   if (auto* p = std::get_if<Propose>(&body)) {
     on_propose(std::move(*p), now, out);
   } else if (auto* pr = std::get_if<Promise>(&body)) {
     on_promise(from.node, std::move(*pr), now, out);
+  } else if (auto* pf = std::get_if<PromiseFrom>(&body)) {
+    on_promise_from(from.node, std::move(*pf), now, out);
   } else if (auto* ac = std::get_if<Accepted>(&body)) {
     on_accepted(from.node, *ac, now, out);
   } else if (auto* l = std::get_if<Learned>(&body)) {
-    active_.erase(l->instance);
+    drop(l->instance);
   } else if (auto* f = std::get_if<ForgetBelow>(&body)) {
     forget_below_ = std::max(forget_below_, f->instance);
     active_.erase(active_.begin(), active_.lower_bound(forget_below_));
+    lead_.reported.erase(lead_.reported.begin(), lead_.reported.lower_bound(forget_below_));
+    lead_.used.erase(lead_.used.begin(), lead_.used.lower_bound(forget_below_));
   } else if (std::holds_alternative<JoinQuery>(body)) {
     out.push_back({from, join_info()});
   }
 }
 
 void Proposer::tick(Time now, Outbox& out) {
-  for (auto& [instance, attempt] : active_) {
-    if (attempt.retry_at <= now) start_phase1(instance, attempt, now, out);
+  if (lead_.state == Leadership::State::campaigning && lead_.retry_at <= now) {
+    start_campaign(now, out);
+  }
+  for (auto& [instance, a] : active_) {
+    if (a.phase == Phase::waiting || a.retry_at > now) continue;
+    if (a.basic) {
+      start_phase1(instance, a, now, out);
+    } else if (leading() && a.ballot == lead_.ballot) {
+      send_accept(instance, a, now, out);  // unanswered: resend, same ballot
+    } else {
+      start_campaign(now, out);  // every attempt now waits for it
+      return;
+    }
   }
 }
 
@@ -37,39 +52,121 @@ void Proposer::on_propose(Propose m, Time now, Outbox& out) {
   auto [it, inserted] = active_.try_emplace(m.instance);
   if (!inserted) return;  // already working on it; the first value stands
   instance_bound_ = std::max(instance_bound_, m.instance + 1);
-  it->second.own_value = std::move(m.value);
-  it->second.timeout = timing_.initial_timeout;
-  start_phase1(m.instance, it->second, now, out);
+  Attempt& a = it->second;
+  a.own_value = std::move(m.value);
+  a.timeout = options_.initial_timeout;
+  if (!options_.multi_paxos) {
+    start_phase1(m.instance, a, now, out);
+  } else if (leading() && in_range(m.instance) && !lead_.used.contains(m.instance)) {
+    send_accept(m.instance, a, now, out);
+  } else if (lead_.state == Leadership::State::campaigning && in_range(m.instance)) {
+    a.phase = Phase::waiting;
+  } else if (lead_.state == Leadership::State::none) {
+    start_campaign(now, out);
+  } else {
+    start_phase1(m.instance, a, now, out);  // below the range, or used
+  }
+}
+
+bool Proposer::in_range(InstanceId instance) const {
+  return lead_.state != Leadership::State::none && instance >= lead_.from;
+}
+
+// Phase 1 for every instance from the lowest active one on, with a fresh
+// ballot. Every attempt in the range waits for it.
+void Proposer::start_campaign(Time now, Outbox& out) {
+  if (active_.empty()) {
+    lead_.state = Leadership::State::none;
+    return;
+  }
+  if (lead_.state == Leadership::State::none) lead_.timeout = options_.initial_timeout;
+  ++campaigns_;
+  max_round_seen_ = std::max(max_round_seen_, lead_.ballot.round) + 1;
+  lead_.state = Leadership::State::campaigning;
+  lead_.ballot = Ballot{max_round_seen_, self_};
+  lead_.from = active_.begin()->first;
+  lead_.promised_by = 0;
+  lead_.reported.clear();
+  lead_.used.clear();
+  lead_.retry_at = now + jittered(lead_.timeout);
+  lead_.timeout = std::min(options_.max_timeout, lead_.timeout * 3 / 2);
+  for (auto& [instance, a] : active_) {
+    a.phase = Phase::waiting;
+    a.basic = false;
+  }
+  broadcast(Actor::acceptor, PrepareFrom{lead_.from, lead_.ballot}, out);
+}
+
+void Proposer::on_promise_from(NodeId from, PromiseFrom m, Time now, Outbox& out) {
+  if (lead_.state != Leadership::State::campaigning || m.ballot != lead_.ballot ||
+      m.from != lead_.from || from >= n_) {
+    return;
+  }
+  if (!m.ok) {
+    max_round_seen_ = std::max(max_round_seen_, m.promised.round);
+    lead_.retry_at = std::min(lead_.retry_at, now + jittered(lead_.timeout / 2));
+    return;
+  }
+  if ((lead_.promised_by >> from & 1u) != 0) return;  // a duplicate
+  lead_.promised_by |= std::uint64_t{1} << from;
+  for (AcceptedValue& v : m.accepted) {
+    if (v.instance < lead_.from || v.instance < forget_below_) continue;
+    auto [it, inserted] = lead_.reported.try_emplace(v.instance);
+    if (inserted || v.ballot > it->second.ballot) it->second = std::move(v);
+  }
+  if (!is_majority(lead_.promised_by)) return;
+  lead_.state = Leadership::State::leading;
+  lead_.timeout = options_.initial_timeout;
+  for (auto it = active_.lower_bound(lead_.from); it != active_.end(); ++it) {
+    if (it->second.phase == Phase::waiting) send_accept(it->first, it->second, now, out);
+  }
+}
+
+// Phase 2 at the leader's ballot, phase 1 being done for the whole range.
+void Proposer::send_accept(InstanceId instance, Attempt& a, Time now, Outbox& out) {
+  const auto reported = lead_.reported.find(instance);
+  a.ballot = lead_.ballot;
+  a.phase = Phase::accepting;
+  a.basic = false;
+  lead_.used.insert(instance);
+  a.accepted_by = 0;
+  a.value = reported == lead_.reported.end() ? a.own_value : reported->second.value;
+  a.retry_at = now + jittered(a.timeout);
+  a.timeout = std::min(options_.max_timeout, a.timeout * 3 / 2);
+  broadcast(Actor::acceptor, Accept{instance, a.ballot, a.value}, out);
 }
 
 void Proposer::start_phase1(InstanceId instance, Attempt& a, Time now, Outbox& out) {
   max_round_seen_ = std::max(max_round_seen_, a.ballot.round) + 1;
   a.ballot = Ballot{max_round_seen_, self_};
   a.phase = Phase::preparing;
+  a.basic = true;
   a.promised_by = 0;
   a.accepted_by = 0;
   a.highest_accepted = Ballot{};
   a.highest_value.clear();
   a.value.clear();
   a.retry_at = now + jittered(a.timeout);
-  a.timeout = std::min(timing_.max_timeout, a.timeout * 3 / 2);
+  a.timeout = std::min(options_.max_timeout, a.timeout * 3 / 2);
   broadcast(Actor::acceptor, Prepare{instance, a.ballot}, out);
 }
 
 // The attempt a phase-1 or phase-2 reply counts for, or null when it does
 // not count: an old ballot or phase, a finished instance, or a rejection (then
-// a retry is scheduled). A "forgotten" reply ends the instance.
+// a retry is scheduled, and a rejected leader stops leading). A "forgotten"
+// reply ends the instance.
 template <typename Reply>
 Proposer::Attempt* Proposer::counting_attempt(NodeId from, const Reply& m, Phase phase, Time now) {
   auto it = active_.find(m.instance);
   if (it == active_.end()) return nullptr;
   if (m.forgotten) {
-    active_.erase(it);
+    drop(m.instance);
     return nullptr;
   }
   Attempt& a = it->second;
   if (m.ballot != a.ballot || a.phase != phase || from >= n_) return nullptr;
   if (!m.ok) {
+    if (leading() && a.ballot == lead_.ballot) lead_.state = Leadership::State::none;
     back_off(a, m.promised, now);
     return nullptr;
   }
@@ -97,7 +194,16 @@ void Proposer::on_accepted(NodeId from, const Accepted& m, Time now, Outbox& out
   a->accepted_by |= std::uint64_t{1} << from;
   if (!is_majority(a->accepted_by)) return;
   broadcast(Actor::learner, Decided{m.instance, std::move(a->value)}, out);
-  active_.erase(m.instance);
+  drop(m.instance);
+}
+
+// The instance is decided (or forgotten). What the promises reported for it
+// goes; a later Propose of it, from an applier that had not yet learned the
+// decision, must not bring a new value at this ballot: it runs basic Paxos.
+void Proposer::drop(InstanceId instance) {
+  active_.erase(instance);
+  if (in_range(instance)) lead_.used.insert(instance);
+  lead_.reported.erase(instance);
 }
 
 // A rejection: someone holds a higher ballot. Jump past it, but only after a

@@ -1,20 +1,33 @@
 // Proposer: drives instances to a decision.
 //
 // Owns the ballots this node issues ({round, self}) and, per instance it was
-// asked to decide (Propose from the applier or a PaxosPeer handle), the state
-// of one basic-Paxos attempt: phase 1 (Prepare -> majority of Promise), then
-// phase 2 (Accept -> majority of Accepted), then Decided to every learner.
-// Handles Propose, Promise, Accepted, Learned, ForgetBelow and JoinQuery (a
-// rebuilding node asks what it has started; see acceptor.hpp); sends Prepare,
-// Accept and Decided.
+// asked to decide (Propose from the applier or a PaxosPeer handle), one
+// attempt: phase 1 (a majority of promises), then phase 2 (Accept -> majority
+// of Accepted), then Decided to every learner.
+//
+// Multi-Paxos (the default): phase 1 is run once for a range. The proposer
+// sends PrepareFrom{from, ballot} for every instance >= from (from = its
+// lowest active instance); once a majority promised, it leads: any instance
+// >= from goes straight to phase 2 at that ballot, with the highest value the
+// promises reported for it or else its own. It leads until an acceptor
+// rejects its ballot, then campaigns again with a higher one. A leader whose
+// Accept goes unanswered resends it at the same ballot: a slow disk is no
+// reason to start a duel. Instances below the range use basic Paxos, one
+// Prepare per instance; so does a proposer built with multi_paxos = false.
+//
+// Handles Propose, Promise, PromiseFrom, Accepted, Learned, ForgetBelow and
+// JoinQuery (a rebuilding node asks what it has started; see acceptor.hpp);
+// sends Prepare, PrepareFrom, Accept and Decided.
 //
 // Invariants:
 //   in phase 2 the value sent is the accepted value of the highest ballot
-//     reported by the phase-1 majority, or our own value only when none was;
-//   a ballot is used for at most one phase-1 attempt, and each attempt uses a
-//     round above every round this proposer has seen (own or rejected);
+//     reported by the phase-1 majority for that instance, or our own value
+//     only when none was;
+//   a ballot is used for at most one phase-1 attempt (one instance or one
+//     range), and each uses a round above every round this proposer has seen
+//     (own or rejected);
 //   a reply counts only for the attempt (ballot) it answers.
-// A failed or silent attempt is retried after a randomized, growing back-off,
+// A failed or silent phase 1 is retried after a randomized, growing back-off,
 // so duelling proposers do not livelock.
 #pragma once
 
@@ -22,33 +35,40 @@
 #include <cstdint>
 #include <map>
 #include <random>
+#include <set>
 
 #include "actors/actor.hpp"
 
 namespace kvpaxos {
 
-struct ProposerTiming {
+struct ProposerOptions {
   Duration initial_timeout = std::chrono::milliseconds(40);
   Duration max_timeout = std::chrono::milliseconds(1000);
+  bool multi_paxos = true;  // false: basic Paxos, phase 1 in every instance
 };
 
 class Proposer final : public ActorLogic {
  public:
   Proposer(NodeId self, std::size_t cluster_size, std::uint64_t seed,
-           ProposerTiming timing = {});
+           ProposerOptions options = {});
 
   void handle(const Address& from, Body body, Time now, Outbox& out) override;
   void tick(Time now, Outbox& out) override;
   Duration tick_interval() const override { return std::chrono::milliseconds(5); }
 
   std::size_t active_instances() const { return active_.size(); }
+  // Holds a majority's range promise: phase 2 only, from leader_from() on.
+  bool leading() const { return lead_.state == Leadership::State::leading; }
+  InstanceId leader_from() const { return lead_.from; }
+  std::uint64_t campaigns() const { return campaigns_; }
   // A rebuilt node starts its ballots above every round its peers reported,
   // so its first attempts are not rejected as stale.
   void raise_round(std::uint64_t round) { max_round_seen_ = std::max(max_round_seen_, round); }
   JoinInfo join_info() const { return {instance_bound_, max_round_seen_}; }
 
  private:
-  enum class Phase { preparing, accepting };
+  // waiting: for the range's phase 1 (the campaign) to finish.
+  enum class Phase { preparing, accepting, waiting };
 
   struct Attempt {
     std::string own_value;
@@ -59,11 +79,35 @@ class Proposer final : public ActorLogic {
     Ballot highest_accepted;        // among the promises of this attempt
     std::string highest_value;
     std::string value;              // what phase 2 proposes
+    bool basic = false;             // running phase 1 for this instance alone
+    Time retry_at;
+    Duration timeout{};
+  };
+
+  // Phase 1 over every instance >= from, shared by the attempts there.
+  struct Leadership {
+    enum class State { none, campaigning, leading };
+    State state = State::none;
+    Ballot ballot;
+    InstanceId from = 0;
+    std::uint64_t promised_by = 0;
+    // Per instance, the highest-ballot accepted value the promises reported.
+    std::map<InstanceId, AcceptedValue> reported;
+    // Instances that got an Accept at this ballot. One ballot must never
+    // carry two values in one instance, so when the applier proposes one of
+    // them again (it had not learned the decision yet) that attempt runs
+    // basic Paxos with a fresh ballot, which finds the value chosen there.
+    std::set<InstanceId> used;
     Time retry_at;
     Duration timeout{};
   };
 
   void on_propose(Propose m, Time now, Outbox& out);
+  void on_promise_from(NodeId from, PromiseFrom m, Time now, Outbox& out);
+  bool in_range(InstanceId instance) const;
+  void start_campaign(Time now, Outbox& out);
+  void send_accept(InstanceId instance, Attempt& a, Time now, Outbox& out);
+  void drop(InstanceId instance);
   void on_promise(NodeId from, Promise m, Time now, Outbox& out);
   void on_accepted(NodeId from, const Accepted& m, Time now, Outbox& out);
   template <typename Reply>
@@ -76,12 +120,14 @@ class Proposer final : public ActorLogic {
 
   NodeId self_;
   std::size_t n_;
-  ProposerTiming timing_;
+  ProposerOptions options_;
   std::mt19937_64 rng_;
   std::uint64_t max_round_seen_ = 0;
   InstanceId forget_below_ = 0;
   InstanceId instance_bound_ = 0;  // above every instance an attempt was started for
   std::map<InstanceId, Attempt> active_;
+  Leadership lead_;
+  std::uint64_t campaigns_ = 0;
 };
 
 }  // namespace kvpaxos

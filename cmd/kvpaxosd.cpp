@@ -142,7 +142,7 @@ Result<bool> rebuild_data_dir(zmq::context_t& ctx, NodeConfig& config, const Fla
       ctx, config, std::chrono::seconds(f.join_timeout_s),
       [&](const std::string& line) { log::info(f.name + " --join: " + line); });
   if (!barrier.ok()) return Error{barrier.error()};
-  Result<bool> written = write_vote_floor(f.data_dir, barrier->vote_floor);
+  Result<bool> written = write_vote_floor(f.data_dir, barrier->vote_floor, barrier->max_round);
   if (!written.ok()) return written;
   Result<bool> claimed = claim_data_dir(f.data_dir, f.name, f.cluster);
   if (!claimed.ok()) return claimed;
@@ -296,7 +296,7 @@ int main(int argc, char** argv) {
     }
     // The acceptor log exists before the marker: a marker without one means
     // the log was lost.
-    Result<bool> created = write_vote_floor(f.data_dir, 0);
+    Result<bool> created = write_vote_floor(f.data_dir, 0, 0);
     if (!created.ok()) {
       std::cerr << "kvpaxosd: " << created.error() << "\n";
       return 1;

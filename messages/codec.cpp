@@ -51,6 +51,7 @@ constexpr std::array kTags = {
     MessageType::fault_reply, MessageType::error_reply, MessageType::snapshot_request,
     MessageType::snapshot_chunk, MessageType::snapshot_needed, MessageType::snapshot_installed,
     MessageType::join_query, MessageType::join_info, MessageType::forward_ops,
+    MessageType::prepare_from, MessageType::promise_from,
 };
 static_assert(kTags.size() == std::variant_size_v<Body>,
               "every Body alternative needs a wire tag");
@@ -132,6 +133,8 @@ const char* to_string(MessageType t) {
     case MessageType::join_query: return "JoinQuery";
     case MessageType::join_info: return "JoinInfo";
     case MessageType::forward_ops: return "ForwardOps";
+    case MessageType::prepare_from: return "PrepareFrom";
+    case MessageType::promise_from: return "PromiseFrom";
   }
   return "Unknown";
 }

@@ -28,7 +28,7 @@ inline constexpr std::size_t kMaxPeerFrameBytes = 4 * kMaxClientFrameBytes;
 enum class MessageType : std::uint8_t {
   prepare = 1, promise = 2, accept = 3, accepted = 4, decided = 5, catch_up_request = 6,
   heartbeat = 7, snapshot_request = 8, snapshot_chunk = 9, join_query = 10, join_info = 11,
-  forward_ops = 12,
+  forward_ops = 12, prepare_from = 13, promise_from = 14,
   propose = 20, learned = 21, apply = 22, local_done = 23, forget_below = 24,
   local_progress = 25, peer_progress = 26, learner_progress = 27, instance_query = 28,
   instance_report = 29, from_client = 30, status_from_client = 31, fault_from_client = 32,

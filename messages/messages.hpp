@@ -129,6 +129,36 @@ struct ForwardOps {
   MSGPACK_DEFINE(ops)
 };
 
+// Multi-Paxos phase 1a: proposer -> every acceptor. "Promise `ballot` for
+// every instance at or above `from`." A majority of these promises lets the
+// proposer run phase 2 alone in any instance >= from until it is rejected.
+struct PrepareFrom {
+  InstanceId from = 0;
+  Ballot ballot;
+  MSGPACK_DEFINE(from, ballot)
+};
+
+// One accepted value an acceptor reports in a PromiseFrom.
+struct AcceptedValue {
+  InstanceId instance = 0;
+  Ballot ballot;
+  std::string value;
+  MSGPACK_DEFINE(instance, ballot, value)
+};
+
+// Multi-Paxos phase 1b: acceptor -> proposer. When ok, the acceptor promised
+// `ballot` for every instance >= from and `accepted` lists every value it has
+// accepted there. When !ok, `promised` is a higher ballot it holds (for the
+// range or for one instance in it).
+struct PromiseFrom {
+  InstanceId from = 0;
+  Ballot ballot;
+  bool ok = false;
+  Ballot promised;
+  std::vector<AcceptedValue> accepted;
+  MSGPACK_DEFINE(from, ballot, ok, promised, accepted)
+};
+
 // ------------------------------------------------------ inside one node (inproc)
 // learner -> applier: the log below `below` is forgotten by a majority and
 // this node has not applied it; fetch a snapshot from `peer`.
@@ -346,7 +376,9 @@ using Body = std::variant<
     // added later: rebuilding a node that lost its data dir (peer)
     JoinQuery, JoinInfo,
     // added later: forwarding client ops to the leader (peer)
-    ForwardOps>;
+    ForwardOps,
+    // added later: Multi-Paxos phase 1 over a range of instances (peer)
+    PrepareFrom, PromiseFrom>;
 
 // An actor's output: a message and where it goes.
 struct Outbound {

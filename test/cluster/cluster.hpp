@@ -28,7 +28,7 @@ struct ClusterOptions {
   std::size_t nodes = 3;
   bool kv_service = false;     // applier + front door on tcp://127.0.0.1:<ephemeral>
   std::uint64_t seed = 1;
-  ProposerTiming proposer_timing{};
+  ProposerOptions proposer_options{};
 };
 
 class Cluster {

@@ -377,7 +377,7 @@ TEST(Paxos, SequentialAgreementsSendFewMessages) {
   // messages). By default that is 40-80 ms, which a loaded machine running
   // a sanitizer can exceed; this test is about the protocol's cost, so it
   // gives rounds half a second.
-  Cluster c({.nodes = 3, .proposer_timing = {.initial_timeout = milliseconds(500)}});
+  Cluster c({.nodes = 3, .proposer_options = {.initial_timeout = milliseconds(500)}});
   constexpr std::int64_t kInstances = 5;
   const std::uint64_t before = c.paxos_messages_sent();
   for (std::int64_t seq = 0; seq < kInstances; ++seq) {

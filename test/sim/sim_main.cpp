@@ -34,10 +34,14 @@ int main(int argc, char** argv) {
   app.add_option("--active-ms", base.active_ms, "Virtual ms of client load and faults per seed")
       ->capture_default_str()->check(CLI::Range(100, 3'600'000));
   app.add_flag("!--no-nemesis", base.nemesis, "Run without faults");
+  app.add_flag("!--basic-paxos", base.multi_paxos,
+               "Proposers run phase 1 in every instance (no Multi-Paxos leader)");
   app.add_option("--bug", bug,
-                 "Plant a bug to see it caught: none | amnesiac-acceptor | join-without-vote-floor")
+                 "Plant a bug to see it caught: none | amnesiac-acceptor | join-without-vote-floor | "
+                 "join-without-range-promise")
       ->capture_default_str()
-      ->check(CLI::IsMember({"none", "amnesiac-acceptor", "join-without-vote-floor"}));
+      ->check(CLI::IsMember({"none", "amnesiac-acceptor", "join-without-vote-floor",
+                             "join-without-range-promise"}));
   app.add_flag("--frequent-rebuilds", base.frequent_rebuilds,
                "Rebuild node 0 from nothing (as kvpaxosd --join) every 30 virtual ms");
   app.add_option("--history-dir", history_dir,
@@ -50,6 +54,9 @@ int main(int argc, char** argv) {
   }
   if (bug == "amnesiac-acceptor") base.bug = sim::PlantedBug::amnesiac_acceptor;
   if (bug == "join-without-vote-floor") base.bug = sim::PlantedBug::join_without_vote_floor;
+  if (bug == "join-without-range-promise") {
+    base.bug = sim::PlantedBug::join_without_range_promise;
+  }
 
   std::uint64_t failed = 0, ops = 0, unknown = 0, faults = 0, messages = 0;
   const auto started = std::chrono::steady_clock::now();

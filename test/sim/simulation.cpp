@@ -165,7 +165,8 @@ void Simulation::make_actors(NodeId i) {
   SimNode& node = nodes_[i];
   const std::uint64_t salt = node.incarnation * 1'000'003;
   node.acceptor = std::make_unique<Acceptor>();
-  node.proposer = std::make_unique<Proposer>(i, n, config_.seed * 104729 + i + salt);
+  node.proposer = std::make_unique<Proposer>(i, n, config_.seed * 104729 + i + salt,
+                                            ProposerOptions{.multi_paxos = config_.multi_paxos});
   node.learner = std::make_unique<Learner>(i, n, LearnerOptions{.forget_with_majority = true});
   node.applier = std::make_unique<Applier>(i, ApplierOptions{.name = names[i]});
   node.front_door = std::make_unique<FrontDoor>(i, false);
@@ -512,7 +513,11 @@ bool Simulation::rebuild(NodeId i) {
   ++result_.stats.rebuilds;
   ++node.incarnation;
   make_actors(i);
-  if (config_.bug != PlantedBug::join_without_vote_floor) node.acceptor->set_vote_floor(floor);
+  if (config_.bug == PlantedBug::join_without_range_promise) {
+    node.acceptor->set_vote_floor(floor);
+  } else if (config_.bug != PlantedBug::join_without_vote_floor) {
+    node.acceptor->start_rebuilt(floor, round);
+  }
   node.proposer->raise_round(round);
   node.next_apply = 0;
   node.pipe_clock.clear();
@@ -543,6 +548,10 @@ bool Simulation::settled() const {
     if (n.crashed) continue;
     if (applied && *applied != n.applier->applied_below()) return false;
     applied = n.applier->applied_below();
+    // Every instance any node applied, this one too: a node rebuilt after
+    // applying the last instance alone leaves the others to learn it from
+    // a proposer still at work there.
+    if (*applied != applied_log_.size()) return false;
     if (n.learner->decided_below() != *applied) return false;
   }
   return true;
@@ -623,7 +632,8 @@ SimResult Simulation::run() {
   if (config_.bug == PlantedBug::amnesiac_acceptor) {
     at(now_ + std::chrono::milliseconds(30), [this] { amnesia_step(); });
   }
-  if (config_.frequent_rebuilds || config_.bug == PlantedBug::join_without_vote_floor) {
+  if (config_.frequent_rebuilds || config_.bug == PlantedBug::join_without_vote_floor ||
+      config_.bug == PlantedBug::join_without_range_promise) {
     at(now_ + std::chrono::milliseconds(30), [this] { rebuild_step(); });
   }
   const Time active_end = start_ + std::chrono::milliseconds(config_.active_ms);

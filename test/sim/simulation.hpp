@@ -45,6 +45,10 @@ enum class PlantedBug {
   // Node 0 is rebuilt (kvpaxosd --join) every 30 ms, but its acceptor gets
   // no vote floor: it votes at once in instances its lost self voted in.
   join_without_vote_floor,
+  // The same rebuilds with the vote floor but without the range promise
+  // (Acceptor::start_rebuilt): a leader that counted the lost self's range
+  // promise keeps running phase 2 alone.
+  join_without_range_promise,
 };
 
 struct SimConfig {
@@ -65,6 +69,8 @@ struct SimConfig {
   // kvpaxosd --join does) every 30 ms while clients run: the control run for
   // join_without_vote_floor. The nemesis also rebuilds nodes now and then.
   bool frequent_rebuilds = false;
+  // Proposers lead with a range promise (the default) or run basic Paxos.
+  bool multi_paxos = true;
 };
 
 struct SimStats {

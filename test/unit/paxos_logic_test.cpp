@@ -64,7 +64,8 @@ TEST(Acceptor, ForgottenInstancesAreAnsweredAsForgotten) {
 // ------------------------------------------------------------------ proposer
 
 struct ProposerRig {
-  Proposer p{/*self=*/1, /*cluster_size=*/3, /*seed=*/42};
+  // Basic Paxos: one Prepare per instance (Multi-Paxos has its own tests).
+  Proposer p{/*self=*/1, /*cluster_size=*/3, /*seed=*/42, ProposerOptions{.multi_paxos = false}};
   Outbox out;
   void handle(NodeId from, Body body, int ms) { p.handle({from, Actor::acceptor}, std::move(body), at(ms), out); }
 };
