@@ -1,5 +1,6 @@
 #include "actors/acceptor.hpp"
 
+#include <algorithm>
 #include <exception>
 
 namespace kvpaxos {
@@ -149,6 +150,7 @@ PromiseFrom Acceptor::on_prepare_from(const PrepareFrom& m) {
   promise_range(m.from, m.ballot);
   for (auto it = first; it != instances_.end(); ++it) {
     if (it->second.accepted_ballot.is_none()) continue;
+    if (std::binary_search(m.decided.begin(), m.decided.end(), it->first)) continue;
     reply.accepted.push_back({it->first, it->second.accepted_ballot, it->second.accepted_value});
   }
   return reply;

@@ -19,12 +19,14 @@ void Proposer::handle(const Address& from, Body body, Time now, Outbox& out) {
   } else if (auto* ac = std::get_if<Accepted>(&body)) {
     on_accepted(from.node, *ac, now, out);
   } else if (auto* l = std::get_if<Learned>(&body)) {
+    if (options_.multi_paxos && l->instance >= forget_below_) learned_.insert(l->instance);
     drop(l->instance);
   } else if (auto* f = std::get_if<ForgetBelow>(&body)) {
     forget_below_ = std::max(forget_below_, f->instance);
     active_.erase(active_.begin(), active_.lower_bound(forget_below_));
     lead_.reported.erase(lead_.reported.begin(), lead_.reported.lower_bound(forget_below_));
     lead_.used.erase(lead_.used.begin(), lead_.used.lower_bound(forget_below_));
+    learned_.erase(learned_.begin(), learned_.lower_bound(forget_below_));
   } else if (std::holds_alternative<JoinQuery>(body)) {
     out.push_back({from, join_info()});
   }
@@ -32,7 +34,8 @@ void Proposer::handle(const Address& from, Body body, Time now, Outbox& out) {
 
 void Proposer::tick(Time now, Outbox& out) {
   if (lead_.state == Leadership::State::campaigning && lead_.retry_at <= now) {
-    start_campaign(now, out);
+    renew(now, out);
+    return;
   }
   for (auto& [instance, a] : active_) {
     if (a.phase == Phase::waiting || a.retry_at > now) continue;
@@ -41,10 +44,30 @@ void Proposer::tick(Time now, Outbox& out) {
     } else if (leading() && a.ballot == lead_.ballot) {
       send_accept(instance, a, now, out);  // unanswered: resend, same ballot
     } else {
-      start_campaign(now, out);  // every attempt now waits for it
+      renew(now, out);
       return;
     }
   }
+}
+
+void Proposer::renew(Time now, Outbox& out) {
+  if (!rival_active(now)) {
+    start_campaign(now, out);  // every attempt now waits for it
+    return;
+  }
+  lead_.state = Leadership::State::none;
+  for (auto& [instance, a] : active_) {
+    if (!a.basic) start_phase1(instance, a, now, out);
+  }
+}
+
+bool Proposer::rival_active(Time now) const {
+  return rival_seen_ && now - *rival_seen_ < options_.rival_quiet;
+}
+
+void Proposer::note_rejection(const Ballot& promised, Time now) {
+  max_round_seen_ = std::max(max_round_seen_, promised.round);
+  if (promised.node != self_) rival_seen_ = now;
 }
 
 void Proposer::on_propose(Propose m, Time now, Outbox& out) {
@@ -57,19 +80,28 @@ void Proposer::on_propose(Propose m, Time now, Outbox& out) {
   a.timeout = options_.initial_timeout;
   if (!options_.multi_paxos) {
     start_phase1(m.instance, a, now, out);
-  } else if (leading() && in_range(m.instance) && !lead_.used.contains(m.instance)) {
+  } else if (leading() && may_lead(m.instance)) {
     send_accept(m.instance, a, now, out);
   } else if (lead_.state == Leadership::State::campaigning && in_range(m.instance)) {
     a.phase = Phase::waiting;
-  } else if (lead_.state == Leadership::State::none) {
+  } else if (lead_.state == Leadership::State::none && !rival_active(now)) {
     start_campaign(now, out);
   } else {
-    start_phase1(m.instance, a, now, out);  // below the range, or used
+    start_phase1(m.instance, a, now, out);  // below the range, used, or a rival leads
   }
 }
 
 bool Proposer::in_range(InstanceId instance) const {
   return lead_.state != Leadership::State::none && instance >= lead_.from;
+}
+
+// Phase 2 at the lead ballot may carry our own value here. Not if the
+// instance had an Accept at this ballot already (a ballot carries one value
+// per instance), nor if it is known decided: the campaign asked the acceptors
+// to leave decided values out of their promises. Those instances take basic
+// Paxos, whose phase 1 finds the value chosen there.
+bool Proposer::may_lead(InstanceId instance) const {
+  return in_range(instance) && !lead_.used.contains(instance) && !learned_.contains(instance);
 }
 
 // Phase 1 for every instance from the lowest active one on, with a fresh
@@ -79,7 +111,7 @@ void Proposer::start_campaign(Time now, Outbox& out) {
     lead_.state = Leadership::State::none;
     return;
   }
-  if (lead_.state == Leadership::State::none) lead_.timeout = options_.initial_timeout;
+  if (lead_.timeout == Duration{}) lead_.timeout = options_.initial_timeout;
   ++campaigns_;
   max_round_seen_ = std::max(max_round_seen_, lead_.ballot.round) + 1;
   lead_.state = Leadership::State::campaigning;
@@ -94,7 +126,8 @@ void Proposer::start_campaign(Time now, Outbox& out) {
     a.phase = Phase::waiting;
     a.basic = false;
   }
-  broadcast(Actor::acceptor, PrepareFrom{lead_.from, lead_.ballot}, out);
+  std::vector<InstanceId> decided(learned_.lower_bound(lead_.from), learned_.end());
+  broadcast(Actor::acceptor, PrepareFrom{lead_.from, lead_.ballot, std::move(decided)}, out);
 }
 
 void Proposer::on_promise_from(NodeId from, PromiseFrom m, Time now, Outbox& out) {
@@ -103,7 +136,7 @@ void Proposer::on_promise_from(NodeId from, PromiseFrom m, Time now, Outbox& out
     return;
   }
   if (!m.ok) {
-    max_round_seen_ = std::max(max_round_seen_, m.promised.round);
+    note_rejection(m.promised, now);
     lead_.retry_at = std::min(lead_.retry_at, now + jittered(lead_.timeout / 2));
     return;
   }
@@ -116,9 +149,13 @@ void Proposer::on_promise_from(NodeId from, PromiseFrom m, Time now, Outbox& out
   }
   if (!is_majority(lead_.promised_by)) return;
   lead_.state = Leadership::State::leading;
-  lead_.timeout = options_.initial_timeout;
   for (auto it = active_.lower_bound(lead_.from); it != active_.end(); ++it) {
-    if (it->second.phase == Phase::waiting) send_accept(it->first, it->second, now, out);
+    if (it->second.phase != Phase::waiting) continue;
+    if (may_lead(it->first)) {
+      send_accept(it->first, it->second, now, out);
+    } else {
+      start_phase1(it->first, it->second, now, out);
+    }
   }
 }
 
@@ -193,6 +230,9 @@ void Proposer::on_accepted(NodeId from, const Accepted& m, Time now, Outbox& out
   if (a == nullptr) return;
   a->accepted_by |= std::uint64_t{1} << from;
   if (!is_majority(a->accepted_by)) return;
+  // Leading worked: a later campaign starts with the shortest back-off again.
+  // (Resetting it on every campaign would let two proposers duel at full speed.)
+  if (leading() && a->ballot == lead_.ballot) lead_.timeout = options_.initial_timeout;
   broadcast(Actor::learner, Decided{m.instance, std::move(a->value)}, out);
   drop(m.instance);
 }
@@ -209,7 +249,7 @@ void Proposer::drop(InstanceId instance) {
 // A rejection: someone holds a higher ballot. Jump past it, but only after a
 // randomized pause so that two proposers stop pre-empting each other.
 void Proposer::back_off(Attempt& a, const Ballot& seen, Time now) {
-  max_round_seen_ = std::max(max_round_seen_, seen.round);
+  note_rejection(seen, now);
   const Time retry = now + jittered(a.timeout / 2);
   a.retry_at = std::min(a.retry_at, retry);
 }

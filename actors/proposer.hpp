@@ -34,6 +34,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 
@@ -45,6 +46,10 @@ struct ProposerOptions {
   Duration initial_timeout = std::chrono::milliseconds(40);
   Duration max_timeout = std::chrono::milliseconds(1000);
   bool multi_paxos = true;  // false: basic Paxos, phase 1 in every instance
+  // After another proposer's ballot rejected ours, campaign for the range
+  // only once this long has passed without such a rejection; until then use
+  // basic Paxos, which does not pre-empt that proposer's range.
+  Duration rival_quiet = std::chrono::milliseconds(500);
 };
 
 class Proposer final : public ActorLogic {
@@ -105,6 +110,12 @@ class Proposer final : public ActorLogic {
   void on_propose(Propose m, Time now, Outbox& out);
   void on_promise_from(NodeId from, PromiseFrom m, Time now, Outbox& out);
   bool in_range(InstanceId instance) const;
+  bool may_lead(InstanceId instance) const;
+  bool rival_active(Time now) const;
+  void note_rejection(const Ballot& promised, Time now);
+  // Phase 1 for the attempts that need it: the range, or one instance each
+  // while a rival proposer is active.
+  void renew(Time now, Outbox& out);
   void start_campaign(Time now, Outbox& out);
   void send_accept(InstanceId instance, Attempt& a, Time now, Outbox& out);
   void drop(InstanceId instance);
@@ -126,8 +137,10 @@ class Proposer final : public ActorLogic {
   InstanceId forget_below_ = 0;
   InstanceId instance_bound_ = 0;  // above every instance an attempt was started for
   std::map<InstanceId, Attempt> active_;
+  std::set<InstanceId> learned_;  // decided, not yet forgotten: not needed in a PromiseFrom
   Leadership lead_;
   std::uint64_t campaigns_ = 0;
+  std::optional<Time> rival_seen_;
 };
 
 }  // namespace kvpaxos

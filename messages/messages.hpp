@@ -132,10 +132,13 @@ struct ForwardOps {
 // Multi-Paxos phase 1a: proposer -> every acceptor. "Promise `ballot` for
 // every instance at or above `from`." A majority of these promises lets the
 // proposer run phase 2 alone in any instance >= from until it is rejected.
+// `decided`: instances >= from the proposer knows are decided; their values
+// need not come back (they can be large, and a campaign may be retried).
 struct PrepareFrom {
   InstanceId from = 0;
   Ballot ballot;
-  MSGPACK_DEFINE(from, ballot)
+  std::vector<InstanceId> decided;
+  MSGPACK_DEFINE(from, ballot, decided)
 };
 
 // One accepted value an acceptor reports in a PromiseFrom.
