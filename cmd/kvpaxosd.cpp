@@ -2,7 +2,7 @@
 //
 //   kvpaxosd --name n1 --cluster n1=127.0.0.1:7101,n2=127.0.0.1:7102,n3=127.0.0.1:7103
 //            --client-addr 127.0.0.1:7201 [--data-dir DIR [--first-start | --join]]
-//            [--pipeline N] [--snapshot-every N] [--fault-injection] [--log-level LEVEL]
+//            [--pipeline N] [--basic-paxos] [--snapshot-every N] [--fault-injection] [--log-level LEVEL]
 //
 // An empty --data-dir needs --first-start (a new cluster) or --join (a node
 // that lost its data dir); see docs/architecture.md, "Durability".
@@ -41,6 +41,7 @@ struct Flags {
   std::string log_level = "info";
   std::uint64_t snapshot_every = 10'000;
   std::size_t pipeline = 2;
+  bool multi_paxos = true;
   bool first_start = false;
   bool join = false;
   int join_timeout_s = 60;
@@ -120,6 +121,7 @@ NodeConfig build_config(const Flags& f) {
   config.fault_injection = f.fault_injection;
   config.snapshot_every = f.snapshot_every;
   config.pipeline = f.pipeline;
+  config.proposer_options.multi_paxos = f.multi_paxos;
   config.inproc_namespace = "kvpaxosd-" + f.name;
   config.seed = std::random_device{}();
   return config;
@@ -180,6 +182,9 @@ int main(int argc, char** argv) {
                  "Directory for this node's durable state (acceptor log, snapshots). A node "
                  "restarted with the same --data-dir, --name and --cluster recovers every "
                  "promise and applied write. Without it, state lives in memory only");
+  app.add_flag("!--basic-paxos", f.multi_paxos,
+               "Run phase 1 in every log instance instead of leading with one range "
+               "promise (Multi-Paxos); for comparison");
   app.add_option("--pipeline", f.pipeline,
                  "Log instances this node keeps in flight at once; client requests arriving "
                  "meanwhile are batched into the next one")
