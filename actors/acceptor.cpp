@@ -8,6 +8,10 @@ namespace kvpaxos {
 namespace {
 // Rewrite the log once it is this much larger than the live state.
 constexpr std::uint64_t kCompactSlackBytes = 32u << 20;
+// A PromiseFrom must decode (at most 65,536 array elements) and fit a peer
+// frame with room to spare.
+constexpr std::size_t kMaxPromisedValues = 16384;
+constexpr std::uint64_t kMaxPromisedBytes = 32u << 20;
 }  // namespace
 
 Result<std::unique_ptr<Acceptor>> Acceptor::open(const std::string& dir, LogOpenReport* report) {
@@ -135,19 +139,32 @@ Accepted Acceptor::on_accept(Accept m) {
   return reply;
 }
 
-// The same ballot again is fine (a duplicated or retried PrepareFrom): the
-// promise is the same and so is what it reports.
+// Strictly higher ballots only, as for Prepare: the same ballot again is a
+// duplicate (the proposer ignores the refusal) or a proposer that restarted
+// and reused a ballot, which must not be promised twice.
 PromiseFrom Acceptor::on_prepare_from(const PrepareFrom& m) {
-  PromiseFrom reply{.from = m.from, .ballot = m.ballot};
+  PromiseFrom reply{.from = m.from, .ballot = m.ballot, .forgotten_below = forget_below_};
   Ballot highest = range_ballot_;
   const auto first = instances_.lower_bound(m.from);
+  std::size_t entries = 0;
+  std::uint64_t bytes = 0;
   for (auto it = first; it != instances_.end(); ++it) {
     highest = std::max(highest, it->second.promised);
+    if (it->second.accepted_ballot.is_none()) continue;
+    if (std::binary_search(m.decided.begin(), m.decided.end(), it->first)) continue;
+    ++entries;
+    bytes += it->second.accepted_value.size() + 32;
   }
-  reply.promised = std::max(highest, m.ballot);
-  if (m.ballot < highest) return reply;
+  reply.promised = highest;
+  if (m.ballot <= highest) return reply;
+  if (entries > kMaxPromisedValues || bytes > kMaxPromisedBytes) {
+    reply.too_large = true;
+    return reply;
+  }
   reply.ok = true;
+  reply.promised = m.ballot;
   promise_range(m.from, m.ballot);
+  reply.accepted.reserve(entries);
   for (auto it = first; it != instances_.end(); ++it) {
     if (it->second.accepted_ballot.is_none()) continue;
     if (std::binary_search(m.decided.begin(), m.decided.end(), it->first)) continue;

@@ -4,6 +4,7 @@
 #include <array>
 #include <filesystem>
 #include <iterator>
+#include <malloc.h>
 #include <optional>
 
 #include <zmq_addon.hpp>
@@ -29,8 +30,23 @@ std::unique_ptr<Proposer> make_proposer(const NodeConfig& c) {
 
 }  // namespace
 
+namespace {
+// glibc serves a large block from mmap and unmaps it on free, but after the
+// first such free it raises its mmap threshold (up to 32 MiB), and later
+// large values then come from the heap arenas, which rarely shrink: a node
+// that handled a burst of 1 MiB values kept ~100 MiB after forgetting them
+// (Paxos.ForgettingReleasesMemory... with Multi-Paxos promises copying the
+// values). A fixed threshold keeps every value of 256 KiB and up returnable.
+void keep_large_blocks_returnable() {
+  static const bool done = [] { return mallopt(M_MMAP_THRESHOLD, 256 * 1024) == 1; }();
+  (void)done;
+}
+}  // namespace
+
 Node::Node(NodeConfig config)
-    : config_(std::move(config)), traffic_(std::make_unique<PeerTrafficStats>()) {}
+    : config_(std::move(config)), traffic_(std::make_unique<PeerTrafficStats>()) {
+  keep_large_blocks_returnable();
+}
 
 Node::~Node() {
   // Clients first, then the state machine and Paxos, then the network.
@@ -137,11 +153,16 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
     }
   }
 
+  // A restarted proposer must never reuse a ballot it used before the
+  // restart (a late Accept at it could meet a new value at the same ballot):
+  // it starts above every round its own durable acceptor has seen, which
+  // includes every range it campaigned for (its own acceptor is asked first).
+  std::unique_ptr<Proposer> proposer = make_proposer(c);
+  proposer->raise_round(acceptor->join_info().max_round);
   node->actors_.push_back(
       std::make_unique<ActorThread>(ctx, ns, self, Actor::acceptor, std::move(acceptor), prefix));
-  node->actors_.push_back(std::make_unique<ActorThread>(
-      ctx, ns, self, Actor::proposer,
-      make_proposer(c), prefix));
+  node->actors_.push_back(std::make_unique<ActorThread>(ctx, ns, self, Actor::proposer,
+                                                        std::move(proposer), prefix));
   node->actors_.push_back(
       std::make_unique<ActorThread>(ctx, ns, self, Actor::learner, std::move(learner), prefix));
   if (kv) {

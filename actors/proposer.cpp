@@ -5,6 +5,16 @@
 
 namespace kvpaxos {
 
+namespace {
+// A campaign covers the active instances from at most this far below the
+// highest one learned. Older ones (a lagging node filling holes) take basic
+// Paxos: a range reaching far back would ask every acceptor for every value
+// it still holds.
+constexpr InstanceId kLeadWindow = 1024;
+// PrepareFrom.decided stays well inside the decoder's array limit.
+constexpr std::size_t kMaxDecidedListed = 16384;
+}  // namespace
+
 Proposer::Proposer(NodeId self, std::size_t cluster_size, std::uint64_t seed,
                    ProposerOptions options)
     : self_(self), n_(cluster_size), options_(options), rng_(seed) {}
@@ -20,6 +30,7 @@ void Proposer::handle(const Address& from, Body body, Time now, Outbox& out) {
     on_accepted(from.node, *ac, now, out);
   } else if (auto* l = std::get_if<Learned>(&body)) {
     if (options_.multi_paxos && l->instance >= forget_below_) learned_.insert(l->instance);
+    tip_ = std::max(tip_, l->instance + 1);
     drop(l->instance);
   } else if (auto* f = std::get_if<ForgetBelow>(&body)) {
     forget_below_ = std::max(forget_below_, f->instance);
@@ -101,14 +112,19 @@ bool Proposer::in_range(InstanceId instance) const {
 // to leave decided values out of their promises. Those instances take basic
 // Paxos, whose phase 1 finds the value chosen there.
 bool Proposer::may_lead(InstanceId instance) const {
-  return in_range(instance) && !lead_.used.contains(instance) && !learned_.contains(instance);
+  return in_range(instance) && instance >= lead_.forgotten_below &&
+         !lead_.used.contains(instance) && !learned_.contains(instance);
 }
 
 // Phase 1 for every instance from the lowest active one on, with a fresh
 // ballot. Every attempt in the range waits for it.
 void Proposer::start_campaign(Time now, Outbox& out) {
-  if (active_.empty()) {
+  const auto first = active_.lower_bound(tip_ > kLeadWindow ? tip_ - kLeadWindow : 0);
+  if (first == active_.end()) {
     lead_.state = Leadership::State::none;
+    for (auto& [instance, a] : active_) {
+      if (!a.basic) start_phase1(instance, a, now, out);
+    }
     return;
   }
   if (lead_.timeout == Duration{}) lead_.timeout = options_.initial_timeout;
@@ -116,17 +132,26 @@ void Proposer::start_campaign(Time now, Outbox& out) {
   max_round_seen_ = std::max(max_round_seen_, lead_.ballot.round) + 1;
   lead_.state = Leadership::State::campaigning;
   lead_.ballot = Ballot{max_round_seen_, self_};
-  lead_.from = active_.begin()->first;
+  lead_.from = first->first;
   lead_.promised_by = 0;
   lead_.reported.clear();
   lead_.used.clear();
+  lead_.forgotten_below = 0;
   lead_.retry_at = now + jittered(lead_.timeout);
   lead_.timeout = std::min(options_.max_timeout, lead_.timeout * 3 / 2);
   for (auto& [instance, a] : active_) {
-    a.phase = Phase::waiting;
-    a.basic = false;
+    if (instance >= lead_.from) {
+      a.phase = Phase::waiting;
+      a.basic = false;
+    } else if (!a.basic) {
+      start_phase1(instance, a, now, out);
+    }
   }
-  std::vector<InstanceId> decided(learned_.lower_bound(lead_.from), learned_.end());
+  std::vector<InstanceId> decided;
+  for (auto it = learned_.lower_bound(lead_.from);
+       it != learned_.end() && decided.size() < kMaxDecidedListed; ++it) {
+    decided.push_back(*it);
+  }
   broadcast(Actor::acceptor, PrepareFrom{lead_.from, lead_.ballot, std::move(decided)}, out);
 }
 
@@ -136,12 +161,20 @@ void Proposer::on_promise_from(NodeId from, PromiseFrom m, Time now, Outbox& out
     return;
   }
   if (!m.ok) {
+    if (m.too_large) {
+      // The range reaches too far back for one answer: basic Paxos for now.
+      rival_seen_ = now;
+      lead_.retry_at = now;
+      return;
+    }
+    if (m.promised == lead_.ballot) return;  // our own PrepareFrom, duplicated
     note_rejection(m.promised, now);
     lead_.retry_at = std::min(lead_.retry_at, now + jittered(lead_.timeout / 2));
     return;
   }
   if ((lead_.promised_by >> from & 1u) != 0) return;  // a duplicate
   lead_.promised_by |= std::uint64_t{1} << from;
+  lead_.forgotten_below = std::max(lead_.forgotten_below, m.forgotten_below);
   for (AcceptedValue& v : m.accepted) {
     if (v.instance < lead_.from || v.instance < forget_below_) continue;
     auto [it, inserted] = lead_.reported.try_emplace(v.instance);

@@ -103,6 +103,10 @@ class Proposer final : public ActorLogic {
     // them again (it had not learned the decision yet) that attempt runs
     // basic Paxos with a fresh ballot, which finds the value chosen there.
     std::set<InstanceId> used;
+    // The highest forget point among the promises: below it some promiser
+    // holds nothing, so its promise proves nothing there (basic Paxos, which
+    // gets "forgotten" answers, takes those instances).
+    InstanceId forgotten_below = 0;
     Time retry_at;
     Duration timeout{};
   };
@@ -138,6 +142,7 @@ class Proposer final : public ActorLogic {
   InstanceId instance_bound_ = 0;  // above every instance an attempt was started for
   std::map<InstanceId, Attempt> active_;
   std::set<InstanceId> learned_;  // decided, not yet forgotten: not needed in a PromiseFrom
+  InstanceId tip_ = 0;            // one past the highest instance learned
   Leadership lead_;
   std::uint64_t campaigns_ = 0;
   std::optional<Time> rival_seen_;

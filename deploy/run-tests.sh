@@ -13,7 +13,10 @@ case "${1:-}" in
   "") ;;
   --sanitizer)
     case "${2:-}" in
-      asan) build="$root/build-asan"; cmake_args+=(-DKVPAXOS_ASAN=ON) ;;
+      # -O1 -g1: the sanitizer build compiled in 461 s at -O2 -g on the CI's
+      # two cores and in 270 s like this; its tests ran no slower.
+      asan) build="$root/build-asan"
+            cmake_args+=(-DKVPAXOS_ASAN=ON "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1") ;;
       tsan) build="$root/build-tsan"; cmake_args+=(-DKVPAXOS_TSAN=ON) ;;
       *) echo "run-tests: --sanitizer takes asan or tsan" >&2; exit 2 ;;
     esac ;;

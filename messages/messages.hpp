@@ -151,15 +151,20 @@ struct AcceptedValue {
 
 // Multi-Paxos phase 1b: acceptor -> proposer. When ok, the acceptor promised
 // `ballot` for every instance >= from and `accepted` lists every value it has
-// accepted there. When !ok, `promised` is a higher ballot it holds (for the
-// range or for one instance in it).
+// accepted there, except below `forgotten_below`: those instances it no
+// longer holds (decided and applied by a majority), so this promise says
+// nothing about them. When !ok, `promised` is a ballot at least as high that
+// it holds (for the range or for one instance in it), or `too_large` says the
+// answer would not fit in a message: the range starts too far back.
 struct PromiseFrom {
   InstanceId from = 0;
   Ballot ballot;
   bool ok = false;
   Ballot promised;
   std::vector<AcceptedValue> accepted;
-  MSGPACK_DEFINE(from, ballot, ok, promised, accepted)
+  InstanceId forgotten_below = 0;
+  bool too_large = false;
+  MSGPACK_DEFINE(from, ballot, ok, promised, accepted, forgotten_below, too_large)
 };
 
 // ------------------------------------------------------ inside one node (inproc)

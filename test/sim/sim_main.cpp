@@ -37,11 +37,9 @@ int main(int argc, char** argv) {
   app.add_flag("!--basic-paxos", base.multi_paxos,
                "Proposers run phase 1 in every instance (no Multi-Paxos leader)");
   app.add_option("--bug", bug,
-                 "Plant a bug to see it caught: none | amnesiac-acceptor | join-without-vote-floor | "
-                 "join-without-range-promise")
+                 "Plant a bug to see it caught: none | amnesiac-acceptor | join-without-vote-floor")
       ->capture_default_str()
-      ->check(CLI::IsMember({"none", "amnesiac-acceptor", "join-without-vote-floor",
-                             "join-without-range-promise"}));
+      ->check(CLI::IsMember({"none", "amnesiac-acceptor", "join-without-vote-floor"}));
   app.add_flag("--frequent-rebuilds", base.frequent_rebuilds,
                "Rebuild node 0 from nothing (as kvpaxosd --join) every 30 virtual ms");
   app.add_option("--history-dir", history_dir,
@@ -54,9 +52,7 @@ int main(int argc, char** argv) {
   }
   if (bug == "amnesiac-acceptor") base.bug = sim::PlantedBug::amnesiac_acceptor;
   if (bug == "join-without-vote-floor") base.bug = sim::PlantedBug::join_without_vote_floor;
-  if (bug == "join-without-range-promise") {
-    base.bug = sim::PlantedBug::join_without_range_promise;
-  }
+
 
   std::uint64_t failed = 0, ops = 0, unknown = 0, faults = 0, messages = 0;
   const auto started = std::chrono::steady_clock::now();

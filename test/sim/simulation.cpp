@@ -513,11 +513,11 @@ bool Simulation::rebuild(NodeId i) {
   ++result_.stats.rebuilds;
   ++node.incarnation;
   make_actors(i);
-  if (config_.bug == PlantedBug::join_without_range_promise) {
-    node.acceptor->set_vote_floor(floor);
-  } else if (config_.bug != PlantedBug::join_without_vote_floor) {
-    node.acceptor->start_rebuilt(floor, round);
-  }
+  // Without the range promise in start_rebuilt a leader that counted its
+  // lost self's promise could still run phase 2 alone; the simulator hit
+  // that in 1 of 5000 seeds at one point, so the proof is a unit test
+  // (MultiPaxosRebuilt.WithoutTheRangePromiseTwoValuesAreChosen).
+  if (config_.bug != PlantedBug::join_without_vote_floor) node.acceptor->start_rebuilt(floor, round);
   node.proposer->raise_round(round);
   node.next_apply = 0;
   node.pipe_clock.clear();
@@ -632,8 +632,7 @@ SimResult Simulation::run() {
   if (config_.bug == PlantedBug::amnesiac_acceptor) {
     at(now_ + std::chrono::milliseconds(30), [this] { amnesia_step(); });
   }
-  if (config_.frequent_rebuilds || config_.bug == PlantedBug::join_without_vote_floor ||
-      config_.bug == PlantedBug::join_without_range_promise) {
+  if (config_.frequent_rebuilds || config_.bug == PlantedBug::join_without_vote_floor) {
     at(now_ + std::chrono::milliseconds(30), [this] { rebuild_step(); });
   }
   const Time active_end = start_ + std::chrono::milliseconds(config_.active_ms);

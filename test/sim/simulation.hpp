@@ -45,10 +45,6 @@ enum class PlantedBug {
   // Node 0 is rebuilt (kvpaxosd --join) every 30 ms, but its acceptor gets
   // no vote floor: it votes at once in instances its lost self voted in.
   join_without_vote_floor,
-  // The same rebuilds with the vote floor but without the range promise
-  // (Acceptor::start_rebuilt): a leader that counted the lost self's range
-  // promise keeps running phase 2 alone.
-  join_without_range_promise,
 };
 
 struct SimConfig {

@@ -117,7 +117,7 @@ TEST(MultiPaxosAcceptor, PromiseFromReportsExactlyTheValuesAcceptedAtOrAboveFrom
   EXPECT_EQ(a.on_prepare({4, Ballot{9, 1}}).accepted_value, "just below");
 }
 
-TEST(MultiPaxosAcceptor, PrepareFromIsRefusedBelowAPromiseInTheRangeAndDuplicatesAreHarmless) {
+TEST(MultiPaxosAcceptor, PrepareFromIsRefusedAtOrBelowAPromiseInTheRange) {
   Acceptor a;
   ASSERT_TRUE(a.on_prepare({7, Ballot{8, 2}}).ok);
 
@@ -133,14 +133,20 @@ TEST(MultiPaxosAcceptor, PrepareFromIsRefusedBelowAPromiseInTheRangeAndDuplicate
   ASSERT_TRUE(first.ok);
   EXPECT_EQ(first.promised, (Ballot{6, 1}));
   ASSERT_TRUE(a.on_accept({9, Ballot{6, 1}, "v"}).ok);
-  // The same PrepareFrom again (duplicated or retried by the network).
+  // The same PrepareFrom again: a network duplicate, or a restarted proposer
+  // reusing a ballot (found by review: two values chosen). Strictly higher
+  // ballots only, as for Prepare; the proposer ignores a refusal naming its
+  // own ballot (MultiPaxosProposer.IgnoresARefusalOfItsOwnBallot).
   const PromiseFrom again = a.on_prepare_from({8, Ballot{6, 1}});
-  EXPECT_TRUE(again.ok);
+  EXPECT_FALSE(again.ok);
   EXPECT_EQ(again.promised, (Ballot{6, 1}));
-  ASSERT_EQ(again.accepted.size(), 1u);
-  expect_reported(again.accepted[0], 9, Ballot{6, 1}, "v");
+  EXPECT_TRUE(again.accepted.empty());
+  const PromiseFrom higher = a.on_prepare_from({8, Ballot{7, 1}});
+  ASSERT_TRUE(higher.ok);
+  ASSERT_EQ(higher.accepted.size(), 1u);
+  expect_reported(higher.accepted[0], 9, Ballot{6, 1}, "v");
   EXPECT_EQ(a.range_from(), 8u);
-  EXPECT_EQ(a.range_ballot(), (Ballot{6, 1}));
+  EXPECT_EQ(a.range_ballot(), (Ballot{7, 1}));
 
   // A lower range ballot is refused with the range's own ballot, wherever it starts.
   const PromiseFrom lower = a.on_prepare_from({0, Ballot{3, 0}});
@@ -148,7 +154,20 @@ TEST(MultiPaxosAcceptor, PrepareFromIsRefusedBelowAPromiseInTheRangeAndDuplicate
   EXPECT_EQ(lower.promised, (Ballot{8, 2})) << "instance 7's promise is the highest in [0, inf)";
   const PromiseFrom lower_above = a.on_prepare_from({20, Ballot{3, 0}});
   EXPECT_FALSE(lower_above.ok);
-  EXPECT_EQ(lower_above.promised, (Ballot{6, 1}));
+  EXPECT_EQ(lower_above.promised, (Ballot{7, 1}));
+}
+
+// Review finding: an acceptor that forgot an instance promised a range over
+// it without reporting the value chosen there, and a lagging leader chose a
+// no-op on top. The promise now says where its knowledge starts.
+TEST(MultiPaxosAcceptor, PromiseFromSaysBelowWhereItHoldsNothing) {
+  Acceptor a;
+  ASSERT_TRUE(a.on_accept({5, Ballot{1, 0}, "chosen"}).ok);
+  a.forget_below(10);
+  const PromiseFrom p = a.on_prepare_from({5, Ballot{2, 1}});
+  ASSERT_TRUE(p.ok);
+  EXPECT_TRUE(p.accepted.empty());
+  EXPECT_EQ(p.forgotten_below, 10u);
 }
 
 TEST(MultiPaxosAcceptor, RangePromiseSurvivesARestart) {
@@ -571,6 +590,72 @@ TEST(MultiPaxosProposer, AnInstanceBelowTheRangeRunsBasicPaxos) {
   r.handle(0, Promise{2, b2, true, b2, {}, {}, false}, 3);
   r.handle(2, Promise{2, b2, true, b2, {}, {}, false}, 3);
   expect_accepts(r.out, 2, b2, "low");
+}
+
+
+// Review finding (two values chosen): a promise from an acceptor that forgot
+// the instance proves nothing there. Below the highest forget point among the
+// promises the leader runs basic Paxos, whose Prepare gets "forgotten".
+TEST(MultiPaxosProposer, RunsBasicPaxosBelowAPromisersForgetPoint) {
+  MultiPaxosRig r;
+  r.handle(1, Propose{5, "noop"}, 0);
+  const Ballot b = sent<PrepareFrom>(r.out).at(0).second.ballot;
+  r.out.clear();
+  r.handle(0, PromiseFrom{.from = 5, .ballot = b, .ok = true, .promised = b, .forgotten_below = 10}, 1);
+  r.promise(2, 5, b, {}, 1);
+  EXPECT_TRUE(r.p.leading());
+  EXPECT_TRUE(sent<Accept>(r.out).empty()) << "no phase 2 at the lead ballot in instance 5";
+  auto prepares = sent<Prepare>(r.out);
+  ASSERT_EQ(prepares.size(), 3u);
+  EXPECT_EQ(prepares[0].second.instance, 5u);
+  r.out.clear();
+  r.handle(1, Propose{12, "above"}, 2);
+  expect_accepts(r.out, 12, b, "above");
+}
+
+// The acceptor refuses a PrepareFrom at the ballot it already promised; when
+// that is a duplicate of the proposer's own, the campaign goes on unharmed.
+TEST(MultiPaxosProposer, IgnoresARefusalOfItsOwnBallot) {
+  MultiPaxosRig r;
+  r.handle(1, Propose{4, "mine"}, 0);
+  const Ballot b = sent<PrepareFrom>(r.out).at(0).second.ballot;
+  r.out.clear();
+  r.promise(0, 4, b, {}, 1);
+  r.handle(0, PromiseFrom{.from = 4, .ballot = b, .ok = false, .promised = b}, 1);
+  r.promise(2, 4, b, {}, 1);
+  EXPECT_TRUE(r.p.leading());
+  expect_accepts(r.out, 4, b, "mine");
+}
+
+// An acceptor that would have to report too much refuses; the proposer then
+// uses basic Paxos rather than retrying the same range.
+TEST(MultiPaxosProposer, FallsBackToBasicPaxosWhenTheRangeIsTooLargeToReport) {
+  MultiPaxosRig r;
+  r.handle(1, Propose{4, "mine"}, 0);
+  const Ballot b = sent<PrepareFrom>(r.out).at(0).second.ballot;
+  r.out.clear();
+  r.handle(0, PromiseFrom{.from = 4, .ballot = b, .ok = false, .promised = {}, .too_large = true}, 1);
+  r.p.tick(at(2), r.out);
+  EXPECT_TRUE(sent<PrepareFrom>(r.out).empty());
+  auto prepares = sent<Prepare>(r.out);
+  ASSERT_EQ(prepares.size(), 3u);
+  EXPECT_EQ(prepares[0].second.instance, 4u);
+}
+
+// Review finding: a lagging proposer filling an old hole must not campaign
+// from there (every acceptor would report every value it holds above it).
+TEST(MultiPaxosProposer, AnInstanceFarBelowTheLearnedTipTakesBasicPaxos) {
+  MultiPaxosRig r;
+  r.p.handle({1, Actor::learner}, Learned{5000}, at(0), r.out);
+  r.out.clear();
+  r.handle(1, Propose{10, "hole"}, 1);
+  EXPECT_TRUE(sent<PrepareFrom>(r.out).empty());
+  ASSERT_EQ(sent<Prepare>(r.out).size(), 3u);
+  r.out.clear();
+  r.handle(1, Propose{5001, "tip"}, 2);
+  auto ranges = sent<PrepareFrom>(r.out);
+  ASSERT_EQ(ranges.size(), 3u);
+  EXPECT_EQ(ranges[0].second.from, 5001u);
 }
 
 }  // namespace
