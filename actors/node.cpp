@@ -21,9 +21,16 @@ namespace kvpaxos {
 
 namespace {
 
-std::unique_ptr<Proposer> make_proposer(const NodeConfig& c) {
+std::unique_ptr<Proposer> make_proposer(const NodeConfig& c, bool kv) {
+  ProposerOptions options = c.proposer_options;
+  // In the KV service every node's applier proposes the same next instances,
+  // and the applier's leader-by-authorship rule settles who proposes: a node
+  // falling back to basic Paxos there would only fight the leader instance
+  // by instance (500 ms stalls in bench/compare). The fallback is for
+  // proposers that decide different instances (the PaxosPeer API).
+  if (kv) options.rival_quiet = Duration::zero();
   auto proposer = std::make_unique<Proposer>(c.self, c.members.size(),
-                                             c.seed * 104729 + c.self, c.proposer_options);
+                                             c.seed * 104729 + c.self, options);
   proposer->raise_round(c.initial_round);
   return proposer;
 }
@@ -157,7 +164,7 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
   // restart (a late Accept at it could meet a new value at the same ballot):
   // it starts above every round its own durable acceptor has seen, which
   // includes every range it campaigned for (its own acceptor is asked first).
-  std::unique_ptr<Proposer> proposer = make_proposer(c);
+  std::unique_ptr<Proposer> proposer = make_proposer(c, kv);
   proposer->raise_round(acceptor->join_info().max_round);
   node->actors_.push_back(
       std::make_unique<ActorThread>(ctx, ns, self, Actor::acceptor, std::move(acceptor), prefix));

@@ -166,7 +166,9 @@ void Simulation::make_actors(NodeId i) {
   const std::uint64_t salt = node.incarnation * 1'000'003;
   node.acceptor = std::make_unique<Acceptor>();
   node.proposer = std::make_unique<Proposer>(i, n, config_.seed * 104729 + i + salt,
-                                            ProposerOptions{.multi_paxos = config_.multi_paxos});
+                                            // As kvpaxosd's KV nodes: no basic-Paxos fallback.
+                                            ProposerOptions{.multi_paxos = config_.multi_paxos,
+                                                            .rival_quiet = Duration::zero()});
   node.learner = std::make_unique<Learner>(i, n, LearnerOptions{.forget_with_majority = true});
   node.applier = std::make_unique<Applier>(i, ApplierOptions{.name = names[i]});
   node.front_door = std::make_unique<FrontDoor>(i, false);
