@@ -11,27 +11,14 @@
 #include "actors/applier.hpp"
 #include "actors/wal.hpp"
 #include "messages/kv_op.hpp"
+#include "test/unit/actor_test_support.hpp"
 
 namespace kvpaxos {
 namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/kvpaxos-unit-XXXXXX";
-    path_ = ::mkdtemp(tmpl);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using test_support::TempDir;
 
 std::vector<std::string> replay(const std::string& dir, LogOpenReport* report,
                                 std::string* error = nullptr) {

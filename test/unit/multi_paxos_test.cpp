@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 
 #include <array>
-#include <filesystem>
 #include <map>
 #include <memory>
 #include <optional>
@@ -14,39 +13,15 @@
 
 #include "actors/acceptor.hpp"
 #include "actors/proposer.hpp"
+#include "test/unit/actor_test_support.hpp"
 
 namespace kvpaxos {
 namespace {
 
-namespace fs = std::filesystem;
-using std::chrono::milliseconds;
 
-Time at(int ms) { return Time{} + milliseconds(ms); }
-
-template <typename T>
-std::vector<std::pair<Address, T>> sent(const Outbox& out) {
-  std::vector<std::pair<Address, T>> found;
-  for (const Outbound& m : out) {
-    if (const T* t = std::get_if<T>(&m.body)) found.emplace_back(m.to, *t);
-  }
-  return found;
-}
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/kvpaxos-multi-paxos-XXXXXX";
-    path_ = ::mkdtemp(tmpl);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using test_support::at;
+using test_support::sent;
+using test_support::TempDir;
 
 // What an acceptor answers to `body` through handle(), as the runner sees it:
 // nothing when it stays silent.

@@ -7,22 +7,15 @@
 #include "actors/learner.hpp"
 #include "actors/proposer.hpp"
 #include "messages/codec.hpp"
+#include "test/unit/actor_test_support.hpp"
 
 namespace kvpaxos {
 namespace {
 
 using std::chrono::milliseconds;
 
-Time at(int ms) { return Time{} + milliseconds(ms); }
-
-template <typename T>
-std::vector<std::pair<Address, T>> sent(const Outbox& out) {
-  std::vector<std::pair<Address, T>> found;
-  for (const Outbound& m : out) {
-    if (const T* t = std::get_if<T>(&m.body)) found.emplace_back(m.to, *t);
-  }
-  return found;
-}
+using test_support::at;
+using test_support::sent;
 
 // ------------------------------------------------------------------ acceptor
 

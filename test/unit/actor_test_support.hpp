@@ -1,0 +1,49 @@
+// Helpers shared by the unit tests that drive actor logic directly: fake
+// time, the messages an actor sent, and a temporary directory.
+#pragma once
+
+#include <stdlib.h>
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "actors/actor.hpp"
+
+namespace kvpaxos::test_support {
+
+inline Time at(int ms) { return Time{} + std::chrono::milliseconds(ms); }
+
+// Every message of type T in `out`, with where it goes.
+template <typename T>
+std::vector<std::pair<Address, T>> sent(const Outbox& out) {
+  std::vector<std::pair<Address, T>> found;
+  for (const Outbound& m : out) {
+    if (const T* t = std::get_if<T>(&m.body)) found.emplace_back(m.to, *t);
+  }
+  return found;
+}
+
+// A fresh directory under /tmp, removed with everything in it at scope end.
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/kvpaxos-unit-XXXXXX";
+    path_ = ::mkdtemp(tmpl);
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace kvpaxos::test_support
