@@ -145,29 +145,27 @@ Accepted Acceptor::on_accept(Accept m) {
 PromiseFrom Acceptor::on_prepare_from(const PrepareFrom& m) {
   PromiseFrom reply{.from = m.from, .ballot = m.ballot, .forgotten_below = forget_below_};
   Ballot highest = range_ballot_;
-  const auto first = instances_.lower_bound(m.from);
-  std::size_t entries = 0;
+  // The instances whose accepted value the answer must report.
+  std::vector<std::map<InstanceId, InstanceState>::const_iterator> reported;
   std::uint64_t bytes = 0;
-  for (auto it = first; it != instances_.end(); ++it) {
+  for (auto it = instances_.lower_bound(m.from); it != instances_.end(); ++it) {
     highest = std::max(highest, it->second.promised);
     if (it->second.accepted_ballot.is_none()) continue;
     if (std::binary_search(m.decided.begin(), m.decided.end(), it->first)) continue;
-    ++entries;
+    reported.push_back(it);
     bytes += it->second.accepted_value.size() + 32;
   }
   reply.promised = highest;
   if (m.ballot <= highest) return reply;
-  if (entries > kMaxPromisedValues || bytes > kMaxPromisedBytes) {
+  if (reported.size() > kMaxPromisedValues || bytes > kMaxPromisedBytes) {
     reply.too_large = true;
     return reply;
   }
   reply.ok = true;
   reply.promised = m.ballot;
   promise_range(m.from, m.ballot);
-  reply.accepted.reserve(entries);
-  for (auto it = first; it != instances_.end(); ++it) {
-    if (it->second.accepted_ballot.is_none()) continue;
-    if (std::binary_search(m.decided.begin(), m.decided.end(), it->first)) continue;
+  reply.accepted.reserve(reported.size());
+  for (const auto& it : reported) {
     reply.accepted.push_back({it->first, it->second.accepted_ballot, it->second.accepted_value});
   }
   return reply;

@@ -35,9 +35,6 @@ std::unique_ptr<Proposer> make_proposer(const NodeConfig& c, bool kv) {
   return proposer;
 }
 
-}  // namespace
-
-namespace {
 // glibc serves a large block from mmap and unmaps it on free, but after the
 // first such free it raises its mmap threshold (up to 32 MiB), and later
 // large values then come from the heap arenas, which rarely shrink: a node

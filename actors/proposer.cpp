@@ -66,6 +66,11 @@ void Proposer::renew(Time now, Outbox& out) {
     start_campaign(now, out);  // every attempt now waits for it
     return;
   }
+  fall_back_to_basic(now, out);
+}
+
+// No range phase 1: every attempt not already running basic Paxos starts it.
+void Proposer::fall_back_to_basic(Time now, Outbox& out) {
   lead_.state = Leadership::State::none;
   for (auto& [instance, a] : active_) {
     if (!a.basic) start_phase1(instance, a, now, out);
@@ -121,10 +126,7 @@ bool Proposer::may_lead(InstanceId instance) const {
 void Proposer::start_campaign(Time now, Outbox& out) {
   const auto first = active_.lower_bound(tip_ > kLeadWindow ? tip_ - kLeadWindow : 0);
   if (first == active_.end()) {
-    lead_.state = Leadership::State::none;
-    for (auto& [instance, a] : active_) {
-      if (!a.basic) start_phase1(instance, a, now, out);
-    }
+    fall_back_to_basic(now, out);  // every attempt is far below the tip
     return;
   }
   if (lead_.timeout == Duration{}) lead_.timeout = options_.initial_timeout;

@@ -120,6 +120,7 @@ class Proposer final : public ActorLogic {
   // Phase 1 for the attempts that need it: the range, or one instance each
   // while a rival proposer is active.
   void renew(Time now, Outbox& out);
+  void fall_back_to_basic(Time now, Outbox& out);
   void start_campaign(Time now, Outbox& out);
   void send_accept(InstanceId instance, Attempt& a, Time now, Outbox& out);
   void drop(InstanceId instance);

@@ -338,15 +338,20 @@ struct MultiPaxosRig {
                int ms) {
     handle(from, PromiseFrom{range_from, b, true, b, std::move(accepted)}, ms);
   }
-  // Proposes `instance` and wins the range from there with promises of
-  // acceptors 0 and 2; returns the leader's ballot, with the outbox cleared.
-  Ballot lead_from(InstanceId instance, const std::string& value) {
+  // Proposes `instance`, which starts a campaign; returns its ballot, with
+  // the outbox cleared.
+  Ballot campaign(InstanceId instance, const std::string& value) {
     handle(1, Propose{instance, value}, 0);
     auto prepares = sent<PrepareFrom>(out);
     EXPECT_EQ(prepares.size(), 3u);
     if (prepares.empty()) return {};
-    const Ballot b = prepares[0].second.ballot;
     out.clear();
+    return prepares[0].second.ballot;
+  }
+  // campaign(), then wins the range with promises of acceptors 0 and 2;
+  // returns the leader's ballot, with the outbox cleared.
+  Ballot lead_from(InstanceId instance, const std::string& value) {
+    const Ballot b = campaign(instance, value);
     promise(0, instance, b, {}, 1);
     promise(2, instance, b, {}, 1);
     EXPECT_TRUE(p.leading());
@@ -404,11 +409,11 @@ TEST(MultiPaxosProposer, CampaignsOnceThenRunsPhaseTwoAloneForLaterInstances) {
 
 TEST(MultiPaxosProposer, UsesTheHighestBallotValueThePromisesReported) {
   MultiPaxosRig r;
-  r.handle(1, Propose{4, "mine"}, 0);
+  const Ballot b = r.campaign(4, "mine");
+  // Proposed while the campaign runs: they wait for it.
   r.handle(1, Propose{5, "mine too"}, 0);
   r.handle(1, Propose{6, "mine as well"}, 0);
-  const Ballot b = sent<PrepareFrom>(r.out).at(0).second.ballot;
-  r.out.clear();
+  EXPECT_TRUE(sent<PrepareFrom>(r.out).empty());
   // The higher ballot comes first for instance 4 and second for instance 6.
   r.promise(0, 4, b,
             {{4, Ballot{1, 2}, "four newer"}, {6, Ballot{1, 0}, "six older"},
@@ -573,9 +578,7 @@ TEST(MultiPaxosProposer, AnInstanceBelowTheRangeRunsBasicPaxos) {
 // promises the leader runs basic Paxos, whose Prepare gets "forgotten".
 TEST(MultiPaxosProposer, RunsBasicPaxosBelowAPromisersForgetPoint) {
   MultiPaxosRig r;
-  r.handle(1, Propose{5, "noop"}, 0);
-  const Ballot b = sent<PrepareFrom>(r.out).at(0).second.ballot;
-  r.out.clear();
+  const Ballot b = r.campaign(5, "noop");
   r.handle(0, PromiseFrom{.from = 5, .ballot = b, .ok = true, .promised = b, .forgotten_below = 10}, 1);
   r.promise(2, 5, b, {}, 1);
   EXPECT_TRUE(r.p.leading());
@@ -592,9 +595,7 @@ TEST(MultiPaxosProposer, RunsBasicPaxosBelowAPromisersForgetPoint) {
 // that is a duplicate of the proposer's own, the campaign goes on unharmed.
 TEST(MultiPaxosProposer, IgnoresARefusalOfItsOwnBallot) {
   MultiPaxosRig r;
-  r.handle(1, Propose{4, "mine"}, 0);
-  const Ballot b = sent<PrepareFrom>(r.out).at(0).second.ballot;
-  r.out.clear();
+  const Ballot b = r.campaign(4, "mine");
   r.promise(0, 4, b, {}, 1);
   r.handle(0, PromiseFrom{.from = 4, .ballot = b, .ok = false, .promised = b}, 1);
   r.promise(2, 4, b, {}, 1);
@@ -606,9 +607,7 @@ TEST(MultiPaxosProposer, IgnoresARefusalOfItsOwnBallot) {
 // uses basic Paxos rather than retrying the same range.
 TEST(MultiPaxosProposer, FallsBackToBasicPaxosWhenTheRangeIsTooLargeToReport) {
   MultiPaxosRig r;
-  r.handle(1, Propose{4, "mine"}, 0);
-  const Ballot b = sent<PrepareFrom>(r.out).at(0).second.ballot;
-  r.out.clear();
+  const Ballot b = r.campaign(4, "mine");
   r.handle(0, PromiseFrom{.from = 4, .ballot = b, .ok = false, .promised = {}, .too_large = true}, 1);
   r.p.tick(at(2), r.out);
   EXPECT_TRUE(sent<PrepareFrom>(r.out).empty());
