@@ -17,6 +17,14 @@ class ActorLogic {
   // Called at least every tick_interval(): timeouts, retransmissions.
   virtual void tick(Time now, Outbox& out) = 0;
   virtual Duration tick_interval() const { return std::chrono::milliseconds(10); }
+  // Called once the runner has handled every message that was waiting (or a
+  // batch of them), and after each tick: a logic that merges messages bound
+  // for one place (the applier's forwards) appends them here, so a burst of
+  // input leaves as one message rather than one each.
+  virtual void flush(Time now, Outbox& out) {
+    (void)now;
+    (void)out;
+  }
   // Durable actors: make the effects of every message handled so far
   // survive a crash. The runner calls it after a batch of messages and
   // before sending anything the batch produced (group commit). An error

@@ -67,7 +67,7 @@ void Applier::on_request(FromClient m, Time now, Outbox& out) {
     w.queued = false;  // a stale queue entry is skipped
     w.forwarded = true;
     w.forwarded_at = now;
-    out.push_back({{leader_, Actor::applier}, ForwardOps{{w.op}}});
+    forward(leader_, w.op, out);
     return;
   }
   enqueue(client, w);
@@ -95,6 +95,21 @@ void Applier::on_forwarded(NodeId, ForwardOps m, Outbox& out) {
     enqueue(client, replace_waiter(client, op->seq, "", std::move(bytes)));
   }
   propose_pending(out);
+}
+
+void Applier::forward(NodeId leader, std::string op, Outbox& out) {
+  if (!forward_ops_.empty() && forward_to_ != leader) flush(Time{}, out);
+  forward_to_ = leader;
+  forward_bytes_ += op.size();
+  forward_ops_.push_back(std::move(op));
+  if (forward_bytes_ >= options_.max_batch_bytes) flush(Time{}, out);
+}
+
+void Applier::flush(Time, Outbox& out) {
+  if (forward_ops_.empty()) return;
+  out.push_back({{forward_to_, Actor::applier}, ForwardOps{std::move(forward_ops_)}});
+  forward_ops_.clear();
+  forward_bytes_ = 0;
 }
 
 // Forwarded ops the leader did not get applied in time: propose them here.

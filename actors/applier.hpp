@@ -86,6 +86,8 @@ class Applier final : public ActorLogic {
 
   void handle(const Address& from, Body body, Time now, Outbox& out) override;
   void tick(Time now, Outbox& out) override;
+  // Sends the client ops held for the leader as one ForwardOps.
+  void flush(Time now, Outbox& out) override;
   Duration tick_interval() const override { return std::chrono::milliseconds(20); }
 
   // Loads a snapshot written through save_snapshot, before the first message.
@@ -125,6 +127,7 @@ class Applier final : public ActorLogic {
   void on_request(FromClient m, Time now, Outbox& out);
   void on_forwarded(NodeId from, ForwardOps m, Outbox& out);
   void retry_forwarded(Time now, Outbox& out);
+  void forward(NodeId leader, std::string op, Outbox& out);
   void on_apply(Apply m, Time now, Outbox& out);
   void execute(const KvOp& op, InstanceId instance);
   Waiter& replace_waiter(ClientId client, std::uint64_t seq, std::string route, std::string op);
@@ -160,6 +163,11 @@ class Applier final : public ActorLogic {
   std::set<std::pair<InstanceId, ClientId>> replies_by_age_;
   std::size_t retained_bytes_ = 0;
   InstanceId applied_below_ = 0;
+  // Client ops for the leader, held until flush() (or until they reach
+  // max_batch_bytes) so that a burst goes out as one ForwardOps.
+  NodeId forward_to_ = 0;
+  std::vector<std::string> forward_ops_;
+  std::size_t forward_bytes_ = 0;
   InstanceId snapshot_below_ = 0;  // the durable snapshot covers [0, snapshot_below_)
   std::size_t bytes_since_snapshot_ = 0;
   std::uint64_t last_snapshot_bytes_ = 0;

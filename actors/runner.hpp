@@ -104,7 +104,7 @@ class FrontDoorThread {
 
  private:
   void run();
-  void on_client_message();
+  bool on_client_message();  // false when none was waiting
   void send_to_client(const ToClient& m);
 
   zmq::context_t& ctx_;
@@ -132,7 +132,7 @@ class PeerLinkThread {
  private:
   void run();
   void on_local_message(std::vector<zmq::message_t> frames);
-  void on_peer_message();
+  bool on_peer_message();  // false when none was waiting
   void send_to_peer(const PeerFrame& f);
 
   zmq::context_t& ctx_;

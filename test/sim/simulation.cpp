@@ -92,6 +92,7 @@ class Simulation {
   void send_peer(PeerFrame frame);
   void arrive_peer(PeerFrame frame);
   void tick(NodeId node, Actor actor);
+  void flush(NodeId node, Actor actor);
   void tick_link(NodeId node);
   bool runnable(NodeId node) const { return !nodes_[node].crashed; }
   bool paused(NodeId node) const { return now_ < nodes_[node].paused_until; }
@@ -227,6 +228,15 @@ void Simulation::deliver(Address to, Address from, Body body) {
       ++result_.stats.snapshots_installed;
     }
     l->handle(from, std::move(body), now_, out);
+    // A runner flushes once its inbox is empty: often at once, sometimes
+    // after a burst, so that held-back messages (the applier's forwards)
+    // get merged, and can meet a change of leader, here too.
+    if (std::uniform_int_distribution<int>(0, 1)(rng_) == 0) {
+      l->flush(now_, out);
+    } else {
+      const auto later = microseconds(std::uniform_int_distribution<int>(5, 500)(rng_));
+      at(now_ + later, [this, node = to.node, actor = to.actor] { flush(node, actor); });
+    }
   }
   route(to.node, to.actor, out);
   if (nodes_[to.node].learner->conflicts() != 0) {
@@ -309,6 +319,15 @@ void Simulation::arrive_peer(PeerFrame frame) {
   deliver(passed->header.to, passed->header.from, std::move(body.value()));
 }
 
+void Simulation::flush(NodeId node, Actor actor) {
+  if (!runnable(node) || paused(node)) return;  // a paused node flushes when it delivers again
+  ActorLogic* l = logic(node, actor);
+  if (l == nullptr) return;
+  Outbox out;
+  l->flush(now_, out);
+  route(node, actor, out);
+}
+
 void Simulation::tick(NodeId node, Actor actor) {
   if (!runnable(node)) return;
   ActorLogic* l = logic(node, actor);
@@ -317,6 +336,7 @@ void Simulation::tick(NodeId node, Actor actor) {
     trace(0xff00 | static_cast<std::uint64_t>(actor), node);
     Outbox out;
     l->tick(now_, out);
+    l->flush(now_, out);
     route(node, actor, out);
   }
   at(now_ + l->tick_interval(), [this, node, actor] { tick(node, actor); });

@@ -362,6 +362,8 @@ TEST(Applier, ForwardsToTheLeaderAndProposesItselfWhenTheLeaderIsSilent) {
   const ClientRequest mine{1, 1, 0, OpKind::put, "k", "v"};
   r.a.handle({0, Actor::front_door}, FromClient{"route", mine}, at(10), r.out);
   EXPECT_TRUE(sent<Propose>(r.out).empty());
+  EXPECT_TRUE(sent<ForwardOps>(r.out).empty()) << "forwards wait for the runner's flush";
+  r.a.flush(at(10), r.out);
   auto forwarded = sent<ForwardOps>(r.out);
   ASSERT_EQ(forwarded.size(), 1u);
   EXPECT_EQ(forwarded[0].first, (Address{2, Actor::applier}));
@@ -379,6 +381,36 @@ TEST(Applier, ForwardsToTheLeaderAndProposesItselfWhenTheLeaderIsSilent) {
   r.a.handle({0, Actor::learner}, Apply{r.next++, proposals[0].second.value}, at(2101), r.out);
   EXPECT_EQ(r.a.data().at("k"), "v");
   EXPECT_EQ(r.replies().size(), 1u);
+}
+
+// A burst of client requests at a node that is not the leader goes to the
+// leader as one message, not one each; a change of leader sends what was held
+// for the old one first.
+TEST(Applier, MergesTheForwardsOfABurstIntoOneMessage) {
+  ApplierRig r;
+  auto led_by = [&](NodeId author) {
+    const std::string op = encode_op(KvOp::from(ClientRequest{100 + r.next, 1, 0, OpKind::put, "x", "1"}));
+    r.a.handle({0, Actor::learner}, Apply{r.next++, encode_batch(author, {op})}, at(0), r.out);
+  };
+  led_by(2);
+  r.out.clear();
+  for (ClientId c = 1; c <= 3; ++c) r.request(ClientRequest{c, 1, 0, OpKind::put, "k", "v"});
+  led_by(1);  // n2 authored the latest batch: the leader is n2 now
+  r.request(ClientRequest{4, 1, 0, OpKind::append, "k", "w"});
+  r.a.flush(at(0), r.out);
+  auto forwarded = sent<ForwardOps>(r.out);
+  ASSERT_EQ(forwarded.size(), 2u);
+  EXPECT_EQ(forwarded[0].first, (Address{2, Actor::applier}));
+  ASSERT_EQ(forwarded[0].second.ops.size(), 3u);
+  for (ClientId c = 1; c <= 3; ++c) {
+    EXPECT_EQ(decode_op(forwarded[0].second.ops[c - 1])->client_id, c);
+  }
+  EXPECT_EQ(forwarded[1].first, (Address{1, Actor::applier}));
+  ASSERT_EQ(forwarded[1].second.ops.size(), 1u);
+  EXPECT_EQ(decode_op(forwarded[1].second.ops[0])->client_id, 4u);
+  r.out.clear();
+  r.a.flush(at(1), r.out);
+  EXPECT_TRUE(r.out.empty()) << "a flush sends each held op once";
 }
 
 TEST(Applier, BatchesForwardedOpsWithoutAnsweringThem) {
