@@ -46,11 +46,17 @@ void store_u32(std::string& out, std::uint32_t v) {
   for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
 }
 
-std::string frame(std::string_view payload) {
+// A record's header: the payload's length and checksum.
+std::string frame_header(std::string_view payload) {
   std::string out;
-  out.reserve(kHeaderBytes + payload.size());
   store_u32(out, static_cast<std::uint32_t>(payload.size()));
   store_u32(out, crc32c(payload));
+  return out;
+}
+
+std::string frame(std::string_view payload) {
+  std::string out = frame_header(payload);
+  out.reserve(kHeaderBytes + payload.size());
   out.append(payload);
   return out;
 }
@@ -329,7 +335,10 @@ Result<bool> write_file_atomically(const std::string& dir, const std::string& na
   const std::string tmp = path + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Error{"cannot create " + tmp + ": " + errno_text()};
-  Result<bool> w = write_fd(fd, frame(bytes), tmp);
+  // Header and payload written apart: a snapshot is as large as the state,
+  // and framing it in one string would hold a second copy in memory.
+  Result<bool> w = write_fd(fd, frame_header(bytes), tmp);
+  if (w.ok()) w = write_fd(fd, bytes, tmp);
   if (w.ok() && ::fsync(fd) != 0) w = Error{"cannot fsync " + tmp + ": " + errno_text()};
   ::close(fd);
   if (!w.ok()) return w;
@@ -344,14 +353,25 @@ Result<FileRead> read_checked_file(const std::string& path) {
   Result<std::string> data = read_whole(path);
   if (!data.ok()) return Error{data.error()};
   std::uint64_t records = 0;
-  std::string payload;
+  std::size_t payload_at = 0;
+  std::size_t payload_size = 0;
   const Scan s = scan(
-      *data, [&](std::string_view p) { payload = std::string(p); }, &records, kMaxFileRecordBytes);
+      *data,
+      [&](std::string_view p) {
+        payload_at = static_cast<std::size_t>(p.data() - data->data());
+        payload_size = p.size();
+      },
+      &records, kMaxFileRecordBytes);
   if (s.damaged || records != 1) {
     return Error{path + " is damaged (checksum or length does not match at byte offset " +
                  std::to_string(s.good_bytes) + "); restore it from a backup or remove the data dir "
                  "and rejoin the node explicitly"};
   }
+  // The payload is cut out in place: a snapshot file is as large as the
+  // state, and a copy would double the memory a restart needs.
+  std::string payload = std::move(data.value());
+  payload.resize(payload_at + payload_size);
+  payload.erase(0, payload_at);
   return FileRead{true, std::move(payload)};
 }
 
