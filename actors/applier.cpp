@@ -30,6 +30,8 @@ void Applier::handle(const Address& from, Body body, Time now, Outbox& out) {
     }
     forget_below_ = std::max(forget_below_, p->forget_below);
     decided_below_ = std::max(decided_below_, p->decided_below);
+  } else if (auto* saved = std::get_if<SnapshotSaved>(&body)) {
+    if (from.node == self_) on_snapshot_saved(*saved, out);
   } else if (auto* s = std::get_if<StatusFromClient>(&body)) {
     out.push_back({{self_, Actor::front_door}, ToClient{s->route, encode(status())}});
   }
@@ -224,7 +226,7 @@ void Applier::on_apply(Apply m, Time now, Outbox& out) {
                           bytes_since_snapshot_ >= kv_bytes_ / 4;
     const bool by_bytes =
         bytes_since_snapshot_ >= std::max<std::uint64_t>(options_.snapshot_every_bytes, kv_bytes_);
-    if (by_count || by_bytes) take_snapshot(out);
+    if (by_count || by_bytes) take_snapshot();
   }
 }
 
@@ -378,16 +380,12 @@ void Applier::install_snapshot(InstanceId instance, std::string bytes, Outbox& o
   ++snapshots_installed_;
   in_flight_.clear();
   pending_.clear();
-  if (options_.save_snapshot) {
-    Result<bool> saved = options_.save_snapshot(applied_below_, bytes);
-    if (!saved.ok()) {
-      ++snapshot_failures_;
-      last_snapshot_error_ = saved.error();
-      snapshot_below_ = durable;  // not durable: our Done point stays where it was
-    }
-  }
   out.push_back({{self_, Actor::learner}, SnapshotInstalled{applied_below_}});
-  if (!options_.save_snapshot || snapshot_below_ == applied_below_) {
+  if (options_.save_snapshot) {
+    // Not durable until its SnapshotSaved: our Done point stays where it was.
+    snapshot_below_ = durable;
+    save(std::move(bytes));
+  } else {
     out.push_back({{self_, Actor::learner}, LocalDone{applied_below_}});
   }
   // Requests waiting here either ran before the snapshot or must be proposed again.
@@ -406,18 +404,32 @@ void Applier::install_snapshot(InstanceId instance, std::string bytes, Outbox& o
   propose_pending(out);
 }
 
-void Applier::take_snapshot(Outbox& out) {
-  const std::string bytes = snapshot();
-  Result<bool> saved = options_.save_snapshot(applied_below_, bytes);
-  if (!saved.ok()) {
-    // Not durable: keep the log (the Done point stays) and try again later.
+void Applier::take_snapshot() {
+  if (saves_in_flight_ > 0) return;  // the next one is due once this one is on disk
+  bytes_since_snapshot_ = 0;
+  save(snapshot());
+}
+
+void Applier::save(std::string bytes) {
+  ++saves_in_flight_;
+  saving_instance_ = applied_below_;
+  saving_bytes_ = bytes.size();
+  options_.save_snapshot(applied_below_, std::move(bytes));
+}
+
+// Saves finish in the order they were handed over, so the newest durable
+// snapshot is the highest instance reported.
+void Applier::on_snapshot_saved(const SnapshotSaved& m, Outbox& out) {
+  if (saves_in_flight_ > 0) --saves_in_flight_;
+  if (!m.error.empty()) {
+    // Not durable: keep the log (the Done point stays); a later snapshot retries.
     snapshot_failures_++;
-    last_snapshot_error_ = saved.error();
+    last_snapshot_error_ = m.error;
     return;
   }
-  snapshot_below_ = applied_below_;
-  last_snapshot_bytes_ = bytes.size();
-  bytes_since_snapshot_ = 0;
+  if (m.instance <= snapshot_below_) return;
+  snapshot_below_ = m.instance;
+  if (m.instance == saving_instance_) last_snapshot_bytes_ = saving_bytes_;
   out.push_back({{self_, Actor::learner}, LocalDone{snapshot_below_}});
 }
 
@@ -506,7 +518,7 @@ void Applier::tick(Time now, Outbox& out) {
       now - last_progress_ >= options_.snapshot_idle &&
       now - last_snapshot_attempt_ >= options_.snapshot_idle) {
     last_snapshot_attempt_ = now;
-    take_snapshot(out);
+    take_snapshot();
   }
   // A hole: later instances are decided but the next one to apply is not
   // known here. Proposing a no-op there learns the chosen value if there is

@@ -45,10 +45,13 @@ struct ApplierOptions {
   std::size_t retained_reply_bytes = 16 * 1024 * 1024;
   // Durability (with --data-dir): every snapshot_every applied instances the
   // state (map, sessions, applied_below) is handed to save_snapshot, which
-  // must make it durable before returning. Only then does this node tell the
-  // learner it is done below that point, so no node forgets an instance this
-  // node could still need to replay after a crash. Without save_snapshot the
-  // node is done with each instance as soon as it is applied.
+  // writes it off this thread (a large state takes seconds to write, and
+  // clients would wait that long) and answers with a SnapshotSaved from this
+  // node. Only once it is durable does this node tell the learner it is done
+  // below that point, so no node forgets an instance this node could still
+  // need to replay after a crash. One periodic snapshot is written at a time.
+  // Without save_snapshot the node is done with each instance as soon as it
+  // is applied.
   // A snapshot is due after snapshot_every instances (once their ops add up
   // to a quarter of the state), after max(snapshot_every_bytes, state size)
   // bytes of applied ops, or when the log has been idle for snapshot_idle
@@ -77,7 +80,7 @@ struct ApplierOptions {
   bool forward_to_leader = true;
   Duration forward_timeout = std::chrono::seconds(2);
   Duration leader_idle = std::chrono::seconds(1);
-  std::function<Result<bool>(InstanceId applied_below, const std::string& bytes)> save_snapshot;
+  std::function<void(InstanceId applied_below, std::string bytes)> save_snapshot;
 };
 
 class Applier final : public ActorLogic {
@@ -129,6 +132,8 @@ class Applier final : public ActorLogic {
   void retry_forwarded(Time now, Outbox& out);
   void forward(NodeId leader, std::string op, Outbox& out);
   void on_apply(Apply m, Time now, Outbox& out);
+  void save(std::string bytes);
+  void on_snapshot_saved(const SnapshotSaved& m, Outbox& out);
   void execute(const KvOp& op, InstanceId instance);
   Waiter& replace_waiter(ClientId client, std::uint64_t seq, std::string route, std::string op);
   void enqueue(ClientId client, Waiter& w, bool first_in_line = false);
@@ -137,7 +142,7 @@ class Applier final : public ActorLogic {
   void answer_waiter(ClientId client, Outbox& out);
   void reply(const std::string& route, ClientReply r, Outbox& out) const;
   void evict_idle_sessions();
-  void take_snapshot(Outbox& out);
+  void take_snapshot();
   // Snapshot transfer: this node fetching one, and serving one to peers.
   void on_snapshot_needed(const SnapshotNeeded& m, Time now, Outbox& out);
   void on_snapshot_request(NodeId from, const SnapshotRequest& m, Time now, Outbox& out);
@@ -169,6 +174,9 @@ class Applier final : public ActorLogic {
   std::vector<std::string> forward_ops_;
   std::size_t forward_bytes_ = 0;
   InstanceId snapshot_below_ = 0;  // the durable snapshot covers [0, snapshot_below_)
+  int saves_in_flight_ = 0;        // handed to save_snapshot, no SnapshotSaved yet
+  InstanceId saving_instance_ = 0; // the latest one handed over, and its size
+  std::uint64_t saving_bytes_ = 0;
   std::size_t bytes_since_snapshot_ = 0;
   std::uint64_t last_snapshot_bytes_ = 0;
   InstanceId next_propose_ = 0;

@@ -56,6 +56,7 @@ Node::~Node() {
   // Clients first, then the state machine and Paxos, then the network.
   front_door_.reset();
   while (!actors_.empty()) actors_.pop_back();
+  snapshot_writer_.reset();
   paxos_.reset();
   control_.reset();
   peer_link_.reset();
@@ -101,8 +102,10 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
     }
     if (kv) {
       const std::string dir = c.data_dir;
-      applier_options.save_snapshot = [dir](InstanceId, const std::string& bytes) {
-        return write_file_atomically(dir, "snapshot", bytes);
+      node->snapshot_writer_ = std::make_unique<SnapshotWriter>(ctx, c.inproc_namespace, self, dir);
+      applier_options.save_snapshot = [writer = node->snapshot_writer_.get()](
+                                          InstanceId applied_below, std::string bytes) {
+        writer->save(applied_below, std::move(bytes));
       };
       applier_options.data_dir_bytes = [dir] { return directory_bytes(dir); };
     }

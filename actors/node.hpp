@@ -27,6 +27,7 @@ namespace kvpaxos {
 
 class ActorThread;
 class FrontDoorThread;
+class SnapshotWriter;
 class PeerLinkThread;
 class PaxosPeer;
 
@@ -126,6 +127,7 @@ class Node {
   std::vector<std::unique_ptr<ActorThread>> actors_;
   std::unique_ptr<PeerLinkThread> peer_link_;
   std::unique_ptr<FrontDoorThread> front_door_;
+  std::unique_ptr<SnapshotWriter> snapshot_writer_;  // with --data-dir, for the applier
 };
 
 }  // namespace kvpaxos

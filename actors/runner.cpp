@@ -5,6 +5,7 @@
 #include <zmq_addon.hpp>
 
 #include "actors/log.hpp"
+#include "actors/wal.hpp"
 #include "messages/codec.hpp"
 
 namespace kvpaxos {
@@ -226,6 +227,57 @@ void ActorThread::run() {
     }
   } catch (const zmq::error_t& e) {
     if (e.num() != ETERM) log::error(log_prefix_ + "stopped on a ZeroMQ error: " + e.what());
+  }
+}
+
+// ----------------------------------------------------------- SnapshotWriter
+
+SnapshotWriter::SnapshotWriter(zmq::context_t& ctx, std::string ns, NodeId self, std::string dir)
+    : ctx_(ctx), ns_(std::move(ns)), self_(self), dir_(std::move(dir)) {
+  thread_ = std::thread([this] { run(); });
+}
+
+SnapshotWriter::~SnapshotWriter() {
+  {
+    const std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  wake_.notify_one();
+  thread_.join();
+}
+
+void SnapshotWriter::save(InstanceId applied_below, std::string bytes) {
+  {
+    const std::lock_guard<std::mutex> lock(mu_);
+    queue_.emplace_back(applied_below, std::move(bytes));
+  }
+  wake_.notify_one();
+}
+
+void SnapshotWriter::run() {
+  pthread_setname_np(pthread_self(), "snapshots");
+  try {
+    zmq::socket_t applier(ctx_, zmq::socket_type::push);
+    set_common(applier);
+    set_unbounded(applier);
+    applier.connect(inproc_endpoint(ns_, self_, Actor::applier));
+    const FrameHeader header{{self_, Actor::applier}, {self_, Actor::applier}, 0, 0};
+    for (;;) {
+      std::pair<InstanceId, std::string> job;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        wake_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+        if (stop_) return;
+        job = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      Result<bool> written = write_file_atomically(dir_, "snapshot", job.second);
+      job.second = std::string();  // the state's copy goes before the next one comes
+      const SnapshotSaved saved{job.first, written.ok() ? std::string() : written.error()};
+      (void)send_frames(applier, encode_header(header), encode(saved));
+    }
+  } catch (const zmq::error_t& e) {
+    if (e.num() != ETERM) log::error("snapshot writer stopped on a ZeroMQ error: " + std::string(e.what()));
   }
 }
 

@@ -13,7 +13,10 @@
 #pragma once
 
 #include <array>
+#include <condition_variable>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -88,6 +91,34 @@ class ActorThread {
   std::unique_ptr<ActorLogic> logic_;
   std::string log_prefix_;
   Inbox inbox_;
+  std::thread thread_;
+};
+
+// Writes the applier's snapshots under a data dir on a thread of its own, one
+// at a time and in the order they were handed over, and answers each with a
+// SnapshotSaved in the applier's inbox. A large state takes seconds to write
+// and fsync; on the applier's thread every client would wait that long.
+class SnapshotWriter {
+ public:
+  SnapshotWriter(zmq::context_t& ctx, std::string ns, NodeId self, std::string dir);
+  ~SnapshotWriter();  // finishes the write in progress; the queued ones are dropped
+  SnapshotWriter(const SnapshotWriter&) = delete;
+  SnapshotWriter& operator=(const SnapshotWriter&) = delete;
+
+  // Any thread.
+  void save(InstanceId applied_below, std::string bytes);
+
+ private:
+  void run();
+
+  zmq::context_t& ctx_;
+  std::string ns_;
+  NodeId self_;
+  std::string dir_;
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::deque<std::pair<InstanceId, std::string>> queue_;
+  bool stop_ = false;
   std::thread thread_;
 };
 

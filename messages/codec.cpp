@@ -51,7 +51,7 @@ constexpr std::array kTags = {
     MessageType::fault_reply, MessageType::error_reply, MessageType::snapshot_request,
     MessageType::snapshot_chunk, MessageType::snapshot_needed, MessageType::snapshot_installed,
     MessageType::join_query, MessageType::join_info, MessageType::forward_ops,
-    MessageType::prepare_from, MessageType::promise_from,
+    MessageType::prepare_from, MessageType::promise_from, MessageType::snapshot_saved,
 };
 static_assert(kTags.size() == std::variant_size_v<Body>,
               "every Body alternative needs a wire tag");
@@ -135,6 +135,7 @@ const char* to_string(MessageType t) {
     case MessageType::forward_ops: return "ForwardOps";
     case MessageType::prepare_from: return "PrepareFrom";
     case MessageType::promise_from: return "PromiseFrom";
+    case MessageType::snapshot_saved: return "SnapshotSaved";
   }
   return "Unknown";
 }

@@ -32,7 +32,7 @@ enum class MessageType : std::uint8_t {
   propose = 20, learned = 21, apply = 22, local_done = 23, forget_below = 24,
   local_progress = 25, peer_progress = 26, learner_progress = 27, instance_query = 28,
   instance_report = 29, from_client = 30, status_from_client = 31, fault_from_client = 32,
-  to_client = 33, snapshot_needed = 34, snapshot_installed = 35,
+  to_client = 33, snapshot_needed = 34, snapshot_installed = 35, snapshot_saved = 36,
   client_request = 100, client_reply = 101, status_request = 102, status_reply = 103,
   fault_request = 104, fault_reply = 105, error_reply = 106,
 };

@@ -212,6 +212,14 @@ struct LocalDone {
   MSGPACK_DEFINE(done_below)
 };
 
+// snapshot writer -> applier (inproc): the snapshot of every instance below
+// `instance` is on disk, or, when `error` says why, could not be written.
+struct SnapshotSaved {
+  InstanceId instance = 0;
+  std::string error;
+  MSGPACK_DEFINE(instance, error)
+};
+
 // learner -> acceptor, proposer: every node is done below `instance`; forget it.
 struct ForgetBelow {
   InstanceId instance = 0;
@@ -386,7 +394,9 @@ using Body = std::variant<
     // added later: forwarding client ops to the leader (peer)
     ForwardOps,
     // added later: Multi-Paxos phase 1 over a range of instances (peer)
-    PrepareFrom, PromiseFrom>;
+    PrepareFrom, PromiseFrom,
+    // added later: snapshots written off the applier's thread (inproc)
+    SnapshotSaved>;
 
 // An actor's output: a message and where it goes.
 struct Outbound {

@@ -230,9 +230,8 @@ std::string op(ClientId c, std::uint64_t seq, OpKind kind, std::string key, std:
 TEST(ApplierSnapshot, RestoredApplierHoldsTheSameStateAndDedupsRetries) {
   std::vector<std::pair<InstanceId, std::string>> saved;
   ApplierOptions options{.name = "n1", .snapshot_every = 3};
-  options.save_snapshot = [&saved](InstanceId at, const std::string& bytes) -> Result<bool> {
-    saved.emplace_back(at, bytes);
-    return true;
+  options.save_snapshot = [&saved](InstanceId at, std::string bytes) {
+    saved.emplace_back(at, std::move(bytes));
   };
   Applier a(0, options);
   Outbox out;
@@ -245,6 +244,8 @@ TEST(ApplierSnapshot, RestoredApplierHoldsTheSameStateAndDedupsRetries) {
   a.handle({0, Actor::learner}, Apply{2, op(8, 1, OpKind::put, "j", "z")}, t, out);
   ASSERT_EQ(saved.size(), 1u);
   EXPECT_EQ(saved[0].first, 3u);
+  for (const Outbound& o : out) EXPECT_FALSE(std::holds_alternative<LocalDone>(o.body));
+  a.handle({0, Actor::applier}, SnapshotSaved{3, ""}, t, out);
   EXPECT_TRUE(std::holds_alternative<LocalDone>(out.back().body));
   EXPECT_EQ(std::get<LocalDone>(out.back().body).done_below, 3u);
 
@@ -258,6 +259,43 @@ TEST(ApplierSnapshot, RestoredApplierHoldsTheSameStateAndDedupsRetries) {
   b.handle({0, Actor::learner}, Apply{3, op(9, 2, OpKind::append, "k", "b")}, t, out2);
   EXPECT_EQ(b.data().at("k"), "ab");
   EXPECT_FALSE(b.restore("not msgpack at all").ok());
+}
+
+// The snapshot is written off the applier's thread: Done moves only when the
+// writer reports it durable, a failed write leaves Done where it was, one
+// periodic snapshot is written at a time, and only this node's writer counts.
+TEST(ApplierSnapshot, DoneWaitsForTheWriterAndOneSnapshotIsWrittenAtATime) {
+  std::vector<InstanceId> handed;
+  ApplierOptions options{.name = "n1", .snapshot_every = 2};
+  options.save_snapshot = [&handed](InstanceId at, std::string) { handed.push_back(at); };
+  Applier a(0, options);
+  Outbox out;
+  const Time t{};
+  auto done_points = [&out] {
+    std::vector<InstanceId> found;
+    for (const Outbound& o : out) {
+      if (auto* d = std::get_if<LocalDone>(&o.body)) found.push_back(d->done_below);
+    }
+    out.clear();
+    return found;
+  };
+  for (InstanceId i = 0; i < 6; ++i) {
+    a.handle({0, Actor::learner}, Apply{i, op(9, i + 1, OpKind::append, "k", "x")}, t, out);
+  }
+  EXPECT_EQ(handed, std::vector<InstanceId>{2}) << "a second snapshot while the first is written";
+  EXPECT_TRUE(done_points().empty());
+  a.handle({1, Actor::applier}, SnapshotSaved{2, ""}, t, out);  // not our writer
+  EXPECT_TRUE(done_points().empty());
+  EXPECT_EQ(a.snapshot_below(), 0u);
+  a.handle({0, Actor::applier}, SnapshotSaved{2, "cannot fsync: disk full"}, t, out);
+  EXPECT_TRUE(done_points().empty());
+  EXPECT_EQ(a.snapshot_failures(), 1u);
+  EXPECT_EQ(a.last_snapshot_error(), "cannot fsync: disk full");
+  a.handle({0, Actor::learner}, Apply{6, op(9, 7, OpKind::append, "k", "x")}, t, out);
+  EXPECT_EQ(handed, (std::vector<InstanceId>{2, 7})) << "the failed snapshot is retried";
+  a.handle({0, Actor::applier}, SnapshotSaved{7, ""}, t, out);
+  EXPECT_EQ(done_points(), std::vector<InstanceId>{7});
+  EXPECT_EQ(a.snapshot_below(), 7u);
 }
 
 }  // namespace
