@@ -67,8 +67,9 @@ struct ApplierOptions {
   Duration snapshot_idle = std::chrono::seconds(2);
   // Batching and pipelining: client ops waiting here go out together in one
   // log instance (up to max_batch_ops / max_batch_bytes), with at most
-  // max_in_flight of this node's instances undecided at once. While those
-  // are in flight, new requests queue and form the next batch.
+  // max_in_flight of this node's instances undecided at once, and a second
+  // one only when a full batch waits. While those are in flight, new requests
+  // queue and form the next batch.
   std::size_t max_in_flight = 2;
   std::size_t max_batch_ops = 1024;
   std::size_t max_batch_bytes = 1 << 20;
@@ -138,6 +139,7 @@ class Applier final : public ActorLogic {
   Waiter& replace_waiter(ClientId client, std::uint64_t seq, std::string route, std::string op);
   void enqueue(ClientId client, Waiter& w, bool first_in_line = false);
   void propose_pending(Outbox& out);
+  bool full_batch_waiting() const;
   bool executed(ClientId client, std::uint64_t seq) const;
   void answer_waiter(ClientId client, Outbox& out);
   void reply(const std::string& route, ClientReply r, Outbox& out) const;

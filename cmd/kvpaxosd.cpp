@@ -186,8 +186,9 @@ int main(int argc, char** argv) {
                "Run phase 1 in every log instance instead of leading with one range "
                "promise (Multi-Paxos); for comparison");
   app.add_option("--pipeline", f.pipeline,
-                 "Log instances this node keeps in flight at once; client requests arriving "
-                 "meanwhile are batched into the next one")
+                 "Log instances this node keeps in flight at once (a second one only behind a "
+                 "full batch of 1024 ops or 1 MiB); client requests arriving meanwhile are "
+                 "batched into the next one")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{1}, std::size_t{256}));
   app.add_option("--snapshot-every", f.snapshot_every,

@@ -351,6 +351,32 @@ TEST(Applier, BatchesRequestsWhileThePipelineIsFull) {
   EXPECT_EQ(r.a.data().at("b"), "x23");
 }
 
+// With room for two instances in flight, the second goes out only behind a
+// full batch (here 3 ops): a part-full one waits for the first instance and
+// grows instead.
+TEST(Applier, PipelinesASecondInstanceOnlyBehindAFullBatch) {
+  ApplierRig r;
+  r.a = Applier{0, ApplierOptions{.name = "n1", .max_in_flight = 2, .max_batch_ops = 3}};
+  auto put = [](ClientId c) { return ClientRequest{c, 1, 0, OpKind::put, "k" + std::to_string(c), "v"}; };
+  r.request(put(1));
+  ASSERT_EQ(sent<Propose>(r.out).size(), 1u);
+  r.out.clear();
+  r.request(put(2));
+  r.request(put(3));
+  EXPECT_TRUE(sent<Propose>(r.out).empty()) << "a part-full batch went out behind the first";
+  r.request(put(4));
+  auto proposals = sent<Propose>(r.out);
+  ASSERT_EQ(proposals.size(), 1u) << "a full batch waited";
+  EXPECT_EQ(proposals[0].second.instance, 1u);
+  EXPECT_EQ(decode_entry(proposals[0].second.value)->ops.size(), 3u);
+  r.out.clear();
+  r.request(put(5));  // two in flight: the pipeline is full
+  EXPECT_TRUE(sent<Propose>(r.out).empty());
+  r.decide(KvOp::from(put(1)));  // instance 0 applied; instance 1 still in flight
+  proposals = sent<Propose>(r.out);
+  EXPECT_TRUE(proposals.empty()) << "one op went out behind an instance in flight";
+}
+
 // Once another node authored the latest batch, client ops go to it rather
 // than into a competing proposal; if it does not get them applied in time,
 // this node proposes them itself.
