@@ -193,8 +193,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(std::size_t{1}, std::size_t{256}));
   app.add_option("--snapshot-every", f.snapshot_every,
                  "With --data-dir: write a snapshot every this many applied log instances "
-                 "(also every 64 MiB applied and after 2 s idle); log instances below what a "
-                 "majority of nodes has snapshotted are forgotten")
+                 "(also after max(64 MiB, the state size) applied and after 2 s idle); log "
+                 "instances below what a majority of nodes has snapshotted are forgotten")
       ->capture_default_str()
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1'000'000'000}));
   app.add_flag("--first-start", f.first_start,
