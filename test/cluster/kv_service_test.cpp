@@ -4,6 +4,7 @@
 #include <malloc.h>
 
 #include <chrono>
+#include <cstdio>
 #include <future>
 #include <map>
 #include <fstream>
@@ -319,6 +320,20 @@ TEST(KvService, ConcurrentClientsOnSharedKeysAgreeEverywhere) {
   }
 }
 
+// ThreadSanitizer's allocator keeps freed blocks in its own caches, which
+// malloc_trim does not reach: RSS there says nothing about what nodes hold.
+#if defined(__SANITIZE_THREAD__)
+constexpr bool kThreadSanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+constexpr bool kThreadSanitizer = true;
+#else
+constexpr bool kThreadSanitizer = false;
+#endif
+#else
+constexpr bool kThreadSanitizer = false;
+#endif
+
 long resident_kib() {
   // Freed memory goes back to the OS only after a trim; without it RSS shows
   // what the allocator keeps for reuse, not what the nodes hold.
@@ -356,6 +371,9 @@ TEST(KvService, LargeValuesDoNotGrowMemory) {
   const long after_more = resident_kib();
   // 30 MB more was written, replicated 3x and held in several actors; a leak
   // of the log would add well over 90 MB. Allow 20 MB of noise.
+  std::printf("RSS %ld MiB after 10 puts of 1 MiB, %ld MiB after 30 more%s\n", after_first / 1024,
+              after_more / 1024, kThreadSanitizer ? " [ThreadSanitizer: not asserted]" : "");
+  if (kThreadSanitizer) return;
   EXPECT_LT(after_more - after_first, 20 * 1024)
       << "RSS grew from " << after_first / 1024 << " MiB to " << after_more / 1024 << " MiB";
 }
