@@ -1,6 +1,7 @@
 #include "client/client.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <random>
 
 #include "messages/codec.hpp"
@@ -26,13 +27,15 @@ std::unique_ptr<zmq::socket_t> open_dealer(zmq::context_t& ctx, const std::strin
   return s;
 }
 
-// Waits up to `timeout` for one frame; empty when none arrived.
+// Waits up to `timeout` for one frame; empty when none arrived. A blocking
+// receive with a timeout sleeps in one poll() on the socket's signal fd;
+// zmq::poll would re-read ZMQ_EVENTS, a poll() each, before and after.
 std::optional<std::string> receive(zmq::socket_t& s, std::chrono::milliseconds timeout) {
-  zmq::pollitem_t items[] = {{s.handle(), 0, ZMQ_POLLIN, 0}};
-  zmq::poll(items, 1, timeout);
-  if ((items[0].revents & ZMQ_POLLIN) == 0) return std::nullopt;
+  s.set(zmq::sockopt::rcvtimeo, static_cast<int>(std::min<std::chrono::milliseconds::rep>(
+                                    std::max<std::chrono::milliseconds::rep>(timeout.count(), 0),
+                                    std::numeric_limits<int>::max())));
   zmq::message_t msg;
-  if (!s.recv(msg, zmq::recv_flags::dontwait)) return std::nullopt;
+  if (!s.recv(msg)) return std::nullopt;
   // A multi-frame reply is not ours to read; drain it.
   while (msg.more()) {
     zmq::message_t rest;
