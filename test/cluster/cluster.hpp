@@ -24,6 +24,33 @@
 
 namespace kvpaxos::testing {
 
+// Sanitized builds: memory figures (RSS) are reported, not asserted, where the
+// sanitizer's allocator holds freed blocks (ThreadSanitizer's, which
+// malloc_trim does not reach) or pads every block (AddressSanitizer's).
+#if defined(__SANITIZE_THREAD__)
+inline constexpr bool kThreadSanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+inline constexpr bool kThreadSanitizer = true;
+#else
+inline constexpr bool kThreadSanitizer = false;
+#endif
+#else
+inline constexpr bool kThreadSanitizer = false;
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kAddressSanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr bool kAddressSanitizer = true;
+#else
+inline constexpr bool kAddressSanitizer = false;
+#endif
+#else
+inline constexpr bool kAddressSanitizer = false;
+#endif
+inline constexpr bool kSanitized = kThreadSanitizer || kAddressSanitizer;
+
 struct ClusterOptions {
   std::size_t nodes = 3;
   bool kv_service = false;     // applier + front door on tcp://127.0.0.1:<ephemeral>

@@ -320,20 +320,6 @@ TEST(KvService, ConcurrentClientsOnSharedKeysAgreeEverywhere) {
   }
 }
 
-// ThreadSanitizer's allocator keeps freed blocks in its own caches, which
-// malloc_trim does not reach: RSS there says nothing about what nodes hold.
-#if defined(__SANITIZE_THREAD__)
-constexpr bool kThreadSanitizer = true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-constexpr bool kThreadSanitizer = true;
-#else
-constexpr bool kThreadSanitizer = false;
-#endif
-#else
-constexpr bool kThreadSanitizer = false;
-#endif
-
 long resident_kib() {
   // Freed memory goes back to the OS only after a trim; without it RSS shows
   // what the allocator keeps for reuse, not what the nodes hold.
