@@ -31,7 +31,7 @@ void Applier::handle(const Address& from, Body body, Time now, Outbox& out) {
     forget_below_ = std::max(forget_below_, p->forget_below);
     decided_below_ = std::max(decided_below_, p->decided_below);
   } else if (auto* saved = std::get_if<SnapshotSaved>(&body)) {
-    if (from.node == self_) on_snapshot_saved(*saved, out);
+    if (from.node == self_) on_snapshot_saved(*saved, now, out);
   } else if (auto* s = std::get_if<StatusFromClient>(&body)) {
     out.push_back({{self_, Actor::front_door}, ToClient{s->route, encode(status())}});
   }
@@ -439,14 +439,18 @@ void Applier::save(std::string bytes) {
 
 // Saves finish in the order they were handed over, so the newest durable
 // snapshot is the highest instance reported.
-void Applier::on_snapshot_saved(const SnapshotSaved& m, Outbox& out) {
+void Applier::on_snapshot_saved(const SnapshotSaved& m, Time now, Outbox& out) {
   if (saves_in_flight_ > 0) --saves_in_flight_;
   if (!m.error.empty()) {
-    // Not durable: keep the log (the Done point stays); a later snapshot retries.
+    // Not durable: keep the log (the Done point stays) and try again after
+    // snapshot_idle, under load too, where the byte rules would wait for
+    // another quarter of the state while Done stays frozen.
     snapshot_failures_++;
     last_snapshot_error_ = m.error;
+    snapshot_retry_at_ = now + options_.snapshot_idle;
     return;
   }
+  snapshot_retry_at_.reset();
   if (m.instance <= snapshot_below_) return;
   snapshot_below_ = m.instance;
   if (m.instance == saving_instance_) last_snapshot_bytes_ = saving_bytes_;
@@ -538,6 +542,10 @@ void Applier::tick(Time now, Outbox& out) {
       now - last_progress_ >= options_.snapshot_idle &&
       now - last_snapshot_attempt_ >= options_.snapshot_idle) {
     last_snapshot_attempt_ = now;
+    take_snapshot();
+  }
+  if (snapshot_retry_at_ && now >= *snapshot_retry_at_ && saves_in_flight_ == 0) {
+    snapshot_retry_at_.reset();
     take_snapshot();
   }
   // A hole: later instances are decided but the next one to apply is not

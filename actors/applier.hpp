@@ -19,6 +19,7 @@
 #include <functional>
 #include <deque>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -134,7 +135,7 @@ class Applier final : public ActorLogic {
   void forward(NodeId leader, std::string op, Outbox& out);
   void on_apply(Apply m, Time now, Outbox& out);
   void save(std::string bytes);
-  void on_snapshot_saved(const SnapshotSaved& m, Outbox& out);
+  void on_snapshot_saved(const SnapshotSaved& m, Time now, Outbox& out);
   void execute(const KvOp& op, InstanceId instance);
   Waiter& replace_waiter(ClientId client, std::uint64_t seq, std::string route, std::string op);
   void enqueue(ClientId client, Waiter& w, bool first_in_line = false);
@@ -177,6 +178,7 @@ class Applier final : public ActorLogic {
   std::size_t forward_bytes_ = 0;
   InstanceId snapshot_below_ = 0;  // the durable snapshot covers [0, snapshot_below_)
   int saves_in_flight_ = 0;        // handed to save_snapshot, no SnapshotSaved yet
+  std::optional<Time> snapshot_retry_at_;  // after a failed write
   InstanceId saving_instance_ = 0; // the latest one handed over, and its size
   std::uint64_t saving_bytes_ = 0;
   std::size_t bytes_since_snapshot_ = 0;

@@ -2,6 +2,8 @@
 
 #include <pthread.h>
 
+#include <cstdlib>
+
 #include <zmq_addon.hpp>
 
 #include "actors/log.hpp"
@@ -277,7 +279,12 @@ void SnapshotWriter::run() {
       (void)send_frames(applier, encode_header(header), encode(saved));
     }
   } catch (const zmq::error_t& e) {
-    if (e.num() != ETERM) log::error("snapshot writer stopped on a ZeroMQ error: " + std::string(e.what()));
+    if (e.num() == ETERM) return;  // the node is shutting down
+    // Without its writer the applier never snapshots again: Done would stay
+    // where it is and every node would keep its log. Fail-stop instead.
+    log::error("snapshot writer stopped on a ZeroMQ error: " + std::string(e.what()) +
+               "; stopping the node (restart it)");
+    std::_Exit(3);
   }
 }
 

@@ -171,7 +171,14 @@ void Simulation::make_actors(NodeId i) {
                                             ProposerOptions{.multi_paxos = config_.multi_paxos,
                                                             .rival_quiet = Duration::zero()});
   node.learner = std::make_unique<Learner>(i, n, LearnerOptions{.forget_with_majority = true});
-  node.applier = std::make_unique<Applier>(i, ApplierOptions{.name = names[i]});
+  ApplierOptions applier{.name = names[i]};
+  if (config_.seed % 2 == 1) {
+    // Batches of 1-3 ops and 2-3 instances in flight: with the default 1024
+    // ops a batch is never full here, and no second instance would go out.
+    applier.max_in_flight = 2 + config_.seed / 2 % 2;
+    applier.max_batch_ops = 1 + config_.seed / 4 % 3;
+  }
+  node.applier = std::make_unique<Applier>(i, applier);
   node.front_door = std::make_unique<FrontDoor>(i, false);
   node.link = std::make_unique<PeerLink>(i, names, config_.seed * 7919 + i + salt);
 }

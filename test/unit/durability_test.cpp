@@ -6,9 +6,12 @@
 #include <fstream>
 #include <random>
 
+#include <zmq_addon.hpp>
+
 #include "actors/acceptor.hpp"
 #include "actors/proposer.hpp"
 #include "actors/applier.hpp"
+#include "actors/runner.hpp"
 #include "actors/wal.hpp"
 #include "messages/kv_op.hpp"
 #include "test/unit/actor_test_support.hpp"
@@ -18,6 +21,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
+using test_support::at;
 using test_support::TempDir;
 
 std::vector<std::string> replay(const std::string& dir, LogOpenReport* report,
@@ -296,6 +300,122 @@ TEST(ApplierSnapshot, DoneWaitsForTheWriterAndOneSnapshotIsWrittenAtATime) {
   a.handle({0, Actor::applier}, SnapshotSaved{7, ""}, t, out);
   EXPECT_EQ(done_points(), std::vector<InstanceId>{7});
   EXPECT_EQ(a.snapshot_below(), 7u);
+}
+
+std::vector<InstanceId> done_points_in(Outbox& out) {
+  std::vector<InstanceId> found;
+  for (const Outbound& o : out) {
+    if (auto* d = std::get_if<LocalDone>(&o.body)) found.push_back(d->done_below);
+  }
+  out.clear();
+  return found;
+}
+
+// Fetches `peer`'s snapshot (node 1) into `a` (node 0) through the chunks.
+void install_from(Applier& a, Applier& peer, InstanceId below, Outbox& out) {
+  using test_support::sent;
+  Outbox peer_out;
+  a.handle({0, Actor::learner}, SnapshotNeeded{below, 1}, at(0), out);
+  for (int i = 0; i < 100; ++i) {
+    auto requests = sent<SnapshotRequest>(out);
+    if (requests.empty()) return;
+    std::erase_if(out, [](const Outbound& o) { return std::holds_alternative<SnapshotRequest>(o.body); });
+    peer.handle({0, Actor::applier}, requests.back().second, at(0), peer_out);
+    auto chunks = sent<SnapshotChunk>(peer_out);
+    peer_out.clear();
+    ASSERT_EQ(chunks.size(), 1u);
+    a.handle({1, Actor::applier}, chunks[0].second, at(0), out);
+  }
+}
+
+// A snapshot installed from a peer is handed to the writer, and Done moves
+// only once it is durable; with a periodic one still being written, each
+// SnapshotSaved moves Done to exactly what is on disk.
+TEST(ApplierSnapshot, AnInstalledSnapshotIsNotDoneUntilSaved) {
+  std::vector<InstanceId> handed;
+  ApplierOptions options{.name = "n1", .snapshot_every = 2};
+  options.save_snapshot = [&handed](InstanceId at, std::string) { handed.push_back(at); };
+  Applier a(0, options);
+  Applier peer(1, ApplierOptions{.name = "n2"});
+  Outbox out;
+  Outbox peer_out;
+  for (InstanceId i = 0; i < 2; ++i) {
+    a.handle({0, Actor::learner}, Apply{i, op(9, i + 1, OpKind::append, "k", "x")}, at(0), out);
+  }
+  ASSERT_EQ(handed, std::vector<InstanceId>{2});
+  for (InstanceId i = 0; i < 9; ++i) {
+    peer.handle({1, Actor::learner}, Apply{i, op(9, i + 1, OpKind::append, "k", "x")}, at(0), peer_out);
+  }
+  install_from(a, peer, 9, out);
+  ASSERT_EQ(a.applied_below(), 9u);
+  EXPECT_EQ(handed, (std::vector<InstanceId>{2, 9}));
+  EXPECT_TRUE(done_points_in(out).empty());
+  a.handle({0, Actor::applier}, SnapshotSaved{2, ""}, at(0), out);
+  EXPECT_EQ(done_points_in(out), std::vector<InstanceId>{2});
+  a.handle({0, Actor::applier}, SnapshotSaved{9, "disk full"}, at(0), out);
+  EXPECT_TRUE(done_points_in(out).empty());
+  EXPECT_EQ(a.snapshot_below(), 2u);
+}
+
+// A failed write is retried after snapshot_idle even under steady load, where
+// the byte rules alone would wait for another quarter of the state.
+TEST(ApplierSnapshot, AFailedSnapshotIsRetriedAfterABackOffUnderLoad) {
+  std::vector<InstanceId> handed;
+  ApplierOptions options{.name = "n1", .snapshot_every = 2};
+  options.save_snapshot = [&handed](InstanceId at, std::string) { handed.push_back(at); };
+  Applier a(0, options);
+  Outbox out;
+  a.handle({0, Actor::learner}, Apply{0, op(1, 1, OpKind::put, "big", std::string(100000, 'v'))},
+           at(0), out);
+  a.handle({0, Actor::learner}, Apply{1, op(2, 1, OpKind::append, "k", "x")}, at(0), out);
+  ASSERT_EQ(handed, std::vector<InstanceId>{2});
+  a.handle({0, Actor::applier}, SnapshotSaved{2, "EIO"}, at(10), out);
+  InstanceId next = 2;
+  for (int ms = 20; ms <= 2000; ms += 20) {  // an apply every 20 ms: never idle
+    a.handle({0, Actor::learner}, Apply{next, op(2, next, OpKind::append, "k", "x")}, at(ms), out);
+    ++next;
+    a.tick(at(ms), out);
+  }
+  EXPECT_EQ(handed.size(), 1u) << "retried before the back-off";
+  a.handle({0, Actor::learner}, Apply{next, op(2, next, OpKind::append, "k", "x")}, at(2020), out);
+  a.tick(at(2020), out);
+  ASSERT_EQ(handed.size(), 2u) << "a failed snapshot was not retried under load";
+  EXPECT_EQ(handed[1], next + 1);
+  a.handle({0, Actor::applier}, SnapshotSaved{handed[1], ""}, at(2030), out);
+  EXPECT_EQ(done_points_in(out), std::vector<InstanceId>{handed[1]});
+}
+
+// The writer thread answers each save, in order, in the applier's inbox,
+// and the file it leaves loads.
+TEST(SnapshotWriter, AnswersInOrderAndItsFileLoads) {
+  TempDir dir;
+  zmq::context_t ctx(1);
+  zmq::socket_t inbox(ctx, zmq::socket_type::pull);
+  inbox.set(zmq::sockopt::linger, 0);
+  inbox.bind(inproc_endpoint("writer-test", 0, Actor::applier));
+  inbox.set(zmq::sockopt::rcvtimeo, 30000);
+  {
+    SnapshotWriter writer(ctx, "writer-test", 0, dir.path());
+    writer.save(3, std::string(3 << 20, 'a'));
+    writer.save(7, "seven");
+    for (InstanceId want : {InstanceId{3}, InstanceId{7}}) {
+      std::vector<zmq::message_t> frames;
+      ASSERT_TRUE(zmq::recv_multipart(inbox, std::back_inserter(frames)));
+      ASSERT_EQ(frames.size(), 2u);
+      Result<FrameHeader> header = decode_header(frames[0].to_string_view());
+      ASSERT_TRUE(header.ok());
+      EXPECT_EQ(header->from.node, 0u) << "the applier trusts SnapshotSaved only from its node";
+      Result<Body> body = decode(frames[1].to_string_view());
+      ASSERT_TRUE(body.ok());
+      auto* saved = std::get_if<SnapshotSaved>(&body.value());
+      ASSERT_NE(saved, nullptr);
+      EXPECT_EQ(saved->instance, want);
+      EXPECT_TRUE(saved->error.empty()) << saved->error;
+    }
+  }
+  Result<FileRead> file = read_checked_file(dir.path() + "/snapshot");
+  ASSERT_TRUE(file.ok()) << file.error();
+  EXPECT_EQ(file->bytes, "seven");
 }
 
 }  // namespace

@@ -369,12 +369,38 @@ TEST(Applier, PipelinesASecondInstanceOnlyBehindAFullBatch) {
   ASSERT_EQ(proposals.size(), 1u) << "a full batch waited";
   EXPECT_EQ(proposals[0].second.instance, 1u);
   EXPECT_EQ(decode_entry(proposals[0].second.value)->ops.size(), 3u);
+  const std::string full_batch = proposals[0].second.value;
   r.out.clear();
   r.request(put(5));  // two in flight: the pipeline is full
   EXPECT_TRUE(sent<Propose>(r.out).empty());
   r.decide(KvOp::from(put(1)));  // instance 0 applied; instance 1 still in flight
   proposals = sent<Propose>(r.out);
   EXPECT_TRUE(proposals.empty()) << "one op went out behind an instance in flight";
+  r.out.clear();
+  r.a.handle({0, Actor::learner}, Apply{r.next++, full_batch}, at(0), r.out);
+  proposals = sent<Propose>(r.out);
+  ASSERT_EQ(proposals.size(), 1u) << "the held op stayed behind once nothing was in flight";
+  EXPECT_EQ(proposals[0].second.instance, 2u);
+  EXPECT_EQ(decode_entry(proposals[0].second.value)->ops.at(0).client_id, 5u);
+}
+
+// A held op goes out with the batch it waited behind when another node's
+// value wins that instance.
+TEST(Applier, AHeldOpGoesOutWhenTheInstanceInFlightIsLost) {
+  ApplierRig r;
+  r.a = Applier{0, ApplierOptions{.name = "n1", .max_in_flight = 2, .max_batch_ops = 3}};
+  auto put = [](ClientId c) { return ClientRequest{c, 1, 0, OpKind::put, "k" + std::to_string(c), "v"}; };
+  r.request(put(1));
+  ASSERT_EQ(sent<Propose>(r.out).size(), 1u);
+  r.out.clear();
+  r.request(put(2));
+  EXPECT_TRUE(sent<Propose>(r.out).empty());
+  const std::string theirs = encode_op(KvOp::from(ClientRequest{77, 1, 0, OpKind::put, "z", "z"}));
+  r.a.handle({0, Actor::learner}, Apply{r.next++, encode_batch(1, {theirs})}, at(0), r.out);
+  auto proposals = sent<Propose>(r.out);
+  ASSERT_EQ(proposals.size(), 1u);
+  EXPECT_EQ(proposals[0].second.instance, 1u);
+  EXPECT_EQ(decode_entry(proposals[0].second.value)->ops.size(), 2u);
 }
 
 // Once another node authored the latest batch, client ops go to it rather
