@@ -265,6 +265,16 @@ TEST(ApplierSnapshot, RestoredApplierHoldsTheSameStateAndDedupsRetries) {
   EXPECT_FALSE(b.restore("not msgpack at all").ok());
 }
 
+// The Done points `out` holds; clears it.
+std::vector<InstanceId> done_points_in(Outbox& out) {
+  std::vector<InstanceId> found;
+  for (const Outbound& o : out) {
+    if (auto* d = std::get_if<LocalDone>(&o.body)) found.push_back(d->done_below);
+  }
+  out.clear();
+  return found;
+}
+
 // The snapshot is written off the applier's thread: Done moves only when the
 // writer reports it durable, a failed write leaves Done where it was, one
 // periodic snapshot is written at a time, and only this node's writer counts.
@@ -275,14 +285,7 @@ TEST(ApplierSnapshot, DoneWaitsForTheWriterAndOneSnapshotIsWrittenAtATime) {
   Applier a(0, options);
   Outbox out;
   const Time t{};
-  auto done_points = [&out] {
-    std::vector<InstanceId> found;
-    for (const Outbound& o : out) {
-      if (auto* d = std::get_if<LocalDone>(&o.body)) found.push_back(d->done_below);
-    }
-    out.clear();
-    return found;
-  };
+  auto done_points = [&out] { return done_points_in(out); };
   for (InstanceId i = 0; i < 6; ++i) {
     a.handle({0, Actor::learner}, Apply{i, op(9, i + 1, OpKind::append, "k", "x")}, t, out);
   }
@@ -300,15 +303,6 @@ TEST(ApplierSnapshot, DoneWaitsForTheWriterAndOneSnapshotIsWrittenAtATime) {
   a.handle({0, Actor::applier}, SnapshotSaved{7, ""}, t, out);
   EXPECT_EQ(done_points(), std::vector<InstanceId>{7});
   EXPECT_EQ(a.snapshot_below(), 7u);
-}
-
-std::vector<InstanceId> done_points_in(Outbox& out) {
-  std::vector<InstanceId> found;
-  for (const Outbound& o : out) {
-    if (auto* d = std::get_if<LocalDone>(&o.body)) found.push_back(d->done_below);
-  }
-  out.clear();
-  return found;
 }
 
 // Fetches `peer`'s snapshot (node 1) into `a` (node 0) through the chunks.

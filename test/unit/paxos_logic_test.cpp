@@ -351,16 +351,26 @@ TEST(Applier, BatchesRequestsWhileThePipelineIsFull) {
   EXPECT_EQ(r.a.data().at("b"), "x23");
 }
 
+// Room for two instances in flight and batches of 3 ops; client 1's put is
+// in flight in instance 0.
+struct PipelineRig : ApplierRig {
+  PipelineRig() {
+    a = Applier{0, ApplierOptions{.name = "n1", .max_in_flight = 2, .max_batch_ops = 3}};
+    request(put(1));
+    EXPECT_EQ(sent<Propose>(out).size(), 1u);
+    out.clear();
+  }
+  static ClientRequest put(ClientId c) {
+    return ClientRequest{c, 1, 0, OpKind::put, "k" + std::to_string(c), "v"};
+  }
+};
+
 // With room for two instances in flight, the second goes out only behind a
 // full batch (here 3 ops): a part-full one waits for the first instance and
 // grows instead.
 TEST(Applier, PipelinesASecondInstanceOnlyBehindAFullBatch) {
-  ApplierRig r;
-  r.a = Applier{0, ApplierOptions{.name = "n1", .max_in_flight = 2, .max_batch_ops = 3}};
-  auto put = [](ClientId c) { return ClientRequest{c, 1, 0, OpKind::put, "k" + std::to_string(c), "v"}; };
-  r.request(put(1));
-  ASSERT_EQ(sent<Propose>(r.out).size(), 1u);
-  r.out.clear();
+  PipelineRig r;
+  const auto put = PipelineRig::put;
   r.request(put(2));
   r.request(put(3));
   EXPECT_TRUE(sent<Propose>(r.out).empty()) << "a part-full batch went out behind the first";
@@ -387,12 +397,8 @@ TEST(Applier, PipelinesASecondInstanceOnlyBehindAFullBatch) {
 // A held op goes out with the batch it waited behind when another node's
 // value wins that instance.
 TEST(Applier, AHeldOpGoesOutWhenTheInstanceInFlightIsLost) {
-  ApplierRig r;
-  r.a = Applier{0, ApplierOptions{.name = "n1", .max_in_flight = 2, .max_batch_ops = 3}};
-  auto put = [](ClientId c) { return ClientRequest{c, 1, 0, OpKind::put, "k" + std::to_string(c), "v"}; };
-  r.request(put(1));
-  ASSERT_EQ(sent<Propose>(r.out).size(), 1u);
-  r.out.clear();
+  PipelineRig r;
+  const auto put = PipelineRig::put;
   r.request(put(2));
   EXPECT_TRUE(sent<Propose>(r.out).empty());
   const std::string theirs = encode_op(KvOp::from(ClientRequest{77, 1, 0, OpKind::put, "z", "z"}));
