@@ -70,9 +70,9 @@ void drain(Handler handle_one) {
   }
 }
 
-// Names the calling thread after its actor, so that top -H, perf and gdb
+// Names the calling thread after what it runs, so that top -H, perf and gdb
 // show which actor is busy (Linux keeps 15 characters).
-void name_thread(Actor actor) { pthread_setname_np(pthread_self(), to_string(actor)); }
+void name_thread(const char* name) { pthread_setname_np(pthread_self(), name); }
 
 int poll_timeout_ms(Time next_tick) {
   const auto wait = std::chrono::ceil<std::chrono::milliseconds>(next_tick - Clock::now());
@@ -171,7 +171,7 @@ void ActorThread::sync_or_die() {
 }
 
 void ActorThread::run() {
-  name_thread(kind_);
+  name_thread(to_string(kind_));
   try {
     Postbox postbox(ctx_, ns_, self_, kind_);
     Outbox out;
@@ -257,7 +257,7 @@ void SnapshotWriter::save(InstanceId applied_below, std::string bytes) {
 }
 
 void SnapshotWriter::run() {
-  pthread_setname_np(pthread_self(), "snapshots");
+  name_thread("snapshots");
   try {
     zmq::socket_t applier(ctx_, zmq::socket_type::push);
     set_common(applier);
@@ -347,7 +347,7 @@ bool FrontDoorThread::on_client_message() {
 }
 
 void FrontDoorThread::run() {
-  name_thread(Actor::front_door);
+  name_thread(to_string(Actor::front_door));
   try {
     postbox_ = std::make_unique<Postbox>(ctx_, ns_, self_, Actor::front_door);
     for (;;) {
@@ -468,7 +468,7 @@ bool PeerLinkThread::on_peer_message() {
 }
 
 void PeerLinkThread::run() {
-  name_thread(Actor::peer_link);
+  name_thread(to_string(Actor::peer_link));
   try {
     postbox_ = std::make_unique<Postbox>(ctx_, ns_, self_, Actor::peer_link);
     Time next_tick = Clock::now();

@@ -265,6 +265,14 @@ TEST(ApplierSnapshot, RestoredApplierHoldsTheSameStateAndDedupsRetries) {
   EXPECT_FALSE(b.restore("not msgpack at all").ok());
 }
 
+// snapshot_every = 2, and save_snapshot records the instance of each
+// snapshot handed over; the test answers for the writer with SnapshotSaved.
+ApplierOptions recording_snapshots(std::vector<InstanceId>& handed) {
+  ApplierOptions options{.name = "n1", .snapshot_every = 2};
+  options.save_snapshot = [&handed](InstanceId at, std::string) { handed.push_back(at); };
+  return options;
+}
+
 // The Done points `out` holds; clears it.
 std::vector<InstanceId> done_points_in(Outbox& out) {
   std::vector<InstanceId> found;
@@ -280,9 +288,7 @@ std::vector<InstanceId> done_points_in(Outbox& out) {
 // periodic snapshot is written at a time, and only this node's writer counts.
 TEST(ApplierSnapshot, DoneWaitsForTheWriterAndOneSnapshotIsWrittenAtATime) {
   std::vector<InstanceId> handed;
-  ApplierOptions options{.name = "n1", .snapshot_every = 2};
-  options.save_snapshot = [&handed](InstanceId at, std::string) { handed.push_back(at); };
-  Applier a(0, options);
+  Applier a(0, recording_snapshots(handed));
   Outbox out;
   const Time t{};
   auto done_points = [&out] { return done_points_in(out); };
@@ -327,9 +333,7 @@ void install_from(Applier& a, Applier& peer, InstanceId below, Outbox& out) {
 // SnapshotSaved moves Done to exactly what is on disk.
 TEST(ApplierSnapshot, AnInstalledSnapshotIsNotDoneUntilSaved) {
   std::vector<InstanceId> handed;
-  ApplierOptions options{.name = "n1", .snapshot_every = 2};
-  options.save_snapshot = [&handed](InstanceId at, std::string) { handed.push_back(at); };
-  Applier a(0, options);
+  Applier a(0, recording_snapshots(handed));
   Applier peer(1, ApplierOptions{.name = "n2"});
   Outbox out;
   Outbox peer_out;
@@ -355,9 +359,7 @@ TEST(ApplierSnapshot, AnInstalledSnapshotIsNotDoneUntilSaved) {
 // the byte rules alone would wait for another quarter of the state.
 TEST(ApplierSnapshot, AFailedSnapshotIsRetriedAfterABackOffUnderLoad) {
   std::vector<InstanceId> handed;
-  ApplierOptions options{.name = "n1", .snapshot_every = 2};
-  options.save_snapshot = [&handed](InstanceId at, std::string) { handed.push_back(at); };
-  Applier a(0, options);
+  Applier a(0, recording_snapshots(handed));
   Outbox out;
   a.handle({0, Actor::learner}, Apply{0, op(1, 1, OpKind::put, "big", std::string(100000, 'v'))},
            at(0), out);
