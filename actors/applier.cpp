@@ -65,15 +65,51 @@ void Applier::on_request(FromClient m, Time now, Outbox& out) {
     }
   }
   Waiter& w = replace_waiter(client, req.seq, std::move(m.route), encode_op(KvOp::from(req)));
-  if (options_.forward_to_leader && leader_ != self_ && now - leader_seen_ < options_.leader_idle) {
-    w.queued = false;  // a stale queue entry is skipped
-    w.forwarded = true;
-    w.forwarded_at = now;
-    forward(leader_, w.op, out);
+  if (another_leader_active(now)) {
+    forward_waiter(w, now, out);
     return;
   }
   enqueue(client, w);
   propose_pending(out);
+}
+
+bool Applier::another_leader_active(Time now) const {
+  return options_.forward_to_leader && leader_ != self_ && now - leader_seen_ < options_.leader_idle;
+}
+
+// The lead moved: ops forwarded to the old leader go to the new one now
+// instead of waiting out forward_timeout there (it may be gone: this is how
+// a failover ends for everybody as soon as one node has taken over).
+void Applier::redirect_forwards(Time now, Outbox& out) {
+  if (forward_to_ != leader_) {  // held for the old leader, not sent yet
+    forward_ops_.clear();
+    forward_bytes_ = 0;
+  }
+  for (auto& [client, w] : waiters_) {
+    if (!w.forwarded || w.forwarded_to == leader_ || executed(client, w.seq)) continue;
+    if (leader_ == self_) {
+      w.forwarded = false;
+      enqueue(client, w);
+    } else {
+      forward_waiter(w, now, out);
+    }
+  }
+}
+
+void Applier::forward_queue(Time now, Outbox& out) {
+  for (ClientId client : pending_) {
+    auto w = waiters_.find(client);
+    if (w != waiters_.end() && w->second.queued) forward_waiter(w->second, now, out);
+  }
+  pending_.clear();
+}
+
+void Applier::forward_waiter(Waiter& w, Time now, Outbox& out) {
+  w.queued = false;  // a stale queue entry is skipped
+  w.forwarded = true;
+  w.forwarded_to = leader_;
+  w.forwarded_at = now;
+  forward(leader_, w.op, out);
 }
 
 // Ops another node's clients sent there: batch them as if our own clients
@@ -209,8 +245,10 @@ void Applier::on_apply(Apply m, Time now, Outbox& out) {
       if (!op.noop) execute(op, m.instance);
     }
     if (entry->author != kNoAuthor) {
+      const NodeId before = leader_;
       leader_ = entry->author;
       leader_seen_ = now;
+      if (leader_ != before) redirect_forwards(now, out);
     }
   } else {
     ++undecodable_entries_;  // every replica skips it alike
@@ -228,6 +266,11 @@ void Applier::on_apply(Apply m, Time now, Outbox& out) {
     }
     in_flight_.erase(f);
   }
+  // Another node's batch: it leads now, and the queue goes to it. Proposing
+  // the queue here would pre-empt its range, and its next batch would
+  // pre-empt ours: two nodes that both proposed after an idle spell would
+  // hand the lead back and forth for as long as the load lasts.
+  if (another_leader_active(now)) forward_queue(now, out);
   if (entry.ok()) {
     for (const KvOp& op : entry->ops) {
       if (!op.noop) answer_waiter(op.client_id, out);

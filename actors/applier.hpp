@@ -78,9 +78,12 @@ struct ApplierOptions {
   // nodes send it their clients' ops (ForwardOps) instead of competing for
   // the same instances, while it has authored a batch within leader_idle. An
   // op not applied within forward_timeout is proposed here (the leader may
-  // be gone; the exactly-once rule makes a double proposal harmless).
+  // be gone; the exactly-once rule makes a double proposal harmless), and
+  // once a batch by another author is applied, the ops still forwarded to
+  // the old leader go to the new one. A timeout that fires for a live but
+  // slow leader costs one change of leader, not a duel.
   bool forward_to_leader = true;
-  Duration forward_timeout = std::chrono::seconds(2);
+  Duration forward_timeout = std::chrono::milliseconds(500);
   Duration leader_idle = std::chrono::seconds(1);
   std::function<void(InstanceId applied_below, std::string bytes)> save_snapshot;
 };
@@ -124,7 +127,8 @@ class Applier final : public ActorLogic {
     std::string op;         // encoded KvOp, ready to re-propose
     InstanceId instance = kNotProposed;  // the in-flight instance carrying it
     bool queued = false;    // in pending_, waiting for a batch
-    bool forwarded = false; // sent to the leader at forwarded_at
+    bool forwarded = false; // sent to forwarded_to, the leader, at forwarded_at
+    NodeId forwarded_to = 0;
     Time forwarded_at{};
     // A forwarded op from a peer has no route: nobody to answer here.
   };
@@ -139,6 +143,11 @@ class Applier final : public ActorLogic {
   void execute(const KvOp& op, InstanceId instance);
   Waiter& replace_waiter(ClientId client, std::uint64_t seq, std::string route, std::string op);
   void enqueue(ClientId client, Waiter& w, bool first_in_line = false);
+  // Another node authored a batch within leader_idle: our clients' ops go to it.
+  bool another_leader_active(Time now) const;
+  void forward_waiter(Waiter& w, Time now, Outbox& out);
+  void forward_queue(Time now, Outbox& out);  // every queued op, in order
+  void redirect_forwards(Time now, Outbox& out);
   void propose_pending(Outbox& out);
   bool full_batch_waiting() const;
   bool executed(ClientId client, std::uint64_t seq) const;

@@ -167,8 +167,9 @@ TEST(KvService, MinorityNeverAnswersAndCatchesUpAfterHeal) {
 // Each node in turn is cut off from the other two while a client of the
 // majority writes; one of the three is the leader (the author of the latest
 // batch, holding the range promise). Its replacement must take over within
-// seconds: the majority's node forwards for up to 2 s, then proposes itself
-// and campaigns.
+// seconds: the majority's node forwards for up to 500 ms (forward_timeout),
+// then proposes itself and campaigns. A cut of a node that does not lead
+// costs nothing.
 TEST(KvService, ACutOffLeaderIsReplacedWithinSeconds) {
   Cluster c({.nodes = 3, .kv_service = true});
   Client all(c.context(), options_for(c.client_endpoints()));
@@ -192,9 +193,9 @@ TEST(KvService, ACutOffLeaderIsReplacedWithinSeconds) {
     c.heal();
     EXPECT_EQ(get_via(c, cut), "cut-" + std::to_string(cut)) << "n" << cut + 1 << " caught up";
   }
-  // About 2 s when the leader was the one cut off; generous for sanitizers.
+  // About 0.5 s when the leader was the one cut off; generous for sanitizers.
   EXPECT_LT(worst, seconds(10));
-  EXPECT_GT(worst, milliseconds(1500)) << "no cut hit the leader? then this test proves nothing";
+  EXPECT_GE(worst, milliseconds(450)) << "no cut hit the leader? then this test proves nothing";
 }
 
 // Concurrent appends to one key over a lossy network: each acknowledged

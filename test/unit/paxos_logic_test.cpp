@@ -1,5 +1,7 @@
 // The Paxos actors' logic driven directly, with fake time: no sockets, no
 // threads, every message visible.
+#include <set>
+
 #include <gtest/gtest.h>
 
 #include "actors/acceptor.hpp"
@@ -394,19 +396,47 @@ TEST(Applier, PipelinesASecondInstanceOnlyBehindAFullBatch) {
   EXPECT_EQ(decode_entry(proposals[0].second.value)->ops.at(0).client_id, 5u);
 }
 
-// A held op goes out with the batch it waited behind when another node's
-// value wins that instance.
+// A held op goes out with the batch it waited behind when another value (here
+// a no-op, which no node authored) wins that instance.
 TEST(Applier, AHeldOpGoesOutWhenTheInstanceInFlightIsLost) {
   PipelineRig r;
   const auto put = PipelineRig::put;
   r.request(put(2));
   EXPECT_TRUE(sent<Propose>(r.out).empty());
-  const std::string theirs = encode_op(KvOp::from(ClientRequest{77, 1, 0, OpKind::put, "z", "z"}));
-  r.a.handle({0, Actor::learner}, Apply{r.next++, encode_batch(1, {theirs})}, at(0), r.out);
+  r.decide(KvOp::no_op());
   auto proposals = sent<Propose>(r.out);
   ASSERT_EQ(proposals.size(), 1u);
   EXPECT_EQ(proposals[0].second.instance, 1u);
   EXPECT_EQ(decode_entry(proposals[0].second.value)->ops.size(), 2u);
+}
+
+// When another node's batch wins the instance ours was in, that node leads:
+// our lost batch and the ops queued behind it go to it, in order, instead of
+// into a proposal that would pre-empt it (after an idle spell, when every
+// node proposed for itself, the lead would otherwise pass back and forth
+// with every batch).
+TEST(Applier, ALostBatchAndTheQueueGoToTheNodeWhoseBatchWon) {
+  PipelineRig r;
+  const auto put = PipelineRig::put;
+  r.request(put(2));
+  const std::string theirs = encode_op(KvOp::from(ClientRequest{77, 1, 0, OpKind::put, "z", "z"}));
+  r.a.handle({0, Actor::learner}, Apply{r.next++, encode_batch(1, {theirs})}, at(0), r.out);
+  EXPECT_TRUE(sent<Propose>(r.out).empty()) << "proposed against the node that leads";
+  r.a.flush(at(0), r.out);
+  auto forwarded = sent<ForwardOps>(r.out);
+  ASSERT_EQ(forwarded.size(), 1u);
+  EXPECT_EQ(forwarded[0].first, (Address{1, Actor::applier}));
+  ASSERT_EQ(forwarded[0].second.ops.size(), 2u);
+  EXPECT_EQ(decode_op(forwarded[0].second.ops[0])->client_id, 1u);
+  EXPECT_EQ(decode_op(forwarded[0].second.ops[1])->client_id, 2u);
+  // The winner's next batch carries them: each runs once and is answered here.
+  r.out.clear();
+  r.a.handle({0, Actor::learner},
+             Apply{r.next++, encode_batch(1, {encode_op(KvOp::from(put(1))),
+                                              encode_op(KvOp::from(put(2)))})},
+             at(5), r.out);
+  EXPECT_EQ(r.replies().size(), 2u);
+  EXPECT_EQ(r.a.data().at("k2"), "v");
 }
 
 // Once another node authored the latest batch, client ops go to it rather
@@ -426,24 +456,51 @@ TEST(Applier, ForwardsToTheLeaderAndProposesItselfWhenTheLeaderIsSilent) {
   ASSERT_EQ(forwarded.size(), 1u);
   EXPECT_EQ(forwarded[0].first, (Address{2, Actor::applier}));
   r.out.clear();
-  r.a.tick(at(10 + 1999), r.out);
+  r.a.tick(at(10 + 499), r.out);
   EXPECT_TRUE(sent<Propose>(r.out).empty()) << "proposed before the forward timed out";
-  r.a.tick(at(10 + 2000), r.out);
+  r.a.tick(at(10 + 500), r.out);
   auto proposals = sent<Propose>(r.out);
   ASSERT_EQ(proposals.size(), 1u);
   EXPECT_EQ(decode_entry(proposals[0].second.value)->ops.at(0).client_id, 1u);
   r.out.clear();
   // The leader's batch with the op arrives after all: it runs once, answered once.
   r.a.handle({0, Actor::learner}, Apply{r.next++, encode_batch(2, {encode_op(KvOp::from(mine))})},
-             at(2100), r.out);
-  r.a.handle({0, Actor::learner}, Apply{r.next++, proposals[0].second.value}, at(2101), r.out);
+             at(600), r.out);
+  r.a.handle({0, Actor::learner}, Apply{r.next++, proposals[0].second.value}, at(601), r.out);
   EXPECT_EQ(r.a.data().at("k"), "v");
   EXPECT_EQ(r.replies().size(), 1u);
 }
 
+// Ops forwarded to a leader that then lost the lead (it may be dead) do not
+// wait out forward_timeout: they go to the node whose batch was applied
+// next, or into a proposal when that node is this one.
+TEST(Applier, ForwardsFollowTheLeadWhenItMoves) {
+  ApplierRig r;
+  auto led_by = [&](NodeId author, Time now) {
+    const std::string op = encode_op(KvOp::from(ClientRequest{100 + r.next, 1, 0, OpKind::put, "x", "1"}));
+    r.a.handle({0, Actor::learner}, Apply{r.next++, encode_batch(author, {op})}, now, r.out);
+  };
+  led_by(1, at(0));
+  r.request(ClientRequest{1, 1, 0, OpKind::put, "k", "v"});
+  r.a.flush(at(0), r.out);
+  ASSERT_EQ(sent<ForwardOps>(r.out).size(), 1u);
+  r.out.clear();
+  led_by(2, at(100));  // n2 took over (n1 may be dead): the op goes to n2
+  r.a.flush(at(100), r.out);
+  auto forwarded = sent<ForwardOps>(r.out);
+  ASSERT_EQ(forwarded.size(), 1u);
+  EXPECT_EQ(forwarded[0].first, (Address{2, Actor::applier}));
+  EXPECT_TRUE(sent<Propose>(r.out).empty());
+  r.out.clear();
+  led_by(0, at(200));  // this node's own batch won: it proposes the op itself
+  auto proposals = sent<Propose>(r.out);
+  ASSERT_EQ(proposals.size(), 1u);
+  EXPECT_EQ(decode_entry(proposals[0].second.value)->ops.at(0).client_id, 1u);
+}
+
 // A burst of client requests at a node that is not the leader goes to the
-// leader as one message, not one each; a change of leader sends what was held
-// for the old one first.
+// leader as one message, not one each; when the lead moves before the flush,
+// what was held for the old leader goes to the new one instead.
 TEST(Applier, MergesTheForwardsOfABurstIntoOneMessage) {
   ApplierRig r;
   auto led_by = [&](NodeId author) {
@@ -453,19 +510,26 @@ TEST(Applier, MergesTheForwardsOfABurstIntoOneMessage) {
   led_by(2);
   r.out.clear();
   for (ClientId c = 1; c <= 3; ++c) r.request(ClientRequest{c, 1, 0, OpKind::put, "k", "v"});
-  led_by(1);  // n2 authored the latest batch: the leader is n2 now
-  r.request(ClientRequest{4, 1, 0, OpKind::append, "k", "w"});
   r.a.flush(at(0), r.out);
   auto forwarded = sent<ForwardOps>(r.out);
-  ASSERT_EQ(forwarded.size(), 2u);
+  ASSERT_EQ(forwarded.size(), 1u);
   EXPECT_EQ(forwarded[0].first, (Address{2, Actor::applier}));
   ASSERT_EQ(forwarded[0].second.ops.size(), 3u);
   for (ClientId c = 1; c <= 3; ++c) {
     EXPECT_EQ(decode_op(forwarded[0].second.ops[c - 1])->client_id, c);
   }
-  EXPECT_EQ(forwarded[1].first, (Address{1, Actor::applier}));
-  ASSERT_EQ(forwarded[1].second.ops.size(), 1u);
-  EXPECT_EQ(decode_op(forwarded[1].second.ops[0])->client_id, 4u);
+  r.out.clear();
+  r.request(ClientRequest{4, 1, 0, OpKind::append, "k", "w"});  // held for n2
+  led_by(1);  // n1 authored the latest batch: the leader is n1 now
+  r.request(ClientRequest{5, 1, 0, OpKind::append, "k", "u"});
+  r.a.flush(at(0), r.out);
+  forwarded = sent<ForwardOps>(r.out);
+  ASSERT_EQ(forwarded.size(), 1u) << "a held op went to the old leader";
+  EXPECT_EQ(forwarded[0].first, (Address{1, Actor::applier}));
+  std::set<ClientId> carried;
+  for (const std::string& op : forwarded[0].second.ops) carried.insert(decode_op(op)->client_id);
+  EXPECT_EQ(carried, (std::set<ClientId>{1, 2, 3, 4, 5}));
+  EXPECT_EQ(forwarded[0].second.ops.size(), 5u);
   r.out.clear();
   r.a.flush(at(1), r.out);
   EXPECT_TRUE(r.out.empty()) << "a flush sends each held op once";
