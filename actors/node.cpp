@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <iterator>
 #include <malloc.h>
@@ -96,11 +98,23 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
                                  .snapshot_every = c.snapshot_every,
                                  .max_in_flight = c.pipeline};
   InstanceId first_instance = 0;
+  const auto recovery_started = std::chrono::steady_clock::now();
+  auto took = [&recovery_started] {
+    const std::chrono::duration<double> d = std::chrono::steady_clock::now() - recovery_started;
+    char text[32];
+    std::snprintf(text, sizeof text, "%.2f s", d.count());
+    return std::string(text);
+  };
   if (!c.data_dir.empty()) {
     LogOpenReport report;
     Result<std::unique_ptr<Acceptor>> opened = Acceptor::open(c.data_dir + "/acceptor", &report);
     if (!opened.ok()) return Error{opened.error()};
     acceptor = std::move(opened.value());
+    if (report.records > 0) {
+      log::info(prefix + "acceptor log: " + std::to_string(report.records) + " records, " +
+                std::to_string(acceptor->instances_held()) + " instances held, read in " +
+                took());
+    }
     if (report.torn_bytes > 0) {
       log::warn(prefix + "cut a torn write of " + std::to_string(report.torn_bytes) +
                 " bytes off " + report.torn_file + " (a crash during a write; nothing that was "
@@ -125,6 +139,9 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
         Result<bool> restored = applier->restore(snap->bytes);
         if (!restored.ok()) return Error{c.data_dir + "/snapshot: " + restored.error()};
         first_instance = applier->applied_below();
+        log::info(prefix + "snapshot: " + std::to_string(snap->bytes.size()) + " bytes, " +
+                  std::to_string(applier->data().size()) + " keys, instances below " +
+                  std::to_string(first_instance) + "; loaded by " + took());
       }
     }
   }
@@ -146,6 +163,11 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
       learner = std::make_unique<Learner>(self, n, learner_options);
       opened = learner->open_log(decided_dir, nullptr);
       if (!opened.ok()) return Error{opened.error()};
+    }
+    if (learner->instances_held() > 0) {
+      log::info(prefix + "decided log: " + std::to_string(learner->instances_held()) +
+                " instances to apply again, up to " + std::to_string(learner->decided_below()) +
+                "; read by " + took());
     }
   }
 
