@@ -96,12 +96,21 @@ void Applier::redirect_forwards(Time now, Outbox& out) {
   }
 }
 
+// Ops the leader already failed to apply in time (retried) stay here: sending
+// them back would undo the forward_timeout fallback for as long as that
+// leader keeps authoring other batches.
 void Applier::forward_queue(Time now, Outbox& out) {
+  std::deque<ClientId> kept;
   for (ClientId client : pending_) {
     auto w = waiters_.find(client);
-    if (w != waiters_.end() && w->second.queued) forward_waiter(w->second, now, out);
+    if (w == waiters_.end() || !w->second.queued) continue;
+    if (w->second.retried) {
+      kept.push_back(client);
+    } else {
+      forward_waiter(w->second, now, out);
+    }
   }
-  pending_.clear();
+  pending_ = std::move(kept);
 }
 
 void Applier::forward_waiter(Waiter& w, Time now, Outbox& out) {
@@ -151,11 +160,16 @@ void Applier::flush(Time, Outbox& out) {
 }
 
 // Forwarded ops the leader did not get applied in time: propose them here.
+// A leader that is applying batches gets longer (a queue of large values can
+// keep an op waiting there for a second) than one that has gone silent.
 void Applier::retry_forwarded(Time now, Outbox& out) {
+  const bool leader_busy = now - leader_seen_ < options_.forward_timeout;
+  const Duration timeout = leader_busy ? options_.forward_timeout_busy : options_.forward_timeout;
   bool any = false;
   for (auto& [client, w] : waiters_) {
-    if (!w.forwarded || now - w.forwarded_at < options_.forward_timeout) continue;
+    if (!w.forwarded || now - w.forwarded_at < timeout) continue;
     w.forwarded = false;
+    w.retried = true;
     enqueue(client, w);
     any = true;
   }

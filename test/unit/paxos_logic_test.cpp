@@ -498,6 +498,36 @@ TEST(Applier, ForwardsFollowTheLeadWhenItMoves) {
   EXPECT_EQ(decode_entry(proposals[0].second.value)->ops.at(0).client_id, 1u);
 }
 
+// While the leader applies batches, a forward waits forward_timeout_busy
+// (2 s) before the op is proposed here. When that proposal loses its
+// instance to the leader's batch, the op is proposed again, not sent back to
+// the leader that failed to apply it (its forwards may be getting lost).
+// Found by review.
+TEST(Applier, ATimedOutForwardThatLosesIsProposedAgainNotForwardedBack) {
+  ApplierRig r;
+  auto led_by = [&](NodeId author, Time now) {
+    const std::string op = encode_op(KvOp::from(ClientRequest{100 + r.next, 1, 0, OpKind::put, "x", "1"}));
+    r.a.handle({0, Actor::learner}, Apply{r.next++, encode_batch(author, {op})}, now, r.out);
+  };
+  led_by(1, at(0));
+  r.request(ClientRequest{1, 1, 0, OpKind::put, "k", "v"});
+  r.a.flush(at(0), r.out);
+  ASSERT_EQ(sent<ForwardOps>(r.out).size(), 1u);
+  r.out.clear();
+  for (int t = 100; t < 2000; t += 100) {  // n1 keeps leading, without our op
+    led_by(1, at(t));
+    r.a.tick(at(t), r.out);
+    ASSERT_TRUE(sent<Propose>(r.out).empty()) << "retried at " << t << " ms while n1 applies batches";
+  }
+  r.a.tick(at(2000), r.out);  // forward_timeout_busy
+  ASSERT_EQ(sent<Propose>(r.out).size(), 1u);
+  r.out.clear();
+  led_by(1, at(2010));  // n1's batch wins the instance of our proposal
+  r.a.flush(at(2010), r.out);
+  EXPECT_EQ(sent<Propose>(r.out).size(), 1u);
+  EXPECT_TRUE(sent<ForwardOps>(r.out).empty()) << "sent back to the leader that dropped it";
+}
+
 // A burst of client requests at a node that is not the leader goes to the
 // leader as one message, not one each; when the lead moves before the flush,
 // what was held for the old leader goes to the new one instead.
