@@ -244,6 +244,11 @@ struct ApplierRig {
   void decide(const KvOp& op) {
     a.handle({0, Actor::learner}, Apply{next++, encode_op(op)}, at(0), out);
   }
+  // Applies a one-op batch authored by `author`: the lead is its now.
+  void led_by(NodeId author, Time now = at(0)) {
+    const std::string op = encode_op(KvOp::from(ClientRequest{100 + next, 1, 0, OpKind::put, "x", "1"}));
+    a.handle({0, Actor::learner}, Apply{next++, encode_batch(author, {op})}, now, out);
+  }
   std::vector<ClientReply> replies() {
     std::vector<ClientReply> found;
     for (const auto& [to, m] : sent<ToClient>(out)) {
@@ -476,23 +481,19 @@ TEST(Applier, ForwardsToTheLeaderAndProposesItselfWhenTheLeaderIsSilent) {
 // next, or into a proposal when that node is this one.
 TEST(Applier, ForwardsFollowTheLeadWhenItMoves) {
   ApplierRig r;
-  auto led_by = [&](NodeId author, Time now) {
-    const std::string op = encode_op(KvOp::from(ClientRequest{100 + r.next, 1, 0, OpKind::put, "x", "1"}));
-    r.a.handle({0, Actor::learner}, Apply{r.next++, encode_batch(author, {op})}, now, r.out);
-  };
-  led_by(1, at(0));
+  r.led_by(1, at(0));
   r.request(ClientRequest{1, 1, 0, OpKind::put, "k", "v"});
   r.a.flush(at(0), r.out);
   ASSERT_EQ(sent<ForwardOps>(r.out).size(), 1u);
   r.out.clear();
-  led_by(2, at(100));  // n2 took over (n1 may be dead): the op goes to n2
+  r.led_by(2, at(100));  // n2 took over (n1 may be dead): the op goes to n2
   r.a.flush(at(100), r.out);
   auto forwarded = sent<ForwardOps>(r.out);
   ASSERT_EQ(forwarded.size(), 1u);
   EXPECT_EQ(forwarded[0].first, (Address{2, Actor::applier}));
   EXPECT_TRUE(sent<Propose>(r.out).empty());
   r.out.clear();
-  led_by(0, at(200));  // this node's own batch won: it proposes the op itself
+  r.led_by(0, at(200));  // this node's own batch won: it proposes the op itself
   auto proposals = sent<Propose>(r.out);
   ASSERT_EQ(proposals.size(), 1u);
   EXPECT_EQ(decode_entry(proposals[0].second.value)->ops.at(0).client_id, 1u);
@@ -505,24 +506,20 @@ TEST(Applier, ForwardsFollowTheLeadWhenItMoves) {
 // Found by review.
 TEST(Applier, ATimedOutForwardThatLosesIsProposedAgainNotForwardedBack) {
   ApplierRig r;
-  auto led_by = [&](NodeId author, Time now) {
-    const std::string op = encode_op(KvOp::from(ClientRequest{100 + r.next, 1, 0, OpKind::put, "x", "1"}));
-    r.a.handle({0, Actor::learner}, Apply{r.next++, encode_batch(author, {op})}, now, r.out);
-  };
-  led_by(1, at(0));
+  r.led_by(1, at(0));
   r.request(ClientRequest{1, 1, 0, OpKind::put, "k", "v"});
   r.a.flush(at(0), r.out);
   ASSERT_EQ(sent<ForwardOps>(r.out).size(), 1u);
   r.out.clear();
   for (int t = 100; t < 2000; t += 100) {  // n1 keeps leading, without our op
-    led_by(1, at(t));
+    r.led_by(1, at(t));
     r.a.tick(at(t), r.out);
     ASSERT_TRUE(sent<Propose>(r.out).empty()) << "retried at " << t << " ms while n1 applies batches";
   }
   r.a.tick(at(2000), r.out);  // forward_timeout_busy
   ASSERT_EQ(sent<Propose>(r.out).size(), 1u);
   r.out.clear();
-  led_by(1, at(2010));  // n1's batch wins the instance of our proposal
+  r.led_by(1, at(2010));  // n1's batch wins the instance of our proposal
   r.a.flush(at(2010), r.out);
   EXPECT_EQ(sent<Propose>(r.out).size(), 1u);
   EXPECT_TRUE(sent<ForwardOps>(r.out).empty()) << "sent back to the leader that dropped it";
@@ -533,11 +530,7 @@ TEST(Applier, ATimedOutForwardThatLosesIsProposedAgainNotForwardedBack) {
 // what was held for the old leader goes to the new one instead.
 TEST(Applier, MergesTheForwardsOfABurstIntoOneMessage) {
   ApplierRig r;
-  auto led_by = [&](NodeId author) {
-    const std::string op = encode_op(KvOp::from(ClientRequest{100 + r.next, 1, 0, OpKind::put, "x", "1"}));
-    r.a.handle({0, Actor::learner}, Apply{r.next++, encode_batch(author, {op})}, at(0), r.out);
-  };
-  led_by(2);
+  r.led_by(2);
   r.out.clear();
   for (ClientId c = 1; c <= 3; ++c) r.request(ClientRequest{c, 1, 0, OpKind::put, "k", "v"});
   r.a.flush(at(0), r.out);
@@ -550,7 +543,7 @@ TEST(Applier, MergesTheForwardsOfABurstIntoOneMessage) {
   }
   r.out.clear();
   r.request(ClientRequest{4, 1, 0, OpKind::append, "k", "w"});  // held for n2
-  led_by(1);  // n1 authored the latest batch: the leader is n1 now
+  r.led_by(1);  // n1 authored the latest batch: the leader is n1 now
   r.request(ClientRequest{5, 1, 0, OpKind::append, "k", "u"});
   r.a.flush(at(0), r.out);
   forwarded = sent<ForwardOps>(r.out);
