@@ -116,6 +116,7 @@ void Applier::forward_queue(Time now, Outbox& out) {
 void Applier::forward_waiter(Waiter& w, Time now, Outbox& out) {
   w.queued = false;  // a stale queue entry is skipped
   w.forwarded = true;
+  w.relayed = false;
   w.forwarded_to = leader_;
   w.forwarded_at = now;
   forward(leader_, w.op, out);
@@ -168,12 +169,33 @@ void Applier::retry_forwarded(Time now, Outbox& out) {
   bool any = false;
   for (auto& [client, w] : waiters_) {
     if (!w.forwarded || now - w.forwarded_at < timeout) continue;
+    if (!w.relayed) {
+      if (const std::optional<NodeId> relay = relay_for(w.forwarded_to)) {
+        // The relay proposes it: if the leader is alive but out of our
+        // reach, the lead moves to a node we reach.
+        w.relayed = true;
+        w.forwarded_to = *relay;
+        w.forwarded_at = now;
+        forward(*relay, w.op, out);
+        continue;
+      }
+    }
     w.forwarded = false;
     w.retried = true;
     enqueue(client, w);
     any = true;
   }
   if (any) propose_pending(out);
+}
+
+// The node after `leader` that is not this one, if there is a third node.
+std::optional<NodeId> Applier::relay_for(NodeId leader) const {
+  if (options_.nodes < 3) return std::nullopt;
+  for (std::size_t k = 1; k < options_.nodes; ++k) {
+    const auto peer = static_cast<NodeId>((leader + k) % options_.nodes);
+    if (peer != self_ && peer != leader) return peer;
+  }
+  return std::nullopt;
 }
 
 InstanceId Applier::next_free_instance() const {

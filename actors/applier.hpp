@@ -89,6 +89,14 @@ struct ApplierOptions {
   Duration forward_timeout = std::chrono::milliseconds(500);
   Duration forward_timeout_busy = std::chrono::seconds(2);
   Duration leader_idle = std::chrono::seconds(1);
+  // Cluster size, for relaying (0: no relay). A forward that timed out goes
+  // once to another node (the one after the leader, skipping this one),
+  // which proposes it there, before this node proposes it itself: a leader
+  // that is alive but cut off from this node only (a partial partition) then
+  // hands the lead to a node both reach, where a node proposing for itself
+  // would learn the log only through peers, lag the leader by a catch-up
+  // round, and chase the decided instances for as long as the leader runs.
+  std::size_t nodes = 0;
   std::function<void(InstanceId applied_below, std::string bytes)> save_snapshot;
 };
 
@@ -108,6 +116,8 @@ class Applier final : public ActorLogic {
   std::string snapshot() const;
 
   InstanceId applied_below() const { return applied_below_; }
+  NodeId leader() const { return leader_; }
+  std::size_t waiting() const { return waiters_.size(); }
   InstanceId snapshot_below() const { return snapshot_below_; }
   std::uint64_t snapshot_failures() const { return snapshot_failures_; }
   std::uint64_t snapshots_installed() const { return snapshots_installed_; }
@@ -134,6 +144,7 @@ class Applier final : public ActorLogic {
     bool forwarded = false; // sent to forwarded_to, the leader, at forwarded_at
     NodeId forwarded_to = 0;
     bool retried = false;   // a forward of it timed out: proposed here from then on
+    bool relayed = false;   // this forward goes to a relay: the leader's timed out
     Time forwarded_at{};
     // A forwarded op from a peer has no route: nobody to answer here.
   };
@@ -142,6 +153,7 @@ class Applier final : public ActorLogic {
   void on_forwarded(NodeId from, ForwardOps m, Outbox& out);
   void retry_forwarded(Time now, Outbox& out);
   void forward(NodeId leader, std::string op, Outbox& out);
+  std::optional<NodeId> relay_for(NodeId leader) const;
   void on_apply(Apply m, Time now, Outbox& out);
   void save(std::string bytes);
   void on_snapshot_saved(const SnapshotSaved& m, Time now, Outbox& out);

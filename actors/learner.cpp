@@ -13,6 +13,7 @@ Learner::Learner(NodeId self, std::size_t cluster_size, LearnerOptions options)
       done_below_(cluster_size, 0),
       peer_decided_below_(cluster_size, 0),
       peer_forget_below_(cluster_size, 0),
+      held_from_(options.first_instance),
       decided_below_(options.first_instance),
       next_deliver_(options.first_instance) {
   done_below_[self_] = options.first_instance;
@@ -96,7 +97,7 @@ void Learner::erase_decided_below(InstanceId instance) {
 }
 
 void Learner::on_decided(Decided m, Outbox& out) {
-  if (m.instance < forget_below_) return;
+  if (m.instance < held_from_) return;
   auto [it, inserted] = decided_.try_emplace(m.instance, std::move(m.value));
   if (!inserted) {
     if (it->second != m.value) ++conflicts_;
@@ -148,14 +149,48 @@ InstanceId Learner::forget_point() const {
   return done[k];
 }
 
+// Below the majority's point, the newest values some node is not done with
+// stay, within keep_for_laggards instances and bytes.
+InstanceId Learner::hold_point(InstanceId forget_point) const {
+  if (!options_.forget_with_majority) return forget_point;
+  const InstanceId everyone = *std::min_element(done_below_.begin(), done_below_.end());
+  const InstanceId window = std::min(forget_point, options_.keep_for_laggards);
+  InstanceId point = std::max(everyone, forget_point - window);
+  if (decided_bytes_ > options_.keep_for_laggards_bytes) {
+    std::uint64_t bytes = 0;
+    for (auto it = decided_.lower_bound(forget_point); it != decided_.begin();) {
+      --it;
+      if (it->first < point) break;
+      bytes += it->second.size();
+      if (bytes > options_.keep_for_laggards_bytes) {
+        point = it->first + 1;
+        break;
+      }
+    }
+  }
+  return std::min(point, forget_point);
+}
+
 void Learner::recompute_forget_point(Outbox& out) {
   const InstanceId point = forget_point();
+  // The hold point moves only with the Done points (most peer traffic only
+  // moves decided_below), and may walk the held values: skip it otherwise.
+  const std::pair<InstanceId, InstanceId> inputs{
+      std::max(point, forget_below_), *std::min_element(done_below_.begin(), done_below_.end())};
+  if (inputs != hold_inputs_) {
+    hold_inputs_ = inputs;
+    const InstanceId hold = hold_point(inputs.first);
+    if (hold > held_from_) {
+      held_from_ = hold;
+      erase_decided_below(held_from_);
+    }
+  }
   if (point <= forget_below_) return;
   forget_below_ = point;
-  erase_decided_below(forget_below_);
   decided_below_ = std::max(decided_below_, forget_below_);
   // With every node done, this node applied it all too; with a majority, a
-  // node behind the point must install a snapshot first (tick asks for one).
+  // node behind the point catches up from the values peers still hold, or
+  // installs a snapshot first when they hold none (tick asks for one).
   if (!options_.forget_with_majority) next_deliver_ = std::max(next_deliver_, forget_below_);
   out.push_back({{self_, Actor::acceptor}, ForgetBelow{forget_below_}});
   out.push_back({{self_, Actor::proposer}, ForgetBelow{forget_below_}});
@@ -165,7 +200,7 @@ void Learner::recompute_forget_point(Outbox& out) {
 // this node has not learned.
 std::vector<InstanceId> Learner::missing_below(InstanceId below, std::size_t limit) const {
   std::vector<InstanceId> missing;
-  InstanceId i = std::max(forget_below_, next_deliver_);
+  InstanceId i = std::max(held_from_, next_deliver_);
   auto held = decided_.lower_bound(i);
   for (; i < below && missing.size() < limit; ++i) {
     if (held != decided_.end() && held->first == i) {
@@ -183,7 +218,10 @@ void Learner::on_snapshot_installed(InstanceId instance, Outbox& out) {
   // Not done below it yet: the applier says so (LocalDone) once the
   // snapshot is durable here.
   decided_below_ = std::max(decided_below_, instance);
-  erase_decided_below(instance);
+  // Nothing below it is held here any more (nor was all of it ever learned):
+  // a peer behind it must not count on this node to catch up.
+  held_from_ = std::max(held_from_, instance);
+  erase_decided_below(held_from_);
   recompute_forget_point(out);
   deliver(out);
 }
@@ -199,7 +237,7 @@ void Learner::tick(Time now, Outbox& out) {
   // instances we miss): only a snapshot brings us past it. Ask the node that
   // is done furthest ahead.
   const InstanceId forgotten_somewhere =
-      std::max(forget_below_, *std::max_element(peer_forget_below_.begin(), peer_forget_below_.end()));
+      std::max(held_from_, *std::max_element(peer_forget_below_.begin(), peer_forget_below_.end()));
   if (options_.deliver_to_applier && options_.forget_with_majority &&
       next_deliver_ < forgotten_somewhere &&
       now - last_snapshot_request_ >= options_.snapshot_retry) {
@@ -236,7 +274,9 @@ void Learner::tick(Time now, Outbox& out) {
 }
 
 void Learner::report_progress(Outbox& out) {
-  const LocalProgress local{done_below_[self_], decided_below_, forget_below_};
+  // Peers learn what this node can still serve them: a node behind it needs
+  // a snapshot.
+  const LocalProgress local{done_below_[self_], decided_below_, held_from_};
   const LearnerProgress progress{forget_below_, decided_below_};
   if (reported_once_ && local.done_below == last_reported_.done_below &&
       local.decided_below == last_reported_.decided_below &&

@@ -13,12 +13,17 @@
 // Invariants:
 //   a decided value never changes once stored (a differing Decided is a
 //     safety violation and is counted in conflicts());
-//   forget_below = min over all nodes of their done_below, never decreases;
+//   forget_below = min over all nodes of their done_below (or over a
+//     majority, see forget_with_majority), never decreases;
+//   held_from never decreases: decided_ holds nothing below it (a node
+//     holds values below forget_below for lagging peers, see
+//     keep_for_laggards, but none below a snapshot it installed);
 //   Apply is sent for each instance exactly once, in increasing order, and
-//     only for instances at or above forget_below.
+//     only for instances at or above held_from.
 #pragma once
 
 #include <map>
+#include <utility>
 #include <vector>
 
 #include "actors/actor.hpp"
@@ -40,6 +45,16 @@ struct LearnerOptions {
   // stop the others from forgetting. A node left behind that point gets a
   // snapshot (SnapshotNeeded to the applier) instead of log entries.
   bool forget_with_majority = false;
+  // With forget_with_majority: the learner keeps (and serves to peers'
+  // catch-up) the newest decided values below that point which some node is
+  // not done with yet, up to this many instances and bytes. The acceptor and
+  // proposer still forget at the majority's point. A live node that learns
+  // the log only through peers (it cannot reach the leader, whose Decided
+  // goes to learners it reaches) lags the majority by a catch-up round; it
+  // catches up from the log instead of through a snapshot every
+  // snapshot_retry, which it would fall behind again at once.
+  InstanceId keep_for_laggards = 4096;
+  std::uint64_t keep_for_laggards_bytes = 64ull << 20;
   Duration snapshot_retry = std::chrono::seconds(2);
 };
 
@@ -61,9 +76,14 @@ class Learner final : public ActorLogic {
   Duration tick_interval() const override { return std::chrono::milliseconds(10); }
 
   InstanceId forget_below() const { return forget_below_; }
+  // Decided values are held from here on; peers are told so.
+  InstanceId held_from() const { return held_from_; }
   InstanceId decided_below() const { return decided_below_; }
   std::size_t instances_held() const { return decided_.size(); }
   std::uint64_t conflicts() const { return conflicts_; }
+  InstanceId next_deliver() const { return next_deliver_; }
+  InstanceId peer_decided_below(NodeId peer) const { return peer_decided_below_.at(peer); }
+  InstanceId peer_forget_below(NodeId peer) const { return peer_forget_below_.at(peer); }
 
  private:
   void on_decided(Decided m, Outbox& out);
@@ -73,6 +93,7 @@ class Learner final : public ActorLogic {
   void report_progress(Outbox& out);
   std::vector<InstanceId> missing_below(InstanceId below, std::size_t limit) const;
   InstanceId forget_point() const;
+  InstanceId hold_point(InstanceId forget_point) const;
   void on_snapshot_installed(InstanceId instance, Outbox& out);
 
   NodeId self_;
@@ -88,6 +109,8 @@ class Learner final : public ActorLogic {
   std::vector<InstanceId> peer_decided_below_;   // per node
   std::vector<InstanceId> peer_forget_below_;    // per node
   InstanceId forget_below_ = 0;
+  InstanceId held_from_ = 0;  // decided_ holds nothing below it; peers are told it
+  std::pair<InstanceId, InstanceId> hold_inputs_{~InstanceId{0}, 0};  // of the last hold_point
   InstanceId decided_below_ = 0;
   InstanceId next_deliver_ = 0;
   LocalProgress last_reported_{};

@@ -96,7 +96,8 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
                                  .fault_injection = c.fault_injection,
                                  .hole_timeout = c.hole_timeout,
                                  .snapshot_every = c.snapshot_every,
-                                 .max_in_flight = c.pipeline};
+                                 .max_in_flight = c.pipeline,
+                                 .nodes = n};
   InstanceId first_instance = 0;
   const auto recovery_started = std::chrono::steady_clock::now();
   auto took = [&recovery_started] {

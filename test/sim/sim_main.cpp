@@ -8,7 +8,9 @@
 // 1 when one failed, 2 for usage errors.
 #include <chrono>
 #include <cstdio>
+#include <algorithm>
 #include <iostream>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -22,6 +24,7 @@ int main(int argc, char** argv) {
   std::string bug = "none";
   std::string history_dir;
   bool verbose = false;
+  bool client_report = false;
   app.add_option("--seed", base.seed, "First seed (each run is a pure function of its seed)")
       ->capture_default_str();
   app.add_option("--seeds", seeds, "How many consecutive seeds to run")->capture_default_str()
@@ -44,6 +47,14 @@ int main(int argc, char** argv) {
                "Rebuild node 0 from nothing (as kvpaxosd --join) every 30 virtual ms");
   app.add_option("--history-dir", history_dir,
                  "Write each failing seed's client history here as seed-N.jsonl (see lincheck)");
+  app.add_flag("--partial-partition", base.partial_partition,
+               "While clients run, n1 and n2 cannot reach each other (n3 reaches both)");
+  app.add_option("--client-deadline-ms", base.client_deadline_ms,
+                 "A call unanswered this long ends with an unknown outcome")
+      ->capture_default_str()->check(CLI::Range(100, 3'600'000));
+  app.add_flag("--client-report", client_report,
+               "Per seed and node: how the clients sticking to that node fared (ops answered, "
+               "ops that ran out of their deadline, slowest answer)");
   app.add_flag("-v,--verbose", verbose, "One summary line per seed");
   try {
     app.parse(argc, argv);
@@ -55,6 +66,13 @@ int main(int argc, char** argv) {
 
 
   std::uint64_t failed = 0, ops = 0, unknown = 0, faults = 0, messages = 0;
+  // --client-report: per node, over the sticky clients of that node.
+  struct Sticky {
+    std::uint64_t ok = 0, unknown = 0, starved_seeds = 0;
+    std::int64_t max_ns = 0;
+    std::vector<std::int64_t> latencies_ns;
+  };
+  std::vector<Sticky> sticky(static_cast<std::size_t>(base.nodes));
   const auto started = std::chrono::steady_clock::now();
   auto last_progress = started;
   for (std::uint64_t i = 0; i < seeds; ++i) {
@@ -66,6 +84,39 @@ int main(int argc, char** argv) {
     faults += r.stats.partitions + r.stats.pauses + r.stats.crashes + r.stats.rebuilds;
     messages += r.stats.messages;
     if (verbose || !r.ok) std::cout << sim::summary(config, r) << "\n";
+    if (client_report) {
+      // The simulator's client c has id seed*1000 + c + 1, talks to node
+      // c % nodes, and sticks to it when c is odd.
+      std::vector<Sticky> here(static_cast<std::size_t>(config.nodes));
+      for (const HistoryOp& h : r.history) {
+        const std::uint64_t c = (h.client - 1) % 1000;
+        if (c % 2 == 0) continue;
+        Sticky& s = here[c % static_cast<std::uint64_t>(config.nodes)];
+        if (h.outcome == HistoryOutcome::ok) {
+          ++s.ok;
+          const std::int64_t ns = h.return_ns - h.invoke_ns;
+          s.max_ns = std::max(s.max_ns, ns);
+          s.latencies_ns.push_back(ns);
+        } else {
+          ++s.unknown;
+        }
+      }
+      std::cout << "seed " << config.seed << " sticky clients:";
+      for (std::size_t n = 0; n < here.size(); ++n) {
+        const Sticky& s = here[n];
+        if (s.ok + s.unknown == 0) continue;
+        std::cout << " n" << n + 1 << " ok " << s.ok << " unknown " << s.unknown << " max "
+                  << s.max_ns / 1'000'000 << " ms;";
+        Sticky& all = sticky[n];
+        all.ok += s.ok;
+        all.unknown += s.unknown;
+        all.starved_seeds += s.unknown > 0 ? 1 : 0;
+        all.max_ns = std::max(all.max_ns, s.max_ns);
+        all.latencies_ns.insert(all.latencies_ns.end(), s.latencies_ns.begin(),
+                                s.latencies_ns.end());
+      }
+      std::cout << "\n";
+    }
     if (!r.ok) {
       ++failed;
       std::cout << "  replay: kvpaxos_sim --seed " << config.seed << " --nodes " << config.nodes
@@ -95,5 +146,24 @@ int main(int argc, char** argv) {
             << base.nodes << " nodes): " << failed << " failed; " << ops << " client ops checked ("
             << unknown << " with unknown outcome), " << faults << " faults injected, " << messages
             << " peer messages; " << secs << " s\n";
+  if (client_report) {
+    for (std::size_t n = 0; n < sticky.size(); ++n) {
+      Sticky& s = sticky[n];
+      if (s.ok + s.unknown == 0) continue;
+      std::sort(s.latencies_ns.begin(), s.latencies_ns.end());
+      auto pct = [&s](double q) -> std::int64_t {
+        if (s.latencies_ns.empty()) return 0;
+        return s.latencies_ns[static_cast<std::size_t>(q * static_cast<double>(s.latencies_ns.size() - 1))] /
+               1'000'000;
+      };
+      std::cout << "sticky clients of n" << n + 1 << ": " << s.starved_seeds << " of " << seeds
+                << " seeds had an op run out of its deadline; " << s.ok << " ops ok, " << s.unknown
+                << " unknown; latency p50 " << pct(0.5) << " ms, p99 " << pct(0.99)
+                << " ms, max " << s.max_ns / 1'000'000 << " ms; "
+                << std::count_if(s.latencies_ns.begin(), s.latencies_ns.end(),
+                                 [](std::int64_t ns) { return ns > 1'000'000'000; })
+                << " ops took over 1 s\n";
+    }
+  }
   return failed == 0 ? 0 : 1;
 }

@@ -1,6 +1,8 @@
 #include "sim/simulation.hpp"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <map>
 #include <memory>
@@ -96,7 +98,12 @@ class Simulation {
   void tick_link(NodeId node);
   bool runnable(NodeId node) const { return !nodes_[node].crashed; }
   bool paused(NodeId node) const { return now_ < nodes_[node].paused_until; }
-  bool connected(NodeId a, NodeId b) const { return side_[a] == side_[b]; }
+  bool connected(NodeId a, NodeId b) const {
+    if (config_.partial_partition && active_ && ((a == 0 && b == 1) || (a == 1 && b == 0))) {
+      return false;
+    }
+    return side_[a] == side_[b];
+  }
 
   // ---- safety checks on the fly
   void observe_decided(InstanceId instance, const std::string& value, const char* where);
@@ -170,8 +177,13 @@ void Simulation::make_actors(NodeId i) {
                                             // As kvpaxosd's KV nodes: no basic-Paxos fallback.
                                             ProposerOptions{.multi_paxos = config_.multi_paxos,
                                                             .rival_quiet = Duration::zero()});
-  node.learner = std::make_unique<Learner>(i, n, LearnerOptions{.forget_with_majority = true});
-  ApplierOptions applier{.name = names[i]};
+  LearnerOptions learner{.forget_with_majority = true};
+  // Every third seed forgets as soon as a majority is done (no values kept for
+  // lagging nodes), so that lagging nodes take the snapshot path often: with
+  // the default margin they mostly catch up from the log.
+  if (config_.seed % 3 == 0 && !config_.partial_partition) learner.keep_for_laggards = 0;
+  node.learner = std::make_unique<Learner>(i, n, learner);
+  ApplierOptions applier{.name = names[i], .nodes = n};
   if (config_.seed % 2 == 1) {
     // Batches of 1-3 ops and 2-3 instances in flight: with the default 1024
     // ops a batch is never full here, and no second instance would go out.
@@ -658,6 +670,35 @@ SimResult Simulation::run() {
     at(now_ + std::chrono::milliseconds(c), [this, c] { client_next(c); });
   }
   if (config_.nemesis) at(now_ + std::chrono::milliseconds(200), [this] { nemesis_step(); });
+  if (std::getenv("KVSIM_TRACE") != nullptr) {
+    // Diagnosis: every N virtual ms, per node: applied, decided, held from,
+    // forgotten below, the leader it follows, waiting requests, campaigns,
+    // and its learner's view of each peer (decided below / held from).
+    const int every = std::max(1, std::atoi(std::getenv("KVSIM_TRACE")));
+    for (int t = every; t < config_.active_ms; t += every) {
+      at(now_ + std::chrono::milliseconds(t), [this, t] {
+        std::string line = "t=" + std::to_string(t);
+        for (NodeId i = 0; i < nodes_.size(); ++i) {
+          const SimNode& n = nodes_[i];
+          line += " | n" + std::to_string(i + 1) + " app " +
+                  std::to_string(n.applier->applied_below()) + " dec " +
+                  std::to_string(n.learner->decided_below()) + " held " +
+                  std::to_string(n.learner->held_from()) + " fgt " +
+                  std::to_string(n.learner->forget_below()) + " ldr n" +
+                  std::to_string(n.applier->leader() + 1) + " wait " +
+                  std::to_string(n.applier->waiting()) + " camp " +
+                  std::to_string(n.proposer->campaigns()) +
+                  (n.proposer->leading() ? " LEADS" : "") + " peers[";
+          for (NodeId j = 0; j < nodes_.size(); ++j) {
+            line += " " + std::to_string(n.learner->peer_decided_below(j)) + "/" +
+                    std::to_string(n.learner->peer_forget_below(j));
+          }
+          line += "]";
+        }
+        std::fprintf(stderr, "%s\n", line.c_str());
+      });
+    }
+  }
   if (config_.bug == PlantedBug::amnesiac_acceptor) {
     at(now_ + std::chrono::milliseconds(30), [this] { amnesia_step(); });
   }

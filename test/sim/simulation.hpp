@@ -67,6 +67,9 @@ struct SimConfig {
   bool frequent_rebuilds = false;
   // Proposers lead with a range promise (the default) or run basic Paxos.
   bool multi_paxos = true;
+  // A partial partition while clients run: n1 and n2 cannot reach each other,
+  // every other link works (n3 reaches both). Healed with everything else.
+  bool partial_partition = false;
 };
 
 struct SimStats {

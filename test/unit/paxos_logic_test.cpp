@@ -202,6 +202,7 @@ TEST(Learner, AsksPeersForEveryMissingInstance) {
 // next peer that is done past us (the furthest may be down for good).
 TEST(Learner, RotatesSnapshotSourcesWhenTheFurthestPeerDoesNotServe) {
   Learner l(0, 3, LearnerOptions{.forget_with_majority = true,
+                                 .keep_for_laggards = 0,
                                  .snapshot_retry = milliseconds(100)});
   Outbox out;
   l.handle({0, Actor::peer_link}, PeerProgress{1, 500, 500, 400}, at(0), out);
@@ -217,6 +218,54 @@ TEST(Learner, RotatesSnapshotSourcesWhenTheFurthestPeerDoesNotServe) {
     }
   }
   EXPECT_EQ(named, (std::vector<NodeId>{1, 2, 1, 2}));
+}
+
+// A node that learns the log only through peers (a partial partition cut it
+// off from the leader) lags the majority by a catch-up round. The values it
+// still needs stay here for it, and are served, while acceptor and proposer
+// forget at the majority's point as before; the node is told what is held.
+TEST(Learner, KeepsTheValuesALaggingPeerStillNeeds) {
+  for (const InstanceId keep : {InstanceId{4096}, InstanceId{0}}) {
+    Learner l(0, 3, LearnerOptions{.forget_with_majority = true, .keep_for_laggards = keep});
+    Outbox out;
+    for (InstanceId i = 0; i < 10; ++i) {
+      l.handle({0, Actor::proposer}, Decided{i, "v" + std::to_string(i)}, at(0), out);
+    }
+    l.handle({0, Actor::applier}, LocalDone{10}, at(0), out);
+    l.handle({0, Actor::peer_link}, PeerProgress{1, 10, 10, 0}, at(0), out);
+    l.handle({0, Actor::peer_link}, PeerProgress{2, 4, 4, 0}, at(0), out);
+    EXPECT_EQ(l.forget_below(), 10u) << "a majority is done below 10";
+    bool acceptor_told = false;
+    for (const auto& [to, m] : sent<ForgetBelow>(out)) {
+      if (to == Address{0, Actor::acceptor} && m.instance == 10) acceptor_told = true;
+    }
+    EXPECT_TRUE(acceptor_told);
+    std::vector<LocalProgress> told;
+    for (const auto& [to, m] : sent<LocalProgress>(out)) told.push_back(m);
+    ASSERT_FALSE(told.empty());
+    out.clear();
+    l.handle({2, Actor::learner}, CatchUpRequest{{4, 5, 6, 7, 8, 9}}, at(0), out);
+    if (keep != 0) {
+      EXPECT_EQ(l.held_from(), 4u) << "n3 is not done below 4 yet";
+      EXPECT_EQ(told.back().forget_below, 4u) << "peers learn what is held";
+      EXPECT_EQ(sent<Decided>(out).size(), 6u);
+    } else {
+      EXPECT_EQ(l.held_from(), 10u) << "nothing kept: forgets at the majority's point";
+      EXPECT_TRUE(sent<Decided>(out).empty());
+    }
+  }
+}
+
+// After installing a snapshot a node holds nothing below it, and says so: a
+// peer further behind must not wait on it for the log.
+TEST(Learner, HoldsNothingBelowAnInstalledSnapshot) {
+  Learner l(0, 3, LearnerOptions{.forget_with_majority = true});
+  Outbox out;
+  l.handle({0, Actor::peer_link}, PeerProgress{1, 50, 50, 0}, at(0), out);
+  l.handle({0, Actor::applier}, SnapshotInstalled{40}, at(0), out);
+  EXPECT_EQ(l.held_from(), 40u);
+  l.handle({0, Actor::proposer}, Decided{30, "old"}, at(0), out);
+  EXPECT_EQ(l.instances_held(), 0u);
 }
 
 TEST(Learner, AnswersCatchUpWithWhatItHolds) {
@@ -523,6 +572,49 @@ TEST(Applier, ATimedOutForwardThatLosesIsProposedAgainNotForwardedBack) {
   r.a.flush(at(2010), r.out);
   EXPECT_EQ(sent<Propose>(r.out).size(), 1u);
   EXPECT_TRUE(sent<ForwardOps>(r.out).empty()) << "sent back to the leader that dropped it";
+}
+
+// A forward that times out goes once to a third node, which proposes it
+// there, before this node proposes it: under a partial partition (the
+// leader alive, but cut off from this node only) the lead moves to a node
+// both reach, instead of to this node, which learns the log only through
+// peers and would chase the leader's instances. Only when the relay does not
+// get it applied either is it proposed here.
+TEST(Applier, ATimedOutForwardGoesOnceToAThirdNodeBeforeItIsProposedHere) {
+  Applier a{0, ApplierOptions{.name = "n1", .nodes = 3}};
+  Outbox out;
+  InstanceId next = 0;
+  auto led_by_n2 = [&](int t) {
+    const std::string op =
+        encode_op(KvOp::from(ClientRequest{100 + next, 1, 0, OpKind::put, "x", "1"}));
+    a.handle({0, Actor::learner}, Apply{next++, encode_batch(1, {op})}, at(t), out);
+  };
+  led_by_n2(0);
+  a.handle({0, Actor::front_door}, FromClient{"route", {1, 1, 0, OpKind::put, "k", "v"}}, at(0),
+           out);
+  a.flush(at(0), out);
+  ASSERT_EQ(sent<ForwardOps>(out).size(), 1u);
+  EXPECT_EQ(sent<ForwardOps>(out)[0].first, (Address{1, Actor::applier}));
+  out.clear();
+  for (int t = 100; t <= 2000; t += 100) {  // n2 keeps leading, without our op
+    led_by_n2(t);
+    a.tick(at(t), out);
+    a.flush(at(t), out);
+  }
+  auto relayed = sent<ForwardOps>(out);
+  ASSERT_EQ(relayed.size(), 1u);
+  EXPECT_EQ(relayed[0].first, (Address{2, Actor::applier})) << "relayed to n3";
+  EXPECT_TRUE(sent<Propose>(out).empty());
+  out.clear();
+  for (int t = 2100; t <= 4000; t += 100) {
+    led_by_n2(t);
+    a.tick(at(t), out);
+    a.flush(at(t), out);
+  }
+  EXPECT_TRUE(sent<ForwardOps>(out).empty());
+  auto proposals = sent<Propose>(out);
+  ASSERT_EQ(proposals.size(), 1u) << "the relay did not get it applied either";
+  EXPECT_EQ(decode_entry(proposals[0].second.value)->ops.at(0).client_id, 1u);
 }
 
 // A burst of client requests at a node that is not the leader goes to the
