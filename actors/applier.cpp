@@ -169,10 +169,11 @@ void Applier::retry_forwarded(Time now, Outbox& out) {
   bool any = false;
   for (auto& [client, w] : waiters_) {
     if (!w.forwarded || now - w.forwarded_at < timeout) continue;
-    if (!w.relayed) {
+    if (!w.relayed && leader_busy) {
       if (const std::optional<NodeId> relay = relay_for(w.forwarded_to)) {
         // The relay proposes it: if the leader is alive but out of our
-        // reach, the lead moves to a node we reach.
+        // reach, the lead moves to a node we reach. (A silent leader may be
+        // dead: then this node proposes at once, which is quicker.)
         w.relayed = true;
         w.forwarded_to = *relay;
         w.forwarded_at = now;
