@@ -298,6 +298,16 @@ struct ApplierRig {
     const std::string op = encode_op(KvOp::from(ClientRequest{100 + next, 1, 0, OpKind::put, "x", "1"}));
     a.handle({0, Actor::learner}, Apply{next++, encode_batch(author, {op})}, now, out);
   }
+  // n1 leads at time 0, and client 1's put (k=v) here goes to it as one
+  // ForwardOps; the outbox is left empty.
+  bool forwarded_to_n1_at_start() {
+    led_by(1, at(0));
+    request(ClientRequest{1, 1, 0, OpKind::put, "k", "v"});
+    a.flush(at(0), out);
+    const auto forwards = sent<ForwardOps>(out);
+    out.clear();
+    return forwards.size() == 1 && forwards[0].first == Address{1, Actor::applier};
+  }
   std::vector<ClientReply> replies() {
     std::vector<ClientReply> found;
     for (const auto& [to, m] : sent<ToClient>(out)) {
@@ -530,11 +540,7 @@ TEST(Applier, ForwardsToTheLeaderAndProposesItselfWhenTheLeaderIsSilent) {
 // next, or into a proposal when that node is this one.
 TEST(Applier, ForwardsFollowTheLeadWhenItMoves) {
   ApplierRig r;
-  r.led_by(1, at(0));
-  r.request(ClientRequest{1, 1, 0, OpKind::put, "k", "v"});
-  r.a.flush(at(0), r.out);
-  ASSERT_EQ(sent<ForwardOps>(r.out).size(), 1u);
-  r.out.clear();
+  ASSERT_TRUE(r.forwarded_to_n1_at_start());
   r.led_by(2, at(100));  // n2 took over (n1 may be dead): the op goes to n2
   r.a.flush(at(100), r.out);
   auto forwarded = sent<ForwardOps>(r.out);
@@ -555,11 +561,7 @@ TEST(Applier, ForwardsFollowTheLeadWhenItMoves) {
 // Found by review.
 TEST(Applier, ATimedOutForwardThatLosesIsProposedAgainNotForwardedBack) {
   ApplierRig r;
-  r.led_by(1, at(0));
-  r.request(ClientRequest{1, 1, 0, OpKind::put, "k", "v"});
-  r.a.flush(at(0), r.out);
-  ASSERT_EQ(sent<ForwardOps>(r.out).size(), 1u);
-  r.out.clear();
+  ASSERT_TRUE(r.forwarded_to_n1_at_start());
   for (int t = 100; t < 2000; t += 100) {  // n1 keeps leading, without our op
     r.led_by(1, at(t));
     r.a.tick(at(t), r.out);
