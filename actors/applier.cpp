@@ -113,13 +113,13 @@ void Applier::forward_queue(Time now, Outbox& out) {
   pending_ = std::move(kept);
 }
 
-void Applier::forward_waiter(Waiter& w, Time now, Outbox& out) {
+void Applier::forward_waiter(Waiter& w, Time now, Outbox& out, std::optional<NodeId> relay) {
   w.queued = false;  // a stale queue entry is skipped
   w.forwarded = true;
-  w.relayed = false;
-  w.forwarded_to = leader_;
+  w.relayed = relay.has_value();
+  w.forwarded_to = relay.value_or(leader_);
   w.forwarded_at = now;
-  forward(leader_, w.op, out);
+  forward(w.forwarded_to, w.op, out);
 }
 
 // Ops another node's clients sent there: batch them as if our own clients
@@ -174,10 +174,7 @@ void Applier::retry_forwarded(Time now, Outbox& out) {
         // The relay proposes it: if the leader is alive but out of our
         // reach, the lead moves to a node we reach. (A silent leader may be
         // dead: then this node proposes at once, which is quicker.)
-        w.relayed = true;
-        w.forwarded_to = *relay;
-        w.forwarded_at = now;
-        forward(*relay, w.op, out);
+        forward_waiter(w, now, out, relay);
         continue;
       }
     }

@@ -162,7 +162,8 @@ class Applier final : public ActorLogic {
   void enqueue(ClientId client, Waiter& w, bool first_in_line = false);
   // Another node authored a batch within leader_idle: our clients' ops go to it.
   bool another_leader_active(Time now) const;
-  void forward_waiter(Waiter& w, Time now, Outbox& out);
+  // Sends the op to the leader, or to `relay` (see ApplierOptions::nodes).
+  void forward_waiter(Waiter& w, Time now, Outbox& out, std::optional<NodeId> relay = {});
   void forward_queue(Time now, Outbox& out);  // every queued op, in order
   void redirect_forwards(Time now, Outbox& out);
   void propose_pending(Outbox& out);

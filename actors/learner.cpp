@@ -151,9 +151,8 @@ InstanceId Learner::forget_point() const {
 
 // Below the majority's point, the newest values some node is not done with
 // stay, within keep_for_laggards instances and bytes.
-InstanceId Learner::hold_point(InstanceId forget_point) const {
+InstanceId Learner::hold_point(InstanceId forget_point, InstanceId everyone) const {
   if (!options_.forget_with_majority) return forget_point;
-  const InstanceId everyone = *std::min_element(done_below_.begin(), done_below_.end());
   const InstanceId window = std::min(forget_point, options_.keep_for_laggards);
   InstanceId point = std::max(everyone, forget_point - window);
   if (decided_bytes_ > options_.keep_for_laggards_bytes) {
@@ -179,7 +178,7 @@ void Learner::recompute_forget_point(Outbox& out) {
       std::max(point, forget_below_), *std::min_element(done_below_.begin(), done_below_.end())};
   if (inputs != hold_inputs_) {
     hold_inputs_ = inputs;
-    const InstanceId hold = hold_point(inputs.first);
+    const InstanceId hold = hold_point(inputs.first, inputs.second);
     if (hold > held_from_) {
       held_from_ = hold;
       erase_decided_below(held_from_);

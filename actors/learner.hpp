@@ -93,7 +93,8 @@ class Learner final : public ActorLogic {
   void report_progress(Outbox& out);
   std::vector<InstanceId> missing_below(InstanceId below, std::size_t limit) const;
   InstanceId forget_point() const;
-  InstanceId hold_point(InstanceId forget_point) const;
+  // everyone: the lowest Done point of all nodes.
+  InstanceId hold_point(InstanceId forget_point, InstanceId everyone) const;
   void on_snapshot_installed(InstanceId instance, Outbox& out);
 
   NodeId self_;
