@@ -292,7 +292,7 @@ void SnapshotWriter::run() {
 
 FrontDoorThread::FrontDoorThread(zmq::context_t& ctx, std::string ns, NodeId self,
                                  const std::string& endpoint, bool fault_injection,
-                                 std::string log_prefix)
+                                 const TransportSecurity* security, std::string log_prefix)
     : ctx_(ctx),
       ns_(std::move(ns)),
       self_(self),
@@ -302,6 +302,9 @@ FrontDoorThread::FrontDoorThread(zmq::context_t& ctx, std::string ns, NodeId sel
       router_(ctx_, zmq::socket_type::router) {
   set_common(router_);
   router_.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(kMaxClientFrameBytes));
+  if (security != nullptr) {
+    make_curve_server(router_, security->client_server_key, client_zap_domain(ns_));
+  }
   router_.bind(endpoint);
   bound_ = router_.get(zmq::sockopt::last_endpoint);
   thread_ = std::thread([this] { run(); });
@@ -381,7 +384,8 @@ void FrontDoorThread::run() {
 PeerLinkThread::PeerLinkThread(zmq::context_t& ctx, std::string ns, NodeId self,
                                const std::vector<std::string>& names,
                                const std::vector<std::string>& endpoints, std::uint64_t seed,
-                               PeerTrafficStats& stats, std::string log_prefix)
+                               PeerTrafficStats& stats, const TransportSecurity* security,
+                               std::string log_prefix)
     : ctx_(ctx),
       ns_(std::move(ns)),
       self_(self),
@@ -389,10 +393,12 @@ PeerLinkThread::PeerLinkThread(zmq::context_t& ctx, std::string ns, NodeId self,
       stats_(stats),
       log_prefix_(std::move(log_prefix)),
       inbox_(ctx_, ns_, self_, Actor::peer_link),
-      router_(ctx_, zmq::socket_type::router) {
+      router_(ctx_, zmq::socket_type::router),
+      authenticated_(security != nullptr) {
   set_common(router_);
   router_.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(kMaxPeerFrameBytes));
   router_.set(zmq::sockopt::rcvhwm, kPeerSendHwm);
+  if (security != nullptr) make_curve_server(router_, security->node_key, peer_zap_domain(ns_));
   router_.bind(endpoints[self]);
   for (NodeId peer = 0; peer < endpoints.size(); ++peer) {
     if (peer == self) {
@@ -405,6 +411,9 @@ PeerLinkThread::PeerLinkThread(zmq::context_t& ctx, std::string ns, NodeId self,
     d->set(zmq::sockopt::immediate, 1);  // never queue for a peer that is not connected
     d->set(zmq::sockopt::reconnect_ivl, 50);
     d->set(zmq::sockopt::reconnect_ivl_max, 1000);
+    if (security != nullptr) {
+      make_curve_client(*d, security->node_key, security->peer_keys.at(peer).front());
+    }
     d->connect(endpoints[peer]);
     dealers_.push_back(std::move(d));
   }
@@ -457,14 +466,36 @@ bool PeerLinkThread::on_peer_message() {
     log::warn(log_prefix_ + "dropped a peer message: " + header.error());
     return true;
   }
+  // With CURVE the sender is whoever's key the connection was accepted
+  // with (the ZAP handler named it), never what the header claims.
+  std::optional<NodeId> sender;
+  if (authenticated_) sender = authenticated_node(frames[1]);
   Outbox out;
   std::optional<PeerFrame> f = logic_.inbound(PeerFrame{*header, frames[2].to_string()},
-                                              Clock::now(), out);
+                                              Clock::now(), out, sender);
   postbox_->send_all(out);
   if (!f) return true;
   if (is_paxos_message(f->body)) stats_.paxos_received.fetch_add(1, std::memory_order_relaxed);
   postbox_->forward(f->header.to.actor, encode_header(f->header), f->body);
   return true;
+}
+
+// At most one line a second, naming how many frames were refused and why.
+void PeerLinkThread::log_refusals() {
+  const RefusedPeerFrames& now = logic_.refused();
+  if (Clock::now() < next_refusal_log_) return;
+  const std::uint64_t forged = now.forged_sender - logged_.forged_sender;
+  const std::uint64_t misrouted = now.wrong_receiver - logged_.wrong_receiver;
+  const std::uint64_t not_for_peers = now.not_for_peers - logged_.not_for_peers;
+  if (forged + misrouted + not_for_peers == 0) return;
+  log::warn(log_prefix_ + "dropped peer frames: " + std::to_string(forged) +
+            " whose header names another sender than the key they came with, " +
+            std::to_string(misrouted) + " not addressed to this node, " +
+            std::to_string(not_for_peers) + " for actors peers may not reach (" +
+            std::to_string(now.forged_sender) + ", " + std::to_string(now.wrong_receiver) + ", " +
+            std::to_string(now.not_for_peers) + " since start)");
+  logged_ = now;
+  next_refusal_log_ = Clock::now() + std::chrono::seconds(1);
 }
 
 void PeerLinkThread::run() {
@@ -475,6 +506,7 @@ void PeerLinkThread::run() {
     for (;;) {
       if (Clock::now() >= next_tick) {
         for (const PeerFrame& beat : logic_.tick(Clock::now())) send_to_peer(beat);
+        log_refusals();
         next_tick = Clock::now() + std::chrono::milliseconds(10);
       }
       zmq::pollitem_t items[] = {{inbox_.socket().handle(), 0, ZMQ_POLLIN, 0},

@@ -1,6 +1,8 @@
 #include "client/client.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <cstring>
 #include <limits>
 #include <random>
 
@@ -19,18 +21,31 @@ ClientId random_client_id() {
   return dist(rd);
 }
 
-std::unique_ptr<zmq::socket_t> open_dealer(zmq::context_t& ctx, const std::string& endpoint) {
-  auto s = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::dealer);
-  s->set(zmq::sockopt::linger, 0);
-  s->set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(kMaxClientFrameBytes));
-  s->connect(endpoint);
-  return s;
+std::atomic<std::uint64_t> next_monitor{0};
+
+// What a failed handshake means, in words that say what to check.
+std::string handshake_error(const std::string& endpoint, bool keyed, std::uint16_t event,
+                            std::uint32_t value) {
+  if (!keyed) {
+    return "the node at " + endpoint + " requires CURVE keys: give --server-key (the cluster's "
+           "client public key) and --key (this client's .key_secret), or set KVCTL_SERVER_KEY "
+           "and KVCTL_KEY";
+  }
+  if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+    return "the node at " + endpoint + " refused our key (ZAP status " + std::to_string(value) +
+           "): is kvctl's --key among the node's --client-keys?";
+  }
+  if (value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) {
+    return "the node at " + endpoint + " does not use CURVE (it runs without keys); leave out "
+           "--server-key and --key";
+  }
+  return "the CURVE handshake with " + endpoint + " failed (" +
+         (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ? "protocol error" : "no detail") +
+         "): is --server-key the public key of the nodes' --client-key?";
 }
 
-// Waits up to `timeout` for one frame; empty when none arrived. A blocking
-// receive with a timeout sleeps in one poll() on the socket's signal fd;
-// zmq::poll would re-read ZMQ_EVENTS, a poll() each, before and after.
-std::optional<std::string> receive(zmq::socket_t& s, std::chrono::milliseconds timeout) {
+// Waits up to `timeout` for one frame on a socket; empty when none arrived.
+std::optional<std::string> receive_frame(zmq::socket_t& s, std::chrono::milliseconds timeout) {
   s.set(zmq::sockopt::rcvtimeo, static_cast<int>(std::min<std::chrono::milliseconds::rep>(
                                     std::max<std::chrono::milliseconds::rep>(timeout.count(), 0),
                                     std::numeric_limits<int>::max())));
@@ -44,9 +59,11 @@ std::optional<std::string> receive(zmq::socket_t& s, std::chrono::milliseconds t
   return msg.to_string();
 }
 
-std::string join(const std::vector<std::string>& parts) {
+std::string join(const std::vector<std::string>& parts, const std::string& sep = ",") {
   std::string out;
-  for (const std::string& p : parts) out += (out.empty() ? "" : ",") + p;
+  for (const std::string& p : parts) {
+    if (!p.empty()) out += (out.empty() ? "" : sep) + p;
+  }
   return out;
 }
 
@@ -56,11 +73,19 @@ std::string seconds_text(std::chrono::milliseconds d) {
 }
 
 // One request, one reply, one node: for status and fault.
-Result<Body> exchange(zmq::context_t& ctx, const std::string& endpoint, const Body& request,
+Result<Body> exchange(zmq::context_t& ctx, const std::string& endpoint,
+                      const std::optional<ClientCurve>& curve, const Body& request,
                       std::chrono::milliseconds timeout) {
-  auto s = open_dealer(ctx, client_endpoint(endpoint));
-  s->send(zmq::buffer(encode(request)), zmq::send_flags::none);
-  std::optional<std::string> raw = receive(*s, timeout);
+  std::unique_ptr<NodeConnection> connection;
+  try {
+    connection = std::make_unique<NodeConnection>(ctx, client_endpoint(endpoint), curve);
+  } catch (const zmq::error_t& e) {
+    return Error{"cannot connect to '" + endpoint + "': " + e.what() + " (expected HOST:PORT)"};
+  }
+  connection->send(encode(request));
+  NodeConnection::Received got = connection->receive(timeout);
+  if (!got.handshake_error.empty()) return Error{got.handshake_error};
+  std::optional<std::string>& raw = got.frame;
   if (!raw) {
     return Error{"no reply from " + endpoint + " within " + seconds_text(timeout) +
                  "; is kvpaxosd running there?"};
@@ -78,6 +103,79 @@ Result<Body> exchange(zmq::context_t& ctx, const std::string& endpoint, const Bo
 std::string client_endpoint(const std::string& host_port) {
   if (host_port.find("://") != std::string::npos) return host_port;
   return "tcp://" + host_port;
+}
+
+NodeConnection::NodeConnection(zmq::context_t& ctx, const std::string& endpoint,
+                               const std::optional<ClientCurve>& curve)
+    : endpoint_(endpoint.substr(endpoint.find("://") == std::string::npos
+                                    ? 0
+                                    : endpoint.find("://") + 3)),
+      keyed_(curve.has_value()),
+      socket_(ctx, zmq::socket_type::dealer),
+      monitor_(ctx, zmq::socket_type::pair) {
+  socket_.set(zmq::sockopt::linger, 0);
+  socket_.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(kMaxClientFrameBytes));
+  if (curve) {
+    socket_.set(zmq::sockopt::curve_serverkey, curve->server_public);
+    socket_.set(zmq::sockopt::curve_publickey, curve->own.public_key);
+    socket_.set(zmq::sockopt::curve_secretkey, curve->own.secret_key);
+  }
+  const std::string monitor_endpoint =
+      "inproc://kvpaxos-client-monitor-" + std::to_string(next_monitor.fetch_add(1));
+  monitor_.set(zmq::sockopt::linger, 0);
+  if (zmq_socket_monitor(socket_.handle(), monitor_endpoint.c_str(),
+                         ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                             ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                             ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0) {
+    throw zmq::error_t();
+  }
+  monitor_.connect(monitor_endpoint);
+  socket_.connect(client_endpoint(endpoint));
+}
+
+NodeConnection::~NodeConnection() { (void)zmq_socket_monitor(socket_.handle(), nullptr, 0); }
+
+void NodeConnection::send(const std::string& frame) {
+  socket_.send(zmq::buffer(frame), zmq::send_flags::none);
+}
+
+// A monitor event is two frames: [u16 event, u32 value][the endpoint].
+std::string NodeConnection::read_monitor_event() {
+  zmq::message_t event;
+  if (!monitor_.recv(event, zmq::recv_flags::dontwait)) return {};
+  zmq::message_t address;
+  if (event.more()) (void)monitor_.recv(address, zmq::recv_flags::dontwait);
+  if (event.size() < 6) return {};
+  std::uint16_t id = 0;
+  std::uint32_t value = 0;
+  std::memcpy(&id, event.data(), sizeof id);
+  std::memcpy(&value, static_cast<const char*>(event.data()) + 2, sizeof value);
+  if (id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+    handshake_done_ = true;
+    return {};
+  }
+  return handshake_error(endpoint_, keyed_, id, value);
+}
+
+// Until the handshake has succeeded, waits on the socket and its monitor
+// together; after that, in one blocking receive (zmq::poll would cost
+// several more system calls per request: it re-reads ZMQ_EVENTS, a poll()
+// each, before and after).
+NodeConnection::Received NodeConnection::receive(std::chrono::milliseconds timeout) {
+  const auto end = SteadyClock::now() + timeout;
+  while (!handshake_done_) {
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(end - SteadyClock::now());
+    if (left.count() <= 0) return {};
+    zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0},
+                               {monitor_.handle(), 0, ZMQ_POLLIN, 0}};
+    zmq::poll(items, 2, left);
+    if ((items[1].revents & ZMQ_POLLIN) != 0) {
+      if (std::string failed = read_monitor_event(); !failed.empty()) return {{}, failed};
+    }
+    if ((items[0].revents & ZMQ_POLLIN) != 0) return {receive_frame(socket_, timeout), {}};
+  }
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(end - SteadyClock::now());
+  return {receive_frame(socket_, std::max(left, std::chrono::milliseconds(0))), {}};
 }
 
 Client::Client(zmq::context_t& ctx, ClientOptions options)
@@ -106,55 +204,86 @@ CallResult Client::call(OpKind op, const std::string& key, const std::string& va
   const auto deadline = SteadyClock::now() + options_.deadline;
   auto attempt_timeout = options_.attempt_timeout;
 
+  // Endpoints that refused our handshake, each with why. A refused
+  // handshake delivers nothing, so when every attempt ended that way the
+  // request certainly did not run.
+  std::vector<std::string> refusals(options_.endpoints.size());
+  bool maybe_delivered = false;
   for (;;) {
     const auto now = SteadyClock::now();
     if (now >= deadline) break;
     const std::string& endpoint = options_.endpoints[current_];
-    if (!socket_) socket_ = open_dealer(ctx_, client_endpoint(endpoint));
-    zmq::socket_t& socket = *socket_;
-    socket.send(zmq::buffer(frame), zmq::send_flags::none);
+    if (!connection_) {
+      try {
+        connection_ = std::make_unique<NodeConnection>(ctx_, endpoint, options_.curve);
+      } catch (const zmq::error_t& e) {
+        return {Outcome::rejected, {},
+                "cannot connect to '" + endpoint + "': " + e.what() + " (expected HOST:PORT)"};
+      }
+    }
+    connection_->send(frame);
     const auto attempt_end =
         std::min(deadline, now + std::chrono::duration_cast<SteadyClock::duration>(attempt_timeout));
+    bool refused = false;
     while (SteadyClock::now() < attempt_end) {
       const auto left = std::chrono::ceil<std::chrono::milliseconds>(attempt_end - SteadyClock::now());
-      std::optional<std::string> raw = receive(socket, left);
-      if (!raw) break;
-      Result<Body> body = decode(*raw, kMaxClientFrameBytes);
+      NodeConnection::Received got = connection_->receive(left);
+      if (!got.handshake_error.empty()) {
+        refusals[current_] = std::move(got.handshake_error);
+        refused = true;
+        break;
+      }
+      if (!got.frame) break;
+      Result<Body> body = decode(*got.frame, kMaxClientFrameBytes);
       if (!body.ok()) continue;  // not a reply we can read; keep waiting
       if (auto* e = std::get_if<ErrorReply>(&body.value())) {
         return {Outcome::rejected, {}, endpoint + " rejected the request: " + e->error};
       }
       auto* reply = std::get_if<ClientReply>(&body.value());
       if (reply == nullptr || reply->client_id != id_ || reply->seq != request.seq) continue;
-      acked_ = request.seq;
-      if (reply->code == ReplyCode::stale_request) {
-        // Our one outstanding seq ran, but the node no longer holds its reply
-        // (retained replies have a byte budget). A write is done; a get's
-        // value is gone, which is all we can say about it.
-        if (op != OpKind::get) return {Outcome::ok, {}, {}};
-        return {Outcome::unknown, {},
-                endpoint + " executed the get but released its reply before it arrived; "
-                           "issue the get again"};
-      }
-      if (reply->code != ReplyCode::ok) {
-        return {Outcome::rejected, {}, endpoint + " refused the request: " + reply->error};
-      }
-      return {Outcome::ok, std::move(reply->value), {}};
+      return finish(op, request.seq, endpoint, *reply);
+    }
+    maybe_delivered = maybe_delivered || !refused;
+    if (!maybe_delivered && std::none_of(refusals.begin(), refusals.end(),
+                                         [](const std::string& r) { return r.empty(); })) {
+      return {Outcome::rejected, {}, join(refusals, "; ")};
     }
     // No answer here: the same request (same seq) goes to the next node.
-    socket_.reset();
+    connection_.reset();
     current_ = (current_ + 1) % options_.endpoints.size();
     attempt_timeout = std::min(kMaxAttemptTimeout, attempt_timeout * 3 / 2);
+  }
+  std::string refused_text;
+  for (const std::string& r : refusals) {
+    if (!r.empty()) refused_text += "; " + r;
   }
   return {Outcome::unknown, {},
           "no reply from " + join(options_.endpoints) + " within " +
               seconds_text(options_.deadline) +
               "; the outcome is unknown (the operation may or may not have taken effect). Is the "
-              "cluster running, and can a majority of its nodes reach each other?"};
+              "cluster running, and can a majority of its nodes reach each other?" + refused_text};
+}
+
+CallResult Client::finish(OpKind op, std::uint64_t seq, const std::string& endpoint,
+                          ClientReply& reply) {
+  acked_ = seq;
+  if (reply.code == ReplyCode::stale_request) {
+    // Our one outstanding seq ran, but the node no longer holds its reply
+    // (retained replies have a byte budget). A write is done; a get's
+    // value is gone, which is all we can say about it.
+    if (op != OpKind::get) return {Outcome::ok, {}, {}};
+    return {Outcome::unknown, {},
+            endpoint + " executed the get but released its reply before it arrived; "
+                       "issue the get again"};
+  }
+  if (reply.code != ReplyCode::ok) {
+    return {Outcome::rejected, {}, endpoint + " refused the request: " + reply.error};
+  }
+  return {Outcome::ok, std::move(reply.value), {}};
 }
 
 Result<StatusReply> Client::status(const std::string& endpoint, std::chrono::milliseconds timeout) {
-  Result<Body> body = exchange(ctx_, endpoint, StatusRequest{}, timeout);
+  Result<Body> body = exchange(ctx_, endpoint, options_.curve, StatusRequest{}, timeout);
   if (!body.ok()) return Error{body.error()};
   if (auto* s = std::get_if<StatusReply>(&body.value())) return std::move(*s);
   return Error{"unexpected reply from " + endpoint + " to a status request"};
@@ -162,7 +291,7 @@ Result<StatusReply> Client::status(const std::string& endpoint, std::chrono::mil
 
 Result<FaultReply> Client::fault(const std::string& endpoint, const FaultRequest& request,
                                  std::chrono::milliseconds timeout) {
-  Result<Body> body = exchange(ctx_, endpoint, request, timeout);
+  Result<Body> body = exchange(ctx_, endpoint, options_.curve, request, timeout);
   if (!body.ok()) return Error{body.error()};
   auto* f = std::get_if<FaultReply>(&body.value());
   if (f == nullptr) return Error{"unexpected reply from " + endpoint + " to a fault request"};

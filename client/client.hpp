@@ -18,13 +18,22 @@
 
 #include <zmq.hpp>
 
+#include "messages/key_file.hpp"
 #include "messages/messages.hpp"
 #include "messages/result.hpp"
 
 namespace kvpaxos {
 
+// CURVE on the client link (kvctl --server-key, --key): the cluster's client
+// public key, pinned, and this client's own pair.
+struct ClientCurve {
+  std::string server_public;  // Z85
+  CurveKey own;
+};
+
 struct ClientOptions {
   std::vector<std::string> endpoints;  // "127.0.0.1:7201" or full "tcp://..."
+  std::optional<ClientCurve> curve;    // empty: plain tcp (a loopback or --insecure cluster)
   // Overall deadline of one call; after it the outcome is unknown.
   std::chrono::milliseconds deadline{5000};
   // How long to wait at one node before trying the next (grows to 1 s).
@@ -45,6 +54,8 @@ struct CallResult {
   std::string error;  // set unless ok; names the endpoints tried
   bool ok() const { return outcome == Outcome::ok; }
 };
+
+class NodeConnection;
 
 class Client {
  public:
@@ -67,6 +78,8 @@ class Client {
 
  private:
   CallResult call(OpKind op, const std::string& key, const std::string& value);
+  // The outcome of the reply to our outstanding request.
+  CallResult finish(OpKind op, std::uint64_t seq, const std::string& endpoint, ClientReply& reply);
 
   zmq::context_t& ctx_;
   ClientOptions options_;
@@ -76,7 +89,36 @@ class Client {
   std::size_t current_ = 0;  // index of the endpoint to try first
   // Connected to endpoints[current_] while it answers; replaced on fail-over
   // so that late replies from a slow node do not pile up.
-  std::unique_ptr<zmq::socket_t> socket_;
+  std::unique_ptr<NodeConnection> connection_;
+};
+
+// A DEALER to one node, watching its handshake (a ZeroMQ socket monitor) so
+// that a node refusing our key is an error that says so, not a timeout.
+class NodeConnection {
+ public:
+  // Throws zmq::error_t for an endpoint libzmq cannot parse.
+  NodeConnection(zmq::context_t& ctx, const std::string& endpoint,
+                 const std::optional<ClientCurve>& curve);
+  ~NodeConnection();
+  NodeConnection(const NodeConnection&) = delete;
+  NodeConnection& operator=(const NodeConnection&) = delete;
+
+  void send(const std::string& frame);
+  struct Received {
+    std::optional<std::string> frame;  // empty on timeout or a failed handshake
+    std::string handshake_error;       // set when the node refused the handshake
+  };
+  // Waits up to `timeout` for one frame.
+  Received receive(std::chrono::milliseconds timeout);
+
+ private:
+  std::string read_monitor_event();  // a handshake error, or empty
+
+  std::string endpoint_;
+  bool keyed_;
+  zmq::socket_t socket_;
+  zmq::socket_t monitor_;
+  bool handshake_done_ = false;
 };
 
 // "127.0.0.1:7201" -> "tcp://127.0.0.1:7201"; full endpoints pass through.
