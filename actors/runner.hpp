@@ -172,6 +172,8 @@ class PeerLinkThread {
   bool on_peer_message();  // false when none was waiting
   void send_to_peer(const PeerFrame& f);
   void log_refusals();
+  void connect_dealer(NodeId peer);
+  void on_handshake_event(NodeId peer);
 
 
   zmq::context_t& ctx_;
@@ -183,7 +185,15 @@ class PeerLinkThread {
   Inbox inbox_;
   zmq::socket_t router_;
   std::vector<std::unique_ptr<zmq::socket_t>> dealers_;  // by NodeId; null for self
+  std::vector<std::string> endpoints_;  // by NodeId
+  const TransportSecurity* security_;
   bool authenticated_;  // CURVE: frames carry the sender's node id (User-Id)
+  // Key rotation: while a peer has more than one accepted key, its DEALER
+  // is watched (a socket monitor) and, when the handshake fails, connected
+  // again pinning the peer's next key. By NodeId; null when not watched.
+  std::vector<std::unique_ptr<zmq::socket_t>> monitors_;
+  std::vector<std::size_t> pinned_key_;
+  std::uint64_t monitor_serial_ = 0;
   RefusedPeerFrames logged_;  // the refusals already logged
   Time next_refusal_log_{};
   std::unique_ptr<Postbox> postbox_;

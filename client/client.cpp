@@ -76,14 +76,19 @@ std::string seconds_text(std::chrono::milliseconds d) {
 Result<Body> exchange(zmq::context_t& ctx, const std::string& endpoint,
                       const std::optional<ClientCurve>& curve, const Body& request,
                       std::chrono::milliseconds timeout) {
-  std::unique_ptr<NodeConnection> connection;
-  try {
-    connection = std::make_unique<NodeConnection>(ctx, client_endpoint(endpoint), curve);
-  } catch (const zmq::error_t& e) {
-    return Error{"cannot connect to '" + endpoint + "': " + e.what() + " (expected HOST:PORT)"};
+  const std::size_t keys = curve ? curve->server_keys.size() : 1;
+  NodeConnection::Received got;
+  for (std::size_t key = 0; key < keys; ++key) {
+    std::unique_ptr<NodeConnection> connection;
+    try {
+      connection = std::make_unique<NodeConnection>(ctx, client_endpoint(endpoint), curve, key);
+    } catch (const zmq::error_t& e) {
+      return Error{"cannot connect to '" + endpoint + "': " + e.what() + " (expected HOST:PORT)"};
+    }
+    connection->send(encode(request));
+    got = connection->receive(timeout);
+    if (got.handshake_error.empty() || got.key_refused) break;
   }
-  connection->send(encode(request));
-  NodeConnection::Received got = connection->receive(timeout);
   if (!got.handshake_error.empty()) return Error{got.handshake_error};
   std::optional<std::string>& raw = got.frame;
   if (!raw) {
@@ -106,7 +111,7 @@ std::string client_endpoint(const std::string& host_port) {
 }
 
 NodeConnection::NodeConnection(zmq::context_t& ctx, const std::string& endpoint,
-                               const std::optional<ClientCurve>& curve)
+                               const std::optional<ClientCurve>& curve, std::size_t server_key)
     : endpoint_(endpoint.substr(endpoint.find("://") == std::string::npos
                                     ? 0
                                     : endpoint.find("://") + 3)),
@@ -116,7 +121,7 @@ NodeConnection::NodeConnection(zmq::context_t& ctx, const std::string& endpoint,
   socket_.set(zmq::sockopt::linger, 0);
   socket_.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(kMaxClientFrameBytes));
   if (curve) {
-    socket_.set(zmq::sockopt::curve_serverkey, curve->server_public);
+    socket_.set(zmq::sockopt::curve_serverkey, curve->server_keys.at(server_key));
     socket_.set(zmq::sockopt::curve_publickey, curve->own.public_key);
     socket_.set(zmq::sockopt::curve_secretkey, curve->own.secret_key);
   }
@@ -154,6 +159,7 @@ std::string NodeConnection::read_monitor_event() {
     handshake_done_ = true;
     return {};
   }
+  key_refused_ = id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
   return handshake_error(endpoint_, keyed_, id, value);
 }
 
@@ -170,7 +176,9 @@ NodeConnection::Received NodeConnection::receive(std::chrono::milliseconds timeo
                                {monitor_.handle(), 0, ZMQ_POLLIN, 0}};
     zmq::poll(items, 2, left);
     if ((items[1].revents & ZMQ_POLLIN) != 0) {
-      if (std::string failed = read_monitor_event(); !failed.empty()) return {{}, failed};
+      if (std::string failed = read_monitor_event(); !failed.empty()) {
+        return {{}, failed, key_refused_};
+      }
     }
     if ((items[0].revents & ZMQ_POLLIN) != 0) return {receive_frame(socket_, timeout), {}};
   }
@@ -209,13 +217,15 @@ CallResult Client::call(OpKind op, const std::string& key, const std::string& va
   // request certainly did not run.
   std::vector<std::string> refusals(options_.endpoints.size());
   bool maybe_delivered = false;
+  const std::size_t server_keys = options_.curve ? options_.curve->server_keys.size() : 1;
+  std::size_t keys_tried = 0;  // other server keys tried at this endpoint
   for (;;) {
     const auto now = SteadyClock::now();
     if (now >= deadline) break;
     const std::string& endpoint = options_.endpoints[current_];
     if (!connection_) {
       try {
-        connection_ = std::make_unique<NodeConnection>(ctx_, endpoint, options_.curve);
+        connection_ = std::make_unique<NodeConnection>(ctx_, endpoint, options_.curve, server_key_);
       } catch (const zmq::error_t& e) {
         return {Outcome::rejected, {},
                 "cannot connect to '" + endpoint + "': " + e.what() + " (expected HOST:PORT)"};
@@ -225,11 +235,13 @@ CallResult Client::call(OpKind op, const std::string& key, const std::string& va
     const auto attempt_end =
         std::min(deadline, now + std::chrono::duration_cast<SteadyClock::duration>(attempt_timeout));
     bool refused = false;
+    bool other_server_key = false;
     while (SteadyClock::now() < attempt_end) {
       const auto left = std::chrono::ceil<std::chrono::milliseconds>(attempt_end - SteadyClock::now());
       NodeConnection::Received got = connection_->receive(left);
       if (!got.handshake_error.empty()) {
-        refusals[current_] = std::move(got.handshake_error);
+        other_server_key = !got.key_refused && keys_tried < server_keys - 1;
+        if (!other_server_key) refusals[current_] = std::move(got.handshake_error);
         refused = true;
         break;
       }
@@ -243,6 +255,15 @@ CallResult Client::call(OpKind op, const std::string& key, const std::string& va
       if (reply == nullptr || reply->client_id != id_ || reply->seq != request.seq) continue;
       return finish(op, request.seq, endpoint, *reply);
     }
+    if (other_server_key) {
+      // This node presents another of the cluster's client keys (a key
+      // rotation in progress): the request did not go out; try the next key.
+      ++keys_tried;
+      server_key_ = (server_key_ + 1) % server_keys;
+      connection_.reset();
+      continue;
+    }
+    keys_tried = 0;
     maybe_delivered = maybe_delivered || !refused;
     if (!maybe_delivered && std::none_of(refusals.begin(), refusals.end(),
                                          [](const std::string& r) { return r.empty(); })) {

@@ -25,9 +25,11 @@
 namespace kvpaxos {
 
 // CURVE on the client link (kvctl --server-key, --key): the cluster's client
-// public key, pinned, and this client's own pair.
+// public key, pinned, and this client's own pair. More than one server key
+// while the cluster's client key is being rotated: a node that presents
+// another key fails the handshake, and the next key is tried there.
 struct ClientCurve {
-  std::string server_public;  // Z85
+  std::vector<std::string> server_keys;  // Z85, tried in order
   CurveKey own;
 };
 
@@ -87,6 +89,7 @@ class Client {
   std::uint64_t next_seq_ = 1;
   std::uint64_t acked_ = 0;
   std::size_t current_ = 0;  // index of the endpoint to try first
+  std::size_t server_key_ = 0;  // index into curve->server_keys: the one that last worked
   // Connected to endpoints[current_] while it answers; replaced on fail-over
   // so that late replies from a slow node do not pile up.
   std::unique_ptr<NodeConnection> connection_;
@@ -98,7 +101,7 @@ class NodeConnection {
  public:
   // Throws zmq::error_t for an endpoint libzmq cannot parse.
   NodeConnection(zmq::context_t& ctx, const std::string& endpoint,
-                 const std::optional<ClientCurve>& curve);
+                 const std::optional<ClientCurve>& curve, std::size_t server_key = 0);
   ~NodeConnection();
   NodeConnection(const NodeConnection&) = delete;
   NodeConnection& operator=(const NodeConnection&) = delete;
@@ -107,18 +110,21 @@ class NodeConnection {
   struct Received {
     std::optional<std::string> frame;  // empty on timeout or a failed handshake
     std::string handshake_error;       // set when the node refused the handshake
+    bool key_refused = false;          // ... because it does not accept our key
   };
   // Waits up to `timeout` for one frame.
   Received receive(std::chrono::milliseconds timeout);
 
  private:
-  std::string read_monitor_event();  // a handshake error, or empty
+  // A handshake error, or empty; sets key_refused_ when the node refused our key.
+  std::string read_monitor_event();
 
   std::string endpoint_;
   bool keyed_;
   zmq::socket_t socket_;
   zmq::socket_t monitor_;
   bool handshake_done_ = false;
+  bool key_refused_ = false;
 };
 
 // "127.0.0.1:7201" -> "tcp://127.0.0.1:7201"; full endpoints pass through.

@@ -267,11 +267,16 @@ Result<std::optional<ClientCurve>> load_client_curve(const Options& o) {
     return Error{"--server-key and --key go together: the cluster's client public key (.key) and "
                  "this client's key pair (.key_secret)"};
   }
-  Result<CurveKey> server = read_public_key_file(o.server_key);
-  if (!server.ok()) return Error{"--server-key: " + server.error()};
+  ClientCurve curve;
+  for (const std::string& file : split(o.server_key)) {
+    Result<CurveKey> server = read_public_key_file(file);
+    if (!server.ok()) return Error{"--server-key: " + server.error()};
+    curve.server_keys.push_back(server->public_key);
+  }
   Result<CurveKey> own = read_secret_key_file(o.client_key);
   if (!own.ok()) return Error{"--key: " + own.error()};
-  return std::optional<ClientCurve>(ClientCurve{server->public_key, own.value()});
+  curve.own = own.value();
+  return std::optional<ClientCurve>(std::move(curve));
 }
 
 int run_bench(const std::vector<std::string>& endpoints, std::chrono::milliseconds timeout,
@@ -315,8 +320,9 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"text", "json"}));
   app.add_option("--server-key", o.server_key,
                  "The cluster's client public key (the .key of the nodes' --client-key); with "
-                 "--key, every request is encrypted and the nodes are authenticated (default: "
-                 "$KVCTL_SERVER_KEY)");
+                 "--key, every request is encrypted and the nodes are authenticated. While the "
+                 "cluster's key is rotated, give the old and the new file, comma-separated "
+                 "(default: $KVCTL_SERVER_KEY)");
   app.add_option("--key", o.client_key,
                  "This client's key pair (a .key_secret file, mode 0600); a node started with "
                  "--client-keys accepts it only if its .key is there (default: $KVCTL_KEY)");

@@ -29,6 +29,7 @@ chmod 600 "$KEYS/clients/bob.key_secret"
 mv "$KEYS/clients/bob.key_secret" "$KEYS/bob.key_secret"   # the clients dir holds public keys
 pass "pyzmq wrote bob's key pair"
 
+"$KVCTL" keygen r1 --dir "$KEYS/rotated-peer" >/dev/null || fail "keygen r1"
 KEYFLAGS=(--peer-keys "$KEYS/peer" --client-key "$KEYS/port/cluster.key_secret" --client-keys "$KEYS/clients")
 KVCTL_AUTH=(--server-key "$KEYS/port/cluster.key" --key "$KEYS/bob.key_secret")
 start_cluster 3 "${KEYFLAGS[@]}"
@@ -48,6 +49,30 @@ grep -q "refused our key" "$WORK/err" || fail "refused kvctl is told why: $(cat 
 expect_eq "refused writes changed nothing" v1 "$(KB --endpoints "${EP[3]}" get k)"
 "$KVCTL" --endpoints "$ALL" --server-key "$KEYS/port/cluster.key" >/dev/null 2>"$WORK/err" get k
 expect_eq "--server-key without --key exits 2" 2 $?
+
+# Rotating the cluster's client key: a node already restarted with the new
+# key (here a fourth, solo node) serves a client that holds the old and the
+# new public key; one that holds only the old key is told what to check.
+"$KVCTL" keygen cluster2 --dir "$KEYS/port" >/dev/null || fail "keygen cluster2"
+R=$(pick_base 1)
+"$KVPAXOSD" --name r1 --cluster "r1=127.0.0.1:$((R + 1))" --client-addr "127.0.0.1:$((R + 101))" \
+  --peer-keys "$KEYS/rotated-peer" --client-key "$KEYS/port/cluster2.key_secret" \
+  --client-keys "$KEYS/clients" >"$WORK/r1.log" 2>&1 &
+PIDS+=($!)
+BOTH="$KEYS/port/cluster.key,$KEYS/port/cluster2.key"
+for _ in $(seq 50); do
+  "$KVCTL" --endpoints "127.0.0.1:$((R + 101))" --server-key "$BOTH" --key "$KEYS/bob.key_secret" \
+    --timeout 1s status >/dev/null 2>&1 && break
+  sleep 0.1
+done
+expect_eq "old and new server keys: the rotated node serves" OK "$("$KVCTL" --timeout 10s \
+  --endpoints "127.0.0.1:$((R + 101)),${EP[1]}" --server-key "$BOTH" --key "$KEYS/bob.key_secret" put r v)"
+expect_eq "old and new server keys: the others still serve" v1 "$("$KVCTL" --timeout 10s \
+  --endpoints "${EP[1]}" --server-key "$BOTH" --key "$KEYS/bob.key_secret" get k)"
+"$KVCTL" --endpoints "127.0.0.1:$((R + 101))" --timeout 5s --server-key "$KEYS/port/cluster.key" \
+  --key "$KEYS/bob.key_secret" get r >/dev/null 2>"$WORK/err"
+expect_eq "only the old server key: the rotated node is refused" 1 $?
+grep -q -- "--server-key" "$WORK/err" || fail "a stale --server-key is named: $(cat "$WORK/err")"
 
 # Misconfiguration: one line, exit 2, before anything binds.
 one_line_exit2() {  # WHAT PATTERN kvpaxosd-args...

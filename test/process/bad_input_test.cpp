@@ -18,7 +18,7 @@ std::optional<Body> exchange(zmq::context_t& ctx, const std::string& endpoint,
   zmq::socket_t s(ctx, zmq::socket_type::dealer);
   s.set(zmq::sockopt::linger, 0);
   if (curve) {
-    s.set(zmq::sockopt::curve_serverkey, curve->server_public);
+    s.set(zmq::sockopt::curve_serverkey, curve->server_keys.front());
     s.set(zmq::sockopt::curve_publickey, curve->own.public_key);
     s.set(zmq::sockopt::curve_secretkey, curve->own.secret_key);
   }

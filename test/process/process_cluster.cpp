@@ -77,7 +77,7 @@ std::vector<std::string> ProcessCluster::make_keys(int nodes) {
   std::filesystem::create_directories(keys + "/clients", ec);
   std::filesystem::copy_file(keys + "/alice.key", keys + "/clients/alice.key", ec);
   if (ec) ADD_FAILURE() << "cannot copy alice.key: " << ec.message();
-  curve_ = ClientCurve{port.public_key, alice};
+  curve_ = ClientCurve{{port.public_key}, alice};
   return {"--peer-keys", keys + "/peer", "--client-key", keys + "/client-port/cluster.key_secret",
           "--client-keys", keys + "/clients"};
 }

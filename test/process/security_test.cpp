@@ -4,6 +4,7 @@
 // cluster (issue 11) changes nothing.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <thread>
 
 #include <zmq_addon.hpp>
@@ -137,7 +138,7 @@ TEST_F(ProcessSecurity, KeylessClientIsRefusedWithAClearError) {
 }
 
 TEST_F(ProcessSecurity, ClientWithUnknownKeyIsRefused) {
-  const ClientCurve stranger{cluster_.curve()->server_public, generate_curve_key()};
+  const ClientCurve stranger{cluster_.curve()->server_keys, generate_curve_key()};
   Client client(ctx_, ClientOptions{.endpoints = cluster_.endpoints(), .curve = stranger,
                                     .deadline = seconds(10)});
   const CallResult r = client.put("k", "stranger");
@@ -148,7 +149,7 @@ TEST_F(ProcessSecurity, ClientWithUnknownKeyIsRefused) {
 }
 
 TEST_F(ProcessSecurity, NodeKeyIsRefusedOnTheClientPort) {
-  const ClientCurve as_node{cluster_.curve()->server_public, read_pair(peer_key_file(1, ".key_secret"))};
+  const ClientCurve as_node{cluster_.curve()->server_keys, read_pair(peer_key_file(1, ".key_secret"))};
   Client client(ctx_, ClientOptions{.endpoints = cluster_.endpoints(), .curve = as_node,
                                     .deadline = seconds(10)});
   const CallResult r = client.put("k", "from a node key");
@@ -158,7 +159,7 @@ TEST_F(ProcessSecurity, NodeKeyIsRefusedOnTheClientPort) {
 }
 
 TEST_F(ProcessSecurity, ClientWithWrongServerKeyIsToldSo) {
-  const ClientCurve wrong{generate_curve_key().public_key, cluster_.curve()->own};
+  const ClientCurve wrong{{generate_curve_key().public_key}, cluster_.curve()->own};
   Client client(ctx_, ClientOptions{.endpoints = cluster_.endpoints(), .curve = wrong,
                                     .deadline = seconds(10)});
   const CallResult r = client.get("k");
@@ -201,6 +202,48 @@ TEST_F(ProcessSecurity, AuthenticatedPeerCannotSpeakForAnotherNode) {
                                     .deadline = seconds(30)});
   ASSERT_TRUE(client.put("k", "after").ok());
   expect_cluster_unchanged(ctx_, cluster_, "after");
+}
+
+}  // namespace
+}  // namespace kvpaxos
+
+namespace kvpaxos {
+namespace {
+
+// Rotating n1's key with rolling restarts and no downtime: the peers first
+// learn n1's next key (n1.next.key) and accept both; n1 then restarts with
+// the new pair, and the peers' links to it, which pinned the old key, fail
+// their handshake once and connect again with the next key. Clients of n1
+// alone are served right after, which needs n2 and n3 to reach n1.
+TEST(ProcessKeyRotation, NodeKeyRotatesWithRollingRestartsAndNoDowntime) {
+  test::ProcessCluster cluster(3, {"--log-level", "info"}, /*durable=*/true);
+  ASSERT_TRUE(cluster.started());
+  zmq::context_t ctx(1);
+  Client all(ctx, ClientOptions{.endpoints = cluster.endpoints(), .curve = cluster.curve(),
+                                .deadline = seconds(30)});
+  ASSERT_TRUE(all.put("k", "before").ok()) << cluster.logs();
+
+  namespace fs = std::filesystem;
+  const std::string peer = cluster.keys_dir() + "/peer";
+  const std::string fresh = cluster.keys_dir() + "/n1-next";
+  ASSERT_TRUE(write_key_files(fresh, "n1", generate_curve_key()).ok());
+  fs::copy_file(fresh + "/n1.key", peer + "/n1.next.key");
+  for (int i : {1, 2}) ASSERT_TRUE(cluster.restart(i)) << cluster.logs();
+  ASSERT_TRUE(all.put("k", "peers accept both").ok()) << cluster.logs();
+
+  fs::rename(peer + "/n1.key", peer + "/n1.old.key");
+  fs::copy_file(fresh + "/n1.key", peer + "/n1.key", fs::copy_options::overwrite_existing);
+  fs::copy_file(fresh + "/n1.key_secret", peer + "/n1.key_secret",
+                fs::copy_options::overwrite_existing);
+  fs::remove(peer + "/n1.next.key");
+  ASSERT_TRUE(cluster.restart(0)) << cluster.logs();
+
+  Client via_n1(ctx, ClientOptions{.endpoints = {cluster.endpoints()[0]}, .curve = cluster.curve(),
+                                   .deadline = seconds(20)});
+  const CallResult put = via_n1.put("k", "after n1's new key");
+  ASSERT_TRUE(put.ok()) << put.error << "\n" << cluster.logs();
+  EXPECT_EQ(via_n1.get("k").value, "after n1's new key");
+  EXPECT_TRUE(logs_mention(cluster, "connecting again with its key 2 of 2")) << cluster.logs();
 }
 
 }  // namespace
