@@ -31,21 +31,39 @@ struct RawFrame {
 
 // What the outsider sent (issue 11): Decided messages "from n2", each a Put
 // of k, and heartbeats in which n2 and n3 claim to be done with, and to
-// have forgotten, the first million instances.
+// have forgotten, the first million instances; then one frame of each other
+// row of the probe table that went through the peer port.
 std::vector<RawFrame> outsider_frames(std::vector<NodeId> claimed_senders) {
+  const NodeId from = claimed_senders.front();
+  auto to = [from](Actor actor, Actor as) {
+    return FrameHeader{{kN1, actor}, {from, as}, 0, 0, 0};
+  };
+  const std::string evil_put = encode_batch(from, {encode_op({false, 777, 1, 0, OpKind::put, "k", "evil"})});
   std::vector<RawFrame> frames;
   for (InstanceId i = 0; i < 200; ++i) {
     const KvOp put{false, 777, i + 1, 0, OpKind::put, "k", "evil"};
-    frames.push_back({{{kN1, Actor::learner}, {claimed_senders.front(), Actor::proposer}, 0, 0, 0},
-                      encode(Decided{i, encode_batch(claimed_senders.front(), {encode_op(put)})})});
+    frames.push_back({to(Actor::learner, Actor::proposer),
+                      encode(Decided{i, encode_batch(from, {encode_op(put)})})});
   }
   for (int round = 0; round < 100; ++round) {
-    for (NodeId from : claimed_senders) {
-      frames.push_back({{{kN1, Actor::peer_link}, {from, Actor::peer_link}, kMillion, kMillion,
+    for (NodeId sender : claimed_senders) {
+      frames.push_back({{{kN1, Actor::peer_link}, {sender, Actor::peer_link}, kMillion, kMillion,
                          kMillion},
                         encode(Heartbeat{})});
     }
   }
+  const Ballot highest{~std::uint64_t{0}, ~NodeId{0}};
+  frames.push_back({to(Actor::acceptor, Actor::proposer), encode(PrepareFrom{0, highest, {}})});
+  frames.push_back({to(Actor::learner, Actor::proposer), encode(Decided{1'000'000'000, evil_put})});
+  frames.push_back({to(Actor::acceptor, Actor::proposer), encode(Accept{1, Ballot{1u << 30, from}, evil_put})});
+  frames.push_back({to(Actor::applier, Actor::applier),
+                    encode(SnapshotChunk{kMillion, 64, 0, 0, std::string(64, 'x')})});
+  frames.push_back({to(Actor::applier, Actor::applier),
+                    encode(ForwardOps{{encode_op({false, 778, 1, 0, OpKind::put, "k", "evil"}) + "!"}})});
+  std::vector<InstanceId> wanted(2000);
+  for (InstanceId i = 0; i < wanted.size(); ++i) wanted[i] = i;
+  frames.push_back({to(Actor::learner, Actor::learner), encode(CatchUpRequest{wanted})});
+  frames.push_back({to(Actor::learner, Actor::learner), std::string(1 << 20, '\x91')});  // nested arrays
   return frames;
 }
 
