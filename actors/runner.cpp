@@ -19,6 +19,11 @@ constexpr int kDrainBatch = 1024;  // messages handled per wake-up before tickin
 constexpr std::size_t kMaxBatchBytes = 1 << 20;
 constexpr Duration kMaxBatchTime = std::chrono::milliseconds(2);
 constexpr int kPeerSendHwm = 10000;
+// A connection that has not completed its ZMTP (and CURVE) handshake by then
+// is closed. libzmq's default, 30 s, lets anyone who reaches a port hold a
+// descriptor that long per connection without a key; a real handshake on
+// these links takes milliseconds.
+constexpr int kHandshakeMs = 5000;
 constexpr const char* kStop = "$TERM";
 
 void set_common(zmq::socket_t& s) { s.set(zmq::sockopt::linger, 0); }
@@ -303,6 +308,7 @@ FrontDoorThread::FrontDoorThread(zmq::context_t& ctx, std::string ns, NodeId sel
       router_(ctx_, zmq::socket_type::router) {
   set_common(router_);
   router_.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(kMaxClientFrameBytes));
+  router_.set(zmq::sockopt::handshake_ivl, kHandshakeMs);
   if (security != nullptr) {
     make_curve_server(router_, security->client_server_key, client_zap_domain(ns_));
   }
@@ -400,6 +406,7 @@ PeerLinkThread::PeerLinkThread(zmq::context_t& ctx, std::string ns, NodeId self,
   set_common(router_);
   router_.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(kMaxPeerFrameBytes));
   router_.set(zmq::sockopt::rcvhwm, kPeerSendHwm);
+  router_.set(zmq::sockopt::handshake_ivl, kHandshakeMs);
   if (security != nullptr) make_curve_server(router_, security->node_key, peer_zap_domain(ns_));
   router_.bind(endpoints[self]);
   endpoints_ = endpoints;
