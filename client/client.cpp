@@ -157,6 +157,11 @@ std::string NodeConnection::read_monitor_event() {
   std::memcpy(&value, static_cast<const char*>(event.data()) + 2, sizeof value);
   if (id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
     handshake_done_ = true;
+    // Nobody reads the monitor from now on, and libzmq's I/O thread would
+    // block once its queue filled (one event per reconnect): stop it. A
+    // node that later presents another key shows as timeouts here, and as
+    // a handshake error on the next connection.
+    (void)zmq_socket_monitor(socket_.handle(), nullptr, 0);
     return {};
   }
   key_refused_ = id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;

@@ -149,7 +149,11 @@ void ZapHandler::answer_one() {
   const std::array<zmq::const_buffer, 6> reply = {
       zmq::str_buffer("1.0"), zmq::buffer(request_id), zmq::buffer(status),
       zmq::buffer(text),      zmq::buffer(user),       zmq::const_buffer()};
-  (void)zmq::send_multipart(rep_, reply, zmq::send_flags::dontwait);
+  // A REP socket must answer before it can receive again; the reply goes to
+  // the pipe the request came on, which holds no other message (libzmq asks
+  // once per handshake and waits), so this send never waits, and one whose
+  // asker has gone is dropped.
+  (void)zmq::send_multipart(rep_, reply, zmq::send_flags::none);
 }
 
 void ZapHandler::run() {
