@@ -172,7 +172,7 @@ void Simulation::make_actors(NodeId i) {
   for (std::size_t j = 0; j < n; ++j) names.push_back("n" + std::to_string(j + 1));
   SimNode& node = nodes_[i];
   const std::uint64_t salt = node.incarnation * 1'000'003;
-  node.acceptor = std::make_unique<Acceptor>();
+  node.acceptor = std::make_unique<Acceptor>(i, n);
   node.proposer = std::make_unique<Proposer>(i, n, config_.seed * 104729 + i + salt,
                                             // As kvpaxosd's KV nodes: no basic-Paxos fallback.
                                             ProposerOptions{.multi_paxos = config_.multi_paxos,
@@ -574,7 +574,7 @@ void Simulation::rebuild_step() {
 
 void Simulation::amnesia_step() {
   // The planted bug: node 0 forgets what it promised and accepted.
-  nodes_[0].acceptor = std::make_unique<Acceptor>();
+  nodes_[0].acceptor = std::make_unique<Acceptor>(0, nodes_.size());
   at(now_ + std::chrono::milliseconds(30), [this] { amnesia_step(); });
 }
 

@@ -1,0 +1,217 @@
+// Peer input that no correct node sends (docs/architecture.md, "Checks on
+// peer input"): each check refuses it, counts it, and changes no state. A
+// buggy, restarted or hostile-but-authenticated peer must not wedge the
+// cluster, make a node work for a billion instances, or install its state.
+#include <gtest/gtest.h>
+
+#include <limits>
+#include <optional>
+#include <string>
+
+#include "actors/acceptor.hpp"
+#include "actors/applier.hpp"
+#include "actors/learner.hpp"
+#include "actors/proposer.hpp"
+#include "actors/wal.hpp"
+#include "messages/codec.hpp"
+#include "test/unit/actor_test_support.hpp"
+
+namespace kvpaxos {
+namespace {
+
+using test_support::at;
+using test_support::sent;
+
+constexpr std::uint64_t kHugeRound = std::numeric_limits<std::uint64_t>::max();
+constexpr NodeId kHugeNode = std::numeric_limits<NodeId>::max();
+
+// What an acceptor of node 0 in a 3-node cluster answers a peer's message.
+struct AcceptorRig {
+  Acceptor a{/*self=*/0, /*cluster_size=*/3};
+  Outbox out;
+  void handle(NodeId from, Body body) { a.handle({from, Actor::proposer}, std::move(body), Time{}, out); }
+};
+
+// ------------------------------------------------------------------ acceptor
+
+// The outsider's PrepareFrom at (2^64-1, 2^32-1) once wrapped every
+// proposer's round to 0 and stopped the cluster for good.
+TEST(Acceptor, RefusesBallotsAboveTheRoundLimit) {
+  AcceptorRig r;
+  r.handle(1, PrepareFrom{0, Ballot{kHugeRound, kHugeNode}, {}});
+  r.handle(1, PrepareFrom{0, Ballot{kMaxBallotRound + 1, 1}, {}});
+  r.handle(1, Prepare{3, Ballot{kMaxBallotRound + 1, 1}});
+  r.handle(1, Accept{3, Ballot{kMaxBallotRound + 1, 1}, "v"});
+  EXPECT_TRUE(r.out.empty());
+  EXPECT_EQ(r.a.refused().round_above_max, 4u);
+  EXPECT_TRUE(r.a.range_ballot().is_none());
+  EXPECT_TRUE(r.a.promised_in(3).is_none());
+  EXPECT_EQ(r.a.instances_held(), 0u);
+  r.handle(1, Prepare{3, Ballot{kMaxBallotRound, 1}});  // the limit itself is a ballot
+  ASSERT_EQ(sent<Promise>(r.out).size(), 1u);
+  EXPECT_TRUE(sent<Promise>(r.out)[0].second.ok);
+}
+
+TEST(Acceptor, RefusesBallotFromNonMember) {
+  AcceptorRig r;
+  r.handle(3, Prepare{1, Ballot{5, 3}});
+  r.handle(7, Accept{1, Ballot{5, 7}, "v"});
+  r.handle(3, PrepareFrom{0, Ballot{5, 3}, {}});
+  EXPECT_TRUE(r.out.empty());
+  EXPECT_EQ(r.a.refused().ballot_of_non_member, 3u);
+  EXPECT_TRUE(r.a.promised_in(1).is_none());
+  EXPECT_TRUE(r.a.range_ballot().is_none());
+}
+
+// Another node's ballot could carry a second value in one ballot and
+// instance, and so choose two values.
+TEST(Acceptor, RefusesABallotThatIsNotItsSenders) {
+  AcceptorRig r;
+  ASSERT_TRUE(r.a.on_prepare({1, Ballot{5, 1}}).ok);
+  r.handle(2, Accept{1, Ballot{5, 1}, "forged"});
+  r.handle(2, Prepare{2, Ballot{9, 1}});
+  r.handle(2, PrepareFrom{0, Ballot{9, 1}, {}});
+  EXPECT_TRUE(r.out.empty());
+  EXPECT_EQ(r.a.refused().ballot_of_other_node, 3u);
+  const Promise p = r.a.on_prepare({1, Ballot{6, 2}});
+  EXPECT_TRUE(p.accepted_ballot.is_none()) << "the forged Accept was accepted";
+  EXPECT_TRUE(r.a.promised_in(2).is_none());
+  EXPECT_TRUE(r.a.range_ballot().is_none());
+}
+
+// The acceptor answers from the decided list by binary search: an unsorted
+// list could leave out a value the proposer never listed.
+TEST(Acceptor, RefusesAPrepareFromWithAnUnsortedOrOutOfRangeDecidedList) {
+  AcceptorRig r;
+  ASSERT_TRUE(r.a.on_accept({5, Ballot{1, 2}, "five"}).ok);
+  r.handle(1, PrepareFrom{4, Ballot{3, 1}, {9, 5, 7}});
+  r.handle(1, PrepareFrom{4, Ballot{3, 1}, {2, 6}});
+  r.handle(1, PrepareFrom{4, Ballot{3, 1}, {6, 6}});
+  EXPECT_TRUE(r.out.empty());
+  EXPECT_EQ(r.a.refused().unsorted_decided, 3u);
+  EXPECT_TRUE(r.a.range_ballot().is_none());
+  r.handle(1, PrepareFrom{4, Ballot{3, 1}, {6, 7}});
+  const auto promises = sent<PromiseFrom>(r.out);
+  ASSERT_EQ(promises.size(), 1u);
+  ASSERT_EQ(promises[0].second.accepted.size(), 1u);
+  EXPECT_EQ(promises[0].second.accepted[0].value, "five");
+}
+
+// Only this node's learner knows what a majority is done with; a peer's
+// ForgetBelow would make the acceptor answer "forgotten" where it must vote.
+TEST(Acceptor, RefusesForgetBelowFromAPeer) {
+  AcceptorRig r;
+  ASSERT_TRUE(r.a.on_accept({5, Ballot{1, 2}, "five"}).ok);
+  r.a.handle({1, Actor::learner}, ForgetBelow{1'000'000'000}, Time{}, r.out);
+  EXPECT_EQ(r.a.refused().local_only_from_peer, 1u);
+  EXPECT_EQ(r.a.forgotten_below(), 0u);
+  EXPECT_EQ(r.a.instances_held(), 1u);
+  r.a.handle({0, Actor::learner}, ForgetBelow{3}, Time{}, r.out);
+  EXPECT_EQ(r.a.forgotten_below(), 3u) << "its own learner's is obeyed";
+}
+
+// A peer's JoinInfo reporting round 2^64-1 wrapped the rebuilt node's range
+// promise to the zero ballot, which promises nothing.
+TEST(Acceptor, RebuiltRangePromiseDoesNotWrapOnAHugeReportedRound) {
+  Acceptor a(0, 3);
+  a.start_rebuilt(10, kHugeRound);
+  EXPECT_EQ(a.range_ballot(), (Ballot{kMaxBallotRound, 0}));
+  EXPECT_FALSE(a.on_prepare({12, Ballot{kMaxBallotRound - 1, 1}}).ok);
+}
+
+// ------------------------------------------------------------------ proposer
+
+// Basic Paxos, node 1 of 3.
+struct ProposerRig {
+  Proposer p{/*self=*/1, /*cluster_size=*/3, /*seed=*/7, ProposerOptions{.multi_paxos = false}};
+  Outbox out;
+  void handle(NodeId from, Body body, int ms) {
+    p.handle({from, Actor::acceptor}, std::move(body), at(ms), out);
+  }
+  Ballot propose(InstanceId instance, int ms) {
+    p.handle({1, Actor::applier}, Propose{instance, "v"}, at(ms), out);
+    const auto prepares = sent<Prepare>(out);
+    out.clear();
+    return prepares.empty() ? Ballot{} : prepares.back().second.ballot;
+  }
+};
+
+TEST(Proposer, RoundSaturatesInsteadOfWrapping) {
+  ProposerRig r;
+  r.p.raise_round(kMaxBallotRound - 1);
+  const Ballot b = r.propose(0, 0);
+  EXPECT_EQ(b, (Ballot{kMaxBallotRound, 1}));
+  r.handle(0, Promise{0, b, false, Ballot{kMaxBallotRound, 2}, {}, {}, false}, 1);
+  r.p.tick(at(5000), r.out);
+  EXPECT_TRUE(sent<Prepare>(r.out).empty()) << "a round past the limit, or a wrapped one";
+  EXPECT_GE(r.p.refused().rounds_exhausted, 1u);
+  EXPECT_EQ(r.p.join_info().max_round, kMaxBallotRound);
+  EXPECT_EQ(r.p.active_instances(), 1u) << "the attempt waits; it is not dropped";
+}
+
+TEST(Proposer, DoesNotJumpToAPromisedBallotAboveTheRoundLimit) {
+  ProposerRig r;
+  const Ballot b = r.propose(0, 0);
+  r.handle(0, Promise{0, b, false, Ballot{kHugeRound, kHugeNode}, {}, {}, false}, 1);
+  EXPECT_EQ(r.p.refused().round_above_max, 1u);
+  EXPECT_EQ(r.p.join_info().max_round, b.round);
+  r.p.tick(at(5000), r.out);
+  const auto retry = sent<Prepare>(r.out);
+  ASSERT_FALSE(retry.empty());
+  EXPECT_EQ(retry[0].second.ballot, (Ballot{b.round + 1, 1}));
+}
+
+TEST(Proposer, RaisedRoundIsClampedToTheLimit) {
+  ProposerRig r;
+  r.p.raise_round(kHugeRound);  // a JoinInfo's max_round
+  EXPECT_EQ(r.p.join_info().max_round, kMaxBallotRound);
+  EXPECT_TRUE(r.propose(0, 0).is_none()) << "no ballot is left, and none wraps";
+}
+
+// A correct acceptor promises a ballot only above everything it accepted.
+TEST(Proposer, IgnoresAPromiseReportingAValueAcceptedAtItsBallotOrAbove) {
+  ProposerRig r;
+  const Ballot b = r.propose(0, 0);
+  r.handle(0, Promise{0, b, true, b, b, "at our ballot", false}, 1);
+  r.handle(2, Promise{0, b, true, b, Ballot{b.round + 1, 0}, "above it", false}, 1);
+  EXPECT_TRUE(sent<Accept>(r.out).empty()) << "two promises counted";
+  EXPECT_EQ(r.p.refused().accepted_at_or_above_ballot, 2u);
+  r.handle(1, Promise{0, b, true, b, {}, {}, false}, 1);
+  r.handle(2, Promise{0, b, true, b, {}, {}, false}, 1);
+  const auto accepts = sent<Accept>(r.out);
+  ASSERT_EQ(accepts.size(), 3u);
+  EXPECT_EQ(accepts[0].second.value, "v");
+}
+
+TEST(Proposer, IgnoresAPromiseFromReportingAValueAcceptedAtItsBallot) {
+  Proposer p{/*self=*/1, /*cluster_size=*/3, /*seed=*/7};
+  Outbox out;
+  p.handle({1, Actor::applier}, Propose{4, "mine"}, at(0), out);
+  const Ballot b = sent<PrepareFrom>(out).at(0).second.ballot;
+  out.clear();
+  p.handle({0, Actor::acceptor}, PromiseFrom{4, b, true, b, {{4, b, "forged"}}}, at(1), out);
+  p.handle({2, Actor::acceptor}, PromiseFrom{4, b, true, b, {}}, at(1), out);
+  EXPECT_FALSE(p.leading()) << "the faulty promise was counted";
+  EXPECT_EQ(p.refused().accepted_at_or_above_ballot, 1u);
+  p.handle({1, Actor::acceptor}, PromiseFrom{4, b, true, b, {}}, at(1), out);
+  ASSERT_TRUE(p.leading());
+  for (const auto& [to, m] : sent<Accept>(out)) EXPECT_EQ(m.value, "mine");
+}
+
+// Propose, Learned and ForgetBelow come from this node's applier, learner or
+// control handle: a peer's would make the proposer work, stop or forget.
+TEST(Proposer, IgnoresLocalOnlyMessagesFromPeers) {
+  ProposerRig r;
+  r.p.handle({2, Actor::applier}, Propose{1'000'000'000, "theirs"}, at(0), r.out);
+  EXPECT_TRUE(r.out.empty());
+  EXPECT_EQ(r.p.active_instances(), 0u);
+  r.propose(5, 0);
+  r.p.handle({2, Actor::learner}, Learned{5}, at(1), r.out);
+  r.p.handle({2, Actor::learner}, ForgetBelow{1'000'000'000}, at(1), r.out);
+  EXPECT_EQ(r.p.active_instances(), 1u);
+  EXPECT_EQ(r.p.refused().local_only_from_peer, 3u);
+  EXPECT_EQ(r.p.join_info().instance_bound, 6u);
+}
+
+}  // namespace
+}  // namespace kvpaxos
