@@ -213,5 +213,124 @@ TEST(Proposer, IgnoresLocalOnlyMessagesFromPeers) {
   EXPECT_EQ(r.p.join_info().instance_bound, 6u);
 }
 
+// ------------------------------------------------------------------- learner
+
+// A Decided for instance 10^9, stored, moved decided_below there, and the
+// applier ground through the gap with no-ops at five instances a second.
+TEST(Learner, DefersADecidedFarAheadOfItsLogToCatchUp) {
+  Learner l(0, 3);
+  Outbox out;
+  l.handle({1, Actor::proposer}, Decided{1'000'000'000, "far"}, at(0), out);
+  l.handle({1, Actor::proposer}, Decided{4096, "just past the window"}, at(0), out);
+  EXPECT_EQ(l.refused().decided_far_ahead, 2u);
+  EXPECT_EQ(l.decided_below(), 0u);
+  EXPECT_EQ(l.instances_held(), 0u);
+  EXPECT_TRUE(sent<Learned>(out).empty());
+  l.handle({1, Actor::proposer}, Decided{4095, "inside it"}, at(0), out);
+  EXPECT_EQ(l.decided_below(), 4096u);
+  // The window moves with the log.
+  for (InstanceId i = 0; i < 10; ++i) l.handle({1, Actor::proposer}, Decided{i, "v"}, at(0), out);
+  l.handle({1, Actor::proposer}, Decided{4105, "inside now"}, at(0), out);
+  EXPECT_EQ(l.decided_below(), 4106u);
+  EXPECT_EQ(l.refused().decided_far_ahead, 2u);
+}
+
+// Without an applier (the PaxosPeer library) the application picks the
+// instances, and any gap is legitimate.
+TEST(Learner, TheLibraryLearnerTakesDecisionsAnywhere) {
+  Learner l(0, 3, LearnerOptions{.deliver_to_applier = false});
+  Outbox out;
+  l.handle({1, Actor::proposer}, Decided{1'000'000, "far"}, at(0), out);
+  EXPECT_EQ(l.decided_below(), 1'000'001u);
+  EXPECT_EQ(l.refused().decided_far_ahead, 0u);
+}
+
+// A learner holding 300 values of 100 KiB; `requests` asks for all of them.
+struct CatchUpRig {
+  Learner l{0, 3};
+  Outbox out;
+  CatchUpRequest all;
+  CatchUpRig() {
+    for (InstanceId i = 0; i < 300; ++i) {
+      l.handle({0, Actor::proposer}, Decided{i, std::string(100 * 1024, 'x')}, at(0), out);
+      all.instances.push_back(i);
+    }
+    out.clear();
+  }
+  std::vector<std::pair<Address, Decided>> ask(NodeId from, int ms) {
+    out.clear();
+    l.handle({from, Actor::learner}, all, at(ms), out);
+    return sent<Decided>(out);
+  }
+};
+
+TEST(Learner, CatchUpAnswerIsBounded) {
+  CatchUpRig r;
+  const auto answer = r.ask(1, 0);
+  std::size_t bytes = 0;
+  for (const auto& [to, d] : answer) {
+    EXPECT_EQ(to, (Address{1, Actor::learner}));
+    bytes += d.value.size();
+  }
+  EXPECT_EQ(answer.size(), 40u) << "4 MiB of 100 KiB values";
+  EXPECT_LE(bytes, 4u << 20);
+  EXPECT_TRUE(r.ask(1, 10).empty()) << "answered twice within half an interval";
+  EXPECT_EQ(r.l.refused().catch_up_too_often, 1u);
+  EXPECT_EQ(r.ask(2, 10).size(), 40u) << "each peer has its own allowance";
+  EXPECT_EQ(r.ask(1, 25).size(), 40u);
+}
+
+TEST(Learner, CatchUpAnswerCarriesOneValueLargerThanTheBound) {
+  Learner l(0, 3);
+  Outbox out;
+  l.handle({0, Actor::proposer}, Decided{0, std::string(kMaxValueBytes, 'x')}, at(0), out);
+  l.handle({0, Actor::proposer}, Decided{1, "small"}, at(0), out);
+  out.clear();
+  l.handle({1, Actor::learner}, CatchUpRequest{{0, 1}}, at(0), out);
+  const auto answer = sent<Decided>(out);
+  ASSERT_EQ(answer.size(), 1u);
+  EXPECT_EQ(answer[0].second.instance, 0u);
+}
+
+// The bounded answers still bring a lagging learner all the way: it asks
+// again for what is missing, every catch_up_interval.
+TEST(Learner, CatchUpConvergesInBoundedAnswers) {
+  CatchUpRig source;
+  Learner lagging(1, 3);
+  Outbox out;
+  lagging.handle({1, Actor::peer_link}, PeerProgress{0, 0, 300, 0}, at(0), out);
+  int rounds = 0;
+  for (int ms = 100; lagging.next_deliver() < 300 && ms < 100'000; ms += 50, ++rounds) {
+    out.clear();
+    lagging.tick(at(ms), out);
+    for (const auto& [to, request] : sent<CatchUpRequest>(out)) {
+      ASSERT_EQ(to, (Address{0, Actor::learner}));
+      source.out.clear();
+      source.l.handle({1, Actor::learner}, request, at(ms), source.out);
+      for (const auto& [back, d] : sent<Decided>(source.out)) {
+        lagging.handle({0, Actor::learner}, d, at(ms), out);
+      }
+    }
+  }
+  EXPECT_EQ(lagging.next_deliver(), 300u);
+  EXPECT_EQ(rounds, 8) << "40 values per answer";
+}
+
+TEST(Learner, IgnoresLocalOnlyMessagesFromPeers) {
+  Learner l(0, 3, LearnerOptions{.forget_with_majority = true});
+  Outbox out;
+  l.handle({1, Actor::applier}, LocalDone{1'000'000'000}, at(0), out);
+  l.handle({1, Actor::peer_link}, PeerProgress{2, 1'000'000'000, 1'000'000'000, 0}, at(0), out);
+  l.handle({1, Actor::applier}, SnapshotInstalled{1'000'000'000}, at(0), out);
+  l.handle({1, Actor::control}, InstanceQuery{1, 0}, at(0), out);
+  EXPECT_EQ(l.refused().local_only_from_peer, 4u);
+  EXPECT_EQ(l.forget_below(), 0u);
+  EXPECT_EQ(l.next_deliver(), 0u);
+  EXPECT_EQ(l.held_from(), 0u);
+  EXPECT_EQ(l.peer_decided_below(2), 0u);
+  EXPECT_TRUE(sent<InstanceReport>(out).empty());
+  EXPECT_TRUE(sent<ForgetBelow>(out).empty());
+}
+
 }  // namespace
 }  // namespace kvpaxos
