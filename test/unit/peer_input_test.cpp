@@ -332,5 +332,227 @@ TEST(Learner, IgnoresLocalOnlyMessagesFromPeers) {
   EXPECT_TRUE(sent<ForgetBelow>(out).empty());
 }
 
+// ------------------------------------------------------------------- applier
+
+std::string put_op(ClientId client, const std::string& key, const std::string& value) {
+  return encode_op(KvOp::from(ClientRequest{client, 1, 0, OpKind::put, key, value}));
+}
+
+// Only snapshot transfer and ForwardOps come from other nodes' appliers; a
+// peer's Apply would change the state outside the log, its LearnerProgress
+// open a gap for no-ops.
+TEST(Applier, IgnoresLocalOnlyMessagesFromPeers) {
+  Applier a(0, ApplierOptions{.name = "n1"});
+  Outbox out;
+  a.handle({1, Actor::learner}, Apply{0, put_op(9, "k", "theirs")}, at(0), out);
+  a.handle({1, Actor::learner}, LearnerProgress{0, 1'000'000'000}, at(0), out);
+  a.handle({1, Actor::learner}, SnapshotNeeded{1'000'000'000, 1}, at(0), out);
+  a.handle({1, Actor::front_door}, FromClient{"r", ClientRequest{9, 1, 0, OpKind::put, "k", "v"}},
+           at(0), out);
+  EXPECT_EQ(a.refused().local_only_from_peer, 4u);
+  EXPECT_TRUE(out.empty());
+  EXPECT_TRUE(a.data().empty());
+  EXPECT_EQ(a.applied_below(), 0u);
+  a.handle({0, Actor::front_door}, FromClient{"r", ClientRequest{9, 1, 0, OpKind::put, "k", "v"}},
+           at(0), out);
+  const auto proposals = sent<Propose>(out);
+  ASSERT_EQ(proposals.size(), 1u);
+  EXPECT_EQ(proposals[0].second.instance, 0u) << "the peer's LearnerProgress moved the log";
+}
+
+// A Decided far ahead (within the learner's window) leaves thousands of holes:
+// the no-op batches double while the head stays a hole, so the gap closes in
+// rounds, not in one no-op per hole_timeout. A single hole costs one no-op.
+TEST(Applier, FillsALongRunOfHolesInGrowingBatches) {
+  Applier a(0, ApplierOptions{.name = "n1"});
+  Outbox out;
+  a.handle({0, Actor::learner}, LearnerProgress{0, 4096}, at(0), out);
+  std::vector<std::size_t> batches;
+  InstanceId applied = 0;
+  for (int ms = 1000; applied < 4096 && ms < 100'000; ms += 1000) {
+    out.clear();
+    a.tick(at(ms), out);
+    const auto proposals = sent<Propose>(out);
+    batches.push_back(proposals.size());
+    for (const auto& [to, p] : proposals) {
+      ASSERT_EQ(p.instance, applied);
+      a.handle({0, Actor::learner}, Apply{applied++, p.value}, at(ms), out);
+    }
+  }
+  EXPECT_EQ(applied, 4096u);
+  ASSERT_GE(batches.size(), 10u);
+  EXPECT_EQ(batches[0], 1u);
+  EXPECT_EQ(batches[1], 2u);
+  EXPECT_EQ(batches[8], 256u);
+  EXPECT_EQ(batches.size(), 24u) << "511 in 9 doubling rounds, then 256 a round";
+}
+
+// A fetching applier (n1, behind) and a serving one (n2, 50 instances
+// applied), with 64-byte chunks so that a snapshot takes several.
+struct SnapshotRig {
+  Applier fetcher{0, ApplierOptions{.name = "n1"}};
+  Applier server{1, ApplierOptions{.name = "n2", .snapshot_chunk_bytes = 64}};
+  Outbox out;
+  SnapshotRig() {
+    for (InstanceId i = 0; i < 50; ++i) {
+      server.handle({1, Actor::learner}, Apply{i, put_op(100 + i, "k" + std::to_string(i), "v")},
+                    at(0), out);
+    }
+    out.clear();
+  }
+  // The fetcher starts a transfer from n2; returns its first request.
+  SnapshotRequest start(int ms = 0) {
+    out.clear();
+    fetcher.handle({0, Actor::learner}, SnapshotNeeded{50, 1}, at(ms), out);
+    return sent<SnapshotRequest>(out).at(0).second;
+  }
+  SnapshotChunk serve(const SnapshotRequest& r) {
+    Outbox served;
+    server.handle({0, Actor::applier}, r, at(0), served);
+    return sent<SnapshotChunk>(served).at(0).second;
+  }
+  // Hands the fetcher `chunk` from `from`; returns its next request, if any.
+  std::optional<SnapshotRequest> give(const SnapshotChunk& chunk, NodeId from = 1) {
+    out.clear();
+    fetcher.handle({from, Actor::applier}, chunk, at(0), out);
+    const auto requests = sent<SnapshotRequest>(out);
+    if (requests.empty()) return std::nullopt;
+    return requests[0].second;
+  }
+  // Serves every request until the transfer ends.
+  void finish(SnapshotRequest r) {
+    for (int i = 0; i < 1000; ++i) {
+      std::optional<SnapshotRequest> next = give(serve(r));
+      if (!next) return;
+      r = *next;
+    }
+  }
+};
+
+TEST(Applier, InstallsASnapshotSentInChunks) {
+  SnapshotRig r;
+  r.finish(r.start());
+  EXPECT_EQ(r.fetcher.snapshots_installed(), 1u);
+  EXPECT_EQ(r.fetcher.applied_below(), 50u);
+  EXPECT_EQ(r.fetcher.data(), r.server.data());
+  EXPECT_EQ(r.fetcher.refused().total(), 0u);
+}
+
+TEST(Applier, IgnoresSnapshotChunkFromPeerNotAsked) {
+  SnapshotRig r;
+  const SnapshotChunk first = r.serve(SnapshotRequest{0, 0});
+  EXPECT_FALSE(r.give(first).has_value()) << "no transfer runs";
+  const SnapshotRequest asked = r.start();
+  EXPECT_FALSE(r.give(first, /*from=*/2).has_value()) << "n3 was not asked";
+  EXPECT_EQ(r.fetcher.refused().chunk_not_asked, 2u);
+  EXPECT_EQ(r.fetcher.applied_below(), 0u);
+  r.finish(asked);
+  EXPECT_EQ(r.fetcher.applied_below(), 50u) << "the transfer from n2 was disturbed";
+}
+
+TEST(Applier, TakesOnlyTheNextByteOfTheSnapshotAsked) {
+  SnapshotRig r;
+  const SnapshotRequest asked = r.start();
+  SnapshotChunk skipped = r.serve(SnapshotRequest{50, 128});
+  EXPECT_FALSE(r.give(skipped).has_value()) << "a chunk that skips bytes was taken";
+  const std::optional<SnapshotRequest> second = r.give(r.serve(asked));
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(second->instance, 50u) << "the first chunk names the snapshot";
+  EXPECT_EQ(second->offset, 64u);
+  SnapshotChunk older = r.serve(*second);
+  older.instance = 40;
+  older.offset = 0;
+  EXPECT_FALSE(r.give(older).has_value()) << "an older snapshot restarted the transfer";
+  EXPECT_FALSE(r.give(r.serve(SnapshotRequest{50, 0})).has_value()) << "a duplicate first chunk";
+  EXPECT_EQ(r.fetcher.refused().chunk_stale, 3u);
+  r.finish(*second);
+  EXPECT_EQ(r.fetcher.applied_below(), 50u);
+}
+
+TEST(Applier, RefusesASnapshotChunkWhoseSizeOrCrcChangesMidTransfer) {
+  SnapshotRig r;
+  const std::optional<SnapshotRequest> second = r.give(r.serve(r.start()));
+  ASSERT_TRUE(second.has_value());
+  SnapshotChunk grown = r.serve(*second);
+  grown.total_bytes += 64;
+  EXPECT_FALSE(r.give(grown).has_value());
+  SnapshotChunk other_crc = r.serve(*second);
+  other_crc.crc ^= 1;
+  EXPECT_FALSE(r.give(other_crc).has_value());
+  EXPECT_EQ(r.fetcher.refused().chunk_changed, 2u);
+  r.finish(*second);
+  EXPECT_EQ(r.fetcher.applied_below(), 50u);
+}
+
+TEST(Applier, RefusesSnapshotChunksOutOfBounds) {
+  SnapshotRig r;
+  const SnapshotRequest asked = r.start();
+  const SnapshotChunk good = r.serve(asked);
+  SnapshotChunk huge = good;
+  huge.total_bytes = kMaxSnapshotBytes + 1;
+  SnapshotChunk fat = good;
+  fat.total_bytes = 64ull << 20;
+  fat.data.assign(kMaxSnapshotChunkBytes + 1, 'x');
+  SnapshotChunk overflowing = good;
+  overflowing.total_bytes = good.data.size() - 1;
+  SnapshotChunk wrapping = good;
+  wrapping.offset = ~std::uint64_t{0} - 2;
+  SnapshotChunk empty = good;
+  empty.data.clear();
+  for (const SnapshotChunk& bad : {huge, fat, overflowing, wrapping, empty}) {
+    EXPECT_FALSE(r.give(bad).has_value());
+  }
+  EXPECT_EQ(r.fetcher.refused().chunk_malformed, 5u);
+  r.finish(asked);
+  EXPECT_EQ(r.fetcher.applied_below(), 50u);
+}
+
+// Installing a snapshot at or below what is applied would apply instances twice.
+TEST(Applier, NeverInstallsASnapshotAtOrBelowWhatItApplied) {
+  SnapshotRig r;
+  for (InstanceId i = 0; i < 60; ++i) {
+    r.fetcher.handle({0, Actor::learner}, Apply{i, put_op(1000 + i, "mine", std::to_string(i))}, at(0),
+                     r.out);
+  }
+  r.out.clear();
+  r.fetcher.handle({0, Actor::learner}, SnapshotNeeded{70, 1}, at(0), r.out);
+  const auto asked = sent<SnapshotRequest>(r.out);
+  ASSERT_EQ(asked.size(), 1u);
+  EXPECT_FALSE(r.give(r.serve(asked[0].second)).has_value());
+  EXPECT_EQ(r.fetcher.refused().chunk_not_newer, 1u);
+  EXPECT_EQ(r.fetcher.applied_below(), 60u);
+  EXPECT_EQ(r.fetcher.data().at("mine"), "59");
+  EXPECT_EQ(r.fetcher.snapshots_installed(), 0u);
+}
+
+// A snapshot whose chunks name instance 70 but whose content covers 50 (its
+// crc right) once replaced the state before the mismatch was noticed.
+TEST(Applier, RejectsAWholeSnapshotWhoseContentIsNotTheInstanceNamed) {
+  SnapshotRig r;
+  r.fetcher.handle({0, Actor::learner}, Apply{0, put_op(7, "mine", "kept")}, at(0), r.out);
+  const std::string bytes = r.server.snapshot();
+  const SnapshotRequest asked = r.start();
+  ASSERT_EQ(asked.offset, 0u);
+  SnapshotChunk whole{70, bytes.size(), 0, crc32c(bytes), bytes};
+  EXPECT_FALSE(r.give(whole).has_value());
+  EXPECT_EQ(r.fetcher.refused().snapshot_rejected, 1u);
+  EXPECT_EQ(r.fetcher.snapshots_installed(), 0u);
+  EXPECT_EQ(r.fetcher.applied_below(), 1u);
+  EXPECT_EQ(r.fetcher.data().size(), 1u);
+  EXPECT_EQ(r.fetcher.data().at("mine"), "kept");
+  EXPECT_TRUE(sent<SnapshotInstalled>(r.out).empty());
+}
+
+TEST(Applier, RejectsASnapshotThatFailsItsChecksum) {
+  SnapshotRig r;
+  const std::string bytes = r.server.snapshot();
+  r.start();
+  SnapshotChunk whole{50, bytes.size(), 0, crc32c(bytes) ^ 1, bytes};
+  EXPECT_FALSE(r.give(whole).has_value());
+  EXPECT_EQ(r.fetcher.refused().snapshot_rejected, 1u);
+  EXPECT_EQ(r.fetcher.applied_below(), 0u);
+  EXPECT_TRUE(r.fetcher.data().empty());
+}
+
 }  // namespace
 }  // namespace kvpaxos
