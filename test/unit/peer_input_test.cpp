@@ -52,6 +52,21 @@ TEST(Acceptor, RefusesBallotsAboveTheRoundLimit) {
   EXPECT_TRUE(sent<Promise>(r.out)[0].second.ok);
 }
 
+// An instance at 2^64-1 made join_info()'s bound wrap to 0: a node rebuilt
+// with --join could then vote where its lost self had voted.
+TEST(Acceptor, RefusesInstancesAboveTheLimitSoThatTheJoinBoundCannotWrap) {
+  AcceptorRig r;
+  ASSERT_TRUE(r.a.on_accept({5000, Ballot{1, 2}, "real"}).ok);
+  r.handle(1, Prepare{~InstanceId{0}, Ballot{2, 1}});
+  r.handle(1, Accept{kMaxInstance + 1, Ballot{2, 1}, "v"});
+  r.handle(1, PrepareFrom{~InstanceId{0}, Ballot{2, 1}, {}});
+  EXPECT_TRUE(r.out.empty());
+  EXPECT_EQ(r.a.refused().instance_above_max, 3u);
+  EXPECT_EQ(r.a.instances_held(), 1u);
+  EXPECT_TRUE(r.a.range_ballot().is_none());
+  EXPECT_EQ(r.a.join_info().instance_bound, 5001u);
+}
+
 TEST(Acceptor, RefusesBallotFromNonMember) {
   AcceptorRig r;
   r.handle(3, Prepare{1, Ballot{5, 3}});
