@@ -250,6 +250,18 @@ TEST(Learner, DefersADecidedFarAheadOfItsLogToCatchUp) {
   EXPECT_EQ(l.refused().decided_far_ahead, 2u);
 }
 
+// This node's own proposer decides only what its applier asked for, a
+// pipeline past decided_below; a leader that dropped its own decisions
+// would wait for them with nobody to fill the hole.
+TEST(Learner, TakesItsOwnProposersDecisionsPastTheWindow) {
+  Learner l(0, 3);
+  Outbox out;
+  l.handle({0, Actor::proposer}, Decided{5000, "mine"}, at(0), out);
+  EXPECT_EQ(l.decided_below(), 5001u);
+  EXPECT_EQ(l.refused().decided_far_ahead, 0u);
+  ASSERT_EQ(sent<Learned>(out).size(), 1u);
+}
+
 // Without an applier (the PaxosPeer library) the application picks the
 // instances, and any gap is legitimate.
 TEST(Learner, TheLibraryLearnerTakesDecisionsAnywhere) {
