@@ -231,7 +231,11 @@ JoinInfo Acceptor::join_info() const {
   return info;
 }
 
-bool Acceptor::acceptable(const Ballot& ballot, NodeId sender) {
+bool Acceptor::acceptable(InstanceId instance, const Ballot& ballot, NodeId sender) {
+  if (instance > kMaxInstance) {
+    ++refused_.instance_above_max;
+    return false;
+  }
   if (ballot.round > kMaxBallotRound) {
     ++refused_.round_above_max;  // promising it would leave proposers no ballot above
     return false;
@@ -265,7 +269,7 @@ bool Acceptor::sane(const PrepareFrom& m) {
 
 void Acceptor::handle(const Address& from, Body body, Time, Outbox& out) {
   if (auto* m = std::get_if<Prepare>(&body)) {
-    if (!acceptable(m->ballot, from.node)) return;
+    if (!acceptable(m->instance, m->ballot, from.node)) return;
     // Below the vote floor this node's lost self may have voted: silence, as
     // if it were down (a "forgotten" answer would end the proposer's attempt).
     if (m->instance < vote_floor_ && m->instance >= forget_below_) {
@@ -274,14 +278,14 @@ void Acceptor::handle(const Address& from, Body body, Time, Outbox& out) {
     }
     out.push_back({{from.node, Actor::proposer}, on_prepare(*m)});
   } else if (auto* a = std::get_if<Accept>(&body)) {
-    if (!acceptable(a->ballot, from.node)) return;
+    if (!acceptable(a->instance, a->ballot, from.node)) return;
     if (a->instance < vote_floor_ && a->instance >= forget_below_) {
       ++abstained_;
       return;
     }
     out.push_back({{from.node, Actor::proposer}, on_accept(std::move(*a))});
   } else if (auto* p = std::get_if<PrepareFrom>(&body)) {
-    if (!acceptable(p->ballot, from.node) || !sane(*p)) return;
+    if (!acceptable(p->from, p->ballot, from.node) || !sane(*p)) return;
     // A range reaching below the vote floor covers instances this node must
     // not vote in yet: silence, as for a Prepare there.
     if (p->from < vote_floor_ && repairing()) {

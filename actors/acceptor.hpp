@@ -61,16 +61,23 @@ struct AcceptorRecord {
   MSGPACK_DEFINE(kind, instance, ballot, value)
 };
 
+// No correct node proposes in an instance above this: the log grows by one
+// instance per decision, from 0 (2^62 is 146,000 years at a million a
+// second). One at 2^64-1 made join_info()'s bound wrap to 0, so that a node
+// rebuilt with --join could vote again where its lost self had voted.
+inline constexpr InstanceId kMaxInstance = InstanceId{1} << 62;
+
 // Peer input the acceptor refused (left unanswered) because no correct node
 // sends it, per reason. Nothing in the acceptor's state changes for them.
 struct AcceptorRefusals {
+  std::uint64_t instance_above_max = 0;    // instance (or PrepareFrom.from) above kMaxInstance
   std::uint64_t round_above_max = 0;       // ballot round above kMaxBallotRound
   std::uint64_t ballot_of_non_member = 0;  // ballot.node >= the cluster's size
   std::uint64_t ballot_of_other_node = 0;  // ballot.node is not the sending node
   std::uint64_t unsorted_decided = 0;      // PrepareFrom.decided not increasing, or below from
   std::uint64_t local_only_from_peer = 0;  // ForgetBelow from another node
   std::uint64_t total() const {
-    return round_above_max + ballot_of_non_member + ballot_of_other_node + unsorted_decided +
+    return instance_above_max + round_above_max + ballot_of_non_member + ballot_of_other_node + unsorted_decided +
            local_only_from_peer;
   }
 };
@@ -138,7 +145,7 @@ class Acceptor final : public ActorLogic {
   bool merge_range(InstanceId from, Ballot ballot);
   std::vector<std::string> live_records() const;
   // False (and counted) for a ballot no correct proposer at `sender` issues.
-  bool acceptable(const Ballot& ballot, NodeId sender);
+  bool acceptable(InstanceId instance, const Ballot& ballot, NodeId sender);
   bool sane(const PrepareFrom& m);
 
   std::optional<NodeId> self_;

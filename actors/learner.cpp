@@ -37,7 +37,7 @@ void Learner::handle(const Address& from, Body body, Time now, Outbox& out) {
     return;
   }
   if (auto* d = std::get_if<Decided>(&body)) {
-    on_decided(std::move(*d), out);
+    on_decided(std::move(*d), /*from_peer=*/from.node != self_, out);
   } else if (auto* c = std::get_if<CatchUpRequest>(&body)) {
     on_catch_up(from.node, *c, now, out);
   } else if (auto* l = std::get_if<LocalDone>(&body)) {
@@ -118,9 +118,13 @@ bool Learner::too_far_ahead(InstanceId instance) const {
   return instance >= base && instance - base >= options_.max_decided_ahead;
 }
 
-void Learner::on_decided(Decided m, Outbox& out) {
+// This node's own proposer is exempt from the window: it decides only what
+// its applier asked for, at most a pipeline past decided_below, and a leader
+// whose own decisions were dropped would wait for them with nobody to fill
+// the hole.
+void Learner::on_decided(Decided m, bool from_peer, Outbox& out) {
   if (m.instance < held_from_) return;
-  if (too_far_ahead(m.instance)) {
+  if (from_peer && too_far_ahead(m.instance)) {
     ++refused_.decided_far_ahead;
     return;
   }

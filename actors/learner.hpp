@@ -52,8 +52,8 @@ struct LearnerOptions {
   Duration catch_up_interval = std::chrono::milliseconds(50);
   std::size_t catch_up_max_entries = 256;
   std::size_t catch_up_max_bytes = 4 * 1024 * 1024;
-  // With deliver_to_applier (a dense log, applied in order): a Decided at or
-  // beyond max(next_deliver, held_from) + max_decided_ahead is not stored.
+  // With deliver_to_applier (a dense log, applied in order): a peer's Decided
+  // at or beyond max(next_deliver, held_from) + max_decided_ahead is not stored.
   // Stored, it would move decided_below there, and the applier would take
   // everything between for holes to fill with no-ops (a Decided for
   // instance 10^9 stalled the cluster for good). A correct node decides only
@@ -114,7 +114,7 @@ class Learner final : public ActorLogic {
   const LearnerRefusals& refused() const { return refused_; }
 
  private:
-  void on_decided(Decided m, Outbox& out);
+  void on_decided(Decided m, bool from_peer, Outbox& out);
   bool too_far_ahead(InstanceId instance) const;
   void on_catch_up(NodeId from, const CatchUpRequest& m, Time now, Outbox& out);
   void recompute_forget_point(Outbox& out);

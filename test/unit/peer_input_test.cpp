@@ -52,6 +52,21 @@ TEST(Acceptor, RefusesBallotsAboveTheRoundLimit) {
   EXPECT_TRUE(sent<Promise>(r.out)[0].second.ok);
 }
 
+// An instance at 2^64-1 made join_info()'s bound wrap to 0: a node rebuilt
+// with --join could then vote where its lost self had voted.
+TEST(Acceptor, RefusesInstancesAboveTheLimitSoThatTheJoinBoundCannotWrap) {
+  AcceptorRig r;
+  ASSERT_TRUE(r.a.on_accept({5000, Ballot{1, 2}, "real"}).ok);
+  r.handle(1, Prepare{~InstanceId{0}, Ballot{2, 1}});
+  r.handle(1, Accept{kMaxInstance + 1, Ballot{2, 1}, "v"});
+  r.handle(1, PrepareFrom{~InstanceId{0}, Ballot{2, 1}, {}});
+  EXPECT_TRUE(r.out.empty());
+  EXPECT_EQ(r.a.refused().instance_above_max, 3u);
+  EXPECT_EQ(r.a.instances_held(), 1u);
+  EXPECT_TRUE(r.a.range_ballot().is_none());
+  EXPECT_EQ(r.a.join_info().instance_bound, 5001u);
+}
+
 TEST(Acceptor, RefusesBallotFromNonMember) {
   AcceptorRig r;
   r.handle(3, Prepare{1, Ballot{5, 3}});
@@ -233,6 +248,18 @@ TEST(Learner, DefersADecidedFarAheadOfItsLogToCatchUp) {
   l.handle({1, Actor::proposer}, Decided{4105, "inside now"}, at(0), out);
   EXPECT_EQ(l.decided_below(), 4106u);
   EXPECT_EQ(l.refused().decided_far_ahead, 2u);
+}
+
+// This node's own proposer decides only what its applier asked for, a
+// pipeline past decided_below; a leader that dropped its own decisions
+// would wait for them with nobody to fill the hole.
+TEST(Learner, TakesItsOwnProposersDecisionsPastTheWindow) {
+  Learner l(0, 3);
+  Outbox out;
+  l.handle({0, Actor::proposer}, Decided{5000, "mine"}, at(0), out);
+  EXPECT_EQ(l.decided_below(), 5001u);
+  EXPECT_EQ(l.refused().decided_far_ahead, 0u);
+  ASSERT_EQ(sent<Learned>(out).size(), 1u);
 }
 
 // Without an applier (the PaxosPeer library) the application picks the
