@@ -95,7 +95,7 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
 
   // Durable state first: a damaged data dir must stop the node before it
   // takes its ports.
-  std::unique_ptr<Acceptor> acceptor = std::make_unique<Acceptor>();
+  std::unique_ptr<Acceptor> acceptor = std::make_unique<Acceptor>(self, n);
   std::unique_ptr<Applier> applier;
   const bool kv = !c.client_endpoint.empty();
   ApplierOptions applier_options{.name = c.members[self].name,
@@ -114,7 +114,8 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
   };
   if (!c.data_dir.empty()) {
     LogOpenReport report;
-    Result<std::unique_ptr<Acceptor>> opened = Acceptor::open(c.data_dir + "/acceptor", &report);
+    Result<std::unique_ptr<Acceptor>> opened =
+        Acceptor::open(c.data_dir + "/acceptor", &report, self, n);
     if (!opened.ok()) return Error{opened.error()};
     acceptor = std::move(opened.value());
     if (report.records > 0) {
