@@ -302,6 +302,7 @@ FrontDoorThread::FrontDoorThread(zmq::context_t& ctx, std::string ns, NodeId sel
       router_(ctx_, zmq::socket_type::router) {
   set_common(router_);
   router_.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(kMaxClientFrameBytes));
+  router_.set(zmq::sockopt::rcvhwm, kClientRecvHwm);
   router_.bind(endpoint);
   bound_ = router_.get(zmq::sockopt::last_endpoint);
   thread_ = std::thread([this] { run(); });
@@ -313,6 +314,7 @@ FrontDoorThread::~FrontDoorThread() {
 }
 
 void FrontDoorThread::send_to_client(const ToClient& m) {
+  logic_.on_reply(m);  // admission control: its request is no longer in flight
   // ROUTER drops silently when the client is gone or its queue is full.
   if (!router_.send(zmq::buffer(m.route), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
     return;

@@ -452,6 +452,7 @@ void Simulation::client_timeout(int c, std::uint64_t attempt) {
 }
 
 void Simulation::to_client(NodeId node, const ToClient& m) {
+  nodes_[node].front_door->on_reply(m);  // as the FrontDoorThread does
   const int c = std::stoi(m.route.substr(1));
   Result<Body> body = decode(m.body);
   if (!body.ok()) {
