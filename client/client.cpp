@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 #include <random>
+#include <thread>
 
 #include "messages/codec.hpp"
 
@@ -10,6 +11,7 @@ namespace kvpaxos {
 namespace {
 
 constexpr std::chrono::milliseconds kMaxAttemptTimeout{1000};
+constexpr std::chrono::milliseconds kFirstOverloadBackoff{20};
 
 using SteadyClock = std::chrono::steady_clock;
 
@@ -101,10 +103,14 @@ CallResult Client::call(OpKind op, const std::string& key, const std::string& va
   if (value.size() > kMaxValueBytes) {
     return {Outcome::rejected, {}, "value exceeds " + std::to_string(kMaxValueBytes) + " bytes"};
   }
-  const ClientRequest request{id_, next_seq_++, acked_, op, key, value};
-  const std::string frame = encode(request);
+  ClientRequest request{id_, next_seq_++, acked_, op, key, value};
+  std::string frame = encode(request);
   const auto deadline = SteadyClock::now() + options_.deadline;
   auto attempt_timeout = options_.attempt_timeout;
+  // overloaded / session_expired (docs/architecture.md): sends of this seq
+  // that may have reached a node's log, and the back-off at an overloaded node.
+  int sends = 0;
+  auto overload_backoff = kFirstOverloadBackoff;
 
   for (;;) {
     const auto now = SteadyClock::now();
@@ -113,6 +119,8 @@ CallResult Client::call(OpKind op, const std::string& key, const std::string& va
     if (!socket_) socket_ = open_dealer(ctx_, client_endpoint(endpoint));
     zmq::socket_t& socket = *socket_;
     socket.send(zmq::buffer(frame), zmq::send_flags::none);
+    ++sends;
+    bool resend_here = false;
     const auto attempt_end =
         std::min(deadline, now + std::chrono::duration_cast<SteadyClock::duration>(attempt_timeout));
     while (SteadyClock::now() < attempt_end) {
@@ -122,10 +130,38 @@ CallResult Client::call(OpKind op, const std::string& key, const std::string& va
       Result<Body> body = decode(*raw, kMaxClientFrameBytes);
       if (!body.ok()) continue;  // not a reply we can read; keep waiting
       if (auto* e = std::get_if<ErrorReply>(&body.value())) {
+        if (e->code == ReplyCode::overloaded) {
+          // Refused at the door before it was even decoded: nothing ran.
+          // Back off and send the same seq to the same node again.
+          --sends;
+          std::this_thread::sleep_for(std::min<SteadyClock::duration>(
+              overload_backoff, std::max<SteadyClock::duration>(deadline - SteadyClock::now(), {})));
+          overload_backoff = std::min(kMaxAttemptTimeout, overload_backoff * 2);
+          resend_here = true;
+          break;
+        }
         return {Outcome::rejected, {}, endpoint + " rejected the request: " + e->error};
       }
       auto* reply = std::get_if<ClientReply>(&body.value());
       if (reply == nullptr || reply->client_id != id_ || reply->seq != request.seq) continue;
+      if (reply->code == ReplyCode::session_expired) {
+        if (sends != 1) {
+          return {Outcome::unknown, {},
+                  endpoint + ": " + reply->error + "; the op was sent more than once, so the "
+                  "outcome is unknown (it may have taken effect)"};
+        }
+        // This was the only copy sent, and it did not run: a new session
+        // (new id, seq 1) carries the op. Exactly-once holds; see
+        // docs/architecture.md, "Bounded sessions".
+        id_ = random_client_id();
+        next_seq_ = 1;
+        acked_ = 0;
+        request = ClientRequest{id_, next_seq_++, acked_, op, key, value};
+        frame = encode(request);
+        sends = 0;
+        resend_here = true;
+        break;
+      }
       acked_ = request.seq;
       if (reply->code == ReplyCode::stale_request) {
         // Our one outstanding seq ran, but the node no longer holds its reply
@@ -141,6 +177,7 @@ CallResult Client::call(OpKind op, const std::string& key, const std::string& va
       }
       return {Outcome::ok, std::move(reply->value), {}};
     }
+    if (resend_here) continue;
     // No answer here: the same request (same seq) goes to the next node.
     socket_.reset();
     current_ = (current_ + 1) % options_.endpoints.size();
