@@ -507,7 +507,14 @@ void Applier::install_snapshot(InstanceId instance, std::string bytes, Outbox& o
   for (const auto& [client, w] : waiters_) waiting.push_back(client);
   for (ClientId client : waiting) {
     Waiter& w = waiters_.at(client);
-    if (executed(client, w.seq)) {
+    if (!sessions_.contains(client)) {
+      // Its op may have run inside the snapshot, in a session evicted since:
+      // no answer here, so the client retries and hears session_expired on
+      // a second copy, which it reports as an unknown outcome. Answering
+      // session_expired to this only copy would let it start a new session
+      // and run the op again.
+      waiters_.erase(client);
+    } else if (executed(client, w.seq)) {
       answer_waiter(client, out);
     } else {
       w.queued = false;
@@ -563,6 +570,10 @@ bool Applier::execute(const KvOp& op, InstanceId instance) {
     sessions_by_age_.insert({instance, op.client_id});
   }
   Session& s = found->second;
+  // The client acknowledges a reply this session never produced: the
+  // session it talked to was evicted and this one was started again by a
+  // late copy of its seq 1. Its op may have run in the old one.
+  if (op.seq > s.last_seq && op.ack > s.last_seq && !options_.bug_execute_expired) return false;
   if (s.has_reply && op.ack >= s.last_seq) drop_reply(op.client_id, s);
   if (op.seq <= s.last_seq) return true;  // a duplicate: executed already
   if (s.has_reply) drop_reply(op.client_id, s);  // superseded: the client moved on

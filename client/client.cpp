@@ -103,14 +103,20 @@ CallResult Client::call(OpKind op, const std::string& key, const std::string& va
   if (value.size() > kMaxValueBytes) {
     return {Outcome::rejected, {}, "value exceeds " + std::to_string(kMaxValueBytes) + " bytes"};
   }
-  ClientRequest request{id_, next_seq_++, acked_, op, key, value};
-  std::string frame = encode(request);
+  if (next_seq_ == 1 && op != OpKind::get) {
+    // A session opens with a get: once the nodes evict a session, a late
+    // copy of its seq 1 runs again, harmless for a get (docs/architecture.md,
+    // "Bounded sessions").
+    CallResult opened = call(OpKind::get, "", {});
+    if (!opened.ok()) {
+      return {Outcome::rejected, {}, "could not open a session, the op was not sent: " + opened.error};
+    }
+  }
+  const ClientRequest request{id_, next_seq_++, acked_, op, key, value};
+  const std::string frame = encode(request);
   const auto deadline = SteadyClock::now() + options_.deadline;
   auto attempt_timeout = options_.attempt_timeout;
-  // overloaded / session_expired (docs/architecture.md): sends of this seq
-  // that may have reached a node's log, and the back-off at an overloaded node.
-  int sends = 0;
-  auto overload_backoff = kFirstOverloadBackoff;
+  auto overload_backoff = kFirstOverloadBackoff;  // docs/protocol.md, "overloaded"
 
   for (;;) {
     const auto now = SteadyClock::now();
@@ -119,7 +125,6 @@ CallResult Client::call(OpKind op, const std::string& key, const std::string& va
     if (!socket_) socket_ = open_dealer(ctx_, client_endpoint(endpoint));
     zmq::socket_t& socket = *socket_;
     socket.send(zmq::buffer(frame), zmq::send_flags::none);
-    ++sends;
     bool resend_here = false;
     const auto attempt_end =
         std::min(deadline, now + std::chrono::duration_cast<SteadyClock::duration>(attempt_timeout));
@@ -133,7 +138,6 @@ CallResult Client::call(OpKind op, const std::string& key, const std::string& va
         if (e->code == ReplyCode::overloaded) {
           // Refused at the door before it was even decoded: nothing ran.
           // Back off and send the same seq to the same node again.
-          --sends;
           std::this_thread::sleep_for(std::min<SteadyClock::duration>(
               overload_backoff, std::max<SteadyClock::duration>(deadline - SteadyClock::now(), {})));
           overload_backoff = std::min(kMaxAttemptTimeout, overload_backoff * 2);
@@ -145,22 +149,16 @@ CallResult Client::call(OpKind op, const std::string& key, const std::string& va
       auto* reply = std::get_if<ClientReply>(&body.value());
       if (reply == nullptr || reply->client_id != id_ || reply->seq != request.seq) continue;
       if (reply->code == ReplyCode::session_expired) {
-        if (sends != 1) {
-          return {Outcome::unknown, {},
-                  endpoint + ": " + reply->error + "; the op was sent more than once, so the "
-                  "outcome is unknown (it may have taken effect)"};
-        }
-        // This was the only copy sent, and it did not run: a new session
-        // (new id, seq 1) carries the op. Exactly-once holds; see
-        // docs/architecture.md, "Bounded sessions".
+        // This copy did not run, but an earlier or a late copy may (even one
+        // sent once can be proposed twice by the nodes), so the outcome is
+        // unknown, never retried in a new session behind the caller's back.
+        // The next call starts a new session (docs/architecture.md).
         id_ = random_client_id();
         next_seq_ = 1;
         acked_ = 0;
-        request = ClientRequest{id_, next_seq_++, acked_, op, key, value};
-        frame = encode(request);
-        sends = 0;
-        resend_here = true;
-        break;
+        return {Outcome::unknown, {},
+                endpoint + ": " + reply->error + "; the outcome is unknown (it may have taken "
+                "effect); this client starts a new session for its next call"};
       }
       acked_ = request.seq;
       if (reply->code == ReplyCode::stale_request) {

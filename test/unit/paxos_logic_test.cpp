@@ -790,7 +790,9 @@ TEST(Applier, EvictionIsTheSameOnAReplicaRestoredFromASnapshot) {
   // Which sessions are left shows in which clients' next ops run.
   for (ApplierRig* r : {&original, &restored}) {
     std::vector<ClientRequest> probe;
-    for (ClientId c = 1; c <= 6; ++c) probe.push_back(put_of(c, 9, "probe"));
+    for (ClientId c = 1; c <= 6; ++c) {
+      probe.push_back(ClientRequest{c, 9, 0, OpKind::put, "k" + std::to_string(c), "probe"});
+    }
     apply_batch(*r, probe);
   }
   using State = std::map<std::string, std::string>;
@@ -837,6 +839,23 @@ TEST(Applier, RepliesNameTheirClientAndSeqForTheFrontDoor) {
   ASSERT_EQ(to_client.size(), 1u);
   EXPECT_EQ(to_client[0].second.client_id, 4u);
   EXPECT_EQ(to_client[0].second.seq, 1u);
+}
+
+TEST(Applier, OpAcknowledgingAReplyItsSessionNeverGaveDoesNotRun) {
+  // Client 1's session was evicted and started again by a late copy of its
+  // seq 1; its seq 3 (ack 2) must not run in the new one: it may have run.
+  ApplierRig r({.name = "n1", .max_sessions = 1});
+  apply_batch(r, {put_of(1, 1, "a")});
+  apply_batch(r, {put_of(1, 2, "b")});
+  apply_batch(r, {put_of(2, 1, "x")});  // evicts client 1
+  apply_batch(r, {put_of(1, 1, "a")});  // the late copy: a new session, last seq 1
+  r.request(put_of(1, 3, "c"));
+  r.out.clear();
+  apply_batch(r, {put_of(1, 3, "c")});
+  EXPECT_EQ(r.a.data().at("k1"), "a");
+  auto replies = r.replies();
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].code, ReplyCode::session_expired);
 }
 
 }  // namespace
