@@ -489,7 +489,8 @@ void Simulation::to_client(NodeId node, const ToClient& m) {
 
 void Simulation::client_reply(int c, const ClientReply& r) {
   SimClient& cl = clients_[static_cast<std::size_t>(c)];
-  if (!cl.busy || r.seq != cl.request.seq) return;  // a late duplicate
+  // A late duplicate, or a reply to this client's previous session.
+  if (!cl.busy || r.seq != cl.request.seq || r.client_id != cl.id) return;
   if (r.code == ReplyCode::session_expired) {
     client_session_expired(c);
     return;
