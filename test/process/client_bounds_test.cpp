@@ -200,5 +200,50 @@ TEST(ProcessClientBounds, ConnectionsPastTheDescriptorLimitAreShutAndTheNodeKeep
   EXPECT_EQ(cluster.logs().find("peer link stopped"), std::string::npos) << cluster.logs();
 }
 
+// Attack 2: 120,000 fake client ids, one put each, from one connection
+// without waiting. Every replica keeps at most 65,536 sessions.
+TEST(ProcessClientBounds, FakeClientIdsAreBoundedInSessionsOnEveryReplica) {
+  test::ProcessCluster cluster(3, {"--log-level", "error"});
+  ASSERT_TRUE(cluster.started());
+  BystanderLoad bystander(cluster.endpoints());
+  zmq::context_t ctx(1);
+  zmq::socket_t attacker(ctx, zmq::socket_type::dealer);
+  attacker.set(zmq::sockopt::linger, 0);
+  attacker.connect(client_endpoint(cluster.endpoints()[0]));
+  constexpr ClientId kFakeIds = 120'000;
+  const auto attack_end = SteadyClock::now() + seconds(15);
+  ClientId sent = 0;
+  std::uint64_t replies = 0;
+  while (sent < kFakeIds && SteadyClock::now() < attack_end) {
+    const std::string frame = encode(ClientRequest{1'000'000 + sent, 1, 0, OpKind::put, "fake", "v"});
+    if (attacker.send(zmq::buffer(frame), zmq::send_flags::dontwait)) ++sent;
+    zmq::message_t reply;
+    while (attacker.recv(reply, zmq::recv_flags::dontwait)) ++replies;
+    if (sent % 1000 == 0) std::this_thread::sleep_for(milliseconds(5));
+  }
+  // Let the node apply what it admitted.
+  Client status(ctx, ClientOptions{.endpoints = cluster.endpoints()});
+  std::uint64_t sessions_max = 0;
+  for (int wait = 0; wait < 150; ++wait) {
+    zmq::message_t reply;
+    while (attacker.recv(reply, zmq::recv_flags::dontwait)) ++replies;
+    if (replies >= sent) break;
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  bystander.stop();
+  for (int i = 0; i < cluster.size(); ++i) {
+    Result<StatusReply> s = status.status(cluster.endpoints()[static_cast<std::size_t>(i)], seconds(5));
+    ASSERT_TRUE(s.ok()) << s.error();
+    sessions_max = std::max(sessions_max, s.value().sessions);
+  }
+  std::printf("%llu fake ids sent, %llu replies; most sessions on a replica: %llu; bystander %d ok, %d failed\n",
+              static_cast<unsigned long long>(sent), static_cast<unsigned long long>(replies),
+              static_cast<unsigned long long>(sessions_max), bystander.ok(), bystander.failed());
+  EXPECT_GT(replies, 65'536u) << "the attack did not get past the session limit";
+  EXPECT_LE(sessions_max, 65'536u + 1024u);  // one instance may overshoot by its batch
+  EXPECT_EQ(bystander.failed(), 0) << bystander.first_error();
+  EXPECT_GT(bystander.ok(), 0);
+}
+
 }  // namespace
 }  // namespace kvpaxos
