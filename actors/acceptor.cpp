@@ -14,8 +14,12 @@ constexpr std::size_t kMaxPromisedValues = 16384;
 constexpr std::uint64_t kMaxPromisedBytes = 32u << 20;
 }  // namespace
 
-Result<std::unique_ptr<Acceptor>> Acceptor::open(const std::string& dir, LogOpenReport* report) {
+Result<std::unique_ptr<Acceptor>> Acceptor::open(const std::string& dir, LogOpenReport* report,
+                                                 std::optional<NodeId> self,
+                                                 std::size_t cluster_size) {
   auto acceptor = std::make_unique<Acceptor>();
+  acceptor->self_ = self;
+  acceptor->n_ = cluster_size;
   std::string bad;
   Acceptor& a = *acceptor;
   auto log = SegmentedLog::open(
@@ -210,9 +214,11 @@ void Acceptor::set_vote_floor(InstanceId instance) {
   record({AcceptorRecord::vote_floor, instance, {}, {}});
 }
 
+// Peers report max_round: clamped, so that a faulty report cannot wrap the
+// range promise to the zero ballot (which promises nothing).
 void Acceptor::start_rebuilt(InstanceId vote_floor, std::uint64_t max_round) {
   set_vote_floor(vote_floor);
-  promise_range(vote_floor, Ballot{max_round + 1, 0});
+  promise_range(vote_floor, Ballot{std::min(max_round, kMaxBallotRound - 1) + 1, 0});
 }
 
 JoinInfo Acceptor::join_info() const {
@@ -225,8 +231,41 @@ JoinInfo Acceptor::join_info() const {
   return info;
 }
 
+bool Acceptor::acceptable(const Ballot& ballot, NodeId sender) {
+  if (ballot.round > kMaxBallotRound) {
+    ++refused_.round_above_max;  // promising it would leave proposers no ballot above
+    return false;
+  }
+  if (ballot.node >= n_) {
+    ++refused_.ballot_of_non_member;
+    return false;
+  }
+  // A proposer issues ballots with its own node id only. Another node's ballot
+  // could carry a second value in one ballot and instance: two values chosen.
+  if (ballot.node != sender) {
+    ++refused_.ballot_of_other_node;
+    return false;
+  }
+  return true;
+}
+
+// The proposer lists its learned instances in order (a std::set), all at or
+// above `from`; on_prepare_from's binary search relies on it, and an answer
+// that left out a value the list did not really name could let the proposer
+// choose a second value there.
+bool Acceptor::sane(const PrepareFrom& m) {
+  for (std::size_t i = 0; i < m.decided.size(); ++i) {
+    if (m.decided[i] < m.from || (i > 0 && m.decided[i] <= m.decided[i - 1])) {
+      ++refused_.unsorted_decided;
+      return false;
+    }
+  }
+  return true;
+}
+
 void Acceptor::handle(const Address& from, Body body, Time, Outbox& out) {
   if (auto* m = std::get_if<Prepare>(&body)) {
+    if (!acceptable(m->ballot, from.node)) return;
     // Below the vote floor this node's lost self may have voted: silence, as
     // if it were down (a "forgotten" answer would end the proposer's attempt).
     if (m->instance < vote_floor_ && m->instance >= forget_below_) {
@@ -235,12 +274,14 @@ void Acceptor::handle(const Address& from, Body body, Time, Outbox& out) {
     }
     out.push_back({{from.node, Actor::proposer}, on_prepare(*m)});
   } else if (auto* a = std::get_if<Accept>(&body)) {
+    if (!acceptable(a->ballot, from.node)) return;
     if (a->instance < vote_floor_ && a->instance >= forget_below_) {
       ++abstained_;
       return;
     }
     out.push_back({{from.node, Actor::proposer}, on_accept(std::move(*a))});
   } else if (auto* p = std::get_if<PrepareFrom>(&body)) {
+    if (!acceptable(p->ballot, from.node) || !sane(*p)) return;
     // A range reaching below the vote floor covers instances this node must
     // not vote in yet: silence, as for a Prepare there.
     if (p->from < vote_floor_ && repairing()) {
@@ -249,6 +290,12 @@ void Acceptor::handle(const Address& from, Body body, Time, Outbox& out) {
     }
     out.push_back({{from.node, Actor::proposer}, on_prepare_from(*p)});
   } else if (auto* f = std::get_if<ForgetBelow>(&body)) {
+    // Only this node's learner knows what a majority is done with: a peer's
+    // ForgetBelow would make this acceptor answer "forgotten" where it must vote.
+    if (self_ && from.node != *self_) {
+      ++refused_.local_only_from_peer;
+      return;
+    }
     forget_below(f->instance);
   } else if (std::holds_alternative<JoinQuery>(body)) {
     out.push_back({from, join_info()});

@@ -37,10 +37,13 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "actors/actor.hpp"
+#include "actors/cluster_config.hpp"
+#include "actors/proposer.hpp"
 #include "actors/wal.hpp"
 
 namespace kvpaxos {
@@ -58,11 +61,33 @@ struct AcceptorRecord {
   MSGPACK_DEFINE(kind, instance, ballot, value)
 };
 
+// Peer input the acceptor refused (left unanswered) because no correct node
+// sends it, per reason. Nothing in the acceptor's state changes for them.
+struct AcceptorRefusals {
+  std::uint64_t round_above_max = 0;       // ballot round above kMaxBallotRound
+  std::uint64_t ballot_of_non_member = 0;  // ballot.node >= the cluster's size
+  std::uint64_t ballot_of_other_node = 0;  // ballot.node is not the sending node
+  std::uint64_t unsorted_decided = 0;      // PrepareFrom.decided not increasing, or below from
+  std::uint64_t local_only_from_peer = 0;  // ForgetBelow from another node
+  std::uint64_t total() const {
+    return round_above_max + ballot_of_non_member + ballot_of_other_node + unsorted_decided +
+           local_only_from_peer;
+  }
+};
+
 class Acceptor final : public ActorLogic {
  public:
-  Acceptor() = default;  // in memory only (tests, the simulator)
+  // In memory only (tests, the simulator). Knowing its node and the
+  // cluster's size, the acceptor refuses ballots of non-members and
+  // ForgetBelow from other nodes; without (older callers) it bounds ballots
+  // by the largest cluster and cannot tell its own learner from a peer's.
+  // Either way it refuses a ballot that is not its sender's.
+  Acceptor() = default;
+  Acceptor(NodeId self, std::size_t cluster_size) : self_(self), n_(cluster_size) {}
   // Durable, in `dir`: replays what the log there holds.
-  static Result<std::unique_ptr<Acceptor>> open(const std::string& dir, LogOpenReport* report);
+  static Result<std::unique_ptr<Acceptor>> open(const std::string& dir, LogOpenReport* report,
+                                                std::optional<NodeId> self = std::nullopt,
+                                                std::size_t cluster_size = kMaxClusterSize);
 
   Result<bool> sync() override;
   bool durable() const override { return log_ != nullptr; }
@@ -98,6 +123,7 @@ class Acceptor final : public ActorLogic {
   InstanceId range_from() const { return range_from_; }
   Ballot range_ballot() const { return range_ballot_; }
   std::uint64_t log_bytes() const { return log_ ? log_->bytes_on_disk() : 0; }
+  const AcceptorRefusals& refused() const { return refused_; }
 
  private:
   struct InstanceState {
@@ -111,7 +137,12 @@ class Acceptor final : public ActorLogic {
   // Widens the range promise to cover (from, ballot); false if it already did.
   bool merge_range(InstanceId from, Ballot ballot);
   std::vector<std::string> live_records() const;
+  // False (and counted) for a ballot no correct proposer at `sender` issues.
+  bool acceptable(const Ballot& ballot, NodeId sender);
+  bool sane(const PrepareFrom& m);
 
+  std::optional<NodeId> self_;
+  std::size_t n_ = kMaxClusterSize;
   std::map<InstanceId, InstanceState> instances_;
   std::unique_ptr<SegmentedLog> log_;  // null: in memory only
   std::uint64_t live_bytes_ = 0;       // rough size of the state, for compaction
@@ -120,6 +151,7 @@ class Acceptor final : public ActorLogic {
   InstanceId range_from_ = 0;  // meaningful when range_ballot_ is not none
   Ballot range_ballot_;
   std::uint64_t abstained_ = 0;  // Prepare/Accept left unanswered below the vote floor
+  AcceptorRefusals refused_;
 };
 
 }  // namespace kvpaxos

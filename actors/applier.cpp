@@ -10,10 +10,24 @@
 
 namespace kvpaxos {
 
+namespace {
+// What another node's applier may send here. The rest comes from this node's
+// learner, front door and snapshot writer: a peer's Apply or LearnerProgress
+// would change the state outside the log, or open a gap for no-ops.
+bool from_peers(const Body& body) {
+  return std::holds_alternative<SnapshotRequest>(body) ||
+         std::holds_alternative<SnapshotChunk>(body) || std::holds_alternative<ForwardOps>(body);
+}
+}  // namespace
+
 Applier::Applier(NodeId self, ApplierOptions options)
     : self_(self), options_(std::move(options)), leader_(self) {}
 
 void Applier::handle(const Address& from, Body body, Time now, Outbox& out) {
+  if (from.node != self_ && !from_peers(body)) {
+    ++refused_.local_only_from_peer;
+    return;
+  }
   if (auto* n = std::get_if<SnapshotNeeded>(&body)) {
     on_snapshot_needed(*n, now, out);
   } else if (auto* q = std::get_if<SnapshotRequest>(&body)) {
@@ -344,7 +358,7 @@ void Applier::on_apply(Apply m, Time now, Outbox& out) {
 
 namespace {
 
-// The snapshot file's content. Field order is the format; bump kFormat on change.
+// A dedup session in the snapshot file.
 struct SessionRecord {
   ClientId client = 0;
   std::uint64_t last_seq = 0;
@@ -353,7 +367,12 @@ struct SessionRecord {
   InstanceId last_instance = 0;
   MSGPACK_DEFINE(client, last_seq, has_reply, reply_value, last_instance)
 };
-struct SnapshotRecord {
+constexpr std::uint32_t kSnapshotFormat = 1;
+
+}  // namespace
+
+// The snapshot file's content. Field order is the format; bump kSnapshotFormat on change.
+struct Applier::SnapshotRecord {
   std::uint32_t format = 0;
   InstanceId applied_below = 0;
   std::vector<std::pair<std::string, std::string>> kv;
@@ -361,9 +380,6 @@ struct SnapshotRecord {
   std::uint64_t undecodable_entries = 0;
   MSGPACK_DEFINE(format, applied_below, kv, sessions, undecodable_entries)
 };
-constexpr std::uint32_t kSnapshotFormat = 1;
-
-}  // namespace
 
 std::string Applier::snapshot() const {
   SnapshotRecord r{kSnapshotFormat, applied_below_, {}, {}, undecodable_entries_};
@@ -378,7 +394,7 @@ std::string Applier::snapshot() const {
   return std::string(buf.data(), buf.size());
 }
 
-Result<bool> Applier::restore(std::string_view bytes) {
+Result<Applier::SnapshotRecord> Applier::parse_snapshot(std::string_view bytes) {
   SnapshotRecord r;
   try {
     msgpack::object_handle h = msgpack::unpack(bytes.data(), bytes.size());
@@ -390,6 +406,17 @@ Result<bool> Applier::restore(std::string_view bytes) {
     return Error{"snapshot format " + std::to_string(r.format) + " is not the " +
                  std::to_string(kSnapshotFormat) + " this kvpaxosd reads"};
   }
+  return r;
+}
+
+Result<bool> Applier::restore(std::string_view bytes) {
+  Result<SnapshotRecord> r = parse_snapshot(bytes);
+  if (!r.ok()) return Error{r.error()};
+  load(std::move(r.value()), bytes.size());
+  return true;
+}
+
+void Applier::load(SnapshotRecord r, std::size_t bytes) {
   kv_.clear();
   kv_bytes_ = 0;
   kv_.reserve(r.kv.size());
@@ -409,10 +436,9 @@ Result<bool> Applier::restore(std::string_view bytes) {
     if (s.has_reply) keep_reply(s.client, session, std::move(s.reply_value));
   }
   applied_below_ = snapshot_below_ = next_propose_ = r.applied_below;
-  last_snapshot_bytes_ = bytes.size();
+  last_snapshot_bytes_ = bytes;
   decided_below_ = std::max(decided_below_, applied_below_);
   undecodable_entries_ = r.undecodable_entries;
-  return true;
 }
 
 void Applier::on_snapshot_needed(const SnapshotNeeded& m, Time now, Outbox& out) {
@@ -450,45 +476,88 @@ void Applier::on_snapshot_request(NodeId from, const SnapshotRequest& m, Time no
                                served_.bytes.substr(offset, options_.snapshot_chunk_bytes)}});
 }
 
+// A chunk counts only from the peer asked, while a transfer runs, as the next
+// byte of the snapshot being fetched; anything else is counted and changes
+// nothing. The crc and the content are checked whole before the state is
+// replaced.
 void Applier::on_snapshot_chunk(NodeId from, SnapshotChunk m, Time now, Outbox& out) {
-  if (!fetch_.active || from != fetch_.peer) return;
-  if (m.instance != fetch_.instance || m.offset == 0) {
-    if (m.offset != 0) return;  // a late chunk of another snapshot
-    fetch_.instance = m.instance;
-    fetch_.total_bytes = m.total_bytes;
-    fetch_.crc = m.crc;
-    fetch_.bytes.clear();
+  if (!fetch_.active || from != fetch_.peer) {
+    ++refused_.chunk_not_asked;
+    return;
   }
-  if (m.offset != fetch_.bytes.size()) return;  // a duplicate or a late chunk
+  if (!chunk_in_bounds(m)) return;
+  if (m.instance <= applied_below_) {
+    ++refused_.chunk_not_newer;  // the peer is no further: the learner asks again
+    fetch_ = Fetch{};
+    return;
+  }
+  if (!chunk_continues_fetch(m)) return;
   fetch_.bytes += m.data;
   fetch_.last_chunk = now;
-  if (fetch_.bytes.size() < fetch_.total_bytes && !m.data.empty()) {
+  if (fetch_.bytes.size() < fetch_.total_bytes) {
     request_chunk(now, out);
     return;
   }
   Fetch done = std::move(fetch_);
   fetch_ = Fetch{};
-  if (done.bytes.size() != done.total_bytes || crc32c(done.bytes) != done.crc) {
+  if (crc32c(done.bytes) != done.crc) {
     ++snapshot_failures_;
+    ++refused_.snapshot_rejected;
     last_snapshot_error_ = "snapshot from node " + std::to_string(from) + " failed its checksum";
     return;  // the learner asks again
   }
-  if (done.instance <= applied_below_) return;
   install_snapshot(done.instance, std::move(done.bytes), out);
 }
 
+// A correct peer serves a snapshot of at least one byte (kMaxSnapshotBytes at
+// most) in non-empty chunks of at most kMaxSnapshotChunkBytes that end inside it.
+bool Applier::chunk_in_bounds(const SnapshotChunk& m) {
+  const bool in_bounds = m.total_bytes > 0 && m.total_bytes <= kMaxSnapshotBytes &&
+                         !m.data.empty() && m.data.size() <= kMaxSnapshotChunkBytes &&
+                         m.offset < m.total_bytes && m.data.size() <= m.total_bytes - m.offset;
+  if (!in_bounds) ++refused_.chunk_malformed;
+  return in_bounds;
+}
+
+// The first chunk of a transfer names the snapshot (instance, size, crc). A
+// peer asked for a snapshot it no longer holds starts over, at byte 0, on a
+// newer one. Any other chunk must be the next byte of the snapshot named,
+// with the same size and crc: the serving peer keeps it stable.
+bool Applier::chunk_continues_fetch(const SnapshotChunk& m) {
+  if (m.offset == 0 && (fetch_.instance == 0 || m.instance > fetch_.instance)) {
+    fetch_.instance = m.instance;
+    fetch_.total_bytes = m.total_bytes;
+    fetch_.crc = m.crc;
+    fetch_.bytes.clear();
+    return true;
+  }
+  if (m.instance != fetch_.instance || m.offset != fetch_.bytes.size()) {
+    ++refused_.chunk_stale;  // late, duplicated, or of an older snapshot
+    return false;
+  }
+  if (m.total_bytes != fetch_.total_bytes || m.crc != fetch_.crc) {
+    ++refused_.chunk_changed;
+    return false;
+  }
+  return true;
+}
+
+// The snapshot must cover exactly [0, instance), past what is applied here:
+// installing one at or below it would apply instances twice.
 void Applier::install_snapshot(InstanceId instance, std::string bytes, Outbox& out) {
-  // Keep what restore() does not carry.
+  Result<SnapshotRecord> parsed = parse_snapshot(bytes);
+  if (!parsed.ok() || parsed->applied_below != instance || instance <= applied_below_) {
+    ++snapshot_failures_;
+    ++refused_.snapshot_rejected;
+    last_snapshot_error_ = "a received snapshot does not load: " +
+                           (parsed.ok() ? std::string("wrong instance") : parsed.error());
+    return;
+  }
+  // Keep what load() does not carry.
   const InstanceId decided = decided_below_;
   const InstanceId forget = forget_below_;
   const InstanceId durable = snapshot_below_;
-  Result<bool> restored = restore(bytes);
-  if (!restored.ok() || applied_below_ != instance) {
-    ++snapshot_failures_;
-    last_snapshot_error_ = "a received snapshot does not load: " +
-                           (restored.ok() ? std::string("wrong instance") : restored.error());
-    return;
-  }
+  load(std::move(parsed.value()), bytes.size());
   decided_below_ = std::max(decided, applied_below_);
   forget_below_ = forget;
   ++snapshots_installed_;
@@ -686,14 +755,34 @@ void Applier::tick(Time now, Outbox& out) {
     snapshot_retry_at_.reset();
     take_snapshot();
   }
-  // A hole: later instances are decided but the next one to apply is not
-  // known here. Proposing a no-op there learns the chosen value if there is
-  // one, or fills the slot.
+  fill_holes(now, out);
+}
+
+// A hole: later instances are decided but the next one to apply is not known
+// here. Proposing a no-op there learns the chosen value if there is one, or
+// fills the slot. A proposer that died leaves a few holes (its pipeline); a
+// Decided far ahead (a faulty peer's, within the learner's
+// max_decided_ahead) leaves thousands, and one no-op per hole_timeout would
+// take a quarter of an hour to cross 4096. So when the instance right after
+// the last no-op batch is a hole again, the next batch is twice as large (up
+// to kHoleFillBatch): a single hole still costs one no-op, 4096 about twenty
+// rounds.
+void Applier::fill_holes(Time now, Outbox& out) {
   if (applied_below_ >= decided_below_) return;
   if (now - last_progress_ < options_.hole_timeout) return;
   if (now - last_hole_proposal_ < options_.hole_timeout) return;
   last_hole_proposal_ = now;
-  out.push_back({{self_, Actor::proposer}, Propose{applied_below_, encode_op(KvOp::no_op())}});
+  if (hole_fill_end_ && applied_below_ < *hole_fill_end_) {
+    // The last batch is not all applied yet: its head again, as before.
+    out.push_back({{self_, Actor::proposer}, Propose{applied_below_, encode_op(KvOp::no_op())}});
+    return;
+  }
+  hole_fill_batch_ =
+      applied_below_ == hole_fill_end_ ? std::min(2 * hole_fill_batch_, kHoleFillBatch) : 1;
+  hole_fill_end_ = applied_below_ + std::min(hole_fill_batch_, decided_below_ - applied_below_);
+  for (InstanceId i = applied_below_; i < *hole_fill_end_; ++i) {
+    out.push_back({{self_, Actor::proposer}, Propose{i, encode_op(KvOp::no_op())}});
+  }
 }
 
 void Applier::evict_session(std::unordered_map<ClientId, Session>::iterator it) {

@@ -30,6 +30,36 @@
 
 namespace kvpaxos {
 
+// A snapshot transfer refuses a total size above this. The store lives in
+// memory, and a node serving a snapshot holds the state and its encoded copy,
+// so a state this large needs more than 64 GiB of RAM per node: a total above
+// it comes from a faulty peer (and would have this node buffer its chunks).
+inline constexpr std::uint64_t kMaxSnapshotBytes = std::uint64_t{32} << 30;
+// A correct node sends chunks of ApplierOptions::snapshot_chunk_bytes (1 MiB;
+// no flag changes it); a larger chunk is refused.
+inline constexpr std::size_t kMaxSnapshotChunkBytes = std::size_t{4} << 20;
+// The most no-ops proposed at once into a run of holes (Applier::fill_holes):
+// the largest pipeline a node may keep in flight.
+inline constexpr InstanceId kHoleFillBatch = 256;
+
+// Peer input the applier ignored, per reason. Snapshot chunks that are late,
+// duplicated or of a snapshot no newer than this node's state come from
+// correct peers too (reordering, a transfer that moved to another peer); the
+// other reasons no correct node sends.
+struct ApplierRefusals {
+  std::uint64_t local_only_from_peer = 0;  // anything but snapshot transfer and ForwardOps
+  std::uint64_t chunk_not_asked = 0;       // no transfer running, or from another peer
+  std::uint64_t chunk_stale = 0;           // not the next byte of the snapshot asked for
+  std::uint64_t chunk_not_newer = 0;       // a snapshot at or below what is applied here
+  std::uint64_t chunk_malformed = 0;       // sizes out of bounds or inconsistent
+  std::uint64_t chunk_changed = 0;         // total_bytes or crc differ within one snapshot
+  std::uint64_t snapshot_rejected = 0;     // complete, but its crc or content is wrong
+  std::uint64_t total() const {
+    return local_only_from_peer + chunk_not_asked + chunk_stale + chunk_not_newer +
+           chunk_malformed + chunk_changed + snapshot_rejected;
+  }
+};
+
 struct ApplierOptions {
   std::string name;
   bool fault_injection = false;
@@ -142,6 +172,7 @@ class Applier final : public ActorLogic {
   const std::string& last_forwarded_op_error() const { return last_forwarded_op_error_; }
   std::size_t retained_replies() const;
   std::size_t retained_reply_bytes() const { return retained_bytes_; }
+  const ApplierRefusals& refused() const { return refused_; }
 
  private:
   struct Session {
@@ -192,13 +223,21 @@ class Applier final : public ActorLogic {
   bool executed(ClientId client, std::uint64_t seq) const;
   void answer_waiter(ClientId client, Outbox& out);
   void reply(const std::string& route, ClientReply r, Outbox& out) const;
+  void fill_holes(Time now, Outbox& out);
   void evict_idle_sessions();
   void take_snapshot();
   // Snapshot transfer: this node fetching one, and serving one to peers.
   void on_snapshot_needed(const SnapshotNeeded& m, Time now, Outbox& out);
   void on_snapshot_request(NodeId from, const SnapshotRequest& m, Time now, Outbox& out);
   void on_snapshot_chunk(NodeId from, SnapshotChunk m, Time now, Outbox& out);
+  bool chunk_in_bounds(const SnapshotChunk& m);
+  bool chunk_continues_fetch(const SnapshotChunk& m);
   void request_chunk(Time now, Outbox& out);
+  // The snapshot file's content (applier.cpp): parsed and checked whole
+  // before any of it replaces the state.
+  struct SnapshotRecord;
+  static Result<SnapshotRecord> parse_snapshot(std::string_view bytes);
+  void load(SnapshotRecord r, std::size_t bytes);
   void install_snapshot(InstanceId instance, std::string bytes, Outbox& out);
   void keep_reply(ClientId client, Session& s, std::string value);
   void drop_reply(ClientId client, Session& s);
@@ -244,6 +283,8 @@ class Applier final : public ActorLogic {
   InstanceId decided_below_ = 0;
   Time last_progress_{};
   Time last_hole_proposal_{};
+  std::optional<InstanceId> hole_fill_end_;  // after the last no-op batch; the next one
+  InstanceId hole_fill_batch_ = 1;           // doubles from there if it is a hole again
   Time last_snapshot_attempt_{};
   std::uint64_t undecodable_entries_ = 0;
   std::uint64_t snapshot_failures_ = 0;
@@ -268,6 +309,7 @@ class Applier final : public ActorLogic {
   };
   Served served_;
   std::uint64_t snapshots_installed_ = 0;
+  ApplierRefusals refused_;
 };
 
 }  // namespace kvpaxos

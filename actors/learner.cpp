@@ -13,17 +13,33 @@ Learner::Learner(NodeId self, std::size_t cluster_size, LearnerOptions options)
       done_below_(cluster_size, 0),
       peer_decided_below_(cluster_size, 0),
       peer_forget_below_(cluster_size, 0),
+      catch_up_answered_(cluster_size),
       held_from_(options.first_instance),
       decided_below_(options.first_instance),
       next_deliver_(options.first_instance) {
   done_below_[self_] = options.first_instance;
 }
 
-void Learner::handle(const Address& from, Body body, Time, Outbox& out) {
+namespace {
+// Sent to the learner only from inside its node: a peer's LocalDone or
+// PeerProgress would speak for this node or for a third one, its
+// SnapshotInstalled would skip the log.
+bool local_only(const Body& body) {
+  return std::holds_alternative<LocalDone>(body) || std::holds_alternative<PeerProgress>(body) ||
+         std::holds_alternative<SnapshotInstalled>(body) ||
+         std::holds_alternative<InstanceQuery>(body);
+}
+}  // namespace
+
+void Learner::handle(const Address& from, Body body, Time now, Outbox& out) {
+  if (from.node != self_ && local_only(body)) {
+    ++refused_.local_only_from_peer;
+    return;
+  }
   if (auto* d = std::get_if<Decided>(&body)) {
     on_decided(std::move(*d), out);
   } else if (auto* c = std::get_if<CatchUpRequest>(&body)) {
-    on_catch_up(from.node, *c, out);
+    on_catch_up(from.node, *c, now, out);
   } else if (auto* l = std::get_if<LocalDone>(&body)) {
     done_below_[self_] = std::max(done_below_[self_], l->done_below);
     recompute_forget_point(out);
@@ -96,8 +112,18 @@ void Learner::erase_decided_below(InstanceId instance) {
   }
 }
 
+bool Learner::too_far_ahead(InstanceId instance) const {
+  if (!options_.deliver_to_applier || options_.max_decided_ahead == 0) return false;
+  const InstanceId base = std::max(next_deliver_, held_from_);
+  return instance >= base && instance - base >= options_.max_decided_ahead;
+}
+
 void Learner::on_decided(Decided m, Outbox& out) {
   if (m.instance < held_from_) return;
+  if (too_far_ahead(m.instance)) {
+    ++refused_.decided_far_ahead;
+    return;
+  }
   auto [it, inserted] = decided_.try_emplace(m.instance, std::move(m.value));
   if (!inserted) {
     if (it->second != m.value) ++conflicts_;
@@ -123,14 +149,23 @@ void Learner::deliver(Outbox& out) {
   }
 }
 
-void Learner::on_catch_up(NodeId from, const CatchUpRequest& m, Outbox& out) const {
-  if (from >= n_) return;
+// The answer is bounded (see LearnerOptions): a 19-byte request once got
+// 8 MiB back, and any number of requests got as many answers.
+void Learner::on_catch_up(NodeId from, const CatchUpRequest& m, Time now, Outbox& out) {
+  if (from >= n_ || from == self_) return;
+  std::optional<Time>& answered = catch_up_answered_[from];
+  if (answered && now - *answered < options_.catch_up_interval / 2) {
+    ++refused_.catch_up_too_often;  // or a duplicate of the last request
+    return;
+  }
+  answered = now;
   std::size_t entries = 0;
   std::size_t bytes = 0;
   for (InstanceId instance : m.instances) {
-    if (entries >= options_.catch_up_max_entries || bytes >= options_.catch_up_max_bytes) break;
+    if (entries >= options_.catch_up_max_entries) break;
     auto it = decided_.find(instance);
     if (it == decided_.end()) continue;
+    if (entries > 0 && bytes + it->second.size() > options_.catch_up_max_bytes) break;
     out.push_back({{from, Actor::learner}, Decided{it->first, it->second}});
     ++entries;
     bytes += it->second.size();

@@ -23,6 +23,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -31,11 +32,37 @@
 
 namespace kvpaxos {
 
+// Peer input the learner ignored, per reason. decided_far_ahead is the only
+// one a correct peer can cause (this node lags that far; it learns those
+// instances by catch-up instead); the others no correct node sends.
+struct LearnerRefusals {
+  std::uint64_t decided_far_ahead = 0;     // Decided past max_decided_ahead (not stored)
+  std::uint64_t catch_up_too_often = 0;    // a peer's CatchUpRequest inside its interval
+  std::uint64_t local_only_from_peer = 0;  // LocalDone, PeerProgress, SnapshotInstalled, InstanceQuery
+  std::uint64_t total() const { return decided_far_ahead + catch_up_too_often + local_only_from_peer; }
+};
+
 struct LearnerOptions {
   bool deliver_to_applier = true;
+  // A peer asks at most once per catch_up_interval; this node answers each
+  // peer at most once per half of it, with at most catch_up_max_entries
+  // values and catch_up_max_bytes (or one value, whatever its size, so that
+  // a 16 MiB value still gets through). The requester asks again for what
+  // is still missing.
   Duration catch_up_interval = std::chrono::milliseconds(50);
   std::size_t catch_up_max_entries = 256;
-  std::size_t catch_up_max_bytes = 8 * 1024 * 1024;
+  std::size_t catch_up_max_bytes = 4 * 1024 * 1024;
+  // With deliver_to_applier (a dense log, applied in order): a Decided at or
+  // beyond max(next_deliver, held_from) + max_decided_ahead is not stored.
+  // Stored, it would move decided_below there, and the applier would take
+  // everything between for holes to fill with no-ops (a Decided for
+  // instance 10^9 stalled the cluster for good). A correct node decides only
+  // a pipeline (at most 256 instances per node) past what it has applied, so
+  // a node this far behind is lagging: it learns the log by catch-up, which
+  // asks for the missing instances in order, or by a snapshot. 0: no limit.
+  // Without an applier (the PaxosPeer library) the application picks the
+  // instances and may leave any gap: no limit there.
+  InstanceId max_decided_ahead = 4096;
   // A node restarted from a snapshot covering [0, first_instance) delivers
   // from there, and is done below it.
   InstanceId first_instance = 0;
@@ -84,10 +111,12 @@ class Learner final : public ActorLogic {
   InstanceId next_deliver() const { return next_deliver_; }
   InstanceId peer_decided_below(NodeId peer) const { return peer_decided_below_.at(peer); }
   InstanceId peer_forget_below(NodeId peer) const { return peer_forget_below_.at(peer); }
+  const LearnerRefusals& refused() const { return refused_; }
 
  private:
   void on_decided(Decided m, Outbox& out);
-  void on_catch_up(NodeId from, const CatchUpRequest& m, Outbox& out) const;
+  bool too_far_ahead(InstanceId instance) const;
+  void on_catch_up(NodeId from, const CatchUpRequest& m, Time now, Outbox& out);
   void recompute_forget_point(Outbox& out);
   void deliver(Outbox& out);
   void report_progress(Outbox& out);
@@ -109,6 +138,7 @@ class Learner final : public ActorLogic {
   std::vector<InstanceId> done_below_;           // per node
   std::vector<InstanceId> peer_decided_below_;   // per node
   std::vector<InstanceId> peer_forget_below_;    // per node
+  std::vector<std::optional<Time>> catch_up_answered_;  // per node: when last answered
   InstanceId forget_below_ = 0;
   InstanceId held_from_ = 0;  // decided_ holds nothing below it; peers are told it
   std::pair<InstanceId, InstanceId> hold_inputs_{~InstanceId{0}, 0};  // of the last hold_point
@@ -122,6 +152,7 @@ class Learner final : public ActorLogic {
   std::uint64_t snapshot_requests_ = 0;  // picks the next source on each retry
   NodeId next_catch_up_peer_ = 0;
   std::uint64_t conflicts_ = 0;
+  LearnerRefusals refused_;
 };
 
 }  // namespace kvpaxos

@@ -17,6 +17,8 @@
 #include "actors/log.hpp"
 #include "actors/paxos_peer.hpp"
 #include "actors/runner.hpp"
+#include "actors/security/transport_security.hpp"
+#include "actors/security/zap_handler.hpp"
 #include "messages/codec.hpp"
 
 namespace kvpaxos {
@@ -68,6 +70,10 @@ Node::~Node() {
   paxos_.reset();
   control_.reset();
   peer_link_.reset();
+  if (zap_) {
+    zap_->remove_policy(peer_zap_domain(config_.inproc_namespace));
+    zap_->remove_policy(client_zap_domain(config_.inproc_namespace));
+  }
 }
 
 Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config) {
@@ -172,17 +178,24 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
     }
   }
 
+  const TransportSecurity* security = c.security.get();
+  if (security != nullptr) {
+    Result<std::shared_ptr<ZapHandler>> zap = ZapHandler::for_context(ctx);
+    if (!zap.ok()) return Error{zap.error()};
+    node->zap_ = std::move(zap.value());
+    register_policies(*node->zap_, *security, ns, /*client_port=*/kv);
+  }
   try {
-    node->peer_link_ = std::make_unique<PeerLinkThread>(ctx, ns, self, names, endpoints,
-                                                        c.seed * 7919 + 1, *node->traffic_, prefix);
+    node->peer_link_ = std::make_unique<PeerLinkThread>(
+        ctx, ns, self, names, endpoints, c.seed * 7919 + 1, *node->traffic_, security, prefix);
   } catch (const zmq::error_t& e) {
     return Error{"cannot listen for peers on " + endpoints[self] + ": " + e.what() +
                  " (is another kvpaxosd using that address?)"};
   }
   if (!c.client_endpoint.empty()) {
     try {
-      node->front_door_ = std::make_unique<FrontDoorThread>(ctx, ns, self, c.client_endpoint,
-                                                            c.fault_injection, prefix);
+      node->front_door_ = std::make_unique<FrontDoorThread>(
+          ctx, ns, self, c.client_endpoint, c.fault_injection, security, prefix);
     } catch (const zmq::error_t& e) {
       return Error{"cannot listen for clients on " + c.client_endpoint + ": " + e.what() +
                    " (is another kvpaxosd using that address?)"};
@@ -248,18 +261,33 @@ std::vector<std::unique_ptr<zmq::socket_t>> connect_to_peers(zmq::context_t& ctx
     dealers[peer]->set(zmq::sockopt::linger, 0);
     dealers[peer]->set(zmq::sockopt::immediate, 1);
     dealers[peer]->set(zmq::sockopt::reconnect_ivl, 50);
+    if (config.security) {
+      make_curve_client(*dealers[peer], config.security->node_key,
+                        config.security->peer_keys.at(peer).front());
+    }
     dealers[peer]->connect(config.members[peer].endpoint);
   }
   return dealers;
 }
 
-// This node's peer port while the node itself is not running yet.
+// This node's peer port while the node itself is not running yet. With
+// keys, `zap` holds the ZAP handler for as long as the port is open.
 Result<std::unique_ptr<zmq::socket_t>> listen_on_peer_port(zmq::context_t& ctx,
-                                                           const std::string& endpoint,
-                                                           const std::string& hint) {
+                                                           const NodeConfig& config,
+                                                           const std::string& hint,
+                                                           std::shared_ptr<ZapHandler>& zap) {
+  const std::string& endpoint = config.members.at(config.self).endpoint;
   auto router = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::router);
   router->set(zmq::sockopt::linger, 0);
   router->set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(kMaxPeerFrameBytes));
+  if (config.security) {
+    Result<std::shared_ptr<ZapHandler>> handler = ZapHandler::for_context(ctx);
+    if (!handler.ok()) return Error{handler.error()};
+    zap = std::move(handler.value());
+    register_policies(*zap, *config.security, config.inproc_namespace, /*client_port=*/false);
+    make_curve_server(*router, config.security->node_key,
+                      peer_zap_domain(config.inproc_namespace));
+  }
   try {
     router->bind(endpoint);
   } catch (const zmq::error_t& e) {
@@ -287,6 +315,8 @@ std::optional<PeerMessage> next_peer_message(zmq::socket_t& router, const NodeCo
   if (!h.ok() || h->from.node >= config.members.size() || h->from.node == config.self) {
     return std::nullopt;
   }
+  // With keys, the sender is the node whose key the connection came with.
+  if (config.security && authenticated_node(frames[1]) != h->from.node) return std::nullopt;
   return PeerMessage{h.value(), std::move(frames[2])};
 }
 
@@ -296,8 +326,9 @@ Result<PeerSurvey> survey_peers(zmq::context_t& ctx, const NodeConfig& config, D
                                 const std::function<void(const std::string&)>& progress) {
   const std::string& endpoint = config.members.at(config.self).endpoint;
   const std::size_t n = config.members.size();
+  std::shared_ptr<ZapHandler> zap;
   Result<std::unique_ptr<zmq::socket_t>> listening =
-      listen_on_peer_port(ctx, endpoint, "is another kvpaxosd using that address?");
+      listen_on_peer_port(ctx, config, "is another kvpaxosd using that address?", zap);
   if (!listening.ok()) return Error{listening.error()};
   zmq::socket_t& router = *listening.value();
   std::vector<std::unique_ptr<zmq::socket_t>> dealers = connect_to_peers(ctx, config);
@@ -354,8 +385,9 @@ Result<JoinBarrier> gather_join_barrier(zmq::context_t& ctx, const NodeConfig& c
   const NodeId self = config.self;
   const std::size_t n = config.members.size();
   const std::string& endpoint = config.members.at(self).endpoint;
+  std::shared_ptr<ZapHandler> zap;
   Result<std::unique_ptr<zmq::socket_t>> listening = listen_on_peer_port(
-      ctx, endpoint, "is this node still running? stop it before rebuilding it");
+      ctx, config, "is this node still running? stop it before rebuilding it", zap);
   if (!listening.ok()) return Error{listening.error()};
   zmq::socket_t& router = *listening.value();
   std::vector<std::unique_ptr<zmq::socket_t>> dealers = connect_to_peers(ctx, config);

@@ -26,6 +26,8 @@
 namespace kvpaxos {
 
 class ActorThread;
+class ZapHandler;
+struct TransportSecurity;
 class FrontDoorThread;
 class SnapshotWriter;
 class PeerLinkThread;
@@ -47,6 +49,9 @@ struct NodeConfig {
   std::size_t pipeline = 2;  // the applier's own instances in flight at once
   // A rebuilt node's proposer starts above this round (JoinBarrier).
   std::uint64_t initial_round = 0;
+  // CURVE keys for every tcp link (actors/security/); null: plain tcp, for
+  // loopback-only clusters and kvpaxosd --insecure.
+  std::shared_ptr<const TransportSecurity> security;
 };
 
 // What the other nodes say about the log, heard on this node's peer endpoint
@@ -120,6 +125,9 @@ class Node {
   void send_control(Actor to, const std::string& body);
 
   NodeConfig config_;
+  // Declared first, so destroyed last: the ZAP handler must outlive every
+  // CURVE server socket, or libzmq would let any key in (zap_handler.hpp).
+  std::shared_ptr<ZapHandler> zap_;
   std::unique_ptr<PeerTrafficStats> traffic_;
   std::mutex control_mu_;
   std::unique_ptr<zmq::socket_t> control_;  // PUSH to the peer link

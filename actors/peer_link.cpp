@@ -32,28 +32,51 @@ std::optional<PeerFrame> PeerLink::outbound(PeerFrame f, Time now) {
   return f;
 }
 
-std::optional<PeerFrame> PeerLink::inbound(PeerFrame f, Time, Outbox& out) {
+std::optional<PeerFrame> PeerLink::inbound(PeerFrame f, Time, Outbox& out,
+                                           std::optional<NodeId> sender) {
   const NodeId peer = f.header.from.node;
-  if (peer >= n_ || peer == self_ || f.header.to.node != self_) return std::nullopt;
-  if (!reachable_[peer] || drop()) return std::nullopt;
-  LocalProgress& known = peer_progress_[peer];
-  if (f.header.done_below > known.done_below || f.header.decided_below > known.decided_below ||
-      f.header.forget_below > known.forget_below) {
-    known.done_below = std::max(known.done_below, f.header.done_below);
-    known.decided_below = std::max(known.decided_below, f.header.decided_below);
-    known.forget_below = std::max(known.forget_below, f.header.forget_below);
-    out.push_back({{self_, Actor::learner},
-                   PeerProgress{peer, known.done_below, known.decided_below, known.forget_below}});
+  if (sender && *sender != peer) {
+    ++refused_.forged_sender;
+    return std::nullopt;
   }
+  if (peer >= n_ || peer == self_ || f.header.to.node != self_) {
+    ++refused_.wrong_receiver;
+    return std::nullopt;
+  }
+  if (!reachable_[peer] || drop()) return std::nullopt;
+  note_progress(peer, f.header, out);
   switch (f.header.to.actor) {
     case Actor::acceptor:
     case Actor::proposer:
     case Actor::learner:
     case Actor::applier:  // snapshot transfer only; the applier ignores anything else from peers
       return f;
+    case Actor::peer_link:
+      return std::nullopt;  // heartbeats end here
     default:
-      return std::nullopt;  // heartbeats end here; other actors are not for peers
+      ++refused_.not_for_peers;
+      return std::nullopt;
   }
+}
+
+// A peer's progress only grows: a lower value than already heard (a late
+// frame, or a peer that restarted without its data dir) is kept out, since
+// forgetting and snapshot decisions were already taken on the higher one.
+void PeerLink::note_progress(NodeId peer, const FrameHeader& h, Outbox& out) {
+  LocalProgress& known = peer_progress_[peer];
+  if (h.done_below < known.done_below || h.decided_below < known.decided_below ||
+      h.forget_below < known.forget_below) {
+    ++refused_.stale_progress;
+  }
+  if (h.done_below <= known.done_below && h.decided_below <= known.decided_below &&
+      h.forget_below <= known.forget_below) {
+    return;
+  }
+  known.done_below = std::max(known.done_below, h.done_below);
+  known.decided_below = std::max(known.decided_below, h.decided_below);
+  known.forget_below = std::max(known.forget_below, h.forget_below);
+  out.push_back({{self_, Actor::learner},
+                 PeerProgress{peer, known.done_below, known.decided_below, known.forget_below}});
 }
 
 void PeerLink::handle(const Address&, Body body, Time, Outbox& out) {

@@ -12,6 +12,11 @@
 // Only Paxos actors (acceptor, proposer, learner), the applier (snapshot
 // transfer) and the peer link itself may be addressed from another node;
 // anything else is dropped.
+//
+// Identity: when the transport authenticates peers (CURVE), the runner passes
+// the node whose key the frame came with, and a frame whose header names
+// another sender, or another receiver than this node, is dropped and counted.
+// So a peer's piggybacked progress is only ever taken from that peer.
 #pragma once
 
 #include <atomic>
@@ -32,6 +37,14 @@ struct PeerTrafficStats {
   std::atomic<std::uint64_t> dropped{0};         // dropped by fault injection or full queues
 };
 
+// Peer frames the link refused, by reason (for logs and metrics).
+struct RefusedPeerFrames {
+  std::uint64_t forged_sender = 0;   // header.from is not the authenticated node
+  std::uint64_t wrong_receiver = 0;  // header.to is not this node, or no such node
+  std::uint64_t not_for_peers = 0;   // addressed to an actor peers may not reach
+  std::uint64_t stale_progress = 0;  // piggybacked progress lower than already heard
+};
+
 struct PeerFrame {
   FrameHeader header;
   std::string body;  // encoded Body, passed through untouched
@@ -45,8 +58,10 @@ class PeerLink {
   // A local actor's frame for another node: the frame to send, or nothing.
   std::optional<PeerFrame> outbound(PeerFrame f, Time now);
   // A frame from the network: the frame to deliver locally, or nothing.
-  // May append a PeerProgress for the learner to `out`.
-  std::optional<PeerFrame> inbound(PeerFrame f, Time now, Outbox& out);
+  // May append a PeerProgress for the learner to `out`. `sender` is the node
+  // the transport authenticated the frame as; empty without authentication.
+  std::optional<PeerFrame> inbound(PeerFrame f, Time now, Outbox& out,
+                                   std::optional<NodeId> sender = std::nullopt);
   // Control messages from local actors.
   void handle(const Address& from, Body body, Time now, Outbox& out);
   // Heartbeats due now.
@@ -55,9 +70,11 @@ class PeerLink {
   bool reachable(NodeId peer) const { return peer < n_ && reachable_[peer]; }
   double drop_rate() const { return drop_rate_; }
   std::uint64_t dropped() const { return dropped_; }
+  const RefusedPeerFrames& refused() const { return refused_; }
 
  private:
   bool drop();
+  void note_progress(NodeId peer, const FrameHeader& h, Outbox& out);
   FaultReply apply_fault(const FaultRequest& r);
   std::vector<std::string> reach_names() const;
 
@@ -72,6 +89,7 @@ class PeerLink {
   std::vector<Time> last_sent_;
   std::vector<LocalProgress> peer_progress_;
   std::uint64_t dropped_ = 0;
+  RefusedPeerFrames refused_;
 };
 
 }  // namespace kvpaxos

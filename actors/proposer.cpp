@@ -13,6 +13,13 @@ namespace {
 constexpr InstanceId kLeadWindow = 1024;
 // PrepareFrom.decided stays well inside the decoder's array limit.
 constexpr std::size_t kMaxDecidedListed = 16384;
+
+// Sent to the proposer only from inside its node: a peer's copy would make it
+// propose, stop or forget on another node's word.
+bool local_only(const Body& body) {
+  return std::holds_alternative<Propose>(body) || std::holds_alternative<Learned>(body) ||
+         std::holds_alternative<ForgetBelow>(body);
+}
 }  // namespace
 
 Proposer::Proposer(NodeId self, std::size_t cluster_size, std::uint64_t seed,
@@ -20,6 +27,10 @@ Proposer::Proposer(NodeId self, std::size_t cluster_size, std::uint64_t seed,
     : self_(self), n_(cluster_size), options_(options), rng_(seed) {}
 
 void Proposer::handle(const Address& from, Body body, Time now, Outbox& out) {
+  if (from.node != self_ && local_only(body)) {
+    ++refused_.local_only_from_peer;  // the applier, learner and control are this node's
+    return;
+  }
   if (auto* p = std::get_if<Propose>(&body)) {
     on_propose(std::move(*p), now, out);
   } else if (auto* pr = std::get_if<Promise>(&body)) {
@@ -81,9 +92,41 @@ bool Proposer::rival_active(Time now) const {
   return rival_seen_ && now - *rival_seen_ < options_.rival_quiet;
 }
 
+// A ballot above kMaxBallotRound is no jump target: a proposer that adopted
+// it could issue no ballot above it, ever.
 void Proposer::note_rejection(const Ballot& promised, Time now) {
+  if (promised.round > kMaxBallotRound) {
+    ++refused_.round_above_max;
+    return;
+  }
   max_round_seen_ = std::max(max_round_seen_, promised.round);
   if (promised.node != self_) rival_seen_ = now;
+}
+
+std::optional<Ballot> Proposer::next_ballot(const Ballot& previous) {
+  const std::uint64_t round = std::max(max_round_seen_, previous.round);
+  if (round >= kMaxBallotRound) {
+    ++refused_.rounds_exhausted;
+    return std::nullopt;
+  }
+  max_round_seen_ = round + 1;
+  return Ballot{max_round_seen_, self_};
+}
+
+// A correct acceptor promises a ballot only above everything it accepted, so
+// a promise reporting a value accepted at that ballot or above (or beyond the
+// round limit) comes from a faulty one; counting it could adopt a value no
+// majority ever accepted.
+bool Proposer::sane_promise(const Ballot& ballot, const Ballot& accepted) {
+  if (accepted.round > kMaxBallotRound) {
+    ++refused_.round_above_max;
+    return false;
+  }
+  if (!accepted.is_none() && accepted >= ballot) {
+    ++refused_.accepted_at_or_above_ballot;
+    return false;
+  }
+  return true;
 }
 
 void Proposer::on_propose(Propose m, Time now, Outbox& out) {
@@ -129,11 +172,12 @@ void Proposer::start_campaign(Time now, Outbox& out) {
     fall_back_to_basic(now, out);  // every attempt is far below the tip
     return;
   }
+  const std::optional<Ballot> ballot = next_ballot(lead_.ballot);
+  if (!ballot) return;  // no ballot left to campaign with: the attempts wait
   if (lead_.timeout == Duration{}) lead_.timeout = options_.initial_timeout;
   ++campaigns_;
-  max_round_seen_ = std::max(max_round_seen_, lead_.ballot.round) + 1;
   lead_.state = Leadership::State::campaigning;
-  lead_.ballot = Ballot{max_round_seen_, self_};
+  lead_.ballot = *ballot;
   lead_.from = first->first;
   lead_.promised_by = 0;
   lead_.reported.clear();
@@ -175,7 +219,12 @@ void Proposer::on_promise_from(NodeId from, PromiseFrom m, Time now, Outbox& out
     return;
   }
   if ((lead_.promised_by >> from & 1u) != 0) return;  // a duplicate
+  for (const AcceptedValue& v : m.accepted) {
+    if (!sane_promise(m.ballot, v.ballot)) return;
+  }
   lead_.promised_by |= std::uint64_t{1} << from;
+  // A promiser's forget point only makes this proposer more careful: below it
+  // the instances take basic Paxos (may_lead), so a wrong one costs speed.
   lead_.forgotten_below = std::max(lead_.forgotten_below, m.forgotten_below);
   for (AcceptedValue& v : m.accepted) {
     if (v.instance < lead_.from || v.instance < forget_below_) continue;
@@ -209,8 +258,12 @@ void Proposer::send_accept(InstanceId instance, Attempt& a, Time now, Outbox& ou
 }
 
 void Proposer::start_phase1(InstanceId instance, Attempt& a, Time now, Outbox& out) {
-  max_round_seen_ = std::max(max_round_seen_, a.ballot.round) + 1;
-  a.ballot = Ballot{max_round_seen_, self_};
+  const std::optional<Ballot> ballot = next_ballot(a.ballot);
+  if (!ballot) {
+    a.phase = Phase::waiting;  // no reply counts for it any more
+    return;
+  }
+  a.ballot = *ballot;
   a.phase = Phase::preparing;
   a.basic = true;
   a.promised_by = 0;
@@ -247,7 +300,7 @@ Proposer::Attempt* Proposer::counting_attempt(NodeId from, const Reply& m, Phase
 
 void Proposer::on_promise(NodeId from, Promise m, Time now, Outbox& out) {
   Attempt* a = counting_attempt(from, m, Phase::preparing, now);
-  if (a == nullptr) return;
+  if (a == nullptr || !sane_promise(m.ballot, m.accepted_ballot)) return;
   a->promised_by |= std::uint64_t{1} << from;
   if (!m.accepted_ballot.is_none() && m.accepted_ballot > a->highest_accepted) {
     a->highest_accepted = m.accepted_ballot;

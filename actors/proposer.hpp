@@ -42,6 +42,27 @@
 
 namespace kvpaxos {
 
+// Ballot rounds never exceed this. A correct cluster starts at round 1 and
+// adds one per phase-1 attempt (a rebuilt node starts above the rounds its
+// peers report, which were reached the same way), so reaching 2^62 would take
+// a million attempts a second for 146,000 years: a round above it can only
+// come from a buggy or hostile peer. Proposers saturate at it instead of
+// wrapping to 0 (below every promise: the cluster would stop for good), and
+// acceptors refuse ballots above it. The headroom above 2^62 keeps
+// `round + 1` from overflowing anywhere.
+inline constexpr std::uint64_t kMaxBallotRound = std::uint64_t{1} << 62;
+
+// Peer input the proposer ignored because no correct node sends it, per reason.
+struct ProposerRefusals {
+  std::uint64_t round_above_max = 0;     // a promised or reported ballot above kMaxBallotRound
+  std::uint64_t accepted_at_or_above_ballot = 0;  // a promise reporting a value at our ballot or above
+  std::uint64_t local_only_from_peer = 0;  // Propose, Learned or ForgetBelow from another node
+  std::uint64_t rounds_exhausted = 0;    // a new ballot was due with the round at its maximum
+  std::uint64_t total() const {
+    return round_above_max + accepted_at_or_above_ballot + local_only_from_peer + rounds_exhausted;
+  }
+};
+
 struct ProposerOptions {
   Duration initial_timeout = std::chrono::milliseconds(40);
   Duration max_timeout = std::chrono::milliseconds(1000);
@@ -68,8 +89,12 @@ class Proposer final : public ActorLogic {
   std::uint64_t campaigns() const { return campaigns_; }
   // A rebuilt node starts its ballots above every round its peers reported,
   // so its first attempts are not rejected as stale.
-  void raise_round(std::uint64_t round) { max_round_seen_ = std::max(max_round_seen_, round); }
+  // Peers report the round, so it is clamped to kMaxBallotRound.
+  void raise_round(std::uint64_t round) {
+    max_round_seen_ = std::max(max_round_seen_, std::min(round, kMaxBallotRound));
+  }
   JoinInfo join_info() const { return {instance_bound_, max_round_seen_}; }
+  const ProposerRefusals& refused() const { return refused_; }
 
  private:
   // waiting: for the range's phase 1 (the campaign) to finish.
@@ -117,6 +142,10 @@ class Proposer final : public ActorLogic {
   bool may_lead(InstanceId instance) const;
   bool rival_active(Time now) const;
   void note_rejection(const Ballot& promised, Time now);
+  // The next ballot of this node, above every round seen; none once the
+  // round is at kMaxBallotRound (a ballot must never be used twice).
+  std::optional<Ballot> next_ballot(const Ballot& previous);
+  bool sane_promise(const Ballot& ballot, const Ballot& accepted);
   // Phase 1 for the attempts that need it: the range, or one instance each
   // while a rival proposer is active.
   void renew(Time now, Outbox& out);
@@ -147,6 +176,7 @@ class Proposer final : public ActorLogic {
   Leadership lead_;
   std::uint64_t campaigns_ = 0;
   std::optional<Time> rival_seen_;
+  ProposerRefusals refused_;
 };
 
 }  // namespace kvpaxos

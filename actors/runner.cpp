@@ -6,6 +6,7 @@
 
 #include <zmq_addon.hpp>
 
+#include "actors/cluster_config.hpp"
 #include "actors/log.hpp"
 #include "actors/wal.hpp"
 #include "messages/codec.hpp"
@@ -18,6 +19,11 @@ constexpr int kDrainBatch = 1024;  // messages handled per wake-up before tickin
 constexpr std::size_t kMaxBatchBytes = 1 << 20;
 constexpr Duration kMaxBatchTime = std::chrono::milliseconds(2);
 constexpr int kPeerSendHwm = 10000;
+// A connection that has not completed its ZMTP (and CURVE) handshake by then
+// is closed. libzmq's default, 30 s, lets anyone who reaches a port hold a
+// descriptor that long per connection without a key; a real handshake on
+// these links takes milliseconds.
+constexpr int kHandshakeMs = 5000;
 constexpr const char* kStop = "$TERM";
 
 void set_common(zmq::socket_t& s) { s.set(zmq::sockopt::linger, 0); }
@@ -315,7 +321,7 @@ void SnapshotWriter::run() {
 
 FrontDoorThread::FrontDoorThread(zmq::context_t& ctx, std::string ns, NodeId self,
                                  const std::string& endpoint, bool fault_injection,
-                                 std::string log_prefix)
+                                 const TransportSecurity* security, std::string log_prefix)
     : ctx_(ctx),
       ns_(std::move(ns)),
       self_(self),
@@ -326,6 +332,10 @@ FrontDoorThread::FrontDoorThread(zmq::context_t& ctx, std::string ns, NodeId sel
   set_common(router_);
   router_.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(kMaxClientFrameBytes));
   router_.set(zmq::sockopt::rcvhwm, kClientRecvHwm);
+  router_.set(zmq::sockopt::handshake_ivl, kHandshakeMs);
+  if (security != nullptr) {
+    make_curve_server(router_, security->client_server_key, client_zap_domain(ns_));
+  }
   router_.bind(endpoint);
   bound_ = router_.get(zmq::sockopt::last_endpoint);
   connections_ = std::make_unique<ClientConnections>(
@@ -411,7 +421,8 @@ void FrontDoorThread::run() {
 PeerLinkThread::PeerLinkThread(zmq::context_t& ctx, std::string ns, NodeId self,
                                const std::vector<std::string>& names,
                                const std::vector<std::string>& endpoints, std::uint64_t seed,
-                               PeerTrafficStats& stats, std::string log_prefix)
+                               PeerTrafficStats& stats, const TransportSecurity* security,
+                               std::string log_prefix)
     : ctx_(ctx),
       ns_(std::move(ns)),
       self_(self),
@@ -419,26 +430,66 @@ PeerLinkThread::PeerLinkThread(zmq::context_t& ctx, std::string ns, NodeId self,
       stats_(stats),
       log_prefix_(std::move(log_prefix)),
       inbox_(ctx_, ns_, self_, Actor::peer_link),
-      router_(ctx_, zmq::socket_type::router) {
+      router_(ctx_, zmq::socket_type::router),
+      security_(security),
+      authenticated_(security != nullptr) {
   set_common(router_);
   router_.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(kMaxPeerFrameBytes));
   router_.set(zmq::sockopt::rcvhwm, kPeerSendHwm);
+  router_.set(zmq::sockopt::handshake_ivl, kHandshakeMs);
+  if (security != nullptr) make_curve_server(router_, security->node_key, peer_zap_domain(ns_));
   router_.bind(endpoints[self]);
+  endpoints_ = endpoints;
+  dealers_.resize(endpoints.size());
+  monitors_.resize(endpoints.size());
+  pinned_key_.assign(endpoints.size(), 0);
   for (NodeId peer = 0; peer < endpoints.size(); ++peer) {
-    if (peer == self) {
-      dealers_.push_back(nullptr);
-      continue;
-    }
-    auto d = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::dealer);
-    set_common(*d);
-    d->set(zmq::sockopt::sndhwm, kPeerSendHwm);
-    d->set(zmq::sockopt::immediate, 1);  // never queue for a peer that is not connected
-    d->set(zmq::sockopt::reconnect_ivl, 50);
-    d->set(zmq::sockopt::reconnect_ivl_max, 1000);
-    d->connect(endpoints[peer]);
-    dealers_.push_back(std::move(d));
+    if (peer != self) connect_dealer(peer);
   }
   thread_ = std::thread([this] { run(); });
+}
+
+void PeerLinkThread::connect_dealer(NodeId peer) {
+  monitors_[peer].reset();
+  auto d = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::dealer);
+  set_common(*d);
+  d->set(zmq::sockopt::sndhwm, kPeerSendHwm);
+  d->set(zmq::sockopt::immediate, 1);  // never queue for a peer that is not connected
+  d->set(zmq::sockopt::reconnect_ivl, 50);
+  d->set(zmq::sockopt::reconnect_ivl_max, 1000);
+  if (security_ != nullptr) {
+    const std::vector<std::string>& keys = security_->peer_keys.at(peer);
+    make_curve_client(*d, security_->node_key, keys.at(pinned_key_[peer] % keys.size()));
+    if (keys.size() > 1) {
+      const std::string watch = "inproc://" + ns_ + "/peer-monitor-" + std::to_string(peer) + "-" +
+                                std::to_string(monitor_serial_++);
+      if (zmq_socket_monitor(d->handle(), watch.c_str(),
+                             ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                                 ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                                 ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) == 0) {
+        monitors_[peer] = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::pair);
+        set_common(*monitors_[peer]);
+        monitors_[peer]->connect(watch);
+      }
+    }
+  }
+  d->connect(endpoints_[peer]);
+  dealers_[peer] = std::move(d);
+}
+
+// The peer presented another of its accepted keys (it was restarted with a
+// new one): pin the next key. The frames queued for it are lost, as on any
+// reconnect; Paxos retransmits.
+void PeerLinkThread::on_handshake_event(NodeId peer) {
+  std::vector<zmq::message_t> event = try_recv(*monitors_[peer]);
+  if (event.empty()) return;
+  const std::vector<std::string>& keys = security_->peer_keys.at(peer);
+  pinned_key_[peer] = (pinned_key_[peer] + 1) % keys.size();
+  log::info(log_prefix_ + "the CURVE handshake with node " + std::to_string(peer) +
+            " failed; connecting again with its key " + std::to_string(pinned_key_[peer] + 1) +
+            " of " + std::to_string(keys.size()) + " (a key rotation?)");
+  (void)zmq_socket_monitor(dealers_[peer]->handle(), nullptr, 0);
+  connect_dealer(peer);
 }
 
 PeerLinkThread::~PeerLinkThread() {
@@ -487,14 +538,36 @@ bool PeerLinkThread::on_peer_message() {
     log::warn(log_prefix_ + "dropped a peer message: " + header.error());
     return true;
   }
+  // With CURVE the sender is whoever's key the connection was accepted
+  // with (the ZAP handler named it), never what the header claims.
+  std::optional<NodeId> sender;
+  if (authenticated_) sender = authenticated_node(frames[1]);
   Outbox out;
   std::optional<PeerFrame> f = logic_.inbound(PeerFrame{*header, frames[2].to_string()},
-                                              Clock::now(), out);
+                                              Clock::now(), out, sender);
   postbox_->send_all(out);
   if (!f) return true;
   if (is_paxos_message(f->body)) stats_.paxos_received.fetch_add(1, std::memory_order_relaxed);
   postbox_->forward(f->header.to.actor, encode_header(f->header), f->body);
   return true;
+}
+
+// At most one line a second, naming how many frames were refused and why.
+void PeerLinkThread::log_refusals() {
+  const RefusedPeerFrames& now = logic_.refused();
+  if (Clock::now() < next_refusal_log_) return;
+  const std::uint64_t forged = now.forged_sender - logged_.forged_sender;
+  const std::uint64_t misrouted = now.wrong_receiver - logged_.wrong_receiver;
+  const std::uint64_t not_for_peers = now.not_for_peers - logged_.not_for_peers;
+  if (forged + misrouted + not_for_peers == 0) return;
+  log::warn(log_prefix_ + "dropped peer frames: " + std::to_string(forged) +
+            " whose header names another sender than the key they came with, " +
+            std::to_string(misrouted) + " not addressed to this node, " +
+            std::to_string(not_for_peers) + " for actors peers may not reach (" +
+            std::to_string(now.forged_sender) + ", " + std::to_string(now.wrong_receiver) + ", " +
+            std::to_string(now.not_for_peers) + " since start)");
+  logged_ = now;
+  next_refusal_log_ = Clock::now() + std::chrono::seconds(1);
 }
 
 void PeerLinkThread::run() {
@@ -505,11 +578,21 @@ void PeerLinkThread::run() {
     for (;;) {
       if (Clock::now() >= next_tick) {
         for (const PeerFrame& beat : logic_.tick(Clock::now())) send_to_peer(beat);
+        log_refusals();
         next_tick = Clock::now() + std::chrono::milliseconds(10);
       }
-      zmq::pollitem_t items[] = {{inbox_.socket().handle(), 0, ZMQ_POLLIN, 0},
-                                 {router_.handle(), 0, ZMQ_POLLIN, 0}};
-      zmq::poll(items, 2, std::chrono::milliseconds(poll_timeout_ms(next_tick)));
+      // On the stack: this loop runs for every peer message.
+      std::array<zmq::pollitem_t, 2 + kMaxClusterSize> items;
+      std::array<NodeId, kMaxClusterSize> watched;
+      items[0] = {inbox_.socket().handle(), 0, ZMQ_POLLIN, 0};
+      items[1] = {router_.handle(), 0, ZMQ_POLLIN, 0};
+      std::size_t watching = 0;
+      for (NodeId peer = 0; peer < monitors_.size(); ++peer) {
+        if (!monitors_[peer]) continue;
+        items[2 + watching] = {monitors_[peer]->handle(), 0, ZMQ_POLLIN, 0};
+        watched[watching++] = peer;
+      }
+      zmq::poll(items.data(), 2 + watching, std::chrono::milliseconds(poll_timeout_ms(next_tick)));
       if ((items[0].revents & ZMQ_POLLIN) != 0) {
         for (int i = 0; i < kDrainBatch; ++i) {
           std::vector<zmq::message_t> frames = try_recv(inbox_.socket());
@@ -522,6 +605,9 @@ void PeerLinkThread::run() {
         }
       }
       if ((items[1].revents & ZMQ_POLLIN) != 0) drain([this] { return on_peer_message(); });
+      for (std::size_t w = 0; w < watching; ++w) {
+        if ((items[2 + w].revents & ZMQ_POLLIN) != 0) on_handshake_event(watched[w]);
+      }
     }
   } catch (const zmq::error_t& e) {
     if (e.num() != ETERM) log::error(log_prefix_ + "peer link stopped: " + e.what());

@@ -27,6 +27,7 @@
 #include "actors/client_connections.hpp"
 #include "actors/front_door.hpp"
 #include "actors/peer_link.hpp"
+#include "actors/security/transport_security.hpp"
 
 namespace kvpaxos {
 
@@ -128,8 +129,10 @@ class SnapshotWriter {
 class FrontDoorThread {
  public:
   // Throws zmq::error_t when the endpoint cannot be bound (port in use).
+  // With `security`, the port is a CURVE server (its ZAP policy registered).
   FrontDoorThread(zmq::context_t& ctx, std::string ns, NodeId self, const std::string& endpoint,
-                  bool fault_injection, std::string log_prefix);
+                  bool fault_injection, const TransportSecurity* security,
+                  std::string log_prefix);
   ~FrontDoorThread();
   // The endpoint actually bound (resolves a "*" port).
   const std::string& endpoint() const { return bound_; }
@@ -157,9 +160,12 @@ class FrontDoorThread {
 class PeerLinkThread {
  public:
   // Throws zmq::error_t when the endpoint cannot be bound (port in use).
+  // With `security`, every link is CURVE and each peer frame's sender is the
+  // node its key belongs to (the ZAP policy must be registered).
   PeerLinkThread(zmq::context_t& ctx, std::string ns, NodeId self,
                  const std::vector<std::string>& names, const std::vector<std::string>& endpoints,
-                 std::uint64_t seed, PeerTrafficStats& stats, std::string log_prefix);
+                 std::uint64_t seed, PeerTrafficStats& stats, const TransportSecurity* security,
+                 std::string log_prefix);
   ~PeerLinkThread();
 
  private:
@@ -167,6 +173,10 @@ class PeerLinkThread {
   void on_local_message(std::vector<zmq::message_t> frames);
   bool on_peer_message();  // false when none was waiting
   void send_to_peer(const PeerFrame& f);
+  void log_refusals();
+  void connect_dealer(NodeId peer);
+  void on_handshake_event(NodeId peer);
+
 
   zmq::context_t& ctx_;
   std::string ns_;
@@ -177,6 +187,17 @@ class PeerLinkThread {
   Inbox inbox_;
   zmq::socket_t router_;
   std::vector<std::unique_ptr<zmq::socket_t>> dealers_;  // by NodeId; null for self
+  std::vector<std::string> endpoints_;  // by NodeId
+  const TransportSecurity* security_;
+  bool authenticated_;  // CURVE: frames carry the sender's node id (User-Id)
+  // Key rotation: while a peer has more than one accepted key, its DEALER
+  // is watched (a socket monitor) and, when the handshake fails, connected
+  // again pinning the peer's next key. By NodeId; null when not watched.
+  std::vector<std::unique_ptr<zmq::socket_t>> monitors_;
+  std::vector<std::size_t> pinned_key_;
+  std::uint64_t monitor_serial_ = 0;
+  RefusedPeerFrames logged_;  // the refusals already logged
+  Time next_refusal_log_{};
   std::unique_ptr<Postbox> postbox_;
   std::thread thread_;
 };

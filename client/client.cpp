@@ -1,6 +1,8 @@
 #include "client/client.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <thread>
@@ -21,18 +23,31 @@ ClientId random_client_id() {
   return dist(rd);
 }
 
-std::unique_ptr<zmq::socket_t> open_dealer(zmq::context_t& ctx, const std::string& endpoint) {
-  auto s = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::dealer);
-  s->set(zmq::sockopt::linger, 0);
-  s->set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(kMaxClientFrameBytes));
-  s->connect(endpoint);
-  return s;
+std::atomic<std::uint64_t> next_monitor{0};
+
+// What a failed handshake means, in words that say what to check.
+std::string handshake_error(const std::string& endpoint, bool keyed, std::uint16_t event,
+                            std::uint32_t value) {
+  if (!keyed) {
+    return "the node at " + endpoint + " requires CURVE keys: give --server-key (the cluster's "
+           "client public key) and --key (this client's .key_secret), or set KVCTL_SERVER_KEY "
+           "and KVCTL_KEY";
+  }
+  if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+    return "the node at " + endpoint + " refused our key (ZAP status " + std::to_string(value) +
+           "): is kvctl's --key among the node's --client-keys?";
+  }
+  if (value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) {
+    return "the node at " + endpoint + " does not use CURVE (it runs without keys); leave out "
+           "--server-key and --key";
+  }
+  return "the CURVE handshake with " + endpoint + " failed (" +
+         (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ? "protocol error" : "no detail") +
+         "): is --server-key the public key of the nodes' --client-key?";
 }
 
-// Waits up to `timeout` for one frame; empty when none arrived. A blocking
-// receive with a timeout sleeps in one poll() on the socket's signal fd;
-// zmq::poll would re-read ZMQ_EVENTS, a poll() each, before and after.
-std::optional<std::string> receive(zmq::socket_t& s, std::chrono::milliseconds timeout) {
+// Waits up to `timeout` for one frame on a socket; empty when none arrived.
+std::optional<std::string> receive_frame(zmq::socket_t& s, std::chrono::milliseconds timeout) {
   s.set(zmq::sockopt::rcvtimeo, static_cast<int>(std::min<std::chrono::milliseconds::rep>(
                                     std::max<std::chrono::milliseconds::rep>(timeout.count(), 0),
                                     std::numeric_limits<int>::max())));
@@ -46,9 +61,11 @@ std::optional<std::string> receive(zmq::socket_t& s, std::chrono::milliseconds t
   return msg.to_string();
 }
 
-std::string join(const std::vector<std::string>& parts) {
+std::string join(const std::vector<std::string>& parts, const std::string& sep = ",") {
   std::string out;
-  for (const std::string& p : parts) out += (out.empty() ? "" : ",") + p;
+  for (const std::string& p : parts) {
+    if (!p.empty()) out += (out.empty() ? "" : sep) + p;
+  }
   return out;
 }
 
@@ -58,11 +75,24 @@ std::string seconds_text(std::chrono::milliseconds d) {
 }
 
 // One request, one reply, one node: for status and fault.
-Result<Body> exchange(zmq::context_t& ctx, const std::string& endpoint, const Body& request,
+Result<Body> exchange(zmq::context_t& ctx, const std::string& endpoint,
+                      const std::optional<ClientCurve>& curve, const Body& request,
                       std::chrono::milliseconds timeout) {
-  auto s = open_dealer(ctx, client_endpoint(endpoint));
-  s->send(zmq::buffer(encode(request)), zmq::send_flags::none);
-  std::optional<std::string> raw = receive(*s, timeout);
+  const std::size_t keys = curve ? curve->server_keys.size() : 1;
+  NodeConnection::Received got;
+  for (std::size_t key = 0; key < keys; ++key) {
+    std::unique_ptr<NodeConnection> connection;
+    try {
+      connection = std::make_unique<NodeConnection>(ctx, client_endpoint(endpoint), curve, key);
+    } catch (const zmq::error_t& e) {
+      return Error{"cannot connect to '" + endpoint + "': " + e.what() + " (expected HOST:PORT)"};
+    }
+    connection->send(encode(request));
+    got = connection->receive(timeout);
+    if (got.handshake_error.empty() || got.key_refused) break;
+  }
+  if (!got.handshake_error.empty()) return Error{got.handshake_error};
+  std::optional<std::string>& raw = got.frame;
   if (!raw) {
     return Error{"no reply from " + endpoint + " within " + seconds_text(timeout) +
                  "; is kvpaxosd running there?"};
@@ -80,6 +110,87 @@ Result<Body> exchange(zmq::context_t& ctx, const std::string& endpoint, const Bo
 std::string client_endpoint(const std::string& host_port) {
   if (host_port.find("://") != std::string::npos) return host_port;
   return "tcp://" + host_port;
+}
+
+NodeConnection::NodeConnection(zmq::context_t& ctx, const std::string& endpoint,
+                               const std::optional<ClientCurve>& curve, std::size_t server_key)
+    : endpoint_(endpoint.substr(endpoint.find("://") == std::string::npos
+                                    ? 0
+                                    : endpoint.find("://") + 3)),
+      keyed_(curve.has_value()),
+      socket_(ctx, zmq::socket_type::dealer),
+      monitor_(ctx, zmq::socket_type::pair) {
+  socket_.set(zmq::sockopt::linger, 0);
+  socket_.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(kMaxClientFrameBytes));
+  if (curve) {
+    socket_.set(zmq::sockopt::curve_serverkey, curve->server_keys.at(server_key));
+    socket_.set(zmq::sockopt::curve_publickey, curve->own.public_key);
+    socket_.set(zmq::sockopt::curve_secretkey, curve->own.secret_key);
+  }
+  const std::string monitor_endpoint =
+      "inproc://kvpaxos-client-monitor-" + std::to_string(next_monitor.fetch_add(1));
+  monitor_.set(zmq::sockopt::linger, 0);
+  if (zmq_socket_monitor(socket_.handle(), monitor_endpoint.c_str(),
+                         ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                             ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                             ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0) {
+    throw zmq::error_t();
+  }
+  monitor_.connect(monitor_endpoint);
+  socket_.connect(client_endpoint(endpoint));
+}
+
+NodeConnection::~NodeConnection() { (void)zmq_socket_monitor(socket_.handle(), nullptr, 0); }
+
+void NodeConnection::send(const std::string& frame) {
+  socket_.send(zmq::buffer(frame), zmq::send_flags::none);
+}
+
+// A monitor event is two frames: [u16 event, u32 value][the endpoint].
+std::string NodeConnection::read_monitor_event() {
+  zmq::message_t event;
+  if (!monitor_.recv(event, zmq::recv_flags::dontwait)) return {};
+  zmq::message_t address;
+  if (event.more()) (void)monitor_.recv(address, zmq::recv_flags::dontwait);
+  if (event.size() < 6) return {};
+  std::uint16_t id = 0;
+  std::uint32_t value = 0;
+  std::memcpy(&id, event.data(), sizeof id);
+  std::memcpy(&value, static_cast<const char*>(event.data()) + 2, sizeof value);
+  if (id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+    handshake_done_ = true;
+    // Nobody reads the monitor from now on, and libzmq's I/O thread would
+    // block once its queue filled (one event per reconnect): stop it. A
+    // node that later presents another key shows as timeouts here, and as
+    // a handshake error on the next connection.
+    (void)zmq_socket_monitor(socket_.handle(), nullptr, 0);
+    return {};
+  }
+  key_refused_ = id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+  return handshake_error(endpoint_, keyed_, id, value);
+}
+
+// Until the handshake has succeeded, waits on the socket and its monitor
+// together; after that, in one blocking receive (zmq::poll would cost
+// several more system calls per request: it re-reads ZMQ_EVENTS, a poll()
+// each, before and after).
+NodeConnection::Received NodeConnection::receive(std::chrono::milliseconds timeout) {
+  const auto end = SteadyClock::now() + timeout;
+  while (!handshake_done_) {
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(end - SteadyClock::now());
+    if (left.count() <= 0) return {};
+    zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0},
+                               {monitor_.handle(), 0, ZMQ_POLLIN, 0}};
+    zmq::poll(items, 2, left);
+    if ((items[1].revents & ZMQ_POLLIN) != 0) {
+      if (std::string failed = read_monitor_event(); !failed.empty()) {
+        return {{}, failed, key_refused_};
+      }
+    }
+    if ((items[0].revents & ZMQ_POLLIN) != 0) return {receive_frame(socket_, timeout), {}};
+  }
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(end - SteadyClock::now());
+  return {receive_frame(socket_, std::max(left, std::chrono::milliseconds(0))), {}};
 }
 
 Client::Client(zmq::context_t& ctx, ClientOptions options)
@@ -118,21 +229,42 @@ CallResult Client::call(OpKind op, const std::string& key, const std::string& va
   auto attempt_timeout = options_.attempt_timeout;
   auto overload_backoff = kFirstOverloadBackoff;  // docs/protocol.md, "overloaded"
 
+  // Endpoints that refused our handshake, each with why. A refused
+  // handshake delivers nothing, so when every attempt ended that way the
+  // request certainly did not run.
+  std::vector<std::string> refusals(options_.endpoints.size());
+  bool maybe_delivered = false;
+  const std::size_t server_keys = options_.curve ? options_.curve->server_keys.size() : 1;
+  std::size_t keys_tried = 0;  // other server keys tried at this endpoint
   for (;;) {
     const auto now = SteadyClock::now();
     if (now >= deadline) break;
     const std::string& endpoint = options_.endpoints[current_];
-    if (!socket_) socket_ = open_dealer(ctx_, client_endpoint(endpoint));
-    zmq::socket_t& socket = *socket_;
-    socket.send(zmq::buffer(frame), zmq::send_flags::none);
+    if (!connection_) {
+      try {
+        connection_ = std::make_unique<NodeConnection>(ctx_, endpoint, options_.curve, server_key_);
+      } catch (const zmq::error_t& e) {
+        return {Outcome::rejected, {},
+                "cannot connect to '" + endpoint + "': " + e.what() + " (expected HOST:PORT)"};
+      }
+    }
+    connection_->send(frame);
     bool resend_here = false;
     const auto attempt_end =
         std::min(deadline, now + std::chrono::duration_cast<SteadyClock::duration>(attempt_timeout));
+    bool refused = false;
+    bool other_server_key = false;
     while (SteadyClock::now() < attempt_end) {
       const auto left = std::chrono::ceil<std::chrono::milliseconds>(attempt_end - SteadyClock::now());
-      std::optional<std::string> raw = receive(socket, left);
-      if (!raw) break;
-      Result<Body> body = decode(*raw, kMaxClientFrameBytes);
+      NodeConnection::Received got = connection_->receive(left);
+      if (!got.handshake_error.empty()) {
+        other_server_key = !got.key_refused && keys_tried < server_keys - 1;
+        if (!other_server_key) refusals[current_] = std::move(got.handshake_error);
+        refused = true;
+        break;
+      }
+      if (!got.frame) break;
+      Result<Body> body = decode(*got.frame, kMaxClientFrameBytes);
       if (!body.ok()) continue;  // not a reply we can read; keep waiting
       if (auto* e = std::get_if<ErrorReply>(&body.value())) {
         if (e->code == ReplyCode::overloaded) {
@@ -148,48 +280,71 @@ CallResult Client::call(OpKind op, const std::string& key, const std::string& va
       }
       auto* reply = std::get_if<ClientReply>(&body.value());
       if (reply == nullptr || reply->client_id != id_ || reply->seq != request.seq) continue;
-      if (reply->code == ReplyCode::session_expired) {
-        // This copy did not run, but an earlier or a late copy may (even one
-        // sent once can be proposed twice by the nodes), so the outcome is
-        // unknown, never retried in a new session behind the caller's back.
-        // The next call starts a new session (docs/architecture.md).
-        id_ = random_client_id();
-        next_seq_ = 1;
-        acked_ = 0;
-        return {Outcome::unknown, {},
-                endpoint + ": " + reply->error + "; the outcome is unknown (it may have taken "
-                "effect); this client starts a new session for its next call"};
-      }
-      acked_ = request.seq;
-      if (reply->code == ReplyCode::stale_request) {
-        // Our one outstanding seq ran, but the node no longer holds its reply
-        // (retained replies have a byte budget). A write is done; a get's
-        // value is gone, which is all we can say about it.
-        if (op != OpKind::get) return {Outcome::ok, {}, {}};
-        return {Outcome::unknown, {},
-                endpoint + " executed the get but released its reply before it arrived; "
-                           "issue the get again"};
-      }
-      if (reply->code != ReplyCode::ok) {
-        return {Outcome::rejected, {}, endpoint + " refused the request: " + reply->error};
-      }
-      return {Outcome::ok, std::move(reply->value), {}};
+      return finish(op, request.seq, endpoint, *reply);
+    }
+    if (other_server_key) {
+      // This node presents another of the cluster's client keys (a key
+      // rotation in progress): the request did not go out; try the next key.
+      ++keys_tried;
+      server_key_ = (server_key_ + 1) % server_keys;
+      connection_.reset();
+      continue;
+    }
+    keys_tried = 0;
+    maybe_delivered = maybe_delivered || !refused;
+    if (!maybe_delivered && std::none_of(refusals.begin(), refusals.end(),
+                                         [](const std::string& r) { return r.empty(); })) {
+      return {Outcome::rejected, {}, join(refusals, "; ")};
     }
     if (resend_here) continue;
     // No answer here: the same request (same seq) goes to the next node.
-    socket_.reset();
+    connection_.reset();
     current_ = (current_ + 1) % options_.endpoints.size();
     attempt_timeout = std::min(kMaxAttemptTimeout, attempt_timeout * 3 / 2);
+  }
+  std::string refused_text;
+  for (const std::string& r : refusals) {
+    if (!r.empty()) refused_text += "; " + r;
   }
   return {Outcome::unknown, {},
           "no reply from " + join(options_.endpoints) + " within " +
               seconds_text(options_.deadline) +
               "; the outcome is unknown (the operation may or may not have taken effect). Is the "
-              "cluster running, and can a majority of its nodes reach each other?"};
+              "cluster running, and can a majority of its nodes reach each other?" + refused_text};
+}
+
+CallResult Client::finish(OpKind op, std::uint64_t seq, const std::string& endpoint,
+                          ClientReply& reply) {
+  if (reply.code == ReplyCode::session_expired) {
+    // This copy did not run, but an earlier or a late copy may (even one
+    // sent once can be proposed twice by the nodes), so the outcome is
+    // unknown, never retried in a new session behind the caller's back.
+    // The next call starts a new session (docs/architecture.md).
+    id_ = random_client_id();
+    next_seq_ = 1;
+    acked_ = 0;
+    return {Outcome::unknown, {},
+            endpoint + ": " + reply.error + "; the outcome is unknown (it may have taken "
+            "effect); this client starts a new session for its next call"};
+  }
+  acked_ = seq;
+  if (reply.code == ReplyCode::stale_request) {
+    // Our one outstanding seq ran, but the node no longer holds its reply
+    // (retained replies have a byte budget). A write is done; a get's
+    // value is gone, which is all we can say about it.
+    if (op != OpKind::get) return {Outcome::ok, {}, {}};
+    return {Outcome::unknown, {},
+            endpoint + " executed the get but released its reply before it arrived; "
+                       "issue the get again"};
+  }
+  if (reply.code != ReplyCode::ok) {
+    return {Outcome::rejected, {}, endpoint + " refused the request: " + reply.error};
+  }
+  return {Outcome::ok, std::move(reply.value), {}};
 }
 
 Result<StatusReply> Client::status(const std::string& endpoint, std::chrono::milliseconds timeout) {
-  Result<Body> body = exchange(ctx_, endpoint, StatusRequest{}, timeout);
+  Result<Body> body = exchange(ctx_, endpoint, options_.curve, StatusRequest{}, timeout);
   if (!body.ok()) return Error{body.error()};
   if (auto* s = std::get_if<StatusReply>(&body.value())) return std::move(*s);
   return Error{"unexpected reply from " + endpoint + " to a status request"};
@@ -197,7 +352,7 @@ Result<StatusReply> Client::status(const std::string& endpoint, std::chrono::mil
 
 Result<FaultReply> Client::fault(const std::string& endpoint, const FaultRequest& request,
                                  std::chrono::milliseconds timeout) {
-  Result<Body> body = exchange(ctx_, endpoint, request, timeout);
+  Result<Body> body = exchange(ctx_, endpoint, options_.curve, request, timeout);
   if (!body.ok()) return Error{body.error()};
   auto* f = std::get_if<FaultReply>(&body.value());
   if (f == nullptr) return Error{"unexpected reply from " + endpoint + " to a fault request"};

@@ -18,13 +18,24 @@
 
 #include <zmq.hpp>
 
+#include "messages/key_file.hpp"
 #include "messages/messages.hpp"
 #include "messages/result.hpp"
 
 namespace kvpaxos {
 
+// CURVE on the client link (kvctl --server-key, --key): the cluster's client
+// public key, pinned, and this client's own pair. More than one server key
+// while the cluster's client key is being rotated: a node that presents
+// another key fails the handshake, and the next key is tried there.
+struct ClientCurve {
+  std::vector<std::string> server_keys;  // Z85, tried in order
+  CurveKey own;
+};
+
 struct ClientOptions {
   std::vector<std::string> endpoints;  // "127.0.0.1:7201" or full "tcp://..."
+  std::optional<ClientCurve> curve;    // empty: plain tcp (a loopback or --insecure cluster)
   // Overall deadline of one call; after it the outcome is unknown.
   std::chrono::milliseconds deadline{5000};
   // How long to wait at one node before trying the next (grows to 1 s).
@@ -45,6 +56,8 @@ struct CallResult {
   std::string error;  // set unless ok; names the endpoints tried
   bool ok() const { return outcome == Outcome::ok; }
 };
+
+class NodeConnection;
 
 class Client {
  public:
@@ -67,6 +80,8 @@ class Client {
 
  private:
   CallResult call(OpKind op, const std::string& key, const std::string& value);
+  // The outcome of the reply to our outstanding request.
+  CallResult finish(OpKind op, std::uint64_t seq, const std::string& endpoint, ClientReply& reply);
 
   zmq::context_t& ctx_;
   ClientOptions options_;
@@ -74,9 +89,42 @@ class Client {
   std::uint64_t next_seq_ = 1;
   std::uint64_t acked_ = 0;
   std::size_t current_ = 0;  // index of the endpoint to try first
+  std::size_t server_key_ = 0;  // index into curve->server_keys: the one that last worked
   // Connected to endpoints[current_] while it answers; replaced on fail-over
   // so that late replies from a slow node do not pile up.
-  std::unique_ptr<zmq::socket_t> socket_;
+  std::unique_ptr<NodeConnection> connection_;
+};
+
+// A DEALER to one node, watching its handshake (a ZeroMQ socket monitor) so
+// that a node refusing our key is an error that says so, not a timeout.
+class NodeConnection {
+ public:
+  // Throws zmq::error_t for an endpoint libzmq cannot parse.
+  NodeConnection(zmq::context_t& ctx, const std::string& endpoint,
+                 const std::optional<ClientCurve>& curve, std::size_t server_key = 0);
+  ~NodeConnection();
+  NodeConnection(const NodeConnection&) = delete;
+  NodeConnection& operator=(const NodeConnection&) = delete;
+
+  void send(const std::string& frame);
+  struct Received {
+    std::optional<std::string> frame;  // empty on timeout or a failed handshake
+    std::string handshake_error;       // set when the node refused the handshake
+    bool key_refused = false;          // ... because it does not accept our key
+  };
+  // Waits up to `timeout` for one frame.
+  Received receive(std::chrono::milliseconds timeout);
+
+ private:
+  // A handshake error, or empty; sets key_refused_ when the node refused our key.
+  std::string read_monitor_event();
+
+  std::string endpoint_;
+  bool keyed_;
+  zmq::socket_t socket_;
+  zmq::socket_t monitor_;
+  bool handshake_done_ = false;
+  bool key_refused_ = false;
 };
 
 // "127.0.0.1:7201" -> "tcp://127.0.0.1:7201"; full endpoints pass through.

@@ -135,6 +135,7 @@ SessionFactory kvpaxos_sessions(zmq::context_t& ctx, const Config& c) {
                 endpoints.begin() + index % static_cast<int>(endpoints.size()), endpoints.end());
     return std::make_unique<KvpaxosSession>(
         ctx, ClientOptions{.endpoints = endpoints,
+                           .curve = c.curve,
                            .deadline = c.deadline,
                            .attempt_timeout = std::min(c.deadline, std::chrono::milliseconds(1000))});
   };

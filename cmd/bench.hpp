@@ -13,6 +13,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 
 #include "client/client.hpp"
 #include "messages/result.hpp"
@@ -36,6 +37,7 @@ struct Config {
   Mix mix;
   std::chrono::milliseconds deadline{5000};  // per request, as kvctl --timeout
   bool json = false;
+  std::optional<ClientCurve> curve;  // kvctl --server-key / --key
 };
 
 struct LatencySummary {

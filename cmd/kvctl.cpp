@@ -6,6 +6,8 @@
 //     status                             each endpoint's own view of the log
 //     fault reach NAME,...|all           (nodes started with --fault-injection)
 //     fault drop RATE
+//     keygen NAME [--dir DIR]            writes DIR/NAME.key and DIR/NAME.key_secret
+//   [--server-key FILE.key --key FILE.key_secret]   CURVE (or $KVCTL_SERVER_KEY, $KVCTL_KEY)
 //
 // Exit status: 0 success; 1 the cluster did not answer in time (outcome
 // unknown) or a node refused the request; 2 usage error.
@@ -19,6 +21,7 @@
 
 #include "client/client.hpp"
 #include "cmd/bench.hpp"
+#include "messages/key_file.hpp"
 
 namespace {
 
@@ -52,8 +55,21 @@ std::optional<std::chrono::milliseconds> parse_duration(const std::string& text)
   else if (unit == "ms") scale = 1;
   else if (unit == "m") scale = 60000;
   else return std::nullopt;
-  if (!(number > 0)) return std::nullopt;
-  return std::chrono::milliseconds(static_cast<std::int64_t>(number * scale));
+  // A week at most: longer is a typo, and "inf" or 1e300 would overflow.
+  constexpr double kMaxMs = 7.0 * 24 * 3600 * 1000;
+  if (!(number > 0) || !(number * scale <= kMaxMs)) return std::nullopt;
+  return std::chrono::milliseconds(std::max<std::int64_t>(1, static_cast<std::int64_t>(number * scale)));
+}
+
+// "127.0.0.1:7201", "db1.example:7201", "[::1]:7201", or "tcp://" before any.
+bool valid_host_port(std::string ep) {
+  if (ep.rfind("tcp://", 0) == 0) ep = ep.substr(6);
+  const std::size_t colon = ep.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == ep.size()) return false;
+  const std::string port = ep.substr(colon + 1);
+  if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos) return false;
+  const int number = std::stoi(port);
+  return number >= 1 && number <= 65535;
 }
 
 std::string json_string(const std::string& s) {
@@ -92,6 +108,11 @@ struct Options {
   std::size_t bench_value_bytes = 100;
   std::uint64_t bench_keys = 1000;
   std::string bench_mix = "put=100";
+  // CURVE
+  std::string server_key;
+  std::string client_key;
+  std::string keygen_name;
+  std::string keygen_dir = ".";
 };
 
 int fail(const std::string& message, int code) {
@@ -228,8 +249,38 @@ int run_fault(Client& client, const std::vector<std::string>& endpoints,
 
 }  // namespace
 
+int run_keygen(const Options& o) {
+  const CurveKey key = generate_curve_key();
+  if (key.public_key.empty()) return fail("this libzmq has no CURVE support", kExitFailed);
+  Result<bool> written = write_key_files(o.keygen_dir, o.keygen_name, key);
+  if (!written.ok()) return fail(written.error(), kExitFailed);
+  const std::string base = (o.keygen_dir == "." ? "" : o.keygen_dir + "/") + o.keygen_name;
+  std::cout << "wrote " << base << ".key (public: give it to whoever must accept this key) and "
+            << base << ".key_secret (secret, mode 0600: keep it where only its owner reads it)\n";
+  return kExitOk;
+}
+
+// --server-key and --key: both or neither.
+Result<std::optional<ClientCurve>> load_client_curve(const Options& o) {
+  if (o.server_key.empty() && o.client_key.empty()) return std::optional<ClientCurve>();
+  if (o.server_key.empty() || o.client_key.empty()) {
+    return Error{"--server-key and --key go together: the cluster's client public key (.key) and "
+                 "this client's key pair (.key_secret)"};
+  }
+  ClientCurve curve;
+  for (const std::string& file : split(o.server_key)) {
+    Result<CurveKey> server = read_public_key_file(file);
+    if (!server.ok()) return Error{"--server-key: " + server.error()};
+    curve.server_keys.push_back(server->public_key);
+  }
+  Result<CurveKey> own = read_secret_key_file(o.client_key);
+  if (!own.ok()) return Error{"--key: " + own.error()};
+  curve.own = own.value();
+  return std::optional<ClientCurve>(std::move(curve));
+}
+
 int run_bench(const std::vector<std::string>& endpoints, std::chrono::milliseconds timeout,
-              const Options& o) {
+              const std::optional<ClientCurve>& curve, const Options& o) {
   const std::optional<std::chrono::milliseconds> duration = parse_duration(o.bench_duration);
   if (!duration || duration->count() <= 0) {
     return fail("--duration '" + o.bench_duration + "' is not a duration like 10s or 1m", kExitUsage);
@@ -243,7 +294,8 @@ int run_bench(const std::vector<std::string>& endpoints, std::chrono::millisecon
                              .keys = o.bench_keys,
                              .mix = mix.value(),
                              .deadline = timeout,
-                             .json = o.format == "json"};
+                             .json = o.format == "json",
+                             .curve = curve};
   zmq::context_t ctx(2);
   const bench::Report r = bench::run(config, bench::kvpaxos_sessions(ctx, config));
   std::cout << (config.json ? bench::format_json(config, r) : bench::format_text(config, r));
@@ -254,6 +306,8 @@ int run_bench(const std::vector<std::string>& endpoints, std::chrono::millisecon
 int main(int argc, char** argv) {
   Options o;
   if (const char* env = std::getenv("KVCTL_ENDPOINTS")) o.endpoints = env;
+  if (const char* env = std::getenv("KVCTL_SERVER_KEY")) o.server_key = env;
+  if (const char* env = std::getenv("KVCTL_KEY")) o.client_key = env;
   CLI::App app{"kvctl: talk to a kvpaxos cluster"};
   app.require_subcommand(1);
   app.add_option("--endpoints", o.endpoints,
@@ -264,6 +318,14 @@ int main(int argc, char** argv) {
                  "outcome is unknown");
   app.add_option("-w,--write-out", o.format, "Output format: text or json")
       ->check(CLI::IsMember({"text", "json"}));
+  app.add_option("--server-key", o.server_key,
+                 "The cluster's client public key (the .key of the nodes' --client-key); with "
+                 "--key, every request is encrypted and the nodes are authenticated. While the "
+                 "cluster's key is rotated, give the old and the new file, comma-separated "
+                 "(default: $KVCTL_SERVER_KEY)");
+  app.add_option("--key", o.client_key,
+                 "This client's key pair (a .key_secret file, mode 0600); a node started with "
+                 "--client-keys accepts it only if its .key is there (default: $KVCTL_KEY)");
 
   auto* put = app.add_subcommand("put", "Set KEY to VALUE; prints OK");
   put->add_option("key", o.key, "Key")->required();
@@ -281,6 +343,13 @@ int main(int argc, char** argv) {
   fault->add_option("what", o.fault_what, "reach or drop")->required();
   fault->add_option("arg", o.fault_arg, "node names (or all) for reach; a fraction for drop")
       ->required();
+
+  auto* keygen = app.add_subcommand(
+      "keygen", "Write a new CURVE key pair: DIR/NAME.key (public) and DIR/NAME.key_secret "
+                "(secret, mode 0600), in the ZeroMQ certificate format (CZMQ, pyzmq)");
+  keygen->add_option("name", o.keygen_name, "Key name, e.g. n1 or client-alice")->required();
+  keygen->add_option("--dir", o.keygen_dir, "Directory to write into (created 0700)")
+      ->capture_default_str();
 
   auto* bench = app.add_subcommand(
       "bench", "Closed-loop load: N clients, each with one request outstanding, for a "
@@ -304,19 +373,28 @@ int main(int argc, char** argv) {
     return fail(std::string(e.what()) + " (see kvctl --help)", kExitUsage);
   }
 
+  if (*keygen) return run_keygen(o);
   const std::vector<std::string> endpoints = split(o.endpoints);
   if (endpoints.empty()) {
     return fail("no endpoints: give --endpoints HOST:PORT,... or set KVCTL_ENDPOINTS", kExitUsage);
   }
+  for (const std::string& ep : endpoints) {
+    if (!valid_host_port(ep)) {
+      return fail("--endpoints: '" + ep + "' is not HOST:PORT (e.g. 127.0.0.1:7201)", kExitUsage);
+    }
+  }
+  Result<std::optional<ClientCurve>> curve = load_client_curve(o);
+  if (!curve.ok()) return fail(curve.error(), kExitUsage);
   const std::optional<std::chrono::milliseconds> timeout = parse_duration(o.timeout);
   if (!timeout) {
     return fail("--timeout '" + o.timeout + "' is not a duration like 5s, 500ms or 2m", kExitUsage);
   }
 
-  if (*bench) return run_bench(endpoints, *timeout, o);
+  if (*bench) return run_bench(endpoints, *timeout, curve.value(), o);
 
   zmq::context_t ctx(1);
   Client client(ctx, ClientOptions{.endpoints = endpoints,
+                                   .curve = curve.value(),
                                    .deadline = *timeout,
                                    .attempt_timeout = std::min(*timeout, std::chrono::milliseconds(500))});
   if (*put) return run_op(client, "put", o);

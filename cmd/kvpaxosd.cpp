@@ -3,7 +3,10 @@
 //   kvpaxosd --name n1 --cluster n1=127.0.0.1:7101,n2=127.0.0.1:7102,n3=127.0.0.1:7103
 //            --client-addr 127.0.0.1:7201 [--data-dir DIR [--first-start | --join]]
 //            [--pipeline N] [--basic-paxos] [--snapshot-every N] [--fault-injection] [--log-level LEVEL]
+//            [--peer-keys DIR --client-key FILE [--client-keys DIR] | --insecure]
 //
+// Secure by default: without keys every address must be loopback, unless
+// --insecure is given (docs/security.md).
 // An empty --data-dir needs --first-start (a new cluster) or --join (a node
 // that lost its data dir); see docs/architecture.md, "Durability".
 // Exit status: 0 after SIGTERM/SIGINT, 2 for bad flags, an address in use or
@@ -25,6 +28,7 @@
 #include "actors/cluster_config.hpp"
 #include "actors/log.hpp"
 #include "actors/node.hpp"
+#include "actors/security/transport_security.hpp"
 #include "actors/wal.hpp"
 
 namespace {
@@ -46,6 +50,10 @@ struct Flags {
   bool first_start = false;
   bool join = false;
   int join_timeout_s = 60;
+  std::string peer_keys;
+  std::string client_key;
+  std::string client_keys;
+  bool insecure = false;
 };
 
 [[noreturn]] void usage_error(const std::string& message) {
@@ -101,6 +109,53 @@ Result<bool> claim_data_dir(const std::string& dir, const std::string& name,
   Result<bool> synced = sync_directory(dir);
   if (!synced.ok()) return synced;
   return true;
+}
+
+// "127.0.0.1:7101", "localhost:7101", "[::1]:7101": nothing off this host
+// can reach it, so plain tcp there exposes nothing.
+bool is_loopback(const std::string& host_port) {
+  const std::string host = host_port.substr(0, host_port.rfind(':'));
+  return host.rfind("127.", 0) == 0 || host == "localhost" || host == "[::1]" || host == "::1";
+}
+
+// Keys, or the reason there are none (loopback only, or --insecure).
+std::shared_ptr<const TransportSecurity> build_security(const Flags& f, const NodeConfig& config) {
+  const bool keyed = !f.peer_keys.empty() || !f.client_key.empty();
+  if (keyed && (f.peer_keys.empty() || f.client_key.empty())) {
+    usage_error("--peer-keys and --client-key go together: every tcp link is encrypted or none is");
+  }
+  if (!f.client_keys.empty() && !keyed) usage_error("--client-keys needs --peer-keys and --client-key");
+  if (keyed && f.insecure) usage_error("--insecure and key flags exclude each other");
+  if (!keyed) {
+    std::string exposed;
+    for (const Member& m : config.members) {
+      const std::string addr = m.endpoint.substr(m.endpoint.find("://") + 3);
+      if (!is_loopback(addr)) exposed += (exposed.empty() ? "" : ", ") + addr;
+    }
+    if (!is_loopback(f.client_addr)) exposed += (exposed.empty() ? "" : ", ") + f.client_addr;
+    if (!exposed.empty() && !f.insecure) {
+      usage_error("no keys, but " + exposed + " can be reached from other hosts; give --peer-keys "
+                  "DIR and --client-key FILE (kvctl keygen makes them; see docs/security.md), or "
+                  "--insecure to run unencrypted and unauthenticated on a network you trust");
+    }
+    if (f.insecure) {
+      log::warn(f.name + " --insecure: peer and client links are plain tcp; anyone who reaches " +
+                (exposed.empty() ? std::string("these ports") : exposed) +
+                " can read and write every key and disrupt the cluster");
+    }
+    return nullptr;
+  }
+  std::vector<std::string> names;
+  for (const Member& m : config.members) names.push_back(m.name);
+  Result<TransportSecurity> loaded =
+      load_transport_security(names, config.self, f.peer_keys, f.client_key, f.client_keys);
+  if (!loaded.ok()) usage_error(loaded.error());
+  if (f.client_keys.empty()) {
+    log::warn(f.name + " client port: any client that knows the cluster's client public key may "
+              "connect (encrypted, not authorised); give --client-keys DIR to allow only the "
+              "clients whose keys it holds");
+  }
+  return std::make_shared<const TransportSecurity>(std::move(loaded.value()));
 }
 
 NodeConfig build_config(const Flags& f) {
@@ -185,7 +240,7 @@ int main(int argc, char** argv) {
   app.add_option("--client-addr", f.client_addr,
                  "HOST:PORT where this node accepts clients (kvctl), e.g. 127.0.0.1:7201")
       ->required();
-  app.add_option("--data-dir", f.data_dir,
+  CLI::Option* data_dir = app.add_option("--data-dir", f.data_dir,
                  "Directory for this node's durable state (acceptor log, snapshots). A node "
                  "restarted with the same --data-dir, --name and --cluster recovers every "
                  "promise and applied write. Without it, state lives in memory only");
@@ -224,6 +279,20 @@ int main(int argc, char** argv) {
                "Accept 'kvctl fault' commands (partitions, message drops) for tests");
   app.add_option("--log-level", f.log_level, "error, warn, info or debug")
       ->check(CLI::IsMember({"error", "warn", "info", "debug"}));
+  app.add_option("--peer-keys", f.peer_keys,
+                 "Directory of CURVE keys for the peer port: NAME.key of every node in --cluster "
+                 "and this node's NAME.key_secret (kvctl keygen makes them). Only those node keys "
+                 "may connect; a further NAME.OTHER.key is accepted from node NAME too (key "
+                 "rotation)");
+  app.add_option("--client-key", f.client_key,
+                 "The .key_secret file the client port presents; the same on every node, so "
+                 "clients pin one public key for the cluster");
+  app.add_option("--client-keys", f.client_keys,
+                 "Directory of the public keys (*.key) of the clients allowed to connect; without "
+                 "it any client that knows the cluster's client public key may connect");
+  app.add_flag("--insecure", f.insecure,
+               "Allow plain, unauthenticated tcp on addresses other hosts can reach (without "
+               "keys, kvpaxosd otherwise refuses any non-loopback address)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -232,11 +301,16 @@ int main(int argc, char** argv) {
     usage_error(e.what());
   }
 
+  if (data_dir->count() > 0 && f.data_dir.empty()) {
+    usage_error("--data-dir is empty; name a directory, or leave the flag out to keep state in "
+                "memory only");
+  }
   if (f.join && f.data_dir.empty()) usage_error("--join needs the --data-dir to rebuild into");
   log::Level level = log::Level::info;
   log::parse_level(f.log_level, level);
   log::set_level(level);
   NodeConfig config = build_config(f);
+  config.security = build_security(f, config);
   // Signals go to sigwait here, never to an actor thread.
   sigset_t signals;
   sigemptyset(&signals);

@@ -3,8 +3,9 @@
 # nothing when every package is already installed.
 set -euo pipefail
 
+# python3-zmq: test/e2e/keys.sh checks that key files interoperate with pyzmq's zmq.auth.
 packages=(build-essential cmake pkg-config libzmq3-dev cppzmq-dev libmsgpack-cxx-dev
-          libcli11-dev libgtest-dev python3 iproute2 procps)
+          libcli11-dev libgtest-dev python3 python3-zmq iproute2 procps)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -4,6 +4,7 @@ KVPAXOSD="$1"
 KVCTL="$2"
 WORK="$(mktemp -d)"
 PIDS=()
+KVCTL_AUTH=()  # kvctl flags launch_cluster uses to probe (keys, for a keyed cluster)
 
 cleanup() {
   for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
@@ -59,7 +60,7 @@ launch_cluster() {
     for i in $(seq "$n"); do
       kill -0 "${PIDS[$i]}" 2>/dev/null || { echo "n$i exited at start-up: $(cat "$WORK/n$i.log")"; return 1; }
     done
-    "$KVCTL" --endpoints "$all" --timeout 1s status >/dev/null 2>&1 && return 0
+    "$KVCTL" "${KVCTL_AUTH[@]}" --endpoints "$all" --timeout 1s status >/dev/null 2>&1 && return 0
     sleep 0.1
   done
   fail "cluster of $n did not come up"

@@ -13,9 +13,15 @@ namespace {
 using std::chrono::milliseconds;
 
 std::optional<Body> exchange(zmq::context_t& ctx, const std::string& endpoint,
-                             const std::string& frame, milliseconds timeout) {
+                             const std::optional<ClientCurve>& curve, const std::string& frame,
+                             milliseconds timeout) {
   zmq::socket_t s(ctx, zmq::socket_type::dealer);
   s.set(zmq::sockopt::linger, 0);
+  if (curve) {
+    s.set(zmq::sockopt::curve_serverkey, curve->server_keys.front());
+    s.set(zmq::sockopt::curve_publickey, curve->own.public_key);
+    s.set(zmq::sockopt::curve_secretkey, curve->own.secret_key);
+  }
   s.connect(client_endpoint(endpoint));
   s.send(zmq::buffer(frame), zmq::send_flags::none);
   zmq::pollitem_t items[] = {{s.handle(), 0, ZMQ_POLLIN, 0}};
@@ -32,7 +38,7 @@ TEST(ProcessBadInput, NodeAnswersGarbageWithErrorsAndKeepsServing) {
   test::ProcessCluster cluster(3, {"--log-level", "error"});
   ASSERT_TRUE(cluster.started());
   zmq::context_t ctx(1);
-  Client client(ctx, ClientOptions{.endpoints = cluster.endpoints(), .deadline = milliseconds(30000)});
+  Client client(ctx, ClientOptions{.endpoints = cluster.endpoints(), .curve = cluster.curve(), .deadline = milliseconds(30000)});
   ASSERT_TRUE(client.put("k", "before").ok()) << "cluster did not come up";
 
   msgpack::sbuffer unknown;
@@ -48,18 +54,18 @@ TEST(ProcessBadInput, NodeAnswersGarbageWithErrorsAndKeepsServing) {
       {"peer message", encode(Accept{0, Ballot{1000, 0}, "evil"})},
   };
   for (const auto& [what, frame] : bad) {
-    std::optional<Body> reply = exchange(ctx, cluster.endpoints()[0], frame, milliseconds(10000));
+    std::optional<Body> reply = exchange(ctx, cluster.endpoints()[0], cluster.curve(), frame, milliseconds(10000));
     ASSERT_TRUE(reply.has_value()) << what << ": no reply";
     ASSERT_TRUE(std::holds_alternative<ErrorReply>(*reply)) << what;
   }
   // Over ZMQ_MAXMSGSIZE: the node drops the connection, no reply.
-  EXPECT_FALSE(exchange(ctx, cluster.endpoints()[0], std::string(kMaxClientFrameBytes + 1, 'x'),
-                        milliseconds(1000)));
+  EXPECT_FALSE(exchange(ctx, cluster.endpoints()[0], cluster.curve(),
+                        std::string(kMaxClientFrameBytes + 1, 'x'), milliseconds(1000)));
 
   EXPECT_TRUE(cluster.alive(0));
   EXPECT_EQ(client.get("k").value, "before");
   ASSERT_TRUE(client.put("k", "after").ok());
-  Client via_first(ctx, ClientOptions{.endpoints = {cluster.endpoints()[0]}, .deadline = milliseconds(30000)});
+  Client via_first(ctx, ClientOptions{.endpoints = {cluster.endpoints()[0]}, .curve = cluster.curve(), .deadline = milliseconds(30000)});
   EXPECT_EQ(via_first.get("k").value, "after");
 }
 

@@ -24,6 +24,10 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using SteadyClock = std::chrono::steady_clock;
 
+// The attacker is an authorized client: CURVE changes nothing here, so the
+// nodes run without keys (on loopback) and the test clients need none.
+constexpr test::Keys kNoKeys = test::Keys::off;
+
 // VmRSS of `pid` in MiB (0 when unreadable).
 std::size_t rss_mib(pid_t pid) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
@@ -86,7 +90,7 @@ class BystanderLoad {
 
 // Attack 1: one connection sends 16 MiB puts without waiting for replies.
 TEST(ProcessClientBounds, LargePutsWithoutWaitingAreRefusedOverloadedAndOthersKeepServing) {
-  test::ProcessCluster cluster(3, {"--log-level", "error"});
+  test::ProcessCluster cluster(3, {"--log-level", "error"}, false, kNoKeys);
   ASSERT_TRUE(cluster.started());
   {
     zmq::context_t ctx(1);
@@ -160,7 +164,8 @@ int port_of(const std::string& endpoint) { return std::stoi(endpoint.substr(endp
 // Attack 4: more idle connections to the client port than the node has
 // descriptors. The nodes start with a hard limit of 512 open files.
 TEST(ProcessClientBounds, ConnectionsPastTheDescriptorLimitAreShutAndTheNodeKeepsServing) {
-  test::ProcessCluster cluster(3, {"--log-level", "warn"}, false, /*open_file_limit=*/512);
+  test::ProcessCluster cluster(3, {"--log-level", "warn"}, false, kNoKeys,
+                               /*open_file_limit=*/512);
   ASSERT_TRUE(cluster.started());
   const int port = port_of(cluster.endpoints()[0]);
   std::vector<int> connections;
@@ -203,7 +208,7 @@ TEST(ProcessClientBounds, ConnectionsPastTheDescriptorLimitAreShutAndTheNodeKeep
 // Attack 2: 120,000 fake client ids, one put each, from one connection
 // without waiting. Every replica keeps at most 65,536 sessions.
 TEST(ProcessClientBounds, FakeClientIdsAreBoundedInSessionsOnEveryReplica) {
-  test::ProcessCluster cluster(3, {"--log-level", "error"});
+  test::ProcessCluster cluster(3, {"--log-level", "error"}, false, kNoKeys);
   ASSERT_TRUE(cluster.started());
   BystanderLoad bystander(cluster.endpoints());
   zmq::context_t ctx(1);

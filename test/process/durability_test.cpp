@@ -33,7 +33,7 @@ class Load {
  public:
   Load(test::ProcessCluster& cluster, int clients) {
     for (int c = 0; c < clients; ++c) {
-      threads_.emplace_back([this, &cluster, c] { run(cluster.endpoints(), c); });
+      threads_.emplace_back([this, &cluster, c] { run(cluster.endpoints(), cluster.curve(), c); });
     }
   }
   ~Load() { stop(); }
@@ -47,10 +47,10 @@ class Load {
   std::atomic<int> ok{0};
 
  private:
-  void run(std::vector<std::string> endpoints, int index) {
+  void run(std::vector<std::string> endpoints, std::optional<ClientCurve> curve, int index) {
     std::rotate(endpoints.begin(), endpoints.begin() + index % static_cast<int>(endpoints.size()),
                 endpoints.end());
-    Client client(ctx_, ClientOptions{.endpoints = endpoints, .deadline = seconds(2)});
+    Client client(ctx_, ClientOptions{.endpoints = endpoints, .curve = curve, .deadline = seconds(2)});
     std::mt19937_64 rng(static_cast<std::uint64_t>(index) + 99);
     for (int n = 1; !stop_; ++n) {
       const std::string key = "k" + std::to_string(rng() % kKeys);
@@ -78,7 +78,7 @@ class Load {
 // the history.
 void expect_linearizable_after_reads(test::ProcessCluster& cluster, HistoryRecorder& history) {
   zmq::context_t ctx(1);
-  Client reader(ctx, ClientOptions{.endpoints = cluster.endpoints(), .deadline = seconds(30)});
+  Client reader(ctx, ClientOptions{.endpoints = cluster.endpoints(), .curve = cluster.curve(), .deadline = seconds(30)});
   for (int k = 0; k < kKeys; ++k) {
     const std::string key = "k" + std::to_string(k);
     const std::size_t h = history.invoke(reader.id(), "get", key, "");
@@ -207,7 +207,7 @@ TEST(Durability, AWipedNodeIsRefusedThenRebuiltByAnExplicitJoin) {
 
   // Every node ends with the same applied log and the same number of keys.
   zmq::context_t ctx(1);
-  Client probe(ctx, ClientOptions{.endpoints = cluster.endpoints()});
+  Client probe(ctx, ClientOptions{.endpoints = cluster.endpoints(), .curve = cluster.curve()});
   const auto deadline = std::chrono::steady_clock::now() + seconds(20);
   std::vector<StatusReply> st(3);
   bool same = false;
@@ -247,7 +247,7 @@ TEST(Durability, JoinIsOnlyForANodeThatLostItsAcceptorLog) {
       << cluster.logs();
   EXPECT_TRUE(cluster.restart(1, {"--join"})) << cluster.logs();
   zmq::context_t ctx(1);
-  Client client(ctx, ClientOptions{.endpoints = {cluster.endpoints()[1]}, .deadline = seconds(10)});
+  Client client(ctx, ClientOptions{.endpoints = {cluster.endpoints()[1]}, .curve = cluster.curve(), .deadline = seconds(10)});
   EXPECT_TRUE(client.put("after", "join").ok());
 }
 
@@ -286,7 +286,7 @@ TEST(Durability, CorruptionInTheMiddleOfAnAcceptorLogStopsTheNode) {
   EXPECT_NE(logs.find("corrupt record in " + segment + " at byte offset"), std::string::npos) << logs;
   // The other two keep serving.
   zmq::context_t ctx(1);
-  Client client(ctx, ClientOptions{.endpoints = {cluster.endpoints()[1], cluster.endpoints()[2]},
+  Client client(ctx, ClientOptions{.endpoints = {cluster.endpoints()[1], cluster.endpoints()[2]}, .curve = cluster.curve(),
                                    .deadline = seconds(10)});
   EXPECT_TRUE(client.put("after", "corruption").ok());
 }
@@ -329,7 +329,7 @@ TEST(Durability, NodeDownDuringManyWritesRejoinsThroughASnapshot) {
       zmq::context_t ctx(1);
       std::vector<std::string> eps = {cluster.endpoints()[static_cast<std::size_t>(w % 2)],
                                       cluster.endpoints()[static_cast<std::size_t>(1 - w % 2)]};
-      Client client(ctx, ClientOptions{.endpoints = eps, .deadline = seconds(30)});
+      Client client(ctx, ClientOptions{.endpoints = eps, .curve = cluster.curve(), .deadline = seconds(30)});
       for (int i = next++; i < writes; i = next++) {
         if (!client.put("w" + std::to_string(i % 1000), "v" + std::to_string(i)).ok()) ++failures;
         if (i > 0 && i % 10000 == 0) std::cout << "  " << i << " writes\n" << std::flush;
@@ -346,7 +346,7 @@ TEST(Durability, NodeDownDuringManyWritesRejoinsThroughASnapshot) {
   ASSERT_EQ(failures.load(), 0);
 
   zmq::context_t ctx(1);
-  Client admin(ctx, ClientOptions{.endpoints = cluster.endpoints()});
+  Client admin(ctx, ClientOptions{.endpoints = cluster.endpoints(), .curve = cluster.curve()});
   Result<StatusReply> n1 = admin.status(cluster.endpoints()[0], milliseconds(2000));
   ASSERT_TRUE(n1.ok()) << n1.error();
   // Batching puts many writes in one instance: compare with the log, not the writes.
@@ -381,8 +381,8 @@ TEST(Durability, NodeDownDuringManyWritesRejoinsThroughASnapshot) {
   // Through n3 alone, every key reads as it does through n1 (both are
   // linearizable reads: the same value unless a write came in between, and
   // none does now).
-  Client via_n1(ctx, ClientOptions{.endpoints = {cluster.endpoints()[0]}, .deadline = seconds(10)});
-  Client via_n3(ctx, ClientOptions{.endpoints = {cluster.endpoints()[2]}, .deadline = seconds(10)});
+  Client via_n1(ctx, ClientOptions{.endpoints = {cluster.endpoints()[0]}, .curve = cluster.curve(), .deadline = seconds(10)});
+  Client via_n3(ctx, ClientOptions{.endpoints = {cluster.endpoints()[2]}, .curve = cluster.curve(), .deadline = seconds(10)});
   for (int k = 0; k < 1000 && k < writes; k += 37) {
     const std::string key = "w" + std::to_string(k);
     const CallResult a = via_n1.get(key);

@@ -44,7 +44,7 @@ struct NemesisStats {
 class Nemesis {
  public:
   Nemesis(test::ProcessCluster& cluster, zmq::context_t& ctx, std::uint64_t seed)
-      : cluster_(cluster), admin_(ctx, ClientOptions{.endpoints = cluster.endpoints()}),
+      : cluster_(cluster), admin_(ctx, ClientOptions{.endpoints = cluster.endpoints(), .curve = cluster.curve()}),
         rng_(seed), dead_(static_cast<std::size_t>(cluster.size()), false) {}
 
   void step() {
@@ -126,9 +126,10 @@ class Nemesis {
 };
 
 // One client thread: random ops with unique written values until `stop`.
-void run_client(zmq::context_t& ctx, std::vector<std::string> endpoints, int index, int keys,
-                std::atomic<bool>& stop, HistoryRecorder& history) {
-  Client client(ctx, ClientOptions{.endpoints = std::move(endpoints), .deadline = seconds(3)});
+void run_client(zmq::context_t& ctx, std::vector<std::string> endpoints,
+                std::optional<ClientCurve> curve, int index, int keys, std::atomic<bool>& stop,
+                HistoryRecorder& history) {
+  Client client(ctx, ClientOptions{.endpoints = std::move(endpoints), .curve = curve, .deadline = seconds(3)});
   std::mt19937_64 rng(static_cast<std::uint64_t>(index) * 7919 + 17);
   for (int n = 1; !stop.load(); ++n) {
     const std::string key = "k" + std::to_string(rng() % static_cast<unsigned>(keys));
@@ -161,7 +162,7 @@ void run_nemesis_scenario(int nodes, seconds duration, std::uint64_t seed) {
     std::vector<std::string> eps = cluster.endpoints();
     std::rotate(eps.begin(), eps.begin() + c % nodes, eps.end());
     if (c % 2 == 1) eps.resize(1);
-    threads.emplace_back(run_client, std::ref(ctx), eps, c, keys, std::ref(stop), std::ref(history));
+    threads.emplace_back(run_client, std::ref(ctx), eps, cluster.curve(), c, keys, std::ref(stop), std::ref(history));
   }
 
   Nemesis nemesis(cluster, ctx, seed);
@@ -180,7 +181,7 @@ void run_nemesis_scenario(int nodes, seconds duration, std::uint64_t seed) {
   for (int i = 0; i < nodes; ++i) {
     if (!nemesis.dead(i)) live.push_back(cluster.endpoints()[static_cast<std::size_t>(i)]);
   }
-  Client reader(ctx, ClientOptions{.endpoints = live, .deadline = seconds(30)});
+  Client reader(ctx, ClientOptions{.endpoints = live, .curve = cluster.curve(), .deadline = seconds(30)});
   for (int k = 0; k < keys; ++k) {
     const std::string key = "k" + std::to_string(k);
     const std::size_t h = history.invoke(reader.id(), "get", key, "");

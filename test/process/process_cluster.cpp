@@ -47,10 +47,11 @@ int pick_base(int n, std::mt19937& rng) {
 }  // namespace
 
 ProcessCluster::ProcessCluster(int nodes, std::vector<std::string> extra_flags, bool durable,
-                               int open_file_limit)
+                               Keys keys, int open_file_limit)
     : open_file_limit_(open_file_limit) {
   char tmpl[] = "/tmp/kvpaxos-proc-XXXXXX";
   dir_ = ::mkdtemp(tmpl) ? tmpl : "/tmp";
+  if (keys == Keys::on) key_flags_ = make_keys(nodes);
   for (int attempt = 0; attempt < 5 && !started_; ++attempt) {
     started_ = launch(nodes, extra_flags, durable);
     if (!started_) kill_all();
@@ -64,20 +65,42 @@ ProcessCluster::~ProcessCluster() {
   if (dir_ != "/tmp") std::filesystem::remove_all(dir_, ignored);
 }
 
+std::vector<std::string> ProcessCluster::make_keys(int nodes) {
+  const std::string keys = keys_dir();
+  auto made = [](const Result<bool>& r) {
+    if (!r.ok()) ADD_FAILURE() << r.error();
+  };
+  for (int i = 0; i < nodes; ++i) made(write_key_files(keys + "/peer", name(i), generate_curve_key()));
+  const CurveKey port = generate_curve_key();
+  made(write_key_files(keys + "/client-port", "cluster", port));
+  const CurveKey alice = generate_curve_key();
+  made(write_key_files(keys, "alice", alice));
+  std::error_code ec;
+  std::filesystem::create_directories(keys + "/clients", ec);
+  std::filesystem::copy_file(keys + "/alice.key", keys + "/clients/alice.key", ec);
+  if (ec) ADD_FAILURE() << "cannot copy alice.key: " << ec.message();
+  curve_ = ClientCurve{{port.public_key}, alice};
+  return {"--peer-keys", keys + "/peer", "--client-key", keys + "/client-port/cluster.key_secret",
+          "--client-keys", keys + "/clients"};
+}
+
 bool ProcessCluster::launch(int nodes, const std::vector<std::string>& extra_flags, bool durable) {
   std::mt19937 rng(std::random_device{}());
   const int base = pick_base(nodes, rng);
   if (base == 0) return false;
   std::string cluster;
   endpoints_.clear();
+  peer_endpoints_.clear();
   args_.clear();
   for (int i = 0; i < nodes; ++i) {
-    cluster += (cluster.empty() ? "" : ",") + name(i) + "=127.0.0.1:" + std::to_string(base + 1 + i);
+    peer_endpoints_.push_back("127.0.0.1:" + std::to_string(base + 1 + i));
+    cluster += (cluster.empty() ? "" : ",") + name(i) + "=" + peer_endpoints_.back();
     endpoints_.push_back("127.0.0.1:" + std::to_string(base + 101 + i));
   }
   for (int i = 0; i < nodes; ++i) {
     std::vector<std::string> args = {KVPAXOSD_PATH, "--name", name(i), "--cluster", cluster,
                                      "--client-addr", endpoints_[static_cast<std::size_t>(i)]};
+    args.insert(args.end(), key_flags_.begin(), key_flags_.end());
     args.insert(args.end(), extra_flags.begin(), extra_flags.end());
     if (durable) {
       std::error_code ignored;
@@ -113,7 +136,7 @@ pid_t ProcessCluster::spawn(int i, const std::vector<std::string>& added_flags) 
 }
 
 bool ProcessCluster::wait_until_serving(const std::vector<int>& nodes) {
-  Client probe(ctx_, ClientOptions{.endpoints = endpoints_});
+  Client probe(ctx_, ClientOptions{.endpoints = endpoints_, .curve = curve_});
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   std::vector<char> up(nodes.size(), 0);
   while (std::chrono::steady_clock::now() < deadline) {

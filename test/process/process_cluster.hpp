@@ -16,7 +16,14 @@
 
 #include <zmq.hpp>
 
+#include "client/client.hpp"
+
 namespace kvpaxos::test {
+
+// With keys (the default), every link is CURVE: the cluster's node keys, a
+// client-port key and one allowed client key ("alice") are made in the
+// cluster's temp dir, so the secure path is the tested path.
+enum class Keys { on, off };
 
 class ProcessCluster {
  public:
@@ -26,7 +33,7 @@ class ProcessCluster {
   // With `durable`, node i runs with --data-dir data_dir(i). With
   // `open_file_limit`, every node starts with that soft and hard RLIMIT_NOFILE.
   ProcessCluster(int nodes, std::vector<std::string> extra_flags, bool durable = false,
-                 int open_file_limit = 0);
+                 Keys keys = Keys::on, int open_file_limit = 0);
   ~ProcessCluster();
   ProcessCluster(const ProcessCluster&) = delete;
   ProcessCluster& operator=(const ProcessCluster&) = delete;
@@ -35,9 +42,18 @@ class ProcessCluster {
   int size() const { return static_cast<int>(endpoints_.size()); }
   // Client endpoints "127.0.0.1:PORT", node i at index i (names n1..nN).
   const std::vector<std::string>& endpoints() const { return endpoints_; }
+  // Peer endpoints "127.0.0.1:PORT", node i at index i.
+  const std::vector<std::string>& peer_endpoints() const { return peer_endpoints_; }
   std::string name(int i) const { return "n" + std::to_string(i + 1); }
 
   std::string data_dir(int i) const { return dir_ + "/" + name(i) + ".data"; }
+
+  // CURVE: what an allowed client presents (empty with Keys::off), and
+  // where the keys are: keys_dir()/peer (node keys), keys_dir()/client-port
+  // (the client port's pair), keys_dir()/clients (allowed client keys), and
+  // keys_dir()/alice.key_secret.
+  const std::optional<ClientCurve>& curve() const { return curve_; }
+  std::string keys_dir() const { return dir_ + "/keys"; }
 
   pid_t pid(int i) const { return pids_.at(static_cast<std::size_t>(i)); }
   bool alive(int i);
@@ -53,6 +69,7 @@ class ProcessCluster {
 
  private:
   bool launch(int nodes, const std::vector<std::string>& extra_flags, bool durable);
+  std::vector<std::string> make_keys(int nodes);
   pid_t spawn(int i, const std::vector<std::string>& added_flags = {});
   bool wait_until_serving(const std::vector<int>& nodes);
   void kill_all();
@@ -63,6 +80,9 @@ class ProcessCluster {
   std::vector<std::vector<std::string>> args_;  // per node
   int open_file_limit_ = 0;
   std::vector<std::string> endpoints_;
+  std::vector<std::string> peer_endpoints_;
+  std::optional<ClientCurve> curve_;
+  std::vector<std::string> key_flags_;
   bool started_ = false;
 };
 

@@ -93,6 +93,7 @@ class Simulation {
   ActorLogic* logic(NodeId node, Actor actor);
   void deliver(Address to, Address from, Body body);
   void route(NodeId node, Actor from, Outbox& out);
+  static const char* refused_correct_input(const SimNode& n);
   void send_local(NodeId node, Actor from, Outbound o);
   void send_peer(PeerFrame frame);
   void arrive_peer(PeerFrame frame);
@@ -180,7 +181,7 @@ void Simulation::make_actors(NodeId i) {
   for (std::size_t j = 0; j < n; ++j) names.push_back("n" + std::to_string(j + 1));
   SimNode& node = nodes_[i];
   const std::uint64_t salt = node.incarnation * 1'000'003;
-  node.acceptor = std::make_unique<Acceptor>();
+  node.acceptor = std::make_unique<Acceptor>(i, n);
   node.proposer = std::make_unique<Proposer>(i, n, config_.seed * 104729 + i + salt,
                                             // As kvpaxosd's KV nodes: no basic-Paxos fallback.
                                             ProposerOptions{.multi_paxos = config_.multi_paxos,
@@ -271,6 +272,24 @@ void Simulation::deliver(Address to, Address from, Body body) {
   if (nodes_[to.node].learner->conflicts() != 0) {
     violation("learner of n" + std::to_string(to.node + 1) + " saw two values for one instance");
   }
+  if (const char* what = refused_correct_input(nodes_[to.node])) {
+    violation("n" + std::to_string(to.node + 1) + " refused a correct peer's input: " + what);
+  }
+}
+
+// The checks on peer input refuse only what no correct node sends; every
+// node here is correct. (Late or duplicated snapshot chunks, a Decided far
+// ahead of a lagging node and duplicated catch-up requests do come from
+// correct peers, and are not listed.)
+const char* Simulation::refused_correct_input(const SimNode& n) {
+  if (n.acceptor->refused().total() != 0) return "acceptor";
+  if (n.proposer->refused().total() != 0) return "proposer";
+  if (n.learner->refused().local_only_from_peer != 0) return "learner";
+  const ApplierRefusals& a = n.applier->refused();
+  if (a.local_only_from_peer + a.chunk_malformed + a.chunk_changed + a.snapshot_rejected != 0) {
+    return "applier";
+  }
+  return nullptr;
 }
 
 void Simulation::route(NodeId node, Actor from, Outbox& out) {
@@ -622,7 +641,7 @@ void Simulation::rebuild_step() {
 
 void Simulation::amnesia_step() {
   // The planted bug: node 0 forgets what it promised and accepted.
-  nodes_[0].acceptor = std::make_unique<Acceptor>();
+  nodes_[0].acceptor = std::make_unique<Acceptor>(0, nodes_.size());
   at(now_ + std::chrono::milliseconds(30), [this] { amnesia_step(); });
 }
 

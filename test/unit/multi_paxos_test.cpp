@@ -409,6 +409,7 @@ TEST(MultiPaxosProposer, CampaignsOnceThenRunsPhaseTwoAloneForLaterInstances) {
 
 TEST(MultiPaxosProposer, UsesTheHighestBallotValueThePromisesReported) {
   MultiPaxosRig r;
+  r.p.raise_round(1);  // our ballot (2, 1) is above every one reported, as it must be
   const Ballot b = r.campaign(4, "mine");
   // Proposed while the campaign runs: they wait for it.
   r.handle(1, Propose{5, "mine too"}, 0);

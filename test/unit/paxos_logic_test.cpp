@@ -96,6 +96,7 @@ TEST(Proposer, RunsBothPhasesWithAMajorityAndTellsEveryLearner) {
 
 TEST(Proposer, AdoptsTheValueOfTheHighestAcceptedBallot) {
   ProposerRig r;
+  r.p.raise_round(1);  // our ballot (2, 1) is above both reported, as it must be
   r.handle(1, Propose{0, "mine"}, 0);
   const Ballot b = sent<Prepare>(r.out)[0].second.ballot;
   r.out.clear();
