@@ -294,10 +294,12 @@ enum class ReplyCode : std::uint8_t {
   fault_injection_disabled = 4,
   unknown_node = 5,          // fault reach named a node not in the cluster
   shutting_down = 6,
-  // Added later; old clients see an unknown code and report it as a refusal.
-  overloaded = 7,       // too many bytes in flight; nothing changed; retry later, same seq
-  session_expired = 8,  // no session for this client and seq > 1: the request did not run
-                        // now, but may have run before the session was evicted
+  // Added later. An old client reports ErrorReply{overloaded} as a refusal,
+  // and cannot decode a ClientReply with session_expired (out of its enum
+  // range): it waits, fails over and ends with an unknown outcome.
+  overloaded = 7,       // too many bytes in flight; nothing ran; retry later, same seq
+  session_expired = 8,  // no session for this client (evicted) and seq > 1, or an ack the
+                        // session never gave: this copy did not run, another one may have
 };
 const char* to_string(ReplyCode c);
 
