@@ -1,8 +1,10 @@
 #include "actors/applier.hpp"
 
 #include <algorithm>
+#include <cassert>
 #include <exception>
 
+#include "actors/front_door.hpp"
 #include "actors/wal.hpp"
 #include "messages/codec.hpp"
 
@@ -138,10 +140,19 @@ void Applier::forward_waiter(Waiter& w, Time now, Outbox& out, std::optional<Nod
 
 // Ops another node's clients sent there: batch them as if our own clients
 // had, but with nobody to answer here.
-void Applier::on_forwarded(NodeId, ForwardOps m, Outbox& out) {
+// Each op is checked as the front door checks a ClientRequest: the sender's
+// front door did, but a bad op put in a batch here would make the whole log
+// entry undecodable, taking every other client's op in it down too. A bad op
+// is dropped (its client's node proposes it itself after forward_timeout,
+// and that proposal decodes there or not at all); the rest are kept.
+void Applier::on_forwarded(NodeId from, ForwardOps m, Outbox& out) {
   for (std::string& bytes : m.ops) {
-    Result<KvOp> op = decode_op(bytes);
-    if (!op.ok() || op->noop) continue;
+    Result<KvOp> op = validate_forwarded_op(bytes);
+    if (!op.ok()) {
+      ++forwarded_ops_dropped_;
+      last_forwarded_op_error_ = "from node " + std::to_string(from) + ": " + op.error();
+      continue;
+    }
     const ClientId client = op->client_id;
     if (executed(client, op->seq)) continue;
     auto existing = waiters_.find(client);
@@ -288,9 +299,10 @@ void Applier::propose_pending(Outbox& out) {
 void Applier::on_apply(Apply m, Time now, Outbox& out) {
   if (m.instance != applied_below_) return;  // the learner delivers in order
   Result<LogEntry> entry = decode_entry(m.value);
+  std::vector<std::pair<ClientId, std::uint64_t>> expired;
   if (entry.ok()) {
     for (const KvOp& op : entry->ops) {
-      if (!op.noop) execute(op, m.instance);
+      if (!op.noop && !execute(op, m.instance)) expired.emplace_back(op.client_id, op.seq);
     }
     if (entry->author != kNoAuthor) {
       const NodeId before = leader_;
@@ -324,7 +336,10 @@ void Applier::on_apply(Apply m, Time now, Outbox& out) {
       if (!op.noop) answer_waiter(op.client_id, out);
     }
   }
+  for (const auto& [client, seq] : expired) answer_expired(client, seq, out);
   propose_pending(out);
+  // After the answers: a session this instance touched keeps its reply here.
+  evict_excess_sessions(m.instance);
   if (applied_below_ % 1024 == 0) evict_idle_sessions();
   if (!options_.save_snapshot) {
     out.push_back({{self_, Actor::learner}, LocalDone{applied_below_}});
@@ -411,11 +426,13 @@ void Applier::load(SnapshotRecord r, std::size_t bytes) {
   }
   sessions_.clear();
   replies_by_age_.clear();
+  sessions_by_age_.clear();
   retained_bytes_ = 0;
   for (SessionRecord& s : r.sessions) {
     Session& session = sessions_[s.client];
     session.last_seq = s.last_seq;
     session.last_instance = s.last_instance;
+    sessions_by_age_.insert({s.last_instance, s.client});
     if (s.has_reply) keep_reply(s.client, session, std::move(s.reply_value));
   }
   applied_below_ = snapshot_below_ = next_propose_ = r.applied_below;
@@ -559,7 +576,14 @@ void Applier::install_snapshot(InstanceId instance, std::string bytes, Outbox& o
   for (const auto& [client, w] : waiters_) waiting.push_back(client);
   for (ClientId client : waiting) {
     Waiter& w = waiters_.at(client);
-    if (executed(client, w.seq)) {
+    if (!sessions_.contains(client)) {
+      // Its op may have run inside the snapshot, in a session evicted since:
+      // no answer here, so the client retries and hears session_expired on
+      // a second copy, which it reports as an unknown outcome. Answering
+      // session_expired to this only copy would let it start a new session
+      // and run the op again.
+      waiters_.erase(client);
+    } else if (executed(client, w.seq)) {
       answer_waiter(client, out);
     } else {
       w.queued = false;
@@ -603,11 +627,27 @@ void Applier::on_snapshot_saved(const SnapshotSaved& m, Time now, Outbox& out) {
   out.push_back({{self_, Actor::learner}, LocalDone{snapshot_below_}});
 }
 
-void Applier::execute(const KvOp& op, InstanceId instance) {
-  Session& s = sessions_[op.client_id];
+bool Applier::execute(const KvOp& op, InstanceId instance) {
+  auto found = sessions_.find(op.client_id);
+  if (found == sessions_.end()) {
+    // Only seq 1 starts a session. A later seq with none: the session was
+    // evicted, and this op may have run before; running it now could run it
+    // twice, so it does not run (the client is told session_expired).
+    if (op.seq > 1 && !options_.bug_execute_expired) return false;
+    found = sessions_.emplace(op.client_id, Session{}).first;
+    found->second.last_instance = instance;
+    sessions_by_age_.insert({instance, op.client_id});
+  }
+  Session& s = found->second;
+  // The client acknowledges a reply this session never produced: the
+  // session it talked to was evicted and this one was started again by a
+  // late copy of its seq 1. Its op may have run in the old one.
+  if (op.seq > s.last_seq && op.ack > s.last_seq && !options_.bug_execute_expired) return false;
   if (s.has_reply && op.ack >= s.last_seq) drop_reply(op.client_id, s);
-  if (op.seq <= s.last_seq) return;  // a duplicate: executed already
+  if (op.seq <= s.last_seq) return true;  // a duplicate: executed already
   if (s.has_reply) drop_reply(op.client_id, s);  // superseded: the client moved on
+  sessions_by_age_.erase({s.last_instance, op.client_id});
+  sessions_by_age_.insert({instance, op.client_id});
   s.last_instance = instance;
   std::string result;
   switch (op.op) {
@@ -631,6 +671,7 @@ void Applier::execute(const KvOp& op, InstanceId instance) {
   s.last_seq = op.seq;
   keep_reply(op.client_id, s, std::move(result));
   enforce_reply_budget();
+  return true;
 }
 
 void Applier::keep_reply(ClientId client, Session& s, std::string value) {
@@ -659,7 +700,9 @@ void Applier::enforce_reply_budget() {
 void Applier::answer_waiter(ClientId client, Outbox& out) {
   auto w = waiters_.find(client);
   if (w == waiters_.end()) return;
-  const Session& s = sessions_.at(client);
+  const auto session = sessions_.find(client);
+  if (session == sessions_.end()) return;  // its op did not run: answer_expired
+  const Session& s = session->second;
   if (w->second.seq > s.last_seq) return;
   if (w->second.route.empty()) {
     // forwarded here by a peer, which answers its client
@@ -672,8 +715,26 @@ void Applier::answer_waiter(ClientId client, Outbox& out) {
   waiters_.erase(w);
 }
 
+void Applier::answer_expired(ClientId client, std::uint64_t seq, Outbox& out) {
+  auto w = waiters_.find(client);
+  if (w == waiters_.end() || w->second.seq != seq) return;
+  if (!w->second.route.empty()) {
+    reply(w->second.route,
+          {client, seq, ReplyCode::session_expired, {},
+           "this client's session was evicted (at most " + std::to_string(options_.max_sessions) +
+               " sessions are kept, the least recently used go first); request " +
+               std::to_string(seq) +
+               " did not run now but may have run already; start a new session (new client id, "
+               "seq 1)"},
+          out);
+  }
+  waiters_.erase(w);
+}
+
 void Applier::reply(const std::string& route, ClientReply r, Outbox& out) const {
-  out.push_back({{self_, Actor::front_door}, ToClient{route, encode(r)}});
+  const ClientId client = r.client_id;
+  const std::uint64_t seq = r.seq;
+  out.push_back({{self_, Actor::front_door}, ToClient{route, encode(r), client, seq}});
 }
 
 void Applier::tick(Time now, Outbox& out) {
@@ -724,18 +785,35 @@ void Applier::fill_holes(Time now, Outbox& out) {
   }
 }
 
+void Applier::evict_session(std::unordered_map<ClientId, Session>::iterator it) {
+  drop_reply(it->first, it->second);
+  sessions_by_age_.erase({it->second.last_instance, it->first});
+  sessions_.erase(it);
+  ++sessions_evicted_;
+}
+
+// Both evictions depend on the log alone (instances and client ids), so
+// every replica evicts the same sessions at the same instance.
 void Applier::evict_idle_sessions() {
   if (applied_below_ < options_.session_idle_instances) return;
   const InstanceId horizon = applied_below_ - options_.session_idle_instances;
-  // Depends on the log alone, so every replica evicts the same sessions.
-  for (auto it = sessions_.begin(); it != sessions_.end();) {
-    if (it->second.last_instance < horizon) {
-      drop_reply(it->first, it->second);
-      it = sessions_.erase(it);
-    } else {
-      ++it;
-    }
+  while (!sessions_by_age_.empty() && sessions_by_age_.begin()->first < horizon) {
+    evict_session(sessions_.find(sessions_by_age_.begin()->second));
   }
+  check_invariants();
+}
+
+void Applier::evict_excess_sessions(InstanceId instance) {
+  while (sessions_.size() > options_.max_sessions && !sessions_by_age_.empty() &&
+         sessions_by_age_.begin()->first < instance) {
+    evict_session(sessions_.find(sessions_by_age_.begin()->second));
+  }
+  check_invariants();
+}
+
+void Applier::check_invariants() const {
+  assert(sessions_by_age_.size() == sessions_.size());
+  assert(replies_by_age_.size() <= sessions_.size());
 }
 
 std::size_t Applier::retained_replies() const {

@@ -69,6 +69,19 @@ struct ApplierOptions {
   // A session untouched for this many instances is dropped; a client idle that
   // long must not retry an old request (the client library never does).
   InstanceId session_idle_instances = 1'000'000;
+  // At most this many sessions: past it the least recently executed ones
+  // (by the instance of their last op, then client id) are evicted at the
+  // end of an applied instance; sessions an instance touched are never
+  // evicted by it, so its replies go out first. Part of the state machine:
+  // every node must use the same value (kvpaxosd does not expose it). A
+  // session costs ~150 bytes plus its kept reply, whose sum is bounded by
+  // retained_reply_bytes, so the table stays under ~10 MiB + 16 MiB.
+  // An op with seq > 1 whose client has no session does not run: it is
+  // answered session_expired (docs/architecture.md, "Bounded sessions").
+  std::size_t max_sessions = 65'536;
+  // Simulator only: run ops of evicted sessions anyway, to show that the
+  // exactly-once checker catches it.
+  bool bug_execute_expired = false;
   // Replies kept for retries, summed over sessions. Past it the oldest are
   // dropped (their sessions stay, so the ops still never run twice); a client
   // that then retries such a request is told its reply is gone. Clients that
@@ -154,6 +167,9 @@ class Applier final : public ActorLogic {
   const std::string& last_snapshot_error() const { return last_snapshot_error_; }
   const std::unordered_map<std::string, std::string>& data() const { return kv_; }
   std::size_t sessions() const { return sessions_.size(); }
+  std::uint64_t sessions_evicted() const { return sessions_evicted_; }
+  std::uint64_t forwarded_ops_dropped() const { return forwarded_ops_dropped_; }
+  const std::string& last_forwarded_op_error() const { return last_forwarded_op_error_; }
   std::size_t retained_replies() const;
   std::size_t retained_reply_bytes() const { return retained_bytes_; }
   const ApplierRefusals& refused() const { return refused_; }
@@ -188,7 +204,12 @@ class Applier final : public ActorLogic {
   void on_apply(Apply m, Time now, Outbox& out);
   void save(std::string bytes);
   void on_snapshot_saved(const SnapshotSaved& m, Time now, Outbox& out);
-  void execute(const KvOp& op, InstanceId instance);
+  // False when the op did not run because its client has no session.
+  bool execute(const KvOp& op, InstanceId instance);
+  void answer_expired(ClientId client, std::uint64_t seq, Outbox& out);
+  void evict_session(std::unordered_map<ClientId, Session>::iterator it);
+  void evict_excess_sessions(InstanceId instance);
+  void check_invariants() const;
   Waiter& replace_waiter(ClientId client, std::uint64_t seq, std::string route, std::string op);
   void enqueue(ClientId client, Waiter& w, bool first_in_line = false);
   // Another node authored a batch within leader_idle: our clients' ops go to it.
@@ -235,6 +256,12 @@ class Applier final : public ActorLogic {
   std::map<InstanceId, std::vector<ClientId>> in_flight_;
   // Sessions holding a reply, by the instance that produced it (oldest first).
   std::set<std::pair<InstanceId, ClientId>> replies_by_age_;
+  // Every session, by the instance of its last executed op (eviction order).
+  // Invariant: exactly one entry per session, {s.last_instance, client}.
+  std::set<std::pair<InstanceId, ClientId>> sessions_by_age_;
+  std::uint64_t sessions_evicted_ = 0;
+  std::uint64_t forwarded_ops_dropped_ = 0;
+  std::string last_forwarded_op_error_;
   std::size_t retained_bytes_ = 0;
   InstanceId applied_below_ = 0;
   // Client ops for the leader, held until flush() (or until they reach

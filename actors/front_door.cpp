@@ -1,5 +1,8 @@
 #include "actors/front_door.hpp"
 
+#include <cassert>
+#include <exception>
+
 namespace kvpaxos {
 
 std::string validate(const ClientRequest& r) {
@@ -18,12 +21,105 @@ std::string validate(const ClientRequest& r) {
   return {};
 }
 
-void FrontDoor::reject(std::string route, ReplyCode code, std::string why, Outbox& out) const {
+Result<KvOp> validate_forwarded_op(std::string_view bytes) {
+  if (bytes.size() > kMaxClientFrameBytes) {
+    return Error{"forwarded op of " + std::to_string(bytes.size()) +
+                 " bytes exceeds the client frame limit of " + std::to_string(kMaxClientFrameBytes)};
+  }
+  KvOp op;
+  try {
+    std::size_t offset = 0;
+    msgpack::object_handle handle = msgpack::unpack(bytes.data(), bytes.size(), offset);
+    if (offset != bytes.size()) {
+      return Error{"forwarded op has " + std::to_string(bytes.size() - offset) +
+                   " trailing bytes"};
+    }
+    handle.get().convert(op);
+  } catch (const std::exception& e) {
+    return Error{std::string("undecodable forwarded op: ") + e.what()};
+  }
+  if (op.noop) return Error{"a no-op was forwarded; only client ops are"};
+  if (op.op != OpKind::get && op.op != OpKind::put && op.op != OpKind::append) {
+    return Error{"forwarded op has an unknown operation"};
+  }
+  const ClientRequest as_request{op.client_id, op.seq, op.ack, op.op, op.key, op.value};
+  if (std::string why = validate(as_request); !why.empty()) {
+    return Error{"invalid forwarded op: " + why};
+  }
+  return op;
+}
+
+void FrontDoor::reject(std::string route, ReplyCode code, std::string why, Outbox& out) {
   ++rejected_;
   out.push_back({{self_, Actor::front_door}, ToClient{std::move(route), encode(ErrorReply{code, std::move(why)})}});
 }
 
-void FrontDoor::on_client_frame(std::string route, std::string_view body, Outbox& out) const {
+std::size_t FrontDoor::bytes_in_flight(const std::string& route) const {
+  const auto it = connection_bytes_.find(route);
+  return it == connection_bytes_.end() ? 0 : it->second;
+}
+
+std::string FrontDoor::admission_refusal(const std::string& route, std::size_t bytes) const {
+  const std::size_t connection = bytes_in_flight(route);
+  if (connection > 0 && connection + bytes > limits_.connection_bytes) {
+    return "overloaded: " + std::to_string(connection) +
+           " bytes in flight from this connection (limit " +
+           std::to_string(limits_.connection_bytes) +
+           "); wait for the replies, then retry later with the same seq";
+  }
+  if (node_bytes_ > 0 && node_bytes_ + bytes > limits_.node_bytes) {
+    return "overloaded: " + std::to_string(node_bytes_) + " bytes in flight on this node (limit " +
+           std::to_string(limits_.node_bytes) + "); retry later with the same seq";
+  }
+  return {};
+}
+
+void FrontDoor::admit(const std::string& route, const ClientRequest& r, std::size_t bytes) {
+  // A retry of the same request replaces its earlier copy (the applier keeps one).
+  if (auto it = in_flight_.find({r.client_id, r.seq}); it != in_flight_.end()) release(it);
+  in_flight_[{r.client_id, r.seq}] = InFlight{route, bytes};
+  connection_bytes_[route] += bytes;
+  node_bytes_ += bytes;
+  check_invariants();
+}
+
+void FrontDoor::release(std::map<std::pair<ClientId, std::uint64_t>, InFlight>::iterator it) {
+  auto connection = connection_bytes_.find(it->second.route);
+  assert(connection != connection_bytes_.end() && connection->second >= it->second.bytes);
+  connection->second -= it->second.bytes;
+  if (connection->second == 0) connection_bytes_.erase(connection);
+  node_bytes_ -= it->second.bytes;
+  in_flight_.erase(it);
+}
+
+void FrontDoor::on_reply(const ToClient& reply) {
+  if (reply.client_id == 0) return;  // answers no ClientRequest
+  // Everything of this client up to the answered seq: an older request the
+  // applier replaced by a newer one gets no reply of its own.
+  auto it = in_flight_.lower_bound({reply.client_id, 0});
+  while (it != in_flight_.end() && it->first.first == reply.client_id &&
+         it->first.second <= reply.seq) {
+    release(it++);
+  }
+  check_invariants();
+}
+
+void FrontDoor::check_invariants() const {
+#ifndef NDEBUG
+  std::size_t sum = 0;
+  for (const auto& [route, bytes] : connection_bytes_) sum += bytes;
+  assert(sum == node_bytes_);
+  assert(in_flight_.empty() == (node_bytes_ == 0));
+#endif
+}
+
+void FrontDoor::on_client_frame(std::string route, std::string_view body, Outbox& out) {
+  const std::size_t charge = body.size() + limits_.request_overhead_bytes;
+  if (std::string why = admission_refusal(route, charge); !why.empty()) {
+    ++overloaded_;
+    reject(std::move(route), ReplyCode::overloaded, std::move(why), out);
+    return;
+  }
   Result<Body> decoded = decode(body, kMaxClientFrameBytes);
   if (!decoded.ok()) {
     const bool version = decoded.error().rfind("unsupported protocol version", 0) == 0;
@@ -37,6 +133,7 @@ void FrontDoor::on_client_frame(std::string route, std::string_view body, Outbox
       reject(std::move(route), ReplyCode::bad_request, std::move(why), out);
       return;
     }
+    admit(route, *r, charge);
     out.push_back({{self_, Actor::applier}, FromClient{std::move(route), std::move(*r)}});
   } else if (std::holds_alternative<StatusRequest>(msg)) {
     out.push_back({{self_, Actor::applier}, StatusFromClient{std::move(route)}});

@@ -104,13 +104,36 @@ bool send_frames(zmq::socket_t& s, const std::string& header, const std::string&
 
 // ------------------------------------------------------------------ Postbox
 
+namespace {
+
+// A new socket needs a descriptor (its mailbox's eventfd). Out of them
+// (EMFILE/ENFILE), waiting is better than ending the actor thread, as it
+// once did: descriptors come back as connections close, and the client
+// connection cap (ClientConnections) leaves a reserve for this.
+std::unique_ptr<zmq::socket_t> open_push_socket(zmq::context_t& ctx) {
+  for (int attempt = 0;; ++attempt) {
+    try {
+      return std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::push);
+    } catch (const zmq::error_t& e) {
+      if (e.num() != EMFILE && e.num() != ENFILE) throw;
+      if (attempt % 100 == 0) {  // one line a second
+        log::error(std::string("cannot open an inproc socket: ") + e.what() +
+                   "; retrying (raise the open-file limit, ulimit -n, if this lasts)");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+}
+
+}  // namespace
+
 Postbox::Postbox(zmq::context_t& ctx, std::string ns, NodeId self, Actor owner)
     : ctx_(ctx), ns_(std::move(ns)), self_(self), owner_(owner) {}
 
 zmq::socket_t& Postbox::socket_for(Actor local) {
   auto& slot = sockets_[static_cast<std::size_t>(local)];
   if (!slot) {
-    slot = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::push);
+    slot = open_push_socket(ctx_);
     set_common(*slot);
     set_unbounded(*slot);
     slot->connect(inproc_endpoint(ns_, self_, local));
@@ -308,12 +331,16 @@ FrontDoorThread::FrontDoorThread(zmq::context_t& ctx, std::string ns, NodeId sel
       router_(ctx_, zmq::socket_type::router) {
   set_common(router_);
   router_.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(kMaxClientFrameBytes));
+  router_.set(zmq::sockopt::rcvhwm, kClientRecvHwm);
   router_.set(zmq::sockopt::handshake_ivl, kHandshakeMs);
   if (security != nullptr) {
     make_curve_server(router_, security->client_server_key, client_zap_domain(ns_));
   }
   router_.bind(endpoint);
   bound_ = router_.get(zmq::sockopt::last_endpoint);
+  connections_ = std::make_unique<ClientConnections>(
+      ctx_, router_, "inproc://" + ns_ + "/" + std::to_string(self_) + "/client-monitor",
+      client_connection_cap(raise_open_file_limit()), log_prefix_);
   thread_ = std::thread([this] { run(); });
 }
 
@@ -323,6 +350,7 @@ FrontDoorThread::~FrontDoorThread() {
 }
 
 void FrontDoorThread::send_to_client(const ToClient& m) {
+  logic_.on_reply(m);  // admission control: its request is no longer in flight
   // ROUTER drops silently when the client is gone or its queue is full.
   if (!router_.send(zmq::buffer(m.route), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
     return;
@@ -362,8 +390,10 @@ void FrontDoorThread::run() {
     postbox_ = std::make_unique<Postbox>(ctx_, ns_, self_, Actor::front_door);
     for (;;) {
       zmq::pollitem_t items[] = {{inbox_.socket().handle(), 0, ZMQ_POLLIN, 0},
-                                 {router_.handle(), 0, ZMQ_POLLIN, 0}};
-      zmq::poll(items, 2, std::chrono::milliseconds(-1));
+                                 {router_.handle(), 0, ZMQ_POLLIN, 0},
+                                 {connections_->events().handle(), 0, ZMQ_POLLIN, 0}};
+      zmq::poll(items, 3, std::chrono::milliseconds(-1));
+      if ((items[2].revents & ZMQ_POLLIN) != 0) connections_->on_events();
       if ((items[0].revents & ZMQ_POLLIN) != 0) {
         for (int i = 0; i < kDrainBatch; ++i) {
           std::vector<zmq::message_t> frames = try_recv(inbox_.socket());

@@ -24,6 +24,7 @@
 #include <zmq.hpp>
 
 #include "actors/actor.hpp"
+#include "actors/client_connections.hpp"
 #include "actors/front_door.hpp"
 #include "actors/peer_link.hpp"
 #include "actors/security/transport_security.hpp"
@@ -149,6 +150,7 @@ class FrontDoorThread {
   Inbox inbox_;
   zmq::socket_t router_;
   std::string bound_;
+  std::unique_ptr<ClientConnections> connections_;
   std::unique_ptr<Postbox> postbox_;
   std::thread thread_;
 };

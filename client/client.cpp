@@ -5,6 +5,7 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <thread>
 
 #include "messages/codec.hpp"
 
@@ -12,6 +13,7 @@ namespace kvpaxos {
 namespace {
 
 constexpr std::chrono::milliseconds kMaxAttemptTimeout{1000};
+constexpr std::chrono::milliseconds kFirstOverloadBackoff{20};
 
 using SteadyClock = std::chrono::steady_clock;
 
@@ -212,10 +214,20 @@ CallResult Client::call(OpKind op, const std::string& key, const std::string& va
   if (value.size() > kMaxValueBytes) {
     return {Outcome::rejected, {}, "value exceeds " + std::to_string(kMaxValueBytes) + " bytes"};
   }
+  if (next_seq_ == 1 && op != OpKind::get) {
+    // A session opens with a get: once the nodes evict a session, a late
+    // copy of its seq 1 runs again, harmless for a get (docs/architecture.md,
+    // "Bounded sessions").
+    CallResult opened = call(OpKind::get, "", {});
+    if (!opened.ok()) {
+      return {Outcome::rejected, {}, "could not open a session, the op was not sent: " + opened.error};
+    }
+  }
   const ClientRequest request{id_, next_seq_++, acked_, op, key, value};
   const std::string frame = encode(request);
   const auto deadline = SteadyClock::now() + options_.deadline;
   auto attempt_timeout = options_.attempt_timeout;
+  auto overload_backoff = kFirstOverloadBackoff;  // docs/protocol.md, "overloaded"
 
   // Endpoints that refused our handshake, each with why. A refused
   // handshake delivers nothing, so when every attempt ended that way the
@@ -237,6 +249,7 @@ CallResult Client::call(OpKind op, const std::string& key, const std::string& va
       }
     }
     connection_->send(frame);
+    bool resend_here = false;
     const auto attempt_end =
         std::min(deadline, now + std::chrono::duration_cast<SteadyClock::duration>(attempt_timeout));
     bool refused = false;
@@ -254,6 +267,15 @@ CallResult Client::call(OpKind op, const std::string& key, const std::string& va
       Result<Body> body = decode(*got.frame, kMaxClientFrameBytes);
       if (!body.ok()) continue;  // not a reply we can read; keep waiting
       if (auto* e = std::get_if<ErrorReply>(&body.value())) {
+        if (e->code == ReplyCode::overloaded) {
+          // Refused at the door before it was even decoded: nothing ran.
+          // Back off and send the same seq to the same node again.
+          std::this_thread::sleep_for(std::min<SteadyClock::duration>(
+              overload_backoff, std::max<SteadyClock::duration>(deadline - SteadyClock::now(), {})));
+          overload_backoff = std::min(kMaxAttemptTimeout, overload_backoff * 2);
+          resend_here = true;
+          break;
+        }
         return {Outcome::rejected, {}, endpoint + " rejected the request: " + e->error};
       }
       auto* reply = std::get_if<ClientReply>(&body.value());
@@ -274,6 +296,7 @@ CallResult Client::call(OpKind op, const std::string& key, const std::string& va
                                          [](const std::string& r) { return r.empty(); })) {
       return {Outcome::rejected, {}, join(refusals, "; ")};
     }
+    if (resend_here) continue;
     // No answer here: the same request (same seq) goes to the next node.
     connection_.reset();
     current_ = (current_ + 1) % options_.endpoints.size();
@@ -292,6 +315,18 @@ CallResult Client::call(OpKind op, const std::string& key, const std::string& va
 
 CallResult Client::finish(OpKind op, std::uint64_t seq, const std::string& endpoint,
                           ClientReply& reply) {
+  if (reply.code == ReplyCode::session_expired) {
+    // This copy did not run, but an earlier or a late copy may (even one
+    // sent once can be proposed twice by the nodes), so the outcome is
+    // unknown, never retried in a new session behind the caller's back.
+    // The next call starts a new session (docs/architecture.md).
+    id_ = random_client_id();
+    next_seq_ = 1;
+    acked_ = 0;
+    return {Outcome::unknown, {},
+            endpoint + ": " + reply.error + "; the outcome is unknown (it may have taken "
+            "effect); this client starts a new session for its next call"};
+  }
   acked_ = seq;
   if (reply.code == ReplyCode::stale_request) {
     // Our one outstanding seq ran, but the node no longer holds its reply

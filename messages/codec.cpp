@@ -32,6 +32,8 @@ const char* to_string(ReplyCode c) {
     case ReplyCode::fault_injection_disabled: return "fault_injection_disabled";
     case ReplyCode::unknown_node: return "unknown_node";
     case ReplyCode::shutting_down: return "shutting_down";
+    case ReplyCode::overloaded: return "overloaded";
+    case ReplyCode::session_expired: return "session_expired";
   }
   return "unknown-code";
 }
@@ -84,7 +86,7 @@ bool enums_in_range(const Body& body) {
     return r->op == OpKind::get || r->op == OpKind::put || r->op == OpKind::append;
   }
   if (const auto* r = std::get_if<ClientReply>(&body)) {
-    return static_cast<std::uint8_t>(r->code) <= static_cast<std::uint8_t>(ReplyCode::shutting_down);
+    return static_cast<std::uint8_t>(r->code) <= static_cast<std::uint8_t>(ReplyCode::session_expired);
   }
   if (const auto* r = std::get_if<InstanceReport>(&body)) {
     return static_cast<std::uint8_t>(r->state) <= static_cast<std::uint8_t>(InstanceState::forgotten);

@@ -294,6 +294,12 @@ enum class ReplyCode : std::uint8_t {
   fault_injection_disabled = 4,
   unknown_node = 5,          // fault reach named a node not in the cluster
   shutting_down = 6,
+  // Added later. An old client reports ErrorReply{overloaded} as a refusal,
+  // and cannot decode a ClientReply with session_expired (out of its enum
+  // range): it waits, fails over and ends with an unknown outcome.
+  overloaded = 7,       // too many bytes in flight; nothing ran; retry later, same seq
+  session_expired = 8,  // no session for this client (evicted) and seq > 1, or an ack the
+                        // session never gave: this copy did not run, another one may have
 };
 const char* to_string(ReplyCode c);
 
@@ -369,10 +375,14 @@ struct FaultFromClient {
   MSGPACK_DEFINE(route, request)
 };
 // any actor -> front door: send `body` (an encoded client message) to `route`.
+// `client_id` and `seq` (added later; zero for replies that answer no
+// ClientRequest) let the front door release the request's bytes in flight.
 struct ToClient {
   std::string route;
   std::string body;
-  MSGPACK_DEFINE(route, body)
+  ClientId client_id = 0;
+  std::uint64_t seq = 0;
+  MSGPACK_DEFINE(route, body, client_id, seq)
 };
 
 // ------------------------------------------------------------------- the union

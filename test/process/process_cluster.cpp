@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -46,7 +47,8 @@ int pick_base(int n, std::mt19937& rng) {
 }  // namespace
 
 ProcessCluster::ProcessCluster(int nodes, std::vector<std::string> extra_flags, bool durable,
-                               Keys keys) {
+                               Keys keys, int open_file_limit)
+    : open_file_limit_(open_file_limit) {
   char tmpl[] = "/tmp/kvpaxos-proc-XXXXXX";
   dir_ = ::mkdtemp(tmpl) ? tmpl : "/tmp";
   if (keys == Keys::on) key_flags_ = make_keys(nodes);
@@ -123,6 +125,10 @@ pid_t ProcessCluster::spawn(int i, const std::vector<std::string>& added_flags) 
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
     if (FILE* f = std::freopen(log.c_str(), "a", stderr)) (void)f;
+    if (open_file_limit_ > 0) {
+      const rlimit limit{static_cast<rlim_t>(open_file_limit_), static_cast<rlim_t>(open_file_limit_)};
+      if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) ::_exit(126);
+    }
     ::execv(KVPAXOSD_PATH, argv.data());
     ::_exit(127);
   }

@@ -30,9 +30,10 @@ class ProcessCluster {
   // Starts `nodes` kvpaxosd processes (with `extra_flags`) and waits until
   // each answers `status`. Fails the calling test (ADD_FAILURE) and leaves
   // started() false if that does not happen in 5 tries.
-  // With `durable`, node i runs with --data-dir data_dir(i).
+  // With `durable`, node i runs with --data-dir data_dir(i). With
+  // `open_file_limit`, every node starts with that soft and hard RLIMIT_NOFILE.
   ProcessCluster(int nodes, std::vector<std::string> extra_flags, bool durable = false,
-                 Keys keys = Keys::on);
+                 Keys keys = Keys::on, int open_file_limit = 0);
   ~ProcessCluster();
   ProcessCluster(const ProcessCluster&) = delete;
   ProcessCluster& operator=(const ProcessCluster&) = delete;
@@ -77,6 +78,7 @@ class ProcessCluster {
   std::string dir_;
   std::vector<pid_t> pids_;
   std::vector<std::vector<std::string>> args_;  // per node
+  int open_file_limit_ = 0;
   std::vector<std::string> endpoints_;
   std::vector<std::string> peer_endpoints_;
   std::optional<ClientCurve> curve_;

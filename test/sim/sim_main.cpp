@@ -40,9 +40,14 @@ int main(int argc, char** argv) {
   app.add_flag("!--basic-paxos", base.multi_paxos,
                "Proposers run phase 1 in every instance (no Multi-Paxos leader)");
   app.add_option("--bug", bug,
-                 "Plant a bug to see it caught: none | amnesiac-acceptor | join-without-vote-floor")
+                 "Plant a bug to see it caught: none | amnesiac-acceptor | join-without-vote-floor "
+                 "| execute-expired-sessions")
       ->capture_default_str()
-      ->check(CLI::IsMember({"none", "amnesiac-acceptor", "join-without-vote-floor"}));
+      ->check(CLI::IsMember({"none", "amnesiac-acceptor", "join-without-vote-floor",
+                             "execute-expired-sessions"}));
+  app.add_option("--max-sessions", base.max_sessions,
+                 "Sessions each applier keeps (0: 2 in every fourth seed, else the default)")
+      ->capture_default_str();
   app.add_flag("--frequent-rebuilds", base.frequent_rebuilds,
                "Rebuild node 0 from nothing (as kvpaxosd --join) every 30 virtual ms");
   app.add_option("--history-dir", history_dir,
@@ -63,6 +68,7 @@ int main(int argc, char** argv) {
   }
   if (bug == "amnesiac-acceptor") base.bug = sim::PlantedBug::amnesiac_acceptor;
   if (bug == "join-without-vote-floor") base.bug = sim::PlantedBug::join_without_vote_floor;
+  if (bug == "execute-expired-sessions") base.bug = sim::PlantedBug::execute_expired_sessions;
 
 
   std::uint64_t failed = 0, ops = 0, unknown = 0, faults = 0, messages = 0;
@@ -123,6 +129,7 @@ int main(int argc, char** argv) {
                 << " --clients " << config.clients << " --keys " << config.keys
                 << " --active-ms " << config.active_ms << (config.nemesis ? "" : " --no-nemesis")
                 << (config.frequent_rebuilds ? " --frequent-rebuilds" : "")
+                << (config.max_sessions > 0 ? " --max-sessions " + std::to_string(config.max_sessions) : "")
                 << " --bug " << bug << " -v\n";
       if (!history_dir.empty()) {
         const std::string path = history_dir + "/seed-" + std::to_string(config.seed) + ".jsonl";

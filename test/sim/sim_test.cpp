@@ -43,7 +43,8 @@ TEST(Simulator, ManyClientsOnOneKeyStaySafe) {
 
 TEST(Simulator, WithoutFaultsEveryOpSucceeds) {
   for (std::uint64_t seed = 1; seed <= 5; ++seed) {
-    const SimConfig config{.seed = seed, .nodes = 3, .nemesis = false};
+    // The default session table: with 2 sessions, evicted clients' ops end unknown.
+    const SimConfig config{.seed = seed, .nodes = 3, .nemesis = false, .max_sessions = 65'536};
     const SimResult r = run_simulation(config);
     ASSERT_TRUE(r.ok) << summary(config, r);
     EXPECT_EQ(r.stats.ops_unknown, 0u) << summary(config, r);
@@ -62,7 +63,7 @@ TEST(Simulator, ClientsOnBothSidesOfAPartialPartitionAreServed) {
   for (std::uint64_t seed = 1; seed <= 30 / kSeedDivisor; ++seed) {
     const SimConfig config{.seed = seed, .nodes = 3, .active_ms = 20000,
                            .client_deadline_ms = 10000, .nemesis = false,
-                           .partial_partition = true};
+                           .partial_partition = true, .max_sessions = 65'536};
     const SimResult r = run_simulation(config);
     EXPECT_TRUE(r.ok) << summary(config, r);
     EXPECT_EQ(r.stats.ops_unknown, 0u) << summary(config, r);
@@ -114,6 +115,25 @@ TEST(Simulator, CatchesARebuiltNodeThatVotesWithoutAFloor) {
 // without durability). The CI seed budget must catch it.
 TEST(Simulator, CatchesAnAcceptorThatForgetsItsPromises) {
   EXPECT_GT(seeds_catching(PlantedBug::amnesiac_acceptor, "the amnesiac acceptor"), 0u);
+}
+
+// The planted bug: appliers run the ops of evicted sessions. Every seed keeps
+// 2 sessions for 4 clients, so ops of evicted sessions come often; the
+// replay of the log with the bounded-session rule must tell.
+TEST(Simulator, CatchesAnApplierThatRunsOpsOfEvictedSessions) {
+  EXPECT_GT(seeds_catching(PlantedBug::execute_expired_sessions, "ops of evicted sessions run"), 0u);
+}
+
+// The control run: the same small session table without the bug.
+TEST(Simulator, SeedsThatEvictSessionsPass) {
+  std::uint64_t expired = 0;
+  for (std::uint64_t seed = 1; seed <= 100; ++seed) {
+    const SimConfig config{.seed = seed, .nodes = 3, .max_sessions = 2};
+    const SimResult r = run_simulation(config);
+    EXPECT_TRUE(r.ok) << summary(config, r);
+    expired += r.stats.sessions_expired;
+  }
+  EXPECT_GT(expired, 0u) << "no session was evicted under a client's feet";
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <optional>
 #include <queue>
@@ -67,6 +68,8 @@ struct SimClient {
   Time attempt_deadline{};
   Time call_deadline{};
   std::uint64_t attempt = 0;  // tells a stale timeout event from the live one
+  int sends = 0;              // copies of this call's request sent
+  int generation = 0;         // sessions this client started after its first
 };
 
 class Simulation {
@@ -115,6 +118,8 @@ class Simulation {
   void client_send(int c);
   void client_timeout(int c, std::uint64_t attempt);
   void client_reply(int c, const ClientReply& r);
+  void client_session_expired(int c);
+  std::size_t max_sessions() const;  // each applier's, as configured for this seed
   void to_client(NodeId node, const ToClient& m);
 
   // ---- nemesis
@@ -138,6 +143,9 @@ class Simulation {
   };
   std::priority_queue<Event, std::vector<Event>, std::greater<>> events_;
   std::uint64_t next_order_ = 0;
+  std::uint64_t next_session_id_ = 0;  // for clients starting a new session
+  // History indices answered session_expired; each is its client id's last op.
+  std::set<std::size_t> expired_ops_;
   const Time start_ = Time{} + std::chrono::hours(1);
   Time now_ = start_;
   bool active_ = true;  // clients start new ops, nemesis acts
@@ -191,6 +199,8 @@ void Simulation::make_actors(NodeId i) {
     applier.max_in_flight = 2 + config_.seed / 2 % 2;
     applier.max_batch_ops = 1 + config_.seed / 4 % 3;
   }
+  applier.max_sessions = max_sessions();
+  applier.bug_execute_expired = config_.bug == PlantedBug::execute_expired_sessions;
   node.applier = std::make_unique<Applier>(i, applier);
   node.front_door = std::make_unique<FrontDoor>(i, false);
   node.link = std::make_unique<PeerLink>(i, names, config_.seed * 7919 + i + salt);
@@ -421,13 +431,20 @@ void Simulation::client_next(int c) {
   if (!active_) return;
   std::uniform_int_distribution<int> pick(0, 99);
   const int roll = pick(rng_);
-  const OpKind op = roll < 40 ? OpKind::append : roll < 65 ? OpKind::put : OpKind::get;
+  // A session opens with a get, as the client library's do: a late copy of
+  // seq 1 may run again once the session is evicted, which a get survives.
+  const OpKind op = cl.seq == 0 ? OpKind::get
+                    : roll < 40 ? OpKind::append
+                    : roll < 65 ? OpKind::put
+                                : OpKind::get;
   const std::string key = "k" + std::to_string(std::uniform_int_distribution<int>(
                                     0, config_.keys - 1)(rng_));
   ++cl.seq;
   // Every written value is unique, so the checker can tell each write apart.
+  const std::string session =
+      cl.generation == 0 ? "" : "g" + std::to_string(cl.generation) + ".";
   const std::string value =
-      op == OpKind::get ? "" : "c" + std::to_string(c) + "." + std::to_string(cl.seq) + ";";
+      op == OpKind::get ? "" : "c" + std::to_string(c) + "." + session + std::to_string(cl.seq) + ";";
   cl.request = ClientRequest{cl.id, cl.seq, cl.acked, op, key, value};
   cl.busy = true;
   static const char* const kOpName[] = {"", "get", "put", "append"};
@@ -435,6 +452,7 @@ void Simulation::client_next(int c) {
                                      (now_ - start_).count());
   cl.attempt_timeout_us = 250'000;
   cl.call_deadline = now_ + std::chrono::milliseconds(config_.client_deadline_ms);
+  cl.sends = 0;
   client_send(c);
 }
 
@@ -442,6 +460,7 @@ void Simulation::client_send(int c) {
   SimClient& cl = clients_[static_cast<std::size_t>(c)];
   const auto node = static_cast<NodeId>(cl.target);
   const std::uint64_t attempt = ++cl.attempt;
+  ++cl.sends;
   cl.attempt_deadline = now_ + microseconds(cl.attempt_timeout_us);
   at(cl.attempt_deadline, [this, c, attempt] { client_timeout(c, attempt); });
   const std::string frame = encode(cl.request);
@@ -471,6 +490,7 @@ void Simulation::client_timeout(int c, std::uint64_t attempt) {
 }
 
 void Simulation::to_client(NodeId node, const ToClient& m) {
+  nodes_[node].front_door->on_reply(m);  // as the FrontDoorThread does
   const int c = std::stoi(m.route.substr(1));
   Result<Body> body = decode(m.body);
   if (!body.ok()) {
@@ -488,7 +508,12 @@ void Simulation::to_client(NodeId node, const ToClient& m) {
 
 void Simulation::client_reply(int c, const ClientReply& r) {
   SimClient& cl = clients_[static_cast<std::size_t>(c)];
-  if (!cl.busy || r.seq != cl.request.seq) return;  // a late duplicate
+  // A late duplicate, or a reply to this client's previous session.
+  if (!cl.busy || r.seq != cl.request.seq || r.client_id != cl.id) return;
+  if (r.code == ReplyCode::session_expired) {
+    client_session_expired(c);
+    return;
+  }
   if (r.code != ReplyCode::ok) {
     violation("client " + std::to_string(c) + " seq " + std::to_string(r.seq) + " got " +
               to_string(r.code) + ": " + r.error);
@@ -500,6 +525,29 @@ void Simulation::client_reply(int c, const ClientReply& r) {
   cl.busy = false;
   const auto think = microseconds(std::uniform_int_distribution<int>(0, 20000)(rng_));
   at(now_ + think, [this, c] { client_next(c); });
+}
+
+// As the client library does: the outcome is unknown (a late copy of the
+// op may still run, see docs/architecture.md), and the next op starts a new
+// session (new id, seq 1).
+void Simulation::client_session_expired(int c) {
+  SimClient& cl = clients_[static_cast<std::size_t>(c)];
+  ++result_.stats.sessions_expired;
+  ++result_.stats.ops_unknown;
+  history_.complete_unknown(cl.history_index);
+  expired_ops_.insert(cl.history_index);
+  cl.id = (ClientId{1} << 40) + next_session_id_++;
+  cl.seq = 0;
+  cl.acked = 0;
+  ++cl.generation;
+  cl.busy = false;
+  at(now_ + std::chrono::milliseconds(1), [this, c] { client_next(c); });
+}
+
+std::size_t Simulation::max_sessions() const {
+  if (config_.max_sessions > 0) return config_.max_sessions;
+  if (config_.bug == PlantedBug::execute_expired_sessions || config_.seed % 4 == 2) return 2;
+  return ApplierOptions{}.max_sessions;
 }
 
 // ------------------------------------------------------------------ nemesis
@@ -619,9 +667,14 @@ bool Simulation::settled() const {
 
 void Simulation::final_checks() {
   // Replay the decided log with the exactly-once rule: (client, seq) runs the
-  // first time it appears with a seq above the client's last executed one.
+  // first time it appears with a seq above its session's last executed one.
+  // Sessions are bounded (docs/architecture.md, "Bounded sessions"): only
+  // seq 1 starts one; past max_sessions, at the end of each instance, the
+  // least recently used (by instance, then client id) go, except those the
+  // instance touched.
   std::map<std::string, std::string> kv;
-  std::unordered_map<ClientId, std::uint64_t> last_seq;
+  std::unordered_map<ClientId, std::pair<std::uint64_t, std::size_t>> sessions;  // seq, instance
+  std::set<std::pair<std::size_t, ClientId>> by_age;
   std::map<std::pair<ClientId, std::uint64_t>, int> executions;  // per (client, seq)
   for (std::size_t i = 0; i < applied_log_.size(); ++i) {
     Result<LogEntry> entry = decode_entry(applied_log_[i]);
@@ -631,12 +684,21 @@ void Simulation::final_checks() {
     }
     for (const KvOp& k : entry->ops) {
       if (k.noop) continue;
-      std::uint64_t& last = last_seq[k.client_id];
-      if (k.seq <= last) continue;
-      last = k.seq;
+      auto s = sessions.find(k.client_id);
+      if (s == sessions.end() && k.seq > 1) continue;
+      if (s == sessions.end()) s = sessions.emplace(k.client_id, std::pair{0, i}).first;
+      if (k.seq <= s->second.first) continue;
+      if (k.ack > s->second.first) continue;  // acknowledges a reply of an evicted session
+      by_age.erase({s->second.second, k.client_id});
+      by_age.insert({i, k.client_id});
+      s->second = {k.seq, i};
       ++executions[{k.client_id, k.seq}];
       if (k.op == OpKind::put) kv[k.key] = k.value;
       if (k.op == OpKind::append) kv[k.key] += k.value;
+    }
+    while (sessions.size() > max_sessions() && !by_age.empty() && by_age.begin()->first < i) {
+      sessions.erase(by_age.begin()->second);
+      by_age.erase(by_age.begin());
     }
   }
   for (NodeId i = 0; i < nodes_.size(); ++i) {
@@ -658,7 +720,19 @@ void Simulation::final_checks() {
     }
   }
   // History ops are in invocation order, so a client's n-th op has seq n.
-  const std::vector<HistoryOp> history = history_.ops();
+  // An op answered session_expired that the log shows never ran is left
+  // out, as a refused call is (the checker could not cope with hundreds of
+  // unknown writes); one that ran stays, unknown.
+  std::vector<HistoryOp> history;
+  {
+    const std::vector<HistoryOp> all = history_.ops();
+    std::unordered_map<std::uint64_t, std::uint64_t> seq_of;
+    for (std::size_t i = 0; i < all.size(); ++i) {
+      const std::uint64_t seq = ++seq_of[all[i].client];
+      if (expired_ops_.contains(i) && !executions.contains({all[i].client, seq})) continue;
+      history.push_back(all[i]);
+    }
+  }
   std::unordered_map<std::uint64_t, std::uint64_t> seq_of_client;
   for (const HistoryOp& h : history) {
     const std::uint64_t seq = ++seq_of_client[h.client];
@@ -774,7 +848,8 @@ std::string summary(const SimConfig& config, const SimResult& r) {
     << r.stats.duplicated << " duplicated), " << r.stats.partitions << " partitions, "
     << r.stats.pauses << " pauses, " << r.stats.crashes << " crashes, " << r.stats.rebuilds
     << " rebuilds, "
-    << r.stats.snapshots_installed << " snapshots installed, " << r.stats.virtual_ms
+    << r.stats.snapshots_installed << " snapshots installed, " << r.stats.sessions_expired
+    << " sessions expired, " << r.stats.virtual_ms
     << " virtual ms";
   return s.str();
 }

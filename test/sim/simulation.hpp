@@ -45,6 +45,10 @@ enum class PlantedBug {
   // Node 0 is rebuilt (kvpaxosd --join) every 30 ms, but its acceptor gets
   // no vote floor: it votes at once in instances its lost self voted in.
   join_without_vote_floor,
+  // Appliers run ops of clients whose session was evicted (seq > 1 with no
+  // session) instead of answering session_expired: a retried or re-proposed
+  // op that ran before the eviction runs again.
+  execute_expired_sessions,
 };
 
 struct SimConfig {
@@ -70,6 +74,10 @@ struct SimConfig {
   // A partial partition while clients run: n1 and n2 cannot reach each other,
   // every other link works (n3 reaches both). Healed with everything else.
   bool partial_partition = false;
+  // Sessions each applier keeps. 0: every fourth seed (seed % 4 == 2) keeps
+  // 2, so that sessions are evicted while clients run, the others the
+  // default; execute_expired_sessions keeps 2 in every seed.
+  std::size_t max_sessions = 0;
 };
 
 struct SimStats {
@@ -84,6 +92,7 @@ struct SimStats {
   std::uint64_t snapshots_installed = 0;
   std::uint64_t ops_ok = 0;
   std::uint64_t ops_unknown = 0;
+  std::uint64_t sessions_expired = 0;  // replies session_expired a client got
   std::uint64_t instances = 0;  // decided log length at the end
   std::int64_t virtual_ms = 0;
 };

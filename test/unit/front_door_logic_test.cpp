@@ -60,5 +60,73 @@ TEST(FrontDoor, RejectsInvalidRequestsWithAReason) {
   EXPECT_EQ(door.rejected(), bad.size());
 }
 
+// ------------------------------------------------------------ admission control
+
+constexpr AdmissionLimits kSmallLimits{.connection_bytes = 3000, .node_bytes = 5000,
+                                       .request_overhead_bytes = 0};
+
+std::string put_frame(ClientId client, std::uint64_t seq, std::size_t value_bytes) {
+  return encode(ClientRequest{client, seq, seq - 1, OpKind::put, "k", std::string(value_bytes, 'v')});
+}
+
+// The front door's answer to one frame: admitted (routed to the applier) or the refusal.
+std::optional<ErrorReply> refusal(FrontDoor& door, const std::string& route, const std::string& frame) {
+  Outbox out;
+  door.on_client_frame(route, frame, out);
+  if (out.size() == 1 && out[0].to == Address{0, Actor::applier}) return std::nullopt;
+  return immediate_error(out);
+}
+
+ToClient reply_to(const std::string& route, ClientId client, std::uint64_t seq) {
+  return ToClient{route, encode(ClientReply{client, seq, ReplyCode::ok, {}, {}}), client, seq};
+}
+
+TEST(FrontDoor, ConnectionPastItsBytesInFlightIsRefusedOverloadedUntilRepliesDrainIt) {
+  FrontDoor door(0, false, kSmallLimits);
+  EXPECT_FALSE(refusal(door, "a", put_frame(1, 1, 1400)));
+  EXPECT_FALSE(refusal(door, "a", put_frame(1, 2, 1400)));  // a client not waiting for replies
+  const std::optional<ErrorReply> refused = refusal(door, "a", put_frame(1, 3, 1400));
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->code, ReplyCode::overloaded);
+  EXPECT_NE(refused->error.find("bytes in flight from this connection"), std::string::npos);
+  EXPECT_NE(refused->error.find("retry later"), std::string::npos);
+  EXPECT_EQ(door.overloaded(), 1u);
+  EXPECT_FALSE(refusal(door, "b", put_frame(2, 1, 100))) << "other connections still get in";
+  // The reply to seq 2 also releases seq 1, which the applier replaced.
+  door.on_reply(reply_to("a", 1, 2));
+  EXPECT_EQ(door.bytes_in_flight("a"), 0u);
+  EXPECT_FALSE(refusal(door, "a", put_frame(1, 3, 1400)));
+}
+
+TEST(FrontDoor, NodePastItsBytesInFlightRefusesEveryConnectionUntilItDrains) {
+  FrontDoor door(0, false, kSmallLimits);
+  for (ClientId c = 1; c <= 4; ++c) EXPECT_FALSE(refusal(door, "c" + std::to_string(c), put_frame(c, 1, 1100)));
+  const std::optional<ErrorReply> refused = refusal(door, "c5", put_frame(5, 1, 1100));
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->code, ReplyCode::overloaded);
+  EXPECT_NE(refused->error.find("on this node"), std::string::npos);
+  door.on_reply(reply_to("c1", 1, 1));
+  EXPECT_FALSE(refusal(door, "c5", put_frame(5, 1, 1100)));
+}
+
+TEST(FrontDoor, AnIdleConnectionAlwaysGetsOneRequestInWhateverItsSize) {
+  FrontDoor door(0, false, kSmallLimits);
+  EXPECT_FALSE(refusal(door, "a", put_frame(1, 1, 10'000)));
+  EXPECT_TRUE(refusal(door, "a", put_frame(1, 2, 10)));
+  EXPECT_TRUE(refusal(door, "b", put_frame(2, 1, 10))) << "the node budget is spent";
+}
+
+TEST(FrontDoor, RefusedAndMalformedFramesAndRepliesToNothingChargeNothing) {
+  FrontDoor door(0, false, kSmallLimits);
+  EXPECT_TRUE(refusal(door, "a", "\xc1 garbage"));
+  EXPECT_TRUE(refusal(door, "a", encode(ClientRequest{1, 0, 0, OpKind::put, "k", "v"})));
+  door.on_reply(ToClient{"a", encode(StatusReply{}), 0, 0});
+  EXPECT_EQ(door.bytes_in_flight(), 0u);
+  EXPECT_FALSE(refusal(door, "a", put_frame(1, 1, 10)));
+  EXPECT_GT(door.bytes_in_flight(), 0u);
+  door.on_reply(reply_to("elsewhere", 1, 1));  // the reply went to the client's retry route
+  EXPECT_EQ(door.bytes_in_flight(), 0u);
+}
+
 }  // namespace
 }  // namespace kvpaxos

@@ -284,7 +284,8 @@ TEST(Learner, AnswersCatchUpWithWhatItHolds) {
 // ------------------------------------------------------------------- applier
 
 struct ApplierRig {
-  Applier a{0, ApplierOptions{.name = "n1"}};
+  explicit ApplierRig(ApplierOptions options = {.name = "n1"}) : a(0, std::move(options)) {}
+  Applier a;
   Outbox out;
   InstanceId next = 0;
 
@@ -655,7 +656,7 @@ TEST(Applier, MergesTheForwardsOfABurstIntoOneMessage) {
 
 TEST(Applier, BatchesForwardedOpsWithoutAnsweringThem) {
   ApplierRig r;
-  const std::string op = encode_op(KvOp::from(ClientRequest{5, 3, 2, OpKind::append, "k", "z"}));
+  const std::string op = encode_op(KvOp::from(ClientRequest{5, 1, 0, OpKind::append, "k", "z"}));
   r.a.handle({1, Actor::applier}, ForwardOps{{op, "garbage"}}, at(0), r.out);
   auto proposals = sent<Propose>(r.out);
   ASSERT_EQ(proposals.size(), 1u);
@@ -711,6 +712,151 @@ TEST(Applier, RepliesOfVanishedClientsStayWithinTheBudget) {
   a.handle({0, Actor::front_door}, FromClient{"r", ClientRequest{101, 1, 0, OpKind::get, "k", ""}},
            at(0), out);
   EXPECT_TRUE(sent<Propose>(out).empty());
+}
+
+// ------------------------------------------------ bounded sessions, forwarding
+
+// Applies one batch (author n2) of `ops` at the rig's next instance.
+void apply_batch(ApplierRig& r, const std::vector<ClientRequest>& ops) {
+  std::vector<std::string> encoded;
+  for (const ClientRequest& op : ops) encoded.push_back(encode_op(KvOp::from(op)));
+  r.a.handle({0, Actor::learner}, Apply{r.next++, encode_batch(1, encoded)}, at(0), r.out);
+}
+
+ClientRequest put_of(ClientId client, std::uint64_t seq, const std::string& value) {
+  return ClientRequest{client, seq, seq - 1, OpKind::put, "k" + std::to_string(client), value};
+}
+
+TEST(Applier, OpWithSeqAboveOneAndNoSessionNeverRunsAndIsAnsweredSessionExpired) {
+  ApplierRig r;
+  const ClientRequest late = put_of(7, 5, "v");
+  r.request(late);
+  r.out.clear();
+  r.decide(KvOp::from(late));
+  EXPECT_FALSE(r.a.data().contains("k7"));
+  EXPECT_EQ(r.a.sessions(), 0u) << "only seq 1 starts a session";
+  auto replies = r.replies();
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].code, ReplyCode::session_expired);
+  EXPECT_EQ(replies[0].seq, 5u);
+  EXPECT_NE(replies[0].error.find("may have run already"), std::string::npos) << replies[0].error;
+  EXPECT_NE(replies[0].error.find("start a new session"), std::string::npos) << replies[0].error;
+}
+
+TEST(Applier, SessionsPastTheLimitAreEvictedLeastRecentlyUsedFirst) {
+  ApplierRig r({.name = "n1", .max_sessions = 2});
+  apply_batch(r, {put_of(1, 1, "a")});
+  apply_batch(r, {put_of(2, 1, "b")});
+  apply_batch(r, {put_of(1, 2, "a2")});  // client 1 used again: 2 is now the oldest
+  apply_batch(r, {put_of(3, 1, "c")});
+  EXPECT_EQ(r.a.sessions(), 2u);
+  EXPECT_EQ(r.a.sessions_evicted(), 1u);
+  // Client 2 is gone: its next op must not run (it cannot be told from a
+  // retry of an op that ran); client 1's does.
+  apply_batch(r, {put_of(2, 2, "b2"), put_of(1, 3, "a3")});
+  EXPECT_EQ(r.a.data().at("k2"), "b");
+  EXPECT_EQ(r.a.data().at("k1"), "a3");
+}
+
+TEST(Applier, AnInstanceNeverEvictsTheSessionsItTouchedBeforeAnsweringThem) {
+  ApplierRig r({.name = "n1", .max_sessions = 1});
+  r.request(put_of(1, 1, "a"), "r1");
+  r.request(put_of(2, 1, "b"), "r2");
+  r.out.clear();
+  apply_batch(r, {put_of(1, 1, "a"), put_of(2, 1, "b")});
+  auto replies = r.replies();
+  ASSERT_EQ(replies.size(), 2u);
+  EXPECT_EQ(replies[0].code, ReplyCode::ok);
+  EXPECT_EQ(replies[1].code, ReplyCode::ok);
+  EXPECT_EQ(r.a.sessions(), 2u) << "over the limit until a later instance";
+  apply_batch(r, {put_of(3, 1, "c")});
+  EXPECT_EQ(r.a.sessions(), 1u);
+}
+
+TEST(Applier, EvictionIsTheSameOnAReplicaRestoredFromASnapshot) {
+  const ApplierOptions options{.name = "n1", .max_sessions = 3};
+  ApplierRig original(options);
+  for (ClientId c = 1; c <= 5; ++c) apply_batch(original, {put_of(c, 1, "v")});
+  ApplierRig restored(options);
+  ASSERT_TRUE(restored.a.restore(original.a.snapshot()).ok());
+  restored.next = original.next;
+  // The same log from here: clients 3 and 6 arrive, 4 and 5 are the oldest.
+  for (ApplierRig* r : {&original, &restored}) {
+    apply_batch(*r, {put_of(3, 2, "w")});
+    apply_batch(*r, {put_of(6, 1, "v")});
+    apply_batch(*r, {put_of(4, 2, "w"), put_of(5, 2, "w")});
+  }
+  EXPECT_EQ(original.a.sessions(), 3u);
+  EXPECT_EQ(restored.a.sessions(), 3u);
+  // Which sessions are left shows in which clients' next ops run.
+  for (ApplierRig* r : {&original, &restored}) {
+    std::vector<ClientRequest> probe;
+    for (ClientId c = 1; c <= 6; ++c) {
+      probe.push_back(ClientRequest{c, 9, 0, OpKind::put, "k" + std::to_string(c), "probe"});
+    }
+    apply_batch(*r, probe);
+  }
+  using State = std::map<std::string, std::string>;
+  const State ran(original.a.data().begin(), original.a.data().end());
+  EXPECT_EQ(ran, State(restored.a.data().begin(), restored.a.data().end()));
+  EXPECT_EQ(ran.at("k3"), "probe");  // used most recently, with 6
+  EXPECT_EQ(ran.at("k6"), "probe");
+  EXPECT_EQ(ran.at("k1"), "v") << "evicted first";
+}
+
+TEST(Applier, ForwardedOpsAreValidatedLikeClientRequestsAndOnlyBadOnesDropped) {
+  ApplierRig r;
+  const std::string good = encode_op(KvOp::from(ClientRequest{5, 1, 0, OpKind::put, "k5", "v"}));
+  const std::string also_good = encode_op(KvOp::from(ClientRequest{6, 1, 0, OpKind::get, "k", ""}));
+  const std::vector<std::string> bad = {
+      encode_op(KvOp::from(ClientRequest{7, 1, 0, OpKind::put, "k", "v"})) + "x",  // trailing byte
+      encode_op(KvOp::from(ClientRequest{8, 0, 0, OpKind::put, "k", "v"})),        // seq 0
+      encode_op(KvOp::from(ClientRequest{9, 2, 2, OpKind::put, "k", "v"})),        // ack >= seq
+      encode_op(KvOp::from(ClientRequest{10, 1, 0, OpKind::put, std::string(kMaxKeyBytes + 1, 'k'), "v"})),
+      encode_op(KvOp::from(ClientRequest{11, 1, 0, OpKind::get, "k", "value"})),   // get with value
+      encode_op(KvOp::no_op()),
+  };
+  std::vector<std::string> ops = {good};
+  ops.insert(ops.end(), bad.begin(), bad.end());
+  ops.push_back(also_good);
+  r.a.handle({1, Actor::applier}, ForwardOps{ops}, at(0), r.out);
+  EXPECT_EQ(r.a.forwarded_ops_dropped(), bad.size());
+  EXPECT_NE(r.a.last_forwarded_op_error().find("from node 1"), std::string::npos);
+  auto proposals = sent<Propose>(r.out);
+  ASSERT_EQ(proposals.size(), 1u);
+  Result<LogEntry> entry = decode_entry(proposals[0].second.value);
+  ASSERT_TRUE(entry.ok()) << entry.error();
+  ASSERT_EQ(entry->ops.size(), 2u);
+  EXPECT_EQ(entry->ops[0].client_id, 5u);
+  EXPECT_EQ(entry->ops[1].client_id, 6u);
+}
+
+TEST(Applier, RepliesNameTheirClientAndSeqForTheFrontDoor) {
+  ApplierRig r;
+  r.request(put_of(4, 1, "v"));
+  r.out.clear();
+  apply_batch(r, {put_of(4, 1, "v")});
+  const auto to_client = sent<ToClient>(r.out);
+  ASSERT_EQ(to_client.size(), 1u);
+  EXPECT_EQ(to_client[0].second.client_id, 4u);
+  EXPECT_EQ(to_client[0].second.seq, 1u);
+}
+
+TEST(Applier, OpAcknowledgingAReplyItsSessionNeverGaveDoesNotRun) {
+  // Client 1's session was evicted and started again by a late copy of its
+  // seq 1; its seq 3 (ack 2) must not run in the new one: it may have run.
+  ApplierRig r({.name = "n1", .max_sessions = 1});
+  apply_batch(r, {put_of(1, 1, "a")});
+  apply_batch(r, {put_of(1, 2, "b")});
+  apply_batch(r, {put_of(2, 1, "x")});  // evicts client 1
+  apply_batch(r, {put_of(1, 1, "a")});  // the late copy: a new session, last seq 1
+  r.request(put_of(1, 3, "c"));
+  r.out.clear();
+  apply_batch(r, {put_of(1, 3, "c")});
+  EXPECT_EQ(r.a.data().at("k1"), "a");
+  auto replies = r.replies();
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].code, ReplyCode::session_expired);
 }
 
 }  // namespace

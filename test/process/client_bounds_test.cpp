@@ -1,0 +1,254 @@
+// Real kvpaxosd processes under attack by an authorized but hostile client:
+// each attack ends with a clear error for the attacker, service for the
+// others during and right after it, and bounded node memory.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "client/client.hpp"
+#include "messages/codec.hpp"
+#include "process/process_cluster.hpp"
+
+namespace kvpaxos {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using SteadyClock = std::chrono::steady_clock;
+
+// The attacker is an authorized client: CURVE changes nothing here, so the
+// nodes run without keys (on loopback) and the test clients need none.
+constexpr test::Keys kNoKeys = test::Keys::off;
+
+// VmRSS of `pid` in MiB (0 when unreadable).
+std::size_t rss_mib(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoul(line.substr(6)) / 1024;
+  }
+  return 0;
+}
+
+std::size_t open_descriptors(pid_t pid) {
+  std::error_code ignored;
+  std::size_t n = 0;
+  for (auto it = std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ignored);
+       it != std::filesystem::directory_iterator(); ++it) {
+    ++n;
+  }
+  return n;
+}
+
+// Puts and gets by a well-behaved client on its own thread, until stopped:
+// how many succeeded and the first failure.
+class BystanderLoad {
+ public:
+  explicit BystanderLoad(const std::vector<std::string>& endpoints)
+      : thread_([this, endpoints] { run(endpoints); }) {}
+  ~BystanderLoad() { stop(); }
+  void stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  int ok() const { return ok_; }
+  int failed() const { return failed_; }
+  const std::string& first_error() const { return first_error_; }
+
+ private:
+  void run(const std::vector<std::string>& endpoints) {
+    zmq::context_t ctx(1);
+    Client client(ctx, ClientOptions{.endpoints = endpoints, .deadline = seconds(20)});
+    for (int i = 0; i < 100'000 && !stop_; ++i) {
+      const std::string key = "bystander" + std::to_string(i % 8);
+      CallResult put = client.put(key, std::to_string(i));
+      CallResult get = client.get(key);
+      if (put.ok() && get.ok() && get.value == std::to_string(i)) {
+        ++ok_;
+      } else {
+        ++failed_;
+        if (first_error_.empty()) first_error_ = put.ok() ? get.error : put.error;
+      }
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+  }
+
+  std::atomic<bool> stop_{false};
+  std::atomic<int> ok_{0};
+  std::atomic<int> failed_{0};
+  std::string first_error_;
+  std::thread thread_;
+};
+
+// Attack 1: one connection sends 16 MiB puts without waiting for replies.
+TEST(ProcessClientBounds, LargePutsWithoutWaitingAreRefusedOverloadedAndOthersKeepServing) {
+  test::ProcessCluster cluster(3, {"--log-level", "error"}, false, kNoKeys);
+  ASSERT_TRUE(cluster.started());
+  {
+    zmq::context_t ctx(1);
+    Client warm(ctx, ClientOptions{.endpoints = cluster.endpoints(), .deadline = seconds(20)});
+    ASSERT_TRUE(warm.put("k", "before").ok()) << cluster.logs();
+  }
+  BystanderLoad bystander(cluster.endpoints());
+  zmq::context_t ctx(1);
+  zmq::socket_t attacker(ctx, zmq::socket_type::dealer);
+  attacker.set(zmq::sockopt::linger, 0);
+  attacker.set(zmq::sockopt::sndhwm, 4);  // the test process must not queue gigabytes either
+  attacker.connect(client_endpoint(cluster.endpoints()[0]));
+  const std::string value(kMaxValueBytes, 'x');
+  int sent = 0;
+  int overloaded = 0;
+  std::string refusal;
+  std::size_t peak_rss_mib = 0;
+  const auto attack_end = SteadyClock::now() + seconds(8);
+  for (std::uint64_t seq = 1; seq <= 2000 && SteadyClock::now() < attack_end; ++seq) {
+    const std::string frame = encode(ClientRequest{77, seq, 0, OpKind::put, "big", value});
+    if (attacker.send(zmq::buffer(frame), zmq::send_flags::dontwait)) ++sent;
+    zmq::message_t reply;
+    while (attacker.recv(reply, zmq::recv_flags::dontwait)) {
+      Result<Body> body = decode(reply.to_string_view(), kMaxClientFrameBytes);
+      if (!body.ok()) continue;
+      if (auto* e = std::get_if<ErrorReply>(&body.value()); e && e->code == ReplyCode::overloaded) {
+        ++overloaded;
+        refusal = e->error;
+      }
+    }
+    peak_rss_mib = std::max(peak_rss_mib, rss_mib(cluster.pid(0)));
+    std::this_thread::sleep_for(milliseconds(2));
+  }
+  const int ok_during = bystander.ok();
+  attacker.close();
+  // Right after: the others' ops still go through within the bystander's deadline.
+  std::this_thread::sleep_for(seconds(2));
+  bystander.stop();
+  for (int i = 0; i < 3; ++i) peak_rss_mib = std::max(peak_rss_mib, rss_mib(cluster.pid(i)));
+  std::printf("attack: %d frames of 16 MiB sent, %d refused overloaded; bystander %d ok (%d during), "
+              "%d failed; peak node RSS %zu MiB\n",
+              sent, overloaded, bystander.ok(), ok_during, bystander.failed(), peak_rss_mib);
+  EXPECT_GT(overloaded, 0) << "sent " << sent;
+  EXPECT_NE(refusal.find("bytes in flight from this connection"), std::string::npos) << refusal;
+  EXPECT_EQ(bystander.failed(), 0) << bystander.first_error();
+  EXPECT_GT(ok_during, 0) << "no bystander op finished during the attack";
+  EXPECT_LT(peak_rss_mib, 1536u) << "node memory is not bounded";
+  zmq::context_t after_ctx(1);
+  Client after(after_ctx, ClientOptions{.endpoints = {cluster.endpoints()[0]}, .deadline = seconds(20)});
+  EXPECT_TRUE(after.put("k", "after").ok());
+  EXPECT_EQ(after.get("k").value, "after");
+}
+
+// A TCP connection to 127.0.0.1:port (-1 when refused).
+int connect_to(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+int port_of(const std::string& endpoint) { return std::stoi(endpoint.substr(endpoint.rfind(':') + 1)); }
+
+// Attack 4: more idle connections to the client port than the node has
+// descriptors. The nodes start with a hard limit of 512 open files.
+TEST(ProcessClientBounds, ConnectionsPastTheDescriptorLimitAreShutAndTheNodeKeepsServing) {
+  test::ProcessCluster cluster(3, {"--log-level", "warn"}, false, kNoKeys,
+                               /*open_file_limit=*/512);
+  ASSERT_TRUE(cluster.started());
+  const int port = port_of(cluster.endpoints()[0]);
+  std::vector<int> connections;
+  for (int i = 0; i < 1200; ++i) {
+    const int fd = connect_to(port);
+    if (fd >= 0) connections.push_back(fd);
+  }
+  std::this_thread::sleep_for(seconds(1));
+  // Traffic that needs node 0's peer link to reach actors it had not sent
+  // to yet: puts through the other nodes (the peer link used to die here).
+  zmq::context_t ctx(1);
+  Client others(ctx, ClientOptions{.endpoints = {cluster.endpoints()[1], cluster.endpoints()[2]},
+                                   .deadline = seconds(20)});
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(others.put("during" + std::to_string(i), "v").ok()) << cluster.logs();
+  }
+  Client everyone(ctx, ClientOptions{.endpoints = cluster.endpoints(), .deadline = seconds(20)});
+  EXPECT_TRUE(everyone.put("k", "during").ok());
+  // The connections past the cap were shut: they read end-of-file.
+  int shut = 0;
+  for (int fd : connections) {
+    char byte = 0;
+    if (::recv(fd, &byte, 1, MSG_DONTWAIT) == 0) ++shut;
+  }
+  const std::size_t fds = open_descriptors(cluster.pid(0));
+  std::printf("%zu connections opened, %d shut by the node; node 0 holds %zu descriptors\n",
+              connections.size(), shut, fds);
+  EXPECT_TRUE(cluster.alive(0));
+  EXPECT_GT(shut, 0);
+  EXPECT_LT(fds, 512u);
+  for (int fd : connections) ::close(fd);
+  // Once they are gone, node 0 serves its own clients again, and its peer link works.
+  Client first(ctx, ClientOptions{.endpoints = {cluster.endpoints()[0]}, .deadline = seconds(20)});
+  EXPECT_TRUE(first.put("k", "after").ok()) << cluster.logs();
+  EXPECT_EQ(first.get("k").value, "after");
+  EXPECT_EQ(others.get("during19").value, "v");
+  EXPECT_EQ(cluster.logs().find("peer link stopped"), std::string::npos) << cluster.logs();
+}
+
+// Attack 2: 120,000 fake client ids, one put each, from one connection
+// without waiting. Every replica keeps at most 65,536 sessions.
+TEST(ProcessClientBounds, FakeClientIdsAreBoundedInSessionsOnEveryReplica) {
+  test::ProcessCluster cluster(3, {"--log-level", "error"}, false, kNoKeys);
+  ASSERT_TRUE(cluster.started());
+  BystanderLoad bystander(cluster.endpoints());
+  zmq::context_t ctx(1);
+  zmq::socket_t attacker(ctx, zmq::socket_type::dealer);
+  attacker.set(zmq::sockopt::linger, 0);
+  attacker.connect(client_endpoint(cluster.endpoints()[0]));
+  constexpr ClientId kFakeIds = 120'000;
+  const auto attack_end = SteadyClock::now() + seconds(15);
+  ClientId sent = 0;
+  std::uint64_t replies = 0;
+  while (sent < kFakeIds && SteadyClock::now() < attack_end) {
+    const std::string frame = encode(ClientRequest{1'000'000 + sent, 1, 0, OpKind::put, "fake", "v"});
+    if (attacker.send(zmq::buffer(frame), zmq::send_flags::dontwait)) ++sent;
+    zmq::message_t reply;
+    while (attacker.recv(reply, zmq::recv_flags::dontwait)) ++replies;
+    if (sent % 1000 == 0) std::this_thread::sleep_for(milliseconds(5));
+  }
+  // Let the node apply what it admitted.
+  Client status(ctx, ClientOptions{.endpoints = cluster.endpoints()});
+  std::uint64_t sessions_max = 0;
+  for (int wait = 0; wait < 150; ++wait) {
+    zmq::message_t reply;
+    while (attacker.recv(reply, zmq::recv_flags::dontwait)) ++replies;
+    if (replies >= sent) break;
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  bystander.stop();
+  for (int i = 0; i < cluster.size(); ++i) {
+    Result<StatusReply> s = status.status(cluster.endpoints()[static_cast<std::size_t>(i)], seconds(5));
+    ASSERT_TRUE(s.ok()) << s.error();
+    sessions_max = std::max(sessions_max, s.value().sessions);
+  }
+  std::printf("%llu fake ids sent, %llu replies; most sessions on a replica: %llu; bystander %d ok, %d failed\n",
+              static_cast<unsigned long long>(sent), static_cast<unsigned long long>(replies),
+              static_cast<unsigned long long>(sessions_max), bystander.ok(), bystander.failed());
+  EXPECT_GT(replies, 65'536u) << "the attack did not get past the session limit";
+  EXPECT_LE(sessions_max, 65'536u + 1024u);  // one instance may overshoot by its batch
+  EXPECT_EQ(bystander.failed(), 0) << bystander.first_error();
+  EXPECT_GT(bystander.ok(), 0);
+}
+
+}  // namespace
+}  // namespace kvpaxos
