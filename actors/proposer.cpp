@@ -244,6 +244,18 @@ void Proposer::on_promise_from(NodeId from, PromiseFrom m, Time now, Outbox& out
 }
 
 // Phase 2 at the leader's ballot, phase 1 being done for the whole range.
+// The longest an attempt waits before it tries again. A round carries the
+// value at least twice (Accept out; with basic Paxos also Promises in), and
+// moving 16 MiB through encryption, copies and an fsync at each node can take
+// longer than max_timeout: a fixed cap would then retry, and pre-empt itself,
+// before any round could finish, for ever (a burst of 16 MiB puts over CURVE
+// did this). So the cap grows with the value: max_timeout per MiB on top.
+Duration Proposer::timeout_cap(Attempt& a) const {
+  a.largest_value = std::max({a.largest_value, a.own_value.size(), a.value.size()});
+  const auto mib = static_cast<Duration::rep>(a.largest_value >> 20);
+  return options_.max_timeout * (1 + mib);
+}
+
 void Proposer::send_accept(InstanceId instance, Attempt& a, Time now, Outbox& out) {
   const auto reported = lead_.reported.find(instance);
   a.ballot = lead_.ballot;
@@ -253,7 +265,7 @@ void Proposer::send_accept(InstanceId instance, Attempt& a, Time now, Outbox& ou
   a.accepted_by = 0;
   a.value = reported == lead_.reported.end() ? a.own_value : reported->second.value;
   a.retry_at = now + jittered(a.timeout);
-  a.timeout = std::min(options_.max_timeout, a.timeout * 3 / 2);
+  a.timeout = std::min(timeout_cap(a), a.timeout * 3 / 2);
   broadcast(Actor::acceptor, Accept{instance, a.ballot, a.value}, out);
 }
 
@@ -272,7 +284,7 @@ void Proposer::start_phase1(InstanceId instance, Attempt& a, Time now, Outbox& o
   a.highest_value.clear();
   a.value.clear();
   a.retry_at = now + jittered(a.timeout);
-  a.timeout = std::min(options_.max_timeout, a.timeout * 3 / 2);
+  a.timeout = std::min(timeout_cap(a), a.timeout * 3 / 2);
   broadcast(Actor::acceptor, Prepare{instance, a.ballot}, out);
 }
 
@@ -309,6 +321,8 @@ void Proposer::on_promise(NodeId from, Promise m, Time now, Outbox& out) {
   if (!is_majority(a->promised_by)) return;
   a->phase = Phase::accepting;
   a->value = a->highest_accepted.is_none() ? a->own_value : a->highest_value;
+  // The adopted value may be far larger than our own: wait for it as long.
+  a->timeout = std::max(a->timeout, std::min(timeout_cap(*a), a->timeout * 3 / 2));
   a->retry_at = now + jittered(a->timeout);
   broadcast(Actor::acceptor, Accept{m.instance, a->ballot, a->value}, out);
 }

@@ -112,6 +112,7 @@ class Proposer final : public ActorLogic {
     bool basic = false;             // running phase 1 for this instance alone
     Time retry_at;
     Duration timeout{};
+    std::size_t largest_value = 0;  // bytes of the largest value any round carried
   };
 
   // Phase 1 over every instance >= from, shared by the attempts there.
@@ -152,6 +153,7 @@ class Proposer final : public ActorLogic {
   void fall_back_to_basic(Time now, Outbox& out);
   void start_campaign(Time now, Outbox& out);
   void send_accept(InstanceId instance, Attempt& a, Time now, Outbox& out);
+  Duration timeout_cap(Attempt& a) const;
   void drop(InstanceId instance);
   void on_promise(NodeId from, Promise m, Time now, Outbox& out);
   void on_accepted(NodeId from, const Accepted& m, Time now, Outbox& out);

@@ -17,11 +17,7 @@ std::optional<Body> exchange(zmq::context_t& ctx, const std::string& endpoint,
                              milliseconds timeout) {
   zmq::socket_t s(ctx, zmq::socket_type::dealer);
   s.set(zmq::sockopt::linger, 0);
-  if (curve) {
-    s.set(zmq::sockopt::curve_serverkey, curve->server_keys.front());
-    s.set(zmq::sockopt::curve_publickey, curve->own.public_key);
-    s.set(zmq::sockopt::curve_secretkey, curve->own.secret_key);
-  }
+  test::use_client_key(s, curve);
   s.connect(client_endpoint(endpoint));
   s.send(zmq::buffer(frame), zmq::send_flags::none);
   zmq::pollitem_t items[] = {{s.handle(), 0, ZMQ_POLLIN, 0}};

@@ -24,9 +24,9 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using SteadyClock = std::chrono::steady_clock;
 
-// The attacker is an authorized client: CURVE changes nothing here, so the
-// nodes run without keys (on loopback) and the test clients need none.
-constexpr test::Keys kNoKeys = test::Keys::off;
+// The nodes run with keys (ProcessCluster's default), and the attacker is an
+// authorized client: it holds the key the nodes accept. Attack 4 needs no
+// key at all (tcp connections that never handshake).
 
 // VmRSS of `pid` in MiB (0 when unreadable).
 std::size_t rss_mib(pid_t pid) {
@@ -52,8 +52,8 @@ std::size_t open_descriptors(pid_t pid) {
 // how many succeeded and the first failure.
 class BystanderLoad {
  public:
-  explicit BystanderLoad(const std::vector<std::string>& endpoints)
-      : thread_([this, endpoints] { run(endpoints); }) {}
+  BystanderLoad(const std::vector<std::string>& endpoints, std::optional<ClientCurve> curve)
+      : thread_([this, endpoints, curve] { run(endpoints, curve); }) {}
   ~BystanderLoad() { stop(); }
   void stop() {
     stop_ = true;
@@ -64,9 +64,9 @@ class BystanderLoad {
   const std::string& first_error() const { return first_error_; }
 
  private:
-  void run(const std::vector<std::string>& endpoints) {
+  void run(const std::vector<std::string>& endpoints, const std::optional<ClientCurve>& curve) {
     zmq::context_t ctx(1);
-    Client client(ctx, ClientOptions{.endpoints = endpoints, .deadline = seconds(20)});
+    Client client(ctx, ClientOptions{.endpoints = endpoints, .curve = curve, .deadline = seconds(20)});
     for (int i = 0; i < 100'000 && !stop_; ++i) {
       const std::string key = "bystander" + std::to_string(i % 8);
       CallResult put = client.put(key, std::to_string(i));
@@ -90,18 +90,19 @@ class BystanderLoad {
 
 // Attack 1: one connection sends 16 MiB puts without waiting for replies.
 TEST(ProcessClientBounds, LargePutsWithoutWaitingAreRefusedOverloadedAndOthersKeepServing) {
-  test::ProcessCluster cluster(3, {"--log-level", "error"}, false, kNoKeys);
+  test::ProcessCluster cluster(3, {"--log-level", "error"});
   ASSERT_TRUE(cluster.started());
   {
     zmq::context_t ctx(1);
-    Client warm(ctx, ClientOptions{.endpoints = cluster.endpoints(), .deadline = seconds(20)});
+    Client warm(ctx, ClientOptions{.endpoints = cluster.endpoints(), .curve = cluster.curve(), .deadline = seconds(20)});
     ASSERT_TRUE(warm.put("k", "before").ok()) << cluster.logs();
   }
-  BystanderLoad bystander(cluster.endpoints());
+  BystanderLoad bystander(cluster.endpoints(), cluster.curve());
   zmq::context_t ctx(1);
   zmq::socket_t attacker(ctx, zmq::socket_type::dealer);
   attacker.set(zmq::sockopt::linger, 0);
   attacker.set(zmq::sockopt::sndhwm, 4);  // the test process must not queue gigabytes either
+  test::use_client_key(attacker, cluster.curve());
   attacker.connect(client_endpoint(cluster.endpoints()[0]));
   const std::string value(kMaxValueBytes, 'x');
   int sent = 0;
@@ -135,11 +136,11 @@ TEST(ProcessClientBounds, LargePutsWithoutWaitingAreRefusedOverloadedAndOthersKe
               sent, overloaded, bystander.ok(), ok_during, bystander.failed(), peak_rss_mib);
   EXPECT_GT(overloaded, 0) << "sent " << sent;
   EXPECT_NE(refusal.find("bytes in flight from this connection"), std::string::npos) << refusal;
-  EXPECT_EQ(bystander.failed(), 0) << bystander.first_error();
+  EXPECT_EQ(bystander.failed(), 0) << bystander.first_error() << cluster.logs();
   EXPECT_GT(ok_during, 0) << "no bystander op finished during the attack";
   EXPECT_LT(peak_rss_mib, 1536u) << "node memory is not bounded";
   zmq::context_t after_ctx(1);
-  Client after(after_ctx, ClientOptions{.endpoints = {cluster.endpoints()[0]}, .deadline = seconds(20)});
+  Client after(after_ctx, ClientOptions{.endpoints = {cluster.endpoints()[0]}, .curve = cluster.curve(), .deadline = seconds(20)});
   EXPECT_TRUE(after.put("k", "after").ok());
   EXPECT_EQ(after.get("k").value, "after");
 }
@@ -164,7 +165,7 @@ int port_of(const std::string& endpoint) { return std::stoi(endpoint.substr(endp
 // Attack 4: more idle connections to the client port than the node has
 // descriptors. The nodes start with a hard limit of 512 open files.
 TEST(ProcessClientBounds, ConnectionsPastTheDescriptorLimitAreShutAndTheNodeKeepsServing) {
-  test::ProcessCluster cluster(3, {"--log-level", "warn"}, false, kNoKeys,
+  test::ProcessCluster cluster(3, {"--log-level", "warn"}, false, test::Keys::on,
                                /*open_file_limit=*/512);
   ASSERT_TRUE(cluster.started());
   const int port = port_of(cluster.endpoints()[0]);
@@ -177,12 +178,12 @@ TEST(ProcessClientBounds, ConnectionsPastTheDescriptorLimitAreShutAndTheNodeKeep
   // Traffic that needs node 0's peer link to reach actors it had not sent
   // to yet: puts through the other nodes (the peer link used to die here).
   zmq::context_t ctx(1);
-  Client others(ctx, ClientOptions{.endpoints = {cluster.endpoints()[1], cluster.endpoints()[2]},
+  Client others(ctx, ClientOptions{.endpoints = {cluster.endpoints()[1], cluster.endpoints()[2]}, .curve = cluster.curve(),
                                    .deadline = seconds(20)});
   for (int i = 0; i < 20; ++i) {
     ASSERT_TRUE(others.put("during" + std::to_string(i), "v").ok()) << cluster.logs();
   }
-  Client everyone(ctx, ClientOptions{.endpoints = cluster.endpoints(), .deadline = seconds(20)});
+  Client everyone(ctx, ClientOptions{.endpoints = cluster.endpoints(), .curve = cluster.curve(), .deadline = seconds(20)});
   EXPECT_TRUE(everyone.put("k", "during").ok());
   // The connections past the cap were shut: they read end-of-file.
   int shut = 0;
@@ -198,7 +199,7 @@ TEST(ProcessClientBounds, ConnectionsPastTheDescriptorLimitAreShutAndTheNodeKeep
   EXPECT_LT(fds, 512u);
   for (int fd : connections) ::close(fd);
   // Once they are gone, node 0 serves its own clients again, and its peer link works.
-  Client first(ctx, ClientOptions{.endpoints = {cluster.endpoints()[0]}, .deadline = seconds(20)});
+  Client first(ctx, ClientOptions{.endpoints = {cluster.endpoints()[0]}, .curve = cluster.curve(), .deadline = seconds(20)});
   EXPECT_TRUE(first.put("k", "after").ok()) << cluster.logs();
   EXPECT_EQ(first.get("k").value, "after");
   EXPECT_EQ(others.get("during19").value, "v");
@@ -208,12 +209,13 @@ TEST(ProcessClientBounds, ConnectionsPastTheDescriptorLimitAreShutAndTheNodeKeep
 // Attack 2: 120,000 fake client ids, one put each, from one connection
 // without waiting. Every replica keeps at most 65,536 sessions.
 TEST(ProcessClientBounds, FakeClientIdsAreBoundedInSessionsOnEveryReplica) {
-  test::ProcessCluster cluster(3, {"--log-level", "error"}, false, kNoKeys);
+  test::ProcessCluster cluster(3, {"--log-level", "error"});
   ASSERT_TRUE(cluster.started());
-  BystanderLoad bystander(cluster.endpoints());
+  BystanderLoad bystander(cluster.endpoints(), cluster.curve());
   zmq::context_t ctx(1);
   zmq::socket_t attacker(ctx, zmq::socket_type::dealer);
   attacker.set(zmq::sockopt::linger, 0);
+  test::use_client_key(attacker, cluster.curve());
   attacker.connect(client_endpoint(cluster.endpoints()[0]));
   constexpr ClientId kFakeIds = 120'000;
   const auto attack_end = SteadyClock::now() + seconds(15);
@@ -227,7 +229,7 @@ TEST(ProcessClientBounds, FakeClientIdsAreBoundedInSessionsOnEveryReplica) {
     if (sent % 1000 == 0) std::this_thread::sleep_for(milliseconds(5));
   }
   // Let the node apply what it admitted.
-  Client status(ctx, ClientOptions{.endpoints = cluster.endpoints()});
+  Client status(ctx, ClientOptions{.endpoints = cluster.endpoints(), .curve = cluster.curve()});
   std::uint64_t sessions_max = 0;
   for (int wait = 0; wait < 150; ++wait) {
     zmq::message_t reply;
@@ -246,7 +248,7 @@ TEST(ProcessClientBounds, FakeClientIdsAreBoundedInSessionsOnEveryReplica) {
               static_cast<unsigned long long>(sessions_max), bystander.ok(), bystander.failed());
   EXPECT_GT(replies, 65'536u) << "the attack did not get past the session limit";
   EXPECT_LE(sessions_max, 65'536u + 1024u);  // one instance may overshoot by its batch
-  EXPECT_EQ(bystander.failed(), 0) << bystander.first_error();
+  EXPECT_EQ(bystander.failed(), 0) << bystander.first_error() << cluster.logs();
   EXPECT_GT(bystander.ok(), 0);
 }
 

@@ -46,6 +46,13 @@ int pick_base(int n, std::mt19937& rng) {
 
 }  // namespace
 
+void use_client_key(zmq::socket_t& dealer, const std::optional<ClientCurve>& curve) {
+  if (!curve) return;
+  dealer.set(zmq::sockopt::curve_serverkey, curve->server_keys.front());
+  dealer.set(zmq::sockopt::curve_publickey, curve->own.public_key);
+  dealer.set(zmq::sockopt::curve_secretkey, curve->own.secret_key);
+}
+
 ProcessCluster::ProcessCluster(int nodes, std::vector<std::string> extra_flags, bool durable,
                                Keys keys, int open_file_limit)
     : open_file_limit_(open_file_limit) {

@@ -25,6 +25,10 @@ namespace kvpaxos::test {
 // cluster's temp dir, so the secure path is the tested path.
 enum class Keys { on, off };
 
+// Sets a raw DEALER's CURVE options to present `curve` (nothing when empty),
+// for tests that send frames the Client never would.
+void use_client_key(zmq::socket_t& dealer, const std::optional<ClientCurve>& curve);
+
 class ProcessCluster {
  public:
   // Starts `nodes` kvpaxosd processes (with `extra_flags`) and waits until

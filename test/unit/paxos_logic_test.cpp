@@ -134,6 +134,37 @@ TEST(Proposer, RetriesAboveARejectingBallot) {
   EXPECT_GT(retry[0].second.ballot.round, 50u);
 }
 
+// A round that carries 16 MiB can take longer than max_timeout (1 s): with a
+// fixed cap the proposer would retry, pre-empting its own round, for ever.
+// Its waits grow with the largest value a round carried: here a no-op that
+// adopts a 16 MiB accepted value, and whose Accepts are never answered.
+TEST(Proposer, WaitsLongerForRoundsThatCarryLargeValues) {
+  ProposerRig r;
+  const std::string big(16 << 20, 'x');
+  r.handle(1, Propose{0, "noop"}, 0);
+  int rounds = 0;
+  Time last_accept{};
+  Duration longest_gap{};
+  for (int ms = 0; ms < 60'000; ms += 10) {
+    for (const auto& [to, prepare] : sent<Prepare>(r.out)) {
+      if (to.node == 0) continue;  // one reply per round and acceptor
+      for (NodeId acceptor : {NodeId{0}, NodeId{2}}) {
+        r.handle(acceptor, Promise{0, prepare.ballot, true, {}, Ballot{1, 0}, big, false}, ms);
+      }
+    }
+    for (const auto& [to, accept] : sent<Accept>(r.out)) {
+      if (to.node != 0) continue;
+      EXPECT_EQ(accept.value.size(), big.size());
+      if (rounds++ > 0) longest_gap = std::max(longest_gap, at(ms) - last_accept);
+      last_accept = at(ms);
+    }
+    r.out.clear();
+    r.p.tick(at(ms), r.out);
+  }
+  EXPECT_GT(longest_gap, std::chrono::milliseconds(4000)) << rounds << " rounds in 60 s";
+  EXPECT_LT(rounds, 30);
+}
+
 TEST(Proposer, StopsWhenLearnedOrForgotten) {
   ProposerRig r;
   r.handle(1, Propose{0, "a"}, 0);
