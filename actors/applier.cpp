@@ -5,6 +5,7 @@
 
 #include "actors/wal.hpp"
 #include "messages/codec.hpp"
+#include "messages/msgpack_scan.hpp"
 
 namespace kvpaxos {
 
@@ -363,7 +364,23 @@ std::string Applier::snapshot() const {
   return std::string(buf.data(), buf.size());
 }
 
-Result<bool> Applier::restore(std::string_view bytes) {
+struct Applier::Restored {
+  std::unordered_map<std::string, std::string> kv;
+  std::uint64_t kv_bytes = 0;
+  std::unordered_map<ClientId, Session> sessions;
+  InstanceId applied_below = 0;
+  std::uint64_t undecodable_entries = 0;
+  std::uint64_t snapshot_bytes = 0;
+};
+
+// A snapshot comes from this node's disk or from a peer (with a checksum, but
+// any peer can compute one), so nothing in it is trusted: it must be one
+// that snapshot() could have written, or the applier keeps its state.
+Result<Applier::Restored> Applier::parse_snapshot(std::string_view bytes) {
+  // A snapshot may hold as many values as bytes; the scan checks that the
+  // lengths it declares are really there before msgpack-c allocates for them.
+  Result<MsgpackShape> shape = scan_msgpack(bytes, {.max_values = bytes.size(), .max_depth = 4});
+  if (!shape.ok()) return Error{"snapshot does not decode: " + shape.error()};
   SnapshotRecord r;
   try {
     msgpack::object_handle h = msgpack::unpack(bytes.data(), bytes.size());
@@ -375,26 +392,50 @@ Result<bool> Applier::restore(std::string_view bytes) {
     return Error{"snapshot format " + std::to_string(r.format) + " is not the " +
                  std::to_string(kSnapshotFormat) + " this kvpaxosd reads"};
   }
-  kv_.clear();
-  kv_bytes_ = 0;
-  kv_.reserve(r.kv.size());
+  Restored out{.applied_below = r.applied_below,
+               .undecodable_entries = r.undecodable_entries,
+               .snapshot_bytes = bytes.size()};
+  out.kv.reserve(r.kv.size());
   for (auto& [k, v] : r.kv) {
-    kv_bytes_ += k.size() + v.size();
-    kv_.emplace(std::move(k), std::move(v));
+    out.kv_bytes += k.size() + v.size();
+    if (!out.kv.emplace(std::move(k), std::move(v)).second) {
+      return Error{"snapshot lists a key twice, which kvpaxosd never writes"};
+    }
   }
-  sessions_.clear();
+  // A client listed twice would leave a kept reply counted twice, and the
+  // reply budget would then loop forever over a reply already dropped.
+  for (SessionRecord& s : r.sessions) {
+    Session session{s.last_seq, s.has_reply, s.has_reply ? std::move(s.reply_value) : "",
+                    s.last_instance};
+    if (!out.sessions.emplace(s.client, std::move(session)).second) {
+      return Error{"snapshot lists client " + std::to_string(s.client) +
+                   " twice, which kvpaxosd never writes"};
+    }
+  }
+  return out;
+}
+
+void Applier::adopt(Restored r) {
+  kv_ = std::move(r.kv);
+  kv_bytes_ = r.kv_bytes;
+  sessions_ = std::move(r.sessions);
   replies_by_age_.clear();
   retained_bytes_ = 0;
-  for (SessionRecord& s : r.sessions) {
-    Session& session = sessions_[s.client];
-    session.last_seq = s.last_seq;
-    session.last_instance = s.last_instance;
-    if (s.has_reply) keep_reply(s.client, session, std::move(s.reply_value));
+  for (const auto& [client, s] : sessions_) {
+    if (!s.has_reply) continue;
+    retained_bytes_ += s.reply_value.size();
+    replies_by_age_.insert({s.last_instance, client});
   }
   applied_below_ = snapshot_below_ = next_propose_ = r.applied_below;
-  last_snapshot_bytes_ = bytes.size();
+  last_snapshot_bytes_ = r.snapshot_bytes;
   decided_below_ = std::max(decided_below_, applied_below_);
   undecodable_entries_ = r.undecodable_entries;
+}
+
+Result<bool> Applier::restore(std::string_view bytes) {
+  Result<Restored> r = parse_snapshot(bytes);
+  if (!r.ok()) return Error{r.error()};
+  adopt(std::move(r.value()));
   return true;
 }
 
@@ -465,13 +506,16 @@ void Applier::install_snapshot(InstanceId instance, std::string bytes, Outbox& o
   const InstanceId decided = decided_below_;
   const InstanceId forget = forget_below_;
   const InstanceId durable = snapshot_below_;
-  Result<bool> restored = restore(bytes);
-  if (!restored.ok() || applied_below_ != instance) {
+  Result<Restored> restored = parse_snapshot(bytes);
+  if (!restored.ok() || restored->applied_below != instance) {
+    // Checked before adopting it: a snapshot of another instance would move
+    // this node to a point the learner does not deliver from.
     ++snapshot_failures_;
     last_snapshot_error_ = "a received snapshot does not load: " +
                            (restored.ok() ? std::string("wrong instance") : restored.error());
     return;
   }
+  adopt(std::move(restored.value()));
   decided_below_ = std::max(decided, applied_below_);
   forget_below_ = forget;
   ++snapshots_installed_;

@@ -177,6 +177,11 @@ class Applier final : public ActorLogic {
   void on_snapshot_needed(const SnapshotNeeded& m, Time now, Outbox& out);
   void on_snapshot_request(NodeId from, const SnapshotRequest& m, Time now, Outbox& out);
   void on_snapshot_chunk(NodeId from, SnapshotChunk m, Time now, Outbox& out);
+  // A snapshot's state, decoded and checked but not yet this applier's:
+  // restore() and install_snapshot() change nothing unless it is whole.
+  struct Restored;
+  static Result<Restored> parse_snapshot(std::string_view bytes);
+  void adopt(Restored r);
   void request_chunk(Time now, Outbox& out);
   void install_snapshot(InstanceId instance, std::string bytes, Outbox& out);
   void keep_reply(ClientId client, Session& s, std::string value);
