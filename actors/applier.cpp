@@ -3,10 +3,13 @@
 #include <algorithm>
 #include <cassert>
 #include <exception>
+#include <string_view>
+#include <unordered_set>
 
 #include "actors/front_door.hpp"
 #include "actors/wal.hpp"
 #include "messages/codec.hpp"
+#include "messages/msgpack_scan.hpp"
 
 namespace kvpaxos {
 
@@ -394,7 +397,14 @@ std::string Applier::snapshot() const {
   return std::string(buf.data(), buf.size());
 }
 
+// A snapshot comes from this node's disk or from a peer (with a checksum, but
+// any peer can compute one), so nothing in it is trusted: it must be one
+// that snapshot() could have written, or the applier keeps its state.
 Result<Applier::SnapshotRecord> Applier::parse_snapshot(std::string_view bytes) {
+  // A snapshot may hold as many values as bytes; the scan checks that the
+  // lengths it declares are really there before msgpack-c allocates for them.
+  Result<MsgpackShape> shape = scan_msgpack(bytes, {.max_values = bytes.size(), .max_depth = 4});
+  if (!shape.ok()) return Error{"snapshot does not decode: " + shape.error()};
   SnapshotRecord r;
   try {
     msgpack::object_handle h = msgpack::unpack(bytes.data(), bytes.size());
@@ -406,7 +416,27 @@ Result<Applier::SnapshotRecord> Applier::parse_snapshot(std::string_view bytes) 
     return Error{"snapshot format " + std::to_string(r.format) + " is not the " +
                  std::to_string(kSnapshotFormat) + " this kvpaxosd reads"};
   }
-  return r;
+  return no_duplicates(r);
+}
+
+// snapshot() writes each key and each client once. A client listed twice
+// would leave a kept reply counted twice, and the reply budget would then
+// loop forever over a reply already dropped (found by the snapshot fuzzer).
+Result<Applier::SnapshotRecord> Applier::no_duplicates(SnapshotRecord& r) {
+  std::unordered_set<std::string_view> keys;
+  keys.reserve(r.kv.size());
+  for (const auto& [k, v] : r.kv) {
+    if (!keys.insert(k).second) return Error{"snapshot lists a key twice, which kvpaxosd never writes"};
+  }
+  std::unordered_set<ClientId> clients;
+  clients.reserve(r.sessions.size());
+  for (const SessionRecord& s : r.sessions) {
+    if (!clients.insert(s.client).second) {
+      return Error{"snapshot lists client " + std::to_string(s.client) +
+                   " twice, which kvpaxosd never writes"};
+    }
+  }
+  return std::move(r);
 }
 
 Result<bool> Applier::restore(std::string_view bytes) {

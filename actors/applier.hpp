@@ -237,6 +237,7 @@ class Applier final : public ActorLogic {
   // before any of it replaces the state.
   struct SnapshotRecord;
   static Result<SnapshotRecord> parse_snapshot(std::string_view bytes);
+  static Result<SnapshotRecord> no_duplicates(SnapshotRecord& r);
   void load(SnapshotRecord r, std::size_t bytes);
   void install_snapshot(InstanceId instance, std::string bytes, Outbox& out);
   void keep_reply(ClientId client, Session& s, std::string value);

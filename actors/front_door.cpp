@@ -144,10 +144,6 @@ void FrontDoor::on_client_frame(std::string route, std::string_view body, Outbox
              out);
       return;
     }
-    if (f->set_drop && !(f->drop_rate >= 0.0 && f->drop_rate <= 1.0)) {
-      reject(std::move(route), ReplyCode::bad_request, "drop rate must be within [0, 1]", out);
-      return;
-    }
     out.push_back({{self_, Actor::peer_link}, FaultFromClient{std::move(route), std::move(*f)}});
   } else {
     reject(std::move(route), ReplyCode::bad_request,

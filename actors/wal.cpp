@@ -17,10 +17,9 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr std::size_t kHeaderBytes = 8;
-// No log record is larger than a value plus its envelope; anything claiming
-// more is garbage, not a record. A snapshot file is one record of any size
-// up to 4 GiB (the length field is 32 bits).
-constexpr std::uint64_t kMaxRecordBytes = 64u << 20;
+// No log record is larger than a value plus its envelope (kMaxLogRecordBytes);
+// anything claiming more is garbage, not a record. A snapshot file is one
+// record of any size up to 4 GiB (the length field is 32 bits).
 constexpr std::uint64_t kMaxFileRecordBytes = 0xffffffffu;
 
 const std::array<std::uint32_t, 256>& crc_table() {
@@ -51,13 +50,6 @@ std::string frame_header(std::string_view payload) {
   std::string out;
   store_u32(out, static_cast<std::uint32_t>(payload.size()));
   store_u32(out, crc32c(payload));
-  return out;
-}
-
-std::string frame(std::string_view payload) {
-  std::string out = frame_header(payload);
-  out.reserve(kHeaderBytes + payload.size());
-  out.append(payload);
   return out;
 }
 
@@ -97,44 +89,6 @@ Result<bool> write_fd(int fd, std::string_view bytes, const std::string& path) {
   return true;
 }
 
-// How a segment's records ended.
-struct Scan {
-  std::uint64_t good_bytes = 0;  // length of the valid prefix
-  bool damaged = false;          // a record after good_bytes does not check out
-  bool reaches_end = false;      // ... and it extends to (or past) the end of the file
-};
-
-Scan scan(std::string_view data, const std::function<void(std::string_view)>& each,
-          std::uint64_t* records, std::uint64_t max_record = kMaxRecordBytes) {
-  Scan s;
-  std::size_t at = 0;
-  while (at < data.size()) {
-    const std::size_t left = data.size() - at;
-    if (left < kHeaderBytes) {
-      s.damaged = s.reaches_end = true;
-      break;
-    }
-    const std::uint32_t len = load_u32(data.data() + at);
-    const std::uint32_t crc = load_u32(data.data() + at + 4);
-    if (len > max_record || kHeaderBytes + len > left) {
-      s.damaged = true;
-      s.reaches_end = len <= max_record;  // a plausible record cut short
-      break;
-    }
-    const std::string_view payload = data.substr(at + kHeaderBytes, len);
-    if (crc32c(payload) != crc) {
-      s.damaged = true;
-      s.reaches_end = at + kHeaderBytes + len == data.size();
-      break;
-    }
-    each(payload);
-    ++*records;
-    at += kHeaderBytes + len;
-  }
-  s.good_bytes = at;
-  return s;
-}
-
 }  // namespace
 
 #if defined(__x86_64__)
@@ -167,6 +121,44 @@ std::uint32_t crc32c(std::string_view bytes) {
   if (hw) return crc32c_hw(bytes);
 #endif
   return crc32c_sw(bytes);
+}
+
+RecordScan scan_records(std::string_view data, const std::function<void(std::string_view)>& each,
+                        std::uint64_t max_record_bytes) {
+  RecordScan s;
+  std::size_t at = 0;
+  while (at < data.size()) {
+    const std::size_t left = data.size() - at;
+    if (left < kHeaderBytes) {
+      s.damaged = s.reaches_end = true;
+      break;
+    }
+    const std::uint32_t len = load_u32(data.data() + at);
+    const std::uint32_t crc = load_u32(data.data() + at + 4);
+    if (len > max_record_bytes || kHeaderBytes + len > left) {
+      s.damaged = true;
+      s.reaches_end = len <= max_record_bytes;  // a plausible record cut short
+      break;
+    }
+    const std::string_view payload = data.substr(at + kHeaderBytes, len);
+    if (crc32c(payload) != crc) {
+      s.damaged = true;
+      s.reaches_end = at + kHeaderBytes + len == data.size();
+      break;
+    }
+    each(payload);
+    ++s.records;
+    at += kHeaderBytes + len;
+  }
+  s.good_bytes = at;
+  return s;
+}
+
+std::string frame_record(std::string_view payload) {
+  std::string out = frame_header(payload);
+  out.reserve(kHeaderBytes + payload.size());
+  out.append(payload);
+  return out;
 }
 
 std::uint64_t directory_bytes(const std::string& dir) {
@@ -227,7 +219,8 @@ Result<std::unique_ptr<SegmentedLog>> SegmentedLog::open(
     const std::string path = log->segment_path(log->segments_[i]);
     Result<std::string> data = read_whole(path);
     if (!data.ok()) return Error{data.error()};
-    const Scan s = scan(*data, each, &r.records);
+    const RecordScan s = scan_records(*data, each);
+    r.records += s.records;
     const bool newest = i + 1 == log->segments_.size();
     if (s.damaged && !(newest && s.reaches_end)) {
       return Error{"corrupt record in " + path + " at byte offset " + std::to_string(s.good_bytes) +
@@ -278,7 +271,7 @@ Result<bool> SegmentedLog::start_segment(std::uint64_t number) {
   return true;
 }
 
-void SegmentedLog::append(std::string_view payload) { buffer_ += frame(payload); }
+void SegmentedLog::append(std::string_view payload) { buffer_ += frame_record(payload); }
 
 Result<bool> SegmentedLog::write_all(std::string_view bytes) {
   Result<bool> w = write_fd(fd_, bytes, segment_path(segments_.back()));
@@ -313,7 +306,7 @@ Result<bool> SegmentedLog::rewrite(const std::vector<std::string>& records) {
   bytes_on_disk_ = 0;
   bytes_since_rewrite_ = 0;
   std::string bytes;
-  for (const std::string& r : records) bytes += frame(r);
+  for (const std::string& r : records) bytes += frame_record(r);
   Result<bool> w = write_all(bytes);
   if (!w.ok()) return w;
   if (::fdatasync(fd_) != 0) {
@@ -352,27 +345,31 @@ Result<FileRead> read_checked_file(const std::string& path) {
   if (!fs::exists(path)) return FileRead{};
   Result<std::string> data = read_whole(path);
   if (!data.ok()) return Error{data.error()};
-  std::uint64_t records = 0;
+  Result<std::string> payload = checked_file_payload(std::move(data.value()), path);
+  if (!payload.ok()) return Error{payload.error()};
+  return FileRead{true, std::move(payload.value())};
+}
+
+Result<std::string> checked_file_payload(std::string data, const std::string& path) {
   std::size_t payload_at = 0;
   std::size_t payload_size = 0;
-  const Scan s = scan(
-      *data,
+  const RecordScan s = scan_records(
+      data,
       [&](std::string_view p) {
-        payload_at = static_cast<std::size_t>(p.data() - data->data());
+        payload_at = static_cast<std::size_t>(p.data() - data.data());
         payload_size = p.size();
       },
-      &records, kMaxFileRecordBytes);
-  if (s.damaged || records != 1) {
+      kMaxFileRecordBytes);
+  if (s.damaged || s.records != 1) {
     return Error{path + " is damaged (checksum or length does not match at byte offset " +
                  std::to_string(s.good_bytes) + "); restore it from a backup or remove the data dir "
                  "and rejoin the node explicitly"};
   }
   // The payload is cut out in place: a snapshot file is as large as the
   // state, and a copy would double the memory a restart needs.
-  std::string payload = std::move(data.value());
-  payload.resize(payload_at + payload_size);
-  payload.erase(0, payload_at);
-  return FileRead{true, std::move(payload)};
+  data.resize(payload_at + payload_size);
+  data.erase(0, payload_at);
+  return data;
 }
 
 }  // namespace kvpaxos

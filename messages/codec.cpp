@@ -4,6 +4,8 @@
 #include <exception>
 #include <sstream>
 
+#include "messages/msgpack_scan.hpp"
+
 namespace kvpaxos {
 
 std::string to_string(const Ballot& b) {
@@ -61,6 +63,18 @@ static_assert(kTags.size() == std::variant_size_v<Body>,
 constexpr std::size_t kMaxArrayElements = 1 << 16;
 constexpr std::size_t kMaxDepth = 8;
 
+// Checked before unpacking: the first msgpack value is whole, within the
+// value and depth bounds, and the only thing in `bytes`.
+Result<bool> check_shape(std::string_view bytes, std::size_t max_values, const char* what) {
+  Result<MsgpackShape> shape = scan_msgpack(bytes, {max_values, kMaxDepth});
+  if (!shape.ok()) return Error{shape.error()};
+  if (shape->bytes != bytes.size()) {
+    return Error{std::string("trailing bytes after the ") + what + " (" +
+                 std::to_string(bytes.size() - shape->bytes) + " bytes)"};
+  }
+  return true;
+}
+
 msgpack::unpack_limit limits_for(std::size_t max_bytes) {
   return msgpack::unpack_limit(kMaxArrayElements, /*map=*/0, /*str=*/max_bytes,
                                /*bin=*/max_bytes, /*ext=*/0, kMaxDepth);
@@ -80,18 +94,29 @@ Result<Body> decode_fields(std::uint8_t tag, const msgpack::object& fields) {
   }
 }
 
-// msgpack-c converts any integer into an enum; reject values we do not define.
-bool enums_in_range(const Body& body) {
+bool drop_rate_in_range(double rate) { return rate >= 0.0 && rate <= 1.0; }  // false for NaN
+
+// What the field types let through but no sender writes: msgpack-c converts
+// any integer into an enum, and any number into a double (2^64 among them,
+// which its packer then casts to an integer: undefined behaviour when the
+// message is sent on). Empty when the fields are in range.
+std::string out_of_range_field(const Body& body) {
   if (const auto* r = std::get_if<ClientRequest>(&body)) {
-    return r->op == OpKind::get || r->op == OpKind::put || r->op == OpKind::append;
+    if (r->op != OpKind::get && r->op != OpKind::put && r->op != OpKind::append) return "op";
+  } else if (const auto* c = std::get_if<ClientReply>(&body)) {
+    if (static_cast<std::uint8_t>(c->code) > static_cast<std::uint8_t>(ReplyCode::session_expired)) {
+      return "code";
+    }
+  } else if (const auto* i = std::get_if<InstanceReport>(&body)) {
+    if (static_cast<std::uint8_t>(i->state) > static_cast<std::uint8_t>(InstanceState::forgotten)) {
+      return "state";
+    }
+  } else if (const auto* f = std::get_if<FaultRequest>(&body)) {
+    if (!drop_rate_in_range(f->drop_rate)) return "drop_rate (must be within [0, 1])";
+  } else if (const auto* fr = std::get_if<FaultReply>(&body)) {
+    if (!drop_rate_in_range(fr->drop_rate)) return "drop_rate (must be within [0, 1])";
   }
-  if (const auto* r = std::get_if<ClientReply>(&body)) {
-    return static_cast<std::uint8_t>(r->code) <= static_cast<std::uint8_t>(ReplyCode::session_expired);
-  }
-  if (const auto* r = std::get_if<InstanceReport>(&body)) {
-    return static_cast<std::uint8_t>(r->state) <= static_cast<std::uint8_t>(InstanceState::forgotten);
-  }
-  return true;
+  return {};
 }
 
 }  // namespace
@@ -157,14 +182,15 @@ Result<Body> decode(std::string_view bytes, std::size_t max_bytes) {
     return Error{"message of " + std::to_string(bytes.size()) + " bytes exceeds the limit of " +
                  std::to_string(max_bytes)};
   }
+  const std::size_t max_values =
+      max_bytes <= kMaxClientFrameBytes ? kMaxClientMessageValues : kMaxPeerMessageValues;
+  if (Result<bool> shape = check_shape(bytes, max_values, "message"); !shape.ok()) {
+    return Error{shape.error()};
+  }
   try {
     std::size_t offset = 0;
     msgpack::object_handle handle =
         msgpack::unpack(bytes.data(), bytes.size(), offset, nullptr, nullptr, limits_for(max_bytes));
-    if (offset != bytes.size()) {
-      return Error{"trailing bytes after the message (" + std::to_string(bytes.size() - offset) +
-                   " bytes)"};
-    }
     const msgpack::object& root = handle.get();
     if (root.type != msgpack::type::ARRAY || root.via.array.size != 3) {
       return Error{"not a message: expected a msgpack array [type, version, fields]"};
@@ -182,8 +208,9 @@ Result<Body> decode(std::string_view bytes, std::size_t max_bytes) {
     }
     const auto tag = static_cast<std::uint8_t>(items[0].via.u64);
     Result<Body> body = decode_fields(tag, items[2]);
-    if (body.ok() && !enums_in_range(body.value())) {
-      return Error{std::string("out-of-range enum value in ") + to_string(type_of(body.value()))};
+    if (!body.ok()) return body;
+    if (const std::string field = out_of_range_field(body.value()); !field.empty()) {
+      return Error{std::string("out-of-range ") + field + " in " + to_string(type_of(body.value()))};
     }
     return body;
   } catch (const msgpack::unpack_error& e) {
@@ -221,12 +248,15 @@ std::string encode_header(const FrameHeader& h) {
 
 Result<FrameHeader> decode_header(std::string_view bytes) {
   constexpr std::size_t kMaxHeaderBytes = 128;
+  constexpr std::size_t kMaxHeaderValues = 16;  // a header has 8
   if (bytes.size() > kMaxHeaderBytes) return Error{"frame header too large"};
+  if (Result<bool> shape = check_shape(bytes, kMaxHeaderValues, "frame header"); !shape.ok()) {
+    return Error{"malformed frame header: " + shape.error()};
+  }
   try {
     std::size_t offset = 0;
     msgpack::object_handle handle = msgpack::unpack(bytes.data(), bytes.size(), offset, nullptr,
                                                     nullptr, limits_for(kMaxHeaderBytes));
-    if (offset != bytes.size()) return Error{"trailing bytes after the frame header"};
     WireHeader w;
     handle.get().convert(w);
     if (!valid_actor(w.to_actor) || !valid_actor(w.from_actor)) {

@@ -24,6 +24,21 @@ inline constexpr std::size_t kMaxValueBytes = 16 * 1024 * 1024;
 inline constexpr std::size_t kMaxClientFrameBytes = kMaxValueBytes + kMaxKeyBytes + 4096;
 inline constexpr std::size_t kMaxPeerFrameBytes = 4 * kMaxClientFrameBytes;
 
+// Bounds on the msgpack values (every array, string and scalar counts one)
+// in one message, checked before msgpack-c builds any of them: it spends 24
+// bytes per value, so a 63 MiB peer frame of empty arrays cost 7.3 GB and a
+// 16 MiB client frame 601 MB. At these bounds a decode builds at most 6 MiB
+// (peer) or 96 KiB (client) of them. No legitimate message comes near:
+//  - peer: the largest is a PromiseFrom of 16,384 AcceptedValues (the
+//    acceptor's cap), 98,319 values; a PrepareFrom lists at most 16,384
+//    decided instances, a CatchUpRequest 256, a ForwardOps at most 65,536 ops
+//    (the array limit), one value each;
+//  - client: the largest is a FaultRequest or FaultReply naming all 63
+//    nodes, 72 values; a ClientRequest has 9.
+// codec_test.cpp builds each of these shapes and checks it decodes.
+inline constexpr std::size_t kMaxPeerMessageValues = 1 << 18;
+inline constexpr std::size_t kMaxClientMessageValues = 1 << 12;
+
 // Stable wire tags. Never reuse a number.
 enum class MessageType : std::uint8_t {
   prepare = 1, promise = 2, accept = 3, accepted = 4, decided = 5, catch_up_request = 6,
@@ -41,6 +56,8 @@ MessageType type_of(const Body& body);
 const char* to_string(MessageType t);
 
 std::string encode(const Body& body);
+// With max_bytes at most kMaxClientFrameBytes (a client frame, or a client
+// reading a reply) the client value bound applies, else the peer one.
 Result<Body> decode(std::string_view bytes, std::size_t max_bytes = kMaxPeerFrameBytes);
 
 // Routing for messages between actors (inproc and tcp). The progress fields

@@ -2,6 +2,8 @@
 
 #include <exception>
 
+#include "messages/msgpack_scan.hpp"
+
 namespace kvpaxos {
 
 std::string encode_op(const KvOp& op) {
@@ -14,6 +16,20 @@ namespace {
 
 constexpr std::uint8_t kBatchFormat = 1;
 
+// Value bounds checked before unpacking (codec.hpp says why): an op has 8
+// values; a batch holds at most max_batch_ops (1024) ops, 8,196 values.
+constexpr MsgpackLimits kOpLimits{.max_values = 64, .max_depth = 2};
+constexpr MsgpackLimits kEntryLimits{.max_values = 1 << 16, .max_depth = 3};
+
+// The first msgpack value of `bytes`, unpacked once its shape is within
+// `limits`. Bytes after it are ignored, as they always were: log entries
+// are replayed by every replica, and what each accepts must not change.
+Result<msgpack::object_handle> unpack_within(std::string_view bytes, const MsgpackLimits& limits) {
+  Result<MsgpackShape> shape = scan_msgpack(bytes, limits);
+  if (!shape.ok()) return Error{"undecodable log entry: " + shape.error()};
+  return msgpack::unpack(bytes.data(), shape->bytes);
+}
+
 bool known_op(const KvOp& op) {
   return op.noop || op.op == OpKind::get || op.op == OpKind::put || op.op == OpKind::append;
 }
@@ -22,9 +38,10 @@ bool known_op(const KvOp& op) {
 
 Result<KvOp> decode_op(std::string_view bytes) {
   try {
-    msgpack::object_handle handle = msgpack::unpack(bytes.data(), bytes.size());
+    Result<msgpack::object_handle> handle = unpack_within(bytes, kOpLimits);
+    if (!handle.ok()) return Error{handle.error()};
     KvOp op;
-    handle.get().convert(op);
+    handle->get().convert(op);
     if (!known_op(op)) return Error{"log entry has an unknown operation"};
     return op;
   } catch (const std::exception& e) {
@@ -50,8 +67,9 @@ std::string encode_batch(NodeId author, const std::vector<std::string>& encoded_
 
 Result<LogEntry> decode_entry(std::string_view bytes) {
   try {
-    msgpack::object_handle handle = msgpack::unpack(bytes.data(), bytes.size());
-    const msgpack::object& o = handle.get();
+    Result<msgpack::object_handle> handle = unpack_within(bytes, kEntryLimits);
+    if (!handle.ok()) return Error{handle.error()};
+    const msgpack::object& o = handle->get();
     LogEntry entry;
     if (o.type == msgpack::type::ARRAY && o.via.array.size == 3) {
       if (o.via.array.ptr[0].as<std::uint8_t>() != kBatchFormat) {

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <tuple>
 
 #include <zmq_addon.hpp>
 
@@ -263,6 +264,53 @@ TEST(ApplierSnapshot, RestoredApplierHoldsTheSameStateAndDedupsRetries) {
   b.handle({0, Actor::learner}, Apply{3, op(9, 2, OpKind::append, "k", "b")}, t, out2);
   EXPECT_EQ(b.data().at("k"), "ab");
   EXPECT_FALSE(b.restore("not msgpack at all").ok());
+}
+
+// A snapshot in the applier's format, written by hand: {client, last_seq,
+// has_reply, reply, last_instance} sessions.
+using SessionFields = std::tuple<ClientId, std::uint64_t, bool, std::string, InstanceId>;
+std::string hand_made_snapshot(InstanceId applied_below,
+                               const std::vector<std::pair<std::string, std::string>>& kv,
+                               const std::vector<SessionFields>& sessions) {
+  msgpack::sbuffer buf;
+  msgpack::pack(buf, std::make_tuple(std::uint32_t{1}, applied_below, kv, sessions,
+                                     std::uint64_t{0}));
+  return {buf.data(), buf.size()};
+}
+
+TEST(ApplierSnapshot, RestoreRefusesWhatSnapshotNeverWritesAndKeepsItsState) {
+  Applier a(0, ApplierOptions{.name = "n1", .retained_reply_bytes = 4});
+  ASSERT_TRUE(a.restore(hand_made_snapshot(2, {{"k", "v"}}, {{9, 1, true, "v", 1}})).ok());
+  // A client listed twice used to leave its reply counted twice; the reply
+  // budget then looped forever on the next op.
+  const std::string twice = hand_made_snapshot(
+      7, {{"j", "w"}}, {{5, 1, true, "aaaa", 3}, {5, 2, true, "bbbb", 6}});
+  Result<bool> refused = a.restore(twice);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().find("client 5 twice"), std::string::npos) << refused.error();
+  EXPECT_FALSE(a.restore(hand_made_snapshot(7, {{"j", "w"}, {"j", "x"}}, {})).ok());
+  EXPECT_FALSE(a.restore(std::string("\xdd\xff\xff\xff\xff", 5)).ok()) << "asked for 96 GiB";
+  EXPECT_EQ(a.applied_below(), 2u);
+  EXPECT_EQ(a.data(), (std::unordered_map<std::string, std::string>{{"k", "v"}}));
+  EXPECT_EQ(a.sessions(), 1u);
+  EXPECT_EQ(a.retained_reply_bytes(), 1u);
+}
+
+// A peer's snapshot whose content is of another instance than its chunks
+// claim (same checksum: any peer can compute one) used to replace the state
+// and still count as a failure, leaving the applier where the learner does
+// not deliver.
+TEST(ApplierSnapshot, AReceivedSnapshotOfAnotherInstanceChangesNothing) {
+  Applier a(0, ApplierOptions{.name = "n1"});
+  Outbox out;
+  a.handle({0, Actor::learner}, SnapshotNeeded{100, 1}, Time{}, out);
+  const std::string bytes = hand_made_snapshot(5, {{"k", "v"}}, {});
+  a.handle({1, Actor::applier}, SnapshotChunk{100, bytes.size(), 0, crc32c(bytes), bytes}, Time{},
+           out);
+  EXPECT_EQ(a.snapshot_failures(), 1u);
+  EXPECT_EQ(a.snapshots_installed(), 0u);
+  EXPECT_EQ(a.applied_below(), 0u);
+  EXPECT_TRUE(a.data().empty());
 }
 
 // snapshot_every = 2, and save_snapshot records the instance of each
