@@ -252,5 +252,48 @@ TEST(ProcessClientBounds, FakeClientIdsAreBoundedInSessionsOnEveryReplica) {
   EXPECT_GT(bystander.ok(), 0);
 }
 
+// A client frame of 16.5 MB of nested one-element arrays (0x91 ...) once
+// made a node allocate 601 MB to decode it (a msgpack object per byte). The
+// decoder now counts values before it builds any: the frame is refused with
+// an error, the node's memory does not grow with it, and others are served.
+TEST(ProcessClientBounds, NestedArraysInAClientFrameCostNoMoreThanTheFrame) {
+  test::ProcessCluster cluster(3, {"--log-level", "error"});
+  ASSERT_TRUE(cluster.started());
+  BystanderLoad bystander(cluster.endpoints(), cluster.curve());
+  const std::size_t before_mib = rss_mib(cluster.pid(0));
+  zmq::context_t ctx(1);
+  zmq::socket_t attacker(ctx, zmq::socket_type::dealer);
+  attacker.set(zmq::sockopt::linger, 0);
+  test::use_client_key(attacker, cluster.curve());
+  attacker.connect(client_endpoint(cluster.endpoints()[0]));
+  const std::string nested(16'500'000, '\x91');
+  std::size_t peak_mib = before_mib;
+  int errors = 0;
+  for (int i = 0; i < 4; ++i) {
+    attacker.send(zmq::buffer(nested), zmq::send_flags::none);
+    zmq::message_t reply;
+    bool answered = false;
+    for (int polls = 0; polls < 2000 && !answered; ++polls) {  // 20 s at most
+      answered = attacker.recv(reply, zmq::recv_flags::dontwait).has_value();
+      peak_mib = std::max(peak_mib, rss_mib(cluster.pid(0)));
+      if (!answered) std::this_thread::sleep_for(milliseconds(10));
+    }
+    if (!answered) continue;
+    Result<Body> body = decode(reply.to_string_view(), kMaxClientFrameBytes);
+    if (body.ok() && std::holds_alternative<ErrorReply>(body.value())) ++errors;
+    peak_mib = std::max(peak_mib, rss_mib(cluster.pid(0)));
+  }
+  bystander.stop();
+  std::printf("4 frames of 16.5 MB nested arrays: %d error replies; node RSS %zu MiB before, "
+              "peak %zu MiB; bystander %d ok, %d failed\n",
+              errors, before_mib, peak_mib, bystander.ok(), bystander.failed());
+  EXPECT_EQ(errors, 4) << "each frame is refused with an error";
+  // The frames themselves pass through libzmq and the front door (a copy or
+  // two of 16.5 MB); decoding them used to cost 36x that.
+  EXPECT_LT(peak_mib, before_mib + 160) << "decoding allocated out of proportion";
+  EXPECT_EQ(bystander.failed(), 0) << bystander.first_error();
+  EXPECT_GT(bystander.ok(), 0);
+}
+
 }  // namespace
 }  // namespace kvpaxos
