@@ -66,7 +66,9 @@ class BystanderLoad {
  private:
   void run(const std::vector<std::string>& endpoints, const std::optional<ClientCurve>& curve) {
     zmq::context_t ctx(1);
-    Client client(ctx, ClientOptions{.endpoints = endpoints, .curve = curve, .deadline = seconds(20)});
+    // Generous: right after a burst, the admitted 16 MiB puts (up to 128 MiB
+    // per node) drain first, which under a sanitizer took 20 s.
+    Client client(ctx, ClientOptions{.endpoints = endpoints, .curve = curve, .deadline = seconds(60)});
     for (int i = 0; i < 100'000 && !stop_; ++i) {
       const std::string key = "bystander" + std::to_string(i % 8);
       CallResult put = client.put(key, std::to_string(i));

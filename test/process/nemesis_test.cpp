@@ -143,7 +143,12 @@ void run_client(zmq::context_t& ctx, std::vector<std::string> endpoints,
       history.complete_ok(h, r.value);
     } else {
       history.complete_unknown(h);
-      EXPECT_NE(r.outcome, Outcome::rejected) << "client " << index << ": " << r.error;
+      // A refusal would be a bug; a session that could not be opened (its
+      // opening get timed out) means this op was never sent, which the
+      // history's "unknown" covers.
+      const bool not_sent = r.error.rfind("could not open a session", 0) == 0;
+      EXPECT_TRUE(r.outcome != Outcome::rejected || not_sent)
+          << "client " << index << ": " << r.error;
     }
   }
 }

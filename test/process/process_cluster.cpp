@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -128,6 +129,9 @@ pid_t ProcessCluster::spawn(int i, const std::vector<std::string>& added_flags) 
   const std::string log = dir_ + "/" + name(i) + ".log";
   const pid_t pid = ::fork();
   if (pid == 0) {
+    // A test process that dies (a sanitizer abort, a crash) takes its nodes
+    // with it; orphans would hold ctest's output pipe open until its timeout.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);

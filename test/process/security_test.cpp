@@ -84,8 +84,8 @@ void send_to_peer_port(zmq::context_t& ctx, const std::string& endpoint,
   }
   s.connect("tcp://" + endpoint);
   for (const RawFrame& f : frames) {
-    const std::array<zmq::const_buffer, 2> parts = {zmq::buffer(encode_header(f.header)),
-                                                    zmq::buffer(f.body)};
+    const std::string header = encode_header(f.header);
+    const std::array<zmq::const_buffer, 2> parts = {zmq::buffer(header), zmq::buffer(f.body)};
     (void)zmq::send_multipart(s, parts, zmq::send_flags::dontwait);
   }
   std::this_thread::sleep_for(milliseconds(500));  // let them go out before the socket closes
