@@ -122,11 +122,7 @@ NodeConnection::NodeConnection(zmq::context_t& ctx, const std::string& endpoint,
       monitor_(ctx, zmq::socket_type::pair) {
   socket_.set(zmq::sockopt::linger, 0);
   socket_.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(kMaxClientFrameBytes));
-  if (curve) {
-    socket_.set(zmq::sockopt::curve_serverkey, curve->server_keys.at(server_key));
-    socket_.set(zmq::sockopt::curve_publickey, curve->own.public_key);
-    socket_.set(zmq::sockopt::curve_secretkey, curve->own.secret_key);
-  }
+  if (curve) make_curve_client(socket_, curve->own, curve->server_keys.at(server_key));
   const std::string monitor_endpoint =
       "inproc://kvpaxos-client-monitor-" + std::to_string(next_monitor.fetch_add(1));
   monitor_.set(zmq::sockopt::linger, 0);

@@ -211,4 +211,10 @@ Result<std::vector<NamedKey>> read_public_keys_in(const std::string& dir) {
   return keys;
 }
 
+void make_curve_client(zmq::socket_t& s, const CurveKey& own, const std::string& server_public) {
+  s.set(zmq::sockopt::curve_serverkey, server_public);
+  s.set(zmq::sockopt::curve_publickey, own.public_key);
+  s.set(zmq::sockopt::curve_secretkey, own.secret_key);
+}
+
 }  // namespace kvpaxos

@@ -16,6 +16,8 @@
 #include <string_view>
 #include <vector>
 
+#include <zmq.hpp>
+
 #include "messages/result.hpp"
 
 namespace kvpaxos {
@@ -52,5 +54,9 @@ struct NamedKey {
   CurveKey key;
 };
 Result<std::vector<NamedKey>> read_public_keys_in(const std::string& dir);
+
+// Makes `s` a CURVE client presenting `own` to a server whose public key is
+// `server_public` (all Z85); call before connect.
+void make_curve_client(zmq::socket_t& s, const CurveKey& own, const std::string& server_public);
 
 }  // namespace kvpaxos

@@ -118,12 +118,6 @@ void make_curve_server(zmq::socket_t& s, const CurveKey& own, const std::string&
   s.set(zmq::sockopt::curve_secretkey, own.secret_key);
 }
 
-void make_curve_client(zmq::socket_t& s, const CurveKey& own, const std::string& server_public) {
-  s.set(zmq::sockopt::curve_serverkey, server_public);
-  s.set(zmq::sockopt::curve_publickey, own.public_key);
-  s.set(zmq::sockopt::curve_secretkey, own.secret_key);
-}
-
 NodeId authenticated_node(const zmq::message_t& frame) {
   const std::string user = user_id_of(frame);
   NodeId node = 0;

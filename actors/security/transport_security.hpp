@@ -58,9 +58,8 @@ std::string client_zap_domain(const std::string& inproc_namespace);
 void register_policies(ZapHandler& zap, const TransportSecurity& s,
                        const std::string& inproc_namespace, bool client_port);
 
-// Socket options; call before bind / connect.
+// Socket options; call before bind (make_curve_client, in key_file.hpp, before connect).
 void make_curve_server(zmq::socket_t& s, const CurveKey& own, const std::string& zap_domain);
-void make_curve_client(zmq::socket_t& s, const CurveKey& own, const std::string& server_public);
 
 // The authenticated node behind a peer frame (its User-Id is the node id),
 // or kNoAuthenticatedNode when the frame came without CURVE.

@@ -48,10 +48,7 @@ int pick_base(int n, std::mt19937& rng) {
 }  // namespace
 
 void use_client_key(zmq::socket_t& dealer, const std::optional<ClientCurve>& curve) {
-  if (!curve) return;
-  dealer.set(zmq::sockopt::curve_serverkey, curve->server_keys.front());
-  dealer.set(zmq::sockopt::curve_publickey, curve->own.public_key);
-  dealer.set(zmq::sockopt::curve_secretkey, curve->own.secret_key);
+  if (curve) make_curve_client(dealer, curve->own, curve->server_keys.front());
 }
 
 ProcessCluster::ProcessCluster(int nodes, std::vector<std::string> extra_flags, bool durable,

@@ -77,11 +77,7 @@ void send_to_peer_port(zmq::context_t& ctx, const std::string& endpoint,
                        const std::vector<RawFrame>& frames) {
   zmq::socket_t s(ctx, zmq::socket_type::dealer);
   s.set(zmq::sockopt::linger, 0);
-  if (own) {
-    s.set(zmq::sockopt::curve_serverkey, server_public);
-    s.set(zmq::sockopt::curve_publickey, own->public_key);
-    s.set(zmq::sockopt::curve_secretkey, own->secret_key);
-  }
+  if (own) make_curve_client(s, *own, server_public);
   s.connect("tcp://" + endpoint);
   for (const RawFrame& f : frames) {
     const std::string header = encode_header(f.header);
