@@ -81,8 +81,11 @@ void send_to_peer_port(zmq::context_t& ctx, const std::string& endpoint,
   s.connect("tcp://" + endpoint);
   for (const RawFrame& f : frames) {
     const std::string header = encode_header(f.header);
-    const std::array<zmq::const_buffer, 2> parts = {zmq::buffer(header), zmq::buffer(f.body)};
-    (void)zmq::send_multipart(s, parts, zmq::send_flags::dontwait);
+    // Frame by frame, not zmq::send_multipart: when the node refuses the
+    // handshake, the pipe can go mid-message, the second frame fails with
+    // EAGAIN (libzmq rolls the first back) and send_multipart asserts.
+    if (!s.send(zmq::buffer(header), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) continue;
+    (void)s.send(zmq::buffer(f.body), zmq::send_flags::dontwait);
   }
   std::this_thread::sleep_for(milliseconds(500));  // let them go out before the socket closes
 }
