@@ -1,16 +1,19 @@
 #include "actors/client_connections.hpp"
 
 #include <arpa/inet.h>
+#include <linux/tcp.h>  // struct tcp_info with tcpi_bytes_received (glibc's lacks it)
 #include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 
 #include "actors/log.hpp"
+#include "messages/codec.hpp"
 
 namespace kvpaxos {
 
@@ -42,10 +45,49 @@ void ConnectionCap::on_closed() {
   if (open_ > 0) --open_;
 }
 
+std::vector<int> UnfinishedMessageWatch::on_tick(
+    const std::function<std::optional<std::uint64_t>(int)>& received) {
+  std::vector<int> to_cut;
+  for (auto& [fd, c] : conns_) {
+    if (c.cut) continue;
+    const std::optional<std::uint64_t> now = received(fd);
+    if (!now) continue;
+    if (c.messages_at_mark != c.messages) {  // first tick, or a message since the last one
+      c.messages_at_mark = c.messages;
+      c.received_at_mark = *now;
+      continue;
+    }
+    if (*now > c.received_at_mark && *now - c.received_at_mark > limit_) {
+      c.cut = true;
+      ++cut_;
+      to_cut.push_back(fd);
+    }
+  }
+  return to_cut;
+}
+
+void UnfinishedMessageWatch::on_accepted(int fd, std::uint64_t received) {
+  Connection& c = conns_[fd] = Connection{};
+  c.messages_at_mark = 0;
+  c.received_at_mark = received;
+}
+
+std::chrono::milliseconds UnfinishedMessageWatch::tick_interval() const {
+  return std::chrono::milliseconds(
+      std::clamp<std::size_t>(conns_.size() / 50, kFastestTickMs, kSlowestTickMs));
+}
+
+std::uint64_t unfinished_message_limit() {
+  return kMaxClientFrameBytes + (std::uint64_t{8} << 20);
+}
+
 ClientConnections::ClientConnections(zmq::context_t& ctx, zmq::socket_t& router,
                                      const std::string& monitor_endpoint, std::size_t cap,
                                      std::string log_prefix)
-    : monitor_(ctx, zmq::socket_type::pair), cap_(cap), log_prefix_(std::move(log_prefix)) {
+    : monitor_(ctx, zmq::socket_type::pair),
+      cap_(cap),
+      watch_(unfinished_message_limit()),
+      log_prefix_(std::move(log_prefix)) {
   if (zmq_socket_monitor(router.handle(), monitor_endpoint.c_str(),
                          ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) != 0) {
     throw zmq::error_t();
@@ -70,7 +112,68 @@ int local_port(int fd) {
   return -1;
 }
 
+// "address:port" of the other end of socket `fd`, empty when unknown.
+std::string peer_address(int fd) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof addr;
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return {};
+  char host[INET6_ADDRSTRLEN] = {};
+  int port = 0;
+  if (addr.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&addr);
+    if (inet_ntop(AF_INET, &in->sin_addr, host, sizeof host) == nullptr) return {};
+    port = ntohs(in->sin_port);
+  } else if (addr.ss_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&addr);
+    if (inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host) == nullptr) return {};
+    port = ntohs(in6->sin6_port);
+  } else {
+    return {};
+  }
+  return std::string(host) + ":" + std::to_string(port);
+}
+
+// Bytes TCP took in on `fd` so far (the kernel's count, whether or not
+// libzmq has read them yet), nullopt when `fd` is no TCP socket.
+std::optional<std::uint64_t> bytes_received(int fd) {
+  tcp_info info{};
+  socklen_t len = sizeof info;
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return std::nullopt;
+  if (len < offsetof(tcp_info, tcpi_bytes_received) + sizeof info.tcpi_bytes_received) {
+    return std::nullopt;  // a kernel before 4.1
+  }
+  return info.tcpi_bytes_received;
+}
+
+std::int64_t now_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 }  // namespace
+
+bool ClientConnections::shut_down(int fd, const std::string& peer) {
+  if (port_ <= 0 || local_port(fd) != port_) return false;
+  if (!peer.empty() && peer_address(fd) != peer) return false;
+  return ::shutdown(fd, SHUT_RDWR) == 0;
+}
+
+void ClientConnections::on_tick() {
+  for (const int fd : watch_.on_tick(bytes_received)) {
+    const auto it = peers_.find(fd);
+    const std::string peer = it == peers_.end() ? peer_address(fd) : it->second;
+    if (!shut_down(fd, peer)) continue;
+    const std::int64_t now_s = now_seconds();
+    if (now_s == last_cut_log_s_) continue;  // at most one line a second
+    last_cut_log_s_ = now_s;
+    log::warn(log_prefix_ + "cut the client connection from " + (peer.empty() ? "?" : peer) +
+              ": it sent more than " + std::to_string(watch_.limit() >> 20) +
+              " MiB without finishing a message (a request is at most " +
+              std::to_string(kMaxClientFrameBytes >> 20) + " MiB in one frame); " +
+              std::to_string(watch_.cut()) + " cut so far");
+  }
+}
 
 // libzmq owns the descriptor: shutting it down (not closing it) makes its
 // engine see the connection end, close it and report it closed. The event
@@ -78,10 +181,8 @@ int local_port(int fd) {
 // the port check keeps the shutdown to client connections of this port
 // (never a peer link or a file), at worst another client's, which reconnects.
 void ClientConnections::refuse(int fd) {
-  if (port_ > 0 && local_port(fd) == port_) (void)::shutdown(fd, SHUT_RDWR);
-  const std::int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
-                                 std::chrono::steady_clock::now().time_since_epoch())
-                                 .count();
+  (void)shut_down(fd, std::string());
+  const std::int64_t now_s = now_seconds();
   if (now_s == last_refusal_log_s_) return;  // at most one line a second
   last_refusal_log_s_ = now_s;
   log::warn(log_prefix_ + "refusing client connections: " + std::to_string(cap_.open()) +
@@ -102,9 +203,16 @@ void ClientConnections::on_events() {
     std::memcpy(&kind, event.data(), 2);
     std::memcpy(&fd, static_cast<const char*>(event.data()) + 2, 4);
     if (kind == ZMQ_EVENT_ACCEPTED) {
-      if (!cap_.on_accepted()) refuse(fd);
+      if (!cap_.on_accepted()) {
+        refuse(fd);
+        continue;
+      }
+      watch_.on_accepted(fd, bytes_received(fd).value_or(0));
+      peers_[fd] = peer_address(fd);
     } else if (kind == ZMQ_EVENT_DISCONNECTED) {
       cap_.on_closed();
+      watch_.on_closed(fd);
+      peers_.erase(fd);
     }
   }
 }

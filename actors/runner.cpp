@@ -362,6 +362,7 @@ bool FrontDoorThread::on_client_message() {
   std::vector<zmq::message_t> frames = try_recv(router_);
   if (frames.empty()) return false;
   std::string route = frames[0].to_string();
+  connections_->on_message(zmq_msg_get(frames.back().handle(), ZMQ_SRCFD));  // -1: unknown
   Outbox out;
   // A DEALER sends [body]; a REQ-style client puts an empty delimiter first.
   if (frames.size() == 2) {
@@ -388,11 +389,14 @@ void FrontDoorThread::run() {
   name_thread(to_string(Actor::front_door));
   try {
     postbox_ = std::make_unique<Postbox>(ctx_, ns_, self_, Actor::front_door);
+    auto next_tick = std::chrono::steady_clock::now();
     for (;;) {
       zmq::pollitem_t items[] = {{inbox_.socket().handle(), 0, ZMQ_POLLIN, 0},
                                  {router_.handle(), 0, ZMQ_POLLIN, 0},
                                  {connections_->events().handle(), 0, ZMQ_POLLIN, 0}};
-      zmq::poll(items, 3, std::chrono::milliseconds(-1));
+      const auto until_tick = std::chrono::ceil<std::chrono::milliseconds>(
+          next_tick - std::chrono::steady_clock::now());
+      zmq::poll(items, 3, std::max(until_tick, std::chrono::milliseconds(0)));
       if ((items[2].revents & ZMQ_POLLIN) != 0) connections_->on_events();
       if ((items[0].revents & ZMQ_POLLIN) != 0) {
         for (int i = 0; i < kDrainBatch; ++i) {
@@ -409,6 +413,11 @@ void FrontDoorThread::run() {
         }
       }
       if ((items[1].revents & ZMQ_POLLIN) != 0) drain([this] { return on_client_message(); });
+      // After the drain: every complete message has been counted.
+      if (const auto now = std::chrono::steady_clock::now(); now >= next_tick) {
+        connections_->on_tick();
+        next_tick = now + connections_->tick_interval();
+      }
     }
   } catch (const zmq::error_t& e) {
     if (e.num() != ETERM) log::error(log_prefix_ + "front door stopped: " + e.what());
