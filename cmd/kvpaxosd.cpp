@@ -25,11 +25,11 @@
 
 #include <CLI/CLI.hpp>
 
-#include "actors/cluster_config.hpp"
-#include "actors/log.hpp"
-#include "actors/node.hpp"
+#include "actors/core/cluster_config.hpp"
+#include "actors/runtime/logger.hpp"
+#include "actors/runtime/node.hpp"
 #include "actors/security/transport_security.hpp"
-#include "actors/wal.hpp"
+#include "actors/storage/segmented_log.hpp"
 
 namespace {
 

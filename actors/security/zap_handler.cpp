@@ -5,7 +5,7 @@
 
 #include <zmq_addon.hpp>
 
-#include "actors/log.hpp"
+#include "actors/runtime/logger.hpp"
 
 namespace kvpaxos {
 namespace {

@@ -8,7 +8,7 @@
 
 #include <zmq_addon.hpp>
 
-#include "actors/runner.hpp"
+#include "actors/runtime/runner.hpp"
 #include "messages/codec.hpp"
 
 namespace kvpaxos::testing {

@@ -19,8 +19,8 @@
 #include <gtest/gtest.h>
 #include <zmq.hpp>
 
-#include "actors/node.hpp"
-#include "actors/paxos_peer.hpp"
+#include "actors/runtime/node.hpp"
+#include "actors/runtime/paxos_peer.hpp"
 
 namespace kvpaxos::testing {
 

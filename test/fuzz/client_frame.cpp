@@ -5,7 +5,7 @@
 // the front door answers every frame with exactly one message: an ErrorReply
 // that decodes (bad input changes nothing) or a valid request for the applier
 // or, with fault injection on, the peer link.
-#include "actors/front_door.hpp"
+#include "actors/kv/front_door.hpp"
 #include "fuzz_support.hpp"
 
 namespace kvpaxos {

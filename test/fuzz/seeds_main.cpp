@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "actors/applier.hpp"
-#include "actors/wal.hpp"
+#include "actors/kv/applier.hpp"
+#include "actors/storage/segmented_log.hpp"
 #include "messages/codec.hpp"
 #include "messages/kv_op.hpp"
 

@@ -7,8 +7,8 @@
 // as it was; an accepted one is a state that snapshots and restores again to
 // the same map, sessions and kept replies, and that keeps applying ops
 // within its reply budget.
-#include "actors/applier.hpp"
-#include "actors/wal.hpp"
+#include "actors/kv/applier.hpp"
+#include "actors/storage/segmented_log.hpp"
 #include "fuzz_support.hpp"
 
 namespace kvpaxos {

@@ -14,8 +14,8 @@
 // installed (then the learner is told where it ends), and an honest transfer
 // installs exactly what restore() accepts; every message the applier sends
 // decodes at its receiver.
-#include "actors/applier.hpp"
-#include "actors/wal.hpp"
+#include "actors/kv/applier.hpp"
+#include "actors/storage/segmented_log.hpp"
 #include "fuzz_support.hpp"
 
 namespace kvpaxos {

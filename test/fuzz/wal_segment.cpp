@@ -5,7 +5,7 @@
 // framed again, are exactly the valid prefix it reports; a scan that is not
 // damaged covers the whole data; a damaged one stops at a record that does
 // not check out; a checked file is exactly one record.
-#include "actors/wal.hpp"
+#include "actors/storage/segmented_log.hpp"
 #include "fuzz_support.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

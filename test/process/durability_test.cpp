@@ -108,7 +108,7 @@ std::string newest_segment(const std::string& data_dir) {
 }
 
 // Where the last whole record of a log segment starts. Records are
-// [u32 length][u32 crc32c][payload], little-endian (actors/wal.cpp).
+// [u32 length][u32 crc32c][payload], little-endian (actors/storage/segmented_log.cpp).
 std::uint64_t last_record_offset(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

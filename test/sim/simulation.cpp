@@ -13,12 +13,12 @@
 #include <sstream>
 #include <unordered_map>
 
-#include "actors/acceptor.hpp"
-#include "actors/applier.hpp"
-#include "actors/front_door.hpp"
-#include "actors/learner.hpp"
-#include "actors/peer_link.hpp"
-#include "actors/proposer.hpp"
+#include "actors/paxos/acceptor.hpp"
+#include "actors/kv/applier.hpp"
+#include "actors/kv/front_door.hpp"
+#include "actors/paxos/learner.hpp"
+#include "actors/net/peer_link.hpp"
+#include "actors/paxos/proposer.hpp"
 #include "test/history/linearizability.hpp"
 #include "messages/codec.hpp"
 #include "messages/kv_op.hpp"

@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "actors/actor.hpp"
+#include "actors/core/actor.hpp"
 
 namespace kvpaxos::test_support {
 

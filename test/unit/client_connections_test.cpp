@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "actors/client_connections.hpp"
+#include "actors/runtime/client_connections.hpp"
 #include "messages/codec.hpp"
 
 #include <unordered_map>

@@ -9,11 +9,11 @@
 
 #include <zmq_addon.hpp>
 
-#include "actors/acceptor.hpp"
-#include "actors/proposer.hpp"
-#include "actors/applier.hpp"
-#include "actors/runner.hpp"
-#include "actors/wal.hpp"
+#include "actors/paxos/acceptor.hpp"
+#include "actors/paxos/proposer.hpp"
+#include "actors/kv/applier.hpp"
+#include "actors/runtime/runner.hpp"
+#include "actors/storage/segmented_log.hpp"
 #include "messages/kv_op.hpp"
 #include "test/unit/actor_test_support.hpp"
 

@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "actors/front_door.hpp"
+#include "actors/kv/front_door.hpp"
 
 namespace kvpaxos {
 namespace {

@@ -11,8 +11,8 @@
 #include <set>
 #include <string>
 
-#include "actors/acceptor.hpp"
-#include "actors/proposer.hpp"
+#include "actors/paxos/acceptor.hpp"
+#include "actors/paxos/proposer.hpp"
 #include "test/unit/actor_test_support.hpp"
 
 namespace kvpaxos {

@@ -4,10 +4,10 @@
 
 #include <gtest/gtest.h>
 
-#include "actors/acceptor.hpp"
-#include "actors/applier.hpp"
-#include "actors/learner.hpp"
-#include "actors/proposer.hpp"
+#include "actors/paxos/acceptor.hpp"
+#include "actors/kv/applier.hpp"
+#include "actors/paxos/learner.hpp"
+#include "actors/paxos/proposer.hpp"
 #include "messages/codec.hpp"
 #include "test/unit/actor_test_support.hpp"
 

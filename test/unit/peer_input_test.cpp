@@ -8,11 +8,11 @@
 #include <optional>
 #include <string>
 
-#include "actors/acceptor.hpp"
-#include "actors/applier.hpp"
-#include "actors/learner.hpp"
-#include "actors/proposer.hpp"
-#include "actors/wal.hpp"
+#include "actors/paxos/acceptor.hpp"
+#include "actors/kv/applier.hpp"
+#include "actors/paxos/learner.hpp"
+#include "actors/paxos/proposer.hpp"
+#include "actors/storage/segmented_log.hpp"
 #include "messages/codec.hpp"
 #include "test/unit/actor_test_support.hpp"
 

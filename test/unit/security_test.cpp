@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "actors/peer_link.hpp"
+#include "actors/net/peer_link.hpp"
 #include "actors/security/transport_security.hpp"
 #include "actors/security/zap_handler.hpp"
 #include "actor_test_support.hpp"

@@ -27,8 +27,8 @@
 #include <utility>
 #include <vector>
 
-#include "actors/actor.hpp"
-#include "actors/wal.hpp"
+#include "actors/core/actor.hpp"
+#include "actors/storage/segmented_log.hpp"
 
 namespace kvpaxos {
 

@@ -1,4 +1,4 @@
-#include "actors/client_connections.hpp"
+#include "actors/runtime/client_connections.hpp"
 
 #include <arpa/inet.h>
 #include <linux/tcp.h>  // struct tcp_info with tcpi_bytes_received (glibc's lacks it)
@@ -12,7 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "actors/log.hpp"
+#include "actors/runtime/logger.hpp"
 #include "messages/codec.hpp"
 
 namespace kvpaxos {

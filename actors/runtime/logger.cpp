@@ -1,4 +1,4 @@
-#include "actors/log.hpp"
+#include "actors/runtime/logger.hpp"
 
 #include <chrono>
 #include <cstdio>

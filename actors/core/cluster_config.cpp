@@ -1,4 +1,4 @@
-#include "actors/cluster_config.hpp"
+#include "actors/core/cluster_config.hpp"
 
 #include <algorithm>
 #include <charconv>

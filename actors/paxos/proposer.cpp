@@ -1,4 +1,4 @@
-#include "actors/proposer.hpp"
+#include "actors/paxos/proposer.hpp"
 
 #include <algorithm>
 #include <bit>

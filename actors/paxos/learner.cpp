@@ -1,4 +1,4 @@
-#include "actors/learner.hpp"
+#include "actors/paxos/learner.hpp"
 
 #include <algorithm>
 #include <exception>

@@ -1,4 +1,4 @@
-#include "actors/peer_link.hpp"
+#include "actors/net/peer_link.hpp"
 
 #include <algorithm>
 

@@ -1,8 +1,8 @@
-#include "actors/paxos_peer.hpp"
+#include "actors/runtime/paxos_peer.hpp"
 
 #include <algorithm>
 
-#include "actors/runner.hpp"
+#include "actors/runtime/runner.hpp"
 #include "messages/codec.hpp"
 
 namespace kvpaxos {

@@ -1,4 +1,4 @@
-#include "actors/acceptor.hpp"
+#include "actors/paxos/acceptor.hpp"
 
 #include <algorithm>
 #include <exception>

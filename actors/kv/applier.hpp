@@ -25,7 +25,7 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "actors/actor.hpp"
+#include "actors/core/actor.hpp"
 #include "messages/kv_op.hpp"
 
 namespace kvpaxos {

@@ -1,4 +1,4 @@
-#include "actors/runner.hpp"
+#include "actors/runtime/runner.hpp"
 
 #include <pthread.h>
 
@@ -6,9 +6,9 @@
 
 #include <zmq_addon.hpp>
 
-#include "actors/cluster_config.hpp"
-#include "actors/log.hpp"
-#include "actors/wal.hpp"
+#include "actors/core/cluster_config.hpp"
+#include "actors/runtime/logger.hpp"
+#include "actors/storage/segmented_log.hpp"
 #include "messages/codec.hpp"
 
 namespace kvpaxos {

@@ -23,10 +23,10 @@
 
 #include <zmq.hpp>
 
-#include "actors/actor.hpp"
-#include "actors/client_connections.hpp"
-#include "actors/front_door.hpp"
-#include "actors/peer_link.hpp"
+#include "actors/core/actor.hpp"
+#include "actors/runtime/client_connections.hpp"
+#include "actors/kv/front_door.hpp"
+#include "actors/net/peer_link.hpp"
 #include "actors/security/transport_security.hpp"
 
 namespace kvpaxos {

@@ -1,4 +1,6 @@
-#include "actors/wal.hpp"
+#include "actors/storage/segmented_log.hpp"
+
+#include "actors/storage/record_format.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -15,43 +17,6 @@ namespace kvpaxos {
 namespace {
 
 namespace fs = std::filesystem;
-
-constexpr std::size_t kHeaderBytes = 8;
-// No log record is larger than a value plus its envelope (kMaxLogRecordBytes);
-// anything claiming more is garbage, not a record. A snapshot file is one
-// record of any size up to 4 GiB (the length field is 32 bits).
-constexpr std::uint64_t kMaxFileRecordBytes = 0xffffffffu;
-
-const std::array<std::uint32_t, 256>& crc_table() {
-  static const std::array<std::uint32_t, 256> table = [] {
-    std::array<std::uint32_t, 256> t{};
-    for (std::uint32_t i = 0; i < 256; ++i) {
-      std::uint32_t c = i;
-      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0x82F63B78u ^ (c >> 1) : c >> 1;  // Castagnoli
-      t[i] = c;
-    }
-    return t;
-  }();
-  return table;
-}
-
-std::uint32_t load_u32(const char* p) {
-  std::uint32_t v = 0;
-  for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(p[i]);
-  return v;
-}
-
-void store_u32(std::string& out, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
-// A record's header: the payload's length and checksum.
-std::string frame_header(std::string_view payload) {
-  std::string out;
-  store_u32(out, static_cast<std::uint32_t>(payload.size()));
-  store_u32(out, crc32c(payload));
-  return out;
-}
 
 std::string errno_text() { return std::strerror(errno); }
 
@@ -90,76 +55,6 @@ Result<bool> write_fd(int fd, std::string_view bytes, const std::string& path) {
 }
 
 }  // namespace
-
-#if defined(__x86_64__)
-// The CPU's CRC32 instruction computes the same Castagnoli CRC, ~20x faster.
-__attribute__((target("sse4.2"))) std::uint32_t crc32c_hw(std::string_view bytes) {
-  std::uint64_t c = 0xffffffffu;
-  const char* p = bytes.data();
-  std::size_t n = bytes.size();
-  for (; n >= 8; p += 8, n -= 8) {
-    std::uint64_t word;
-    std::memcpy(&word, p, 8);
-    c = __builtin_ia32_crc32di(c, word);
-  }
-  auto c32 = static_cast<std::uint32_t>(c);
-  for (; n > 0; ++p, --n) c32 = __builtin_ia32_crc32qi(c32, static_cast<unsigned char>(*p));
-  return c32 ^ 0xffffffffu;
-}
-#endif
-
-std::uint32_t crc32c_sw(std::string_view bytes) {
-  const auto& t = crc_table();
-  std::uint32_t c = 0xffffffffu;
-  for (char ch : bytes) c = t[(c ^ static_cast<unsigned char>(ch)) & 0xff] ^ (c >> 8);
-  return c ^ 0xffffffffu;
-}
-
-std::uint32_t crc32c(std::string_view bytes) {
-#if defined(__x86_64__)
-  static const bool hw = __builtin_cpu_supports("sse4.2");
-  if (hw) return crc32c_hw(bytes);
-#endif
-  return crc32c_sw(bytes);
-}
-
-RecordScan scan_records(std::string_view data, const std::function<void(std::string_view)>& each,
-                        std::uint64_t max_record_bytes) {
-  RecordScan s;
-  std::size_t at = 0;
-  while (at < data.size()) {
-    const std::size_t left = data.size() - at;
-    if (left < kHeaderBytes) {
-      s.damaged = s.reaches_end = true;
-      break;
-    }
-    const std::uint32_t len = load_u32(data.data() + at);
-    const std::uint32_t crc = load_u32(data.data() + at + 4);
-    if (len > max_record_bytes || kHeaderBytes + len > left) {
-      s.damaged = true;
-      s.reaches_end = len <= max_record_bytes;  // a plausible record cut short
-      break;
-    }
-    const std::string_view payload = data.substr(at + kHeaderBytes, len);
-    if (crc32c(payload) != crc) {
-      s.damaged = true;
-      s.reaches_end = at + kHeaderBytes + len == data.size();
-      break;
-    }
-    each(payload);
-    ++s.records;
-    at += kHeaderBytes + len;
-  }
-  s.good_bytes = at;
-  return s;
-}
-
-std::string frame_record(std::string_view payload) {
-  std::string out = frame_header(payload);
-  out.reserve(kHeaderBytes + payload.size());
-  out.append(payload);
-  return out;
-}
 
 std::uint64_t directory_bytes(const std::string& dir) {
   std::uint64_t total = 0;
@@ -330,7 +225,7 @@ Result<bool> write_file_atomically(const std::string& dir, const std::string& na
   if (fd < 0) return Error{"cannot create " + tmp + ": " + errno_text()};
   // Header and payload written apart: a snapshot is as large as the state,
   // and framing it in one string would hold a second copy in memory.
-  Result<bool> w = write_fd(fd, frame_header(bytes), tmp);
+  Result<bool> w = write_fd(fd, record_header(bytes), tmp);
   if (w.ok()) w = write_fd(fd, bytes, tmp);
   if (w.ok() && ::fsync(fd) != 0) w = Error{"cannot fsync " + tmp + ": " + errno_text()};
   ::close(fd);
@@ -348,28 +243,6 @@ Result<FileRead> read_checked_file(const std::string& path) {
   Result<std::string> payload = checked_file_payload(std::move(data.value()), path);
   if (!payload.ok()) return Error{payload.error()};
   return FileRead{true, std::move(payload.value())};
-}
-
-Result<std::string> checked_file_payload(std::string data, const std::string& path) {
-  std::size_t payload_at = 0;
-  std::size_t payload_size = 0;
-  const RecordScan s = scan_records(
-      data,
-      [&](std::string_view p) {
-        payload_at = static_cast<std::size_t>(p.data() - data.data());
-        payload_size = p.size();
-      },
-      kMaxFileRecordBytes);
-  if (s.damaged || s.records != 1) {
-    return Error{path + " is damaged (checksum or length does not match at byte offset " +
-                 std::to_string(s.good_bytes) + "); restore it from a backup or remove the data dir "
-                 "and rejoin the node explicitly"};
-  }
-  // The payload is cut out in place: a snapshot file is as large as the
-  // state, and a copy would double the memory a restart needs.
-  data.resize(payload_at + payload_size);
-  data.erase(0, payload_at);
-  return data;
 }
 
 }  // namespace kvpaxos

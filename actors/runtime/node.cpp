@@ -1,4 +1,4 @@
-#include "actors/node.hpp"
+#include "actors/runtime/node.hpp"
 
 #include <algorithm>
 #include <array>
@@ -11,12 +11,12 @@
 
 #include <zmq_addon.hpp>
 
-#include "actors/acceptor.hpp"
-#include "actors/applier.hpp"
-#include "actors/learner.hpp"
-#include "actors/log.hpp"
-#include "actors/paxos_peer.hpp"
-#include "actors/runner.hpp"
+#include "actors/paxos/acceptor.hpp"
+#include "actors/kv/applier.hpp"
+#include "actors/paxos/learner.hpp"
+#include "actors/runtime/logger.hpp"
+#include "actors/runtime/paxos_peer.hpp"
+#include "actors/runtime/runner.hpp"
 #include "actors/security/transport_security.hpp"
 #include "actors/security/zap_handler.hpp"
 #include "messages/codec.hpp"

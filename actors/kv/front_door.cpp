@@ -1,4 +1,4 @@
-#include "actors/front_door.hpp"
+#include "actors/kv/front_door.hpp"
 
 #include <cassert>
 #include <exception>

@@ -38,7 +38,7 @@
 #include <random>
 #include <set>
 
-#include "actors/actor.hpp"
+#include "actors/core/actor.hpp"
 
 namespace kvpaxos {
 

@@ -25,7 +25,7 @@
 #include <string>
 #include <vector>
 
-#include "actors/actor.hpp"
+#include "actors/core/actor.hpp"
 #include "messages/codec.hpp"
 
 namespace kvpaxos {

@@ -26,33 +26,16 @@
 #include <string_view>
 #include <vector>
 
+#include "actors/storage/record_format.hpp"
 #include "messages/result.hpp"
 
 namespace kvpaxos {
-
-std::uint32_t crc32c(std::string_view bytes);
-std::uint32_t crc32c_sw(std::string_view bytes);  // the portable one, for tests
 
 // Bytes in regular files under `dir`, recursively (0 when it cannot be read).
 std::uint64_t directory_bytes(const std::string& dir);
 
 // fsync a directory, so that a create, rename or unlink in it is durable.
 Result<bool> sync_directory(const std::string& dir);
-
-// One segment's bytes read as SegmentedLog::open() reads them: `each` gets the
-// payload of every record of the valid prefix, in order. Pure, so the format
-// can be tested (and fuzzed) without files.
-struct RecordScan {
-  std::uint64_t records = 0;
-  std::uint64_t good_bytes = 0;  // length of the valid prefix
-  bool damaged = false;          // a record after good_bytes does not check out
-  bool reaches_end = false;      // ... and it extends to (or past) the end of the data
-};
-inline constexpr std::uint64_t kMaxLogRecordBytes = 64u << 20;
-RecordScan scan_records(std::string_view data, const std::function<void(std::string_view)>& each,
-                        std::uint64_t max_record_bytes = kMaxLogRecordBytes);
-// A record as it is written: length, crc32c, payload.
-std::string frame_record(std::string_view payload);
 
 struct LogOpenReport {
   std::uint64_t records = 0;
@@ -116,8 +99,4 @@ struct FileRead {
   std::string bytes;
 };
 Result<FileRead> read_checked_file(const std::string& path);
-// The payload of such a file's bytes (`data` is consumed: the payload is cut
-// out in place); `path` names the file in the error.
-Result<std::string> checked_file_payload(std::string data, const std::string& path);
-
 }  // namespace kvpaxos

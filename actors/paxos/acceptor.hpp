@@ -41,10 +41,10 @@
 #include <string>
 #include <vector>
 
-#include "actors/actor.hpp"
-#include "actors/cluster_config.hpp"
-#include "actors/proposer.hpp"
-#include "actors/wal.hpp"
+#include "actors/core/actor.hpp"
+#include "actors/core/cluster_config.hpp"
+#include "actors/paxos/proposer.hpp"
+#include "actors/storage/segmented_log.hpp"
 
 namespace kvpaxos {
 

@@ -2,7 +2,7 @@
 //
 // A Node starts, in this process, an acceptor, a proposer, a learner and a
 // peer link, and (for the key/value service) an applier and a front door.
-// Each actor is a thread with its own sockets (actors/runner.hpp); they talk
+// Each actor is a thread with its own sockets (actors/runtime/runner.hpp); they talk
 // over inproc:// inside the node and through the peer links between nodes.
 // Several Nodes can live in one process (tests): each gets its own inproc
 // namespace. The Node object itself only starts, controls and stops threads;
@@ -18,9 +18,9 @@
 
 #include <zmq.hpp>
 
-#include "actors/cluster_config.hpp"
-#include "actors/peer_link.hpp"
-#include "actors/proposer.hpp"
+#include "actors/core/cluster_config.hpp"
+#include "actors/net/peer_link.hpp"
+#include "actors/paxos/proposer.hpp"
 #include "messages/result.hpp"
 
 namespace kvpaxos {

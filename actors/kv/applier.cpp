@@ -1,4 +1,4 @@
-#include "actors/applier.hpp"
+#include "actors/kv/applier.hpp"
 
 #include <algorithm>
 #include <cassert>
@@ -6,8 +6,8 @@
 #include <string_view>
 #include <unordered_set>
 
-#include "actors/front_door.hpp"
-#include "actors/wal.hpp"
+#include "actors/kv/front_door.hpp"
+#include "actors/storage/segmented_log.hpp"
 #include "messages/codec.hpp"
 #include "messages/msgpack_scan.hpp"
 
