@@ -4,6 +4,8 @@
 // a socket, a clock or a thread, so tests and the simulator drive it directly.
 #pragma once
 
+#include <string>
+
 #include "messages/messages.hpp"
 #include "messages/result.hpp"
 
@@ -32,6 +34,11 @@ class ActorLogic {
   virtual Result<bool> sync() { return true; }
   // True when sync() has work to do (the runner then batches replies).
   virtual bool durable() const { return false; }
+  // Executable invariants (LogCabin's RaftConsensusInvariants): empty when
+  // the logic's state is consistent, else what is wrong. The simulator calls
+  // it after every event, unit tests after each step. Cheap enough for that:
+  // no more than a walk over the state held.
+  virtual std::string check_invariants() const { return {}; }
 };
 
 }  // namespace kvpaxos
