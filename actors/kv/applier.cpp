@@ -830,7 +830,7 @@ void Applier::evict_idle_sessions() {
   while (!sessions_by_age_.empty() && sessions_by_age_.begin()->first < horizon) {
     evict_session(sessions_.find(sessions_by_age_.begin()->second));
   }
-  check_invariants();
+  assert(check_invariants().empty());
 }
 
 void Applier::evict_excess_sessions(InstanceId instance) {
@@ -838,12 +838,19 @@ void Applier::evict_excess_sessions(InstanceId instance) {
          sessions_by_age_.begin()->first < instance) {
     evict_session(sessions_.find(sessions_by_age_.begin()->second));
   }
-  check_invariants();
+  assert(check_invariants().empty());
 }
 
-void Applier::check_invariants() const {
-  assert(sessions_by_age_.size() == sessions_.size());
-  assert(replies_by_age_.size() <= sessions_.size());
+std::string Applier::check_invariants() const {
+  if (sessions_by_age_.size() != sessions_.size()) {
+    return "applier: " + std::to_string(sessions_.size()) + " sessions but " +
+           std::to_string(sessions_by_age_.size()) + " in the age index";
+  }
+  if (replies_by_age_.size() > sessions_.size()) {
+    return "applier: more kept replies (" + std::to_string(replies_by_age_.size()) +
+           ") than sessions (" + std::to_string(sessions_.size()) + ")";
+  }
+  return {};
 }
 
 std::size_t Applier::retained_replies() const {

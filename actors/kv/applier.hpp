@@ -209,7 +209,7 @@ class Applier final : public ActorLogic {
   void answer_expired(ClientId client, std::uint64_t seq, Outbox& out);
   void evict_session(std::unordered_map<ClientId, Session>::iterator it);
   void evict_excess_sessions(InstanceId instance);
-  void check_invariants() const;
+  std::string check_invariants() const override;
   Waiter& replace_waiter(ClientId client, std::uint64_t seq, std::string route, std::string op);
   void enqueue(ClientId client, Waiter& w, bool first_in_line = false);
   // Another node authored a batch within leader_idle: our clients' ops go to it.
