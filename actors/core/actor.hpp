@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "actors/core/writes.hpp"
 #include "messages/messages.hpp"
 #include "messages/result.hpp"
 
@@ -27,12 +28,14 @@ class ActorLogic {
     (void)now;
     (void)out;
   }
-  // Durable actors: make the effects of every message handled so far
-  // survive a crash. The runner calls it after a batch of messages and
-  // before sending anything the batch produced (group commit). An error
-  // means durability is lost; the runner stops the process.
-  virtual Result<bool> sync() { return true; }
-  // True when sync() has work to do (the runner then batches replies).
+  // Durable actors: what the messages handled since the last call need on
+  // disk before anything they produced may leave (persistence as data,
+  // actors/storage/record_log.hpp). The runner calls it after a batch of
+  // messages (and after each tick), persists the result with one sync, and
+  // only then sends the batch's Outbox (group commit). The logic never
+  // touches a file.
+  virtual Writes take_writes() { return {}; }
+  // True when the logic hands out Writes (it was recovered from a log).
   virtual bool durable() const { return false; }
   // Executable invariants (LogCabin's RaftConsensusInvariants): empty when
   // the logic's state is consistent, else what is wrong. The simulator calls

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <utility>
 
 namespace kvpaxos {
 
@@ -14,33 +15,26 @@ constexpr std::size_t kMaxPromisedValues = 16384;
 constexpr std::uint64_t kMaxPromisedBytes = 32u << 20;
 }  // namespace
 
-Result<std::unique_ptr<Acceptor>> Acceptor::open(const std::string& dir, LogOpenReport* report,
-                                                 std::optional<NodeId> self,
-                                                 std::size_t cluster_size) {
+Result<std::unique_ptr<Acceptor>> Acceptor::recover(const std::vector<std::string>& records,
+                                                    const std::string& where,
+                                                    std::optional<NodeId> self,
+                                                    std::size_t cluster_size) {
   auto acceptor = std::make_unique<Acceptor>();
-  acceptor->self_ = self;
-  acceptor->n_ = cluster_size;
-  std::string bad;
   Acceptor& a = *acceptor;
-  auto log = SegmentedLog::open(
-      dir, "acceptor",
-      [&](std::string_view payload) {
-        if (!bad.empty()) return;
-        try {
-          AcceptorRecord r;
-          msgpack::unpack(payload.data(), payload.size()).get().convert(r);
-          a.replay(r);
-        } catch (const std::exception& e) {
-          bad = e.what();
-        }
-      },
-      report);
-  if (!log.ok()) return Error{log.error()};
-  if (!bad.empty()) {
-    return Error{"the acceptor log in " + dir + " holds a record with a valid checksum that does "
-                 "not decode (" + bad + "); was it written by another program?"};
+  a.self_ = self;
+  a.n_ = cluster_size;
+  a.persistent_ = true;
+  for (const std::string& payload : records) {
+    try {
+      AcceptorRecord r;
+      msgpack::unpack(payload.data(), payload.size()).get().convert(r);
+      a.replay(r);
+    } catch (const std::exception& e) {
+      return Error{"the acceptor log in " + where + " holds a record with a valid checksum that "
+                   "does not decode (" + e.what() + "); was it written by another program?"};
+    }
+    a.bytes_since_rewrite_ += payload.size();
   }
-  a.log_ = std::move(log.value());
   return acceptor;
 }
 
@@ -68,10 +62,11 @@ void Acceptor::replay(const AcceptorRecord& r) {
 }
 
 void Acceptor::record(AcceptorRecord r) {
-  if (!log_) return;
+  if (!persistent_) return;
   msgpack::sbuffer buf;
   msgpack::pack(buf, r);
-  log_->append(std::string_view(buf.data(), buf.size()));
+  bytes_since_rewrite_ += buf.size();
+  pending_.records.emplace_back(buf.data(), buf.size());
 }
 
 std::vector<std::string> Acceptor::live_records() const {
@@ -93,16 +88,17 @@ std::vector<std::string> Acceptor::live_records() const {
   return out;
 }
 
-Result<bool> Acceptor::sync() {
-  if (!log_) return true;
-  Result<bool> synced = log_->sync();
-  if (!synced.ok()) return synced;
-  if (log_->bytes_since_rewrite() > 2 * live_bytes_ + kCompactSlackBytes) {
+Writes Acceptor::take_writes() {
+  if (bytes_since_rewrite_ > 2 * live_bytes_ + kCompactSlackBytes) {
+    // The log has outgrown the state: it becomes the live state (which
+    // includes every record pending), written and synced as one.
     live_bytes_ = 0;
     for (const auto& [instance, s] : instances_) live_bytes_ += s.accepted_value.size() + 32;
-    return log_->rewrite(live_records());
+    pending_ = Writes{live_records(), /*replace=*/true};
+    bytes_since_rewrite_ = 0;
+    for (const std::string& r : pending_.records) bytes_since_rewrite_ += r.size();
   }
-  return true;
+  return std::exchange(pending_, Writes{});
 }
 
 Promise Acceptor::on_prepare(const Prepare& m) {

@@ -17,11 +17,12 @@
 //   accepted_ballot <= promised_in(instance), always;
 //   promised_in(instance) never decreases; accepted_ballot never decreases;
 //   an instance below forget_below is never answered except with "forgotten".
-// Durability: opened on a directory, the acceptor logs every promise and
-// accept it makes, and sync() (called by the runner before any reply of the
-// batch leaves) makes them durable: a promise is on disk before it is
-// answered. A restarted acceptor replays its log and keeps every promise.
-// The log is rewritten to the live state when it outgrows it.
+// Durability (persistence as data): a recovered acceptor hands out every
+// promise and accept it makes as a record (take_writes), and the runner
+// persists the batch's records before any of its replies leave: a promise is
+// on disk before it is answered. A restarted acceptor is rebuilt from its
+// log's records and keeps every promise. When the log outgrows the live
+// state, take_writes asks for it to be replaced by the live state.
 //
 // Rebuilt nodes (kvpaxosd --join): a node that lost its data dir may have
 // promised or accepted anything in the instances that were in progress when
@@ -44,7 +45,6 @@
 #include "actors/core/actor.hpp"
 #include "actors/core/cluster_config.hpp"
 #include "actors/paxos/proposer.hpp"
-#include "actors/storage/segmented_log.hpp"
 
 namespace kvpaxos {
 
@@ -91,13 +91,17 @@ class Acceptor final : public ActorLogic {
   // Either way it refuses a ballot that is not its sender's.
   Acceptor() = default;
   Acceptor(NodeId self, std::size_t cluster_size) : self_(self), n_(cluster_size) {}
-  // Durable, in `dir`: replays what the log there holds.
-  static Result<std::unique_ptr<Acceptor>> open(const std::string& dir, LogOpenReport* report,
-                                                std::optional<NodeId> self = std::nullopt,
-                                                std::size_t cluster_size = kMaxClusterSize);
+  // Durable: rebuilt from the records its log held (`where` names the log
+  // in errors). From then on every promise and accept it makes is handed
+  // out by take_writes(), and the runner persists it before any reply of
+  // the batch leaves: a promise is on disk before it is answered.
+  static Result<std::unique_ptr<Acceptor>> recover(const std::vector<std::string>& records,
+                                                   const std::string& where,
+                                                   std::optional<NodeId> self = std::nullopt,
+                                                   std::size_t cluster_size = kMaxClusterSize);
 
-  Result<bool> sync() override;
-  bool durable() const override { return log_ != nullptr; }
+  Writes take_writes() override;
+  bool durable() const override { return persistent_; }
 
   void handle(const Address& from, Body body, Time now, Outbox& out) override;
   void tick(Time, Outbox&) override {}
@@ -107,14 +111,14 @@ class Acceptor final : public ActorLogic {
   Accepted on_accept(Accept m);
   PromiseFrom on_prepare_from(const PrepareFrom& m);
   void forget_below(InstanceId instance);
-  // Never vote below `instance` again (logged; sync() makes it durable).
+  // Never vote below `instance` again (a record for take_writes()).
   void set_vote_floor(InstanceId instance);
-  // Promise `ballot` for every instance >= from (logged; sync() makes it
-  // durable). For a rebuilt acceptor, with the vote floor.
+  // Promise `ballot` for every instance >= from (a record for take_writes()).
+  // For a rebuilt acceptor, with the vote floor.
   void promise_range(InstanceId from, Ballot ballot);
   // A rebuilt acceptor (kvpaxosd --join): never vote below `vote_floor`, and
   // reject every ballot up to round `max_round` (the highest any other node
-  // reported) at or above it. Logged; sync() makes it durable.
+  // reported) at or above it. Records for take_writes().
   void start_rebuilt(InstanceId vote_floor, std::uint64_t max_round);
   // What a joining node needs to know from this acceptor.
   JoinInfo join_info() const;
@@ -129,7 +133,6 @@ class Acceptor final : public ActorLogic {
   Ballot promised_in(InstanceId instance) const;
   InstanceId range_from() const { return range_from_; }
   Ballot range_ballot() const { return range_ballot_; }
-  std::uint64_t log_bytes() const { return log_ ? log_->bytes_on_disk() : 0; }
   const AcceptorRefusals& refused() const { return refused_; }
 
  private:
@@ -151,7 +154,9 @@ class Acceptor final : public ActorLogic {
   std::optional<NodeId> self_;
   std::size_t n_ = kMaxClusterSize;
   std::map<InstanceId, InstanceState> instances_;
-  std::unique_ptr<SegmentedLog> log_;  // null: in memory only
+  bool persistent_ = false;            // false: in memory only
+  Writes pending_;                     // for take_writes()
+  std::uint64_t bytes_since_rewrite_ = 0;  // in the log, as this acceptor wrote or read it
   std::uint64_t live_bytes_ = 0;       // rough size of the state, for compaction
   InstanceId forget_below_ = 0;
   InstanceId vote_floor_ = 0;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <exception>
 #include <functional>
+#include <utility>
 
 namespace kvpaxos {
 
@@ -66,43 +67,36 @@ void Learner::handle(const Address& from, Body body, Time now, Outbox& out) {
   report_progress(out);
 }
 
-Result<bool> Learner::open_log(const std::string& dir, LogOpenReport* report) {
-  std::string bad;
-  auto log = SegmentedLog::open(
-      dir, "decided",
-      [&](std::string_view payload) {
-        try {
-          Decided d;
-          msgpack::unpack(payload.data(), payload.size()).get().convert(d);
-          if (d.instance < next_deliver_) return;
-          decided_below_ = std::max(decided_below_, d.instance + 1);
-          auto [it, inserted] = decided_.try_emplace(d.instance, std::move(d.value));
-          if (inserted) decided_bytes_ += it->second.size();
-        } catch (const std::exception& e) {
-          bad = e.what();
-        }
-      },
-      report);
-  if (!log.ok()) return Error{log.error()};
-  if (!bad.empty()) return Error{"the decided log in " + dir + " holds an undecodable record: " + bad};
-  log_ = std::move(log.value());
+Result<bool> Learner::recover(const std::vector<std::string>& records, const std::string& where) {
+  persistent_ = true;
+  for (const std::string& payload : records) {
+    try {
+      Decided d;
+      msgpack::unpack(payload.data(), payload.size()).get().convert(d);
+      bytes_since_rewrite_ += payload.size();
+      if (d.instance < next_deliver_) continue;
+      decided_below_ = std::max(decided_below_, d.instance + 1);
+      auto [it, inserted] = decided_.try_emplace(d.instance, std::move(d.value));
+      if (inserted) decided_bytes_ += it->second.size();
+    } catch (const std::exception& e) {
+      return Error{"the decided log in " + where + " holds an undecodable record: " + e.what()};
+    }
+  }
   return true;
 }
 
-Result<bool> Learner::sync() {
-  if (!log_) return true;
-  Result<bool> written = log_->sync(/*to_disk=*/false);
-  if (!written.ok()) return written;
-  if (log_->bytes_since_rewrite() > 2 * decided_bytes_ + (32u << 20)) {
-    std::vector<std::string> live;
+Writes Learner::take_writes() {
+  if (bytes_since_rewrite_ > 2 * decided_bytes_ + (32u << 20)) {
+    pending_ = Writes{{}, /*replace=*/true};
+    bytes_since_rewrite_ = 0;
     for (const auto& [instance, value] : decided_) {
       msgpack::sbuffer buf;
       msgpack::pack(buf, Decided{instance, value});
-      live.emplace_back(buf.data(), buf.size());
+      pending_.records.emplace_back(buf.data(), buf.size());
+      bytes_since_rewrite_ += buf.size();
     }
-    return log_->rewrite(live);
   }
-  return true;
+  return std::exchange(pending_, Writes{});
 }
 
 void Learner::erase_decided_below(InstanceId instance) {
@@ -134,10 +128,11 @@ void Learner::on_decided(Decided m, bool from_peer, Outbox& out) {
     return;
   }
   decided_bytes_ += it->second.size();
-  if (log_) {
+  if (persistent_) {
     msgpack::sbuffer buf;
     msgpack::pack(buf, Decided{it->first, it->second});
-    log_->append(std::string_view(buf.data(), buf.size()));
+    bytes_since_rewrite_ += buf.size();
+    pending_.records.emplace_back(buf.data(), buf.size());
   }
   decided_below_ = std::max(decided_below_, m.instance + 1);
   out.push_back({{self_, Actor::proposer}, Learned{m.instance}});

@@ -28,7 +28,6 @@
 #include <vector>
 
 #include "actors/core/actor.hpp"
-#include "actors/storage/segmented_log.hpp"
 
 namespace kvpaxos {
 
@@ -89,14 +88,16 @@ class Learner final : public ActorLogic {
  public:
   Learner(NodeId self, std::size_t cluster_size, LearnerOptions options = {});
 
-  // Durable decided log in `dir` (with --data-dir): replays the decisions it
-  // holds above first_instance, so a restarted node re-applies them at once
-  // instead of re-learning each through Paxos. Written without fsync: it
-  // survives a process crash, and after power loss the durable acceptors
-  // still hold every chosen value.
-  Result<bool> open_log(const std::string& dir, LogOpenReport* report);
-  Result<bool> sync() override;
-  bool durable() const override { return log_ != nullptr; }
+  // Durable decided log (with --data-dir): rebuilt from the decisions the
+  // log held above first_instance (`where` names it in errors), so a
+  // restarted node re-applies them at once instead of re-learning each
+  // through Paxos. From then on each new decision is handed out by
+  // take_writes(). The runner writes them without fsync: they survive a
+  // process crash, and after power loss the durable acceptors still hold
+  // every chosen value.
+  Result<bool> recover(const std::vector<std::string>& records, const std::string& where);
+  Writes take_writes() override;
+  bool durable() const override { return persistent_; }
 
   void handle(const Address& from, Body body, Time now, Outbox& out) override;
   void tick(Time now, Outbox& out) override;
@@ -133,7 +134,9 @@ class Learner final : public ActorLogic {
 
   std::map<InstanceId, std::string> decided_;
   std::uint64_t decided_bytes_ = 0;       // values held in decided_
-  std::unique_ptr<SegmentedLog> log_;     // null: memory only
+  bool persistent_ = false;               // false: memory only
+  Writes pending_;                        // for take_writes()
+  std::uint64_t bytes_since_rewrite_ = 0; // in the decided log
   bool started_ = false;
   std::vector<InstanceId> done_below_;           // per node
   std::vector<InstanceId> peer_decided_below_;   // per node

@@ -11,9 +11,8 @@
 
 #include <zmq_addon.hpp>
 
-#include "actors/paxos/acceptor.hpp"
-#include "actors/kv/applier.hpp"
-#include "actors/paxos/learner.hpp"
+#include "actors/node/node_logic.hpp"
+#include "actors/runtime/durable_acceptor.hpp"
 #include "actors/runtime/logger.hpp"
 #include "actors/runtime/paxos_peer.hpp"
 #include "actors/runtime/runner.hpp"
@@ -24,20 +23,6 @@
 namespace kvpaxos {
 
 namespace {
-
-std::unique_ptr<Proposer> make_proposer(const NodeConfig& c, bool kv) {
-  ProposerOptions options = c.proposer_options;
-  // In the KV service every node's applier proposes the same next instances,
-  // and the applier's leader-by-authorship rule settles who proposes: a node
-  // falling back to basic Paxos there would only fight the leader instance
-  // by instance (500 ms stalls in bench/compare). The fallback is for
-  // proposers that decide different instances (the PaxosPeer API).
-  if (kv) options.rival_quiet = Duration::zero();
-  auto proposer = std::make_unique<Proposer>(c.self, c.members.size(),
-                                             c.seed * 104729 + c.self, options);
-  proposer->raise_round(c.initial_round);
-  return proposer;
-}
 
 // glibc serves a block above its mmap threshold from a fresh mapping and
 // unmaps it on free, so every copy of a large value (one per actor hop) paid
@@ -94,17 +79,23 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
   }
 
   // Durable state first: a damaged data dir must stop the node before it
-  // takes its ports.
-  std::unique_ptr<Acceptor> acceptor = std::make_unique<Acceptor>(self, n);
-  std::unique_ptr<Applier> applier;
+  // takes its ports. The files are read here; the logic is built from their
+  // records by the one factory the simulator uses too (actors/node).
   const bool kv = !c.client_endpoint.empty();
-  ApplierOptions applier_options{.name = c.members[self].name,
-                                 .fault_injection = c.fault_injection,
-                                 .hole_timeout = c.hole_timeout,
-                                 .snapshot_every = c.snapshot_every,
-                                 .max_in_flight = c.pipeline,
-                                 .nodes = n};
-  InstanceId first_instance = 0;
+  NodeSpec spec{.self = self,
+                .names = names,
+                .kv = kv,
+                .seed = c.seed,
+                .initial_round = c.initial_round,
+                .proposer = c.proposer_options,
+                .learner = {.forget_with_majority = kv},
+                .applier = {.fault_injection = c.fault_injection,
+                            .hole_timeout = c.hole_timeout,
+                            .snapshot_every = c.snapshot_every,
+                            .max_in_flight = c.pipeline}};
+  StoredState stored;
+  std::unique_ptr<SegmentedLog> acceptor_log;
+  std::unique_ptr<SegmentedLog> decided_log;
   const auto recovery_started = std::chrono::steady_clock::now();
   auto took = [&recovery_started] {
     const std::chrono::duration<double> d = std::chrono::steady_clock::now() - recovery_started;
@@ -112,69 +103,80 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
     std::snprintf(text, sizeof text, "%.2f s", d.count());
     return std::string(text);
   };
+  LogOpenReport acceptor_report;
+  const std::string decided_dir = c.data_dir + "/decided";
   if (!c.data_dir.empty()) {
-    LogOpenReport report;
-    Result<std::unique_ptr<Acceptor>> opened =
-        Acceptor::open(c.data_dir + "/acceptor", &report, self, n);
+    stored.durable = true;
+    stored.acceptor_where = c.data_dir + "/acceptor";
+    stored.decided_where = decided_dir;
+    stored.snapshot_where = c.data_dir + "/snapshot";
+    Result<std::unique_ptr<SegmentedLog>> opened = SegmentedLog::open(
+        stored.acceptor_where, "acceptor",
+        [&stored](std::string_view r) { stored.acceptor_records.emplace_back(r); }, &acceptor_report);
     if (!opened.ok()) return Error{opened.error()};
-    acceptor = std::move(opened.value());
-    if (report.records > 0) {
-      log::info(prefix + "acceptor log: " + std::to_string(report.records) + " records, " +
-                std::to_string(acceptor->instances_held()) + " instances held, read in " +
-                took());
-    }
-    if (report.torn_bytes > 0) {
-      log::warn(prefix + "cut a torn write of " + std::to_string(report.torn_bytes) +
-                " bytes off " + report.torn_file + " (a crash during a write; nothing that was "
-                "acknowledged is lost)");
-    }
-    if (kv) {
-      const std::string dir = c.data_dir;
-      node->snapshot_writer_ = std::make_unique<SnapshotWriter>(ctx, c.inproc_namespace, self, dir);
-      applier_options.save_snapshot = [writer = node->snapshot_writer_.get()](
-                                          InstanceId applied_below, std::string bytes) {
-        writer->save(applied_below, std::move(bytes));
-      };
-      applier_options.data_dir_bytes = [dir] { return directory_bytes(dir); };
-    }
-  }
-  if (kv) {
-    applier = std::make_unique<Applier>(self, std::move(applier_options));
-    if (!c.data_dir.empty()) {
-      Result<FileRead> snap = read_checked_file(c.data_dir + "/snapshot");
-      if (!snap.ok()) return Error{snap.error()};
-      if (snap->found) {
-        Result<bool> restored = applier->restore(snap->bytes);
-        if (!restored.ok()) return Error{c.data_dir + "/snapshot: " + restored.error()};
-        first_instance = applier->applied_below();
-        log::info(prefix + "snapshot: " + std::to_string(snap->bytes.size()) + " bytes, " +
-                  std::to_string(applier->data().size()) + " keys, instances below " +
-                  std::to_string(first_instance) + "; loaded by " + took());
-      }
-    }
-  }
-
-  const LearnerOptions learner_options{.deliver_to_applier = kv,
-                                       .first_instance = first_instance,
-                                       .forget_with_majority = kv};
-  auto learner = std::make_unique<Learner>(self, n, learner_options);
-  if (!c.data_dir.empty()) {
+    acceptor_log = std::move(opened.value());
     // The decided log is a cache of what the durable acceptors hold: when it
     // is damaged, start it afresh rather than refuse to start.
-    const std::string decided_dir = c.data_dir + "/decided";
-    Result<bool> opened = learner->open_log(decided_dir, nullptr);
-    if (!opened.ok()) {
-      log::warn(prefix + opened.error() + "; starting that log afresh (the acceptors hold "
+    Result<std::unique_ptr<SegmentedLog>> decided = SegmentedLog::open(
+        decided_dir, "decided",
+        [&stored](std::string_view r) { stored.decided_records.emplace_back(r); }, nullptr);
+    if (!decided.ok()) {
+      log::warn(prefix + decided.error() + "; starting that log afresh (the acceptors hold "
                 "every chosen value)");
+      stored.decided_records.clear();
+    } else {
+      decided_log = std::move(decided.value());
+    }
+    if (kv) {
+      Result<FileRead> snap = read_checked_file(stored.snapshot_where);
+      if (!snap.ok()) return Error{snap.error()};
+      if (snap->found) stored.snapshot = std::move(snap->bytes);
+      const std::string dir = c.data_dir;
+      node->snapshot_writer_ = std::make_unique<SnapshotWriter>(ctx, c.inproc_namespace, self, dir);
+      spec.applier.save_snapshot = [writer = node->snapshot_writer_.get()](
+                                       InstanceId applied_below, std::string bytes) {
+        writer->save(applied_below, std::move(bytes));
+      };
+      spec.applier.data_dir_bytes = [dir] { return directory_bytes(dir); };
+    }
+  }
+  const std::size_t snapshot_bytes = stored.snapshot ? stored.snapshot->size() : 0;
+  Result<NodeLogic> built = build_node_logic(spec, stored);
+  if (!built.ok()) return Error{built.error()};
+  NodeLogic& logic = built.value();
+  stored = StoredState{};  // the records are in the logic now
+  if (!c.data_dir.empty()) {
+    if (!logic.decided_log_error.empty() || !decided_log) {
+      if (!logic.decided_log_error.empty()) {
+        log::warn(prefix + logic.decided_log_error + "; starting that log afresh (the "
+                  "acceptors hold every chosen value)");
+      }
+      decided_log.reset();
       std::error_code ignored;
       std::filesystem::remove_all(decided_dir, ignored);
-      learner = std::make_unique<Learner>(self, n, learner_options);
-      opened = learner->open_log(decided_dir, nullptr);
-      if (!opened.ok()) return Error{opened.error()};
+      Result<std::unique_ptr<SegmentedLog>> fresh =
+          SegmentedLog::open(decided_dir, "decided", [](std::string_view) {}, nullptr);
+      if (!fresh.ok()) return Error{fresh.error()};
+      decided_log = std::move(fresh.value());
     }
-    if (learner->instances_held() > 0) {
-      log::info(prefix + "decided log: " + std::to_string(learner->instances_held()) +
-                " instances to apply again, up to " + std::to_string(learner->decided_below()) +
+    if (acceptor_report.records > 0) {
+      log::info(prefix + "acceptor log: " + std::to_string(acceptor_report.records) + " records, " +
+                std::to_string(logic.acceptor->instances_held()) + " instances held, read in " +
+                took());
+    }
+    if (acceptor_report.torn_bytes > 0) {
+      log::warn(prefix + "cut a torn write of " + std::to_string(acceptor_report.torn_bytes) +
+                " bytes off " + acceptor_report.torn_file + " (a crash during a write; nothing "
+                "that was acknowledged is lost)");
+    }
+    if (logic.applier && snapshot_bytes > 0) {
+      log::info(prefix + "snapshot: " + std::to_string(snapshot_bytes) + " bytes, " +
+                std::to_string(logic.applier->data().size()) + " keys, instances below " +
+                std::to_string(logic.applier->applied_below()) + "; loaded by " + took());
+    }
+    if (logic.learner->instances_held() > 0) {
+      log::info(prefix + "decided log: " + std::to_string(logic.learner->instances_held()) +
+                " instances to apply again, up to " + std::to_string(logic.learner->decided_below()) +
                 "; read by " + took());
     }
   }
@@ -188,7 +190,7 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
   }
   try {
     node->peer_link_ = std::make_unique<PeerLinkThread>(
-        ctx, ns, self, names, endpoints, c.seed * 7919 + 1, *node->traffic_, security, prefix);
+        ctx, ns, self, names, endpoints, logic.link_seed, *node->traffic_, security, prefix);
   } catch (const zmq::error_t& e) {
     return Error{"cannot listen for peers on " + endpoints[self] + ": " + e.what() +
                  " (is another kvpaxosd using that address?)"};
@@ -203,21 +205,18 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
     }
   }
 
-  // A restarted proposer must never reuse a ballot it used before the
-  // restart (a late Accept at it could meet a new value at the same ballot):
-  // it starts above every round its own durable acceptor has seen, which
-  // includes every range it campaigned for (its own acceptor is asked first).
-  std::unique_ptr<Proposer> proposer = make_proposer(c, kv);
-  proposer->raise_round(acceptor->join_info().max_round);
-  node->actors_.push_back(
-      std::make_unique<ActorThread>(ctx, ns, self, Actor::acceptor, std::move(acceptor), prefix));
+  node->actors_.push_back(std::make_unique<ActorThread>(ctx, ns, self, Actor::acceptor,
+                                                        std::move(logic.acceptor), prefix,
+                                                        std::move(acceptor_log), /*to_disk=*/true));
   node->actors_.push_back(std::make_unique<ActorThread>(ctx, ns, self, Actor::proposer,
-                                                        std::move(proposer), prefix));
-  node->actors_.push_back(
-      std::make_unique<ActorThread>(ctx, ns, self, Actor::learner, std::move(learner), prefix));
+                                                        std::move(logic.proposer), prefix));
+  // The decided log is written, not fsynced (see Learner::recover).
+  node->actors_.push_back(std::make_unique<ActorThread>(ctx, ns, self, Actor::learner,
+                                                        std::move(logic.learner), prefix,
+                                                        std::move(decided_log), /*to_disk=*/false));
   if (kv) {
-    node->actors_.push_back(
-        std::make_unique<ActorThread>(ctx, ns, self, Actor::applier, std::move(applier), prefix));
+    node->actors_.push_back(std::make_unique<ActorThread>(ctx, ns, self, Actor::applier,
+                                                          std::move(logic.applier), prefix));
   } else {
     node->paxos_ = std::make_unique<PaxosPeer>(ctx, ns, self);
   }
@@ -468,10 +467,10 @@ Result<JoinBarrier> gather_join_barrier(zmq::context_t& ctx, const NodeConfig& c
 
 Result<bool> write_vote_floor(const std::string& data_dir, InstanceId vote_floor,
                               std::uint64_t max_round) {
-  Result<std::unique_ptr<Acceptor>> acceptor = Acceptor::open(data_dir + "/acceptor", nullptr);
+  Result<DurableAcceptor> acceptor = open_durable_acceptor(data_dir + "/acceptor", nullptr);
   if (!acceptor.ok()) return Error{acceptor.error()};
-  if (vote_floor > 0 || max_round > 0) acceptor.value()->start_rebuilt(vote_floor, max_round);
-  return acceptor.value()->sync();
+  if (vote_floor > 0 || max_round > 0) (*acceptor)->start_rebuilt(vote_floor, max_round);
+  return acceptor->sync();
 }
 
 PaxosPeer& Node::paxos() { return *paxos_; }

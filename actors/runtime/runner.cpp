@@ -174,13 +174,16 @@ void Inbox::request_stop() { stop_.send(zmq::str_buffer("$TERM"), zmq::send_flag
 // -------------------------------------------------------------- ActorThread
 
 ActorThread::ActorThread(zmq::context_t& ctx, std::string ns, NodeId self, Actor kind,
-                         std::unique_ptr<ActorLogic> logic, std::string log_prefix)
+                         std::unique_ptr<ActorLogic> logic, std::string log_prefix,
+                         std::unique_ptr<RecordLog> log, bool to_disk)
     : ctx_(ctx),
       ns_(std::move(ns)),
       self_(self),
       kind_(kind),
       logic_(std::move(logic)),
       log_prefix_(std::move(log_prefix)),
+      log_(std::move(log)),
+      to_disk_(to_disk),
       inbox_(ctx_, ns_, self_, kind_),
       thread_([this] { run(); }) {}
 
@@ -189,8 +192,12 @@ ActorThread::~ActorThread() {
   thread_.join();
 }
 
-void ActorThread::sync_or_die() {
-  Result<bool> synced = logic_->sync();
+// The only disk writes on the hot path: the batch's Writes, persisted and
+// synced before anything the batch produced is sent.
+void ActorThread::persist_or_die() {
+  Writes writes = logic_->take_writes();
+  if (writes.empty() || !log_) return;
+  Result<bool> synced = persist(*log_, std::move(writes), to_disk_);
   if (synced.ok()) return;
   // The kernel may have dropped what it could not write: continuing could
   // answer with a promise the disk does not hold. Fail-stop instead.
@@ -210,7 +217,7 @@ void ActorThread::run() {
         const Time now = Clock::now();
         logic_->tick(now, out);
         logic_->flush(now, out);
-        sync_or_die();
+        persist_or_die();
         postbox.send_all(out);
         next_tick = now + logic_->tick_interval();
       }
@@ -247,13 +254,13 @@ void ActorThread::run() {
           batch_bytes = 0;
           batch_start = Clock::now();
         }
-        if (batch_full || !logic_->durable()) {
-          sync_or_die();
+        if (batch_full || !log_) {
+          persist_or_die();
           postbox.send_all(out);
         }
       }
       logic_->flush(Clock::now(), out);
-      sync_or_die();
+      persist_or_die();
       postbox.send_all(out);
     }
   } catch (const zmq::error_t& e) {

@@ -24,10 +24,11 @@
 #include <zmq.hpp>
 
 #include "actors/core/actor.hpp"
-#include "actors/runtime/client_connections.hpp"
 #include "actors/kv/front_door.hpp"
 #include "actors/net/peer_link.hpp"
+#include "actors/runtime/client_connections.hpp"
 #include "actors/security/transport_security.hpp"
+#include "actors/storage/record_log.hpp"
 
 namespace kvpaxos {
 
@@ -76,14 +77,18 @@ class Inbox {
 // A thread running one ActorLogic (acceptor, proposer, learner, applier).
 class ActorThread {
  public:
+  // A durable logic comes with the log its Writes go to (`to_disk`: fsync
+  // them, else only write them); the thread persists them once per batch,
+  // before it sends anything the batch produced.
   ActorThread(zmq::context_t& ctx, std::string ns, NodeId self, Actor kind,
-              std::unique_ptr<ActorLogic> logic, std::string log_prefix);
+              std::unique_ptr<ActorLogic> logic, std::string log_prefix,
+              std::unique_ptr<RecordLog> log = nullptr, bool to_disk = true);
   ~ActorThread();
   ActorThread(const ActorThread&) = delete;
   ActorThread& operator=(const ActorThread&) = delete;
 
  private:
-  void sync_or_die();
+  void persist_or_die();
   void run();
 
   zmq::context_t& ctx_;
@@ -92,6 +97,8 @@ class ActorThread {
   Actor kind_;
   std::unique_ptr<ActorLogic> logic_;
   std::string log_prefix_;
+  std::unique_ptr<RecordLog> log_;  // null: memory only
+  bool to_disk_;
   Inbox inbox_;
   std::thread thread_;
 };

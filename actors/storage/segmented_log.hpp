@@ -16,7 +16,7 @@
 // corruption: open() fails, naming the file and the byte offset, and the node
 // refuses to start rather than serve from a damaged memory.
 //
-// Not thread-safe: one owner (the acceptor's thread).
+// Not thread-safe: one owner (the runner of the actor whose log it is).
 #pragma once
 
 #include <cstdint>
@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "actors/storage/record_format.hpp"
+#include "actors/storage/record_log.hpp"
 #include "messages/result.hpp"
 
 namespace kvpaxos {
@@ -43,32 +44,32 @@ struct LogOpenReport {
   std::string torn_file;          // where, when torn_bytes > 0
 };
 
-class SegmentedLog {
+class SegmentedLog final : public RecordLog {
  public:
   // Opens (creating DIR if needed) and replays every record through `each`.
   static Result<std::unique_ptr<SegmentedLog>> open(
       const std::string& dir, const std::string& prefix,
       const std::function<void(std::string_view payload)>& each, LogOpenReport* report,
       std::uint64_t segment_bytes = 64 << 20);
-  ~SegmentedLog();
+  ~SegmentedLog() override;
   SegmentedLog(const SegmentedLog&) = delete;
   SegmentedLog& operator=(const SegmentedLog&) = delete;
 
   // Buffers a record; nothing reaches the disk before sync().
-  void append(std::string_view payload);
+  void append(std::string_view payload) override;
   // Writes what was appended and fsyncs it: when this returns ok, every
   // record appended so far survives a crash. A failure is not retryable
   // (the kernel may have dropped the dirty pages): the caller must stop.
   // With to_disk false the records are written (they survive the process)
   // but not fsynced (they may not survive the machine).
-  Result<bool> sync(bool to_disk = true);
+  Result<bool> sync(bool to_disk = true) override;
   bool has_unsynced() const { return !buffer_.empty(); }
 
   // Replaces the whole log by `records` (the live state): written to a new
   // segment and synced before the older segments are deleted.
-  Result<bool> rewrite(const std::vector<std::string>& records);
+  Result<bool> rewrite(const std::vector<std::string>& records) override;
 
-  std::uint64_t bytes_on_disk() const { return bytes_on_disk_; }
+  std::uint64_t bytes_on_disk() const override { return bytes_on_disk_; }
   std::uint64_t bytes_since_rewrite() const { return bytes_since_rewrite_; }
 
  private:

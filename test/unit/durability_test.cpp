@@ -12,6 +12,7 @@
 #include "actors/paxos/acceptor.hpp"
 #include "actors/paxos/proposer.hpp"
 #include "actors/kv/applier.hpp"
+#include "actors/runtime/durable_acceptor.hpp"
 #include "actors/runtime/runner.hpp"
 #include "actors/storage/segmented_log.hpp"
 #include "messages/kv_op.hpp"
@@ -142,15 +143,15 @@ TEST(SegmentedLog, RewriteReplacesEverySegmentWithTheLiveRecords) {
 TEST(DurableAcceptor, KeepsItsPromisesAndAcceptedValuesAcrossARestart) {
   TempDir d;
   {
-    auto a = Acceptor::open(d.path(), nullptr);
+    auto a = open_durable_acceptor(d.path(), nullptr);
     ASSERT_TRUE(a.ok()) << a.error();
     EXPECT_TRUE((*a)->on_prepare({7, Ballot{5, 1}}).ok);
     EXPECT_TRUE((*a)->on_accept({7, Ballot{5, 1}, "chosen?"}).ok);
     EXPECT_TRUE((*a)->on_prepare({8, Ballot{9, 2}}).ok);
     (*a)->forget_below(3);
-    ASSERT_TRUE((*a)->sync().ok());
+    ASSERT_TRUE(a->sync().ok());
   }
-  auto a = Acceptor::open(d.path(), nullptr);
+  auto a = open_durable_acceptor(d.path(), nullptr);
   ASSERT_TRUE(a.ok()) << a.error();
   // The promise of ballot 9 in instance 8 holds: a lower ballot is refused.
   EXPECT_FALSE((*a)->on_prepare({8, Ballot{6, 0}}).ok);
@@ -166,11 +167,11 @@ TEST(DurableAcceptor, KeepsItsPromisesAndAcceptedValuesAcrossARestart) {
 TEST(DurableAcceptor, UnsyncedPromisesAreNotClaimedDurable) {
   TempDir d;
   {
-    auto a = Acceptor::open(d.path(), nullptr);
+    auto a = open_durable_acceptor(d.path(), nullptr);
     EXPECT_TRUE((*a)->on_prepare({1, Ballot{5, 1}}).ok);
     // No sync: the runner never sent this Promise, so losing it is allowed.
   }
-  auto a = Acceptor::open(d.path(), nullptr);
+  auto a = open_durable_acceptor(d.path(), nullptr);
   EXPECT_TRUE((*a)->on_prepare({1, Ballot{2, 0}}).ok);
 }
 
@@ -179,12 +180,12 @@ TEST(DurableAcceptor, UnsyncedPromisesAreNotClaimedDurable) {
 TEST(RebuiltAcceptor, StaysSilentBelowItsVoteFloorAndKeepsTheFloorAcrossRestarts) {
   TempDir d;
   {
-    auto a = Acceptor::open(d.path(), nullptr);
+    auto a = open_durable_acceptor(d.path(), nullptr);
     ASSERT_TRUE(a.ok()) << a.error();
     (*a)->set_vote_floor(100);
-    ASSERT_TRUE((*a)->sync().ok());
+    ASSERT_TRUE(a->sync().ok());
   }
-  auto a = Acceptor::open(d.path(), nullptr);
+  auto a = open_durable_acceptor(d.path(), nullptr);
   ASSERT_TRUE(a.ok()) << a.error();
   EXPECT_EQ((*a)->vote_floor(), 100u);
   EXPECT_TRUE((*a)->repairing());

@@ -13,6 +13,7 @@
 
 #include "actors/paxos/acceptor.hpp"
 #include "actors/paxos/proposer.hpp"
+#include "actors/runtime/durable_acceptor.hpp"
 #include "test/unit/actor_test_support.hpp"
 
 namespace kvpaxos {
@@ -148,12 +149,12 @@ TEST(MultiPaxosAcceptor, PromiseFromSaysBelowWhereItHoldsNothing) {
 TEST(MultiPaxosAcceptor, RangePromiseSurvivesARestart) {
   TempDir d;
   {
-    auto a = Acceptor::open(d.path(), nullptr);
+    auto a = open_durable_acceptor(d.path(), nullptr);
     ASSERT_TRUE(a.ok()) << a.error();
     ASSERT_TRUE((*a)->on_prepare_from({10, Ballot{5, 1}}).ok);
-    ASSERT_TRUE((*a)->sync().ok());
+    ASSERT_TRUE(a->sync().ok());
   }
-  auto a = Acceptor::open(d.path(), nullptr);
+  auto a = open_durable_acceptor(d.path(), nullptr);
   ASSERT_TRUE(a.ok()) << a.error();
   EXPECT_EQ((*a)->range_from(), 10u);
   EXPECT_EQ((*a)->range_ballot(), (Ballot{5, 1}));
@@ -169,18 +170,18 @@ TEST(MultiPaxosAcceptor, RangePromiseSurvivesALogRewrite) {
   TempDir d;
   const std::string big(12u << 20, 'v');
   {
-    auto a = Acceptor::open(d.path(), nullptr);
+    auto a = open_durable_acceptor(d.path(), nullptr);
     ASSERT_TRUE(a.ok()) << a.error();
     ASSERT_TRUE((*a)->on_prepare_from({10, Ballot{5, 1}}).ok);
     for (InstanceId i = 0; i < 3; ++i) ASSERT_TRUE((*a)->on_accept({i, Ballot{1, 0}, big}).ok);
-    ASSERT_TRUE((*a)->sync().ok());
-    const std::uint64_t before = (*a)->log_bytes();
+    ASSERT_TRUE(a->sync().ok());
+    const std::uint64_t before = a->log->bytes_on_disk();
     ASSERT_GT(before, 36u << 20);
     (*a)->forget_below(3);  // the big values are no longer live
-    ASSERT_TRUE((*a)->sync().ok());
-    ASSERT_LT((*a)->log_bytes(), 1u << 20) << "the log was not rewritten; the test proves nothing";
+    ASSERT_TRUE(a->sync().ok());
+    ASSERT_LT(a->log->bytes_on_disk(), 1u << 20) << "the log was not rewritten; the test proves nothing";
   }
-  auto a = Acceptor::open(d.path(), nullptr);
+  auto a = open_durable_acceptor(d.path(), nullptr);
   ASSERT_TRUE(a.ok()) << a.error();
   EXPECT_EQ((*a)->range_from(), 10u);
   EXPECT_EQ((*a)->range_ballot(), (Ballot{5, 1}));

@@ -1,0 +1,64 @@
+#include "actors/node/node_logic.hpp"
+
+namespace kvpaxos {
+
+Result<NodeLogic> build_node_logic(const NodeSpec& spec, const StoredState& stored) {
+  const std::size_t n = spec.names.size();
+  if (n == 0 || n > kMaxClusterSize) return Error{"a cluster has 1 to 63 nodes"};
+  if (spec.self >= n) return Error{"node id is not in the cluster"};
+  const NodeId self = spec.self;
+  const std::uint64_t salt = spec.incarnation * 1'000'003;
+  NodeLogic logic;
+
+  if (stored.durable) {
+    Result<std::unique_ptr<Acceptor>> acceptor =
+        Acceptor::recover(stored.acceptor_records, stored.acceptor_where, self, n);
+    if (!acceptor.ok()) return Error{acceptor.error()};
+    logic.acceptor = std::move(acceptor.value());
+  } else {
+    logic.acceptor = std::make_unique<Acceptor>(self, n);
+  }
+
+  InstanceId first_instance = 0;
+  if (spec.kv) {
+    ApplierOptions options = spec.applier;
+    options.name = spec.names[self];
+    options.nodes = n;
+    logic.applier = std::make_unique<Applier>(self, std::move(options));
+    if (stored.snapshot) {
+      Result<bool> restored = logic.applier->restore(*stored.snapshot);
+      if (!restored.ok()) return Error{stored.snapshot_where + ": " + restored.error()};
+      first_instance = logic.applier->applied_below();
+    }
+  }
+
+  LearnerOptions learner = spec.learner;
+  learner.deliver_to_applier = spec.kv;
+  learner.first_instance = first_instance;
+  logic.learner = std::make_unique<Learner>(self, n, learner);
+  if (stored.durable) {
+    Result<bool> recovered = logic.learner->recover(stored.decided_records, stored.decided_where);
+    if (!recovered.ok()) {
+      logic.decided_log_error = recovered.error();
+      logic.learner = std::make_unique<Learner>(self, n, learner);
+      (void)logic.learner->recover({}, stored.decided_where);
+    }
+  }
+
+  ProposerOptions proposer = spec.proposer;
+  // In the KV service every node's applier proposes the same next instances,
+  // and the applier's leader-by-authorship rule settles who proposes: a node
+  // falling back to basic Paxos there would only fight the leader instance
+  // by instance (500 ms stalls in bench/compare). The fallback is for
+  // proposers that decide different instances (the PaxosPeer API).
+  if (spec.kv) proposer.rival_quiet = Duration::zero();
+  logic.proposer = std::make_unique<Proposer>(self, n, spec.seed * 104729 + self + salt, proposer);
+  logic.proposer->raise_round(spec.initial_round);
+  if (!spec.planted_bug_no_restart_round) {
+    logic.proposer->raise_round(logic.acceptor->join_info().max_round);
+  }
+  logic.link_seed = spec.seed * 7919 + self + salt;
+  return logic;
+}
+
+}  // namespace kvpaxos
