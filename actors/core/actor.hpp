@@ -42,6 +42,10 @@ class ActorLogic {
   // it after every event, unit tests after each step. Cheap enough for that:
   // no more than a walk over the state held.
   virtual std::string check_invariants() const { return {}; }
+  // A state the node must not go on from (two values decided for one
+  // instance): the runner stops the process with this line, the simulator
+  // reports a violation. Empty when all is well; cheap (a counter).
+  virtual std::string fatal() const { return {}; }
 };
 
 }  // namespace kvpaxos

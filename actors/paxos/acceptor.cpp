@@ -128,6 +128,10 @@ Accepted Acceptor::on_accept(Accept m) {
   InstanceState& s = instances_[m.instance];
   // >= : the proposer that was promised this very ballot may now be accepted.
   if (m.ballot >= promised_in(m.instance)) {
+    // One ballot is one proposer's one proposal: the same ballot with another
+    // value means a proposer reused a ballot (a restart without the restart
+    // ballot rule). Accepting it would be safe here, but the run is not.
+    if (m.ballot == s.accepted_ballot && m.value != s.accepted_value) ++ballot_reused_;
     s.promised = m.ballot;
     s.accepted_ballot = m.ballot;
     s.accepted_value = std::move(m.value);
@@ -300,6 +304,27 @@ void Acceptor::handle(const Address& from, Body body, Time, Outbox& out) {
   } else if (std::holds_alternative<JoinQuery>(body)) {
     out.push_back({from, join_info()});
   }
+}
+
+std::string Acceptor::check_invariants() const {
+  if (!instances_.empty() && instances_.begin()->first < forget_below_) {
+    return "acceptor: holds instance " + std::to_string(instances_.begin()->first) +
+           " below its forget point " + std::to_string(forget_below_);
+  }
+  for (const auto& [instance, s] : instances_) {
+    if (promised_in(instance) < s.accepted_ballot) {
+      return "acceptor: instance " + std::to_string(instance) +
+             " accepted a ballot above the promise in force";
+    }
+    if (s.accepted_ballot.is_none() && !s.accepted_value.empty()) {
+      return "acceptor: instance " + std::to_string(instance) + " holds a value without a ballot";
+    }
+  }
+  if (ballot_reused_ != 0) {
+    return "acceptor: " + std::to_string(ballot_reused_) +
+           " Accepts reused an accepted ballot with another value";
+  }
+  return {};
 }
 
 }  // namespace kvpaxos

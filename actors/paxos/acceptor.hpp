@@ -102,6 +102,9 @@ class Acceptor final : public ActorLogic {
 
   Writes take_writes() override;
   bool durable() const override { return persistent_; }
+  // Accepted ballots never above the promise in force, nothing held below
+  // the forget point, and no ballot accepted again with another value.
+  std::string check_invariants() const override;
 
   void handle(const Address& from, Body body, Time now, Outbox& out) override;
   void tick(Time, Outbox&) override {}
@@ -163,6 +166,7 @@ class Acceptor final : public ActorLogic {
   InstanceId range_from_ = 0;  // meaningful when range_ballot_ is not none
   Ballot range_ballot_;
   std::uint64_t abstained_ = 0;  // Prepare/Accept left unanswered below the vote floor
+  std::uint64_t ballot_reused_ = 0;  // Accepts at an accepted ballot with another value
   AcceptorRefusals refused_;
 };
 

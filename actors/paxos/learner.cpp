@@ -124,7 +124,7 @@ void Learner::on_decided(Decided m, bool from_peer, Outbox& out) {
   }
   auto [it, inserted] = decided_.try_emplace(m.instance, std::move(m.value));
   if (!inserted) {
-    if (it->second != m.value) ++conflicts_;
+    if (it->second != m.value && conflicts_++ == 0) first_conflict_ = m.instance;
     return;
   }
   decided_bytes_ += it->second.size();
@@ -323,6 +323,31 @@ void Learner::report_progress(Outbox& out) {
   last_progress_ = progress;
   out.push_back({{self_, Actor::peer_link}, local});
   if (options_.deliver_to_applier) out.push_back({{self_, Actor::applier}, progress});
+}
+
+std::string Learner::check_invariants() const {
+  if (!decided_.empty() && decided_.begin()->first < held_from_) {
+    return "learner: holds instance " + std::to_string(decided_.begin()->first) +
+           " below held_from " + std::to_string(held_from_);
+  }
+  std::uint64_t bytes = 0;
+  for (const auto& [instance, value] : decided_) bytes += value.size();
+  if (bytes != decided_bytes_) {
+    return "learner: holds " + std::to_string(bytes) + " bytes of values but counts " +
+           std::to_string(decided_bytes_);
+  }
+  if (!decided_.empty() && decided_.rbegin()->first >= decided_below_) {
+    return "learner: holds instance " + std::to_string(decided_.rbegin()->first) +
+           " at or above decided_below " + std::to_string(decided_below_);
+  }
+  return fatal();
+}
+
+std::string Learner::fatal() const {
+  if (conflicts_ == 0) return {};
+  return "learner: two different values were decided for instance " +
+         std::to_string(first_conflict_) + " (" + std::to_string(conflicts_) +
+         " conflicts); Paxos safety is broken, stopping rather than applying either";
 }
 
 }  // namespace kvpaxos

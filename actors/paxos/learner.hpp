@@ -98,6 +98,12 @@ class Learner final : public ActorLogic {
   Result<bool> recover(const std::vector<std::string>& records, const std::string& where);
   Writes take_writes() override;
   bool durable() const override { return persistent_; }
+  // Nothing held below held_from, the held bytes add up, delivery never
+  // ahead of what is decided.
+  std::string check_invariants() const override;
+  // Two values decided for one instance: Paxos is broken somewhere, and the
+  // node stops rather than apply either.
+  std::string fatal() const override;
 
   void handle(const Address& from, Body body, Time now, Outbox& out) override;
   void tick(Time now, Outbox& out) override;
@@ -155,6 +161,7 @@ class Learner final : public ActorLogic {
   std::uint64_t snapshot_requests_ = 0;  // picks the next source on each retry
   NodeId next_catch_up_peer_ = 0;
   std::uint64_t conflicts_ = 0;
+  InstanceId first_conflict_ = 0;
   LearnerRefusals refused_;
 };
 

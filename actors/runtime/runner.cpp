@@ -195,6 +195,10 @@ ActorThread::~ActorThread() {
 // The only disk writes on the hot path: the batch's Writes, persisted and
 // synced before anything the batch produced is sent.
 void ActorThread::persist_or_die() {
+  if (std::string fatal = logic_->fatal(); !fatal.empty()) {
+    log::error(log_prefix_ + fatal);
+    std::_Exit(3);
+  }
   Writes writes = logic_->take_writes();
   if (writes.empty() || !log_) return;
   Result<bool> synced = persist(*log_, std::move(writes), to_disk_);
