@@ -1,7 +1,5 @@
 #include "actors/runtime/node.hpp"
 
-#include <algorithm>
-#include <array>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -12,6 +10,7 @@
 #include <zmq_addon.hpp>
 
 #include "actors/node/node_logic.hpp"
+#include "actors/paxos/join.hpp"
 #include "actors/runtime/durable_acceptor.hpp"
 #include "actors/runtime/logger.hpp"
 #include "actors/runtime/paxos_peer.hpp"
@@ -320,149 +319,71 @@ std::optional<PeerMessage> next_peer_message(zmq::socket_t& router, const NodeCo
   return PeerMessage{h.value(), std::move(frames[2])};
 }
 
+// Sends what a survey asked for: from this node's peer link, unstamped (the
+// node has no progress yet), never blocking.
+void send_to_peers(std::vector<std::unique_ptr<zmq::socket_t>>& dealers, NodeId self,
+                   Outbox& out) {
+  for (const Outbound& o : out) {
+    const FrameHeader h{o.to, {self, Actor::peer_link}, 0, 0};
+    send_frames(*dealers.at(o.to.node), encode_header(h), encode(o.body), /*wait=*/false);
+  }
+  out.clear();
+}
+
+// Runs `survey` (a FirstStartSurvey or a JoinSurvey) on the clock until it
+// is done: sends what it asks for, reports its progress lines, and hands
+// each frame from another member to `on_frame`.
+template <typename Survey, typename OnFrame>
+void run_until_done(Survey& survey, zmq::socket_t& router,
+                    std::vector<std::unique_ptr<zmq::socket_t>>& dealers,
+                    const NodeConfig& config,
+                    const std::function<void(const std::string&)>& progress, OnFrame on_frame) {
+  Outbox out;
+  for (;;) {
+    const Time now = Clock::now();
+    survey.tick(now, out);
+    if (survey.done()) return;
+    send_to_peers(dealers, config.self, out);
+    if (std::optional<std::string> line = survey.progress_line(now)) progress(*line);
+    if (std::optional<PeerMessage> m = next_peer_message(router, config)) on_frame(*m);
+  }
+}
+
 }  // namespace
 
 Result<PeerSurvey> survey_peers(zmq::context_t& ctx, const NodeConfig& config, Duration wait,
                                 const std::function<void(const std::string&)>& progress) {
   const std::string& endpoint = config.members.at(config.self).endpoint;
-  const std::size_t n = config.members.size();
   std::shared_ptr<ZapHandler> zap;
   Result<std::unique_ptr<zmq::socket_t>> listening =
       listen_on_peer_port(ctx, config, "is another kvpaxosd using that address?", zap);
   if (!listening.ok()) return Error{listening.error()};
   zmq::socket_t& router = *listening.value();
   std::vector<std::unique_ptr<zmq::socket_t>> dealers = connect_to_peers(ctx, config);
-  PeerSurvey survey;
-  std::vector<bool> heard(n, false);
-  const std::size_t others_needed = n / 2;  // with this node, a majority
-  const Time start = Clock::now();
-  Time next_beat = start;
-  Time next_progress = start + std::chrono::seconds(1);
-  while (Clock::now() - start < wait && survey.heard < others_needed &&
-         survey.furthest_decided == 0) {
-    const Time now = Clock::now();
-    if (now >= next_beat) {
-      // Surveying nodes hear each other: a new cluster starts all at once.
-      for (NodeId peer = 0; peer < n; ++peer) {
-        if (!dealers[peer]) continue;
-        const FrameHeader h{{peer, Actor::peer_link}, {config.self, Actor::peer_link}, 0, 0};
-        send_frames(*dealers[peer], encode_header(h), encode(Heartbeat{}), /*wait=*/false);
-      }
-      next_beat = now + std::chrono::milliseconds(100);
-    }
-    if (now >= next_progress) {
-      std::string missing;
-      for (NodeId peer = 0; peer < n; ++peer) {
-        if (peer == config.self || heard[peer]) continue;
-        missing += (missing.empty() ? "" : ", ") + config.members[peer].name;
-      }
-      progress("heard " + std::to_string(survey.heard) + " of the " + std::to_string(n - 1) +
-               " other nodes (" + std::to_string(others_needed) + " needed); waiting for " +
-               missing);
-      next_progress = now + std::chrono::seconds(1);
-    }
-    std::optional<PeerMessage> m = next_peer_message(router, config);
-    if (!m) continue;
-    const FrameHeader* h = &m->header;
-    if (!heard[h->from.node]) {
-      heard[h->from.node] = true;
-      ++survey.heard;
-    }
-    const InstanceId progress_seen = std::max({h->decided_below, h->done_below, h->forget_below});
-    if (progress_seen > survey.furthest_decided) {
-      survey.furthest_decided = progress_seen;
-      survey.furthest_name = config.members[h->from.node].name;
-    }
-  }
-  survey.needed = others_needed;
+  FirstStartSurvey survey(config.self, config.members, wait, Clock::now());
+  run_until_done(survey, router, dealers, config, progress,
+                 [&survey](const PeerMessage& m) { survey.handle(m.header); });
   router.unbind(endpoint);
-  return survey;
+  return survey.result();
 }
 
 Result<JoinBarrier> gather_join_barrier(zmq::context_t& ctx, const NodeConfig& config,
                                         Duration timeout,
                                         const std::function<void(const std::string&)>& progress) {
-  const NodeId self = config.self;
-  const std::size_t n = config.members.size();
-  const std::string& endpoint = config.members.at(self).endpoint;
+  const std::string& endpoint = config.members.at(config.self).endpoint;
   std::shared_ptr<ZapHandler> zap;
   Result<std::unique_ptr<zmq::socket_t>> listening = listen_on_peer_port(
       ctx, config, "is this node still running? stop it before rebuilding it", zap);
   if (!listening.ok()) return Error{listening.error()};
   zmq::socket_t& router = *listening.value();
   std::vector<std::unique_ptr<zmq::socket_t>> dealers = connect_to_peers(ctx, config);
-  const Actor asked[] = {Actor::acceptor, Actor::proposer};
-  // answered[peer][0] acceptor, [1] proposer
-  std::vector<std::array<bool, 2>> answered(n, {false, false});
-  answered[self] = {true, true};
-  JoinBarrier barrier;
-  auto missing = [&] {
-    std::string names;
-    for (NodeId peer = 0; peer < n; ++peer) {
-      if (answered[peer][0] && answered[peer][1]) continue;
-      names += (names.empty() ? "" : ", ") + config.members[peer].name + " (" +
-               config.members[peer].endpoint + ")";
-    }
-    return names;
-  };
-  const Time start = Clock::now();
-  Time next_ask = start;
-  Time next_progress = start + std::chrono::seconds(1);
-  for (;;) {
-    const std::string waiting = missing();
-    if (waiting.empty()) break;
-    const Time now = Clock::now();
-    if (now - start > timeout) {
-      router.unbind(endpoint);
-      return Error{"no answer from " + waiting + " after " +
-                   std::to_string(std::chrono::duration_cast<std::chrono::seconds>(timeout).count()) +
-                   "s; every other node must be up to rebuild this one (one that is down may be "
-                   "the only other witness of what the lost data dir promised)"};
-    }
-    if (now >= next_progress) {
-      progress("waiting for " + waiting);
-      next_progress = now + std::chrono::seconds(1);
-    }
-    if (now >= next_ask) {
-      for (NodeId peer = 0; peer < n; ++peer) {
-        for (int a = 0; a < 2; ++a) {
-          if (answered[peer][a]) continue;
-          const FrameHeader h{{peer, asked[a]}, {self, Actor::peer_link}, 0, 0};
-          send_frames(*dealers[peer], encode_header(h), encode(JoinQuery{}), /*wait=*/false);
-        }
-      }
-      next_ask = now + std::chrono::milliseconds(200);
-    }
-    std::optional<PeerMessage> m = next_peer_message(router, config);
-    if (!m) continue;
-    const FrameHeader* h = &m->header;
-    Result<Body> body = decode(m->body.to_string_view());
-    if (!body.ok()) continue;
-    if (std::holds_alternative<JoinQuery>(body.value())) {
-      router.unbind(endpoint);
-      return Error{config.members[h->from.node].name + " is being rebuilt at the same time; "
-                   "rebuild one node at a time (stop one of the two --join runs, and start it "
-                   "again once the other has caught up)"};
-    }
-    const auto* info = std::get_if<JoinInfo>(&body.value());
-    if (info == nullptr) continue;  // Paxos traffic for the node this will be: not yet
-    const int a = h->from.actor == Actor::acceptor ? 0 : h->from.actor == Actor::proposer ? 1 : -1;
-    if (a < 0) continue;
-    if (info->repairing) {
-      router.unbind(endpoint);
-      return Error{config.members[h->from.node].name + " was itself rebuilt and the log below "
-                   "its vote floor is not yet forgotten by a majority; rebuilding a second node "
-                   "now could leave an instance that no majority may vote in. Retry once "
-                   "`kvctl status` shows its MIN at or above " +
-                   std::to_string(info->instance_bound) + " (after the next snapshots; "
-                   "writes make them come sooner)"};
-    }
-    answered[h->from.node][static_cast<std::size_t>(a)] = true;
-    barrier.vote_floor = std::max(barrier.vote_floor, info->instance_bound);
-    barrier.max_round = std::max(barrier.max_round, info->max_round);
-  }
+  JoinSurvey survey(config.self, config.members, timeout, Clock::now());
+  run_until_done(survey, router, dealers, config, progress, [&survey](const PeerMessage& m) {
+    Result<Body> body = decode(m.body.to_string_view());
+    if (body.ok()) survey.handle(m.header.from, body.value());
+  });
   router.unbind(endpoint);
-  return barrier;
+  return survey.result();
 }
 
 Result<bool> write_vote_floor(const std::string& data_dir, InstanceId vote_floor,

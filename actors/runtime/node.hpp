@@ -20,6 +20,7 @@
 
 #include "actors/core/cluster_config.hpp"
 #include "actors/net/peer_link.hpp"
+#include "actors/paxos/join.hpp"
 #include "actors/paxos/proposer.hpp"
 #include "messages/result.hpp"
 
@@ -54,40 +55,22 @@ struct NodeConfig {
   std::shared_ptr<const TransportSecurity> security;
 };
 
-// What the other nodes say about the log, heard on this node's peer endpoint
-// before the node itself starts: they send heartbeats stamped with their
-// progress to every member. A node with an empty data dir uses it to tell a
-// new cluster from one that has a log (and so from a node that lost its data).
-struct PeerSurvey {
-  std::size_t heard = 0;             // distinct peers heard from
-  std::size_t needed = 0;            // peers that, with this node, make a majority
-  InstanceId furthest_decided = 0;   // highest decided_below / done_below / forget_below heard
-  std::string furthest_name;         // who reported it
-};
-// Listens on config.members[config.self]'s endpoint, and sends heartbeats to
-// every peer (so nodes surveying at once hear each other), until a majority
-// with this node was heard, a peer reports progress, or `wait` passed.
-// `progress` gets a line about once a second. Fails if the endpoint cannot
-// be bound.
+// Before a node starts, on its own peer endpoint (the decisions are
+// actors/paxos/join.hpp's; these run them on sockets and the clock).
+//
+// --first-start: listens on config.members[config.self]'s endpoint and runs
+// a FirstStartSurvey: heartbeats to every peer (so nodes surveying at once
+// hear each other) until a majority with this node was heard, a peer reports
+// progress, or `wait` passed. `progress` gets a line about once a second.
+// Fails if the endpoint cannot be bound.
 Result<PeerSurvey> survey_peers(zmq::context_t& ctx, const NodeConfig& config, Duration wait,
                                 const std::function<void(const std::string&)>& progress);
 
-// Rebuilding a node that lost its data dir (kvpaxosd --join). Its lost self
-// may have promised or accepted anything in instances that were in progress
-// when it died; the new node must never vote there. Every other node's
-// acceptor and proposer report (JoinInfo) a bound above every instance they
-// have seen; since any instance in which the lost self's vote counted was
-// also seen by another acceptor (a majority has at least two members) or
-// started by a live proposer, the maximum of those bounds is a safe vote
-// floor. Every other node must answer: one that is down could be the only
-// other witness of such an instance.
-struct JoinBarrier {
-  InstanceId vote_floor = 0;
-  std::uint64_t max_round = 0;
-};
-// Listens on this node's peer endpoint, asks every peer's acceptor and
-// proposer, and waits up to `timeout` for all answers. `progress` is called
-// about once a second with a line naming who has not answered yet.
+// --join: listens on this node's peer endpoint and runs a JoinSurvey: asks
+// every peer's acceptor and proposer and waits up to `timeout` for all
+// answers. `progress` is called about once a second with a line naming who
+// has not answered yet. The error says why there is no barrier (silence,
+// another node rebuilding or still repairing, the endpoint in use).
 Result<JoinBarrier> gather_join_barrier(zmq::context_t& ctx, const NodeConfig& config,
                                         Duration timeout,
                                         const std::function<void(const std::string&)>& progress);

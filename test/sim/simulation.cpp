@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "actors/paxos/acceptor.hpp"
+#include "actors/paxos/join.hpp"
 #include "actors/kv/applier.hpp"
 #include "actors/kv/front_door.hpp"
 #include "actors/paxos/learner.hpp"
@@ -607,17 +608,28 @@ void Simulation::heal() {
 bool Simulation::rebuild(NodeId i) {
   SimNode& node = nodes_[i];
   if (node.crashed || paused(i)) return false;
-  InstanceId floor = 0;
-  std::uint64_t round = 0;
+  // kvpaxosd --join's own rule (JoinSurvey): every other node must answer,
+  // none may be repairing, and the floor and round are the maxima of the
+  // answers. Here the answers come at once (a crashed node's never), so one
+  // round of queries decides.
+  std::vector<Member> members;
   for (NodeId j = 0; j < nodes_.size(); ++j) {
-    if (j == i) continue;
-    // kvpaxosd --join waits for every other node, and for none to be repairing.
-    if (nodes_[j].crashed || nodes_[j].acceptor->repairing()) return false;
-    for (const JoinInfo& info : {nodes_[j].acceptor->join_info(), nodes_[j].proposer->join_info()}) {
-      floor = std::max(floor, info.instance_bound);
-      round = std::max(round, info.max_round);
-    }
+    members.push_back({"n" + std::to_string(j + 1), "sim"});
   }
+  JoinSurvey survey(i, std::move(members), std::chrono::seconds(60), now_);
+  Outbox queries;
+  survey.tick(now_, queries);
+  for (const Outbound& query : queries) {
+    const SimNode& peer = nodes_[query.to.node];
+    if (peer.crashed) continue;
+    survey.handle(query.to, query.to.actor == Actor::acceptor ? peer.acceptor->join_info()
+                                                              : peer.proposer->join_info());
+  }
+  if (!survey.done()) return false;
+  const Result<JoinBarrier> barrier = survey.result();
+  if (!barrier.ok()) return false;
+  const InstanceId floor = barrier->vote_floor;
+  const std::uint64_t round = barrier->max_round;
   ++result_.stats.rebuilds;
   ++node.incarnation;
   make_actors(i);
