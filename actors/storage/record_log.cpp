@@ -33,7 +33,7 @@ void MemoryLog::crash(std::uint64_t keep_unsynced) {
   synced_ = bytes_.size();
 }
 
-Result<MemoryLog::Read> MemoryLog::read() const {
+Result<MemoryLog::Read> MemoryLog::open() {
   Read out;
   const RecordScan s =
       scan_records(bytes_, [&out](std::string_view p) { out.records.emplace_back(p); });
@@ -42,6 +42,8 @@ Result<MemoryLog::Read> MemoryLog::read() const {
                  " is damaged and is not the last one"};
   }
   out.torn_bytes = bytes_.size() - s.good_bytes;
+  bytes_.resize(s.good_bytes);
+  synced_ = bytes_.size();
   return out;
 }
 

@@ -62,13 +62,14 @@ class MemoryLog final : public RecordLog {
   // The process (or machine) stops: of the unsynced tail, the first
   // `keep_unsynced` bytes survive (clamped), the rest is gone.
   void crash(std::uint64_t keep_unsynced);
-  // The records a restart reads, and the torn bytes it cut off; an error
-  // when a record before the end is damaged.
+  // What a restart does, as SegmentedLog::open: reads the records, and cuts
+  // a torn tail off (so that new records follow the last whole one); an
+  // error when a record before the end is damaged.
   struct Read {
     std::vector<std::string> records;
     std::uint64_t torn_bytes = 0;
   };
-  Result<Read> read() const;
+  Result<Read> open();
 
  private:
   std::string bytes_;

@@ -41,13 +41,17 @@ int main(int argc, char** argv) {
                "Proposers run phase 1 in every instance (no Multi-Paxos leader)");
   app.add_option("--bug", bug,
                  "Plant a bug to see it caught: none | amnesiac-acceptor | join-without-vote-floor "
-                 "| execute-expired-sessions")
+                 "| execute-expired-sessions | reply-before-sync | restart-without-ballot-rule")
       ->capture_default_str()
       ->check(CLI::IsMember({"none", "amnesiac-acceptor", "join-without-vote-floor",
-                             "execute-expired-sessions"}));
+                             "execute-expired-sessions", "reply-before-sync",
+                             "restart-without-ballot-rule"}));
   app.add_option("--max-sessions", base.max_sessions,
                  "Sessions each applier keeps (0: 2 in every fourth seed, else the default)")
       ->capture_default_str();
+  app.add_flag("--crash-restart", base.crash_restarts,
+               "Crash nodes and restart them from their simulated disks every 40-250 ms "
+               "(one in ten: the whole cluster)");
   app.add_flag("--frequent-rebuilds", base.frequent_rebuilds,
                "Rebuild node 0 from nothing (as kvpaxosd --join) every 30 virtual ms");
   app.add_option("--history-dir", history_dir,
@@ -69,6 +73,8 @@ int main(int argc, char** argv) {
   if (bug == "amnesiac-acceptor") base.bug = sim::PlantedBug::amnesiac_acceptor;
   if (bug == "join-without-vote-floor") base.bug = sim::PlantedBug::join_without_vote_floor;
   if (bug == "execute-expired-sessions") base.bug = sim::PlantedBug::execute_expired_sessions;
+  if (bug == "reply-before-sync") base.bug = sim::PlantedBug::reply_before_sync;
+  if (bug == "restart-without-ballot-rule") base.bug = sim::PlantedBug::restart_without_ballot_rule;
 
 
   std::uint64_t failed = 0, ops = 0, unknown = 0, faults = 0, messages = 0;

@@ -13,16 +13,18 @@
 #include <sstream>
 #include <unordered_map>
 
-#include "actors/paxos/acceptor.hpp"
-#include "actors/paxos/join.hpp"
 #include "actors/kv/applier.hpp"
 #include "actors/kv/front_door.hpp"
-#include "actors/paxos/learner.hpp"
 #include "actors/net/peer_link.hpp"
+#include "actors/node/node_logic.hpp"
+#include "actors/paxos/acceptor.hpp"
+#include "actors/paxos/join.hpp"
+#include "actors/paxos/learner.hpp"
 #include "actors/paxos/proposer.hpp"
-#include "test/history/linearizability.hpp"
+#include "actors/storage/record_log.hpp"
 #include "messages/codec.hpp"
 #include "messages/kv_op.hpp"
+#include "test/history/linearizability.hpp"
 
 namespace kvpaxos::sim {
 namespace {
@@ -39,6 +41,15 @@ struct Weather {
   std::int64_t max_delay_us = 2000;
 };
 
+// A node's disk: what its acceptor and learner persisted (MemoryLog loses
+// the unsynced tail on a crash, sometimes mid-record) and its snapshot file
+// (replaced whole, as write_file_atomically does).
+struct SimDisk {
+  MemoryLog acceptor;
+  MemoryLog decided;
+  std::optional<std::string> snapshot;
+};
+
 struct SimNode {
   std::unique_ptr<Acceptor> acceptor = std::make_unique<Acceptor>();
   std::unique_ptr<Proposer> proposer;
@@ -46,12 +57,20 @@ struct SimNode {
   std::unique_ptr<Applier> applier;
   std::unique_ptr<FrontDoor> front_door;
   std::unique_ptr<PeerLink> link;
+  SimDisk disk;
   bool crashed = false;
-  std::uint64_t incarnation = 0;  // bumped by a rebuild: the old inproc queues die
+  bool restarting = false;  // crashed, and will start again from its disk
+  // Bumped by a crash, a restart and a rebuild: the old process's inproc
+  // queues, timers and pending syncs die with it.
+  std::uint64_t incarnation = 0;
   Time paused_until{};
   InstanceId next_apply = 0;  // what the learner must hand the applier next
   // Inproc pipes are FIFO: the time of the last delivery per (from, to) actor.
   std::map<std::pair<Actor, Actor>, Time> pipe_clock;
+  // Per actor: when its last batch's sync completes; later output waits.
+  std::map<Actor, Time> persist_clock;
+  // Since its last restart: the highest round its acceptor had seen then.
+  std::optional<std::uint64_t> restart_round_floor;
 };
 
 struct SimClient {
@@ -71,6 +90,7 @@ struct SimClient {
   std::uint64_t attempt = 0;  // tells a stale timeout event from the live one
   int sends = 0;              // copies of this call's request sent
   int generation = 0;         // sessions this client started after its first
+  bool final_read = false;    // one more get once the faults are healed
 };
 
 class Simulation {
@@ -90,17 +110,27 @@ class Simulation {
 
   // ---- nodes and messages
   void build();
+  NodeSpec spec(NodeId node);
+  // Builds the node's logic from its disk with kvpaxosd's factory.
   void make_actors(NodeId node);
+  void schedule_ticks(NodeId node);
+  MemoryLog* disk_log(NodeId node, Actor actor);
+  // What the runner does after a batch: check the logic's invariants,
+  // persist its Writes (the sync takes disk time) and only then send.
+  void commit(NodeId node, Actor actor, Outbox& out);
+  void release_synced(NodeId node, Actor actor, std::uint64_t incarnation, Outbox held);
+  void save_snapshot(NodeId node, InstanceId applied_below, std::string bytes);
   ActorLogic* logic(NodeId node, Actor actor);
   void deliver(Address to, Address from, Body body);
   void route(NodeId node, Actor from, Outbox& out);
   static const char* refused_correct_input(const SimNode& n);
   void send_local(NodeId node, Actor from, Outbound o);
+  void check_restart_ballots(NodeId node, const Outbox& out);
   void send_peer(PeerFrame frame);
   void arrive_peer(PeerFrame frame);
-  void tick(NodeId node, Actor actor);
+  void tick(NodeId node, Actor actor, std::uint64_t incarnation);
   void flush(NodeId node, Actor actor);
-  void tick_link(NodeId node);
+  void tick_link(NodeId node, std::uint64_t incarnation);
   bool runnable(NodeId node) const { return !nodes_[node].crashed; }
   bool paused(NodeId node) const { return now_ < nodes_[node].paused_until; }
   bool connected(NodeId a, NodeId b) const {
@@ -129,6 +159,13 @@ class Simulation {
   void amnesia_step();
   bool rebuild(NodeId node);
   void rebuild_step();
+  // The process stops (its unsynced writes go, maybe mid-record) and starts
+  // again from its disk after `down`.
+  void crash(NodeId node);
+  void crash_restart(NodeId node, Duration down);
+  void restart(NodeId node);
+  void cluster_restart();
+  void crash_restart_step();
 
   // ---- the end
   bool settled() const;
@@ -176,24 +213,20 @@ void Simulation::trace(std::uint64_t a, std::uint64_t b) {
   }
 }
 
-void Simulation::make_actors(NodeId i) {
+NodeSpec Simulation::spec(NodeId i) {
   const auto n = static_cast<std::size_t>(config_.nodes);
-  std::vector<std::string> names;
-  for (std::size_t j = 0; j < n; ++j) names.push_back("n" + std::to_string(j + 1));
-  SimNode& node = nodes_[i];
-  const std::uint64_t salt = node.incarnation * 1'000'003;
-  node.acceptor = std::make_unique<Acceptor>(i, n);
-  node.proposer = std::make_unique<Proposer>(i, n, config_.seed * 104729 + i + salt,
-                                            // As kvpaxosd's KV nodes: no basic-Paxos fallback.
-                                            ProposerOptions{.multi_paxos = config_.multi_paxos,
-                                                            .rival_quiet = Duration::zero()});
-  LearnerOptions learner{.forget_with_majority = true};
+  NodeSpec spec{.self = i,
+                .kv = true,
+                .seed = config_.seed,
+                .incarnation = nodes_[i].incarnation,
+                .proposer = {.multi_paxos = config_.multi_paxos},
+                .learner = {.forget_with_majority = true}};
+  for (std::size_t j = 0; j < n; ++j) spec.names.push_back("n" + std::to_string(j + 1));
   // Every third seed forgets as soon as a majority is done (no values kept for
   // lagging nodes), so that lagging nodes take the snapshot path often: with
   // the default margin they mostly catch up from the log.
-  if (config_.seed % 3 == 0 && !config_.partial_partition) learner.keep_for_laggards = 0;
-  node.learner = std::make_unique<Learner>(i, n, learner);
-  ApplierOptions applier{.name = names[i], .nodes = n};
+  if (config_.seed % 3 == 0 && !config_.partial_partition) spec.learner.keep_for_laggards = 0;
+  ApplierOptions& applier = spec.applier;
   if (config_.seed % 2 == 1) {
     // Batches of 1-3 ops and 2-3 instances in flight: with the default 1024
     // ops a batch is never full here, and no second instance would go out.
@@ -202,25 +235,150 @@ void Simulation::make_actors(NodeId i) {
   }
   applier.max_sessions = max_sessions();
   applier.bug_execute_expired = config_.bug == PlantedBug::execute_expired_sessions;
-  node.applier = std::make_unique<Applier>(i, applier);
+  // Snapshots to the simulated disk every 32 to 128 instances, as kvpaxosd
+  // writes them under --data-dir (every 10,000 there).
+  applier.snapshot_every = 32 + config_.seed % 4 * 32;
+  applier.save_snapshot = [this, i](InstanceId below, std::string bytes) {
+    save_snapshot(i, below, std::move(bytes));
+  };
+  applier.data_dir_bytes = [this, i] {
+    const SimDisk& d = nodes_[i].disk;
+    return d.acceptor.bytes_on_disk() + d.decided.bytes_on_disk() +
+           (d.snapshot ? d.snapshot->size() : 0);
+  };
+  spec.planted_bug_no_restart_round = config_.bug == PlantedBug::restart_without_ballot_rule;
+  return spec;
+}
+
+void Simulation::make_actors(NodeId i) {
+  SimNode& node = nodes_[i];
+  StoredState stored{.durable = true};
+  Result<MemoryLog::Read> acceptor = node.disk.acceptor.open();
+  Result<MemoryLog::Read> decided = node.disk.decided.open();
+  if (!acceptor.ok() || !decided.ok()) {
+    violation("n" + std::to_string(i + 1) + "'s disk does not read back: " +
+              (acceptor.ok() ? decided.error() : acceptor.error()));
+  } else {
+    if (acceptor->torn_bytes + decided->torn_bytes > 0) ++result_.stats.torn_tails;
+    stored.acceptor_records = std::move(acceptor->records);
+    stored.decided_records = std::move(decided->records);
+    stored.snapshot = node.disk.snapshot;
+  }
+  Result<NodeLogic> built = build_node_logic(spec(i), stored);
+  if (!built.ok()) {
+    violation("n" + std::to_string(i + 1) + " does not restart from its disk: " + built.error());
+    built = build_node_logic(spec(i), StoredState{.durable = true});
+  }
+  if (!built->decided_log_error.empty()) node.disk.decided = MemoryLog{};
+  node.acceptor = std::move(built->acceptor);
+  node.proposer = std::move(built->proposer);
+  node.learner = std::move(built->learner);
+  node.applier = std::move(built->applier);
   node.front_door = std::make_unique<FrontDoor>(i, false);
-  node.link = std::make_unique<PeerLink>(i, names, config_.seed * 7919 + i + salt);
+  std::vector<std::string> names = spec(i).names;
+  node.link = std::make_unique<PeerLink>(i, std::move(names), built->link_seed);
+  node.next_apply = node.applier->applied_below();
+  node.pipe_clock.clear();
+  node.persist_clock.clear();
+}
+
+void Simulation::schedule_ticks(NodeId i) {
+  const std::uint64_t incarnation = nodes_[i].incarnation;
+  for (Actor a : kTicking) {
+    const auto first = microseconds(std::uniform_int_distribution<int>(0, 10000)(rng_));
+    at(now_ + first, [this, i, a, incarnation] { tick(i, a, incarnation); });
+  }
+  at(now_ + microseconds(i * 997), [this, i, incarnation] { tick_link(i, incarnation); });
 }
 
 void Simulation::build() {
   const auto n = static_cast<std::size_t>(config_.nodes);
-  std::vector<std::string> names;
-  for (std::size_t i = 0; i < n; ++i) names.push_back("n" + std::to_string(i + 1));
   nodes_.resize(n);
   side_.assign(n, 0);
   for (NodeId i = 0; i < n; ++i) {
     make_actors(i);
-    for (Actor a : kTicking) {
-      const auto first = microseconds(std::uniform_int_distribution<int>(0, 10000)(rng_));
-      at(now_ + first, [this, i, a] { tick(i, a); });
-    }
-    at(now_ + microseconds(i * 997), [this, i] { tick_link(i); });
+    schedule_ticks(i);
   }
+}
+
+MemoryLog* Simulation::disk_log(NodeId node, Actor actor) {
+  if (actor == Actor::acceptor && nodes_[node].acceptor->durable()) return &nodes_[node].disk.acceptor;
+  if (actor == Actor::learner) return &nodes_[node].disk.decided;
+  return nullptr;
+}
+
+void Simulation::commit(NodeId node, Actor actor, Outbox& out) {
+  SimNode& n = nodes_[node];
+  ActorLogic* l = logic(node, actor);
+  if (l == nullptr) {
+    route(node, actor, out);
+    return;
+  }
+  if (std::string bad = l->check_invariants(); !bad.empty()) {
+    violation("n" + std::to_string(node + 1) + " " + bad);
+  }
+  Writes writes = l->take_writes();
+  MemoryLog* log = disk_log(node, actor);
+  Time& ready = n.persist_clock[actor];
+  Time release = std::max(ready, now_);
+  if (log != nullptr && !writes.empty()) {
+    if (writes.replace) {
+      (void)log->rewrite(writes.records);
+    } else {
+      for (const std::string& r : writes.records) log->append(r);
+    }
+    release += microseconds(std::uniform_int_distribution<int>(20, 400)(rng_));  // the fsync
+  }
+  ready = release;
+  // Output without writes of its own still waits for an earlier sync (one
+  // due now has not run yet when its log still holds unsynced bytes).
+  if (release == now_ && (log == nullptr || !log->has_unsynced())) {
+    route(node, actor, out);
+    return;
+  }
+  const std::uint64_t incarnation = n.incarnation;
+  if (config_.bug == PlantedBug::reply_before_sync) {
+    route(node, actor, out);  // the planted bug: the replies leave before the sync
+    at(release, [this, node, actor, incarnation] {
+      if (nodes_[node].incarnation != incarnation) return;
+      if (MemoryLog* m = disk_log(node, actor)) (void)m->sync(true);
+    });
+    return;
+  }
+  Outbox held = std::move(out);
+  out.clear();
+  at(release, [this, node, actor, incarnation, held = std::move(held)]() mutable {
+    release_synced(node, actor, incarnation, std::move(held));
+  });
+}
+
+void Simulation::release_synced(NodeId node, Actor actor, std::uint64_t incarnation, Outbox held) {
+  // A process that died before its sync completed never sent the batch.
+  if (nodes_[node].incarnation != incarnation) return;
+  if (paused(node)) {  // a stopped process finishes its fsync when it runs again
+    at(nodes_[node].paused_until + microseconds(1),
+       [this, node, actor, incarnation, h = std::move(held)]() mutable {
+         release_synced(node, actor, incarnation, std::move(h));
+       });
+    return;
+  }
+  if (MemoryLog* m = disk_log(node, actor)) (void)m->sync(true);
+  route(node, actor, held);
+}
+
+void Simulation::save_snapshot(NodeId i, InstanceId applied_below, std::string bytes) {
+  // The snapshot writer's thread: the file is written and synced a while
+  // later, then the applier hears SnapshotSaved. A crash before that keeps
+  // the previous file.
+  const std::uint64_t incarnation = nodes_[i].incarnation;
+  const auto took = std::chrono::milliseconds(std::uniform_int_distribution<int>(1, 30)(rng_));
+  at(now_ + took, [this, i, incarnation, applied_below, b = std::move(bytes)]() mutable {
+    SimNode& n = nodes_[i];
+    if (n.incarnation != incarnation || n.crashed) return;
+    n.disk.snapshot = std::move(b);
+    ++result_.stats.snapshots_saved;
+    deliver({i, Actor::applier}, {i, Actor::applier}, SnapshotSaved{applied_below, {}});
+  });
 }
 
 ActorLogic* Simulation::logic(NodeId node, Actor actor) {
@@ -269,7 +427,11 @@ void Simulation::deliver(Address to, Address from, Body body) {
       at(now_ + later, [this, node = to.node, actor = to.actor] { flush(node, actor); });
     }
   }
-  route(to.node, to.actor, out);
+  if (to.actor == Actor::peer_link) {
+    route(to.node, to.actor, out);
+  } else {
+    commit(to.node, to.actor, out);
+  }
   if (nodes_[to.node].learner->conflicts() != 0) {
     violation("learner of n" + std::to_string(to.node + 1) + " saw two values for one instance");
   }
@@ -294,6 +456,13 @@ const char* Simulation::refused_correct_input(const SimNode& n) {
 }
 
 void Simulation::route(NodeId node, Actor from, Outbox& out) {
+  // Synced before sent: an acceptor's answer promises what its disk holds.
+  if (from == Actor::acceptor && !out.empty() && nodes_[node].acceptor->durable() &&
+      nodes_[node].disk.acceptor.has_unsynced()) {
+    violation("n" + std::to_string(node + 1) + "'s acceptor answered before its records were "
+              "synced");
+  }
+  if (from == Actor::proposer) check_restart_ballots(node, out);
   for (Outbound& o : out) {
     if (o.to.node == node) {
       send_local(node, from, std::move(o));
@@ -306,6 +475,27 @@ void Simulation::route(NodeId node, Actor from, Outbox& out) {
     }
   }
   out.clear();
+}
+
+// The restart ballot rule: a restarted proposer's own ballots are above
+// every round its durable acceptor had seen when it started (so it never
+// reuses a ballot of its earlier self: a late Accept at it could meet a new
+// value at the same ballot).
+void Simulation::check_restart_ballots(NodeId node, const Outbox& out) {
+  const std::optional<std::uint64_t> floor = nodes_[node].restart_round_floor;
+  if (!floor) return;
+  for (const Outbound& o : out) {
+    const Ballot* b = nullptr;
+    if (const auto* p = std::get_if<Prepare>(&o.body)) b = &p->ballot;
+    if (const auto* p = std::get_if<PrepareFrom>(&o.body)) b = &p->ballot;
+    if (const auto* a = std::get_if<Accept>(&o.body)) b = &a->ballot;
+    if (b != nullptr && b->node == node && b->round <= *floor) {
+      violation("n" + std::to_string(node + 1) + "'s restarted proposer used round " +
+                std::to_string(b->round) + ", not above the " + std::to_string(*floor) +
+                " its acceptor had seen");
+      return;
+    }
+  }
 }
 
 void Simulation::send_local(NodeId node, Actor from, Outbound o) {
@@ -374,11 +564,11 @@ void Simulation::flush(NodeId node, Actor actor) {
   if (l == nullptr) return;
   Outbox out;
   l->flush(now_, out);
-  route(node, actor, out);
+  commit(node, actor, out);
 }
 
-void Simulation::tick(NodeId node, Actor actor) {
-  if (!runnable(node)) return;
+void Simulation::tick(NodeId node, Actor actor, std::uint64_t incarnation) {
+  if (!runnable(node) || nodes_[node].incarnation != incarnation) return;  // that process is gone
   ActorLogic* l = logic(node, actor);
   if (!paused(node)) {
     ++result_.stats.events;
@@ -386,17 +576,19 @@ void Simulation::tick(NodeId node, Actor actor) {
     Outbox out;
     l->tick(now_, out);
     l->flush(now_, out);
-    route(node, actor, out);
+    commit(node, actor, out);
   }
-  at(now_ + l->tick_interval(), [this, node, actor] { tick(node, actor); });
+  at(now_ + l->tick_interval(),
+     [this, node, actor, incarnation] { tick(node, actor, incarnation); });
 }
 
-void Simulation::tick_link(NodeId node) {
-  if (!runnable(node)) return;
+void Simulation::tick_link(NodeId node, std::uint64_t incarnation) {
+  if (!runnable(node) || nodes_[node].incarnation != incarnation) return;
   if (!paused(node)) {
     for (PeerFrame& f : nodes_[node].link->tick(now_)) send_peer(std::move(f));
   }
-  at(now_ + std::chrono::milliseconds(10), [this, node] { tick_link(node); });
+  at(now_ + std::chrono::milliseconds(10),
+     [this, node, incarnation] { tick_link(node, incarnation); });
 }
 
 void Simulation::observe_decided(InstanceId instance, const std::string& value, const char* where) {
@@ -429,12 +621,16 @@ void Simulation::observe_apply(NodeId node, const Apply& a) {
 
 void Simulation::client_next(int c) {
   SimClient& cl = clients_[static_cast<std::size_t>(c)];
-  if (!active_) return;
+  // After healing, one last read each: a user's next call, which makes a
+  // node propose and so learn what a node lost for good decided last.
+  const bool final_read = !active_ && cl.final_read;
+  if (!active_ && !final_read) return;
+  cl.final_read = false;
   std::uniform_int_distribution<int> pick(0, 99);
   const int roll = pick(rng_);
   // A session opens with a get, as the client library's do: a late copy of
   // seq 1 may run again once the session is evicted, which a get survives.
-  const OpKind op = cl.seq == 0 ? OpKind::get
+  const OpKind op = cl.seq == 0 || final_read ? OpKind::get
                     : roll < 40 ? OpKind::append
                     : roll < 65 ? OpKind::put
                                 : OpKind::get;
@@ -581,10 +777,15 @@ void Simulation::nemesis_step() {
     nodes_[node].paused_until = std::max(nodes_[node].paused_until, until);
   } else if (roll < 64 && crashed < max_crashed && !repairing) {
     ++result_.stats.crashes;
-    nodes_[static_cast<std::size_t>(pick(rng_) % n)].crashed = true;
+    crash(static_cast<NodeId>(pick(rng_) % n));
   } else if (roll < 68) {
     rebuild(static_cast<NodeId>(pick(rng_) % n));
-  } else if (roll < 85) {
+  } else if (roll < 75) {
+    const auto node = static_cast<NodeId>(pick(rng_) % n);
+    crash_restart(node, std::chrono::milliseconds(std::uniform_int_distribution<int>(5, 600)(rng_)));
+  } else if (roll < 77) {
+    cluster_restart();
+  } else if (roll < 87) {
     weather_.drop = std::uniform_real_distribution<double>(0.0, 0.4)(rng_);
     weather_.duplicate = std::uniform_real_distribution<double>(0.0, 0.2)(rng_);
   } else {
@@ -597,6 +798,9 @@ void Simulation::nemesis_step() {
 void Simulation::heal() {
   std::fill(side_.begin(), side_.end(), 0);
   weather_ = Weather{};
+  if (!active_) {
+    for (NodeId i = 0; i < nodes_.size(); ++i) restart(i);
+  }
   // Pauses run out by themselves: ending one early would overtake the
   // messages already queued for its end and reorder an inproc pipe.
 }
@@ -632,17 +836,75 @@ bool Simulation::rebuild(NodeId i) {
   const std::uint64_t round = barrier->max_round;
   ++result_.stats.rebuilds;
   ++node.incarnation;
+  node.disk = SimDisk{};  // the data dir is gone
+  node.restart_round_floor.reset();
   make_actors(i);
   // Without the range promise in start_rebuilt a leader that counted its
   // lost self's promise could still run phase 2 alone; the simulator hit
   // that in 1 of 5000 seeds at one point, so the proof is a unit test
   // (MultiPaxosRebuilt.WithoutTheRangePromiseTwoValuesAreChosen).
   if (config_.bug != PlantedBug::join_without_vote_floor) node.acceptor->start_rebuilt(floor, round);
+  // kvpaxosd --join writes the floor to the new data dir before it starts.
+  (void)persist(node.disk.acceptor, node.acceptor->take_writes(), /*to_disk=*/true);
   node.proposer->raise_round(round);
-  node.next_apply = 0;
-  node.pipe_clock.clear();
+  schedule_ticks(i);
   trace(0xbeef, i);
   return true;
+}
+
+void Simulation::crash(NodeId i) {
+  SimNode& n = nodes_[i];
+  if (n.crashed) return;
+  n.crashed = true;
+  n.restarting = false;
+  ++n.incarnation;
+  // Of what was appended and not yet synced, a prefix of any length made it
+  // to the platter: whole records, none, or one cut in the middle.
+  for (MemoryLog* log : {&n.disk.acceptor, &n.disk.decided}) {
+    log->crash(std::uniform_int_distribution<std::uint64_t>(0, log->unsynced_bytes())(rng_));
+  }
+  trace(0xdead, i);
+}
+
+void Simulation::crash_restart(NodeId i, Duration down) {
+  if (nodes_[i].crashed) return;
+  crash(i);
+  ++result_.stats.restarts;
+  nodes_[i].restarting = true;
+  at(now_ + down, [this, i] { restart(i); });
+}
+
+void Simulation::restart(NodeId i) {
+  SimNode& n = nodes_[i];
+  if (!n.crashed || !n.restarting) return;
+  ++n.incarnation;
+  make_actors(i);  // from the disk, through kvpaxosd's recovery
+  n.restart_round_floor = n.acceptor->join_info().max_round;
+  n.crashed = false;
+  n.restarting = false;
+  n.paused_until = Time{};
+  schedule_ticks(i);
+  trace(0xcafe, i);
+}
+
+// Every live node at once (a power cut): each comes back at its own time.
+void Simulation::cluster_restart() {
+  ++result_.stats.cluster_restarts;
+  for (NodeId i = 0; i < nodes_.size(); ++i) {
+    crash_restart(i, std::chrono::milliseconds(std::uniform_int_distribution<int>(20, 400)(rng_)));
+  }
+}
+
+void Simulation::crash_restart_step() {
+  if (!active_) return;
+  if (std::uniform_int_distribution<int>(0, 9)(rng_) == 0) {
+    cluster_restart();
+  } else {
+    const auto node = static_cast<NodeId>(std::uniform_int_distribution<int>(0, config_.nodes - 1)(rng_));
+    crash_restart(node, std::chrono::milliseconds(std::uniform_int_distribution<int>(1, 300)(rng_)));
+  }
+  at(now_ + std::chrono::milliseconds(std::uniform_int_distribution<int>(40, 250)(rng_)),
+     [this] { crash_restart_step(); });
 }
 
 void Simulation::rebuild_step() {
@@ -807,6 +1069,10 @@ SimResult Simulation::run() {
   if (config_.bug == PlantedBug::amnesiac_acceptor) {
     at(now_ + std::chrono::milliseconds(30), [this] { amnesia_step(); });
   }
+  if (config_.crash_restarts || config_.bug == PlantedBug::reply_before_sync ||
+      config_.bug == PlantedBug::restart_without_ballot_rule) {
+    at(now_ + std::chrono::milliseconds(50), [this] { crash_restart_step(); });
+  }
   if (config_.frequent_rebuilds || config_.bug == PlantedBug::join_without_vote_floor) {
     at(now_ + std::chrono::milliseconds(30), [this] { rebuild_step(); });
   }
@@ -814,6 +1080,12 @@ SimResult Simulation::run() {
   at(active_end, [this] {
     active_ = false;
     heal();
+    for (std::size_t c = 0; c < clients_.size(); ++c) {
+      clients_[c].final_read = true;
+      if (!clients_[c].busy) {
+        at(now_ + std::chrono::milliseconds(1), [this, c] { client_next(static_cast<int>(c)); });
+      }
+    }
   });
   const Time give_up = active_end + std::chrono::milliseconds(config_.settle_ms);
   while (result_.ok && !events_.empty()) {
@@ -858,8 +1130,10 @@ std::string summary(const SimConfig& config, const SimResult& r) {
     << r.stats.ops_unknown << " unknown, " << r.stats.instances << " instances, "
     << r.stats.messages << " peer messages (" << r.stats.dropped << " dropped, "
     << r.stats.duplicated << " duplicated), " << r.stats.partitions << " partitions, "
-    << r.stats.pauses << " pauses, " << r.stats.crashes << " crashes, " << r.stats.rebuilds
-    << " rebuilds, "
+    << r.stats.pauses << " pauses, " << r.stats.crashes << " crashes, " << r.stats.restarts
+    << " restarts (" << r.stats.cluster_restarts << " of the whole cluster, "
+    << r.stats.torn_tails << " torn tails read), " << r.stats.rebuilds << " rebuilds, "
+    << r.stats.snapshots_saved << " snapshots saved, "
     << r.stats.snapshots_installed << " snapshots installed, " << r.stats.sessions_expired
     << " sessions expired, " << r.stats.virtual_ms
     << " virtual ms";

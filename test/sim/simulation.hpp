@@ -3,9 +3,13 @@
 // Runs the sans-I/O logic of every node (acceptor, proposer, learner, applier,
 // front door, peer link) against a virtual clock and a seeded network that
 // drops, duplicates, delays, reorders and partitions peer messages; nodes are
-// paused (as by SIGSTOP), crashed for good, and rebuilt: a node loses all its
-// state (acceptor, log, applied data) and rejoins as kvpaxosd --join does,
-// with a vote floor from every other node's JoinInfo. Simulated clients behave like client/Client: one
+// paused (as by SIGSTOP), crashed for good, crashed and restarted from their
+// simulated disks (unsynced writes lost, sometimes a torn last record; the
+// whole cluster at once too), and rebuilt: a node loses all its state
+// (acceptor, log, applied data) and rejoins as kvpaxosd --join does, with a
+// vote floor from every other node's JoinInfo. Each node's logic is built by
+// kvpaxosd's own factory (actors/node) from what its disk holds, and its
+// Writes are persisted, with a simulated fsync delay, before its messages go. Simulated clients behave like client/Client: one
 // request outstanding, retry at the next node with the same seq, an overall
 // deadline after which the outcome is unknown. Half of them stick to one node,
 // as kvctl with one endpoint does, so calls into a minority end unknown.
@@ -19,7 +23,9 @@
 //     and every Apply is compared with the first value seen for it);
 //   - each node applies instances 0, 1, 2, ... in order, each with the value
 //     decided for it, so every applied sequence is a prefix of one history;
-//   - no learner counts a conflict.
+//   - no learner counts a conflict;
+//   - every logic's check_invariants() holds after each of its events;
+//   - an acceptor's answers leave only once its records are synced.
 // Checked at the end, after healing and a quiet period:
 //   - every live node applied the whole log and holds the same state, equal to
 //     a reference replay of the decided log (the exactly-once rule);
@@ -49,6 +55,12 @@ enum class PlantedBug {
   // session) instead of answering session_expired: a retried or re-proposed
   // op that ran before the eviction runs again.
   execute_expired_sessions,
+  // The runner sends an acceptor's replies before the sync of the records
+  // behind them completes: a crash then loses promises already answered.
+  reply_before_sync,
+  // A restarted proposer does not start above the rounds its own acceptor
+  // saw: it reuses ballots it already used, with other values.
+  restart_without_ballot_rule,
 };
 
 struct SimConfig {
@@ -69,6 +81,10 @@ struct SimConfig {
   // kvpaxosd --join does) every 30 ms while clients run: the control run for
   // join_without_vote_floor. The nemesis also rebuilds nodes now and then.
   bool frequent_rebuilds = false;
+  // Nodes crash and restart from their simulated disks every 40-250 ms
+  // (one in ten times the whole cluster), besides the nemesis's own
+  // crash-restarts.
+  bool crash_restarts = false;
   // Proposers lead with a range promise (the default) or run basic Paxos.
   bool multi_paxos = true;
   // A partial partition while clients run: n1 and n2 cannot reach each other,
@@ -88,6 +104,10 @@ struct SimStats {
   std::uint64_t partitions = 0;
   std::uint64_t pauses = 0;
   std::uint64_t crashes = 0;
+  std::uint64_t restarts = 0;  // a node crashed and started again from its disk
+  std::uint64_t cluster_restarts = 0;  // ... every node at once
+  std::uint64_t torn_tails = 0;  // restarts that cut a torn record off a log
+  std::uint64_t snapshots_saved = 0;
   std::uint64_t rebuilds = 0;  // a node lost its state and rejoined (--join)
   std::uint64_t snapshots_installed = 0;
   std::uint64_t ops_ok = 0;
