@@ -1,5 +1,7 @@
 #include "actors/paxos/proposer.hpp"
 
+#include "actors/core/quorum.hpp"
+
 #include <algorithm>
 #include <bit>
 
@@ -231,7 +233,7 @@ void Proposer::on_promise_from(NodeId from, PromiseFrom m, Time now, Outbox& out
     auto [it, inserted] = lead_.reported.try_emplace(v.instance);
     if (inserted || v.ballot > it->second.ballot) it->second = std::move(v);
   }
-  if (!is_majority(lead_.promised_by)) return;
+  if (!majority_voted(lead_.promised_by)) return;
   lead_.state = Leadership::State::leading;
   for (auto it = active_.lower_bound(lead_.from); it != active_.end(); ++it) {
     if (it->second.phase != Phase::waiting) continue;
@@ -318,7 +320,7 @@ void Proposer::on_promise(NodeId from, Promise m, Time now, Outbox& out) {
     a->highest_accepted = m.accepted_ballot;
     a->highest_value = std::move(m.accepted_value);
   }
-  if (!is_majority(a->promised_by)) return;
+  if (!majority_voted(a->promised_by)) return;
   a->phase = Phase::accepting;
   a->value = a->highest_accepted.is_none() ? a->own_value : a->highest_value;
   // The adopted value may be far larger than our own: wait for it as long.
@@ -331,7 +333,7 @@ void Proposer::on_accepted(NodeId from, const Accepted& m, Time now, Outbox& out
   Attempt* a = counting_attempt(from, m, Phase::accepting, now);
   if (a == nullptr) return;
   a->accepted_by |= std::uint64_t{1} << from;
-  if (!is_majority(a->accepted_by)) return;
+  if (!majority_voted(a->accepted_by)) return;
   // Leading worked: a later campaign starts with the shortest back-off again.
   // (Resetting it on every campaign would let two proposers duel at full speed.)
   if (leading() && a->ballot == lead_.ballot) lead_.timeout = options_.initial_timeout;
@@ -362,8 +364,8 @@ Duration Proposer::jittered(Duration d) {
   return Duration(dist(rng_));
 }
 
-bool Proposer::is_majority(std::uint64_t mask) const {
-  return static_cast<std::size_t>(std::popcount(mask)) * 2 > n_;
+bool Proposer::majority_voted(std::uint64_t mask) const {
+  return is_majority(static_cast<std::size_t>(std::popcount(mask)), n_);
 }
 
 void Proposer::broadcast(Actor to, const Body& body, Outbox& out) const {

@@ -162,7 +162,7 @@ class Proposer final : public ActorLogic {
   void start_phase1(InstanceId instance, Attempt& a, Time now, Outbox& out);
   void back_off(Attempt& a, const Ballot& seen, Time now);
   Duration jittered(Duration d);
-  bool is_majority(std::uint64_t mask) const;
+  bool majority_voted(std::uint64_t mask) const;  // mask: one bit per node
   void broadcast(Actor to, const Body& body, Outbox& out) const;
 
   NodeId self_;

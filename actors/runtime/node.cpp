@@ -11,6 +11,7 @@
 
 #include <zmq_addon.hpp>
 
+#include "actors/core/quorum.hpp"
 #include "actors/paxos/acceptor.hpp"
 #include "actors/kv/applier.hpp"
 #include "actors/paxos/learner.hpp"
@@ -335,7 +336,7 @@ Result<PeerSurvey> survey_peers(zmq::context_t& ctx, const NodeConfig& config, D
   std::vector<std::unique_ptr<zmq::socket_t>> dealers = connect_to_peers(ctx, config);
   PeerSurvey survey;
   std::vector<bool> heard(n, false);
-  const std::size_t others_needed = n / 2;  // with this node, a majority
+  const std::size_t others_needed = others_needed_for_majority(n);
   const Time start = Clock::now();
   Time next_beat = start;
   Time next_progress = start + std::chrono::seconds(1);
