@@ -204,7 +204,8 @@ Result<Body> decode(std::string_view bytes, std::size_t max_bytes) {
     }
     if (items[1].via.u64 != kProtocolVersion) {
       return Error{"unsupported protocol version " + std::to_string(items[1].via.u64) +
-                   " (this node speaks " + std::to_string(kProtocolVersion) + ")"};
+                       " (this node speaks " + std::to_string(kProtocolVersion) + ")",
+                   ErrorKind::unsupported_version};
     }
     const auto tag = static_cast<std::uint8_t>(items[0].via.u64);
     Result<Body> body = decode_fields(tag, items[2]);
