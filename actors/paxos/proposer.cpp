@@ -24,6 +24,23 @@ bool local_only(const Body& body) {
 }
 }  // namespace
 
+namespace {
+std::string in_ms(Duration d) {
+  return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()) + " ms";
+}
+}  // namespace
+
+Result<bool> ProposerOptions::validate() const {
+  if (initial_timeout <= Duration::zero() || initial_timeout > max_timeout) {
+    return Error{"proposer initial_timeout is " + in_ms(initial_timeout) +
+                 "; allowed above 0 and at most max_timeout (" + in_ms(max_timeout) + ")"};
+  }
+  if (rival_quiet < Duration::zero()) {
+    return Error{"proposer rival_quiet is " + in_ms(rival_quiet) + "; allowed 0 or more"};
+  }
+  return true;
+}
+
 Proposer::Proposer(NodeId self, std::size_t cluster_size, std::uint64_t seed,
                    ProposerOptions options)
     : self_(self), n_(cluster_size), options_(options), rng_(seed) {}

@@ -39,6 +39,7 @@
 #include <set>
 
 #include "actors/core/actor.hpp"
+#include "messages/result.hpp"
 
 namespace kvpaxos {
 
@@ -63,14 +64,20 @@ struct ProposerRefusals {
   }
 };
 
+// Each default is defined here only; validate() says which field is out of
+// its range, and what the range is.
 struct ProposerOptions {
+  // The first wait for a round's replies, growing 3/2 per retry up to
+  // max_timeout (per MiB of value). Above zero, at most max_timeout.
   Duration initial_timeout = std::chrono::milliseconds(40);
   Duration max_timeout = std::chrono::milliseconds(1000);
   bool multi_paxos = true;  // false: basic Paxos, phase 1 in every instance
   // After another proposer's ballot rejected ours, campaign for the range
   // only once this long has passed without such a rejection; until then use
   // basic Paxos, which does not pre-empt that proposer's range.
-  Duration rival_quiet = std::chrono::milliseconds(500);
+  Duration rival_quiet = std::chrono::milliseconds(500);  // zero or more
+
+  Result<bool> validate() const;
 };
 
 class Proposer final : public ActorLogic {
