@@ -41,7 +41,6 @@ const char* to_string(ReplyCode c) {
 
 namespace {
 
-constexpr std::size_t kMaxArrayElements = 1 << 16;
 constexpr std::size_t kMaxDepth = 8;
 
 // Checked before unpacking: the first msgpack value is whole, within the

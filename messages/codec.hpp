@@ -38,6 +38,14 @@ inline constexpr std::size_t kMaxPeerFrameBytes = 4 * kMaxClientFrameBytes;
 // codec_test.cpp builds each of these shapes and checks it decodes.
 inline constexpr std::size_t kMaxPeerMessageValues = 1 << 18;
 inline constexpr std::size_t kMaxClientMessageValues = 1 << 12;
+inline constexpr std::size_t kMsgpackBytesPerValue = 24;  // a msgpack::object
+static_assert(kMaxPeerMessageValues * kMsgpackBytesPerValue <= 6 * 1024 * 1024);
+static_assert(kMaxClientMessageValues * kMsgpackBytesPerValue <= 96 * 1024);
+// decode() picks the client bound by frame size: a client frame fits a peer one.
+static_assert(kMaxClientFrameBytes < kMaxPeerFrameBytes);
+static_assert(kMaxClientMessageValues < kMaxPeerMessageValues);
+// The most elements one msgpack array may have (a ForwardOps' ops, say).
+inline constexpr std::size_t kMaxArrayElements = 1 << 16;
 
 MessageType type_of(const Body& body);
 const char* to_string(MessageType t);
