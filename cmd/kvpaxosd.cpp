@@ -42,11 +42,9 @@ struct Flags {
   std::string cluster;
   std::string client_addr;
   std::string data_dir;
-  bool fault_injection = false;
   std::string log_level = "info";
-  std::uint64_t snapshot_every = 10'000;
-  std::size_t pipeline = 2;
-  bool multi_paxos = true;
+  // The flags that are NodeConfig fields set them here, from its defaults.
+  NodeConfig node;
   bool first_start = false;
   bool join = false;
   int join_timeout_s = 60;
@@ -170,16 +168,13 @@ NodeConfig build_config(const Flags& f) {
       usage_error("--client-addr " + f.client_addr + " is also the peer address of node " + m.name);
     }
   }
-  NodeConfig config;
+  NodeConfig config = f.node;
   config.members = std::move(members.value());
   config.self = self.value();
   config.client_endpoint = std::move(client.value());
-  config.fault_injection = f.fault_injection;
-  config.snapshot_every = f.snapshot_every;
-  config.pipeline = f.pipeline;
-  config.proposer_options.multi_paxos = f.multi_paxos;
   config.inproc_namespace = "kvpaxosd-" + f.name;
   config.seed = std::random_device{}();
+  if (Result<bool> valid = config.validate(); !valid.ok()) usage_error(valid.error());
   return config;
 }
 
@@ -244,21 +239,19 @@ int main(int argc, char** argv) {
                  "Directory for this node's durable state (acceptor log, snapshots). A node "
                  "restarted with the same --data-dir, --name and --cluster recovers every "
                  "promise and applied write. Without it, state lives in memory only");
-  app.add_flag("!--basic-paxos", f.multi_paxos,
+  app.add_flag("!--basic-paxos", f.node.proposer_options.multi_paxos,
                "Run phase 1 in every log instance instead of leading with one range "
                "promise (Multi-Paxos); for comparison");
-  app.add_option("--pipeline", f.pipeline,
+  app.add_option("--pipeline", f.node.pipeline,
                  "Log instances this node keeps in flight at once (a second one only behind a "
                  "full batch of 1024 ops or 1 MiB); client requests arriving meanwhile are "
-                 "batched into the next one")
-      ->capture_default_str()
-      ->check(CLI::Range(std::size_t{1}, std::size_t{256}));
-  app.add_option("--snapshot-every", f.snapshot_every,
+                 "batched into the next one; 1 to " + std::to_string(NodeConfig::kMaxPipeline))
+      ->capture_default_str();
+  app.add_option("--snapshot-every", f.node.snapshot_every,
                  "With --data-dir: write a snapshot every this many applied log instances "
                  "(also after max(64 MiB, the state size) applied and after 2 s idle); log "
                  "instances below what a majority of nodes has snapshotted are forgotten")
-      ->capture_default_str()
-      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1'000'000'000}));
+      ->capture_default_str();
   app.add_flag("--first-start", f.first_start,
                "The first start of a new cluster: needed with an empty --data-dir. Waits until "
                "a majority of the nodes is up and refuses if any already has a log. Never use "
@@ -275,7 +268,7 @@ int main(int argc, char** argv) {
                  "--first-start: for a majority of the nodes to be up")
       ->capture_default_str()
       ->check(CLI::Range(1, 3600));
-  app.add_flag("--fault-injection", f.fault_injection,
+  app.add_flag("--fault-injection", f.node.fault_injection,
                "Accept 'kvctl fault' commands (partitions, message drops) for tests");
   app.add_option("--log-level", f.log_level, "error, warn, info or debug")
       ->check(CLI::IsMember({"error", "warn", "info", "debug"}));
@@ -411,7 +404,7 @@ int main(int argc, char** argv) {
   }
   log::info(f.name + " serving clients on " + config.client_endpoint + ", peers on " +
             config.members[config.self].endpoint + " (" + std::to_string(config.members.size()) +
-            "-node cluster" + (f.fault_injection ? ", fault injection on" : "") + ")");
+            "-node cluster" + (config.fault_injection ? ", fault injection on" : "") + ")");
   const int sig = wait_for_signal();
   log::info(f.name + " stopping on signal " + std::to_string(sig));
   node.value().reset();

@@ -1,6 +1,5 @@
 #include "messages/codec.hpp"
 
-#include <array>
 #include <exception>
 #include <sstream>
 
@@ -42,25 +41,6 @@ const char* to_string(ReplyCode c) {
 
 namespace {
 
-// Tags in the order of the Body variant's alternatives.
-constexpr std::array kTags = {
-    MessageType::prepare, MessageType::promise, MessageType::accept, MessageType::accepted,
-    MessageType::decided, MessageType::catch_up_request, MessageType::heartbeat,
-    MessageType::propose, MessageType::learned, MessageType::apply, MessageType::local_done,
-    MessageType::forget_below, MessageType::local_progress, MessageType::peer_progress,
-    MessageType::learner_progress, MessageType::instance_query, MessageType::instance_report,
-    MessageType::from_client, MessageType::status_from_client, MessageType::fault_from_client,
-    MessageType::to_client, MessageType::client_request, MessageType::client_reply,
-    MessageType::status_request, MessageType::status_reply, MessageType::fault_request,
-    MessageType::fault_reply, MessageType::error_reply, MessageType::snapshot_request,
-    MessageType::snapshot_chunk, MessageType::snapshot_needed, MessageType::snapshot_installed,
-    MessageType::join_query, MessageType::join_info, MessageType::forward_ops,
-    MessageType::prepare_from, MessageType::promise_from, MessageType::snapshot_saved,
-};
-static_assert(kTags.size() == std::variant_size_v<Body>,
-              "every Body alternative needs a wire tag");
-
-constexpr std::size_t kMaxArrayElements = 1 << 16;
 constexpr std::size_t kMaxDepth = 8;
 
 // Checked before unpacking: the first msgpack value is whole, within the
@@ -86,7 +66,9 @@ Result<Body> decode_fields(std::uint8_t tag, const msgpack::object& fields) {
   if constexpr (I == std::variant_size_v<Body>) {
     return Error{"unknown message type " + std::to_string(tag)};
   } else {
-    if (static_cast<std::uint8_t>(kTags[I]) != tag) return decode_fields<I + 1>(tag, fields);
+    if (static_cast<std::uint8_t>(Messages::tags[I]) != tag) {
+      return decode_fields<I + 1>(tag, fields);
+    }
     using T = std::variant_alternative_t<I, Body>;
     T value;
     fields.convert(value);  // throws msgpack::type_error on a shape mismatch
@@ -121,7 +103,7 @@ std::string out_of_range_field(const Body& body) {
 
 }  // namespace
 
-MessageType type_of(const Body& body) { return kTags[body.index()]; }
+MessageType type_of(const Body& body) { return Messages::tags[body.index()]; }
 
 const char* to_string(MessageType t) {
   switch (t) {
@@ -204,7 +186,8 @@ Result<Body> decode(std::string_view bytes, std::size_t max_bytes) {
     }
     if (items[1].via.u64 != kProtocolVersion) {
       return Error{"unsupported protocol version " + std::to_string(items[1].via.u64) +
-                   " (this node speaks " + std::to_string(kProtocolVersion) + ")"};
+                       " (this node speaks " + std::to_string(kProtocolVersion) + ")",
+                   ErrorKind::unsupported_version};
     }
     const auto tag = static_cast<std::uint8_t>(items[0].via.u64);
     Result<Body> body = decode_fields(tag, items[2]);

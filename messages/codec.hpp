@@ -38,19 +38,14 @@ inline constexpr std::size_t kMaxPeerFrameBytes = 4 * kMaxClientFrameBytes;
 // codec_test.cpp builds each of these shapes and checks it decodes.
 inline constexpr std::size_t kMaxPeerMessageValues = 1 << 18;
 inline constexpr std::size_t kMaxClientMessageValues = 1 << 12;
-
-// Stable wire tags. Never reuse a number.
-enum class MessageType : std::uint8_t {
-  prepare = 1, promise = 2, accept = 3, accepted = 4, decided = 5, catch_up_request = 6,
-  heartbeat = 7, snapshot_request = 8, snapshot_chunk = 9, join_query = 10, join_info = 11,
-  forward_ops = 12, prepare_from = 13, promise_from = 14,
-  propose = 20, learned = 21, apply = 22, local_done = 23, forget_below = 24,
-  local_progress = 25, peer_progress = 26, learner_progress = 27, instance_query = 28,
-  instance_report = 29, from_client = 30, status_from_client = 31, fault_from_client = 32,
-  to_client = 33, snapshot_needed = 34, snapshot_installed = 35, snapshot_saved = 36,
-  client_request = 100, client_reply = 101, status_request = 102, status_reply = 103,
-  fault_request = 104, fault_reply = 105, error_reply = 106,
-};
+inline constexpr std::size_t kMsgpackBytesPerValue = 24;  // a msgpack::object
+static_assert(kMaxPeerMessageValues * kMsgpackBytesPerValue <= 6 * 1024 * 1024);
+static_assert(kMaxClientMessageValues * kMsgpackBytesPerValue <= 96 * 1024);
+// decode() picks the client bound by frame size: a client frame fits a peer one.
+static_assert(kMaxClientFrameBytes < kMaxPeerFrameBytes);
+static_assert(kMaxClientMessageValues < kMaxPeerMessageValues);
+// The most elements one msgpack array may have (a ForwardOps' ops, say).
+inline constexpr std::size_t kMaxArrayElements = 1 << 16;
 
 MessageType type_of(const Body& body);
 const char* to_string(MessageType t);

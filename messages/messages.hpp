@@ -1,13 +1,17 @@
 // Every message kvpaxos sends: between nodes (Paxos), between the actors of one
 // node (inproc), and between clients and the front door. Plain structs with
-// MSGPACK_DEFINE; the type tags and the encode/decode live in codec.hpp.
+// MSGPACK_DEFINE, and the one table of their wire tags (Messages, at the end);
+// the encode/decode live in codec.hpp.
 //
 // Field order is the wire order (msgpack arrays). Append new fields at the end
 // and bump kProtocolVersion when an old peer could misread a message.
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <variant>
 #include <vector>
 
@@ -387,26 +391,102 @@ struct ToClient {
 
 // ------------------------------------------------------------------- the union
 
-using Body = std::variant<
+// Stable wire tags. Never reuse a number.
+enum class MessageType : std::uint8_t {
+  prepare = 1, promise = 2, accept = 3, accepted = 4, decided = 5, catch_up_request = 6,
+  heartbeat = 7, snapshot_request = 8, snapshot_chunk = 9, join_query = 10, join_info = 11,
+  forward_ops = 12, prepare_from = 13, promise_from = 14,
+  propose = 20, learned = 21, apply = 22, local_done = 23, forget_below = 24,
+  local_progress = 25, peer_progress = 26, learner_progress = 27, instance_query = 28,
+  instance_report = 29, from_client = 30, status_from_client = 31, fault_from_client = 32,
+  to_client = 33, snapshot_needed = 34, snapshot_installed = 35, snapshot_saved = 36,
+  client_request = 100, client_reply = 101, status_request = 102, status_reply = 103,
+  fault_request = 104, fault_reply = 105, error_reply = 106,
+};
+
+// One row of the message table: a wire tag and the struct it carries.
+template <MessageType Tag, typename T>
+struct Tagged {
+  static constexpr MessageType tag = Tag;
+  using type = T;
+};
+
+// The one place that maps a tag to a struct. Body is the variant of the
+// structs in this order, and tags[i] is the tag of Body's alternative i, so
+// the codec never pairs them by position by hand. Compile-time checks: no tag
+// and no struct appears twice (message_table_test.cpp pins every struct's
+// number on the wire, so a swapped pair fails there).
+template <typename... Rows>
+struct MessageTable {
+  using Body = std::variant<typename Rows::type...>;
+  static constexpr std::array<MessageType, sizeof...(Rows)> tags = {Rows::tag...};
+
+  static constexpr bool tags_unique() {
+    for (std::size_t i = 0; i < tags.size(); ++i) {
+      for (std::size_t j = i + 1; j < tags.size(); ++j) {
+        if (tags[i] == tags[j]) return false;
+      }
+    }
+    return true;
+  }
+  template <typename T>
+  static constexpr std::size_t count_of() {
+    return (std::size_t{0} + ... + std::size_t{std::is_same_v<T, typename Rows::type>});
+  }
+  static constexpr bool types_unique() { return ((count_of<typename Rows::type>() == 1) && ...); }
+};
+
+using Messages = MessageTable<
     // peer
-    Prepare, Promise, Accept, Accepted, Decided, CatchUpRequest, Heartbeat,
+    Tagged<MessageType::prepare, Prepare>,
+    Tagged<MessageType::promise, Promise>,
+    Tagged<MessageType::accept, Accept>,
+    Tagged<MessageType::accepted, Accepted>,
+    Tagged<MessageType::decided, Decided>,
+    Tagged<MessageType::catch_up_request, CatchUpRequest>,
+    Tagged<MessageType::heartbeat, Heartbeat>,
     // inproc
-    Propose, Learned, Apply, LocalDone, ForgetBelow, LocalProgress, PeerProgress,
-    LearnerProgress, InstanceQuery, InstanceReport, FromClient, StatusFromClient,
-    FaultFromClient, ToClient,
+    Tagged<MessageType::propose, Propose>,
+    Tagged<MessageType::learned, Learned>,
+    Tagged<MessageType::apply, Apply>,
+    Tagged<MessageType::local_done, LocalDone>,
+    Tagged<MessageType::forget_below, ForgetBelow>,
+    Tagged<MessageType::local_progress, LocalProgress>,
+    Tagged<MessageType::peer_progress, PeerProgress>,
+    Tagged<MessageType::learner_progress, LearnerProgress>,
+    Tagged<MessageType::instance_query, InstanceQuery>,
+    Tagged<MessageType::instance_report, InstanceReport>,
+    Tagged<MessageType::from_client, FromClient>,
+    Tagged<MessageType::status_from_client, StatusFromClient>,
+    Tagged<MessageType::fault_from_client, FaultFromClient>,
+    Tagged<MessageType::to_client, ToClient>,
     // client wire
-    ClientRequest, ClientReply, StatusRequest, StatusReply, FaultRequest, FaultReply,
-    ErrorReply,
+    Tagged<MessageType::client_request, ClientRequest>,
+    Tagged<MessageType::client_reply, ClientReply>,
+    Tagged<MessageType::status_request, StatusRequest>,
+    Tagged<MessageType::status_reply, StatusReply>,
+    Tagged<MessageType::fault_request, FaultRequest>,
+    Tagged<MessageType::fault_reply, FaultReply>,
+    Tagged<MessageType::error_reply, ErrorReply>,
     // added later: snapshot transfer (peer), snapshot hand-over (inproc)
-    SnapshotRequest, SnapshotChunk, SnapshotNeeded, SnapshotInstalled,
+    Tagged<MessageType::snapshot_request, SnapshotRequest>,
+    Tagged<MessageType::snapshot_chunk, SnapshotChunk>,
+    Tagged<MessageType::snapshot_needed, SnapshotNeeded>,
+    Tagged<MessageType::snapshot_installed, SnapshotInstalled>,
     // added later: rebuilding a node that lost its data dir (peer)
-    JoinQuery, JoinInfo,
+    Tagged<MessageType::join_query, JoinQuery>,
+    Tagged<MessageType::join_info, JoinInfo>,
     // added later: forwarding client ops to the leader (peer)
-    ForwardOps,
+    Tagged<MessageType::forward_ops, ForwardOps>,
     // added later: Multi-Paxos phase 1 over a range of instances (peer)
-    PrepareFrom, PromiseFrom,
+    Tagged<MessageType::prepare_from, PrepareFrom>,
+    Tagged<MessageType::promise_from, PromiseFrom>,
     // added later: snapshots written off the applier's thread (inproc)
-    SnapshotSaved>;
+    Tagged<MessageType::snapshot_saved, SnapshotSaved>>;
+static_assert(Messages::tags_unique(), "two messages share a wire tag");
+static_assert(Messages::types_unique(), "a struct appears twice in the message table");
+
+using Body = Messages::Body;
 
 // An actor's output: a message and where it goes.
 struct Outbound {

@@ -1,15 +1,25 @@
 // Errors that cross a module boundary are values, not exceptions.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <variant>
 
 namespace kvpaxos {
 
-// Why something failed, in words a user can act on.
+// What a caller may decide on when something failed. Most failures are only
+// reported (other); a kind exists where some caller acts differently on it,
+// so that no caller has to search the message text.
+enum class ErrorKind : std::uint8_t {
+  other,
+  unsupported_version,  // a message of a protocol version this node does not speak
+};
+
+// Why something failed, in words a user can act on, and its kind.
 struct Error {
   std::string message;
+  ErrorKind kind = ErrorKind::other;
 };
 
 // A value or an Error (a small std::expected; the project builds as C++20).
@@ -29,6 +39,7 @@ class Result {
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
   const std::string& error() const { return std::get<Error>(v_).message; }
+  ErrorKind error_kind() const { return std::get<Error>(v_).kind; }
 
  private:
   std::variant<T, Error> v_;

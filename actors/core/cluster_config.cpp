@@ -18,7 +18,7 @@ std::vector<std::string_view> split(std::string_view text, char sep) {
 }
 
 bool valid_name(std::string_view name) {
-  return !name.empty() && name.size() <= 64 &&
+  return !name.empty() && name.size() <= kMaxNodeNameBytes &&
          std::all_of(name.begin(), name.end(), [](char c) {
            return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
          });
@@ -51,7 +51,8 @@ Result<std::vector<Member>> parse_cluster(std::string_view spec) {
     const std::string_view name = entry.substr(0, eq);
     if (!valid_name(name)) {
       return Error{"cluster entry '" + std::string(entry) +
-                   "': a name is 1-64 letters, digits, '-', '_' or '.'"};
+                   "': a name is 1-" + std::to_string(kMaxNodeNameBytes) +
+                   " letters, digits, '-', '_' or '.'"};
     }
     Result<std::string> endpoint = tcp_endpoint(entry.substr(eq + 1));
     if (!endpoint.ok()) return Error{"cluster entry '" + std::string(entry) + "': " + endpoint.error()};
@@ -68,6 +69,26 @@ Result<std::vector<Member>> parse_cluster(std::string_view spec) {
                  std::to_string(kMaxClusterSize) + " are supported"};
   }
   return members;
+}
+
+Result<bool> validate_members(const std::vector<Member>& members) {
+  if (members.empty() || members.size() > kMaxClusterSize) {
+    return Error{"members has " + std::to_string(members.size()) + " nodes; allowed 1 to " +
+                 std::to_string(kMaxClusterSize)};
+  }
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    if (!valid_name(members[i].name)) {
+      return Error{"members[" + std::to_string(i) + "].name '" + members[i].name + "': allowed 1 to " +
+                   std::to_string(kMaxNodeNameBytes) + " letters, digits, '-', '_' or '.'"};
+    }
+    for (std::size_t j = 0; j < i; ++j) {
+      if (members[j].name == members[i].name || members[j].endpoint == members[i].endpoint) {
+        return Error{"members[" + std::to_string(j) + "] and members[" + std::to_string(i) +
+                     "] share a name or an endpoint; each must be unique"};
+      }
+    }
+  }
+  return true;
 }
 
 Result<NodeId> find_member(const std::vector<Member>& members, std::string_view name) {

@@ -12,6 +12,7 @@
 namespace kvpaxos {
 
 inline constexpr std::size_t kMaxClusterSize = 63;  // ballots' vote masks are 64-bit
+inline constexpr std::size_t kMaxNodeNameBytes = 64;
 
 struct Member {
   std::string name;
@@ -24,6 +25,12 @@ Result<std::vector<Member>> parse_cluster(std::string_view spec);
 
 // "127.0.0.1:7201" -> "tcp://127.0.0.1:7201"; validates host and port.
 Result<std::string> tcp_endpoint(std::string_view host_port);
+
+// The members as a node needs them: 1 to kMaxClusterSize, each name 1 to
+// kMaxNodeNameBytes letters, digits, '-', '_' or '.', no name or endpoint
+// twice. What parse_cluster returns passes; the error names the field and
+// the allowed range.
+Result<bool> validate_members(const std::vector<Member>& members);
 
 // Index of `name` in `members`, or an error listing the names there are.
 Result<NodeId> find_member(const std::vector<Member>& members, std::string_view name);

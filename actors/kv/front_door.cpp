@@ -122,7 +122,7 @@ void FrontDoor::on_client_frame(std::string route, std::string_view body, Outbox
   }
   Result<Body> decoded = decode(body, kMaxClientFrameBytes);
   if (!decoded.ok()) {
-    const bool version = decoded.error().rfind("unsupported protocol version", 0) == 0;
+    const bool version = decoded.error_kind() == ErrorKind::unsupported_version;
     reject(std::move(route), version ? ReplyCode::unsupported_version : ReplyCode::bad_request,
            decoded.error(), out);
     return;

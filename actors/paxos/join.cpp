@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cassert>
 
+#include "actors/core/quorum.hpp"
+
 namespace kvpaxos {
 
 namespace {
@@ -31,7 +33,7 @@ FirstStartSurvey::FirstStartSurvey(NodeId self, std::vector<Member> members, Dur
       next_beat_(start),
       next_progress_(start + kProgressEvery) {
   assert(self_ < members_.size());
-  survey_.needed = members_.size() / 2;  // with this node, a majority
+  survey_.needed = others_needed_for_majority(members_.size());
 }
 
 void FirstStartSurvey::tick(Time now, Outbox& out) {

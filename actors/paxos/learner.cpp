@@ -1,4 +1,5 @@
 #include "actors/paxos/learner.hpp"
+#include "actors/core/quorum.hpp"
 
 #include <algorithm>
 #include <exception>
@@ -177,7 +178,7 @@ InstanceId Learner::forget_point() const {
   }
   // The highest point a majority of nodes is done below.
   std::vector<InstanceId> done = done_below_;
-  const std::size_t k = n_ / 2;  // index of the majority-th largest
+  const std::size_t k = majority_index(n_);
   std::nth_element(done.begin(), done.begin() + static_cast<std::ptrdiff_t>(k), done.end(),
                    std::greater<>());
   return done[k];

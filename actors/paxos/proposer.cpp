@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <bit>
 
+#include "actors/core/cluster_config.hpp"
+#include "actors/core/quorum.hpp"
+#include "messages/codec.hpp"
+
 namespace kvpaxos {
 
 namespace {
@@ -13,6 +17,12 @@ namespace {
 constexpr InstanceId kLeadWindow = 1024;
 // PrepareFrom.decided stays well inside the decoder's array limit.
 constexpr std::size_t kMaxDecidedListed = 16384;
+static_assert(kMaxDecidedListed < kMaxArrayElements, "a PrepareFrom must decode");
+// Every learned instance of a campaign's range is below the tip and at most
+// kLeadWindow below it, so the list is never cut short.
+static_assert(kLeadWindow <= kMaxDecidedListed, "a campaign must list every decided instance");
+// Vote masks: one bit per node, `1 << from` for every from below n_.
+static_assert(kMaxClusterSize <= 64, "a node's vote must fit in a 64-bit mask");
 
 // Sent to the proposer only from inside its node: a peer's copy would make it
 // propose, stop or forget on another node's word.
@@ -21,6 +31,23 @@ bool local_only(const Body& body) {
          std::holds_alternative<ForgetBelow>(body);
 }
 }  // namespace
+
+namespace {
+std::string in_ms(Duration d) {
+  return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()) + " ms";
+}
+}  // namespace
+
+Result<bool> ProposerOptions::validate() const {
+  if (initial_timeout <= Duration::zero() || initial_timeout > max_timeout) {
+    return Error{"proposer initial_timeout is " + in_ms(initial_timeout) +
+                 "; allowed above 0 and at most max_timeout (" + in_ms(max_timeout) + ")"};
+  }
+  if (rival_quiet < Duration::zero()) {
+    return Error{"proposer rival_quiet is " + in_ms(rival_quiet) + "; allowed 0 or more"};
+  }
+  return true;
+}
 
 Proposer::Proposer(NodeId self, std::size_t cluster_size, std::uint64_t seed,
                    ProposerOptions options)
@@ -231,7 +258,7 @@ void Proposer::on_promise_from(NodeId from, PromiseFrom m, Time now, Outbox& out
     auto [it, inserted] = lead_.reported.try_emplace(v.instance);
     if (inserted || v.ballot > it->second.ballot) it->second = std::move(v);
   }
-  if (!is_majority(lead_.promised_by)) return;
+  if (!majority_voted(lead_.promised_by)) return;
   lead_.state = Leadership::State::leading;
   for (auto it = active_.lower_bound(lead_.from); it != active_.end(); ++it) {
     if (it->second.phase != Phase::waiting) continue;
@@ -318,7 +345,7 @@ void Proposer::on_promise(NodeId from, Promise m, Time now, Outbox& out) {
     a->highest_accepted = m.accepted_ballot;
     a->highest_value = std::move(m.accepted_value);
   }
-  if (!is_majority(a->promised_by)) return;
+  if (!majority_voted(a->promised_by)) return;
   a->phase = Phase::accepting;
   a->value = a->highest_accepted.is_none() ? a->own_value : a->highest_value;
   // The adopted value may be far larger than our own: wait for it as long.
@@ -331,7 +358,7 @@ void Proposer::on_accepted(NodeId from, const Accepted& m, Time now, Outbox& out
   Attempt* a = counting_attempt(from, m, Phase::accepting, now);
   if (a == nullptr) return;
   a->accepted_by |= std::uint64_t{1} << from;
-  if (!is_majority(a->accepted_by)) return;
+  if (!majority_voted(a->accepted_by)) return;
   // Leading worked: a later campaign starts with the shortest back-off again.
   // (Resetting it on every campaign would let two proposers duel at full speed.)
   if (leading() && a->ballot == lead_.ballot) lead_.timeout = options_.initial_timeout;
@@ -362,12 +389,71 @@ Duration Proposer::jittered(Duration d) {
   return Duration(dist(rng_));
 }
 
-bool Proposer::is_majority(std::uint64_t mask) const {
-  return static_cast<std::size_t>(std::popcount(mask)) * 2 > n_;
+bool Proposer::majority_voted(std::uint64_t mask) const {
+  return is_majority(static_cast<std::size_t>(std::popcount(mask)), n_);
 }
 
 void Proposer::broadcast(Actor to, const Body& body, Outbox& out) const {
   for (NodeId node = 0; node < n_; ++node) out.push_back({{node, to}, body});
+}
+
+std::string Proposer::check_invariants() const {
+  if (max_round_seen_ > kMaxBallotRound) {
+    return "max_round_seen " + std::to_string(max_round_seen_) + " is above kMaxBallotRound";
+  }
+  if (!active_.empty() && active_.begin()->first < forget_below_) {
+    return "instance " + std::to_string(active_.begin()->first) + " is active below forget_below " +
+           std::to_string(forget_below_);
+  }
+  if (!learned_.empty() && *learned_.begin() < forget_below_) {
+    return "instance " + std::to_string(*learned_.begin()) + " is learned below forget_below";
+  }
+  if (!active_.empty() && active_.rbegin()->first >= instance_bound_) {
+    return "instance " + std::to_string(active_.rbegin()->first) + " is active at or above " +
+           "instance_bound " + std::to_string(instance_bound_);
+  }
+  for (const auto& [instance, a] : active_) {
+    if (std::string problem = attempt_problem(instance, a); !problem.empty()) return problem;
+  }
+  return leadership_problem();
+}
+
+std::string Proposer::attempt_problem(InstanceId instance, const Attempt& a) const {
+  const std::string where = "instance " + std::to_string(instance) + ": ";
+  if (!a.ballot.is_none() && (a.ballot.node != self_ || a.ballot.round > max_round_seen_)) {
+    return where + "ballot " + to_string(a.ballot) + " is not one this proposer issued";
+  }
+  if (((a.promised_by | a.accepted_by) & votes_outside_cluster()) != 0) {
+    return where + "a vote from a node outside the cluster";
+  }
+  if (a.basic && a.phase == Phase::accepting && !majority_voted(a.promised_by)) {
+    return where + "phase 2 of basic Paxos without a majority of promises";
+  }
+  return {};
+}
+
+std::string Proposer::leadership_problem() const {
+  if (lead_.state == Leadership::State::none) return {};
+  if (lead_.ballot.is_none() || lead_.ballot.node != self_ ||
+      lead_.ballot.round > max_round_seen_) {
+    return "range ballot " + to_string(lead_.ballot) + " is not one this proposer issued";
+  }
+  if ((lead_.promised_by & votes_outside_cluster()) != 0) {
+    return "a range promise from a node outside the cluster";
+  }
+  if (leading() && !majority_voted(lead_.promised_by)) {
+    return "leading without a majority of range promises";
+  }
+  if (!lead_.reported.empty() && lead_.reported.begin()->first < forget_below_) {
+    return "a value reported for instance " + std::to_string(lead_.reported.begin()->first) +
+           " below forget_below";
+  }
+  return {};
+}
+
+// The bits of a vote mask that stand for no node of this cluster.
+std::uint64_t Proposer::votes_outside_cluster() const {
+  return n_ >= 64 ? 0 : ~std::uint64_t{0} << n_;
 }
 
 }  // namespace kvpaxos

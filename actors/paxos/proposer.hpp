@@ -27,18 +27,22 @@
 //     range), and each uses a round above every round this proposer has seen
 //     (own or rejected);
 //   a reply counts only for the attempt (ballot) it answers.
+// check_invariants() checks what the state can show of these, and more: see
+// the fields.
 // A failed or silent phase 1 is retried after a randomized, growing back-off,
 // so duelling proposers do not livelock.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <optional>
 #include <random>
 #include <set>
 
 #include "actors/core/actor.hpp"
+#include "messages/result.hpp"
 
 namespace kvpaxos {
 
@@ -51,6 +55,8 @@ namespace kvpaxos {
 // acceptors refuse ballots above it. The headroom above 2^62 keeps
 // `round + 1` from overflowing anywhere.
 inline constexpr std::uint64_t kMaxBallotRound = std::uint64_t{1} << 62;
+static_assert(kMaxBallotRound < std::numeric_limits<std::uint64_t>::max() / 2,
+              "round + 1 must not overflow for any round up to the limit");
 
 // Peer input the proposer ignored because no correct node sends it, per reason.
 struct ProposerRefusals {
@@ -63,14 +69,20 @@ struct ProposerRefusals {
   }
 };
 
+// Each default is defined here only; validate() says which field is out of
+// its range, and what the range is.
 struct ProposerOptions {
+  // The first wait for a round's replies, growing 3/2 per retry up to
+  // max_timeout (per MiB of value). Above zero, at most max_timeout.
   Duration initial_timeout = std::chrono::milliseconds(40);
   Duration max_timeout = std::chrono::milliseconds(1000);
   bool multi_paxos = true;  // false: basic Paxos, phase 1 in every instance
   // After another proposer's ballot rejected ours, campaign for the range
   // only once this long has passed without such a rejection; until then use
   // basic Paxos, which does not pre-empt that proposer's range.
-  Duration rival_quiet = std::chrono::milliseconds(500);
+  Duration rival_quiet = std::chrono::milliseconds(500);  // zero or more
+
+  Result<bool> validate() const;
 };
 
 class Proposer final : public ActorLogic {
@@ -95,6 +107,9 @@ class Proposer final : public ActorLogic {
   }
   JoinInfo join_info() const { return {instance_bound_, max_round_seen_}; }
   const ProposerRefusals& refused() const { return refused_; }
+
+  // Empty when the state is consistent (see the fields), else what is not.
+  std::string check_invariants() const override;
 
  private:
   // waiting: for the range's phase 1 (the campaign) to finish.
@@ -162,19 +177,30 @@ class Proposer final : public ActorLogic {
   void start_phase1(InstanceId instance, Attempt& a, Time now, Outbox& out);
   void back_off(Attempt& a, const Ballot& seen, Time now);
   Duration jittered(Duration d);
-  bool is_majority(std::uint64_t mask) const;
+  bool majority_voted(std::uint64_t mask) const;  // mask: one bit per node
   void broadcast(Actor to, const Body& body, Outbox& out) const;
+  std::string attempt_problem(InstanceId instance, const Attempt& a) const;
+  std::string leadership_problem() const;
+  std::uint64_t votes_outside_cluster() const;
 
   NodeId self_;
   std::size_t n_;
   ProposerOptions options_;
   std::mt19937_64 rng_;
+  // Never decreases, at most kMaxBallotRound; every ballot this proposer
+  // holds (an attempt's, the range's) is {round <= max_round_seen_, self_}.
   std::uint64_t max_round_seen_ = 0;
+  // Never decreases. Nothing is active, reported or learned below it.
   InstanceId forget_below_ = 0;
   InstanceId instance_bound_ = 0;  // above every instance an attempt was started for
+  // Below instance_bound_ and at or above forget_below_. promised_by and
+  // accepted_by name only nodes below n_; an attempt accepting in basic
+  // Paxos holds a majority of promises.
   std::map<InstanceId, Attempt> active_;
   std::set<InstanceId> learned_;  // decided, not yet forgotten: not needed in a PromiseFrom
   InstanceId tip_ = 0;            // one past the highest instance learned
+  // Leading only with a majority of range promises; campaigning or leading
+  // only with a ballot of its own.
   Leadership lead_;
   std::uint64_t campaigns_ = 0;
   std::optional<Time> rival_seen_;

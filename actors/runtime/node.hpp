@@ -34,9 +34,14 @@ class SnapshotWriter;
 class PeerLinkThread;
 class PaxosPeer;
 
+// Each default is defined here only (kvpaxosd's flags take theirs from it);
+// validate() says which field is out of its range, and what the range is.
 struct NodeConfig {
+  static constexpr InstanceId kMaxSnapshotEvery = 1'000'000'000;
+  static constexpr std::size_t kMaxPipeline = 256;
+
   std::vector<Member> members;   // the whole cluster, this node included
-  NodeId self = 0;
+  NodeId self = 0;               // an index into members
   std::string client_endpoint;   // e.g. tcp://127.0.0.1:7201; empty: Paxos only
   bool fault_injection = false;
   // Unique per process for the nodes it hosts; prefixes the inproc endpoints.
@@ -46,13 +51,34 @@ struct NodeConfig {
   Duration hole_timeout = std::chrono::milliseconds(200);
   // Durable state (acceptor log, snapshots) lives here; empty: memory only.
   std::string data_dir;
-  InstanceId snapshot_every = 10'000;
-  std::size_t pipeline = 2;  // the applier's own instances in flight at once
+  InstanceId snapshot_every = 10'000;  // 1 to kMaxSnapshotEvery
+  std::size_t pipeline = 2;  // the applier's own instances in flight at once, 1 to kMaxPipeline
   // A rebuilt node's proposer starts above this round (JoinBarrier).
   std::uint64_t initial_round = 0;
   // CURVE keys for every tcp link (actors/security/); null: plain tcp, for
   // loopback-only clusters and kvpaxosd --insecure.
   std::shared_ptr<const TransportSecurity> security;
+
+  Result<bool> validate() const {
+    if (Result<bool> ok = validate_members(members); !ok.ok()) return ok;
+    if (self >= members.size()) {
+      return Error{"self is " + std::to_string(self) + "; allowed 0 to " +
+                   std::to_string(members.size() - 1) + " (an index into members)"};
+    }
+    if (snapshot_every < 1 || snapshot_every > kMaxSnapshotEvery) {
+      return Error{"snapshot_every is " + std::to_string(snapshot_every) + "; allowed 1 to " +
+                   std::to_string(kMaxSnapshotEvery)};
+    }
+    if (pipeline < 1 || pipeline > kMaxPipeline) {
+      return Error{"pipeline is " + std::to_string(pipeline) + "; allowed 1 to " +
+                   std::to_string(kMaxPipeline)};
+    }
+    if (hole_timeout <= Duration::zero()) {
+      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(hole_timeout);
+      return Error{"hole_timeout is " + std::to_string(ms.count()) + " ms; allowed above 0"};
+    }
+    return proposer_options.validate();
+  }
 };
 
 // Before a node starts, on its own peer endpoint (the decisions are

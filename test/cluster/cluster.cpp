@@ -8,6 +8,7 @@
 
 #include <zmq_addon.hpp>
 
+#include "actors/core/quorum.hpp"
 #include "actors/runtime/runner.hpp"
 #include "messages/codec.hpp"
 
@@ -260,7 +261,7 @@ bool eventually(const std::function<bool()>& condition, std::chrono::millisecond
 
 ::testing::AssertionResult wait_majority(Cluster& cluster, std::int64_t seq,
                                          std::chrono::milliseconds deadline) {
-  return wait_decided(cluster, seq, cluster.size() / 2 + 1, deadline);
+  return wait_decided(cluster, seq, majority(cluster.size()), deadline);
 }
 
 std::optional<std::string> wait_value(Cluster& cluster, std::int64_t seq,

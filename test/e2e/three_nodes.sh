@@ -30,6 +30,10 @@ expect_eq "unknown --name says one line" 1 "$(wc -l <"$WORK/err")"
 expect_eq "duplicate address exits 2" 2 $?
 "$KVPAXOSD" --name a --cluster a=127.0.0.1:1,a=127.0.0.1:3 --client-addr 127.0.0.1:2 >/dev/null 2>&1
 expect_eq "duplicate name exits 2" 2 $?
+"$KVPAXOSD" --name n1 --cluster "$CLUSTER" --client-addr 127.0.0.1:1 --pipeline 0 \
+  >/dev/null 2>"$WORK/err"
+expect_eq "--pipeline 0 exits 2" 2 $?
+grep -q "pipeline is 0; allowed 1 to 256" "$WORK/err" || fail "--pipeline 0 names the range: $(cat "$WORK/err")"
 "$KVPAXOSD" --name n1 --cluster "$CLUSTER" --client-addr "${EP[1]}" >/dev/null 2>"$WORK/err"
 expect_eq "port in use exits 2" 2 $?
 grep -q "cannot listen" "$WORK/err" || fail "port in use names the problem: $(cat "$WORK/err")"

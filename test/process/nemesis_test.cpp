@@ -19,6 +19,7 @@
 #include <set>
 #include <thread>
 
+#include "actors/core/quorum.hpp"
 #include "client/client.hpp"
 #include "process/process_cluster.hpp"
 #include "test/history/history.hpp"
@@ -54,7 +55,7 @@ class Nemesis {
       partition();
     } else if (roll < 50) {
       pause(static_cast<int>(rng_() % static_cast<unsigned>(n)));
-    } else if (roll < 60 && kills() < (n - 1) / 2) {
+    } else if (roll < 60 && kills() < static_cast<int>(tolerated_failures(static_cast<std::size_t>(n)))) {
       kill(static_cast<int>(rng_() % static_cast<unsigned>(n)));
     } else if (roll < 80) {
       drop(static_cast<int>(rng_() % static_cast<unsigned>(n)), 0.2);

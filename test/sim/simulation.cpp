@@ -13,6 +13,7 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "actors/core/quorum.hpp"
 #include "actors/kv/applier.hpp"
 #include "actors/kv/front_door.hpp"
 #include "actors/net/peer_link.hpp"
@@ -754,7 +755,7 @@ void Simulation::nemesis_step() {
   std::uniform_int_distribution<int> pick(0, 99);
   const int roll = pick(rng_);
   const int n = config_.nodes;
-  const int max_crashed = (n - 1) / 2;
+  const int max_crashed = static_cast<int>(tolerated_failures(static_cast<std::size_t>(n)));
   const int crashed = static_cast<int>(
       std::count_if(nodes_.begin(), nodes_.end(), [](const SimNode& s) { return s.crashed; }));
   // A rebuilt node abstains below its vote floor until that part of the log

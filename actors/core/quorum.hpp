@@ -1,0 +1,32 @@
+// Majority arithmetic of a cluster of n nodes, in one place.
+//
+// Paxos is safe because any two majorities of the same n nodes share a
+// member; every count of promises, acceptances, nodes done or nodes heard
+// that stands for "a majority" is one of these functions of n. n is at least
+// 1 (a cluster has this node) and at most kMaxClusterSize.
+#pragma once
+
+#include <cstddef>
+
+namespace kvpaxos {
+
+// The fewest nodes that form a majority of n: more than half.
+constexpr std::size_t majority(std::size_t n) { return n / 2 + 1; }
+
+// Whether `count` of the n nodes are a majority.
+constexpr bool is_majority(std::size_t count, std::size_t n) { return count >= majority(n); }
+
+// How many other nodes, with this one, make a majority.
+constexpr std::size_t others_needed_for_majority(std::size_t n) { return majority(n) - 1; }
+
+// How many nodes may be down while a majority is still up.
+constexpr std::size_t tolerated_failures(std::size_t n) { return n - majority(n); }
+
+// Of n values sorted from the largest down, the index of the majority-th
+// largest: the highest value that a majority of nodes has reached.
+constexpr std::size_t majority_index(std::size_t n) { return majority(n) - 1; }
+
+static_assert(majority(1) == 1 && majority(2) == 2 && majority(3) == 2 && majority(4) == 3);
+static_assert(tolerated_failures(3) == 1 && tolerated_failures(4) == 1 && tolerated_failures(5) == 2);
+
+}  // namespace kvpaxos
