@@ -1,15 +1,12 @@
 #include "actors/kv/applier.hpp"
 
 #include <algorithm>
-#include <cassert>
-#include <exception>
 #include <string_view>
-#include <unordered_set>
 
 #include "actors/kv/front_door.hpp"
+#include "actors/kv/snapshot_record.hpp"
 #include "actors/storage/segmented_log.hpp"
 #include "messages/codec.hpp"
-#include "messages/msgpack_scan.hpp"
 
 namespace kvpaxos {
 
@@ -24,7 +21,13 @@ bool from_peers(const Body& body) {
 }  // namespace
 
 Applier::Applier(NodeId self, ApplierOptions options)
-    : self_(self), options_(std::move(options)), leader_(self) {}
+    : self_(self),
+      options_(std::move(options)),
+      state_(KvLimits{.max_sessions = options_.max_sessions,
+                      .session_idle_instances = options_.session_idle_instances,
+                      .retained_reply_bytes = options_.retained_reply_bytes,
+                      .bug_execute_expired = options_.bug_execute_expired}),
+      leader_(self) {}
 
 void Applier::handle(const Address& from, Body body, Time now, Outbox& out) {
   if (from.node != self_ && !from_peers(body)) {
@@ -59,10 +62,9 @@ void Applier::handle(const Address& from, Body body, Time now, Outbox& out) {
 void Applier::on_request(FromClient m, Time now, Outbox& out) {
   const ClientRequest& req = m.request;
   const ClientId client = req.client_id;
-  if (auto s = sessions_.find(client); s != sessions_.end() && req.seq <= s->second.last_seq) {
-    const Session& session = s->second;
-    if (req.seq == session.last_seq && session.has_reply) {
-      reply(m.route, {client, req.seq, ReplyCode::ok, session.reply_value, {}}, out);
+  if (state_.executed(client, req.seq)) {
+    if (const std::string* kept = state_.kept_reply(client, req.seq)) {
+      reply(m.route, {client, req.seq, ReplyCode::ok, *kept, {}}, out);
     } else {
       reply(m.route,
             {client, req.seq, ReplyCode::stale_request, {},
@@ -105,7 +107,7 @@ void Applier::redirect_forwards(Time now, Outbox& out) {
     forward_bytes_ = 0;
   }
   for (auto& [client, w] : waiters_) {
-    if (!w.forwarded || w.forwarded_to == leader_ || executed(client, w.seq)) continue;
+    if (!w.forwarded || w.forwarded_to == leader_ || state_.executed(client, w.seq)) continue;
     if (leader_ == self_) {
       w.forwarded = false;
       enqueue(client, w);
@@ -157,7 +159,7 @@ void Applier::on_forwarded(NodeId from, ForwardOps m, Outbox& out) {
       continue;
     }
     const ClientId client = op->client_id;
-    if (executed(client, op->seq)) continue;
+    if (state_.executed(client, op->seq)) continue;
     auto existing = waiters_.find(client);
     if (existing != waiters_.end() && existing->second.seq >= op->seq) {
       // Already here (the client retried at this node too): make sure it is
@@ -226,11 +228,6 @@ std::optional<NodeId> Applier::relay_for(NodeId leader) const {
 
 InstanceId Applier::next_free_instance() const {
   return std::max({next_propose_, applied_below_, decided_below_});
-}
-
-bool Applier::executed(ClientId client, std::uint64_t seq) const {
-  const auto s = sessions_.find(client);
-  return s != sessions_.end() && s->second.last_seq >= seq;
 }
 
 Applier::Waiter& Applier::replace_waiter(ClientId client, std::uint64_t seq, std::string route,
@@ -305,7 +302,9 @@ void Applier::on_apply(Apply m, Time now, Outbox& out) {
   std::vector<std::pair<ClientId, std::uint64_t>> expired;
   if (entry.ok()) {
     for (const KvOp& op : entry->ops) {
-      if (!op.noop && !execute(op, m.instance)) expired.emplace_back(op.client_id, op.seq);
+      if (!op.noop && state_.execute(op, m.instance) == OpOutcome::session_expired) {
+        expired.emplace_back(op.client_id, op.seq);
+      }
     }
     if (entry->author != kNoAuthor) {
       const NodeId before = leader_;
@@ -325,7 +324,7 @@ void Applier::on_apply(Apply m, Time now, Outbox& out) {
     for (auto c = f->second.rbegin(); c != f->second.rend(); ++c) {
       auto w = waiters_.find(*c);
       if (w == waiters_.end() || w->second.instance != m.instance) continue;
-      if (!executed(*c, w->second.seq)) enqueue(*c, w->second, /*first_in_line=*/true);
+      if (!state_.executed(*c, w->second.seq)) enqueue(*c, w->second, /*first_in_line=*/true);
     }
     in_flight_.erase(f);
   }
@@ -342,8 +341,7 @@ void Applier::on_apply(Apply m, Time now, Outbox& out) {
   for (const auto& [client, seq] : expired) answer_expired(client, seq, out);
   propose_pending(out);
   // After the answers: a session this instance touched keeps its reply here.
-  evict_excess_sessions(m.instance);
-  if (applied_below_ % 1024 == 0) evict_idle_sessions();
+  state_.end_instance(m.instance);
   if (!options_.save_snapshot) {
     out.push_back({{self_, Actor::learner}, LocalDone{applied_below_}});
   } else {
@@ -352,91 +350,17 @@ void Applier::on_apply(Apply m, Time now, Outbox& out) {
     // last snapshot is a fair fraction of it, so a large store is not
     // rewritten for every few ops (write amplification stays below ~5x).
     const bool by_count = applied_below_ - snapshot_below_ >= options_.snapshot_every &&
-                          bytes_since_snapshot_ >= kv_bytes_ / 4;
+                          bytes_since_snapshot_ >= state_.data_bytes() / 4;
     const bool by_bytes =
-        bytes_since_snapshot_ >= std::max<std::uint64_t>(options_.snapshot_every_bytes, kv_bytes_);
+        bytes_since_snapshot_ >= std::max<std::uint64_t>(options_.snapshot_every_bytes, state_.data_bytes());
     if (by_count || by_bytes) take_snapshot();
   }
 }
 
-namespace {
-
-// A dedup session in the snapshot file.
-struct SessionRecord {
-  ClientId client = 0;
-  std::uint64_t last_seq = 0;
-  bool has_reply = false;
-  std::string reply_value;
-  InstanceId last_instance = 0;
-  MSGPACK_DEFINE(client, last_seq, has_reply, reply_value, last_instance)
-};
-constexpr std::uint32_t kSnapshotFormat = 1;
-
-}  // namespace
-
-// The snapshot file's content. Field order is the format; bump kSnapshotFormat on change.
-struct Applier::SnapshotRecord {
-  std::uint32_t format = 0;
-  InstanceId applied_below = 0;
-  std::vector<std::pair<std::string, std::string>> kv;
-  std::vector<SessionRecord> sessions;
-  std::uint64_t undecodable_entries = 0;
-  MSGPACK_DEFINE(format, applied_below, kv, sessions, undecodable_entries)
-};
-
 std::string Applier::snapshot() const {
   SnapshotRecord r{kSnapshotFormat, applied_below_, {}, {}, undecodable_entries_};
-  r.kv.reserve(kv_.size());
-  for (const auto& [k, v] : kv_) r.kv.emplace_back(k, v);
-  r.sessions.reserve(sessions_.size());
-  for (const auto& [client, s] : sessions_) {
-    r.sessions.push_back({client, s.last_seq, s.has_reply, s.reply_value, s.last_instance});
-  }
-  msgpack::sbuffer buf;
-  msgpack::pack(buf, r);
-  return std::string(buf.data(), buf.size());
-}
-
-// A snapshot comes from this node's disk or from a peer (with a checksum, but
-// any peer can compute one), so nothing in it is trusted: it must be one
-// that snapshot() could have written, or the applier keeps its state.
-Result<Applier::SnapshotRecord> Applier::parse_snapshot(std::string_view bytes) {
-  // A snapshot may hold as many values as bytes; the scan checks that the
-  // lengths it declares are really there before msgpack-c allocates for them.
-  Result<MsgpackShape> shape = scan_msgpack(bytes, {.max_values = bytes.size(), .max_depth = 4});
-  if (!shape.ok()) return Error{"snapshot does not decode: " + shape.error()};
-  SnapshotRecord r;
-  try {
-    msgpack::object_handle h = msgpack::unpack(bytes.data(), bytes.size());
-    h.get().convert(r);
-  } catch (const std::exception& e) {
-    return Error{std::string("snapshot does not decode: ") + e.what()};
-  }
-  if (r.format != kSnapshotFormat) {
-    return Error{"snapshot format " + std::to_string(r.format) + " is not the " +
-                 std::to_string(kSnapshotFormat) + " this kvpaxosd reads"};
-  }
-  return no_duplicates(r);
-}
-
-// snapshot() writes each key and each client once. A client listed twice
-// would leave a kept reply counted twice, and the reply budget would then
-// loop forever over a reply already dropped (found by the snapshot fuzzer).
-Result<Applier::SnapshotRecord> Applier::no_duplicates(SnapshotRecord& r) {
-  std::unordered_set<std::string_view> keys;
-  keys.reserve(r.kv.size());
-  for (const auto& [k, v] : r.kv) {
-    if (!keys.insert(k).second) return Error{"snapshot lists a key twice, which kvpaxosd never writes"};
-  }
-  std::unordered_set<ClientId> clients;
-  clients.reserve(r.sessions.size());
-  for (const SessionRecord& s : r.sessions) {
-    if (!clients.insert(s.client).second) {
-      return Error{"snapshot lists client " + std::to_string(s.client) +
-                   " twice, which kvpaxosd never writes"};
-    }
-  }
-  return std::move(r);
+  state_.write_to(r);
+  return encode_snapshot(r);
 }
 
 Result<bool> Applier::restore(std::string_view bytes) {
@@ -447,24 +371,7 @@ Result<bool> Applier::restore(std::string_view bytes) {
 }
 
 void Applier::load(SnapshotRecord r, std::size_t bytes) {
-  kv_.clear();
-  kv_bytes_ = 0;
-  kv_.reserve(r.kv.size());
-  for (auto& [k, v] : r.kv) {
-    kv_bytes_ += k.size() + v.size();
-    kv_.emplace(std::move(k), std::move(v));
-  }
-  sessions_.clear();
-  replies_by_age_.clear();
-  sessions_by_age_.clear();
-  retained_bytes_ = 0;
-  for (SessionRecord& s : r.sessions) {
-    Session& session = sessions_[s.client];
-    session.last_seq = s.last_seq;
-    session.last_instance = s.last_instance;
-    sessions_by_age_.insert({s.last_instance, s.client});
-    if (s.has_reply) keep_reply(s.client, session, std::move(s.reply_value));
-  }
+  state_.load(r);
   applied_below_ = snapshot_below_ = next_propose_ = r.applied_below;
   last_snapshot_bytes_ = bytes;
   decided_below_ = std::max(decided_below_, applied_below_);
@@ -606,14 +513,14 @@ void Applier::install_snapshot(InstanceId instance, std::string bytes, Outbox& o
   for (const auto& [client, w] : waiters_) waiting.push_back(client);
   for (ClientId client : waiting) {
     Waiter& w = waiters_.at(client);
-    if (!sessions_.contains(client)) {
+    if (!state_.has_session(client)) {
       // Its op may have run inside the snapshot, in a session evicted since:
       // no answer here, so the client retries and hears session_expired on
       // a second copy, which it reports as an unknown outcome. Answering
       // session_expired to this only copy would let it start a new session
       // and run the op again.
       waiters_.erase(client);
-    } else if (executed(client, w.seq)) {
+    } else if (state_.executed(client, w.seq)) {
       answer_waiter(client, out);
     } else {
       w.queued = false;
@@ -657,87 +564,15 @@ void Applier::on_snapshot_saved(const SnapshotSaved& m, Time now, Outbox& out) {
   out.push_back({{self_, Actor::learner}, LocalDone{snapshot_below_}});
 }
 
-bool Applier::execute(const KvOp& op, InstanceId instance) {
-  auto found = sessions_.find(op.client_id);
-  if (found == sessions_.end()) {
-    // Only seq 1 starts a session. A later seq with none: the session was
-    // evicted, and this op may have run before; running it now could run it
-    // twice, so it does not run (the client is told session_expired).
-    if (op.seq > 1 && !options_.bug_execute_expired) return false;
-    found = sessions_.emplace(op.client_id, Session{}).first;
-    found->second.last_instance = instance;
-    sessions_by_age_.insert({instance, op.client_id});
-  }
-  Session& s = found->second;
-  // The client acknowledges a reply this session never produced: the
-  // session it talked to was evicted and this one was started again by a
-  // late copy of its seq 1. Its op may have run in the old one.
-  if (op.seq > s.last_seq && op.ack > s.last_seq && !options_.bug_execute_expired) return false;
-  if (s.has_reply && op.ack >= s.last_seq) drop_reply(op.client_id, s);
-  if (op.seq <= s.last_seq) return true;  // a duplicate: executed already
-  if (s.has_reply) drop_reply(op.client_id, s);  // superseded: the client moved on
-  sessions_by_age_.erase({s.last_instance, op.client_id});
-  sessions_by_age_.insert({instance, op.client_id});
-  s.last_instance = instance;
-  std::string result;
-  switch (op.op) {
-    case OpKind::get:
-      if (auto it = kv_.find(op.key); it != kv_.end()) result = it->second;
-      break;
-    case OpKind::put: {
-      auto [it, fresh] = kv_.try_emplace(op.key);
-      kv_bytes_ += (fresh ? op.key.size() : 0) + op.value.size();
-      kv_bytes_ -= it->second.size();
-      it->second = op.value;
-      break;
-    }
-    case OpKind::append: {
-      auto [it, fresh] = kv_.try_emplace(op.key);
-      kv_bytes_ += (fresh ? op.key.size() : 0) + op.value.size();
-      it->second += op.value;
-      break;
-    }
-  }
-  s.last_seq = op.seq;
-  keep_reply(op.client_id, s, std::move(result));
-  enforce_reply_budget();
-  return true;
-}
-
-void Applier::keep_reply(ClientId client, Session& s, std::string value) {
-  s.has_reply = true;
-  s.reply_value = std::move(value);
-  retained_bytes_ += s.reply_value.size();
-  replies_by_age_.insert({s.last_instance, client});
-}
-
-void Applier::drop_reply(ClientId client, Session& s) {
-  if (!s.has_reply) return;
-  retained_bytes_ -= s.reply_value.size();
-  replies_by_age_.erase({s.last_instance, client});
-  s.has_reply = false;
-  std::string().swap(s.reply_value);
-}
-
-// Depends on the log alone, so every replica drops the same replies.
-void Applier::enforce_reply_budget() {
-  while (retained_bytes_ > options_.retained_reply_bytes && replies_by_age_.size() > 1) {
-    const ClientId oldest = replies_by_age_.begin()->second;
-    drop_reply(oldest, sessions_.at(oldest));
-  }
-}
-
 void Applier::answer_waiter(ClientId client, Outbox& out) {
   auto w = waiters_.find(client);
   if (w == waiters_.end()) return;
-  const auto session = sessions_.find(client);
-  if (session == sessions_.end()) return;  // its op did not run: answer_expired
-  const Session& s = session->second;
-  if (w->second.seq > s.last_seq) return;
+  // Not run: still on its way, or (no session) answered by answer_expired.
+  if (!state_.executed(client, w->second.seq)) return;
   if (w->second.route.empty()) {
     // forwarded here by a peer, which answers its client
-  } else if (w->second.seq == s.last_seq && s.has_reply) {
-    reply(w->second.route, {client, w->second.seq, ReplyCode::ok, s.reply_value, {}}, out);
+  } else if (const std::string* kept = state_.kept_reply(client, w->second.seq)) {
+    reply(w->second.route, {client, w->second.seq, ReplyCode::ok, *kept, {}}, out);
   } else {
     reply(w->second.route, {client, w->second.seq, ReplyCode::stale_request, {},
                             "request superseded by a newer one from the same client"}, out);
@@ -815,52 +650,14 @@ void Applier::fill_holes(Time now, Outbox& out) {
   }
 }
 
-void Applier::evict_session(std::unordered_map<ClientId, Session>::iterator it) {
-  drop_reply(it->first, it->second);
-  sessions_by_age_.erase({it->second.last_instance, it->first});
-  sessions_.erase(it);
-  ++sessions_evicted_;
-}
-
-// Both evictions depend on the log alone (instances and client ids), so
-// every replica evicts the same sessions at the same instance.
-void Applier::evict_idle_sessions() {
-  if (applied_below_ < options_.session_idle_instances) return;
-  const InstanceId horizon = applied_below_ - options_.session_idle_instances;
-  while (!sessions_by_age_.empty() && sessions_by_age_.begin()->first < horizon) {
-    evict_session(sessions_.find(sessions_by_age_.begin()->second));
-  }
-  assert(check_invariants().empty());
-}
-
-void Applier::evict_excess_sessions(InstanceId instance) {
-  while (sessions_.size() > options_.max_sessions && !sessions_by_age_.empty() &&
-         sessions_by_age_.begin()->first < instance) {
-    evict_session(sessions_.find(sessions_by_age_.begin()->second));
-  }
-  assert(check_invariants().empty());
-}
-
 std::string Applier::check_invariants() const {
-  if (sessions_by_age_.size() != sessions_.size()) {
-    return "applier: " + std::to_string(sessions_.size()) + " sessions but " +
-           std::to_string(sessions_by_age_.size()) + " in the age index";
-  }
-  if (replies_by_age_.size() > sessions_.size()) {
-    return "applier: more kept replies (" + std::to_string(replies_by_age_.size()) +
-           ") than sessions (" + std::to_string(sessions_.size()) + ")";
-  }
+  if (std::string wrong = state_.check_invariants(); !wrong.empty()) return "applier: " + wrong;
   return {};
-}
-
-std::size_t Applier::retained_replies() const {
-  return static_cast<std::size_t>(std::count_if(
-      sessions_.begin(), sessions_.end(), [](const auto& kv) { return kv.second.has_reply; }));
 }
 
 StatusReply Applier::status() const {
   StatusReply r{options_.name,   self_,       applied_below_,   forget_below_,
-                decided_below_, kv_.size(),  sessions_.size(), options_.fault_injection};
+                decided_below_, state_.data().size(), state_.sessions(), options_.fault_injection};
   r.snapshot_below = options_.save_snapshot ? snapshot_below_ : 0;
   r.snapshot_bytes = last_snapshot_bytes_;
   if (options_.data_dir_bytes) r.data_dir_bytes = options_.data_dir_bytes();

@@ -1,19 +1,18 @@
-// Applier: the key/value state machine of one node.
+// Applier: the key/value service of one node.
 //
-// Owns the key/value map, the per-client dedup table (sessions), the client
-// requests waiting for their log instance, and the batches it proposed
-// (several instances in flight, each carrying many clients' ops). Handles FromClient and StatusFromClient (from the front door), Apply
-// and LearnerProgress (from the learner). Sends Propose to the proposer,
-// ToClient to the front door, LocalDone to the learner.
+// Owns the key/value state (a KvStateMachine: the map and the dedup
+// sessions), the client requests waiting for their log instance, and the
+// batches it proposed (several instances in flight, each carrying many
+// clients' ops). Handles FromClient and StatusFromClient (from the front
+// door), Apply and LearnerProgress (from the learner). Sends Propose to the
+// proposer, ToClient to the front door, LocalDone to the learner.
 //
 // Invariants:
 //   instances are applied strictly in order: [0, applied_below) are applied;
-//   an op (client_id, seq) changes the map at most once: it runs only when
-//     seq > sessions[client_id].last_seq, across retries and across nodes;
-//   state changes only in apply(), so every replica that applied the same
-//     prefix holds the same map and the same sessions;
-//   a session keeps at most one reply, dropped once the client acks it, and
-//     all kept replies together stay within options.retained_reply_bytes.
+//   the state machine changes only in on_apply() (and when a snapshot
+//     replaces it), so every replica that applied the same prefix holds the
+//     same map and the same sessions; exactly-once and the reply budget are
+//     the state machine's (actors/kv/kv_state_machine.hpp).
 #pragma once
 
 #include <functional>
@@ -26,6 +25,7 @@
 #include <unordered_map>
 
 #include "actors/core/actor.hpp"
+#include "actors/kv/kv_state_machine.hpp"
 #include "messages/kv_op.hpp"
 
 namespace kvpaxos {
@@ -165,22 +165,19 @@ class Applier final : public ActorLogic {
   std::uint64_t snapshot_failures() const { return snapshot_failures_; }
   std::uint64_t snapshots_installed() const { return snapshots_installed_; }
   const std::string& last_snapshot_error() const { return last_snapshot_error_; }
-  const std::unordered_map<std::string, std::string>& data() const { return kv_; }
-  std::size_t sessions() const { return sessions_.size(); }
-  std::uint64_t sessions_evicted() const { return sessions_evicted_; }
+  const std::unordered_map<std::string, std::string>& data() const { return state_.data(); }
+  std::size_t sessions() const { return state_.sessions(); }
+  std::uint64_t sessions_evicted() const { return state_.sessions_evicted(); }
   std::uint64_t forwarded_ops_dropped() const { return forwarded_ops_dropped_; }
   const std::string& last_forwarded_op_error() const { return last_forwarded_op_error_; }
-  std::size_t retained_replies() const;
-  std::size_t retained_reply_bytes() const { return retained_bytes_; }
+  std::size_t retained_replies() const { return state_.retained_replies(); }
+  std::size_t retained_reply_bytes() const { return state_.retained_reply_bytes(); }
   const ApplierRefusals& refused() const { return refused_; }
+  const KvStateMachine& state() const { return state_; }
+  // The state machine's invariants and the applier's own.
+  std::string check_invariants() const override;
 
  private:
-  struct Session {
-    std::uint64_t last_seq = 0;
-    bool has_reply = false;
-    std::string reply_value;
-    InstanceId last_instance = 0;
-  };
   static constexpr InstanceId kNotProposed = ~InstanceId{0};
   struct Waiter {
     std::uint64_t seq = 0;
@@ -204,12 +201,7 @@ class Applier final : public ActorLogic {
   void on_apply(Apply m, Time now, Outbox& out);
   void save(std::string bytes);
   void on_snapshot_saved(const SnapshotSaved& m, Time now, Outbox& out);
-  // False when the op did not run because its client has no session.
-  bool execute(const KvOp& op, InstanceId instance);
   void answer_expired(ClientId client, std::uint64_t seq, Outbox& out);
-  void evict_session(std::unordered_map<ClientId, Session>::iterator it);
-  void evict_excess_sessions(InstanceId instance);
-  std::string check_invariants() const override;
   Waiter& replace_waiter(ClientId client, std::uint64_t seq, std::string route, std::string op);
   void enqueue(ClientId client, Waiter& w, bool first_in_line = false);
   // Another node authored a batch within leader_idle: our clients' ops go to it.
@@ -220,11 +212,9 @@ class Applier final : public ActorLogic {
   void redirect_forwards(Time now, Outbox& out);
   void propose_pending(Outbox& out);
   bool full_batch_waiting() const;
-  bool executed(ClientId client, std::uint64_t seq) const;
   void answer_waiter(ClientId client, Outbox& out);
   void reply(const std::string& route, ClientReply r, Outbox& out) const;
   void fill_holes(Time now, Outbox& out);
-  void evict_idle_sessions();
   void take_snapshot();
   // Snapshot transfer: this node fetching one, and serving one to peers.
   void on_snapshot_needed(const SnapshotNeeded& m, Time now, Outbox& out);
@@ -233,37 +223,22 @@ class Applier final : public ActorLogic {
   bool chunk_in_bounds(const SnapshotChunk& m);
   bool chunk_continues_fetch(const SnapshotChunk& m);
   void request_chunk(Time now, Outbox& out);
-  // The snapshot file's content (applier.cpp): parsed and checked whole
+  // A snapshot (actors/kv/snapshot_record.hpp) is parsed and checked whole
   // before any of it replaces the state.
-  struct SnapshotRecord;
-  static Result<SnapshotRecord> parse_snapshot(std::string_view bytes);
-  static Result<SnapshotRecord> no_duplicates(SnapshotRecord& r);
   void load(SnapshotRecord r, std::size_t bytes);
   void install_snapshot(InstanceId instance, std::string bytes, Outbox& out);
-  void keep_reply(ClientId client, Session& s, std::string value);
-  void drop_reply(ClientId client, Session& s);
-  void enforce_reply_budget();
   StatusReply status() const;
   InstanceId next_free_instance() const;
 
   NodeId self_;
   ApplierOptions options_;
-  std::unordered_map<std::string, std::string> kv_;
-  std::uint64_t kv_bytes_ = 0;  // keys and values in kv_
-  std::unordered_map<ClientId, Session> sessions_;
+  KvStateMachine state_;
   std::unordered_map<ClientId, Waiter> waiters_;
   std::deque<ClientId> pending_;  // waiters to put in the next batch
   // This node's proposals not yet applied: instance -> the clients it carries.
   std::map<InstanceId, std::vector<ClientId>> in_flight_;
-  // Sessions holding a reply, by the instance that produced it (oldest first).
-  std::set<std::pair<InstanceId, ClientId>> replies_by_age_;
-  // Every session, by the instance of its last executed op (eviction order).
-  // Invariant: exactly one entry per session, {s.last_instance, client}.
-  std::set<std::pair<InstanceId, ClientId>> sessions_by_age_;
-  std::uint64_t sessions_evicted_ = 0;
   std::uint64_t forwarded_ops_dropped_ = 0;
   std::string last_forwarded_op_error_;
-  std::size_t retained_bytes_ = 0;
   InstanceId applied_below_ = 0;
   // Client ops for the leader, held until flush() (or until they reach
   // max_batch_bytes) so that a burst goes out as one ForwardOps.
