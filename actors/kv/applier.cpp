@@ -90,7 +90,7 @@ void Applier::on_request(FromClient m, Time now, Outbox& out) {
     forward_waiter(w, now, out);
     return;
   }
-  enqueue(client, w);
+  requeue(client, w);
   propose_pending(out);
 }
 
@@ -107,10 +107,9 @@ void Applier::redirect_forwards(Time now, Outbox& out) {
     forward_bytes_ = 0;
   }
   for (auto& [client, w] : waiters_) {
-    if (!w.forwarded || w.forwarded_to == leader_ || state_.executed(client, w.seq)) continue;
+    if (!w.away() || w.forwarded_to == leader_ || state_.executed(client, w.seq)) continue;
     if (leader_ == self_) {
-      w.forwarded = false;
-      enqueue(client, w);
+      requeue(client, w);
     } else {
       forward_waiter(w, now, out);
     }
@@ -124,8 +123,8 @@ void Applier::forward_queue(Time now, Outbox& out) {
   std::deque<ClientId> kept;
   for (ClientId client : pending_) {
     auto w = waiters_.find(client);
-    if (w == waiters_.end() || !w->second.queued) continue;
-    if (w->second.retried) {
+    if (w == waiters_.end() || w->second.place != Place::queued) continue;
+    if (w->second.keep_here) {
       kept.push_back(client);
     } else {
       forward_waiter(w->second, now, out);
@@ -135,9 +134,7 @@ void Applier::forward_queue(Time now, Outbox& out) {
 }
 
 void Applier::forward_waiter(Waiter& w, Time now, Outbox& out, std::optional<NodeId> relay) {
-  w.queued = false;  // a stale queue entry is skipped
-  w.forwarded = true;
-  w.relayed = relay.has_value();
+  w.place = relay ? Place::relayed : Place::forwarded;  // its queue entry, if any, is skipped
   w.forwarded_to = relay.value_or(leader_);
   w.forwarded_at = now;
   forward(w.forwarded_to, w.op, out);
@@ -164,13 +161,12 @@ void Applier::on_forwarded(NodeId from, ForwardOps m, Outbox& out) {
     if (existing != waiters_.end() && existing->second.seq >= op->seq) {
       // Already here (the client retried at this node too): make sure it is
       // on its way rather than waiting on a forward of our own.
-      if (existing->second.seq == op->seq && existing->second.forwarded) {
-        existing->second.forwarded = false;
-        enqueue(client, existing->second);
+      if (existing->second.seq == op->seq && existing->second.away()) {
+        requeue(client, existing->second);
       }
       continue;
     }
-    enqueue(client, replace_waiter(client, op->seq, "", std::move(bytes)));
+    requeue(client, replace_waiter(client, op->seq, "", std::move(bytes)));
   }
   propose_pending(out);
 }
@@ -198,8 +194,8 @@ void Applier::retry_forwarded(Time now, Outbox& out) {
   const Duration timeout = leader_busy ? options_.forward_timeout_busy : options_.forward_timeout;
   bool any = false;
   for (auto& [client, w] : waiters_) {
-    if (!w.forwarded || now - w.forwarded_at < timeout) continue;
-    if (!w.relayed && leader_busy) {
+    if (!w.away() || now - w.forwarded_at < timeout) continue;
+    if (w.place != Place::relayed && leader_busy) {
       if (const std::optional<NodeId> relay = relay_for(w.forwarded_to)) {
         // The relay proposes it: if the leader is alive but out of our
         // reach, the lead moves to a node we reach. (A silent leader may be
@@ -208,9 +204,8 @@ void Applier::retry_forwarded(Time now, Outbox& out) {
         continue;
       }
     }
-    w.forwarded = false;
-    w.retried = true;
-    enqueue(client, w);
+    w.keep_here = true;
+    requeue(client, w);
     any = true;
   }
   if (any) propose_pending(out);
@@ -233,17 +228,17 @@ InstanceId Applier::next_free_instance() const {
 Applier::Waiter& Applier::replace_waiter(ClientId client, std::uint64_t seq, std::string route,
                                          std::string op) {
   Waiter& w = waiters_[client];
-  const bool queued = w.queued;  // a replaced waiter keeps its place in the queue
+  const bool in_line = w.place == Place::queued;  // a replaced waiter keeps its place in the queue
   w = Waiter{seq, std::move(route), std::move(op)};
-  w.queued = queued;
+  if (in_line) w.place = Place::queued;
   return w;
 }
 
-void Applier::enqueue(ClientId client, Waiter& w, bool first_in_line) {
-  w.instance = kNotProposed;
-  if (w.queued) return;
-  w.queued = true;
-  if (first_in_line) {
+void Applier::requeue(ClientId client, Waiter& w, Line line) {
+  const bool in_line = w.place == Place::queued;
+  w.place = Place::queued;
+  if (in_line) return;
+  if (line == Line::front) {
     pending_.push_front(client);
   } else {
     pending_.push_back(client);
@@ -257,7 +252,7 @@ bool Applier::full_batch_waiting() const {
   std::size_t bytes = 0;
   for (ClientId client : pending_) {
     const auto w = waiters_.find(client);
-    if (w == waiters_.end() || !w->second.queued) continue;
+    if (w == waiters_.end() || w->second.place != Place::queued) continue;
     bytes += w->second.op.size();
     if (++ops >= options_.max_batch_ops || bytes >= options_.max_batch_bytes) return true;
   }
@@ -281,8 +276,8 @@ void Applier::propose_pending(Outbox& out) {
       const ClientId client = pending_.front();
       pending_.pop_front();
       auto w = waiters_.find(client);
-      if (w == waiters_.end() || !w->second.queued) continue;
-      w->second.queued = false;
+      if (w == waiters_.end() || w->second.place != Place::queued) continue;
+      w->second.place = Place::proposed;  // a second entry of it in pending_ is skipped
       bytes += w->second.op.size();
       ops.push_back(w->second.op);
       clients.push_back(client);
@@ -323,8 +318,11 @@ void Applier::on_apply(Apply m, Time now, Outbox& out) {
   if (auto f = in_flight_.find(m.instance); f != in_flight_.end()) {
     for (auto c = f->second.rbegin(); c != f->second.rend(); ++c) {
       auto w = waiters_.find(*c);
-      if (w == waiters_.end() || w->second.instance != m.instance) continue;
-      if (!state_.executed(*c, w->second.seq)) enqueue(*c, w->second, /*first_in_line=*/true);
+      if (w == waiters_.end() || w->second.place != Place::proposed ||
+          w->second.instance != m.instance) {
+        continue;
+      }
+      if (!state_.executed(*c, w->second.seq)) requeue(*c, w->second, Line::front);
     }
     in_flight_.erase(f);
   }
@@ -500,6 +498,7 @@ void Applier::install_snapshot(InstanceId instance, std::string bytes, Outbox& o
   ++snapshots_installed_;
   in_flight_.clear();
   pending_.clear();
+  for (auto& [client, w] : waiters_) w.place = Place::placing;  // no queue, no instance now
   out.push_back({{self_, Actor::learner}, SnapshotInstalled{applied_below_}});
   if (options_.save_snapshot) {
     // Not durable until its SnapshotSaved: our Done point stays where it was.
@@ -523,9 +522,7 @@ void Applier::install_snapshot(InstanceId instance, std::string bytes, Outbox& o
     } else if (state_.executed(client, w.seq)) {
       answer_waiter(client, out);
     } else {
-      w.queued = false;
-      w.forwarded = false;
-      enqueue(client, w);
+      requeue(client, w);
     }
   }
   propose_pending(out);

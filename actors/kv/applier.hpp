@@ -178,20 +178,30 @@ class Applier final : public ActorLogic {
   std::string check_invariants() const override;
 
  private:
-  static constexpr InstanceId kNotProposed = ~InstanceId{0};
+  // Where a waiting request is. It changes place only through requeue()
+  // (into the queue), propose_pending() (queued -> proposed) and
+  // forward_waiter() (-> forwarded or relayed).
+  enum class Place {
+    placing,    // new, or its queue and instance are gone: queued or forwarded next
+    queued,     // in pending_, for the next batch
+    proposed,   // carried by this node's in-flight instance `instance`
+    forwarded,  // sent to the leader, forwarded_to, at forwarded_at
+    relayed,    // sent to forwarded_to, a third node, as the leader's forward timed out
+  };
   struct Waiter {
     std::uint64_t seq = 0;
-    std::string route;
-    std::string op;         // encoded KvOp, ready to re-propose
-    InstanceId instance = kNotProposed;  // the in-flight instance carrying it
-    bool queued = false;    // in pending_, waiting for a batch
-    bool forwarded = false; // sent to forwarded_to, the leader, at forwarded_at
-    NodeId forwarded_to = 0;
-    bool retried = false;   // a forward of it timed out: proposed here from then on
-    bool relayed = false;   // this forward goes to a relay: the leader's timed out
+    std::string route;  // empty for a peer's forwarded op: nobody to answer here
+    std::string op;     // encoded KvOp, ready to re-propose
+    Place place = Place::placing;
+    InstanceId instance = 0;  // while proposed
+    NodeId forwarded_to = 0;  // while forwarded or relayed
     Time forwarded_at{};
-    // A forwarded op from a peer has no route: nobody to answer here.
+    // A forward of it timed out: proposed here from then on, never handed
+    // to a leader again (forward_queue). Not a place: it stays across them.
+    bool keep_here = false;
+    bool away() const { return place == Place::forwarded || place == Place::relayed; }
   };
+  enum class Line { back, front };
 
   void on_request(FromClient m, Time now, Outbox& out);
   void on_forwarded(NodeId from, ForwardOps m, Outbox& out);
@@ -203,7 +213,9 @@ class Applier final : public ActorLogic {
   void on_snapshot_saved(const SnapshotSaved& m, Time now, Outbox& out);
   void answer_expired(ClientId client, std::uint64_t seq, Outbox& out);
   Waiter& replace_waiter(ClientId client, std::uint64_t seq, std::string route, std::string op);
-  void enqueue(ClientId client, Waiter& w, bool first_in_line = false);
+  // The one transition into the queue, from any place; a waiter already
+  // queued keeps its place in line.
+  void requeue(ClientId client, Waiter& w, Line line = Line::back);
   // Another node authored a batch within leader_idle: our clients' ops go to it.
   bool another_leader_active(Time now) const;
   // Sends the op to the leader, or to `relay` (see ApplierOptions::nodes).
