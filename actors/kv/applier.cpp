@@ -5,7 +5,6 @@
 
 #include "actors/kv/front_door.hpp"
 #include "actors/kv/snapshot_record.hpp"
-#include "actors/storage/segmented_log.hpp"
 #include "messages/codec.hpp"
 
 namespace kvpaxos {
@@ -27,7 +26,9 @@ Applier::Applier(NodeId self, ApplierOptions options)
                       .session_idle_instances = options_.session_idle_instances,
                       .retained_reply_bytes = options_.retained_reply_bytes,
                       .bug_execute_expired = options_.bug_execute_expired}),
-      leader_(self) {}
+      forwards_(options_.max_batch_bytes),
+      leader_(self),
+      transfer_(self, options_.snapshot_chunk_bytes, options_.snapshot_transfer_timeout) {}
 
 void Applier::handle(const Address& from, Body body, Time now, Outbox& out) {
   if (from.node != self_ && !from_peers(body)) {
@@ -35,9 +36,9 @@ void Applier::handle(const Address& from, Body body, Time now, Outbox& out) {
     return;
   }
   if (auto* n = std::get_if<SnapshotNeeded>(&body)) {
-    on_snapshot_needed(*n, now, out);
+    transfer_.on_needed(*n, applied_below_, now, out);
   } else if (auto* q = std::get_if<SnapshotRequest>(&body)) {
-    on_snapshot_request(from.node, *q, now, out);
+    transfer_.on_request(from.node, *q, applied_below_, [this] { return snapshot(); }, now, out);
   } else if (auto* c = std::get_if<SnapshotChunk>(&body)) {
     on_snapshot_chunk(from.node, std::move(*c), now, out);
   } else if (auto* r = std::get_if<FromClient>(&body)) {
@@ -102,10 +103,7 @@ bool Applier::another_leader_active(Time now) const {
 // instead of waiting out forward_timeout there (it may be gone: this is how
 // a failover ends for everybody as soon as one node has taken over).
 void Applier::redirect_forwards(Time now, Outbox& out) {
-  if (forward_to_ != leader_) {  // held for the old leader, not sent yet
-    forward_ops_.clear();
-    forward_bytes_ = 0;
-  }
+  forwards_.drop_unless_for(leader_);  // held for the old leader, not sent yet
   for (auto& [client, w] : waiters_) {
     if (!w.away() || w.forwarded_to == leader_ || state_.executed(client, w.seq)) continue;
     if (leader_ == self_) {
@@ -137,7 +135,7 @@ void Applier::forward_waiter(Waiter& w, Time now, Outbox& out, std::optional<Nod
   w.place = relay ? Place::relayed : Place::forwarded;  // its queue entry, if any, is skipped
   w.forwarded_to = relay.value_or(leader_);
   w.forwarded_at = now;
-  forward(w.forwarded_to, w.op, out);
+  forwards_.add(w.forwarded_to, w.op, out);
 }
 
 // Ops another node's clients sent there: batch them as if our own clients
@@ -171,20 +169,7 @@ void Applier::on_forwarded(NodeId from, ForwardOps m, Outbox& out) {
   propose_pending(out);
 }
 
-void Applier::forward(NodeId leader, std::string op, Outbox& out) {
-  if (!forward_ops_.empty() && forward_to_ != leader) flush(Time{}, out);
-  forward_to_ = leader;
-  forward_bytes_ += op.size();
-  forward_ops_.push_back(std::move(op));
-  if (forward_bytes_ >= options_.max_batch_bytes) flush(Time{}, out);
-}
-
-void Applier::flush(Time, Outbox& out) {
-  if (forward_ops_.empty()) return;
-  out.push_back({{forward_to_, Actor::applier}, ForwardOps{std::move(forward_ops_)}});
-  forward_ops_.clear();
-  forward_bytes_ = 0;
-}
+void Applier::flush(Time, Outbox& out) { forwards_.flush(out); }
 
 // Forwarded ops the leader did not get applied in time: propose them here.
 // A leader that is applying batches gets longer (a queue of large values can
@@ -376,105 +361,16 @@ void Applier::load(SnapshotRecord r, std::size_t bytes) {
   undecodable_entries_ = r.undecodable_entries;
 }
 
-void Applier::on_snapshot_needed(const SnapshotNeeded& m, Time now, Outbox& out) {
-  if (m.below <= applied_below_ || m.peer == self_) return;
-  // A transfer that still receives chunks goes on. A stalled one resumes
-  // where it stopped if the learner names the same peer, else starts over
-  // with the peer it names now (the old one may be down).
-  if (fetch_.active && now - fetch_.last_chunk < 3 * options_.snapshot_transfer_timeout) return;
-  if (!fetch_.active || fetch_.peer != m.peer) {
-    fetch_ = Fetch{.active = true, .peer = m.peer, .last_chunk = now};
-  }
-  request_chunk(now, out);
-}
-
-void Applier::request_chunk(Time now, Outbox& out) {
-  fetch_.last_request = now;
-  out.push_back({{fetch_.peer, Actor::applier},
-                 SnapshotRequest{fetch_.instance, fetch_.bytes.size()}});
-}
-
-void Applier::on_snapshot_request(NodeId from, const SnapshotRequest& m, Time now, Outbox& out) {
-  if (from == self_) return;
-  const bool stale = served_.bytes.empty() || (m.instance == 0 && m.offset == 0 &&
-                                               served_.instance < applied_below_);
-  if (stale) {
-    served_ = Served{applied_below_, snapshot(), 0, now};
-    served_.crc = crc32c(served_.bytes);
-  }
-  served_.last_used = now;
-  // Asked for a snapshot we no longer hold: the transfer starts over on ours.
-  const std::uint64_t offset =
-      m.instance == served_.instance ? std::min<std::uint64_t>(m.offset, served_.bytes.size()) : 0;
-  out.push_back({{from, Actor::applier},
-                 SnapshotChunk{served_.instance, served_.bytes.size(), offset, served_.crc,
-                               served_.bytes.substr(offset, options_.snapshot_chunk_bytes)}});
-}
-
-// A chunk counts only from the peer asked, while a transfer runs, as the next
-// byte of the snapshot being fetched; anything else is counted and changes
-// nothing. The crc and the content are checked whole before the state is
-// replaced.
 void Applier::on_snapshot_chunk(NodeId from, SnapshotChunk m, Time now, Outbox& out) {
-  if (!fetch_.active || from != fetch_.peer) {
-    ++refused_.chunk_not_asked;
-    return;
-  }
-  if (!chunk_in_bounds(m)) return;
-  if (m.instance <= applied_below_) {
-    ++refused_.chunk_not_newer;  // the peer is no further: the learner asks again
-    fetch_ = Fetch{};
-    return;
-  }
-  if (!chunk_continues_fetch(m)) return;
-  fetch_.bytes += m.data;
-  fetch_.last_chunk = now;
-  if (fetch_.bytes.size() < fetch_.total_bytes) {
-    request_chunk(now, out);
-    return;
-  }
-  Fetch done = std::move(fetch_);
-  fetch_ = Fetch{};
-  if (crc32c(done.bytes) != done.crc) {
+  std::optional<SnapshotTransfer::Received> done =
+      transfer_.on_chunk(from, std::move(m), applied_below_, now, out, refused_);
+  if (!done) return;
+  if (!done->error.empty()) {
     ++snapshot_failures_;
-    ++refused_.snapshot_rejected;
-    last_snapshot_error_ = "snapshot from node " + std::to_string(from) + " failed its checksum";
+    last_snapshot_error_ = std::move(done->error);
     return;  // the learner asks again
   }
-  install_snapshot(done.instance, std::move(done.bytes), out);
-}
-
-// A correct peer serves a snapshot of at least one byte (kMaxSnapshotBytes at
-// most) in non-empty chunks of at most kMaxSnapshotChunkBytes that end inside it.
-bool Applier::chunk_in_bounds(const SnapshotChunk& m) {
-  const bool in_bounds = m.total_bytes > 0 && m.total_bytes <= kMaxSnapshotBytes &&
-                         !m.data.empty() && m.data.size() <= kMaxSnapshotChunkBytes &&
-                         m.offset < m.total_bytes && m.data.size() <= m.total_bytes - m.offset;
-  if (!in_bounds) ++refused_.chunk_malformed;
-  return in_bounds;
-}
-
-// The first chunk of a transfer names the snapshot (instance, size, crc). A
-// peer asked for a snapshot it no longer holds starts over, at byte 0, on a
-// newer one. Any other chunk must be the next byte of the snapshot named,
-// with the same size and crc: the serving peer keeps it stable.
-bool Applier::chunk_continues_fetch(const SnapshotChunk& m) {
-  if (m.offset == 0 && (fetch_.instance == 0 || m.instance > fetch_.instance)) {
-    fetch_.instance = m.instance;
-    fetch_.total_bytes = m.total_bytes;
-    fetch_.crc = m.crc;
-    fetch_.bytes.clear();
-    return true;
-  }
-  if (m.instance != fetch_.instance || m.offset != fetch_.bytes.size()) {
-    ++refused_.chunk_stale;  // late, duplicated, or of an older snapshot
-    return false;
-  }
-  if (m.total_bytes != fetch_.total_bytes || m.crc != fetch_.crc) {
-    ++refused_.chunk_changed;
-    return false;
-  }
-  return true;
+  install_snapshot(done->instance, std::move(done->bytes), out);
 }
 
 // The snapshot must cover exactly [0, instance), past what is applied here:
@@ -601,12 +497,7 @@ void Applier::reply(const std::string& route, ClientReply r, Outbox& out) const 
 
 void Applier::tick(Time now, Outbox& out) {
   retry_forwarded(now, out);
-  if (fetch_.active && now - fetch_.last_request >= options_.snapshot_transfer_timeout) {
-    request_chunk(now, out);  // resume where the transfer stalled
-  }
-  if (!served_.bytes.empty() && now - served_.last_used >= std::chrono::seconds(30)) {
-    served_ = Served{};  // nobody is fetching it any more
-  }
+  transfer_.tick(now, out);
   if (options_.save_snapshot && applied_below_ > snapshot_below_ &&
       now - last_progress_ >= options_.snapshot_idle &&
       now - last_snapshot_attempt_ >= options_.snapshot_idle) {

@@ -25,40 +25,17 @@
 #include <unordered_map>
 
 #include "actors/core/actor.hpp"
+#include "actors/kv/applier_refusals.hpp"
+#include "actors/kv/forward_buffer.hpp"
 #include "actors/kv/kv_state_machine.hpp"
+#include "actors/kv/snapshot_transfer.hpp"
 #include "messages/kv_op.hpp"
 
 namespace kvpaxos {
 
-// A snapshot transfer refuses a total size above this. The store lives in
-// memory, and a node serving a snapshot holds the state and its encoded copy,
-// so a state this large needs more than 64 GiB of RAM per node: a total above
-// it comes from a faulty peer (and would have this node buffer its chunks).
-inline constexpr std::uint64_t kMaxSnapshotBytes = std::uint64_t{32} << 30;
-// A correct node sends chunks of ApplierOptions::snapshot_chunk_bytes (1 MiB;
-// no flag changes it); a larger chunk is refused.
-inline constexpr std::size_t kMaxSnapshotChunkBytes = std::size_t{4} << 20;
 // The most no-ops proposed at once into a run of holes (Applier::fill_holes):
 // the largest pipeline a node may keep in flight.
 inline constexpr InstanceId kHoleFillBatch = 256;
-
-// Peer input the applier ignored, per reason. Snapshot chunks that are late,
-// duplicated or of a snapshot no newer than this node's state come from
-// correct peers too (reordering, a transfer that moved to another peer); the
-// other reasons no correct node sends.
-struct ApplierRefusals {
-  std::uint64_t local_only_from_peer = 0;  // anything but snapshot transfer and ForwardOps
-  std::uint64_t chunk_not_asked = 0;       // no transfer running, or from another peer
-  std::uint64_t chunk_stale = 0;           // not the next byte of the snapshot asked for
-  std::uint64_t chunk_not_newer = 0;       // a snapshot at or below what is applied here
-  std::uint64_t chunk_malformed = 0;       // sizes out of bounds or inconsistent
-  std::uint64_t chunk_changed = 0;         // total_bytes or crc differ within one snapshot
-  std::uint64_t snapshot_rejected = 0;     // complete, but its crc or content is wrong
-  std::uint64_t total() const {
-    return local_only_from_peer + chunk_not_asked + chunk_stale + chunk_not_newer +
-           chunk_malformed + chunk_changed + snapshot_rejected;
-  }
-};
 
 struct ApplierOptions {
   std::string name;
@@ -206,7 +183,6 @@ class Applier final : public ActorLogic {
   void on_request(FromClient m, Time now, Outbox& out);
   void on_forwarded(NodeId from, ForwardOps m, Outbox& out);
   void retry_forwarded(Time now, Outbox& out);
-  void forward(NodeId leader, std::string op, Outbox& out);
   std::optional<NodeId> relay_for(NodeId leader) const;
   void on_apply(Apply m, Time now, Outbox& out);
   void save(std::string bytes);
@@ -228,13 +204,7 @@ class Applier final : public ActorLogic {
   void reply(const std::string& route, ClientReply r, Outbox& out) const;
   void fill_holes(Time now, Outbox& out);
   void take_snapshot();
-  // Snapshot transfer: this node fetching one, and serving one to peers.
-  void on_snapshot_needed(const SnapshotNeeded& m, Time now, Outbox& out);
-  void on_snapshot_request(NodeId from, const SnapshotRequest& m, Time now, Outbox& out);
   void on_snapshot_chunk(NodeId from, SnapshotChunk m, Time now, Outbox& out);
-  bool chunk_in_bounds(const SnapshotChunk& m);
-  bool chunk_continues_fetch(const SnapshotChunk& m);
-  void request_chunk(Time now, Outbox& out);
   // A snapshot (actors/kv/snapshot_record.hpp) is parsed and checked whole
   // before any of it replaces the state.
   void load(SnapshotRecord r, std::size_t bytes);
@@ -254,9 +224,7 @@ class Applier final : public ActorLogic {
   InstanceId applied_below_ = 0;
   // Client ops for the leader, held until flush() (or until they reach
   // max_batch_bytes) so that a burst goes out as one ForwardOps.
-  NodeId forward_to_ = 0;
-  std::vector<std::string> forward_ops_;
-  std::size_t forward_bytes_ = 0;
+  ForwardBuffer forwards_;
   InstanceId snapshot_below_ = 0;  // the durable snapshot covers [0, snapshot_below_)
   int saves_in_flight_ = 0;        // handed to save_snapshot, no SnapshotSaved yet
   std::optional<Time> snapshot_retry_at_;  // after a failed write
@@ -278,24 +246,7 @@ class Applier final : public ActorLogic {
   std::uint64_t snapshot_failures_ = 0;
   std::string last_snapshot_error_;
 
-  struct Fetch {  // a snapshot being received
-    bool active = false;
-    NodeId peer = 0;
-    InstanceId instance = 0;  // 0 until the first chunk names it
-    std::uint64_t total_bytes = 0;
-    std::uint32_t crc = 0;
-    std::string bytes;        // received so far
-    Time last_request{};
-    Time last_chunk{};
-  };
-  Fetch fetch_;
-  struct Served {  // the snapshot being sent to peers, kept stable across chunks
-    InstanceId instance = 0;
-    std::string bytes;
-    std::uint32_t crc = 0;
-    Time last_used{};
-  };
-  Served served_;
+  SnapshotTransfer transfer_;
   std::uint64_t snapshots_installed_ = 0;
   ApplierRefusals refused_;
 };
