@@ -28,6 +28,9 @@ Applier::Applier(NodeId self, ApplierOptions options)
                       .bug_execute_expired = options_.bug_execute_expired}),
       forwards_(options_.max_batch_bytes),
       leader_(self),
+      schedule_({.every = options_.snapshot_every,
+                 .every_bytes = options_.snapshot_every_bytes,
+                 .idle = options_.snapshot_idle}),
       transfer_(self, options_.snapshot_chunk_bytes, options_.snapshot_transfer_timeout) {}
 
 void Applier::handle(const Address& from, Body body, Time now, Outbox& out) {
@@ -327,16 +330,8 @@ void Applier::on_apply(Apply m, Time now, Outbox& out) {
   state_.end_instance(m.instance);
   if (!options_.save_snapshot) {
     out.push_back({{self_, Actor::learner}, LocalDone{applied_below_}});
-  } else {
-    bytes_since_snapshot_ += m.value.size();
-    // Writing the whole state costs its size: wait until the log since the
-    // last snapshot is a fair fraction of it, so a large store is not
-    // rewritten for every few ops (write amplification stays below ~5x).
-    const bool by_count = applied_below_ - snapshot_below_ >= options_.snapshot_every &&
-                          bytes_since_snapshot_ >= state_.data_bytes() / 4;
-    const bool by_bytes =
-        bytes_since_snapshot_ >= std::max<std::uint64_t>(options_.snapshot_every_bytes, state_.data_bytes());
-    if (by_count || by_bytes) take_snapshot();
+  } else if (schedule_.due_after_apply(applied_below_, m.value.size(), state_.data_bytes())) {
+    take_snapshot();
   }
 }
 
@@ -349,14 +344,14 @@ std::string Applier::snapshot() const {
 Result<bool> Applier::restore(std::string_view bytes) {
   Result<SnapshotRecord> r = parse_snapshot(bytes);
   if (!r.ok()) return Error{r.error()};
-  load(std::move(r.value()), bytes.size());
+  load(std::move(r.value()));
+  schedule_.restored(applied_below_, bytes.size());
   return true;
 }
 
-void Applier::load(SnapshotRecord r, std::size_t bytes) {
+void Applier::load(SnapshotRecord r) {
   state_.load(r);
-  applied_below_ = snapshot_below_ = next_propose_ = r.applied_below;
-  last_snapshot_bytes_ = bytes;
+  applied_below_ = next_propose_ = r.applied_below;
   decided_below_ = std::max(decided_below_, applied_below_);
   undecodable_entries_ = r.undecodable_entries;
 }
@@ -387,8 +382,9 @@ void Applier::install_snapshot(InstanceId instance, std::string bytes, Outbox& o
   // Keep what load() does not carry.
   const InstanceId decided = decided_below_;
   const InstanceId forget = forget_below_;
-  const InstanceId durable = snapshot_below_;
-  load(std::move(parsed.value()), bytes.size());
+  load(std::move(parsed.value()));
+  // Written, it is not durable until its SnapshotSaved: the Done point stays.
+  schedule_.installed(applied_below_, bytes.size(), /*written=*/bool(options_.save_snapshot));
   decided_below_ = std::max(decided, applied_below_);
   forget_below_ = forget;
   ++snapshots_installed_;
@@ -397,8 +393,6 @@ void Applier::install_snapshot(InstanceId instance, std::string bytes, Outbox& o
   for (auto& [client, w] : waiters_) w.place = Place::placing;  // no queue, no instance now
   out.push_back({{self_, Actor::learner}, SnapshotInstalled{applied_below_}});
   if (options_.save_snapshot) {
-    // Not durable until its SnapshotSaved: our Done point stays where it was.
-    snapshot_below_ = durable;
     save(std::move(bytes));
   } else {
     out.push_back({{self_, Actor::learner}, LocalDone{applied_below_}});
@@ -425,36 +419,24 @@ void Applier::install_snapshot(InstanceId instance, std::string bytes, Outbox& o
 }
 
 void Applier::take_snapshot() {
-  if (saves_in_flight_ > 0) return;  // the next one is due once this one is on disk
-  bytes_since_snapshot_ = 0;
-  save(snapshot());
+  if (schedule_.start()) save(snapshot());
 }
 
 void Applier::save(std::string bytes) {
-  ++saves_in_flight_;
-  saving_instance_ = applied_below_;
-  saving_bytes_ = bytes.size();
+  schedule_.handed_over(applied_below_, bytes.size());
   options_.save_snapshot(applied_below_, std::move(bytes));
 }
 
-// Saves finish in the order they were handed over, so the newest durable
-// snapshot is the highest instance reported.
+// Not durable after an error: the log stays (so does the Done point) and
+// the schedule tries again after snapshot_idle.
 void Applier::on_snapshot_saved(const SnapshotSaved& m, Time now, Outbox& out) {
-  if (saves_in_flight_ > 0) --saves_in_flight_;
   if (!m.error.empty()) {
-    // Not durable: keep the log (the Done point stays) and try again after
-    // snapshot_idle, under load too, where the byte rules would wait for
-    // another quarter of the state while Done stays frozen.
     snapshot_failures_++;
     last_snapshot_error_ = m.error;
-    snapshot_retry_at_ = now + options_.snapshot_idle;
-    return;
   }
-  snapshot_retry_at_.reset();
-  if (m.instance <= snapshot_below_) return;
-  snapshot_below_ = m.instance;
-  if (m.instance == saving_instance_) last_snapshot_bytes_ = saving_bytes_;
-  out.push_back({{self_, Actor::learner}, LocalDone{snapshot_below_}});
+  if (const std::optional<InstanceId> durable = schedule_.on_saved(m, now)) {
+    out.push_back({{self_, Actor::learner}, LocalDone{*durable}});
+  }
 }
 
 void Applier::answer_waiter(ClientId client, Outbox& out) {
@@ -498,14 +480,7 @@ void Applier::reply(const std::string& route, ClientReply r, Outbox& out) const 
 void Applier::tick(Time now, Outbox& out) {
   retry_forwarded(now, out);
   transfer_.tick(now, out);
-  if (options_.save_snapshot && applied_below_ > snapshot_below_ &&
-      now - last_progress_ >= options_.snapshot_idle &&
-      now - last_snapshot_attempt_ >= options_.snapshot_idle) {
-    last_snapshot_attempt_ = now;
-    take_snapshot();
-  }
-  if (snapshot_retry_at_ && now >= *snapshot_retry_at_ && saves_in_flight_ == 0) {
-    snapshot_retry_at_.reset();
+  if (options_.save_snapshot && schedule_.due_at_tick(now, applied_below_, last_progress_)) {
     take_snapshot();
   }
   fill_holes(now, out);
@@ -546,8 +521,8 @@ std::string Applier::check_invariants() const {
 StatusReply Applier::status() const {
   StatusReply r{options_.name,   self_,       applied_below_,   forget_below_,
                 decided_below_, state_.data().size(), state_.sessions(), options_.fault_injection};
-  r.snapshot_below = options_.save_snapshot ? snapshot_below_ : 0;
-  r.snapshot_bytes = last_snapshot_bytes_;
+  r.snapshot_below = options_.save_snapshot ? schedule_.durable_below() : 0;
+  r.snapshot_bytes = schedule_.last_bytes();
   if (options_.data_dir_bytes) r.data_dir_bytes = options_.data_dir_bytes();
   return r;
 }

@@ -28,6 +28,7 @@
 #include "actors/kv/applier_refusals.hpp"
 #include "actors/kv/forward_buffer.hpp"
 #include "actors/kv/kv_state_machine.hpp"
+#include "actors/kv/snapshot_schedule.hpp"
 #include "actors/kv/snapshot_transfer.hpp"
 #include "messages/kv_op.hpp"
 
@@ -138,7 +139,7 @@ class Applier final : public ActorLogic {
   InstanceId applied_below() const { return applied_below_; }
   NodeId leader() const { return leader_; }
   std::size_t waiting() const { return waiters_.size(); }
-  InstanceId snapshot_below() const { return snapshot_below_; }
+  InstanceId snapshot_below() const { return schedule_.durable_below(); }
   std::uint64_t snapshot_failures() const { return snapshot_failures_; }
   std::uint64_t snapshots_installed() const { return snapshots_installed_; }
   const std::string& last_snapshot_error() const { return last_snapshot_error_; }
@@ -207,7 +208,7 @@ class Applier final : public ActorLogic {
   void on_snapshot_chunk(NodeId from, SnapshotChunk m, Time now, Outbox& out);
   // A snapshot (actors/kv/snapshot_record.hpp) is parsed and checked whole
   // before any of it replaces the state.
-  void load(SnapshotRecord r, std::size_t bytes);
+  void load(SnapshotRecord r);
   void install_snapshot(InstanceId instance, std::string bytes, Outbox& out);
   StatusReply status() const;
   InstanceId next_free_instance() const;
@@ -225,13 +226,6 @@ class Applier final : public ActorLogic {
   // Client ops for the leader, held until flush() (or until they reach
   // max_batch_bytes) so that a burst goes out as one ForwardOps.
   ForwardBuffer forwards_;
-  InstanceId snapshot_below_ = 0;  // the durable snapshot covers [0, snapshot_below_)
-  int saves_in_flight_ = 0;        // handed to save_snapshot, no SnapshotSaved yet
-  std::optional<Time> snapshot_retry_at_;  // after a failed write
-  InstanceId saving_instance_ = 0; // the latest one handed over, and its size
-  std::uint64_t saving_bytes_ = 0;
-  std::size_t bytes_since_snapshot_ = 0;
-  std::uint64_t last_snapshot_bytes_ = 0;
   InstanceId next_propose_ = 0;
   NodeId leader_;                 // author of the latest applied batch
   Time leader_seen_{};
@@ -241,11 +235,11 @@ class Applier final : public ActorLogic {
   Time last_hole_proposal_{};
   std::optional<InstanceId> hole_fill_end_;  // after the last no-op batch; the next one
   InstanceId hole_fill_batch_ = 1;           // doubles from there if it is a hole again
-  Time last_snapshot_attempt_{};
   std::uint64_t undecodable_entries_ = 0;
   std::uint64_t snapshot_failures_ = 0;
   std::string last_snapshot_error_;
 
+  SnapshotSchedule schedule_;  // when to write, how far the durable one reaches
   SnapshotTransfer transfer_;
   std::uint64_t snapshots_installed_ = 0;
   ApplierRefusals refused_;
