@@ -7,6 +7,12 @@
 // door), Apply and LearnerProgress (from the learner). Sends Propose to the
 // proposer, ToClient to the front door, LocalDone to the learner.
 //
+// The parts it composes, each in its own file: KvStateMachine (the map and
+// the sessions), SnapshotSchedule (when to write a snapshot, the durable
+// point), SnapshotTransfer (snapshots to and from peers: SnapshotRequest,
+// SnapshotChunk), ForwardBuffer (ops held for one ForwardOps to the leader).
+// Waiting requests, batching, pipelining and the forwarding rules are here.
+//
 // Invariants:
 //   instances are applied strictly in order: [0, applied_below) are applied;
 //   the state machine changes only in on_apply() (and when a snapshot
@@ -15,14 +21,14 @@
 //     the state machine's (actors/kv/kv_state_machine.hpp).
 #pragma once
 
-#include <functional>
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
-#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "actors/core/actor.hpp"
 #include "actors/kv/applier_refusals.hpp"
