@@ -10,8 +10,9 @@
 // The parts it composes, each in its own file: KvStateMachine (the map and
 // the sessions), SnapshotSchedule (when to write a snapshot, the durable
 // point), SnapshotTransfer (snapshots to and from peers: SnapshotRequest,
-// SnapshotChunk), ForwardBuffer (ops held for one ForwardOps to the leader).
-// Waiting requests, batching, pipelining and the forwarding rules are here.
+// SnapshotChunk), ForwardBuffer (ops held for one ForwardOps to the leader),
+// BatchPipeline (the queue and this node's instances in flight). Waiting
+// requests (actors/kv/waiting_request.hpp) and the forwarding rules are here.
 //
 // Invariants:
 //   instances are applied strictly in order: [0, applied_below) are applied;
@@ -32,10 +33,12 @@
 
 #include "actors/core/actor.hpp"
 #include "actors/kv/applier_refusals.hpp"
+#include "actors/kv/batch_pipeline.hpp"
 #include "actors/kv/forward_buffer.hpp"
 #include "actors/kv/kv_state_machine.hpp"
 #include "actors/kv/snapshot_schedule.hpp"
 #include "actors/kv/snapshot_transfer.hpp"
+#include "actors/kv/waiting_request.hpp"
 #include "messages/kv_op.hpp"
 
 namespace kvpaxos {
@@ -162,30 +165,6 @@ class Applier final : public ActorLogic {
   std::string check_invariants() const override;
 
  private:
-  // Where a waiting request is. It changes place only through requeue()
-  // (into the queue), propose_pending() (queued -> proposed) and
-  // forward_waiter() (-> forwarded or relayed).
-  enum class Place {
-    placing,    // new, or its queue and instance are gone: queued or forwarded next
-    queued,     // in pending_, for the next batch
-    proposed,   // carried by this node's in-flight instance `instance`
-    forwarded,  // sent to the leader, forwarded_to, at forwarded_at
-    relayed,    // sent to forwarded_to, a third node, as the leader's forward timed out
-  };
-  struct Waiter {
-    std::uint64_t seq = 0;
-    std::string route;  // empty for a peer's forwarded op: nobody to answer here
-    std::string op;     // encoded KvOp, ready to re-propose
-    Place place = Place::placing;
-    InstanceId instance = 0;  // while proposed
-    NodeId forwarded_to = 0;  // while forwarded or relayed
-    Time forwarded_at{};
-    // A forward of it timed out: proposed here from then on, never handed
-    // to a leader again (forward_queue). Not a place: it stays across them.
-    bool keep_here = false;
-    bool away() const { return place == Place::forwarded || place == Place::relayed; }
-  };
-  enum class Line { back, front };
 
   void on_request(FromClient m, Time now, Outbox& out);
   void on_forwarded(NodeId from, ForwardOps m, Outbox& out);
@@ -206,7 +185,6 @@ class Applier final : public ActorLogic {
   void forward_queue(Time now, Outbox& out);  // every queued op, in order
   void redirect_forwards(Time now, Outbox& out);
   void propose_pending(Outbox& out);
-  bool full_batch_waiting() const;
   void answer_waiter(ClientId client, Outbox& out);
   void reply(const std::string& route, ClientReply r, Outbox& out) const;
   void fill_holes(Time now, Outbox& out);
@@ -217,22 +195,18 @@ class Applier final : public ActorLogic {
   void load(SnapshotRecord r);
   void install_snapshot(InstanceId instance, std::string bytes, Outbox& out);
   StatusReply status() const;
-  InstanceId next_free_instance() const;
 
   NodeId self_;
   ApplierOptions options_;
   KvStateMachine state_;
-  std::unordered_map<ClientId, Waiter> waiters_;
-  std::deque<ClientId> pending_;  // waiters to put in the next batch
-  // This node's proposals not yet applied: instance -> the clients it carries.
-  std::map<InstanceId, std::vector<ClientId>> in_flight_;
+  Waiters waiters_;
+  BatchPipeline pipeline_;  // the queue of waiters and this node's instances in flight
   std::uint64_t forwarded_ops_dropped_ = 0;
   std::string last_forwarded_op_error_;
   InstanceId applied_below_ = 0;
   // Client ops for the leader, held until flush() (or until they reach
   // max_batch_bytes) so that a burst goes out as one ForwardOps.
   ForwardBuffer forwards_;
-  InstanceId next_propose_ = 0;
   NodeId leader_;                 // author of the latest applied batch
   Time leader_seen_{};
   InstanceId forget_below_ = 0;
