@@ -1,64 +1,51 @@
-// Applier: the key/value state machine of one node.
+// Applier: the key/value service of one node.
 //
-// Owns the key/value map, the per-client dedup table (sessions), the client
-// requests waiting for their log instance, and the batches it proposed
-// (several instances in flight, each carrying many clients' ops). Handles FromClient and StatusFromClient (from the front door), Apply
-// and LearnerProgress (from the learner). Sends Propose to the proposer,
-// ToClient to the front door, LocalDone to the learner.
+// Owns the key/value state (a KvStateMachine: the map and the dedup
+// sessions), the client requests waiting for their log instance, and the
+// batches it proposed (several instances in flight, each carrying many
+// clients' ops). Handles FromClient and StatusFromClient (from the front
+// door), Apply and LearnerProgress (from the learner). Sends Propose to the
+// proposer, ToClient to the front door, LocalDone to the learner.
+//
+// The parts it composes, each in its own file: KvStateMachine (the map and
+// the sessions), SnapshotSchedule (when to write a snapshot, the durable
+// point), SnapshotTransfer (snapshots to and from peers: SnapshotRequest,
+// SnapshotChunk), ForwardBuffer (ops held for one ForwardOps to the leader),
+// BatchPipeline (the queue and this node's instances in flight). Waiting
+// requests (actors/kv/waiting_request.hpp) and the forwarding rules are here.
 //
 // Invariants:
 //   instances are applied strictly in order: [0, applied_below) are applied;
-//   an op (client_id, seq) changes the map at most once: it runs only when
-//     seq > sessions[client_id].last_seq, across retries and across nodes;
-//   state changes only in apply(), so every replica that applied the same
-//     prefix holds the same map and the same sessions;
-//   a session keeps at most one reply, dropped once the client acks it, and
-//     all kept replies together stay within options.retained_reply_bytes.
+//   the state machine changes only in on_apply() (and when a snapshot
+//     replaces it), so every replica that applied the same prefix holds the
+//     same map and the same sessions; exactly-once and the reply budget are
+//     the state machine's (actors/kv/kv_state_machine.hpp).
 #pragma once
 
-#include <functional>
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
-#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "actors/core/actor.hpp"
+#include "actors/kv/applier_refusals.hpp"
+#include "actors/kv/batch_pipeline.hpp"
+#include "actors/kv/forward_buffer.hpp"
+#include "actors/kv/kv_state_machine.hpp"
+#include "actors/kv/snapshot_schedule.hpp"
+#include "actors/kv/snapshot_transfer.hpp"
+#include "actors/kv/waiting_request.hpp"
 #include "messages/kv_op.hpp"
 
 namespace kvpaxos {
 
-// A snapshot transfer refuses a total size above this. The store lives in
-// memory, and a node serving a snapshot holds the state and its encoded copy,
-// so a state this large needs more than 64 GiB of RAM per node: a total above
-// it comes from a faulty peer (and would have this node buffer its chunks).
-inline constexpr std::uint64_t kMaxSnapshotBytes = std::uint64_t{32} << 30;
-// A correct node sends chunks of ApplierOptions::snapshot_chunk_bytes (1 MiB;
-// no flag changes it); a larger chunk is refused.
-inline constexpr std::size_t kMaxSnapshotChunkBytes = std::size_t{4} << 20;
 // The most no-ops proposed at once into a run of holes (Applier::fill_holes):
 // the largest pipeline a node may keep in flight.
 inline constexpr InstanceId kHoleFillBatch = 256;
-
-// Peer input the applier ignored, per reason. Snapshot chunks that are late,
-// duplicated or of a snapshot no newer than this node's state come from
-// correct peers too (reordering, a transfer that moved to another peer); the
-// other reasons no correct node sends.
-struct ApplierRefusals {
-  std::uint64_t local_only_from_peer = 0;  // anything but snapshot transfer and ForwardOps
-  std::uint64_t chunk_not_asked = 0;       // no transfer running, or from another peer
-  std::uint64_t chunk_stale = 0;           // not the next byte of the snapshot asked for
-  std::uint64_t chunk_not_newer = 0;       // a snapshot at or below what is applied here
-  std::uint64_t chunk_malformed = 0;       // sizes out of bounds or inconsistent
-  std::uint64_t chunk_changed = 0;         // total_bytes or crc differ within one snapshot
-  std::uint64_t snapshot_rejected = 0;     // complete, but its crc or content is wrong
-  std::uint64_t total() const {
-    return local_only_from_peer + chunk_not_asked + chunk_stale + chunk_not_newer +
-           chunk_malformed + chunk_changed + snapshot_rejected;
-  }
-};
 
 struct ApplierOptions {
   std::string name;
@@ -161,57 +148,36 @@ class Applier final : public ActorLogic {
   InstanceId applied_below() const { return applied_below_; }
   NodeId leader() const { return leader_; }
   std::size_t waiting() const { return waiters_.size(); }
-  InstanceId snapshot_below() const { return snapshot_below_; }
+  InstanceId snapshot_below() const { return schedule_.durable_below(); }
   std::uint64_t snapshot_failures() const { return snapshot_failures_; }
   std::uint64_t snapshots_installed() const { return snapshots_installed_; }
   const std::string& last_snapshot_error() const { return last_snapshot_error_; }
-  const std::unordered_map<std::string, std::string>& data() const { return kv_; }
-  std::size_t sessions() const { return sessions_.size(); }
-  std::uint64_t sessions_evicted() const { return sessions_evicted_; }
+  const std::unordered_map<std::string, std::string>& data() const { return state_.data(); }
+  std::size_t sessions() const { return state_.sessions(); }
+  std::uint64_t sessions_evicted() const { return state_.sessions_evicted(); }
   std::uint64_t forwarded_ops_dropped() const { return forwarded_ops_dropped_; }
   const std::string& last_forwarded_op_error() const { return last_forwarded_op_error_; }
-  std::size_t retained_replies() const;
-  std::size_t retained_reply_bytes() const { return retained_bytes_; }
+  std::size_t retained_replies() const { return state_.retained_replies(); }
+  std::size_t retained_reply_bytes() const { return state_.retained_reply_bytes(); }
   const ApplierRefusals& refused() const { return refused_; }
+  const KvStateMachine& state() const { return state_; }
+  // The state machine's invariants and the applier's own.
+  std::string check_invariants() const override;
 
  private:
-  struct Session {
-    std::uint64_t last_seq = 0;
-    bool has_reply = false;
-    std::string reply_value;
-    InstanceId last_instance = 0;
-  };
-  static constexpr InstanceId kNotProposed = ~InstanceId{0};
-  struct Waiter {
-    std::uint64_t seq = 0;
-    std::string route;
-    std::string op;         // encoded KvOp, ready to re-propose
-    InstanceId instance = kNotProposed;  // the in-flight instance carrying it
-    bool queued = false;    // in pending_, waiting for a batch
-    bool forwarded = false; // sent to forwarded_to, the leader, at forwarded_at
-    NodeId forwarded_to = 0;
-    bool retried = false;   // a forward of it timed out: proposed here from then on
-    bool relayed = false;   // this forward goes to a relay: the leader's timed out
-    Time forwarded_at{};
-    // A forwarded op from a peer has no route: nobody to answer here.
-  };
 
   void on_request(FromClient m, Time now, Outbox& out);
   void on_forwarded(NodeId from, ForwardOps m, Outbox& out);
   void retry_forwarded(Time now, Outbox& out);
-  void forward(NodeId leader, std::string op, Outbox& out);
   std::optional<NodeId> relay_for(NodeId leader) const;
   void on_apply(Apply m, Time now, Outbox& out);
   void save(std::string bytes);
   void on_snapshot_saved(const SnapshotSaved& m, Time now, Outbox& out);
-  // False when the op did not run because its client has no session.
-  bool execute(const KvOp& op, InstanceId instance);
   void answer_expired(ClientId client, std::uint64_t seq, Outbox& out);
-  void evict_session(std::unordered_map<ClientId, Session>::iterator it);
-  void evict_excess_sessions(InstanceId instance);
-  std::string check_invariants() const override;
   Waiter& replace_waiter(ClientId client, std::uint64_t seq, std::string route, std::string op);
-  void enqueue(ClientId client, Waiter& w, bool first_in_line = false);
+  // The one transition into the queue, from any place; a waiter already
+  // queued keeps its place in line.
+  void requeue(ClientId client, Waiter& w, Line line = Line::back);
   // Another node authored a batch within leader_idle: our clients' ops go to it.
   bool another_leader_active(Time now) const;
   // Sends the op to the leader, or to `relay` (see ApplierOptions::nodes).
@@ -219,65 +185,28 @@ class Applier final : public ActorLogic {
   void forward_queue(Time now, Outbox& out);  // every queued op, in order
   void redirect_forwards(Time now, Outbox& out);
   void propose_pending(Outbox& out);
-  bool full_batch_waiting() const;
-  bool executed(ClientId client, std::uint64_t seq) const;
   void answer_waiter(ClientId client, Outbox& out);
   void reply(const std::string& route, ClientReply r, Outbox& out) const;
   void fill_holes(Time now, Outbox& out);
-  void evict_idle_sessions();
   void take_snapshot();
-  // Snapshot transfer: this node fetching one, and serving one to peers.
-  void on_snapshot_needed(const SnapshotNeeded& m, Time now, Outbox& out);
-  void on_snapshot_request(NodeId from, const SnapshotRequest& m, Time now, Outbox& out);
   void on_snapshot_chunk(NodeId from, SnapshotChunk m, Time now, Outbox& out);
-  bool chunk_in_bounds(const SnapshotChunk& m);
-  bool chunk_continues_fetch(const SnapshotChunk& m);
-  void request_chunk(Time now, Outbox& out);
-  // The snapshot file's content (applier.cpp): parsed and checked whole
+  // A snapshot (actors/kv/snapshot_record.hpp) is parsed and checked whole
   // before any of it replaces the state.
-  struct SnapshotRecord;
-  static Result<SnapshotRecord> parse_snapshot(std::string_view bytes);
-  static Result<SnapshotRecord> no_duplicates(SnapshotRecord& r);
-  void load(SnapshotRecord r, std::size_t bytes);
+  void load(SnapshotRecord r);
   void install_snapshot(InstanceId instance, std::string bytes, Outbox& out);
-  void keep_reply(ClientId client, Session& s, std::string value);
-  void drop_reply(ClientId client, Session& s);
-  void enforce_reply_budget();
   StatusReply status() const;
-  InstanceId next_free_instance() const;
 
   NodeId self_;
   ApplierOptions options_;
-  std::unordered_map<std::string, std::string> kv_;
-  std::uint64_t kv_bytes_ = 0;  // keys and values in kv_
-  std::unordered_map<ClientId, Session> sessions_;
-  std::unordered_map<ClientId, Waiter> waiters_;
-  std::deque<ClientId> pending_;  // waiters to put in the next batch
-  // This node's proposals not yet applied: instance -> the clients it carries.
-  std::map<InstanceId, std::vector<ClientId>> in_flight_;
-  // Sessions holding a reply, by the instance that produced it (oldest first).
-  std::set<std::pair<InstanceId, ClientId>> replies_by_age_;
-  // Every session, by the instance of its last executed op (eviction order).
-  // Invariant: exactly one entry per session, {s.last_instance, client}.
-  std::set<std::pair<InstanceId, ClientId>> sessions_by_age_;
-  std::uint64_t sessions_evicted_ = 0;
+  KvStateMachine state_;
+  Waiters waiters_;
+  BatchPipeline pipeline_;  // the queue of waiters and this node's instances in flight
   std::uint64_t forwarded_ops_dropped_ = 0;
   std::string last_forwarded_op_error_;
-  std::size_t retained_bytes_ = 0;
   InstanceId applied_below_ = 0;
   // Client ops for the leader, held until flush() (or until they reach
   // max_batch_bytes) so that a burst goes out as one ForwardOps.
-  NodeId forward_to_ = 0;
-  std::vector<std::string> forward_ops_;
-  std::size_t forward_bytes_ = 0;
-  InstanceId snapshot_below_ = 0;  // the durable snapshot covers [0, snapshot_below_)
-  int saves_in_flight_ = 0;        // handed to save_snapshot, no SnapshotSaved yet
-  std::optional<Time> snapshot_retry_at_;  // after a failed write
-  InstanceId saving_instance_ = 0; // the latest one handed over, and its size
-  std::uint64_t saving_bytes_ = 0;
-  std::size_t bytes_since_snapshot_ = 0;
-  std::uint64_t last_snapshot_bytes_ = 0;
-  InstanceId next_propose_ = 0;
+  ForwardBuffer forwards_;
   NodeId leader_;                 // author of the latest applied batch
   Time leader_seen_{};
   InstanceId forget_below_ = 0;
@@ -286,29 +215,12 @@ class Applier final : public ActorLogic {
   Time last_hole_proposal_{};
   std::optional<InstanceId> hole_fill_end_;  // after the last no-op batch; the next one
   InstanceId hole_fill_batch_ = 1;           // doubles from there if it is a hole again
-  Time last_snapshot_attempt_{};
   std::uint64_t undecodable_entries_ = 0;
   std::uint64_t snapshot_failures_ = 0;
   std::string last_snapshot_error_;
 
-  struct Fetch {  // a snapshot being received
-    bool active = false;
-    NodeId peer = 0;
-    InstanceId instance = 0;  // 0 until the first chunk names it
-    std::uint64_t total_bytes = 0;
-    std::uint32_t crc = 0;
-    std::string bytes;        // received so far
-    Time last_request{};
-    Time last_chunk{};
-  };
-  Fetch fetch_;
-  struct Served {  // the snapshot being sent to peers, kept stable across chunks
-    InstanceId instance = 0;
-    std::string bytes;
-    std::uint32_t crc = 0;
-    Time last_used{};
-  };
-  Served served_;
+  SnapshotSchedule schedule_;  // when to write, how far the durable one reaches
+  SnapshotTransfer transfer_;
   std::uint64_t snapshots_installed_ = 0;
   ApplierRefusals refused_;
 };

