@@ -394,7 +394,7 @@ int main(int argc, char** argv) {
   Result<std::unique_ptr<Node>> node = Node::start(ctx, config);
   // The survey's socket may hold the peer port a moment after closing.
   for (int i = 0; fresh && !node.ok() && i < 20; ++i) {
-    if (node.error().find("Address already in use") == std::string::npos) break;
+    if (node.error_kind() != ErrorKind::address_in_use) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     node = Node::start(ctx, config);
   }

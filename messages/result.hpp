@@ -14,6 +14,7 @@ namespace kvpaxos {
 enum class ErrorKind : std::uint8_t {
   other,
   unsupported_version,  // a message of a protocol version this node does not speak
+  address_in_use,       // a port to listen on is taken (EADDRINUSE)
 };
 
 // Why something failed, in words a user can act on, and its kind.

@@ -23,6 +23,10 @@ namespace kvpaxos {
 
 namespace {
 
+ErrorKind listen_error_kind(const zmq::error_t& e) {
+  return e.num() == EADDRINUSE ? ErrorKind::address_in_use : ErrorKind::other;
+}
+
 // glibc serves a block above its mmap threshold from a fresh mapping and
 // unmaps it on free, so every copy of a large value (one per actor hop) paid
 // for page faults, zeroing and munmap: 1 MiB puts ran at 15/s, two thirds of
@@ -192,7 +196,8 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
         ctx, ns, self, names, endpoints, logic.link_seed, *node->traffic_, security, prefix);
   } catch (const zmq::error_t& e) {
     return Error{"cannot listen for peers on " + endpoints[self] + ": " + e.what() +
-                 " (is another kvpaxosd using that address?)"};
+                     " (is another kvpaxosd using that address?)",
+                 listen_error_kind(e)};
   }
   if (!c.client_endpoint.empty()) {
     try {
@@ -200,7 +205,8 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
           ctx, ns, self, c.client_endpoint, c.fault_injection, security, prefix);
     } catch (const zmq::error_t& e) {
       return Error{"cannot listen for clients on " + c.client_endpoint + ": " + e.what() +
-                   " (is another kvpaxosd using that address?)"};
+                       " (is another kvpaxosd using that address?)",
+                   listen_error_kind(e)};
     }
   }
 
@@ -290,7 +296,8 @@ Result<std::unique_ptr<zmq::socket_t>> listen_on_peer_port(zmq::context_t& ctx,
   try {
     router->bind(endpoint);
   } catch (const zmq::error_t& e) {
-    return Error{"cannot listen for peers on " + endpoint + ": " + e.what() + " (" + hint + ")"};
+    return Error{"cannot listen for peers on " + endpoint + ": " + e.what() + " (" + hint + ")",
+                 listen_error_kind(e)};
   }
   return router;
 }
