@@ -50,6 +50,21 @@ inline constexpr std::size_t kMaxArrayElements = 1 << 16;
 MessageType type_of(const Body& body);
 const char* to_string(MessageType t);
 
+// Packs `v` (a MSGPACK_DEFINE type) straight into a string, without the copy
+// out of a msgpack::sbuffer: for the records a durable logic hands out as
+// Writes, on every promise, accept and decision.
+template <typename T>
+std::string pack_to_string(const T& v) {
+  struct Sink {
+    std::string& out;
+    void write(const char* p, std::size_t n) { out.append(p, n); }
+  };
+  std::string out;
+  Sink sink{out};
+  msgpack::pack(sink, v);
+  return out;
+}
+
 std::string encode(const Body& body);
 // With max_bytes at most kMaxClientFrameBytes (a client frame, or a client
 // reading a reply) the client value bound applies, else the peer one.

@@ -4,6 +4,8 @@
 #include <exception>
 #include <utility>
 
+#include "messages/codec.hpp"
+
 namespace kvpaxos {
 
 namespace {
@@ -63,19 +65,13 @@ void Acceptor::replay(const AcceptorRecord& r) {
 
 void Acceptor::record(AcceptorRecord r) {
   if (!persistent_) return;
-  msgpack::sbuffer buf;
-  msgpack::pack(buf, r);
-  bytes_since_rewrite_ += buf.size();
-  pending_.records.emplace_back(buf.data(), buf.size());
+  pending_.records.push_back(pack_to_string(r));
+  bytes_since_rewrite_ += pending_.records.back().size();
 }
 
 std::vector<std::string> Acceptor::live_records() const {
   std::vector<std::string> out;
-  auto add = [&out](const AcceptorRecord& r) {
-    msgpack::sbuffer buf;
-    msgpack::pack(buf, r);
-    out.emplace_back(buf.data(), buf.size());
-  };
+  auto add = [&out](const AcceptorRecord& r) { out.push_back(pack_to_string(r)); };
   add({AcceptorRecord::forget, forget_below_, {}, {}});
   if (vote_floor_ > 0) add({AcceptorRecord::vote_floor, vote_floor_, {}, {}});
   if (!range_ballot_.is_none()) add({AcceptorRecord::range_promise, range_from_, range_ballot_, {}});

@@ -1,10 +1,12 @@
 #include "actors/paxos/learner.hpp"
-#include "actors/core/quorum.hpp"
 
 #include <algorithm>
 #include <exception>
 #include <functional>
 #include <utility>
+
+#include "actors/core/quorum.hpp"
+#include "messages/codec.hpp"
 
 namespace kvpaxos {
 
@@ -91,10 +93,8 @@ Writes Learner::take_writes() {
     pending_ = Writes{{}, /*replace=*/true};
     bytes_since_rewrite_ = 0;
     for (const auto& [instance, value] : decided_) {
-      msgpack::sbuffer buf;
-      msgpack::pack(buf, Decided{instance, value});
-      pending_.records.emplace_back(buf.data(), buf.size());
-      bytes_since_rewrite_ += buf.size();
+      pending_.records.push_back(pack_to_string(Decided{instance, value}));
+      bytes_since_rewrite_ += pending_.records.back().size();
     }
   }
   return std::exchange(pending_, Writes{});
@@ -130,10 +130,8 @@ void Learner::on_decided(Decided m, bool from_peer, Outbox& out) {
   }
   decided_bytes_ += it->second.size();
   if (persistent_) {
-    msgpack::sbuffer buf;
-    msgpack::pack(buf, Decided{it->first, it->second});
-    bytes_since_rewrite_ += buf.size();
-    pending_.records.emplace_back(buf.data(), buf.size());
+    pending_.records.push_back(pack_to_string(Decided{it->first, it->second}));
+    bytes_since_rewrite_ += pending_.records.back().size();
   }
   decided_below_ = std::max(decided_below_, m.instance + 1);
   out.push_back({{self_, Actor::proposer}, Learned{m.instance}});

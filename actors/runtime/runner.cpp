@@ -400,14 +400,12 @@ void FrontDoorThread::run() {
   name_thread(to_string(Actor::front_door));
   try {
     postbox_ = std::make_unique<Postbox>(ctx_, ns_, self_, Actor::front_door);
-    auto next_tick = std::chrono::steady_clock::now();
+    Time next_tick = Clock::now();
     for (;;) {
       zmq::pollitem_t items[] = {{inbox_.socket().handle(), 0, ZMQ_POLLIN, 0},
                                  {router_.handle(), 0, ZMQ_POLLIN, 0},
                                  {connections_->events().handle(), 0, ZMQ_POLLIN, 0}};
-      const auto until_tick = std::chrono::ceil<std::chrono::milliseconds>(
-          next_tick - std::chrono::steady_clock::now());
-      zmq::poll(items, 3, std::max(until_tick, std::chrono::milliseconds(0)));
+      zmq::poll(items, 3, std::chrono::milliseconds(poll_timeout_ms(next_tick)));
       if ((items[2].revents & ZMQ_POLLIN) != 0) connections_->on_events();
       if ((items[0].revents & ZMQ_POLLIN) != 0) {
         for (int i = 0; i < kDrainBatch; ++i) {
@@ -425,7 +423,7 @@ void FrontDoorThread::run() {
       }
       if ((items[1].revents & ZMQ_POLLIN) != 0) drain([this] { return on_client_message(); });
       // After the drain: every complete message has been counted.
-      if (const auto now = std::chrono::steady_clock::now(); now >= next_tick) {
+      if (const Time now = Clock::now(); now >= next_tick) {
         connections_->on_tick();
         next_tick = now + connections_->tick_interval();
       }
