@@ -194,32 +194,52 @@ Client::Client(zmq::context_t& ctx, ClientOptions options)
 
 Client::~Client() = default;
 
-CallResult Client::get(const std::string& key) { return call(OpKind::get, key, {}); }
+CallResult Client::get(const std::string& key) {
+  return call(ClientRequest{.op = OpKind::get, .key = key});
+}
 CallResult Client::put(const std::string& key, const std::string& value) {
-  return call(OpKind::put, key, value);
+  return call(ClientRequest{.op = OpKind::put, .key = key, .value = value});
 }
 CallResult Client::append(const std::string& key, const std::string& value) {
-  return call(OpKind::append, key, value);
+  return call(ClientRequest{.op = OpKind::append, .key = key, .value = value});
+}
+CallResult Client::del(const std::string& key, const std::string& range_end) {
+  return call(ClientRequest{.op = OpKind::delete_range, .key = key, .range_end = range_end});
+}
+CallResult Client::range(const std::string& key, const std::string& range_end,
+                         std::uint64_t limit, std::uint8_t flags) {
+  return call(ClientRequest{
+      .op = OpKind::range, .key = key, .range_end = range_end, .limit = limit, .flags = flags});
+}
+CallResult Client::txn(std::vector<Compare> compares, std::vector<RequestOp> success,
+                       std::vector<RequestOp> failure) {
+  return call(ClientRequest{.op = OpKind::txn,
+                            .compares = std::move(compares),
+                            .success = std::move(success),
+                            .failure = std::move(failure)});
 }
 
-CallResult Client::call(OpKind op, const std::string& key, const std::string& value) {
+CallResult Client::call(ClientRequest request) {
+  const OpKind op = request.op;
   if (options_.endpoints.empty()) return {Outcome::rejected, {}, "no endpoints given"};
-  if (key.size() > kMaxKeyBytes) {
+  if (request.key.size() > kMaxKeyBytes) {
     return {Outcome::rejected, {}, "key exceeds " + std::to_string(kMaxKeyBytes) + " bytes"};
   }
-  if (value.size() > kMaxValueBytes) {
+  if (request.value.size() > kMaxValueBytes) {
     return {Outcome::rejected, {}, "value exceeds " + std::to_string(kMaxValueBytes) + " bytes"};
   }
   if (next_seq_ == 1 && op != OpKind::get) {
     // A session opens with a get: once the nodes evict a session, a late
     // copy of its seq 1 runs again, harmless for a get (docs/architecture.md,
     // "Bounded sessions").
-    CallResult opened = call(OpKind::get, "", {});
+    CallResult opened = get("");
     if (!opened.ok()) {
       return {Outcome::rejected, {}, "could not open a session, the op was not sent: " + opened.error};
     }
   }
-  const ClientRequest request{id_, next_seq_++, acked_, op, key, value};
+  request.client_id = id_;
+  request.seq = next_seq_++;
+  request.ack = acked_;
   const std::string frame = encode(request);
   const auto deadline = SteadyClock::now() + options_.deadline;
   auto attempt_timeout = options_.attempt_timeout;
@@ -260,7 +280,7 @@ CallResult Client::call(OpKind op, const std::string& key, const std::string& va
         break;
       }
       if (!got.frame) break;
-      Result<Body> body = decode(*got.frame, kMaxClientFrameBytes);
+      Result<Body> body = decode(*got.frame, kMaxClientFrameBytes, kMaxReplyMessageValues);
       if (!body.ok()) continue;  // not a reply we can read; keep waiting
       if (auto* e = std::get_if<ErrorReply>(&body.value())) {
         if (e->code == ReplyCode::overloaded) {
@@ -326,17 +346,23 @@ CallResult Client::finish(OpKind op, std::uint64_t seq, const std::string& endpo
   acked_ = seq;
   if (reply.code == ReplyCode::stale_request) {
     // Our one outstanding seq ran, but the node no longer holds its reply
-    // (retained replies have a byte budget). A write is done; a get's
-    // value is gone, which is all we can say about it.
-    if (op != OpKind::get) return {Outcome::ok, {}, {}};
+    // (retained replies have a byte budget). A write is done; what a read
+    // or a transaction answered is gone, which is all we can say about it.
+    if (op == OpKind::put || op == OpKind::append) return {Outcome::ok, {}, {}};
+    if (op == OpKind::delete_range) {
+      return {Outcome::unknown, {},
+              endpoint + " executed the delete but released its reply (the count of deleted "
+                         "keys) before it arrived"};
+    }
     return {Outcome::unknown, {},
-            endpoint + " executed the get but released its reply before it arrived; "
-                       "issue the get again"};
+            endpoint + " executed the " + (op == OpKind::txn ? "txn" : "read") +
+                " but released its reply before it arrived; read again"};
   }
   if (reply.code != ReplyCode::ok) {
     return {Outcome::rejected, {}, endpoint + " refused the request: " + reply.error};
   }
-  return {Outcome::ok, std::move(reply.value), {}};
+  OpResult result = reply.result();
+  return {Outcome::ok, std::move(reply.value), {}, std::move(result)};
 }
 
 Result<StatusReply> Client::status(const std::string& endpoint, std::chrono::milliseconds timeout) {

@@ -54,6 +54,9 @@ struct CallResult {
   Outcome outcome = Outcome::unknown;
   std::string value;
   std::string error;  // set unless ok; names the endpoints tried
+  // When ok: everything the reply carried (the store's revision, a range's
+  // keys, a delete's count, a transaction's branch and responses).
+  OpResult result;
   bool ok() const { return outcome == Outcome::ok; }
 };
 
@@ -69,6 +72,20 @@ class Client {
   CallResult get(const std::string& key);
   CallResult put(const std::string& key, const std::string& value);
   CallResult append(const std::string& key, const std::string& value);
+  // Deletes `key`, or the keys in [key, range_end) (prefix_end(p) for a
+  // prefix); result.count is how many were deleted.
+  CallResult del(const std::string& key, const std::string& range_end = {});
+  // The keys in [key, range_end) (empty: key alone), in byte order, at most
+  // `limit` (0: no limit); flags kRangeKeysOnly, kRangeCountOnly. result.kvs,
+  // result.count (every key in range), result.more.
+  CallResult range(const std::string& key, const std::string& range_end = {},
+                   std::uint64_t limit = 0, std::uint8_t flags = 0);
+  // If every compare holds, runs `success`, else `failure`, as one op:
+  // result.succeeded and result.responses (one per op that ran).
+  CallResult txn(std::vector<Compare> compares, std::vector<RequestOp> success,
+                 std::vector<RequestOp> failure);
+  // Any request: its op fields are sent; client_id, seq and ack are this client's.
+  CallResult call(ClientRequest request);
 
   // Not through the log: one node's own view (kvctl status), one attempt.
   Result<StatusReply> status(const std::string& endpoint, std::chrono::milliseconds timeout);
@@ -79,7 +96,6 @@ class Client {
   ClientId id() const { return id_; }
 
  private:
-  CallResult call(OpKind op, const std::string& key, const std::string& value);
   // The outcome of the reply to our outstanding request.
   CallResult finish(OpKind op, std::uint64_t seq, const std::string& endpoint, ClientReply& reply);
 

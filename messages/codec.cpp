@@ -84,7 +84,16 @@ bool drop_rate_in_range(double rate) { return rate >= 0.0 && rate <= 1.0; }  // 
 // message is sent on). Empty when the fields are in range.
 std::string out_of_range_field(const Body& body) {
   if (const auto* r = std::get_if<ClientRequest>(&body)) {
-    if (r->op != OpKind::get && r->op != OpKind::put && r->op != OpKind::append) return "op";
+    if (r->op < OpKind::get || r->op > OpKind::txn) return "op";
+    for (const Compare& c : r->compares) {
+      if (c.target > CompareTarget::mod_revision) return "compare target";
+      if (c.op > CompareOp::greater) return "compare op";
+    }
+    for (const auto* branch : {&r->success, &r->failure}) {
+      for (const RequestOp& o : *branch) {
+        if (o.op < OpKind::get || o.op > OpKind::txn) return "txn op";
+      }
+    }
   } else if (const auto* c = std::get_if<ClientReply>(&body)) {
     if (static_cast<std::uint8_t>(c->code) > static_cast<std::uint8_t>(ReplyCode::session_expired)) {
       return "code";
@@ -145,6 +154,9 @@ const char* to_string(MessageType t) {
     case MessageType::prepare_from: return "PrepareFrom";
     case MessageType::promise_from: return "PromiseFrom";
     case MessageType::snapshot_saved: return "SnapshotSaved";
+    case MessageType::watch_request: return "WatchRequest";
+    case MessageType::watch_response: return "WatchResponse";
+    case MessageType::watch_from_client: return "WatchFromClient";
   }
   return "Unknown";
 }
@@ -159,13 +171,14 @@ std::string encode(const Body& body) {
   return std::string(buf.data(), buf.size());
 }
 
-Result<Body> decode(std::string_view bytes, std::size_t max_bytes) {
+Result<Body> decode(std::string_view bytes, std::size_t max_bytes, std::size_t max_values) {
   if (bytes.size() > max_bytes) {
     return Error{"message of " + std::to_string(bytes.size()) + " bytes exceeds the limit of " +
                  std::to_string(max_bytes)};
   }
-  const std::size_t max_values =
-      max_bytes <= kMaxClientFrameBytes ? kMaxClientMessageValues : kMaxPeerMessageValues;
+  if (max_values == 0) {
+    max_values = max_bytes <= kMaxClientFrameBytes ? kMaxClientMessageValues : kMaxPeerMessageValues;
+  }
   if (Result<bool> shape = check_shape(bytes, max_values, "message"); !shape.ok()) {
     return Error{shape.error()};
   }

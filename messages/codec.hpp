@@ -24,6 +24,19 @@ inline constexpr std::size_t kMaxValueBytes = 16 * 1024 * 1024;
 inline constexpr std::size_t kMaxClientFrameBytes = kMaxValueBytes + kMaxKeyBytes + 4096;
 inline constexpr std::size_t kMaxPeerFrameBytes = 4 * kMaxClientFrameBytes;
 
+// The data model's bounds (docs/protocol.md, "Data model"). A range's or a
+// transaction's reply carries at most kMaxReplyKeys keys and
+// kMaxReplyDataBytes of keys and values (each key counts 32 bytes more);
+// past either it says `more`. A transaction has at most kMaxTxnOps ops per
+// branch and kMaxTxnCompares compares, as etcd's default --max-txn-ops.
+inline constexpr std::size_t kMaxReplyDataBytes = kMaxValueBytes;
+inline constexpr std::size_t kReplyBytesPerKey = 32;
+inline constexpr std::size_t kMaxReplyKeys = 1 << 15;
+inline constexpr std::size_t kMaxTxnOps = 128;
+inline constexpr std::size_t kMaxTxnCompares = 128;
+// A reply holding one value of the largest size still fits a client frame.
+static_assert(kMaxValueBytes + kMaxKeyBytes + kReplyBytesPerKey + 1024 <= kMaxClientFrameBytes);
+
 // Bounds on the msgpack values (every array, string and scalar counts one)
 // in one message, checked before msgpack-c builds any of them: it spends 24
 // bytes per value, so a 63 MiB peer frame of empty arrays cost 7.3 GB and a
@@ -39,6 +52,10 @@ inline constexpr std::size_t kMaxPeerFrameBytes = 4 * kMaxClientFrameBytes;
 inline constexpr std::size_t kMaxPeerMessageValues = 1 << 18;
 inline constexpr std::size_t kMaxClientMessageValues = 1 << 12;
 inline constexpr std::size_t kMsgpackBytesPerValue = 24;  // a msgpack::object
+// A reply holds at most kMaxReplyKeys keys of 6 values, over all its
+// responses, and kMaxTxnOps responses of 6: below the peer bound.
+inline constexpr std::size_t kMaxReplyMessageValues = kMaxPeerMessageValues;
+static_assert(6 * kMaxReplyKeys + 12 * kMaxTxnOps + 64 <= kMaxReplyMessageValues);
 static_assert(kMaxPeerMessageValues * kMsgpackBytesPerValue <= 6 * 1024 * 1024);
 static_assert(kMaxClientMessageValues * kMsgpackBytesPerValue <= 96 * 1024);
 // decode() picks the client bound by frame size: a client frame fits a peer one.
@@ -66,9 +83,11 @@ std::string pack_to_string(const T& v) {
 }
 
 std::string encode(const Body& body);
-// With max_bytes at most kMaxClientFrameBytes (a client frame, or a client
-// reading a reply) the client value bound applies, else the peer one.
-Result<Body> decode(std::string_view bytes, std::size_t max_bytes = kMaxPeerFrameBytes);
+// With max_bytes at most kMaxClientFrameBytes (a client frame) the client
+// value bound applies, else the peer one; max_values, when set, instead
+// (a client reading a reply passes kMaxReplyMessageValues).
+Result<Body> decode(std::string_view bytes, std::size_t max_bytes = kMaxPeerFrameBytes,
+                    std::size_t max_values = 0);
 
 // Routing for messages between actors (inproc and tcp). The progress fields
 // are the piggybacked Done / decided counters, set by the peer link on

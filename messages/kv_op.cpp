@@ -16,10 +16,13 @@ namespace {
 
 constexpr std::uint8_t kBatchFormat = 1;
 
-// Value bounds checked before unpacking (codec.hpp says why): an op has 8
-// values; a batch holds at most max_batch_ops (1024) ops, 8,196 values.
-constexpr MsgpackLimits kOpLimits{.max_values = 64, .max_depth = 2};
-constexpr MsgpackLimits kEntryLimits{.max_values = 1 << 16, .max_depth = 3};
+// Value bounds checked before unpacking (codec.hpp says why): an op has at
+// most kMaxOpValues (a transaction of kMaxTxnOps ops per branch and
+// kMaxTxnCompares compares has 2,575); a batch stops adding ops at
+// kMaxBatchValues, so it ends below that plus one op.
+constexpr MsgpackLimits kOpLimits{.max_values = kMaxOpValues, .max_depth = 4};
+constexpr MsgpackLimits kEntryLimits{.max_values = kMaxBatchValues + kMaxOpValues + 8,
+                                     .max_depth = 5};
 
 // The first msgpack value of `bytes`, unpacked once its shape is within
 // `limits`. Bytes after it are ignored, as they always were: log entries
@@ -31,7 +34,7 @@ Result<msgpack::object_handle> unpack_within(std::string_view bytes, const Msgpa
 }
 
 bool known_op(const KvOp& op) {
-  return op.noop || op.op == OpKind::get || op.op == OpKind::put || op.op == OpKind::append;
+  return op.noop || (op.op >= OpKind::get && op.op <= OpKind::txn);
 }
 
 }  // namespace
@@ -47,6 +50,32 @@ Result<KvOp> decode_op(std::string_view bytes) {
   } catch (const std::exception& e) {
     return Error{std::string("undecodable log entry: ") + e.what()};
   }
+}
+
+std::size_t wire_values(const KvOp& op) {
+  // The array, 10 scalars, then the three arrays: a Compare is an array of
+  // 5, a RequestOp one of 6.
+  return 1 + 10 + (1 + 6 * op.compares.size()) + (1 + 7 * op.success.size()) +
+         (1 + 7 * op.failure.size());
+}
+
+bool in_range(std::string_view key, std::string_view start, std::string_view range_end) {
+  if (range_end.empty()) return key == start;
+  if (key < start) return false;
+  return range_end == std::string_view("\0", 1) || key < range_end;
+}
+
+std::string prefix_end(std::string_view prefix) {
+  std::string end(prefix);
+  while (!end.empty()) {
+    auto& last = reinterpret_cast<unsigned char&>(end.back());
+    if (last < 0xff) {
+      ++last;
+      return end;
+    }
+    end.pop_back();
+  }
+  return std::string("\0", 1);
 }
 
 std::string encode_batch(NodeId author, const std::vector<std::string>& encoded_ops) {

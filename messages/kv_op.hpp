@@ -12,6 +12,8 @@
 
 namespace kvpaxos {
 
+// The fields after `value` were added with the data model (delete_range,
+// range, txn); entries written before decode with them empty.
 struct KvOp {
   bool noop = false;
   ClientId client_id = 0;
@@ -20,13 +22,36 @@ struct KvOp {
   OpKind op = OpKind::get;
   std::string key;
   std::string value;
-  MSGPACK_DEFINE(noop, client_id, seq, ack, op, key, value)
+  std::string range_end;
+  std::uint64_t limit = 0;
+  std::uint8_t flags = 0;
+  std::vector<Compare> compares;
+  std::vector<RequestOp> success;
+  std::vector<RequestOp> failure;
+  MSGPACK_DEFINE(noop, client_id, seq, ack, op, key, value, range_end, limit, flags, compares,
+                 success, failure)
 
   static KvOp no_op() { return KvOp{.noop = true}; }
   static KvOp from(const ClientRequest& r) {
-    return KvOp{false, r.client_id, r.seq, r.ack, r.op, r.key, r.value};
+    return KvOp{false,       r.client_id, r.seq,   r.ack,      r.op,      r.key,     r.value,
+                r.range_end, r.limit,     r.flags, r.compares, r.success, r.failure};
   }
 };
+
+// The msgpack values encode_op(op) writes (each array and scalar counts
+// one): what a batch of ops adds to its entry's decode bound.
+std::size_t wire_values(const KvOp& op);
+// Entries decode only within these bounds (a batch proposer keeps below them).
+inline constexpr std::size_t kMaxOpValues = 4096;
+inline constexpr std::size_t kMaxBatchValues = 1 << 16;
+
+// Does `key` fall in the range [start, range_end) as ClientRequest has it
+// (empty range_end: start alone; "\0": every key from start)?
+bool in_range(std::string_view key, std::string_view start, std::string_view range_end);
+// The range_end of every key with this prefix: the prefix with its last
+// byte below 0xff incremented and the rest cut; "\0" (all keys) when the
+// prefix is empty or all 0xff.
+std::string prefix_end(std::string_view prefix);
 
 std::string encode_op(const KvOp& op);
 Result<KvOp> decode_op(std::string_view bytes);

@@ -275,11 +275,70 @@ struct InstanceReport {
 
 inline constexpr std::uint8_t kProtocolVersion = 1;
 
-enum class OpKind : std::uint8_t { get = 1, put = 2, append = 3 };
+// delete_range, range and txn were added later (docs/protocol.md, "Data
+// model"); a node that predates them answers bad_request ("op").
+enum class OpKind : std::uint8_t { get = 1, put = 2, append = 3, delete_range = 4, range = 5, txn = 6 };
+
+// range_end, as etcd has it: empty means the single key `key`; "\0" means
+// every key >= key; otherwise the keys in [key, range_end). prefix_end(p)
+// gives the range_end of prefix p.
+inline constexpr std::uint8_t kRangeKeysOnly = 1;   // the keys and revisions, no values
+inline constexpr std::uint8_t kRangeCountOnly = 2;  // only how many keys are in range
+
+// A key's state as a read returns it. Revisions count applied changes
+// store-wide (docs/protocol.md, "Revisions"); version counts writes to this
+// key since it was created (1 on creation); a deleted key is absent.
+struct KeyValue {
+  std::string key;
+  std::string value;
+  std::uint64_t create_revision = 0;
+  std::uint64_t mod_revision = 0;
+  std::uint64_t version = 0;
+  MSGPACK_DEFINE(key, value, create_revision, mod_revision, version)
+  bool operator==(const KeyValue&) const = default;
+};
+
+// A transaction's test of one key. An absent key has value "", version 0,
+// create_revision 0 and mod_revision 0, so version = 0 is "does not exist".
+enum class CompareTarget : std::uint8_t { value = 0, version = 1, create_revision = 2, mod_revision = 3 };
+enum class CompareOp : std::uint8_t { equal = 0, not_equal = 1, less = 2, greater = 3 };
+struct Compare {
+  CompareTarget target = CompareTarget::value;
+  CompareOp op = CompareOp::equal;
+  std::string key;
+  std::string value;         // compared with target value (bytewise)
+  std::uint64_t number = 0;  // compared with the other targets
+  MSGPACK_DEFINE(target, op, key, value, number)
+};
+
+// One op of a transaction's branch: get, put, append, delete_range or range,
+// with the same fields as a ClientRequest's.
+struct RequestOp {
+  OpKind op = OpKind::get;
+  std::string key;
+  std::string value;
+  std::string range_end;
+  std::uint64_t limit = 0;
+  std::uint8_t flags = 0;
+  MSGPACK_DEFINE(op, key, value, range_end, limit, flags)
+};
+
+// What one op of a transaction gave: get's value; range's keys, `more` and
+// count; delete_range's count of deleted keys. Nothing for put and append.
+struct OpResponse {
+  OpKind op = OpKind::get;
+  std::string value;
+  std::vector<KeyValue> kvs;
+  bool more = false;
+  std::uint64_t count = 0;
+  MSGPACK_DEFINE(op, value, kvs, more, count)
+  bool operator==(const OpResponse&) const = default;
+};
 
 // Client -> front door. `seq` numbers the client's requests 1, 2, 3, ...; a
 // retry keeps its seq. `ack` is the highest seq whose reply the client has
-// received, so nodes can drop the reply they kept for retries.
+// received, so nodes can drop the reply they kept for retries. The fields
+// after `value` were added later (zero/empty for get, put and append).
 struct ClientRequest {
   ClientId client_id = 0;
   std::uint64_t seq = 0;
@@ -287,7 +346,14 @@ struct ClientRequest {
   OpKind op = OpKind::get;
   std::string key;
   std::string value;
-  MSGPACK_DEFINE(client_id, seq, ack, op, key, value)
+  std::string range_end;            // delete_range, range
+  std::uint64_t limit = 0;          // range: at most this many keys (0: no limit)
+  std::uint8_t flags = 0;           // range: kRangeKeysOnly, kRangeCountOnly
+  std::vector<Compare> compares;    // txn: all must hold for `success` to run
+  std::vector<RequestOp> success;   // txn
+  std::vector<RequestOp> failure;   // txn
+  MSGPACK_DEFINE(client_id, seq, ack, op, key, value, range_end, limit, flags, compares, success,
+                 failure)
 };
 
 enum class ReplyCode : std::uint8_t {
@@ -307,16 +373,98 @@ enum class ReplyCode : std::uint8_t {
 };
 const char* to_string(ReplyCode c);
 
+// What an executed op produced, kept by its session for retries until the
+// client acks it, and sent as the ClientReply's fields of the same names.
+struct OpResult {
+  std::string value;          // get: the value ("" when the key is absent)
+  std::uint64_t revision = 0; // the store's revision after the op (reads: read at)
+  std::vector<KeyValue> kvs;  // range
+  bool more = false;          // range: keys past the limit or the size bound follow
+  std::uint64_t count = 0;    // range: keys in range; delete_range: keys deleted
+  bool succeeded = false;     // txn: the compares held and `success` ran
+  std::vector<OpResponse> responses;  // txn: one per op of the branch that ran
+  MSGPACK_DEFINE(value, revision, kvs, more, count, succeeded, responses)
+  bool operator==(const OpResult&) const = default;
+};
+
+// The fields after `error` were added later; an old client ignores them.
 struct ClientReply {
   ClientId client_id = 0;
   std::uint64_t seq = 0;
   ReplyCode code = ReplyCode::ok;
   std::string value;  // Get's result ("" when the key is absent)
   std::string error;  // human-readable when code != ok
-  MSGPACK_DEFINE(client_id, seq, code, value, error)
+  std::uint64_t revision = 0;
+  std::vector<KeyValue> kvs;
+  bool more = false;
+  std::uint64_t count = 0;
+  bool succeeded = false;
+  std::vector<OpResponse> responses;
+  MSGPACK_DEFINE(client_id, seq, code, value, error, revision, kvs, more, count, succeeded,
+                 responses)
+
+  static ClientReply ok(ClientId client, std::uint64_t seq, const OpResult& r) {
+    return {client, seq, ReplyCode::ok, r.value, {}, r.revision, r.kvs, r.more, r.count,
+            r.succeeded, r.responses};
+  }
+  static ClientReply refused(ClientId client, std::uint64_t seq, ReplyCode code, std::string error) {
+    ClientReply reply{client, seq, code};
+    reply.error = std::move(error);
+    return reply;
+  }
+  OpResult result() const { return {value, revision, kvs, more, count, succeeded, responses}; }
 };
 
 // kvctl status. The node answers from its own state, without Paxos.
+// ------------------------------------------------------------------- watch
+
+// A change, as watchers see it: a put (kv is the key's new state) or a
+// delete (kv.mod_revision is the revision of the delete; the value and the
+// other revisions are empty). Every revision is exactly one event.
+enum class EventType : std::uint8_t { put = 0, del = 1 };
+struct WatchEvent {
+  EventType type = EventType::put;
+  KeyValue kv;
+  MSGPACK_DEFINE(type, kv)
+  bool operator==(const WatchEvent&) const = default;
+};
+
+// Client -> front door, not through the log: watch the keys in [key,
+// range_end) (as ClientRequest has it) from start_revision on (0: from the
+// next change). watch_id is the client's name for it, unique on its
+// connection. The node sends at most kWatchWindowBytes of events past the
+// last `ack_revision` the client reported (a WatchRequest with ack set and
+// the same watch_id: the revision it has processed), so a consumer that
+// stops reading holds at most that much in the node's queues; once it falls
+// behind the node's event history it is cancelled. cancel ends the watch.
+struct WatchRequest {
+  std::uint64_t watch_id = 0;
+  std::string key;
+  std::string range_end;
+  std::uint64_t start_revision = 0;
+  bool cancel = false;
+  bool ack = false;
+  std::uint64_t ack_revision = 0;
+  MSGPACK_DEFINE(watch_id, key, range_end, start_revision, cancel, ack, ack_revision)
+};
+
+// Node -> client, many per watch: `created` first, then events in revision
+// order, progress notifications (no events) every watch_progress_interval
+// while idle, and `canceled` last. revision: the node's store revision when
+// it sent this; every change up to it in range has been sent. On a cancel for
+// compaction, compact_revision is the oldest revision the node still holds:
+// read the keys again and watch from there.
+struct WatchResponse {
+  std::uint64_t watch_id = 0;
+  bool created = false;
+  bool canceled = false;
+  std::uint64_t revision = 0;
+  std::uint64_t compact_revision = 0;
+  std::vector<WatchEvent> events;
+  std::string error;  // why it was canceled (or refused), when it was not asked to be
+  MSGPACK_DEFINE(watch_id, created, canceled, revision, compact_revision, events, error)
+};
+
 struct StatusRequest {
   MSGPACK_DEFINE()
 };
@@ -369,6 +517,11 @@ struct FromClient {
   ClientRequest request;
   MSGPACK_DEFINE(route, request)
 };
+struct WatchFromClient {
+  std::string route;
+  WatchRequest request;
+  MSGPACK_DEFINE(route, request)
+};
 struct StatusFromClient {
   std::string route;
   MSGPACK_DEFINE(route)
@@ -400,8 +553,10 @@ enum class MessageType : std::uint8_t {
   local_progress = 25, peer_progress = 26, learner_progress = 27, instance_query = 28,
   instance_report = 29, from_client = 30, status_from_client = 31, fault_from_client = 32,
   to_client = 33, snapshot_needed = 34, snapshot_installed = 35, snapshot_saved = 36,
+  watch_from_client = 37,
   client_request = 100, client_reply = 101, status_request = 102, status_reply = 103,
-  fault_request = 104, fault_reply = 105, error_reply = 106,
+  fault_request = 104, fault_reply = 105, error_reply = 106, watch_request = 107,
+  watch_response = 108,
 };
 
 // One row of the message table: a wire tag and the struct it carries.
@@ -482,7 +637,11 @@ using Messages = MessageTable<
     Tagged<MessageType::prepare_from, PrepareFrom>,
     Tagged<MessageType::promise_from, PromiseFrom>,
     // added later: snapshots written off the applier's thread (inproc)
-    Tagged<MessageType::snapshot_saved, SnapshotSaved>>;
+    Tagged<MessageType::snapshot_saved, SnapshotSaved>,
+    // added later: watch (client wire, inproc)
+    Tagged<MessageType::watch_request, WatchRequest>,
+    Tagged<MessageType::watch_response, WatchResponse>,
+    Tagged<MessageType::watch_from_client, WatchFromClient>>;
 static_assert(Messages::tags_unique(), "two messages share a wire tag");
 static_assert(Messages::types_unique(), "a struct appears twice in the message table");
 
@@ -500,3 +659,6 @@ using Outbox = std::vector<Outbound>;
 MSGPACK_ADD_ENUM(kvpaxos::InstanceState);
 MSGPACK_ADD_ENUM(kvpaxos::OpKind);
 MSGPACK_ADD_ENUM(kvpaxos::ReplyCode);
+MSGPACK_ADD_ENUM(kvpaxos::CompareTarget);
+MSGPACK_ADD_ENUM(kvpaxos::CompareOp);
+MSGPACK_ADD_ENUM(kvpaxos::EventType);

@@ -70,13 +70,14 @@ void Applier::on_request(FromClient m, Time now, Outbox& out) {
   const ClientRequest& req = m.request;
   const ClientId client = req.client_id;
   if (state_.executed(client, req.seq)) {
-    if (const std::string* kept = state_.kept_reply(client, req.seq)) {
-      reply(m.route, {client, req.seq, ReplyCode::ok, *kept, {}}, out);
+    if (const OpResult* kept = state_.kept_reply(client, req.seq)) {
+      reply(m.route, ClientReply::ok(client, req.seq, *kept), out);
     } else {
       reply(m.route,
-            {client, req.seq, ReplyCode::stale_request, {},
-             "request " + std::to_string(req.seq) + " was already executed and its reply "
-             "acknowledged or released; the client must use a new sequence number"},
+            ClientReply::refused(client, req.seq, ReplyCode::stale_request,
+                                 "request " + std::to_string(req.seq) +
+                                     " was already executed and its reply acknowledged or "
+                                     "released; the client must use a new sequence number"),
             out);
     }
     return;
@@ -87,12 +88,15 @@ void Applier::on_request(FromClient m, Time now, Outbox& out) {
       return;
     }
     if (w->second.seq > req.seq) {
-      reply(m.route, {client, req.seq, ReplyCode::stale_request, {},
-                      "a newer request from this client is in progress"}, out);
+      reply(m.route,
+            ClientReply::refused(client, req.seq, ReplyCode::stale_request,
+                                 "a newer request from this client is in progress"),
+            out);
       return;
     }
   }
-  Waiter& w = replace_waiter(client, req.seq, std::move(m.route), encode_op(KvOp::from(req)));
+  const KvOp op = KvOp::from(req);
+  Waiter& w = replace_waiter(client, req.seq, std::move(m.route), encode_op(op), wire_values(op));
   if (another_leader_active(now)) {
     forward_waiter(w, now, out);
     return;
@@ -168,7 +172,7 @@ void Applier::on_forwarded(NodeId from, ForwardOps m, Outbox& out) {
       }
       continue;
     }
-    requeue(client, replace_waiter(client, op->seq, "", std::move(bytes)));
+    requeue(client, replace_waiter(client, op->seq, "", std::move(bytes), wire_values(*op)));
   }
   propose_pending(out);
 }
@@ -211,10 +215,10 @@ std::optional<NodeId> Applier::relay_for(NodeId leader) const {
 }
 
 Waiter& Applier::replace_waiter(ClientId client, std::uint64_t seq, std::string route,
-                                         std::string op) {
+                                std::string op, std::size_t values) {
   Waiter& w = waiters_[client];
   const bool in_line = w.place == Place::queued;  // a replaced waiter keeps its place in the queue
-  w = Waiter{seq, std::move(route), std::move(op)};
+  w = Waiter{seq, std::move(route), std::move(op), values};
   if (in_line) w.place = Place::queued;
   return w;
 }
@@ -396,11 +400,13 @@ void Applier::answer_waiter(ClientId client, Outbox& out) {
   if (!state_.executed(client, w->second.seq)) return;
   if (w->second.route.empty()) {
     // forwarded here by a peer, which answers its client
-  } else if (const std::string* kept = state_.kept_reply(client, w->second.seq)) {
-    reply(w->second.route, {client, w->second.seq, ReplyCode::ok, *kept, {}}, out);
+  } else if (const OpResult* kept = state_.kept_reply(client, w->second.seq)) {
+    reply(w->second.route, ClientReply::ok(client, w->second.seq, *kept), out);
   } else {
-    reply(w->second.route, {client, w->second.seq, ReplyCode::stale_request, {},
-                            "request superseded by a newer one from the same client"}, out);
+    reply(w->second.route,
+          ClientReply::refused(client, w->second.seq, ReplyCode::stale_request,
+                               "request superseded by a newer one from the same client"),
+          out);
   }
   waiters_.erase(w);
 }
@@ -410,12 +416,12 @@ void Applier::answer_expired(ClientId client, std::uint64_t seq, Outbox& out) {
   if (w == waiters_.end() || w->second.seq != seq) return;
   if (!w->second.route.empty()) {
     reply(w->second.route,
-          {client, seq, ReplyCode::session_expired, {},
+          ClientReply::refused(client, seq, ReplyCode::session_expired,
            "this client's session was evicted (at most " + std::to_string(options_.max_sessions) +
                " sessions are kept, the least recently used go first); request " +
                std::to_string(seq) +
                " did not run now but may have run already; start a new session (new client id, "
-               "seq 1)"},
+               "seq 1)"),
           out);
   }
   waiters_.erase(w);

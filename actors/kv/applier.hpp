@@ -152,7 +152,8 @@ class Applier final : public ActorLogic {
   std::uint64_t snapshot_failures() const { return snapshot_failures_; }
   std::uint64_t snapshots_installed() const { return snapshots_installed_; }
   const std::string& last_snapshot_error() const { return last_snapshot_error_; }
-  const std::unordered_map<std::string, std::string>& data() const { return state_.data(); }
+  const KvMap& data() const { return state_.data(); }
+  std::uint64_t revision() const { return state_.revision(); }
   std::size_t sessions() const { return state_.sessions(); }
   std::uint64_t sessions_evicted() const { return state_.sessions_evicted(); }
   std::uint64_t forwarded_ops_dropped() const { return forwarded_ops_dropped_; }
@@ -174,7 +175,8 @@ class Applier final : public ActorLogic {
   void save(std::string bytes);
   void on_snapshot_saved(const SnapshotSaved& m, Time now, Outbox& out);
   void answer_expired(ClientId client, std::uint64_t seq, Outbox& out);
-  Waiter& replace_waiter(ClientId client, std::uint64_t seq, std::string route, std::string op);
+  Waiter& replace_waiter(ClientId client, std::uint64_t seq, std::string route, std::string op,
+                         std::size_t values);
   // The one transition into the queue, from any place; a waiter already
   // queued keeps its place in line.
   void requeue(ClientId client, Waiter& w, Line line = Line::back);

@@ -20,11 +20,16 @@ void BatchPipeline::push(ClientId client, Line line) {
 bool BatchPipeline::full_batch_waiting(const Waiters& waiters) const {
   std::size_t ops = 0;
   std::size_t bytes = 0;
+  std::size_t values = 0;
   for (ClientId client : queue_) {
     const auto w = waiters.find(client);
     if (w == waiters.end() || w->second.place != Place::queued) continue;
     bytes += w->second.op.size();
-    if (++ops >= limits_.max_batch_ops || bytes >= limits_.max_batch_bytes) return true;
+    values += w->second.values;
+    if (++ops >= limits_.max_batch_ops || bytes >= limits_.max_batch_bytes ||
+        values >= kMaxBatchValues) {
+      return true;
+    }
   }
   return false;
 }
@@ -40,14 +45,20 @@ void BatchPipeline::propose(Waiters& waiters, InstanceId floor, Outbox& out) {
     std::vector<std::string> ops;
     std::vector<ClientId> clients;
     std::size_t bytes = 0;
+    std::size_t values = 0;  // an entry decodes only below kMaxBatchValues + one op's
     while (!queue_.empty() && ops.size() < limits_.max_batch_ops &&
            bytes < limits_.max_batch_bytes) {
       const ClientId client = queue_.front();
-      queue_.pop_front();
       auto w = waiters.find(client);
-      if (w == waiters.end() || w->second.place != Place::queued) continue;
+      if (w == waiters.end() || w->second.place != Place::queued) {
+        queue_.pop_front();
+        continue;
+      }
+      if (!ops.empty() && values + w->second.values > kMaxBatchValues) break;
+      queue_.pop_front();
       w->second.place = Place::proposed;  // a second entry of it in the queue is skipped
       bytes += w->second.op.size();
+      values += w->second.values;
       ops.push_back(w->second.op);
       clients.push_back(client);
     }

@@ -3,22 +3,97 @@
 #include <cassert>
 #include <exception>
 
+#include "messages/msgpack_scan.hpp"
+
 namespace kvpaxos {
+
+namespace {
+
+std::string size_refusal(const char* what, std::size_t size, std::size_t limit) {
+  if (size <= limit) return {};
+  return std::string(what) + " of " + std::to_string(size) + " bytes exceeds the limit of " +
+         std::to_string(limit);
+}
+
+const char* op_name(OpKind op) {
+  switch (op) {
+    case OpKind::get: return "get";
+    case OpKind::put: return "put";
+    case OpKind::append: return "append";
+    case OpKind::delete_range: return "delete_range";
+    case OpKind::range: return "range";
+    case OpKind::txn: return "txn";
+  }
+  return "op";
+}
+
+// The fields one op (a request's, or one of a transaction's) may carry.
+std::string validate_op(OpKind op, const std::string& key, const std::string& value,
+                        const std::string& range_end, std::uint8_t flags) {
+  if (std::string why = size_refusal("key", key.size(), kMaxKeyBytes); !why.empty()) return why;
+  if (std::string why = size_refusal("value", value.size(), kMaxValueBytes); !why.empty()) return why;
+  if (std::string why = size_refusal("range_end", range_end.size(), kMaxKeyBytes); !why.empty()) {
+    return why;
+  }
+  const bool takes_value = op == OpKind::put || op == OpKind::append;
+  const bool takes_range = op == OpKind::delete_range || op == OpKind::range;
+  if (!takes_value && !value.empty()) return std::string(op_name(op)) + " takes no value";
+  if (!takes_range && !range_end.empty()) return std::string(op_name(op)) + " takes no range_end";
+  if (op != OpKind::range && flags != 0) return std::string(op_name(op)) + " takes no flags";
+  if ((flags & ~(kRangeKeysOnly | kRangeCountOnly)) != 0) {
+    return "unknown range flags " + std::to_string(flags) + " (1: keys only, 2: count only)";
+  }
+  if (!range_end.empty() && range_end != std::string("\0", 1) && range_end <= key) {
+    return "range_end must be above key (or \"\\0\" for every key from key on)";
+  }
+  return {};
+}
+
+std::string validate_branch(const std::vector<RequestOp>& ops, const char* name) {
+  if (ops.size() > kMaxTxnOps) {
+    return std::string("txn has ") + std::to_string(ops.size()) + " " + name +
+           " ops; the limit is " + std::to_string(kMaxTxnOps);
+  }
+  for (const RequestOp& o : ops) {
+    if (o.op == OpKind::txn) return "a txn may not hold another txn";
+    if (std::string why = validate_op(o.op, o.key, o.value, o.range_end, o.flags); !why.empty()) {
+      return std::string("txn ") + name + " op: " + why;
+    }
+  }
+  return {};
+}
+
+}  // namespace
 
 std::string validate(const ClientRequest& r) {
   if (r.client_id == 0) return "client_id must be non-zero";
   if (r.seq == 0) return "seq must start at 1";
   if (r.ack >= r.seq) return "ack must be below seq";
-  if (r.key.size() > kMaxKeyBytes) {
-    return "key of " + std::to_string(r.key.size()) + " bytes exceeds the limit of " +
-           std::to_string(kMaxKeyBytes);
+  if (std::string why = validate_op(r.op, r.key, r.value, r.range_end, r.flags); !why.empty()) {
+    return why;
   }
-  if (r.value.size() > kMaxValueBytes) {
-    return "value of " + std::to_string(r.value.size()) + " bytes exceeds the limit of " +
-           std::to_string(kMaxValueBytes);
+  if (r.op != OpKind::txn) {
+    if (!r.compares.empty() || !r.success.empty() || !r.failure.empty()) {
+      return std::string(op_name(r.op)) + " takes no compares or branches (only txn does)";
+    }
+    return {};
   }
-  if (r.op == OpKind::get && !r.value.empty()) return "get takes no value";
-  return {};
+  if (!r.key.empty()) return "txn takes no key (its compares and ops name theirs)";
+  if (r.compares.size() > kMaxTxnCompares) {
+    return "txn has " + std::to_string(r.compares.size()) + " compares; the limit is " +
+           std::to_string(kMaxTxnCompares);
+  }
+  for (const Compare& c : r.compares) {
+    if (std::string why = size_refusal("compare key", c.key.size(), kMaxKeyBytes); !why.empty()) {
+      return why;
+    }
+    if (std::string why = size_refusal("compare value", c.value.size(), kMaxValueBytes);
+        !why.empty()) {
+      return why;
+    }
+  }
+  if (std::string why = validate_branch(r.success, "success"); !why.empty()) return why;
+  return validate_branch(r.failure, "failure");
 }
 
 Result<KvOp> validate_forwarded_op(std::string_view bytes) {
@@ -27,6 +102,10 @@ Result<KvOp> validate_forwarded_op(std::string_view bytes) {
                  " bytes exceeds the client frame limit of " + std::to_string(kMaxClientFrameBytes)};
   }
   KvOp op;
+  if (Result<MsgpackShape> shape = scan_msgpack(bytes, {.max_values = kMaxOpValues, .max_depth = 4});
+      !shape.ok()) {
+    return Error{"undecodable forwarded op: " + shape.error()};
+  }
   try {
     std::size_t offset = 0;
     msgpack::object_handle handle = msgpack::unpack(bytes.data(), bytes.size(), offset);
@@ -39,10 +118,12 @@ Result<KvOp> validate_forwarded_op(std::string_view bytes) {
     return Error{std::string("undecodable forwarded op: ") + e.what()};
   }
   if (op.noop) return Error{"a no-op was forwarded; only client ops are"};
-  if (op.op != OpKind::get && op.op != OpKind::put && op.op != OpKind::append) {
+  if (op.op < OpKind::get || op.op > OpKind::txn) {
     return Error{"forwarded op has an unknown operation"};
   }
-  const ClientRequest as_request{op.client_id, op.seq, op.ack, op.op, op.key, op.value};
+  const ClientRequest as_request{op.client_id, op.seq,   op.ack,      op.op,      op.key,
+                                 op.value,     op.range_end, op.limit, op.flags, op.compares,
+                                 op.success,   op.failure};
   if (std::string why = validate(as_request); !why.empty()) {
     return Error{"invalid forwarded op: " + why};
   }

@@ -2,7 +2,20 @@
 
 #include <cassert>
 
+#include "messages/codec.hpp"
+
 namespace kvpaxos {
+
+std::size_t reply_bytes(const OpResult& r) {
+  std::size_t bytes = r.value.size();
+  for (const KeyValue& kv : r.kvs) bytes += kv.key.size() + kv.value.size() + kReplyBytesPerKey;
+  for (const OpResponse& o : r.responses) {
+    bytes += o.value.size() + kReplyBytesPerKey;
+    for (const KeyValue& kv : o.kvs) bytes += kv.key.size() + kv.value.size() + kReplyBytesPerKey;
+  }
+  return bytes;
+}
+
 
 OpOutcome KvStateMachine::execute(const KvOp& op, InstanceId instance) {
   assert(!op.noop);
@@ -41,45 +54,186 @@ void KvStateMachine::touch(ClientId client, Session& s, InstanceId instance) {
 }
 
 void KvStateMachine::run(const KvOp& op, Session& s) {
-  std::string result;
-  switch (op.op) {
-    case OpKind::get:
-      if (auto it = kv_.find(op.key); it != kv_.end()) result = it->second;
-      break;
-    case OpKind::put: {
-      auto [it, fresh] = kv_.try_emplace(op.key);
-      kv_bytes_ += (fresh ? op.key.size() : 0) + op.value.size();
-      kv_bytes_ -= it->second.size();
-      it->second = op.value;
-      break;
-    }
-    case OpKind::append: {
-      auto [it, fresh] = kv_.try_emplace(op.key);
-      kv_bytes_ += (fresh ? op.key.size() : 0) + op.value.size();
-      it->second += op.value;
-      break;
-    }
-  }
+  OpResult result = run_op(op);
   s.last_seq = op.seq;
   keep_reply(op.client_id, s, std::move(result));
   enforce_reply_budget();
 }
 
-void KvStateMachine::keep_reply(ClientId client, Session& s, std::string value) {
+const std::string* KvStateMachine::value_of(std::string_view key) const {
+  const auto it = kv_.find(key);
+  return it == kv_.end() ? nullptr : &it->second.value;
+}
+
+OpResult KvStateMachine::run_op(const KvOp& op) {
+  OpResult result;
+  std::size_t budget = limits_.max_reply_bytes;
+  switch (op.op) {
+    case OpKind::get:
+      if (const std::string* v = value_of(op.key)) result.value = *v;
+      break;
+    case OpKind::put:
+    case OpKind::append:
+      write(op.key, op.value, op.op == OpKind::append);
+      break;
+    case OpKind::delete_range:
+      result.count = delete_range(op.key, op.range_end);
+      break;
+    case OpKind::range: {
+      OpResponse r;
+      read_range(op.key, op.range_end, op.limit, op.flags, budget, r);
+      result.kvs = std::move(r.kvs);
+      result.more = r.more;
+      result.count = r.count;
+      break;
+    }
+    case OpKind::txn: {
+      result.succeeded = std::all_of(op.compares.begin(), op.compares.end(),
+                                     [this](const Compare& c) { return holds(c); });
+      const std::vector<RequestOp>& branch = result.succeeded ? op.success : op.failure;
+      result.responses.reserve(branch.size());
+      for (const RequestOp& o : branch) result.responses.push_back(run_txn_op(o, budget));
+      break;
+    }
+  }
+  result.revision = revision_;
+  return result;
+}
+
+void KvStateMachine::write(const std::string& key, const std::string& value, bool append) {
+  auto [it, fresh] = kv_.try_emplace(key);
+  KeyEntry& e = it->second;
+  kv_bytes_ += (fresh ? key.size() : 0) + value.size();
+  if (append) {
+    e.value += value;
+  } else {
+    kv_bytes_ -= e.value.size();
+    e.value = value;
+  }
+  ++revision_;
+  if (fresh) e.create_revision = revision_;
+  e.mod_revision = revision_;
+  ++e.version;
+  if (events_ != nullptr) {
+    events_->push_back(
+        {EventType::put, {key, e.value, e.create_revision, e.mod_revision, e.version}});
+  }
+}
+
+std::uint64_t KvStateMachine::delete_range(const std::string& key, const std::string& range_end) {
+  std::uint64_t deleted = 0;
+  auto it = kv_.lower_bound(key);
+  while (it != kv_.end() && in_range(it->first, key, range_end)) {
+    ++revision_;
+    ++deleted;
+    if (events_ != nullptr) events_->push_back({EventType::del, {it->first, {}, 0, revision_, 0}});
+    kv_bytes_ -= it->first.size() + it->second.value.size();
+    it = kv_.erase(it);
+  }
+  return deleted;
+}
+
+// count is every key in range; kvs stops at the limit, at kMaxReplyKeys and
+// when the next key would take the reply past `budget` bytes (the first key
+// always fits: a value is at most kMaxValueBytes), and `more` tells.
+void KvStateMachine::read_range(const std::string& key, const std::string& range_end,
+                                std::uint64_t limit, std::uint8_t flags, std::size_t& budget,
+                                OpResponse& out) const {
+  const bool keys_only = (flags & kRangeKeysOnly) != 0;
+  const bool count_only = (flags & kRangeCountOnly) != 0;
+  bool full = false;
+  for (auto it = kv_.lower_bound(key); it != kv_.end() && in_range(it->first, key, range_end);
+       ++it) {
+    ++out.count;
+    if (count_only || full) continue;
+    const std::size_t bytes =
+        it->first.size() + (keys_only ? 0 : it->second.value.size()) + kReplyBytesPerKey;
+    if ((limit != 0 && out.kvs.size() >= limit) || out.kvs.size() >= kMaxReplyKeys ||
+        (bytes > budget && !out.kvs.empty())) {
+      full = true;
+      continue;
+    }
+    budget -= std::min(bytes, budget);
+    const KeyEntry& e = it->second;
+    out.kvs.push_back({it->first, keys_only ? std::string() : e.value, e.create_revision,
+                       e.mod_revision, e.version});
+  }
+  out.more = out.kvs.size() < out.count && !count_only;
+}
+
+// An absent key: value "", version, create_revision and mod_revision 0.
+bool KvStateMachine::holds(const Compare& c) const {
+  const auto it = kv_.find(c.key);
+  const KeyEntry absent;
+  const KeyEntry& e = it == kv_.end() ? absent : it->second;
+  int order = 0;  // <0, 0, >0: the key's target against the compare's
+  switch (c.target) {
+    case CompareTarget::value: order = e.value.compare(c.value); break;
+    case CompareTarget::version: order = e.version < c.number ? -1 : e.version > c.number; break;
+    case CompareTarget::create_revision:
+      order = e.create_revision < c.number ? -1 : e.create_revision > c.number;
+      break;
+    case CompareTarget::mod_revision:
+      order = e.mod_revision < c.number ? -1 : e.mod_revision > c.number;
+      break;
+  }
+  switch (c.op) {
+    case CompareOp::equal: return order == 0;
+    case CompareOp::not_equal: return order != 0;
+    case CompareOp::less: return order < 0;
+    case CompareOp::greater: return order > 0;
+  }
+  return false;
+}
+
+// A get whose value does not fit the reply's remaining bytes answers "" with
+// `more` set: read it alone.
+OpResponse KvStateMachine::run_txn_op(const RequestOp& op, std::size_t& budget) {
+  OpResponse r{.op = op.op};
+  switch (op.op) {
+    case OpKind::get:
+      if (const std::string* v = value_of(op.key)) {
+        if (v->size() <= budget) {
+          r.value = *v;
+          budget -= v->size();
+        } else {
+          r.more = true;
+        }
+      }
+      break;
+    case OpKind::put:
+    case OpKind::append:
+      write(op.key, op.value, op.op == OpKind::append);
+      break;
+    case OpKind::delete_range:
+      r.count = delete_range(op.key, op.range_end);
+      break;
+    case OpKind::range:
+      read_range(op.key, op.range_end, op.limit, op.flags, budget, r);
+      break;
+    case OpKind::txn:  // the front door refuses nested transactions
+      break;
+  }
+  return r;
+}
+
+void KvStateMachine::keep_reply(ClientId client, Session& s, OpResult reply) {
   assert(!s.has_reply);
   s.has_reply = true;
-  s.reply_value = std::move(value);
-  retained_bytes_ += s.reply_value.size();
+  s.reply = std::move(reply);
+  s.reply_bytes = reply_bytes(s.reply);
+  retained_bytes_ += s.reply_bytes;
   replies_by_age_.insert({s.last_instance, client});
 }
 
 void KvStateMachine::drop_reply(ClientId client, Session& s) {
   if (!s.has_reply) return;
-  assert(retained_bytes_ >= s.reply_value.size());
-  retained_bytes_ -= s.reply_value.size();
+  assert(retained_bytes_ >= s.reply_bytes);
+  retained_bytes_ -= s.reply_bytes;
   replies_by_age_.erase({s.last_instance, client});
   s.has_reply = false;
-  std::string().swap(s.reply_value);
+  s.reply = OpResult{};
+  s.reply_bytes = 0;
 }
 
 // Depends on the log alone, so every replica drops the same replies. The
@@ -97,10 +251,10 @@ bool KvStateMachine::executed(ClientId client, std::uint64_t seq) const {
   return s != sessions_.end() && s->second.last_seq >= seq;
 }
 
-const std::string* KvStateMachine::kept_reply(ClientId client, std::uint64_t seq) const {
+const OpResult* KvStateMachine::kept_reply(ClientId client, std::uint64_t seq) const {
   const auto s = sessions_.find(client);
   if (s == sessions_.end() || s->second.last_seq != seq || !s->second.has_reply) return nullptr;
-  return &s->second.reply_value;
+  return &s->second.reply;
 }
 
 void KvStateMachine::end_instance(InstanceId instance) {
@@ -137,11 +291,16 @@ void KvStateMachine::evict_idle_sessions(InstanceId applied_below) {
 }
 
 void KvStateMachine::write_to(SnapshotRecord& r) const {
+  r.revision = revision_;
   r.kv.reserve(kv_.size());
-  for (const auto& [k, v] : kv_) r.kv.emplace_back(k, v);
+  r.key_revisions.reserve(kv_.size());
+  for (const auto& [k, e] : kv_) {
+    r.kv.emplace_back(k, e.value);
+    r.key_revisions.push_back({e.create_revision, e.mod_revision, e.version});
+  }
   r.sessions.reserve(sessions_.size());
   for (const auto& [client, s] : sessions_) {
-    r.sessions.push_back({client, s.last_seq, s.has_reply, s.reply_value, s.last_instance});
+    r.sessions.push_back({client, s.last_seq, s.has_reply, {}, s.last_instance, s.reply});
   }
 }
 
@@ -149,10 +308,13 @@ void KvStateMachine::write_to(SnapshotRecord& r) const {
 void KvStateMachine::load(SnapshotRecord& r) {
   kv_.clear();
   kv_bytes_ = 0;
-  kv_.reserve(r.kv.size());
-  for (auto& [k, v] : r.kv) {
+  revision_ = r.revision;
+  for (std::size_t i = 0; i < r.kv.size(); ++i) {
+    auto& [k, v] = r.kv[i];
     kv_bytes_ += k.size() + v.size();
-    kv_.emplace(std::move(k), std::move(v));
+    const KeyRevisions& rev = r.key_revisions[i];
+    kv_.emplace_hint(kv_.end(), std::move(k),
+                     KeyEntry{std::move(v), rev.create_revision, rev.mod_revision, rev.version});
   }
   sessions_.clear();
   replies_by_age_.clear();
@@ -163,13 +325,14 @@ void KvStateMachine::load(SnapshotRecord& r) {
     session.last_seq = s.last_seq;
     session.last_instance = s.last_instance;
     sessions_by_age_.insert({s.last_instance, s.client});
-    if (s.has_reply) keep_reply(s.client, session, std::move(s.reply_value));
+    if (s.has_reply) keep_reply(s.client, session, std::move(s.reply));
   }
   ended_.reset();
 }
 
 std::string KvStateMachine::check_invariants() const {
   if (std::string wrong = check_sessions(); !wrong.empty()) return "kv state machine: " + wrong;
+  if (std::string wrong = check_keys(); !wrong.empty()) return "kv state machine: " + wrong;
   if (ended_ && sessions_.size() > limits_.max_sessions &&
       sessions_by_age_.begin()->first < *ended_) {
     return "kv state machine: " + std::to_string(sessions_.size()) + " sessions (limit " +
@@ -193,7 +356,12 @@ std::string KvStateMachine::check_sessions() const {
     }
     if (!s.has_reply) continue;
     ++replies;
-    reply_bytes += s.reply_value.size();
+    if (s.reply_bytes != kvpaxos::reply_bytes(s.reply)) {
+      return "kept reply of client " + std::to_string(client) + " counted as " +
+             std::to_string(s.reply_bytes) + " bytes, holds " +
+             std::to_string(kvpaxos::reply_bytes(s.reply));
+    }
+    reply_bytes += s.reply_bytes;
     if (!replies_by_age_.contains({s.last_instance, client})) {
       return "kept reply of client " + std::to_string(client) + " missing from the reply index";
     }
@@ -205,6 +373,24 @@ std::string KvStateMachine::check_sessions() const {
   if (reply_bytes != retained_bytes_) {
     return "kept replies hold " + std::to_string(reply_bytes) + " bytes but " +
            std::to_string(retained_bytes_) + " are counted";
+  }
+  return {};
+}
+
+// A walk over the keys: O(keys), for tests and the simulator.
+std::string KvStateMachine::check_keys() const {
+  std::uint64_t bytes = 0;
+  for (const auto& [k, e] : kv_) {
+    bytes += k.size() + e.value.size();
+    if (e.version == 0 || e.create_revision > e.mod_revision || e.mod_revision > revision_) {
+      return "key \"" + k + "\" has version " + std::to_string(e.version) + ", create_revision " +
+             std::to_string(e.create_revision) + ", mod_revision " +
+             std::to_string(e.mod_revision) + " at store revision " + std::to_string(revision_);
+    }
+  }
+  if (bytes != kv_bytes_) {
+    return "keys and values hold " + std::to_string(bytes) + " bytes but " +
+           std::to_string(kv_bytes_) + " are counted";
   }
   return {};
 }

@@ -1,9 +1,17 @@
 // KvStateMachine: the deterministic part of the key/value service. It owns
-// the key/value map and the per-client dedup sessions (their kept replies,
-// the retained-reply byte budget, LRU eviction by count and by idleness) and
-// executes one decided op at a time. No messages, no time, no threads: the
-// Applier feeds it the ops of each applied instance in log order, and every
-// replica that fed it the same prefix holds the same state.
+// the ordered key/value map with its revisions and the per-client dedup
+// sessions (their kept replies, the retained-reply byte budget, LRU eviction
+// by count and by idleness) and executes one decided op at a time: get, put,
+// append, delete_range, range and txn (docs/protocol.md, "Data model"). No
+// messages, no time, no threads: the Applier feeds it the ops of each
+// applied instance in log order, and every replica that fed it the same
+// prefix holds the same state.
+//
+// Revisions: revision() starts at 0 and grows by one with every change (a
+// put, an append, each key a delete_range removes, each such write of a
+// transaction); a key's mod_revision is the revision of its last change,
+// create_revision that of the put or append that created it, and version
+// the writes since then (1 on creation).
 //
 // Invariants (check_invariants()):
 //   an op (client_id, seq) changes the map at most once: it runs only when
@@ -14,6 +22,8 @@
 //     retained_reply_bytes() is the sum of the kept replies' sizes, brought
 //     within limits.retained_reply_bytes after each op that runs (the newest
 //     reply stays even if it alone is larger; a snapshot loads as written);
+//   every key's create_revision <= mod_revision <= revision(), version >= 1,
+//     and the byte count data_bytes() is the sum of its keys' and values' sizes;
 //   sessions_by_age_ holds exactly {last_instance, client} per session, and
 //     replies_by_age_ exactly that pair per session that keeps a reply;
 //   after end_instance(i), past max_sessions only sessions i touched remain
@@ -21,13 +31,17 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "actors/kv/snapshot_record.hpp"
+#include "messages/codec.hpp"
 #include "messages/kv_op.hpp"
 
 namespace kvpaxos {
@@ -37,10 +51,29 @@ struct KvLimits {
   std::size_t max_sessions = 65'536;
   InstanceId session_idle_instances = 1'000'000;
   std::size_t retained_reply_bytes = 16 * 1024 * 1024;
+  // A range's (or a transaction's) reply holds keys and values of at most
+  // this many bytes; past it the reply says `more`.
+  std::size_t max_reply_bytes = kMaxReplyDataBytes;
   // Simulator only: run ops of evicted sessions anyway, to show that the
   // exactly-once checker catches it.
   bool bug_execute_expired = false;
 };
+
+// One key's state in the map.
+struct KeyEntry {
+  std::string value;
+  std::uint64_t create_revision = 0;
+  std::uint64_t mod_revision = 0;
+  std::uint64_t version = 0;
+  bool operator==(const KeyEntry&) const = default;
+};
+using KvMap = std::map<std::string, KeyEntry, std::less<>>;
+
+using KvEvent = WatchEvent;
+
+// The bytes a kept reply counts against the retained-reply budget: its
+// value, keys and values, and kReplyBytesPerKey per key and per response.
+std::size_t reply_bytes(const OpResult& r);
 
 // What execute() did with an op.
 enum class OpOutcome {
@@ -66,13 +99,20 @@ class KvStateMachine {
   bool has_session(ClientId client) const { return sessions_.contains(client); }
   // The reply of `seq` if it is the session's last executed op and the reply
   // is still kept; null otherwise. Valid until the next execute or eviction.
-  const std::string* kept_reply(ClientId client, std::uint64_t seq) const;
+  const OpResult* kept_reply(ClientId client, std::uint64_t seq) const;
+
+  // Every change execute() makes from now on is appended to `events` (in
+  // revision order) until the sink is set to null. For watches.
+  void set_event_sink(std::vector<KvEvent>* events) { events_ = events; }
 
   // Snapshot: the map and the sessions, in and out.
   void write_to(SnapshotRecord& r) const;
   void load(SnapshotRecord& r);
 
-  const std::unordered_map<std::string, std::string>& data() const { return kv_; }
+  const KvMap& data() const { return kv_; }
+  // The value of `key`, or null when it is absent.
+  const std::string* value_of(std::string_view key) const;
+  std::uint64_t revision() const { return revision_; }
   std::uint64_t data_bytes() const { return kv_bytes_; }
   std::size_t sessions() const { return sessions_.size(); }
   std::uint64_t sessions_evicted() const { return sessions_evicted_; }
@@ -88,7 +128,8 @@ class KvStateMachine {
   struct Session {
     std::uint64_t last_seq = 0;
     bool has_reply = false;
-    std::string reply_value;
+    OpResult reply;
+    std::size_t reply_bytes = 0;  // reply_bytes(reply) while has_reply
     InstanceId last_instance = 0;
   };
   using Sessions = std::unordered_map<ClientId, Session>;
@@ -96,18 +137,28 @@ class KvStateMachine {
   // The session `op` may run in (created for a seq 1), or none.
   Session* session_for(const KvOp& op, InstanceId instance);
   void run(const KvOp& op, Session& s);
+  OpResult run_op(const KvOp& op);
+  void write(const std::string& key, const std::string& value, bool append);
+  std::uint64_t delete_range(const std::string& key, const std::string& range_end);
+  void read_range(const std::string& key, const std::string& range_end, std::uint64_t limit,
+                  std::uint8_t flags, std::size_t& budget, OpResponse& out) const;
+  bool holds(const Compare& c) const;
+  OpResponse run_txn_op(const RequestOp& op, std::size_t& budget);
   void touch(ClientId client, Session& s, InstanceId instance);
-  void keep_reply(ClientId client, Session& s, std::string value);
+  void keep_reply(ClientId client, Session& s, OpResult reply);
   void drop_reply(ClientId client, Session& s);
   void enforce_reply_budget();
   void evict(Sessions::iterator it);
   void evict_excess_sessions(InstanceId instance);
   void evict_idle_sessions(InstanceId applied_below);
   std::string check_sessions() const;
+  std::string check_keys() const;
 
   KvLimits limits_;
-  std::unordered_map<std::string, std::string> kv_;
+  KvMap kv_;
   std::uint64_t kv_bytes_ = 0;  // keys and values in kv_
+  std::uint64_t revision_ = 0;
+  std::vector<KvEvent>* events_ = nullptr;
   Sessions sessions_;
   // Every session, by the instance of its last executed op (eviction order).
   std::set<std::pair<InstanceId, ClientId>> sessions_by_age_;

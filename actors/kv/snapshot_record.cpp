@@ -1,5 +1,6 @@
 #include "actors/kv/snapshot_record.hpp"
 
+#include <algorithm>
 #include <exception>
 #include <unordered_set>
 
@@ -40,7 +41,7 @@ std::string encode_snapshot(const SnapshotRecord& r) {
 Result<SnapshotRecord> parse_snapshot(std::string_view bytes) {
   // A snapshot may hold as many values as bytes; the scan checks that the
   // lengths it declares are really there before msgpack-c allocates for them.
-  Result<MsgpackShape> shape = scan_msgpack(bytes, {.max_values = bytes.size(), .max_depth = 4});
+  Result<MsgpackShape> shape = scan_msgpack(bytes, {.max_values = bytes.size(), .max_depth = 8});
   if (!shape.ok()) return Error{"snapshot does not decode: " + shape.error()};
   SnapshotRecord r;
   try {
@@ -49,9 +50,30 @@ Result<SnapshotRecord> parse_snapshot(std::string_view bytes) {
   } catch (const std::exception& e) {
     return Error{std::string("snapshot does not decode: ") + e.what()};
   }
-  if (r.format != kSnapshotFormat) {
-    return Error{"snapshot format " + std::to_string(r.format) + " is not the " +
-                 std::to_string(kSnapshotFormat) + " this kvpaxosd reads"};
+  if (r.format == 1) {  // written from a hash map: no order
+    std::sort(r.kv.begin(), r.kv.end());
+    r.revision = 0;
+    r.key_revisions.assign(r.kv.size(), KeyRevisions{});
+    for (SessionRecord& s : r.sessions) {
+      s.reply = OpResult{.value = std::move(s.reply_value)};
+      s.reply_value.clear();
+    }
+  } else if (r.format != kSnapshotFormat) {
+    return Error{"snapshot format " + std::to_string(r.format) + " is not one this kvpaxosd "
+                 "reads (1 or " + std::to_string(kSnapshotFormat) + ")"};
+  }
+  if (r.key_revisions.size() != r.kv.size()) {
+    return Error{"snapshot has revisions for " + std::to_string(r.key_revisions.size()) +
+                 " keys but holds " + std::to_string(r.kv.size())};
+  }
+  for (std::size_t i = 0; i < r.kv.size(); ++i) {
+    const KeyRevisions& k = r.key_revisions[i];
+    if (k.version == 0 || k.create_revision > k.mod_revision || k.mod_revision > r.revision) {
+      return Error{"snapshot holds a key with revisions kvpaxosd never writes"};
+    }
+    if (i > 0 && !(r.kv[i - 1].first < r.kv[i].first)) {
+      return Error{"snapshot keys are not in byte order, which kvpaxosd always writes"};
+    }
   }
   return no_duplicates(r);
 }

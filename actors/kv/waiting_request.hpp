@@ -26,6 +26,7 @@ struct Waiter {
   std::uint64_t seq = 0;
   std::string route;  // empty for a peer's forwarded op: nobody to answer here
   std::string op;     // encoded KvOp, ready to re-propose
+  std::size_t values = 0;  // wire_values() of that op: what it adds to a batch's decode bound
   Place place = Place::placing;
   InstanceId instance = 0;  // while proposed
   NodeId forwarded_to = 0;  // while forwarded or relayed

@@ -985,7 +985,8 @@ void Simulation::final_checks() {
                 std::to_string(applied_log_.size()) + " instances");
       return;
     }
-    std::map<std::string, std::string> state(n.applier->data().begin(), n.applier->data().end());
+    std::map<std::string, std::string> state;
+    for (const auto& [k, e] : n.applier->data()) state.emplace(k, e.value);
     std::erase_if(state, [](const auto& kv_pair) { return kv_pair.second.empty(); });
     std::map<std::string, std::string> expected = kv;
     std::erase_if(expected, [](const auto& kv_pair) { return kv_pair.second.empty(); });

@@ -360,7 +360,7 @@ TEST(Applier, OpDecidedTwiceExecutesOnce) {
   r.request(append);
   r.decide(KvOp::from(append));
   r.decide(KvOp::from(append));  // the same request, decided again via another node
-  EXPECT_EQ(r.a.data().at("k"), "x");
+  EXPECT_EQ(r.a.data().at("k").value, "x");
   auto replies = r.replies();
   ASSERT_EQ(replies.size(), 1u);
   EXPECT_EQ(replies[0].code, ReplyCode::ok);
@@ -405,7 +405,7 @@ TEST(Applier, LostRaceProposesAgainAtALaterInstance) {
   ASSERT_EQ(again.size(), 1u);
   EXPECT_GT(again[0].second.instance, 0u);
   r.decide(KvOp::from(mine));  // instance 1
-  EXPECT_EQ(r.a.data().at("k"), "mine");
+  EXPECT_EQ(r.a.data().at("k").value, "mine");
   EXPECT_EQ(r.replies().size(), 1u);
 }
 
@@ -444,10 +444,10 @@ TEST(Applier, BatchesRequestsWhileThePipelineIsFull) {
   EXPECT_EQ(decode_entry(proposals[0].second.value)->ops.size(), 2u);
   r.out.clear();
   r.a.handle({0, Actor::learner}, Apply{r.next++, batch}, at(0), r.out);
-  EXPECT_EQ(r.a.data().at("b"), "x23");
+  EXPECT_EQ(r.a.data().at("b").value, "x23");
   EXPECT_EQ(r.replies().size(), 2u);
   r.a.handle({0, Actor::learner}, Apply{r.next++, batch}, at(0), r.out);  // decided twice
-  EXPECT_EQ(r.a.data().at("b"), "x23");
+  EXPECT_EQ(r.a.data().at("b").value, "x23");
 }
 
 // Room for two instances in flight and batches of 3 ops; client 1's put is
@@ -533,7 +533,7 @@ TEST(Applier, ALostBatchAndTheQueueGoToTheNodeWhoseBatchWon) {
                                               encode_op(KvOp::from(put(2)))})},
              at(5), r.out);
   EXPECT_EQ(r.replies().size(), 2u);
-  EXPECT_EQ(r.a.data().at("k2"), "v");
+  EXPECT_EQ(r.a.data().at("k2").value, "v");
 }
 
 // Once another node authored the latest batch, client ops go to it rather
@@ -564,7 +564,7 @@ TEST(Applier, ForwardsToTheLeaderAndProposesItselfWhenTheLeaderIsSilent) {
   r.a.handle({0, Actor::learner}, Apply{r.next++, encode_batch(2, {encode_op(KvOp::from(mine))})},
              at(600), r.out);
   r.a.handle({0, Actor::learner}, Apply{r.next++, proposals[0].second.value}, at(601), r.out);
-  EXPECT_EQ(r.a.data().at("k"), "v");
+  EXPECT_EQ(r.a.data().at("k").value, "v");
   EXPECT_EQ(r.replies().size(), 1u);
 }
 
@@ -697,7 +697,7 @@ TEST(Applier, BatchesForwardedOpsWithoutAnsweringThem) {
   ASSERT_EQ(entry->ops.size(), 1u);  // the garbage op was dropped
   r.out.clear();
   r.a.handle({0, Actor::learner}, Apply{r.next++, proposals[0].second.value}, at(1), r.out);
-  EXPECT_EQ(r.a.data().at("k"), "z");
+  EXPECT_EQ(r.a.data().at("k").value, "z");
   EXPECT_TRUE(r.replies().empty()) << "the forwarding node answers its client, not us";
 }
 
@@ -720,7 +720,7 @@ TEST(Applier, AppendToAbsentKeyActsAsPut) {
   r.decide(KvOp::from(ClientRequest{3, 1, 0, OpKind::append, "k", "ab"}));
   r.decide(KvOp::from(ClientRequest{3, 2, 1, OpKind::append, "k", "c"}));
   r.decide(KvOp::from(ClientRequest{3, 3, 2, OpKind::get, "absent", ""}));
-  EXPECT_EQ(r.a.data().at("k"), "abc");
+  EXPECT_EQ(r.a.data().at("k").value, "abc");
   EXPECT_EQ(r.a.data().count("absent"), 0u);
 }
 
@@ -785,8 +785,8 @@ TEST(Applier, SessionsPastTheLimitAreEvictedLeastRecentlyUsedFirst) {
   // Client 2 is gone: its next op must not run (it cannot be told from a
   // retry of an op that ran); client 1's does.
   apply_batch(r, {put_of(2, 2, "b2"), put_of(1, 3, "a3")});
-  EXPECT_EQ(r.a.data().at("k2"), "b");
-  EXPECT_EQ(r.a.data().at("k1"), "a3");
+  EXPECT_EQ(r.a.data().at("k2").value, "b");
+  EXPECT_EQ(r.a.data().at("k1").value, "a3");
 }
 
 TEST(Applier, AnInstanceNeverEvictsTheSessionsItTouchedBeforeAnsweringThem) {
@@ -827,12 +827,11 @@ TEST(Applier, EvictionIsTheSameOnAReplicaRestoredFromASnapshot) {
     }
     apply_batch(*r, probe);
   }
-  using State = std::map<std::string, std::string>;
-  const State ran(original.a.data().begin(), original.a.data().end());
-  EXPECT_EQ(ran, State(restored.a.data().begin(), restored.a.data().end()));
-  EXPECT_EQ(ran.at("k3"), "probe");  // used most recently, with 6
-  EXPECT_EQ(ran.at("k6"), "probe");
-  EXPECT_EQ(ran.at("k1"), "v") << "evicted first";
+  EXPECT_TRUE(original.a.data() == restored.a.data());  // values and revisions
+  EXPECT_EQ(original.a.revision(), restored.a.revision());
+  EXPECT_EQ(original.a.data().at("k3").value, "probe");  // used most recently, with 6
+  EXPECT_EQ(original.a.data().at("k6").value, "probe");
+  EXPECT_EQ(original.a.data().at("k1").value, "v") << "evicted first";
 }
 
 TEST(Applier, ForwardedOpsAreValidatedLikeClientRequestsAndOnlyBadOnesDropped) {
@@ -884,7 +883,7 @@ TEST(Applier, OpAcknowledgingAReplyItsSessionNeverGaveDoesNotRun) {
   r.request(put_of(1, 3, "c"));
   r.out.clear();
   apply_batch(r, {put_of(1, 3, "c")});
-  EXPECT_EQ(r.a.data().at("k1"), "a");
+  EXPECT_EQ(r.a.data().at("k1").value, "a");
   auto replies = r.replies();
   ASSERT_EQ(replies.size(), 1u);
   EXPECT_EQ(replies[0].code, ReplyCode::session_expired);

@@ -548,7 +548,7 @@ TEST(Applier, NeverInstallsASnapshotAtOrBelowWhatItApplied) {
   EXPECT_FALSE(r.give(r.serve(asked[0].second)).has_value());
   EXPECT_EQ(r.fetcher.refused().chunk_not_newer, 1u);
   EXPECT_EQ(r.fetcher.applied_below(), 60u);
-  EXPECT_EQ(r.fetcher.data().at("mine"), "59");
+  EXPECT_EQ(r.fetcher.data().at("mine").value, "59");
   EXPECT_EQ(r.fetcher.snapshots_installed(), 0u);
 }
 
@@ -566,7 +566,7 @@ TEST(Applier, RejectsAWholeSnapshotWhoseContentIsNotTheInstanceNamed) {
   EXPECT_EQ(r.fetcher.snapshots_installed(), 0u);
   EXPECT_EQ(r.fetcher.applied_below(), 1u);
   EXPECT_EQ(r.fetcher.data().size(), 1u);
-  EXPECT_EQ(r.fetcher.data().at("mine"), "kept");
+  EXPECT_EQ(r.fetcher.data().at("mine").value, "kept");
   EXPECT_TRUE(sent<SnapshotInstalled>(r.out).empty());
 }
 
