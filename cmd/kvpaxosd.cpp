@@ -52,6 +52,7 @@ struct Flags {
   std::string client_key;
   std::string client_keys;
   bool insecure = false;
+  int watch_progress_ms = 2000;
 };
 
 [[noreturn]] void usage_error(const std::string& message) {
@@ -174,6 +175,7 @@ NodeConfig build_config(const Flags& f) {
   config.client_endpoint = std::move(client.value());
   config.inproc_namespace = "kvpaxosd-" + f.name;
   config.seed = std::random_device{}();
+  config.watch_progress_interval = std::chrono::milliseconds(f.watch_progress_ms);
   if (Result<bool> valid = config.validate(); !valid.ok()) usage_error(valid.error());
   return config;
 }
@@ -252,6 +254,17 @@ int main(int argc, char** argv) {
                  "(also after max(64 MiB, the state size) applied and after 2 s idle); log "
                  "instances below what a majority of nodes has snapshotted are forgotten")
       ->capture_default_str();
+  app.add_option("--watch-history-revisions", f.node.watch_history_revisions,
+                 "Changes kept for watches that start at an earlier revision or resume after a "
+                 "fail-over; a watch from before the oldest kept gets 'compacted'")
+      ->capture_default_str()->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30));
+  app.add_option("--watch-history-bytes", f.node.watch_history_bytes,
+                 "At most this many bytes of keys and values in that history")
+      ->capture_default_str()->check(CLI::Range(std::size_t{1}, std::size_t{1} << 40));
+  app.add_option("--watch-progress-ms", f.watch_progress_ms,
+                 "An idle watch hears the current revision this often (milliseconds), so its "
+                 "client can tell a quiet key from a dead stream")
+      ->capture_default_str()->check(CLI::Range(10, 3'600'000));
   app.add_flag("--first-start", f.first_start,
                "The first start of a new cluster: needed with an empty --data-dir. Waits until "
                "a majority of the nodes is up and refuses if any already has a log. Never use "

@@ -34,7 +34,8 @@ Applier::Applier(NodeId self, ApplierOptions options)
       schedule_({.every = options_.snapshot_every,
                  .every_bytes = options_.snapshot_every_bytes,
                  .idle = options_.snapshot_idle}),
-      transfer_(self, options_.snapshot_chunk_bytes, options_.snapshot_transfer_timeout) {}
+      transfer_(self, options_.snapshot_chunk_bytes, options_.snapshot_transfer_timeout),
+      watches_(self, options_.watch) {}
 
 void Applier::handle(const Address& from, Body body, Time now, Outbox& out) {
   if (from.node != self_ && !from_peers(body)) {
@@ -49,6 +50,8 @@ void Applier::handle(const Address& from, Body body, Time now, Outbox& out) {
     on_snapshot_chunk(from.node, std::move(*c), now, out);
   } else if (auto* r = std::get_if<FromClient>(&body)) {
     on_request(std::move(*r), now, out);
+  } else if (auto* w = std::get_if<WatchFromClient>(&body)) {
+    watches_.on_request(w->route, w->request, state_.revision(), now, out);
   } else if (auto* f = std::get_if<ForwardOps>(&body)) {
     if (from.node != self_) on_forwarded(from.node, std::move(*f), out);
   } else if (auto* a = std::get_if<Apply>(&body)) {
@@ -238,11 +241,14 @@ void Applier::on_apply(Apply m, Time now, Outbox& out) {
   Result<LogEntry> entry = decode_entry(m.value);
   std::vector<std::pair<ClientId, std::uint64_t>> expired;
   if (entry.ok()) {
+    state_.set_event_sink(&events_);
     for (const KvOp& op : entry->ops) {
       if (!op.noop && state_.execute(op, m.instance) == OpOutcome::session_expired) {
         expired.emplace_back(op.client_id, op.seq);
       }
     }
+    state_.set_event_sink(nullptr);
+    watches_.on_events(events_, state_.revision(), now, out);
     if (entry->author != kNoAuthor) {
       const NodeId before = leader_;
       leader_ = entry->author;
@@ -305,6 +311,7 @@ Result<bool> Applier::restore(std::string_view bytes) {
 
 void Applier::load(SnapshotRecord r) {
   state_.load(r);
+  watches_.reset(state_.revision());
   applied_below_ = r.applied_below;
   pipeline_.restart_at(applied_below_);
   decided_below_ = std::max(decided_below_, applied_below_);
@@ -435,6 +442,7 @@ void Applier::reply(const std::string& route, ClientReply r, Outbox& out) const 
 
 void Applier::tick(Time now, Outbox& out) {
   retry_forwarded(now, out);
+  watches_.tick(state_.revision(), now, out);
   transfer_.tick(now, out);
   if (options_.save_snapshot && schedule_.due_at_tick(now, applied_below_, last_progress_)) {
     take_snapshot();
@@ -471,6 +479,7 @@ void Applier::fill_holes(Time now, Outbox& out) {
 
 std::string Applier::check_invariants() const {
   if (std::string wrong = state_.check_invariants(); !wrong.empty()) return "applier: " + wrong;
+  if (std::string wrong = watches_.check_invariants(); !wrong.empty()) return "applier: " + wrong;
   return {};
 }
 

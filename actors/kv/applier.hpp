@@ -3,15 +3,16 @@
 // Owns the key/value state (a KvStateMachine: the map and the dedup
 // sessions), the client requests waiting for their log instance, and the
 // batches it proposed (several instances in flight, each carrying many
-// clients' ops). Handles FromClient and StatusFromClient (from the front
-// door), Apply and LearnerProgress (from the learner). Sends Propose to the
+// clients' ops). Handles FromClient, WatchFromClient and StatusFromClient
+// (from the front door), Apply and LearnerProgress (from the learner). Sends Propose to the
 // proposer, ToClient to the front door, LocalDone to the learner.
 //
 // The parts it composes, each in its own file: KvStateMachine (the map and
 // the sessions), SnapshotSchedule (when to write a snapshot, the durable
 // point), SnapshotTransfer (snapshots to and from peers: SnapshotRequest,
 // SnapshotChunk), ForwardBuffer (ops held for one ForwardOps to the leader),
-// BatchPipeline (the queue and this node's instances in flight). Waiting
+// BatchPipeline (the queue and this node's instances in flight), WatchHub
+// (watches and the event history the applied changes feed). Waiting
 // requests (actors/kv/waiting_request.hpp) and the forwarding rules are here.
 //
 // Invariants:
@@ -39,6 +40,7 @@
 #include "actors/kv/snapshot_schedule.hpp"
 #include "actors/kv/snapshot_transfer.hpp"
 #include "actors/kv/waiting_request.hpp"
+#include "actors/kv/watch_hub.hpp"
 #include "messages/kv_op.hpp"
 
 namespace kvpaxos {
@@ -128,6 +130,8 @@ struct ApplierOptions {
   // round, and chase the decided instances for as long as the leader runs.
   std::size_t nodes = 0;
   std::function<void(InstanceId applied_below, std::string bytes)> save_snapshot;
+  // Watches (WatchHub): the event history kept and the per-watch bounds.
+  WatchLimits watch;
 };
 
 class Applier final : public ActorLogic {
@@ -162,6 +166,7 @@ class Applier final : public ActorLogic {
   std::size_t retained_reply_bytes() const { return state_.retained_reply_bytes(); }
   const ApplierRefusals& refused() const { return refused_; }
   const KvStateMachine& state() const { return state_; }
+  const WatchHub& watch_hub() const { return watches_; }
   // The state machine's invariants and the applier's own.
   std::string check_invariants() const override;
 
@@ -225,6 +230,9 @@ class Applier final : public ActorLogic {
   SnapshotTransfer transfer_;
   std::uint64_t snapshots_installed_ = 0;
   ApplierRefusals refused_;
+  // Watches and the event history; events_ collects an instance's changes.
+  WatchHub watches_;
+  std::vector<WatchEvent> events_;
 };
 
 }  // namespace kvpaxos

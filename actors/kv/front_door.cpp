@@ -96,6 +96,11 @@ std::string validate(const ClientRequest& r) {
   return validate_branch(r.failure, "failure");
 }
 
+std::string validate(const WatchRequest& r) {
+  if (r.cancel || r.ack) return {};
+  return validate_op(OpKind::range, r.key, {}, r.range_end, 0);
+}
+
 Result<KvOp> validate_forwarded_op(std::string_view bytes) {
   if (bytes.size() > kMaxClientFrameBytes) {
     return Error{"forwarded op of " + std::to_string(bytes.size()) +
@@ -216,6 +221,12 @@ void FrontDoor::on_client_frame(std::string route, std::string_view body, Outbox
     }
     admit(route, *r, charge);
     out.push_back({{self_, Actor::applier}, FromClient{std::move(route), std::move(*r)}});
+  } else if (auto* w = std::get_if<WatchRequest>(&msg)) {
+    if (std::string why = validate(*w); !why.empty()) {
+      reject(std::move(route), ReplyCode::bad_request, std::move(why), out);
+      return;
+    }
+    out.push_back({{self_, Actor::applier}, WatchFromClient{std::move(route), std::move(*w)}});
   } else if (std::holds_alternative<StatusRequest>(msg)) {
     out.push_back({{self_, Actor::applier}, StatusFromClient{std::move(route)}});
   } else if (auto* f = std::get_if<FaultRequest>(&msg)) {

@@ -92,6 +92,7 @@ class FrontDoor {
 
 // A ClientRequest is well formed for execution: ids, sizes. Empty when valid.
 std::string validate(const ClientRequest& r);
+std::string validate(const WatchRequest& r);
 
 // An encoded KvOp another node forwarded (ForwardOps): decoded and checked
 // exactly as the front door checks a ClientRequest, and with no trailing

@@ -95,7 +95,10 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
                 .applier = {.fault_injection = c.fault_injection,
                             .hole_timeout = c.hole_timeout,
                             .snapshot_every = c.snapshot_every,
-                            .max_in_flight = c.pipeline}};
+                            .max_in_flight = c.pipeline,
+                            .watch = {.history_events = c.watch_history_revisions,
+                                      .history_bytes = c.watch_history_bytes,
+                                      .progress_interval = c.watch_progress_interval}}};
   StoredState stored;
   std::unique_ptr<SegmentedLog> acceptor_log;
   std::unique_ptr<SegmentedLog> decided_log;

@@ -53,6 +53,12 @@ struct NodeConfig {
   std::string data_dir;
   InstanceId snapshot_every = 10'000;  // 1 to kMaxSnapshotEvery
   std::size_t pipeline = 2;  // the applier's own instances in flight at once, 1 to kMaxPipeline
+  // Watches: the events kept for watches that start in the past or resume
+  // after a fail-over (the older ones answer "compacted"), and how often an
+  // idle watch hears the current revision.
+  std::size_t watch_history_revisions = 100'000;
+  std::size_t watch_history_bytes = 64 * 1024 * 1024;
+  Duration watch_progress_interval = std::chrono::seconds(2);
   // A rebuilt node's proposer starts above this round (JoinBarrier).
   std::uint64_t initial_round = 0;
   // CURVE keys for every tcp link (actors/security/); null: plain tcp, for
@@ -72,6 +78,12 @@ struct NodeConfig {
     if (pipeline < 1 || pipeline > kMaxPipeline) {
       return Error{"pipeline is " + std::to_string(pipeline) + "; allowed 1 to " +
                    std::to_string(kMaxPipeline)};
+    }
+    if (watch_history_revisions < 1 || watch_history_bytes < 1) {
+      return Error{"the watch history must keep at least one revision and one byte"};
+    }
+    if (watch_progress_interval <= Duration::zero()) {
+      return Error{"watch_progress_interval must be above 0"};
     }
     if (hole_timeout <= Duration::zero()) {
       const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(hole_timeout);
