@@ -250,6 +250,7 @@ CallResult Client::call(ClientRequest request) {
   // request certainly did not run.
   std::vector<std::string> refusals(options_.endpoints.size());
   bool maybe_delivered = false;
+  std::string unreadable;
   const std::size_t server_keys = options_.curve ? options_.curve->server_keys.size() : 1;
   std::size_t keys_tried = 0;  // other server keys tried at this endpoint
   for (;;) {
@@ -281,7 +282,10 @@ CallResult Client::call(ClientRequest request) {
       }
       if (!got.frame) break;
       Result<Body> body = decode(*got.frame, kMaxClientFrameBytes, kMaxReplyMessageValues);
-      if (!body.ok()) continue;  // not a reply we can read; keep waiting
+      if (!body.ok()) {  // not a reply we can read; keep waiting, and say so if nothing else comes
+        unreadable = endpoint + " sent a reply this client cannot read (" + body.error() + ")";
+        continue;
+      }
       if (auto* e = std::get_if<ErrorReply>(&body.value())) {
         if (e->code == ReplyCode::overloaded) {
           // Refused at the door before it was even decoded: nothing ran.
@@ -326,7 +330,8 @@ CallResult Client::call(ClientRequest request) {
           "no reply from " + join(options_.endpoints) + " within " +
               seconds_text(options_.deadline) +
               "; the outcome is unknown (the operation may or may not have taken effect). Is the "
-              "cluster running, and can a majority of its nodes reach each other?" + refused_text};
+              "cluster running, and can a majority of its nodes reach each other?" + refused_text +
+              (unreadable.empty() ? "" : "; " + unreadable)};
 }
 
 CallResult Client::finish(OpKind op, std::uint64_t seq, const std::string& endpoint,

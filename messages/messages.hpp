@@ -450,8 +450,9 @@ struct WatchRequest {
 
 // Node -> client, many per watch: `created` first, then events in revision
 // order, progress notifications (no events) every watch_progress_interval
-// while idle, and `canceled` last. revision: the node's store revision when
-// it sent this; every change up to it in range has been sent. On a cancel for
+// while idle, and `canceled` last. revision: how far this watch has looked
+// (at most the node's store revision): every change in range up to it has
+// been sent, so a client that resumes elsewhere starts at revision + 1. On a cancel for
 // compaction, compact_revision is the oldest revision the node still holds:
 // read the keys again and watch from there.
 struct WatchResponse {
@@ -481,8 +482,13 @@ struct StatusReply {
   InstanceId snapshot_below = 0;       // the durable snapshot covers [0, snapshot_below)
   std::uint64_t snapshot_bytes = 0;
   std::uint64_t data_dir_bytes = 0;    // everything under --data-dir
+  // Added with the data model.
+  std::uint64_t revision = 0;          // the store's revision at applied_below
+  std::uint64_t watches = 0;           // watches this node streams
+  std::uint64_t watch_history_from = 0;  // the oldest revision a watch may start at
   MSGPACK_DEFINE(name, node, applied_below, forget_below, decided_below, keys, sessions,
-                 fault_injection, snapshot_below, snapshot_bytes, data_dir_bytes)
+                 fault_injection, snapshot_below, snapshot_bytes, data_dir_bytes, revision,
+                 watches, watch_history_from)
 };
 
 // kvctl fault. reach: node names this node may exchange peer messages with

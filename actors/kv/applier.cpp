@@ -489,6 +489,9 @@ StatusReply Applier::status() const {
   r.snapshot_below = options_.save_snapshot ? schedule_.durable_below() : 0;
   r.snapshot_bytes = schedule_.last_bytes();
   if (options_.data_dir_bytes) r.data_dir_bytes = options_.data_dir_bytes();
+  r.revision = state_.revision();
+  r.watches = watches_.watches();
+  r.watch_history_from = watches_.history_start();
   return r;
 }
 

@@ -67,7 +67,7 @@ const std::string* KvStateMachine::value_of(std::string_view key) const {
 
 OpResult KvStateMachine::run_op(const KvOp& op) {
   OpResult result;
-  std::size_t budget = limits_.max_reply_bytes;
+  ReplyBudget budget{.bytes = limits_.max_reply_bytes};
   switch (op.op) {
     case OpKind::get:
       if (const std::string* v = value_of(op.key)) result.value = *v;
@@ -133,11 +133,18 @@ std::uint64_t KvStateMachine::delete_range(const std::string& key, const std::st
   return deleted;
 }
 
-// count is every key in range; kvs stops at the limit, at kMaxReplyKeys and
-// when the next key would take the reply past `budget` bytes (the first key
-// always fits: a value is at most kMaxValueBytes), and `more` tells.
+bool KvStateMachine::ReplyBudget::take(std::size_t size) {
+  if (keys == 0 || (size > bytes && !empty)) return false;
+  bytes -= std::min(size, bytes);
+  --keys;
+  empty = false;
+  return true;
+}
+
+// count is every key in range; kvs stops at the limit and when the reply's
+// budget (shared by a transaction's responses) is spent, and `more` tells.
 void KvStateMachine::read_range(const std::string& key, const std::string& range_end,
-                                std::uint64_t limit, std::uint8_t flags, std::size_t& budget,
+                                std::uint64_t limit, std::uint8_t flags, ReplyBudget& budget,
                                 OpResponse& out) const {
   const bool keys_only = (flags & kRangeKeysOnly) != 0;
   const bool count_only = (flags & kRangeCountOnly) != 0;
@@ -148,12 +155,10 @@ void KvStateMachine::read_range(const std::string& key, const std::string& range
     if (count_only || full) continue;
     const std::size_t bytes =
         it->first.size() + (keys_only ? 0 : it->second.value.size()) + kReplyBytesPerKey;
-    if ((limit != 0 && out.kvs.size() >= limit) || out.kvs.size() >= kMaxReplyKeys ||
-        (bytes > budget && !out.kvs.empty())) {
+    if ((limit != 0 && out.kvs.size() >= limit) || !budget.take(bytes)) {
       full = true;
       continue;
     }
-    budget -= std::min(bytes, budget);
     const KeyEntry& e = it->second;
     out.kvs.push_back({it->first, keys_only ? std::string() : e.value, e.create_revision,
                        e.mod_revision, e.version});
@@ -186,16 +191,15 @@ bool KvStateMachine::holds(const Compare& c) const {
   return false;
 }
 
-// A get whose value does not fit the reply's remaining bytes answers "" with
-// `more` set: read it alone.
-OpResponse KvStateMachine::run_txn_op(const RequestOp& op, std::size_t& budget) {
+// A get whose value does not fit the reply's budget answers "" with `more`
+// set: read it alone.
+OpResponse KvStateMachine::run_txn_op(const RequestOp& op, ReplyBudget& budget) {
   OpResponse r{.op = op.op};
   switch (op.op) {
     case OpKind::get:
       if (const std::string* v = value_of(op.key)) {
-        if (v->size() <= budget) {
+        if (budget.take(v->size() + kReplyBytesPerKey)) {
           r.value = *v;
-          budget -= v->size();
         } else {
           r.more = true;
         }

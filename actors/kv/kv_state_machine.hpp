@@ -140,10 +140,19 @@ class KvStateMachine {
   OpResult run_op(const KvOp& op);
   void write(const std::string& key, const std::string& value, bool append);
   std::uint64_t delete_range(const std::string& key, const std::string& range_end);
+  // What one reply may still carry: keys and values bytes, and keys, over
+  // all its responses. The first key of a reply always fits (a value is at
+  // most kMaxValueBytes); after it, only what the budget holds.
+  struct ReplyBudget {
+    std::size_t bytes = 0;
+    std::size_t keys = kMaxReplyKeys;
+    bool empty = true;
+    bool take(std::size_t size);  // false (and nothing taken) when it does not fit
+  };
   void read_range(const std::string& key, const std::string& range_end, std::uint64_t limit,
-                  std::uint8_t flags, std::size_t& budget, OpResponse& out) const;
+                  std::uint8_t flags, ReplyBudget& budget, OpResponse& out) const;
   bool holds(const Compare& c) const;
-  OpResponse run_txn_op(const RequestOp& op, std::size_t& budget);
+  OpResponse run_txn_op(const RequestOp& op, ReplyBudget& budget);
   void touch(ClientId client, Session& s, InstanceId instance);
   void keep_reply(ClientId client, Session& s, OpResult reply);
   void drop_reply(ClientId client, Session& s);

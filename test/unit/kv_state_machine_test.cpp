@@ -179,3 +179,53 @@ TEST(KvStateMachine, AppendToAnAbsentKeyActsAsPutAndGetOfOneChangesNothing) {
 
 }  // namespace
 }  // namespace kvpaxos
+
+namespace kvpaxos {
+namespace {
+
+KvOp txn_of(ClientId client, std::uint64_t seq, std::vector<RequestOp> success) {
+  return KvOp{.client_id = client, .seq = seq, .ack = seq - 1, .op = OpKind::txn,
+              .success = std::move(success)};
+}
+
+// Found by kvctl's txn tests: each range of a transaction let its first key
+// through whatever the others had taken, so two ranges over 10 MB values
+// made a reply no client may read (it was never answered).
+TEST(KvStateMachine, ATransactionsRangesShareOneReplyBudget) {
+  Replica r;
+  const std::string big(kMaxValueBytes * 6 / 10, 'v');
+  r.apply(op_of(1, 1, OpKind::put, "a", big));
+  r.apply(op_of(1, 2, OpKind::put, "b", big));
+  r.apply(txn_of(1, 3, {{.op = OpKind::range, .key = "a"}, {.op = OpKind::range, .key = "b"},
+                        {.op = OpKind::get, .key = "b"}}));
+  const OpResult* got = r.sm.kept_reply(1, 3);
+  ASSERT_NE(got, nullptr);
+  ASSERT_EQ(got->responses.size(), 3u);
+  EXPECT_EQ(got->responses[0].kvs.size(), 1u) << "the reply's first key always fits";
+  EXPECT_TRUE(got->responses[1].kvs.empty());
+  EXPECT_TRUE(got->responses[1].more);
+  EXPECT_EQ(got->responses[1].count, 1u);
+  EXPECT_TRUE(got->responses[2].value.empty());
+  EXPECT_TRUE(got->responses[2].more);
+  EXPECT_LE(reply_bytes(*got), kMaxReplyDataBytes + kMaxKeyBytes + kReplyBytesPerKey * 4);
+}
+
+TEST(KvStateMachine, ATransactionsRangesShareTheKeyBound) {
+  Replica r;
+  for (std::uint64_t i = 0; i < 15'000; ++i) r.apply(op_of(1, i + 1, OpKind::put, "k" + std::to_string(i)));
+  const RequestOp all{.op = OpKind::range, .key = "k", .range_end = prefix_end("k"),
+                      .flags = kRangeKeysOnly};
+  r.apply(txn_of(1, 15'001, {all, all, all}));
+  const OpResult* got = r.sm.kept_reply(1, 15'001);
+  ASSERT_NE(got, nullptr);
+  std::size_t keys = 0;
+  for (const OpResponse& o : got->responses) keys += o.kvs.size();
+  EXPECT_EQ(keys, kMaxReplyKeys);
+  EXPECT_EQ(got->responses[2].count, 15'000u);
+  EXPECT_TRUE(got->responses[2].more);
+  const std::string bytes = encode(ClientReply::ok(1, 15'001, *got));
+  EXPECT_TRUE(decode(bytes, kMaxClientFrameBytes, kMaxReplyMessageValues).ok());
+}
+
+}  // namespace
+}  // namespace kvpaxos
