@@ -3,14 +3,29 @@
 //   kvctl --endpoints 127.0.0.1:7201,127.0.0.1:7202 [--timeout 5s] [-w text|json] CMD
 //     put KEY VALUE | append KEY VALUE   prints OK   (VALUE "-" reads stdin)
 //     get KEY                            prints the value and a newline
+//     get KEY [--prefix | --from-key | --to END] [--limit N] [--keys-only | --count-only]
+//                                        each key and its value on lines of their own
+//         [--rev-header]                 first a line "revision: R"
+//     del KEY [--prefix | --from-key | --to END]   prints how many keys it deleted
+//     txn < FILE                         etcdctl's txn grammar (cmd/txn_grammar.hpp):
+//                                        compares, blank line, success ops, blank line,
+//                                        failure ops; prints SUCCESS or FAILURE and
+//                                        each op's result
 //     status                             each endpoint's own view of the log
 //     fault reach NAME,...|all           (nodes started with --fault-injection)
 //     fault drop RATE
 //     keygen NAME [--dir DIR]            writes DIR/NAME.key and DIR/NAME.key_secret
 //   [--server-key FILE.key --key FILE.key_secret]   CURVE (or $KVCTL_SERVER_KEY, $KVCTL_KEY)
 //
+// -w json prints one object: put and append {"ok":true,"revision":R}; get
+// {"revision":R,"count":N,"more":b,"kvs":[{"key","value","create_revision",
+// "mod_revision","version"}...]} and, for KEY without flags, also its "key"
+// and "value" (as before ranges); del {"deleted":N,"revision":R}; txn {"succeeded":b,"revision":R,
+// "responses":[...]}.
+//
 // Exit status: 0 success; 1 the cluster did not answer in time (outcome
-// unknown) or a node refused the request; 2 usage error.
+// unknown) or a node refused the request; 2 usage error (a txn that does
+// not parse is one, and nothing is sent).
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -21,6 +36,8 @@
 
 #include "client/client.hpp"
 #include "cmd/bench.hpp"
+#include "cmd/kv_output.hpp"
+#include "cmd/txn_grammar.hpp"
 #include "messages/key_file.hpp"
 
 namespace {
@@ -72,34 +89,19 @@ bool valid_host_port(std::string ep) {
   return number >= 1 && number <= 65535;
 }
 
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20 || c >= 0x7f) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
-}
-
 struct Options {
   std::string endpoints;
   std::string timeout = "5s";
   std::string format = "text";
   std::string key;
   std::string value;
+  // get, del
+  KeySpan span;
+  std::uint64_t limit = 0;
+  bool limited = false;  // --limit was given (even as 0)
+  bool keys_only = false;
+  bool count_only = false;
+  bool rev_header = false;
   std::string fault_what;
   std::string fault_arg;
   // bench
@@ -120,24 +122,82 @@ int fail(const std::string& message, int code) {
   return code;
 }
 
-int run_op(Client& client, const std::string& op, const Options& o) {
-  CallResult r;
+int run_write(Client& client, const std::string& op, const Options& o) {
   std::string value = o.value;
-  if ((op == "put" || op == "append") && value == "-") {
+  if (value == "-") {
     value.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
   }
-  if (op == "get") r = client.get(o.key);
-  else if (op == "put") r = client.put(o.key, value);
-  else r = client.append(o.key, value);
+  const CallResult r = op == "put" ? client.put(o.key, value) : client.append(o.key, value);
   if (!r.ok()) return fail(r.error, kExitFailed);
   if (o.format == "json") {
-    if (op == "get") std::cout << "{\"key\":" << json_string(o.key) << ",\"value\":" << json_string(r.value) << "}\n";
-    else std::cout << "{\"ok\":true}\n";
-  } else if (op == "get") {
-    std::cout << r.value << "\n";
+    std::cout << "{\"ok\":true,\"revision\":" << r.result.revision << "}\n";
   } else {
     std::cout << "OK\n";
   }
+  return kExitOk;
+}
+
+// --to END names [KEY, END): END must sort after KEY (the node refuses it
+// otherwise, as a request it cannot run).
+int check_span(const Options& o) {
+  if (o.span.to.empty() || o.span.to > o.key) return kExitOk;
+  return fail("--to '" + o.span.to + "' must sort after the key '" + o.key +
+                  "' (the keys in [KEY, END) are meant)",
+              kExitUsage);
+}
+
+std::uint8_t range_flags(const Options& o) {
+  return static_cast<std::uint8_t>((o.keys_only ? kRangeKeysOnly : 0) |
+                                   (o.count_only ? kRangeCountOnly : 0));
+}
+
+// Plain `get KEY` in text prints the value alone, as it always has; every
+// other get is a range read.
+int run_get(Client& client, const Options& o) {
+  const bool one_key = !o.span.prefix && !o.span.from_key && o.span.to.empty();
+  const bool plain = one_key && !o.limited && !o.keys_only && !o.count_only;
+  if (plain && o.format != "json") {
+    const CallResult r = client.get(o.key);
+    if (!r.ok()) return fail(r.error, kExitFailed);
+    if (o.rev_header) std::cout << "revision: " << r.result.revision << "\n";
+    std::cout << r.value << "\n";
+    return kExitOk;
+  }
+  const CallResult r = client.range(o.key, range_end_of(o.key, o.span), o.limit, range_flags(o));
+  if (!r.ok()) return fail(r.error, kExitFailed);
+  if (o.format == "json") {
+    std::cout << range_json(r.result, plain ? &o.key : nullptr);
+    return kExitOk;
+  }
+  if (o.rev_header) std::cout << "revision: " << r.result.revision << "\n";
+  std::cout << range_text(r.result.kvs, r.result.count, range_flags(o));
+  return kExitOk;
+}
+
+int run_del(Client& client, const Options& o) {
+  const CallResult r = client.del(o.key, range_end_of(o.key, o.span));
+  if (!r.ok()) return fail(r.error, kExitFailed);
+  if (o.format == "json") {
+    std::cout << "{\"deleted\":" << r.result.count << ",\"revision\":" << r.result.revision
+              << "}\n";
+  } else {
+    std::cout << r.result.count << "\n";
+  }
+  return kExitOk;
+}
+
+// The transaction is read and parsed whole before anything is sent.
+int run_txn(Client& client, const Options& o) {
+  const std::string text(std::istreambuf_iterator<char>(std::cin),
+                         std::istreambuf_iterator<char>{});
+  TxnParse parsed = parse_txn(text);
+  if (const TxnSyntaxError* e = std::get_if<TxnSyntaxError>(&parsed)) {
+    return fail("txn: " + e->to_string() + " (see kvctl txn --help)", kExitUsage);
+  }
+  const TxnSpec& txn = std::get<TxnSpec>(parsed);
+  const CallResult r = client.txn(txn.compares, txn.success, txn.failure);
+  if (!r.ok()) return fail(r.error, kExitFailed);
+  std::cout << (o.format == "json" ? txn_json(r.result) : txn_text(txn, r.result));
   return kExitOk;
 }
 
@@ -303,6 +363,16 @@ int run_bench(const std::vector<std::string>& endpoints, std::chrono::millisecon
   return kExitOk;
 }
 
+// get's and del's --prefix, --from-key and --to END; at most one of them.
+void add_span_flags(CLI::App& cmd, KeySpan& span) {
+  CLI::Option* prefix = cmd.add_flag("--prefix", span.prefix, "Every key that starts with KEY");
+  CLI::Option* from_key =
+      cmd.add_flag("--from-key", span.from_key, "Every key from KEY on, in byte order");
+  CLI::Option* to = cmd.add_option("--to", span.to, "The keys in [KEY, END), in byte order");
+  prefix->excludes(from_key)->excludes(to);
+  from_key->excludes(to);
+}
+
 int main(int argc, char** argv) {
   Options o;
   if (const char* env = std::getenv("KVCTL_ENDPOINTS")) o.endpoints = env;
@@ -327,14 +397,45 @@ int main(int argc, char** argv) {
                  "This client's key pair (a .key_secret file, mode 0600); a node started with "
                  "--client-keys accepts it only if its .key is there (default: $KVCTL_KEY)");
 
-  auto* put = app.add_subcommand("put", "Set KEY to VALUE; prints OK");
+  auto* put = app.add_subcommand(
+      "put", "Set KEY to VALUE; prints OK (-w json: {\"ok\":true,\"revision\":R})");
   put->add_option("key", o.key, "Key")->required();
   put->add_option("value", o.value, "Value, or - to read it from stdin")->required();
-  auto* append = app.add_subcommand("append", "Append VALUE to KEY (Put when absent); prints OK");
+  auto* append = app.add_subcommand(
+      "append", "Append VALUE to KEY (Put when absent); prints OK (-w json: "
+                "{\"ok\":true,\"revision\":R})");
   append->add_option("key", o.key, "Key")->required();
   append->add_option("value", o.value, "Value, or - to read it from stdin")->required();
-  auto* get = app.add_subcommand("get", "Print KEY's value (empty line when absent)");
-  get->add_option("key", o.key, "Key")->required();
+  auto* get = app.add_subcommand(
+      "get", "Print KEY's value (empty line when absent); with a range flag, --limit, "
+             "--keys-only or --count-only, each key in byte order, then its value, on lines of "
+             "their own (as etcdctl get). -w json: {\"revision\",\"count\",\"more\",\"kvs\"}, "
+             "and also \"key\" and \"value\" for a get of KEY without flags");
+  get->add_option("key", o.key, "Key (with --prefix, the prefix; \"\" --prefix is every key)")
+      ->required();
+  add_span_flags(*get, o.span);
+  const CLI::Option* limit = get->add_option(
+      "--limit", o.limit, "At most N keys (0: no limit); json's \"more\" says whether more are "
+                          "in range");
+  CLI::Option* keys_only =
+      get->add_flag("--keys-only", o.keys_only, "Print the keys alone, without their values");
+  get->add_flag("--count-only", o.count_only, "Print only how many keys are in range")
+      ->excludes(keys_only);
+  get->add_flag("--rev-header", o.rev_header,
+                "Text output: first a line \"revision: R\", the store revision read at");
+  auto* del = app.add_subcommand(
+      "del", "Delete KEY, or the keys a range flag names; prints how many were deleted (as "
+             "etcdctl del). -w json: {\"deleted\":N,\"revision\":R}");
+  del->add_option("key", o.key, "Key (with --prefix, the prefix)")->required();
+  add_span_flags(*del, o.span);
+  auto* txn = app.add_subcommand(
+      "txn", "Read a transaction from stdin in etcdctl's txn grammar and run it as one op: "
+             "compares one a line (version(\"k\") = \"0\", mod(\"k\") < \"42\", "
+             "create(\"k\") > \"3\", value(\"k\") != \"v\"), a blank line, the ops to run if "
+             "all hold, a blank line, the ops to run otherwise (put K V, append K V, get K [flags "
+             "as get's], del K [--prefix|--from-key|--to END]; \"double quotes\" with \\ escapes "
+             "or 'single quotes' around words with spaces). Prints SUCCESS or FAILURE, then each "
+             "op's result after a blank line. -w json: {\"succeeded\",\"revision\",\"responses\"}");
   auto* status = app.add_subcommand(
       "status", "Each endpoint's name, reachability, applied instance, Min and Max");
   auto* fault = app.add_subcommand(
@@ -374,6 +475,8 @@ int main(int argc, char** argv) {
   }
 
   if (*keygen) return run_keygen(o);
+  o.limited = limit->count() > 0;
+  if ((*get || *del) && check_span(o) != kExitOk) return kExitUsage;
   const std::vector<std::string> endpoints = split(o.endpoints);
   if (endpoints.empty()) {
     return fail("no endpoints: give --endpoints HOST:PORT,... or set KVCTL_ENDPOINTS", kExitUsage);
@@ -397,9 +500,11 @@ int main(int argc, char** argv) {
                                    .curve = curve.value(),
                                    .deadline = *timeout,
                                    .attempt_timeout = std::min(*timeout, std::chrono::milliseconds(500))});
-  if (*put) return run_op(client, "put", o);
-  if (*append) return run_op(client, "append", o);
-  if (*get) return run_op(client, "get", o);
+  if (*put) return run_write(client, "put", o);
+  if (*append) return run_write(client, "append", o);
+  if (*get) return run_get(client, o);
+  if (*del) return run_del(client, o);
+  if (*txn) return run_txn(client, o);
   if (*status) return run_status(client, endpoints, *timeout, o);
   if (*fault) return run_fault(client, endpoints, *timeout, o);
   return fail("no command (see kvctl --help)", kExitUsage);

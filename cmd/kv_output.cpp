@@ -1,0 +1,122 @@
+#include "cmd/kv_output.hpp"
+
+#include <cstdio>
+
+namespace kvpaxos {
+
+std::string json_string(const std::string& bytes) {
+  std::string out = "\"";
+  for (const unsigned char c : bytes) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20 || c >= 0x7f) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out + "\"";
+}
+
+namespace {
+
+std::string json_bool(bool b) { return b ? "true" : "false"; }
+
+std::string kv_json(const KeyValue& kv) {
+  return "{\"key\":" + json_string(kv.key) + ",\"value\":" + json_string(kv.value) +
+         ",\"create_revision\":" + std::to_string(kv.create_revision) +
+         ",\"mod_revision\":" + std::to_string(kv.mod_revision) +
+         ",\"version\":" + std::to_string(kv.version) + "}";
+}
+
+// "count":N,"more":b,"kvs":[...]
+std::string keys_json(const std::vector<KeyValue>& kvs, std::uint64_t count, bool more) {
+  std::string out = "\"count\":" + std::to_string(count) + ",\"more\":" + json_bool(more) +
+                    ",\"kvs\":[";
+  for (std::size_t i = 0; i < kvs.size(); ++i) out += (i == 0 ? "" : ",") + kv_json(kvs[i]);
+  return out + "]";
+}
+
+const char* op_word(OpKind op) {
+  switch (op) {
+    case OpKind::get:
+    case OpKind::range: return "get";
+    case OpKind::put: return "put";
+    case OpKind::append: return "append";
+    case OpKind::delete_range: return "del";
+    case OpKind::txn: return "txn";
+  }
+  return "op";
+}
+
+std::string response_json(const OpResponse& r) {
+  std::string out = "{\"op\":\"" + std::string(op_word(r.op)) + "\"";
+  if (r.op == OpKind::range) out += "," + keys_json(r.kvs, r.count, r.more);
+  if (r.op == OpKind::get) out += ",\"value\":" + json_string(r.value);
+  if (r.op == OpKind::delete_range) out += ",\"deleted\":" + std::to_string(r.count);
+  return out + "}";
+}
+
+std::string response_text(const RequestOp& op, const OpResponse& r) {
+  switch (r.op) {
+    case OpKind::put:
+    case OpKind::append: return "OK\n";
+    case OpKind::delete_range: return std::to_string(r.count) + "\n";
+    case OpKind::range: return range_text(r.kvs, r.count, op.flags);
+    case OpKind::get: return r.value + "\n";
+    case OpKind::txn: break;
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string range_text(const std::vector<KeyValue>& kvs, std::uint64_t count, std::uint8_t flags) {
+  if ((flags & kRangeCountOnly) != 0) return std::to_string(count) + "\n";
+  std::string out;
+  for (const KeyValue& kv : kvs) {
+    out += kv.key + "\n";
+    if ((flags & kRangeKeysOnly) == 0) out += kv.value + "\n";
+  }
+  return out;
+}
+
+std::string range_json(const OpResult& r, const std::string* single) {
+  std::string out = "{";
+  if (single != nullptr) {
+    const std::string value = r.kvs.empty() ? std::string() : r.kvs.front().value;
+    out += "\"key\":" + json_string(*single) + ",\"value\":" + json_string(value) + ",";
+  }
+  return out + "\"revision\":" + std::to_string(r.revision) + "," +
+         keys_json(r.kvs, r.count, r.more) + "}\n";
+}
+
+std::string txn_text(const TxnSpec& txn, const OpResult& r) {
+  // A reply with other than one response per op is the node's bug; print
+  // what matches.
+  const std::vector<RequestOp>& ran = r.succeeded ? txn.success : txn.failure;
+  std::string out = r.succeeded ? "SUCCESS\n" : "FAILURE\n";
+  for (std::size_t i = 0; i < r.responses.size() && i < ran.size(); ++i) {
+    out += "\n" + response_text(ran[i], r.responses[i]);
+  }
+  return out;
+}
+
+std::string txn_json(const OpResult& r) {
+  std::string out = "{\"succeeded\":" + json_bool(r.succeeded) +
+                    ",\"revision\":" + std::to_string(r.revision) + ",\"responses\":[";
+  for (std::size_t i = 0; i < r.responses.size(); ++i) {
+    out += (i == 0 ? "" : ",") + response_json(r.responses[i]);
+  }
+  return out + "]}\n";
+}
+
+}  // namespace kvpaxos

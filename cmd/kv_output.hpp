@@ -1,0 +1,36 @@
+// What kvctl prints for the data model's replies, in etcdctl v3's shapes:
+// text (get: key and value lines; del: the count; txn: SUCCESS or FAILURE,
+// then a blank line and each op's result) and JSON (one object). Pure
+// functions of a reply; each returns whole lines, newline included.
+//
+// JSON strings are the raw bytes, escaped: a byte outside printable ASCII is
+// \u00XX of that byte, so keys and values are bytes, not base64 as etcd's.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cmd/txn_grammar.hpp"
+#include "messages/messages.hpp"
+
+namespace kvpaxos {
+
+std::string json_string(const std::string& bytes);
+
+// get: every key then its value (flags kRangeKeysOnly: the keys alone,
+// kRangeCountOnly: the count alone).
+std::string range_text(const std::vector<KeyValue>& kvs, std::uint64_t count, std::uint8_t flags);
+// {"revision":R,"count":N,"more":b,"kvs":[...]}; a single-key get (`single`)
+// also has the top-level "key" and "value" that kvctl get -w json always
+// printed ("" when the key is absent).
+std::string range_json(const OpResult& r, const std::string* single);
+
+// SUCCESS or FAILURE, then each op's result after a blank line: put and
+// append OK, get as range_text, del the count.
+std::string txn_text(const TxnSpec& txn, const OpResult& r);
+// {"succeeded":b,"revision":R,"responses":[{"op":"put"}, {"op":"get",
+// "count":N,"more":b,"kvs":[...]}, {"op":"del","deleted":N}, ...]}
+std::string txn_json(const OpResult& r);
+
+}  // namespace kvpaxos
