@@ -119,4 +119,15 @@ std::string txn_json(const OpResult& r) {
   return out + "]}\n";
 }
 
+std::string event_text(const WatchEvent& e) {
+  if (e.type == EventType::del) return "DELETE\n" + e.kv.key + "\n";
+  return "PUT\n" + e.kv.key + "\n" + e.kv.value + "\n";
+}
+
+std::string event_json(const WatchEvent& e) {
+  const std::string kv = kv_json(e.kv);  // {"key":...}
+  return std::string("{\"type\":") + (e.type == EventType::del ? "\"DELETE\"," : "\"PUT\",") +
+         kv.substr(1) + "\n";
+}
+
 }  // namespace kvpaxos

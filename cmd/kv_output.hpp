@@ -33,4 +33,10 @@ std::string txn_text(const TxnSpec& txn, const OpResult& r);
 // "count":N,"more":b,"kvs":[...]}, {"op":"del","deleted":N}, ...]}
 std::string txn_json(const OpResult& r);
 
+// watch: PUT then the key and value lines, or DELETE then the key, as
+// etcdctl watch prints them; json: one object a line,
+// {"type":"PUT","key":..,"value":..,"create_revision":..,"mod_revision":..,"version":..}.
+std::string event_text(const WatchEvent& e);
+std::string event_json(const WatchEvent& e);
+
 }  // namespace kvpaxos

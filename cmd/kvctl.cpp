@@ -11,6 +11,10 @@
 //                                        compares, blank line, success ops, blank line,
 //                                        failure ops; prints SUCCESS or FAILURE and
 //                                        each op's result
+//     watch KEY [--prefix | --from-key | --to END] [--rev N] [--count N]
+//                                        each change as it happens: PUT, key, value /
+//                                        DELETE, key (-w json: one object a line),
+//                                        until interrupted
 //     status                             each endpoint's own view of the log
 //     fault reach NAME,...|all           (nodes started with --fault-injection)
 //     fault drop RATE
@@ -26,6 +30,8 @@
 // Exit status: 0 success; 1 the cluster did not answer in time (outcome
 // unknown) or a node refused the request; 2 usage error (a txn that does
 // not parse is one, and nothing is sent).
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -35,6 +41,7 @@
 #include <CLI/CLI.hpp>
 
 #include "client/client.hpp"
+#include "client/watch.hpp"
 #include "cmd/bench.hpp"
 #include "cmd/kv_output.hpp"
 #include "cmd/txn_grammar.hpp"
@@ -97,6 +104,8 @@ struct Options {
   std::string value;
   // get, del
   KeySpan span;
+  std::uint64_t watch_rev = 0;
+  std::uint64_t watch_count = 0;
   std::uint64_t limit = 0;
   bool limited = false;  // --limit was given (even as 0)
   bool keys_only = false;
@@ -219,9 +228,9 @@ int run_status(Client& client, const std::vector<std::string>& endpoints,
   int rc = kExitOk;
   std::string json = "[";
   if (o.format != "json") {
-    std::printf("%-22s %-8s %-10s %-10s %-10s %-10s %-8s %-8s %-10s %-10s %-10s\n", "ENDPOINT",
-                "NAME", "REACHABLE", "APPLIED", "MIN", "MAX", "KEYS", "SESSIONS", "SNAPSHOT",
-                "SNAP_SIZE", "DISK");
+    std::printf("%-22s %-8s %-10s %-10s %-10s %-10s %-8s %-8s %-10s %-10s %-10s %-10s %-8s\n",
+                "ENDPOINT", "NAME", "REACHABLE", "APPLIED", "MIN", "MAX", "KEYS", "SESSIONS",
+                "SNAPSHOT", "SNAP_SIZE", "DISK", "REVISION", "WATCHES");
   }
   for (const std::string& ep : endpoints) {
     Result<StatusReply> s = client.status(ep, timeout);
@@ -238,7 +247,10 @@ int run_status(Client& client, const std::vector<std::string>& endpoints,
                 ",\"fault_injection\":" + (s->fault_injection ? "true" : "false") +
                 ",\"snapshot_below\":" + std::to_string(s->snapshot_below) +
                 ",\"snapshot_bytes\":" + std::to_string(s->snapshot_bytes) +
-                ",\"data_dir_bytes\":" + std::to_string(s->data_dir_bytes);
+                ",\"data_dir_bytes\":" + std::to_string(s->data_dir_bytes) +
+                ",\"revision\":" + std::to_string(s->revision) +
+                ",\"watches\":" + std::to_string(s->watches) +
+                ",\"watch_history_from\":" + std::to_string(s->watch_history_from);
       } else {
         json += ",\"error\":" + json_string(s.error());
       }
@@ -246,19 +258,22 @@ int run_status(Client& client, const std::vector<std::string>& endpoints,
       continue;
     }
     if (!s.ok()) {
-      std::printf("%-22s %-8s %-10s %-10s %-10s %-10s %-8s %-8s %-10s %-10s %-10s\n", ep.c_str(),
-                  "-", "no", "-", "-", "-", "-", "-", "-", "-", "-");
+      std::printf("%-22s %-8s %-10s %-10s %-10s %-10s %-8s %-8s %-10s %-10s %-10s %-10s %-8s\n",
+                  ep.c_str(), "-", "no", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-");
       std::cerr << "kvctl: " << s.error() << "\n";
       continue;
     }
-    std::printf("%-22s %-8s %-10s %-10lld %-10llu %-10lld %-8llu %-8llu %-10llu %-10s %-10s\n",
+    std::printf("%-22s %-8s %-10s %-10lld %-10llu %-10lld %-8llu %-8llu %-10llu %-10s %-10s %-10llu "
+                "%-8llu\n",
                 ep.c_str(), s->name.c_str(), "yes", static_cast<long long>(s->applied_below) - 1,
                 static_cast<unsigned long long>(s->forget_below),
                 static_cast<long long>(s->decided_below) - 1,
                 static_cast<unsigned long long>(s->keys),
                 static_cast<unsigned long long>(s->sessions),
                 static_cast<unsigned long long>(s->snapshot_below),
-                human_bytes(s->snapshot_bytes).c_str(), human_bytes(s->data_dir_bytes).c_str());
+                human_bytes(s->snapshot_bytes).c_str(), human_bytes(s->data_dir_bytes).c_str(),
+                static_cast<unsigned long long>(s->revision),
+                static_cast<unsigned long long>(s->watches));
   }
   if (o.format == "json") std::cout << json << "]\n";
   return rc;
@@ -363,6 +378,34 @@ int run_bench(const std::vector<std::string>& endpoints, std::chrono::millisecon
   return kExitOk;
 }
 
+std::atomic<bool> interrupted{false};
+
+// Events as they come until SIGINT or SIGTERM (or --count events); the
+// stream fails over between the endpoints by itself. Exit 1 when the watch
+// cannot go on (compacted: the message says from which revision to read).
+int run_watch(const std::vector<std::string>& endpoints, std::chrono::milliseconds timeout,
+              const std::optional<ClientCurve>& curve, const Options& o) {
+  std::signal(SIGINT, [](int) { interrupted = true; });
+  std::signal(SIGTERM, [](int) { interrupted = true; });
+  zmq::context_t ctx(1);
+  WatchStream watch(ctx,
+                    ClientOptions{.endpoints = endpoints, .curve = curve, .deadline = timeout,
+                                  .attempt_timeout = std::min(timeout, std::chrono::milliseconds(500))},
+                    WatchOptions{.key = o.key, .range_end = range_end_of(o.key, o.span),
+                                 .start_revision = o.watch_rev});
+  std::uint64_t printed = 0;
+  while (!interrupted && (o.watch_count == 0 || printed < o.watch_count)) {
+    Result<WatchBatch> b = watch.next(std::chrono::milliseconds(200));
+    if (!b.ok()) return fail(b.error(), kExitFailed);
+    for (const WatchEvent& e : b->events) {
+      std::cout << (o.format == "json" ? event_json(e) : event_text(e));
+      if (o.watch_count != 0 && ++printed == o.watch_count) break;
+    }
+    std::cout.flush();
+  }
+  return kExitOk;
+}
+
 // get's and del's --prefix, --from-key and --to END; at most one of them.
 void add_span_flags(CLI::App& cmd, KeySpan& span) {
   CLI::Option* prefix = cmd.add_flag("--prefix", span.prefix, "Every key that starts with KEY");
@@ -436,6 +479,17 @@ int main(int argc, char** argv) {
              "as get's], del K [--prefix|--from-key|--to END]; \"double quotes\" with \\ escapes "
              "or 'single quotes' around words with spaces). Prints SUCCESS or FAILURE, then each "
              "op's result after a blank line. -w json: {\"succeeded\",\"revision\",\"responses\"}");
+  auto* watch = app.add_subcommand(
+      "watch", "Print every change to KEY (or the keys a range flag names) as it happens, in "
+               "revision order, until interrupted: PUT, the key and the value, or DELETE and "
+               "the key, on lines of their own (as etcdctl watch); -w json: one object a line. "
+               "Fails over between the endpoints with no change missed or repeated");
+  watch->add_option("key", o.key, "Key (with --prefix, the prefix)")->required();
+  add_span_flags(*watch, o.span);
+  watch->add_option("--rev", o.watch_rev,
+                    "Start at this revision (0: with the next change); one older than the "
+                    "nodes keep fails with 'compacted' and the oldest revision kept");
+  watch->add_option("--count", o.watch_count, "Exit after this many events (0: never)");
   auto* status = app.add_subcommand(
       "status", "Each endpoint's name, reachability, applied instance, Min and Max");
   auto* fault = app.add_subcommand(
@@ -494,6 +548,7 @@ int main(int argc, char** argv) {
   }
 
   if (*bench) return run_bench(endpoints, *timeout, curve.value(), o);
+  if (*watch) return run_watch(endpoints, *timeout, curve.value(), o);
 
   zmq::context_t ctx(1);
   Client client(ctx, ClientOptions{.endpoints = endpoints,
