@@ -118,7 +118,9 @@ struct ReferenceStore {
         std::all_of(op.compares.begin(), op.compares.end(), [this](const Compare& c) {
           return holds(c);
         });
-    for (const RequestOp& o : held ? op.success : op.failure) run(o.op, o.key, o.value, o.range_end);
+    for (const RequestOp& o : held ? op.success : op.failure) {
+      run(o.op, o.key, o.value, o.range_end);
+    }
   }
 
  private:
@@ -794,7 +796,9 @@ void Simulation::client_next(int c) {
 void Simulation::make_cas(SimClient& cl, HistoryOp& h) {
   const int guess = std::uniform_int_distribution<int>(0, 9)(rng_);
   const auto seen = cl.seen.find(h.key);
-  h.expected = guess >= 8 ? "never written" : guess >= 6 || seen == cl.seen.end() ? "" : seen->second;
+  h.expected = guess >= 8                               ? "never written"
+               : guess >= 6 || seen == cl.seen.end() ? ""
+                                                     : seen->second;
   ClientRequest& r = cl.request;
   r.compares = {Compare{.target = CompareTarget::value,
                         .op = CompareOp::equal,
