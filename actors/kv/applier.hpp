@@ -71,6 +71,8 @@ struct ApplierOptions {
   // Simulator only: run ops of evicted sessions anyway, to show that the
   // exactly-once checker catches it.
   bool bug_execute_expired = false;
+  // Simulator only: KvLimits::bug_delete_keeps_revision.
+  bool bug_delete_keeps_revision = false;
   // Replies kept for retries, summed over sessions. Past it the oldest are
   // dropped (their sessions stay, so the ops still never run twice); a client
   // that then retries such a request is told its reply is gone. Clients that

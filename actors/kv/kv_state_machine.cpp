@@ -124,7 +124,7 @@ std::uint64_t KvStateMachine::delete_range(const std::string& key, const std::st
   std::uint64_t deleted = 0;
   auto it = kv_.lower_bound(key);
   while (it != kv_.end() && in_range(it->first, key, range_end)) {
-    ++revision_;
+    if (!limits_.bug_delete_keeps_revision) ++revision_;
     ++deleted;
     if (events_ != nullptr) events_->push_back({EventType::del, {it->first, {}, 0, revision_, 0}});
     kv_bytes_ -= it->first.size() + it->second.value.size();

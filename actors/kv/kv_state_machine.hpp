@@ -57,6 +57,9 @@ struct KvLimits {
   // Simulator only: run ops of evicted sessions anyway, to show that the
   // exactly-once checker catches it.
   bool bug_execute_expired = false;
+  // Simulator only: a delete removes keys without moving the revision, to
+  // show that the simulator's revision checks catch it.
+  bool bug_delete_keeps_revision = false;
 };
 
 // One key's state in the map.

@@ -1,5 +1,6 @@
 #include "test/history/history.hpp"
 
+#include <algorithm>
 #include <cassert>
 #include <cerrno>
 #include <cstring>
@@ -79,6 +80,7 @@ class JsonLineReader {
   Result<JsonInteger> read_integer();
   Result<std::int64_t> read_int64();
   Result<std::uint64_t> read_uint64();
+  Result<bool> read_bool();
   std::optional<Error> read_member(const std::string& name, HistoryOp& op);
 
   std::string_view s_;
@@ -184,6 +186,18 @@ Result<std::uint64_t> JsonLineReader::read_uint64() {
   return n->magnitude;
 }
 
+Result<bool> JsonLineReader::read_bool() {
+  skip_whitespace();
+  for (const bool b : {true, false}) {
+    const std::string_view word = b ? "true" : "false";
+    if (s_.substr(pos_).starts_with(word)) {
+      pos_ += word.size();
+      return b;
+    }
+  }
+  return error_at("expected true or false");
+}
+
 std::optional<Error> JsonLineReader::read_member(const std::string& name, HistoryOp& op) {
   auto read_into = [this](std::string& field) -> std::optional<Error> {
     auto s = read_string();
@@ -207,6 +221,13 @@ std::optional<Error> JsonLineReader::read_member(const std::string& name, Histor
   if (name == "key") return read_into(op.key);
   if (name == "value") return read_into(op.value);
   if (name == "output") return read_into(op.output);
+  if (name == "expected") return read_into(op.expected);
+  if (name == "succeeded") {
+    auto b = read_bool();
+    if (!b) return Error{b.error()};
+    op.succeeded = *b;
+    return std::nullopt;
+  }
   if (name == "invoke") return read_time(op.invoke_ns);
   if (name == "return") return read_time(op.return_ns);
   if (name == "outcome") {
@@ -246,13 +267,23 @@ Result<HistoryOp> JsonLineReader::read_op() {
   }
   skip_whitespace();
   if (pos_ != s_.size()) return error_at("trailing bytes after the object");
+  const auto has = [&seen](const std::string& m) {
+    return std::find(seen.begin(), seen.end(), m) != seen.end();
+  };
   for (const auto& m : kMembers) {
-    bool found = false;
-    for (const auto& s : seen) found = found || s == m;
-    if (!found) return Error{"missing member \"" + m + "\""};
+    if (!has(m)) return Error{"missing member \"" + m + "\""};
   }
-  if (op.op != "put" && op.op != "append" && op.op != "get") {
-    return Error{"op must be \"put\", \"append\" or \"get\", not \"" + op.op + "\""};
+  if (op.op != "put" && op.op != "append" && op.op != "get" && op.op != "delete" &&
+      op.op != "cas") {
+    return Error{"op must be \"put\", \"append\", \"get\", \"delete\" or \"cas\", not \"" +
+                 op.op + "\""};
+  }
+  for (const char* m : {"expected", "succeeded"}) {
+    const std::string name = m;
+    if (op.op == "cas" && !has(name)) return Error{"missing member \"" + name + "\" of a cas"};
+    if (op.op != "cas" && has(name)) {
+      return Error{"member \"" + name + "\" belongs to cas ops only"};
+    }
   }
   if (op.outcome == HistoryOutcome::ok && op.return_ns < op.invoke_ns) {
     return Error{"return " + std::to_string(op.return_ns) + " precedes invoke " +
@@ -276,7 +307,13 @@ std::string to_json_line(const HistoryOp& op) {
   out += ",\"return\":" + std::to_string(op.return_ns);
   out += ",\"outcome\":\"";
   out += to_string(op.outcome);
-  out += "\"}";
+  out += '"';
+  if (op.op == "cas") {
+    out += ",\"expected\":";
+    append_json_string(out, op.expected);
+    out += op.succeeded ? ",\"succeeded\":true" : ",\"succeeded\":false";
+  }
+  out += '}';
   return out;
 }
 
@@ -340,13 +377,20 @@ std::size_t HistoryRecorder::invoke(std::uint64_t client, std::string op, std::s
 
 std::size_t HistoryRecorder::invoke(std::uint64_t client, std::string op, std::string key,
                                     std::string value, std::int64_t time_ns) {
-  HistoryOp entry{.client = client,
-                  .op = std::move(op),
-                  .key = std::move(key),
-                  .value = std::move(value),
-                  .invoke_ns = time_ns};
+  return invoke(HistoryOp{.client = client,
+                          .op = std::move(op),
+                          .key = std::move(key),
+                          .value = std::move(value),
+                          .invoke_ns = time_ns});
+}
+
+std::size_t HistoryRecorder::invoke(HistoryOp op) {
+  op.output.clear();
+  op.return_ns = -1;
+  op.outcome = HistoryOutcome::unknown;
+  op.succeeded = false;
   const std::lock_guard lock(mutex_);
-  ops_.push_back(std::move(entry));
+  ops_.push_back(std::move(op));
   return ops_.size() - 1;
 }
 
@@ -355,6 +399,11 @@ void HistoryRecorder::complete_ok(std::size_t index, std::string output) {
 }
 
 void HistoryRecorder::complete_ok(std::size_t index, std::string output, std::int64_t time_ns) {
+  complete_ok(index, std::move(output), time_ns, false);
+}
+
+void HistoryRecorder::complete_ok(std::size_t index, std::string output, std::int64_t time_ns,
+                                  bool succeeded) {
   const std::lock_guard lock(mutex_);
   assert(index < ops_.size());
   if (index >= ops_.size()) return;
@@ -362,6 +411,7 @@ void HistoryRecorder::complete_ok(std::size_t index, std::string output, std::in
   op.output = std::move(output);
   op.return_ns = time_ns;
   op.outcome = HistoryOutcome::ok;
+  op.succeeded = succeeded;
 }
 
 void HistoryRecorder::complete_unknown(std::size_t index) {
@@ -372,6 +422,7 @@ void HistoryRecorder::complete_unknown(std::size_t index) {
   op.output.clear();
   op.return_ns = -1;
   op.outcome = HistoryOutcome::unknown;
+  op.succeeded = false;
 }
 
 std::vector<HistoryOp> HistoryRecorder::ops() const {

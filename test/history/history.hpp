@@ -5,6 +5,10 @@
 // A history is a list of HistoryOp. Its files are JSON Lines, one op per line:
 //   {"client":3,"op":"append","key":"k","value":"x","output":"",
 //    "invoke":123,"return":456,"outcome":"ok"}
+// A cas line has two members more, "expected" (a string) and "succeeded"
+// (true or false), which other ops' lines do not have:
+//   {"client":3,"op":"cas","key":"k","value":"new","output":"old",
+//    "invoke":123,"return":456,"outcome":"ok","expected":"x","succeeded":false}
 // Keys and values are arbitrary bytes, not text: the writer escapes '"', '\'
 // and every byte outside 0x20..0x7e as \u00XX of the byte value, and the
 // reader maps \u0000..\u00ff back to that single byte, so a file round-trips
@@ -32,17 +36,27 @@ namespace kvpaxos {
 // moment after its invocation, or never.
 enum class HistoryOutcome { ok, unknown };
 
+// The ops, each on the one key `key` (absent until written; a get of an
+// absent key returns ""):
+//   put(value), append(value): write it; output "";
+//   get: output the value read;
+//   delete: make the key absent; output the keys deleted, "0" or "1";
+//   cas: compare-and-swap, a transaction "if the value is `expected` (an
+//     absent key's is ""), put `value`, else get": `succeeded` says which
+//     branch ran, and a failed one outputs the value it read.
 struct HistoryOp {
   std::uint64_t client = 0;
-  std::string op;      // "put" | "append" | "get"
+  std::string op;      // "put" | "append" | "get" | "delete" | "cas"
   std::string key;
-  std::string value;   // argument of put / append; empty for get
-  std::string output;  // what get returned; empty otherwise
+  std::string value;   // argument of put / append / cas; empty for get and delete
+  std::string output;  // what get, delete or a failed cas returned; empty otherwise
   std::int64_t invoke_ns = 0;
   // When the answer arrived. Meaningless (we write -1) when the outcome is
   // unknown: the checker treats such an op as never returning.
   std::int64_t return_ns = -1;
   HistoryOutcome outcome = HistoryOutcome::unknown;
+  std::string expected;    // cas: the value its compare asks for
+  bool succeeded = false;  // cas: the compare held and `value` was put
 
   bool operator==(const HistoryOp&) const = default;
 };
@@ -53,7 +67,8 @@ const char* to_string(HistoryOutcome outcome);
 std::string to_json_line(const HistoryOp& op);
 
 // Parses one line written by to_json_line (keys in any order, all required,
-// no others). The error does not name a line; parse_jsonl adds that.
+// no others; "expected" and "succeeded" in cas lines only). The error does
+// not name a line; parse_jsonl adds that.
 Result<HistoryOp> parse_json_line(std::string_view line);
 
 // A whole JSON Lines document. Blank lines are skipped; the first malformed
@@ -81,11 +96,16 @@ class HistoryRecorder {
   std::size_t invoke(std::uint64_t client, std::string op, std::string key, std::string value);
   std::size_t invoke(std::uint64_t client, std::string op, std::string key, std::string value,
                      std::int64_t time_ns);
+  // The call `op` describes, at its invoke_ns: for ops with more arguments
+  // (cas). Its outcome and return are reset to unknown.
+  std::size_t invoke(HistoryOp op);
 
   // The call got its answer; `output` is get's result (empty for writes).
   // `index` must come from invoke() on this recorder.
   void complete_ok(std::size_t index, std::string output);
   void complete_ok(std::size_t index, std::string output, std::int64_t time_ns);
+  // A cas's answer: which branch ran, and a failed one's read.
+  void complete_ok(std::size_t index, std::string output, std::int64_t time_ns, bool succeeded);
 
   // The call gave up without an answer.
   void complete_unknown(std::size_t index);

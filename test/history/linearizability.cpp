@@ -60,14 +60,25 @@ std::uint64_t splitmix64(std::uint64_t x) {
   return x ^ (x >> 31);
 }
 
-enum class OpKind { put, append, get };
+enum class OpKind { put, append, get, del, cas };
 
 std::optional<OpKind> kind_of(const std::string& op) {
   if (op == "put") return OpKind::put;
   if (op == "append") return OpKind::append;
   if (op == "get") return OpKind::get;
+  if (op == "delete") return OpKind::del;
+  if (op == "cas") return OpKind::cas;
   return std::nullopt;
 }
+
+// A key's state in the search: its value, interned in a StatePool, and
+// whether it exists (put "" makes it exist with value ""; only delete's
+// count tells the two apart). An absent key's value is "", id 0.
+using KeyState = std::uint32_t;  // value id << 1 | present
+constexpr KeyState kAbsent = 0;
+constexpr KeyState present(std::uint32_t value_id) { return value_id << 1 | 1; }
+constexpr std::uint32_t value_id(KeyState s) { return s >> 1; }
+constexpr bool is_present(KeyState s) { return (s & 1) != 0; }
 
 // Every distinct state string is stored once and named by a small id, so a
 // step, a comparison and a memo key cost O(1) however long appends make the
@@ -151,7 +162,7 @@ class ExploredSet {
   ExploredSet() : slots_(1024) {}
 
   // True when (words, state) was not in the set; it is in the set after.
-  bool insert(std::uint64_t hash, const std::vector<std::uint64_t>& words, StatePool::Id state) {
+  bool insert(std::uint64_t hash, const std::vector<std::uint64_t>& words, KeyState state) {
     std::size_t slot = hash & (slots_.size() - 1);
     for (; slots_[slot].used; slot = (slot + 1) & (slots_.size() - 1)) {
       const Slot& s = slots_[slot];
@@ -172,7 +183,7 @@ class ExploredSet {
     std::uint64_t hash = 0;
     std::size_t offset = 0;
     std::uint32_t length = 0;
-    StatePool::Id state = 0;
+    KeyState state = 0;
     bool used = false;
   };
 
@@ -217,7 +228,15 @@ class KeySearch {
 
   struct Frame {
     std::uint32_t op;
-    StatePool::Id state_before;
+    KeyState state_before;
+  };
+
+  // What the search needs of one op, as ids of states_.
+  struct OpModel {
+    OpKind kind = OpKind::get;
+    StatePool::Id written = 0;   // put, cas: the value it writes
+    StatePool::Id read = 0;      // get, failed cas: the value it returned
+    StatePool::Id expected = 0;  // cas: the value its compare asks for
   };
 
   // Ops are numbered ok ones first, each group by invocation (see
@@ -226,8 +245,11 @@ class KeySearch {
   std::size_t bit_of(std::uint32_t op) const {
     return is_known(op) ? op : unknown_bits_base_ + (op - known_ops_);
   }
-  std::optional<StatePool::Id> step(StatePool::Id state, std::uint32_t op);
-  bool fits_next_read(StatePool::Id state, std::uint32_t op) const;
+  std::optional<KeyState> step(KeyState state, std::uint32_t op);
+  bool fits_next_read(KeyState state, std::uint32_t op) const;
+  bool may_restart_read(std::uint32_t op, std::string_view read) const;
+  std::string misfit(std::uint32_t op, KeyState state) const;
+  std::optional<std::string> value_after(std::uint32_t op, KeyState state) const;
   void compact_linearized(std::vector<std::uint64_t>& out) const;
   std::string why_not_next(std::size_t op, const std::vector<bool>& placed,
                            std::optional<std::size_t> next_read) const;
@@ -236,16 +258,14 @@ class KeySearch {
   void lift(std::uint32_t op);
   void unlift(std::uint32_t op);
   void flip(std::uint32_t op);
-  bool remember(StatePool::Id state);
+  bool remember(KeyState state);
   void note_progress();
 
   const std::vector<const HistoryOp*> ops_;
   const Clock::time_point deadline_;
   std::uint32_t known_ops_ = 0;
   std::size_t unknown_bits_base_ = 0;
-  std::vector<OpKind> kinds_;
-  // put: the state it sets; get: the state it claims to have read.
-  std::vector<StatePool::Id> argument_state_;
+  std::vector<OpModel> model_;
   StatePool states_;
   std::unordered_map<std::uint64_t, StatePool::Id> append_results_;  // (state << 32 | op)
 
@@ -259,14 +279,14 @@ class KeySearch {
   std::vector<std::uint64_t> linearized_;
   std::uint64_t linearized_hash_ = 0;
   std::vector<std::uint64_t> zobrist_;
-  StatePool::Id state_ = 0;
+  KeyState state_ = kAbsent;
   std::size_t known_left_ = 0;  // ok ops not on frames_
   ExploredSet explored_;
   std::vector<std::uint64_t> scratch_;  // for remember(), to spare an allocation per step
 
   // The deepest path seen, for explain().
   std::vector<std::uint32_t> best_order_;
-  StatePool::Id best_state_ = 0;
+  KeyState best_state_ = kAbsent;
 };
 
 // Ok ops are linearized roughly in invocation order, so numbering them that
@@ -288,17 +308,15 @@ KeySearch::KeySearch(std::vector<const HistoryOp*> ops, Clock::time_point deadli
   const auto n = static_cast<std::uint32_t>(ops_.size());
   while (known_ops_ < n && ops_[known_ops_]->outcome == HistoryOutcome::ok) ++known_ops_;
   unknown_bits_base_ = (std::size_t{known_ops_} + 63) / 64 * 64;
-  kinds_.reserve(n);
-  argument_state_.reserve(n);
+  model_.reserve(n);
   zobrist_.reserve(n);
   for (std::uint32_t i = 0; i < n; ++i) {
     const HistoryOp& op = *ops_[i];
-    kinds_.push_back(*kind_of(op.op));
-    switch (kinds_.back()) {
-      case OpKind::put: argument_state_.push_back(states_.intern(op.value)); break;
-      case OpKind::get: argument_state_.push_back(states_.intern(op.output)); break;
-      case OpKind::append: argument_state_.push_back(0); break;
-    }
+    OpModel m{.kind = *kind_of(op.op)};
+    if (m.kind == OpKind::put || m.kind == OpKind::cas) m.written = states_.intern(op.value);
+    if (m.kind == OpKind::get || m.kind == OpKind::cas) m.read = states_.intern(op.output);
+    if (m.kind == OpKind::cas) m.expected = states_.intern(op.expected);
+    model_.push_back(m);
     zobrist_.push_back(splitmix64(i));
   }
   known_left_ = known_ops_;
@@ -340,20 +358,34 @@ KeySearch::KeySearch(std::vector<const HistoryOp*> ops, Clock::time_point deadli
   }
 }
 
-std::optional<StatePool::Id> KeySearch::step(StatePool::Id state, std::uint32_t op) {
-  switch (kinds_[op]) {
-    case OpKind::put: return argument_state_[op];
+// The state after `op` from `state`, or none when `op` is ok and its output
+// says it saw another state. Interning is canonical, so equal ids <=> equal
+// strings. An unknown op's output means nothing: only the state decides.
+std::optional<KeyState> KeySearch::step(KeyState state, std::uint32_t op) {
+  const OpModel& m = model_[op];
+  const bool known = is_known(op);
+  switch (m.kind) {
+    case OpKind::put: return present(m.written);
     case OpKind::get:
-      // Interning is canonical, so equal ids <=> equal strings.
-      if (state == argument_state_[op]) return state;
+      if (value_id(state) == m.read) return state;
       return std::nullopt;
     case OpKind::append: {
       const std::uint64_t memo_key = (std::uint64_t{state} << 32) | op;
       const auto it = append_results_.find(memo_key);
       if (it != append_results_.end()) return it->second;
-      const StatePool::Id next = states_.intern_concat(state, ops_[op]->value);
+      const KeyState next = present(states_.intern_concat(value_id(state), ops_[op]->value));
       append_results_.emplace(memo_key, next);
       return next;
+    }
+    case OpKind::del:
+      if (known && (ops_[op]->output == "1") != is_present(state)) return std::nullopt;
+      return kAbsent;
+    case OpKind::cas: {
+      const bool holds = value_id(state) == m.expected;
+      if (known && ops_[op]->succeeded != holds) return std::nullopt;
+      if (holds) return present(m.written);
+      if (known && value_id(state) != m.read) return std::nullopt;
+      return state;
     }
   }
   return std::nullopt;
@@ -409,7 +441,7 @@ void KeySearch::compact_linearized(std::vector<std::uint64_t>& out) const {
 }
 
 // True when (linearized_, state) is new; records it either way.
-bool KeySearch::remember(StatePool::Id state) {
+bool KeySearch::remember(KeyState state) {
   const std::uint64_t hash = linearized_hash_ ^ splitmix64(~std::uint64_t{state});
   compact_linearized(scratch_);
   return explored_.insert(hash, scratch_, state);
@@ -419,31 +451,41 @@ bool KeySearch::remember(StatePool::Id state) {
 // appends is a distinct state and the memo alone cannot tell them apart.
 // Let G be the pending ok get that returns first. It must be linearized after
 // `op`, and only ops invoked before G returned can come between (their calls
-// precede G's return in the list). If none of those is a put, the value can
-// only grow until G, so it must already be a prefix of what G read. If some
-// are, the last put placed before G starts what G read, so a put whose value
-// is not a prefix of G's output cannot be that one. Without this refinement
+// precede G's return in the list). If none of those restarts the value (a
+// put, a delete, a cas that may put), it can only grow until G, so it must
+// already be a prefix of what G read. If some do, the last of them placed
+// before G starts what G read, so a put whose value is not a prefix of G's
+// output cannot be that one. Without this refinement
 // one unknown put, whose call stays in the list forever, would switch the
 // pruning off for the rest of the history (sim seed 1008 with 8 clients on
 // one key ran out of a 60 s budget).
-bool KeySearch::fits_next_read(StatePool::Id state, std::uint32_t op) const {
+bool KeySearch::fits_next_read(KeyState state, std::uint32_t op) const {
   std::uint32_t read_return = kNil;
   for (std::uint32_t node = entries_[kHead].next; node != kNil; node = entries_[node].next) {
-    if (!entries_[node].is_call && kinds_[entries_[node].op] == OpKind::get) {
+    if (!entries_[node].is_call && model_[entries_[node].op].kind == OpKind::get) {
       read_return = node;
       break;
     }
   }
   if (read_return == kNil) return true;
   const std::string_view read = ops_[entries_[read_return].op]->output;
-  if (read.starts_with(states_.view(state))) return true;
+  if (read.starts_with(states_.view(value_id(state)))) return true;
   for (std::uint32_t node = entries_[kHead].next; node != read_return;
        node = entries_[node].next) {
     const Entry& e = entries_[node];
-    if (e.is_call && e.op != op && kinds_[e.op] == OpKind::put &&
-        read.starts_with(states_.view(argument_state_[e.op]))) {
-      return true;
-    }
+    if (e.is_call && e.op != op && may_restart_read(e.op, read)) return true;
+  }
+  return false;
+}
+
+// Could `op` leave a value that later appends grow into `read`?
+bool KeySearch::may_restart_read(std::uint32_t op, std::string_view read) const {
+  switch (model_[op].kind) {
+    case OpKind::put:
+    case OpKind::cas: return read.starts_with(states_.view(model_[op].written));
+    case OpKind::del: return true;  // to "", a prefix of everything
+    case OpKind::append:
+    case OpKind::get: return false;
   }
   return false;
 }
@@ -466,8 +508,8 @@ KeySearch::Outcome KeySearch::run() {
     const Entry& entry = entries_[node];
     if (entry.is_call) {
       const std::uint32_t op = entry.op;
-      const std::optional<StatePool::Id> next_state = step(state_, op);
-      if (next_state && (kinds_[op] == OpKind::get || fits_next_read(*next_state, op))) {
+      const std::optional<KeyState> next_state = step(state_, op);
+      if (next_state && (*next_state == state_ || fits_next_read(*next_state, op))) {
         flip(op);
         if (remember(*next_state)) {
           frames_.push_back({op, state_});
@@ -508,31 +550,72 @@ std::string KeySearch::why_not_next(std::size_t op, const std::vector<bool>& pla
              " [return " + std::to_string(ops_[i]->return_ns) + "], which returned before";
     }
   }
-  const std::string_view value = states_.view(best_state_);
-  if (kinds_[op] == OpKind::get) {
-    if (ops_[op]->output != value) return "reads " + quoted(ops_[op]->output) + ", not " + quoted(value);
-    return "fits here, but no order of the ops after it does";
-  }
-  const std::string next_value =
-      kinds_[op] == OpKind::put ? ops_[op]->value : std::string(value) + ops_[op]->value;
-  if (next_read && *next_read != op) {
+  const auto o = static_cast<std::uint32_t>(op);
+  if (std::string why = misfit(o, best_state_); !why.empty()) return why;
+  const std::optional<std::string> next_value = value_after(o, best_state_);
+  if (next_value && next_read && *next_read != op) {
     const HistoryOp& read = *ops_[*next_read];
-    bool put_may_intervene = false;
+    bool restart_may_intervene = false;
     for (std::size_t i = 0; i < ops_.size(); ++i) {
-      put_may_intervene =
-          put_may_intervene ||
-          (!placed[i] && i != op && kinds_[i] == OpKind::put &&
-           ops_[i]->invoke_ns <= read.return_ns &&
-           std::string_view(read.output).starts_with(ops_[i]->value));
+      restart_may_intervene =
+          restart_may_intervene ||
+          (!placed[i] && i != op && ops_[i]->invoke_ns <= read.return_ns &&
+           may_restart_read(static_cast<std::uint32_t>(i), read.output));
     }
-    if (!put_may_intervene && !std::string_view(read.output).starts_with(next_value)) {
-      return "would make the value " + quoted(next_value) +
-             ", but no put that could come before client " + std::to_string(read.client) +
-             "'s get [return " + std::to_string(read.return_ns) + "] starts what it read, " +
-             quoted(read.output);
+    if (!restart_may_intervene && !std::string_view(read.output).starts_with(*next_value)) {
+      return "would make the value " + quoted(*next_value) +
+             ", but no put or delete that could come before client " +
+             std::to_string(read.client) + "'s get [return " + std::to_string(read.return_ns) +
+             "] starts what it read, " + quoted(read.output);
     }
   }
   return "fits here, but no order of the ops after it does";
+}
+
+// Why ok op `op` cannot run from `state`, as step() sees it; empty when it can.
+std::string KeySearch::misfit(std::uint32_t op, KeyState state) const {
+  if (!is_known(op)) return {};
+  const HistoryOp& h = *ops_[op];
+  const std::string_view value = states_.view(value_id(state));
+  switch (model_[op].kind) {
+    case OpKind::get:
+      if (h.output != value) return "reads " + quoted(h.output) + ", not " + quoted(value);
+      return {};
+    case OpKind::del:
+      if ((h.output == "1") == is_present(state)) return {};
+      return "deleted " + h.output + " keys, but the key is " +
+             (is_present(state) ? "present" : "absent");
+    case OpKind::cas:
+      if (h.succeeded && value != h.expected) {
+        return "succeeded, but the value is " + quoted(value) + ", not " + quoted(h.expected);
+      }
+      if (!h.succeeded && value == h.expected) {
+        return "failed, but the value is the expected " + quoted(value);
+      }
+      if (!h.succeeded && h.output != value) {
+        return "failed reading " + quoted(h.output) + ", but the value is " + quoted(value);
+      }
+      return {};
+    case OpKind::put:
+    case OpKind::append: return {};
+  }
+  return {};
+}
+
+// The value `op` leaves from `state`, or none when it leaves it unchanged.
+std::optional<std::string> KeySearch::value_after(std::uint32_t op, KeyState state) const {
+  const HistoryOp& h = *ops_[op];
+  const std::string_view value = states_.view(value_id(state));
+  switch (model_[op].kind) {
+    case OpKind::put: return h.value;
+    case OpKind::append: return std::string(value) + h.value;
+    case OpKind::del: return std::string();
+    case OpKind::cas:
+      if (value == h.expected) return h.value;
+      return std::nullopt;
+    case OpKind::get: return std::nullopt;
+  }
+  return std::nullopt;
 }
 
 std::string KeySearch::explain(const std::string& key) const {
@@ -547,7 +630,8 @@ std::string KeySearch::explain(const std::string& key) const {
   for (std::size_t i = first; i < best_order_.size(); ++i) {
     out += "  " + describe(*ops_[best_order_[i]]) + "\n";
   }
-  out += "after which the value is " + quoted(states_.view(best_state_)) + ".\n";
+  out += "after which the value is " + quoted(states_.view(value_id(best_state_))) +
+         (is_present(best_state_) ? "" : " (absent)") + ".\n";
 
   // Which op forced the search back: the earliest-returning ok op not in the
   // prefix. Every op invoked before that return was a candidate to come next,
@@ -559,7 +643,7 @@ std::string KeySearch::explain(const std::string& key) const {
   for (std::size_t i = 0; i < known_ops_; ++i) {
     if (placed[i]) continue;
     first_return = std::min(first_return, ops_[i]->return_ns);
-    if (kinds_[i] == OpKind::get &&
+    if (model_[i].kind == OpKind::get &&
         (!next_read || ops_[i]->return_ns < ops_[*next_read]->return_ns)) {
       next_read = i;
     }
@@ -590,12 +674,16 @@ std::string KeySearch::explain(const std::string& key) const {
 
 std::string describe(const HistoryOp& op) {
   std::string out = "client " + std::to_string(op.client) + " " + op.op + "(" + quoted(op.key);
-  if (op.op != "get") out += ", " + quoted(op.value);
+  if (op.op == "cas") out += ", " + quoted(op.expected) + " -> " + quoted(op.value);
+  if (op.op == "put" || op.op == "append") out += ", " + quoted(op.value);
   out += ")";
   if (op.outcome == HistoryOutcome::unknown) {
     return out + " unknown [invoke " + std::to_string(op.invoke_ns) + ", never returned]";
   }
-  if (op.op == "get") out += " -> " + quoted(op.output);
+  if (op.op == "get" || op.op == "delete") out += " -> " + quoted(op.output);
+  if (op.op == "cas") {
+    out += op.succeeded ? " -> succeeded" : " -> failed, read " + quoted(op.output);
+  }
   return out + " ok [invoke " + std::to_string(op.invoke_ns) + ", return " +
          std::to_string(op.return_ns) + "]";
 }
@@ -616,6 +704,9 @@ LinearizabilityResult check_linearizable(const std::vector<HistoryOp>& ops,
       invalid = "unknown op name " + quoted(op.op);
     } else if (op.outcome == HistoryOutcome::ok && op.return_ns < op.invoke_ns) {
       invalid = "returned before it was invoked";
+    } else if (*kind == OpKind::del && op.outcome == HistoryOutcome::ok && op.output != "0" &&
+               op.output != "1") {
+      invalid = "a delete of one key deletes \"0\" or \"1\" keys";
     }
     if (!invalid.empty()) {
       result.verdict = LinearizabilityVerdict::invalid_history;

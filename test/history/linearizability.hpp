@@ -2,8 +2,11 @@
 // if one key/value store had executed every op atomically at some instant
 // between its invocation and its return?
 //
-// The model: each key holds a string, absent == "". put(k, v) sets it,
-// append(k, v) concatenates v, get(k) returns it. Keys are independent, so the
+// The model: each key is absent or holds a string (history.hpp, HistoryOp).
+// put(k, v) sets it, append(k, v) concatenates v (to "" when absent), get(k)
+// returns it ("" when absent), delete(k) makes it absent and returns whether
+// it was present ("1") or not ("0"), cas(k, expected, v) puts v when the
+// value is `expected` (an absent key's is "") and else returns it. Keys are independent, so the
 // history is split by key and each key is checked alone (P-compositionality,
 // as in porcupine); a history is linearizable iff every key's is.
 //
@@ -17,7 +20,8 @@
 // Ops whose outcome is unknown (the client timed out) never return: they may
 // take effect at any moment after their invocation, or not at all. An unknown
 // get has no effect and an unconstrained output, so it is dropped; an unknown
-// put/append may be linearized anywhere after its invocation or left out.
+// write (put, append, delete, cas) may be linearized anywhere after its
+// invocation or left out; an unknown cas takes the branch its state gives.
 //
 // Pure functions, safe from any thread.
 #pragma once

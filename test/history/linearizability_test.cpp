@@ -55,10 +55,40 @@ HistoryOp get(std::uint64_t client, std::string key, std::string output, std::in
                    .outcome = HistoryOutcome::ok};
 }
 
+// A delete of one key that reports `deleted` ("0" or "1") keys deleted.
+HistoryOp del(std::uint64_t client, std::string key, std::string deleted, std::int64_t invoke,
+              std::int64_t ret) {
+  HistoryOp op = get(client, std::move(key), std::move(deleted), invoke, ret);
+  op.op = "delete";
+  return op;
+}
+
+// cas(key, expected -> value) that succeeded (put `value`).
+HistoryOp cas_won(std::uint64_t client, std::string key, std::string expected, std::string value,
+                  std::int64_t invoke, std::int64_t ret) {
+  HistoryOp op = put(client, std::move(key), std::move(value), invoke, ret);
+  op.op = "cas";
+  op.expected = std::move(expected);
+  op.succeeded = true;
+  return op;
+}
+
+// cas(key, expected -> value) that failed, reading `read`.
+HistoryOp cas_lost(std::uint64_t client, std::string key, std::string expected, std::string value,
+                   std::string read, std::int64_t invoke, std::int64_t ret) {
+  HistoryOp op =
+      cas_won(client, std::move(key), std::move(expected), std::move(value), invoke, ret);
+  op.succeeded = false;
+  op.output = std::move(read);
+  return op;
+}
+
 // The client gave up waiting: no return time, and no output to trust.
 HistoryOp timed_out(HistoryOp op) {
   op.outcome = HistoryOutcome::unknown;
   op.return_ns = -1;
+  op.output.clear();
+  op.succeeded = false;
   return op;
 }
 
@@ -158,6 +188,65 @@ TEST(Linearizability, AcceptsIndependentKeysThatWouldConflictIfMerged) {
   EXPECT_EQ(r.keys, 2u);
 }
 
+TEST(Linearizability, AcceptsDeleteThatEmptiesTheKeyAndCountsWhatItDeleted) {
+  EXPECT_EQ(verdict_of({del(1, "k", "0", 0, 5), put(1, "k", "a", 10, 20),
+                        del(2, "k", "1", 30, 40), get(1, "k", "", 50, 60),
+                        del(2, "k", "0", 70, 80), append(1, "k", "b", 90, 100),
+                        get(2, "k", "b", 110, 120)}),
+            kLinearizable);
+}
+
+TEST(Linearizability, AcceptsPutOfTheEmptyValueAsAPresentKey) {
+  EXPECT_EQ(verdict_of({put(1, "k", "", 0, 10), get(2, "k", "", 20, 30), del(2, "k", "1", 40, 50)}),
+            kLinearizable);
+}
+
+TEST(Linearizability, AcceptsConcurrentDeletesOfWhichOneFoundTheKey) {
+  EXPECT_EQ(verdict_of({put(1, "k", "a", 0, 10), del(2, "k", "0", 20, 40),
+                        del(3, "k", "1", 25, 35)}),
+            kLinearizable);
+}
+
+TEST(Linearizability, AcceptsCasThatSwapsTheExpectedValue) {
+  EXPECT_EQ(verdict_of({put(1, "k", "a", 0, 10), cas_won(2, "k", "a", "b", 20, 30),
+                        get(1, "k", "b", 40, 50)}),
+            kLinearizable);
+}
+
+TEST(Linearizability, AcceptsCasOnAnAbsentKeyExpectingTheEmptyValue) {
+  EXPECT_EQ(verdict_of({cas_won(1, "k", "", "a", 0, 10), get(2, "k", "a", 20, 30),
+                        del(2, "k", "1", 40, 50), cas_won(1, "k", "", "b", 60, 70)}),
+            kLinearizable);
+}
+
+TEST(Linearizability, AcceptsFailedCasThatReadsTheCurrentValue) {
+  EXPECT_EQ(verdict_of({put(1, "k", "a", 0, 10), cas_lost(2, "k", "x", "b", "a", 20, 30),
+                        get(1, "k", "a", 40, 50)}),
+            kLinearizable);
+}
+
+TEST(Linearizability, AcceptsConcurrentCasesOfWhichOneWins) {
+  // Both expect "a"; the winner's put is what the loser read.
+  EXPECT_EQ(verdict_of({put(1, "k", "a", 0, 10), cas_won(2, "k", "a", "b", 20, 40),
+                        cas_lost(3, "k", "a", "c", "b", 25, 45)}),
+            kLinearizable);
+}
+
+TEST(Linearizability, AcceptsUnknownDeleteThatTookEffectOrNot) {
+  for (const std::string seen : {"", "a"}) {
+    EXPECT_EQ(verdict_of({put(1, "k", "a", 0, 10), timed_out(del(1, "k", "1", 20, 0)),
+                          get(2, "k", seen, 100, 110)}),
+              kLinearizable)
+        << "read " << seen;
+  }
+}
+
+TEST(Linearizability, AcceptsUnknownCasWhoseCompareHeld) {
+  EXPECT_EQ(verdict_of({put(1, "k", "a", 0, 10), timed_out(cas_won(1, "k", "a", "b", 20, 0)),
+                        get(2, "k", "b", 100, 110)}),
+            kLinearizable);
+}
+
 // --- rejected histories ---------------------------------------------------
 
 TEST(Linearizability, RejectsStaleRead) {
@@ -201,6 +290,63 @@ TEST(Linearizability, RejectsUnknownWriteSeenBeforeItWasInvoked) {
             kNotLinearizable);
 }
 
+TEST(Linearizability, RejectsDeleteThatFoundANeverWrittenKey) {
+  EXPECT_EQ(verdict_of({del(1, "k", "1", 0, 10)}), kNotLinearizable);
+}
+
+TEST(Linearizability, RejectsDeleteThatMissedAPresentKey) {
+  EXPECT_EQ(verdict_of({put(1, "k", "", 0, 10), del(2, "k", "0", 20, 30)}), kNotLinearizable);
+}
+
+TEST(Linearizability, RejectsReadOfADeletedValue) {
+  EXPECT_EQ(verdict_of({put(1, "k", "a", 0, 10), del(2, "k", "1", 20, 30),
+                        get(1, "k", "a", 40, 50)}),
+            kNotLinearizable);
+}
+
+TEST(Linearizability, RejectsCasThatSucceededAgainstAnotherValue) {
+  EXPECT_EQ(verdict_of({put(1, "k", "a", 0, 10), cas_won(2, "k", "x", "b", 20, 30)}),
+            kNotLinearizable);
+}
+
+TEST(Linearizability, RejectsCasThatFailedThoughTheValueWasExpected) {
+  EXPECT_EQ(verdict_of({put(1, "k", "a", 0, 10), cas_lost(2, "k", "a", "b", "a", 20, 30)}),
+            kNotLinearizable);
+}
+
+TEST(Linearizability, RejectsFailedCasThatReadAStaleValue) {
+  EXPECT_EQ(verdict_of({put(1, "k", "a", 0, 10), put(1, "k", "b", 20, 30),
+                        cas_lost(2, "k", "x", "c", "a", 40, 50)}),
+            kNotLinearizable);
+}
+
+TEST(Linearizability, RejectsTwoCasesThatBothWonFromOneValue) {
+  EXPECT_EQ(verdict_of({put(1, "k", "a", 0, 10), cas_won(2, "k", "a", "b", 20, 40),
+                        cas_won(3, "k", "a", "c", 25, 45)}),
+            kNotLinearizable);
+}
+
+TEST(Linearizability, RejectsUnknownCasWhoseCompareCouldNotHold) {
+  // A cas that did not find its expected value puts nothing, answered or not.
+  EXPECT_EQ(verdict_of({put(1, "k", "a", 0, 10), timed_out(cas_won(1, "k", "x", "b", 20, 0)),
+                        get(2, "k", "b", 100, 110)}),
+            kNotLinearizable);
+}
+
+TEST(Linearizability, ExplanationSaysWhyADeleteOrACasDoesNotFit) {
+  const LinearizabilityResult d =
+      check_linearizable({put(1, "k", "a", 0, 10), del(2, "k", "0", 20, 30)});
+  EXPECT_NE(d.explanation.find("deleted 0 keys, but the key is present"), std::string::npos)
+      << d.explanation;
+  const LinearizabilityResult c =
+      check_linearizable({put(1, "k", "a", 0, 10), cas_won(2, "k", "x", "b", 20, 30)});
+  EXPECT_NE(c.explanation.find("cas(\"k\", \"x\" -> \"b\") -> succeeded ok"), std::string::npos)
+      << c.explanation;
+  EXPECT_NE(c.explanation.find("succeeded, but the value is \"a\", not \"x\""),
+            std::string::npos)
+      << c.explanation;
+}
+
 TEST(Linearizability, RejectsOnlyTheKeyThatIsWrong) {
   const LinearizabilityResult r = check_linearizable(
       {put(1, "a", "1", 0, 10), get(2, "a", "1", 20, 30), append(1, "b", "x", 0, 10),
@@ -219,7 +365,8 @@ TEST(Linearizability, ExplanationShowsPrefixAndWhyEachCandidateIsStuck) {
       "  client 1 put(\"k\", \"old\") ok [invoke 0, return 10]",
       "after which the value is \"old\".",
       "  client 1 put(\"k\", \"new\") ok [invoke 20, return 30]",
-      "    would make the value \"new\", but no put that could come before client 2's get "
+      "    would make the value \"new\", but no put or delete that could come before client 2's "
+      "get "
       "[return 50] starts what it read, \"old\"",
       "  client 2 get(\"k\") -> \"old\" ok [invoke 40, return 50]",
       "    must follow client 1's put [return 30], which returned before",
@@ -246,9 +393,10 @@ TEST(Linearizability, ZeroBudgetReportsTimedOutNotAVerdict) {
 }
 
 TEST(Linearizability, ReportsOpItCannotModelAsInvalidHistory) {
-  HistoryOp cas = put(1, "k", "a", 0, 10);
-  cas.op = "cas";
-  EXPECT_EQ(verdict_of({cas}), LinearizabilityVerdict::invalid_history);
+  HistoryOp swap = put(1, "k", "a", 0, 10);
+  swap.op = "swap";
+  EXPECT_EQ(verdict_of({swap}), LinearizabilityVerdict::invalid_history);
+  EXPECT_EQ(verdict_of({del(1, "k", "2", 0, 10)}), LinearizabilityVerdict::invalid_history);
   EXPECT_EQ(verdict_of({put(1, "k", "a", 10, 5)}), LinearizabilityVerdict::invalid_history);
 }
 
@@ -275,7 +423,9 @@ struct GeneratorOptions {
   double unknown_rate = 0.02;  // of each op
   std::int64_t max_latency = 40;
   int put_percent = 20;
-  int append_percent = 40;  // the rest are gets
+  int append_percent = 40;
+  int delete_percent = 0;
+  int cas_percent = 0;  // the rest are gets
 };
 
 // A sequential KV store driven by clients whose calls overlap: each op takes
@@ -307,7 +457,24 @@ std::vector<HistoryOp> generate_linearizable(std::uint64_t seed, const Generator
     // An unknown write takes effect half of the time.
     const bool takes_effect = !unknown || uniform(0, 1) == 0;
     const std::int64_t kind = uniform(0, 99);
-    if (kind < o.put_percent) {
+    const auto found = store.find(key);
+    const std::string current = found == store.end() ? "" : found->second;
+    if (kind >= o.put_percent + o.append_percent &&
+        kind < o.put_percent + o.append_percent + o.delete_percent) {
+      op.op = "delete";
+      op.output = found == store.end() ? "0" : "1";
+      if (takes_effect) store.erase(key);
+    } else if (kind >= o.put_percent + o.append_percent + o.delete_percent &&
+               kind < o.put_percent + o.append_percent + o.delete_percent + o.cas_percent) {
+      // Expects what is there, the empty value or something never written.
+      const std::int64_t guess = uniform(0, 2);
+      op.op = "cas";
+      op.value = "{" + token + "}";
+      op.expected = guess == 0 ? current : guess == 1 ? "" : "nothing";
+      op.succeeded = op.expected == current;
+      if (!op.succeeded) op.output = current;
+      if (op.succeeded && takes_effect) store[key] = op.value;
+    } else if (kind < o.put_percent) {
       op.op = "put";
       op.value = "<" + token + ">";
       if (takes_effect) store[key] = op.value;
@@ -317,7 +484,7 @@ std::vector<HistoryOp> generate_linearizable(std::uint64_t seed, const Generator
       if (takes_effect) store[key] += op.value;
     } else {
       op.op = "get";
-      op.output = unknown ? "garbage" : store[key];
+      op.output = unknown ? "garbage" : current;
     }
     busy_until[client] = op.return_ns;
     if (unknown) op = timed_out(std::move(op));
@@ -351,6 +518,34 @@ TEST(Linearizability, AcceptsRandomLinearizableHistoriesAndRejectsOneCorruptRead
     const LinearizabilityResult bad = check_linearizable(ops);
     EXPECT_EQ(bad.verdict, kNotLinearizable) << "seed " << seed << ", corrupted op " << victim;
     EXPECT_EQ(bad.key, ops[victim].key) << "seed " << seed;
+  }
+}
+
+TEST(Linearizability, AcceptsRandomHistoriesWithDeletesAndCasesAndRejectsOneCorruptRead) {
+  GeneratorOptions o;
+  o.put_percent = 15;
+  o.append_percent = 35;
+  o.delete_percent = 10;
+  o.cas_percent = 15;
+  o.keys = 4;
+  for (const std::uint64_t seed : {11u, 12u, 13u}) {
+    std::vector<HistoryOp> ops = generate_linearizable(seed, o);
+    const auto count = [&ops](const std::string& name, bool succeeded) {
+      return std::count_if(ops.begin(), ops.end(), [&](const HistoryOp& op) {
+        return op.op == name && op.outcome == HistoryOutcome::ok && op.succeeded == succeeded;
+      });
+    };
+    EXPECT_GT(count("delete", false), 50) << "seed " << seed;
+    EXPECT_GT(count("cas", true), 30) << "seed " << seed;
+    EXPECT_GT(count("cas", false), 30) << "seed " << seed;
+    const LinearizabilityResult good = check_linearizable(ops, std::chrono::seconds(20));
+    ASSERT_EQ(good.verdict, kLinearizable) << "seed " << seed << "\n" << good.explanation;
+
+    const std::size_t victim = pick_get(ops, seed);
+    ASSERT_LT(victim, ops.size()) << "seed " << seed << ": no get to corrupt";
+    ops[victim].output += "!";
+    const LinearizabilityResult bad = check_linearizable(ops, std::chrono::seconds(20));
+    EXPECT_EQ(bad.verdict, kNotLinearizable) << "seed " << seed << ", corrupted op " << victim;
   }
 }
 
@@ -419,12 +614,24 @@ bool linearizable_by_brute_force(const std::vector<HistoryOp>& history) {
                later.return_ns >= ops[order[i]].invoke_ns;
         }
       }
-      std::map<std::string, std::string> store;
+      std::map<std::string, std::string> store;  // absent keys are not in it
       for (std::size_t i = 0; ok && i < order.size(); ++i) {
         const HistoryOp& op = ops[order[i]];
+        const bool known = op.outcome == HistoryOutcome::ok;
+        const bool present = store.contains(op.key);
+        const std::string current = present ? store[op.key] : "";
+        const bool holds = current == op.expected;
         if (op.op == "put") store[op.key] = op.value;
-        if (op.op == "append") store[op.key] += op.value;
-        if (op.op == "get") ok = store[op.key] == op.output;
+        if (op.op == "append") store[op.key] = current + op.value;
+        if (op.op == "get") ok = current == op.output;
+        if (op.op == "delete") {
+          ok = !known || op.output == (present ? "1" : "0");
+          store.erase(op.key);
+        }
+        if (op.op == "cas") {
+          ok = !known || (op.succeeded == holds && (holds || op.output == current));
+          if (holds) store[op.key] = op.value;
+        }
       }
       if (ok) return true;
     } while (std::next_permutation(order.begin(), order.end()));
@@ -448,12 +655,17 @@ TEST(Linearizability, AgreesWithBruteForceOnRandomTinyHistories) {
       const std::int64_t invoke = uniform(0, 20);
       const std::int64_t ret = invoke + uniform(0, 10);
       const auto client = static_cast<std::uint64_t>(i);
-      const int kind = uniform(0, 2);
+      const int kind = uniform(0, 4);
       const std::string& value = values[static_cast<std::size_t>(uniform(0, 2))];
+      const std::string& read = reads[static_cast<std::size_t>(uniform(0, 7))];
+      const std::string& expected = reads[static_cast<std::size_t>(uniform(0, 3))];
       HistoryOp op = kind == 0   ? put(client, key, value, invoke, ret)
                      : kind == 1 ? append(client, key, value, invoke, ret)
-                                 : get(client, key, reads[static_cast<std::size_t>(uniform(0, 7))],
-                                       invoke, ret);
+                     : kind == 2 ? get(client, key, read, invoke, ret)
+                     : kind == 3 ? del(client, key, uniform(0, 1) == 0 ? "0" : "1", invoke, ret)
+                     : uniform(0, 1) == 0
+                         ? cas_won(client, key, expected, value, invoke, ret)
+                         : cas_lost(client, key, expected, value, read, invoke, ret);
       if (uniform(0, 4) == 0) op = timed_out(std::move(op));
       ops.push_back(std::move(op));
     }
@@ -482,6 +694,9 @@ TEST(HistoryJsonl, RoundTripIsByteExactForNastyBytes) {
       put(3, nasty, every_byte, 1, 2),
       get(4, every_byte, nasty, -5, 9'000'000'000'000'000'000),
       timed_out(append(std::numeric_limits<std::uint64_t>::max(), "", "\x7f\t\r", 0, 0)),
+      cas_lost(5, nasty, every_byte, "new", nasty, 3, 4),
+      cas_won(6, "k", "", "", 5, 6),
+      del(7, "k", "1", 7, 8),
   };
   ops[2].invoke_ns = std::numeric_limits<std::int64_t>::min();
 
@@ -513,6 +728,16 @@ TEST(HistoryJsonl, WritesTheDocumentedFormat) {
             R"("return":456,"outcome":"ok"})");
 }
 
+TEST(HistoryJsonl, WritesACasWithItsExpectedValueAndBranch) {
+  EXPECT_EQ(to_json_line(cas_lost(3, "k", "x", "new", "old", 123, 456)),
+            R"({"client":3,"op":"cas","key":"k","value":"new","output":"old","invoke":123,)"
+            R"("return":456,"outcome":"ok","expected":"x","succeeded":false})");
+  const auto won = parse_json_line(to_json_line(cas_won(3, "k", "x", "new", 1, 2)));
+  ASSERT_TRUE(won.ok()) << won.error();
+  EXPECT_TRUE(won->succeeded);
+  EXPECT_EQ(won->expected, "x");
+}
+
 TEST(HistoryJsonl, ReadsMembersInAnyOrderWithWhitespaceAndShortEscapes) {
   const auto op = parse_json_line(
       R"( { "outcome" : "unknown", "return": -1, "invoke": 7, "output": "",)"
@@ -542,6 +767,10 @@ TEST(HistoryJsonl, RejectsMalformedLineNamingItsNumber) {
       std::string(R"({"client":1,"op":"put","key":")") + '\t' +
           R"(","value":"v","output":"","invoke":0,"return":1,"outcome":"ok"})",
       R"({"client":1,"op":"put","key":"k)",
+      R"({"client":1,"op":"cas","key":"k","value":"v","output":"","invoke":0,"return":1,"outcome":"ok","expected":"x"})",
+      R"({"client":1,"op":"cas","key":"k","value":"v","output":"","invoke":0,"return":1,"outcome":"ok","expected":"x","succeeded":"yes"})",
+      R"({"client":1,"op":"put","key":"k","value":"v","output":"","invoke":0,"return":1,"outcome":"ok","expected":"x"})",
+      R"({"client":1,"op":"delete","key":"k","value":"","output":"1","invoke":0,"return":1,"outcome":"ok","succeeded":true})",
       "[]",
   };
   for (const std::string& bad : bad_lines) {

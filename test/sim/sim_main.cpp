@@ -41,11 +41,12 @@ int main(int argc, char** argv) {
                "Proposers run phase 1 in every instance (no Multi-Paxos leader)");
   app.add_option("--bug", bug,
                  "Plant a bug to see it caught: none | amnesiac-acceptor | join-without-vote-floor "
-                 "| execute-expired-sessions | reply-before-sync | restart-without-ballot-rule")
+                 "| execute-expired-sessions | reply-before-sync | restart-without-ballot-rule "
+                 "| delete-keeps-revision")
       ->capture_default_str()
       ->check(CLI::IsMember({"none", "amnesiac-acceptor", "join-without-vote-floor",
                              "execute-expired-sessions", "reply-before-sync",
-                             "restart-without-ballot-rule"}));
+                             "restart-without-ballot-rule", "delete-keeps-revision"}));
   app.add_option("--max-sessions", base.max_sessions,
                  "Sessions each applier keeps (0: 2 in every fourth seed, else the default)")
       ->capture_default_str();
@@ -75,6 +76,7 @@ int main(int argc, char** argv) {
   if (bug == "execute-expired-sessions") base.bug = sim::PlantedBug::execute_expired_sessions;
   if (bug == "reply-before-sync") base.bug = sim::PlantedBug::reply_before_sync;
   if (bug == "restart-without-ballot-rule") base.bug = sim::PlantedBug::restart_without_ballot_rule;
+  if (bug == "delete-keeps-revision") base.bug = sim::PlantedBug::delete_keeps_revision;
 
 
   std::uint64_t failed = 0, ops = 0, unknown = 0, faults = 0, messages = 0;

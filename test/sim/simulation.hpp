@@ -12,7 +12,9 @@
 // Writes are persisted, with a simulated fsync delay, before its messages go. Simulated clients behave like client/Client: one
 // request outstanding, retry at the next node with the same seq, an overall
 // deadline after which the outcome is unknown. Half of them stick to one node,
-// as kvctl with one endpoint does, so calls into a minority end unknown.
+// as kvctl with one endpoint does, so calls into a minority end unknown. Each
+// op touches one key: get, put, append, a delete of the key, or a
+// compare-and-swap txn (value == expected ? put : get).
 //
 // Everything that happens is a function of the seed: the same SimConfig gives
 // the same run, event for event (trace_hash() proves it), so a failing seed is
@@ -28,7 +30,11 @@
 //   - an acceptor's answers leave only once its records are synced.
 // Checked at the end, after healing and a quiet period:
 //   - every live node applied the whole log and holds the same state, equal to
-//     a reference replay of the decided log (the exactly-once rule);
+//     a reference replay of the decided log (the exactly-once rule): keys,
+//     values, each key's create/mod revision and version, the store revision;
+//   - each acknowledged op's reply revision is the one the replay reached when
+//     it ran, no two acknowledged writes share one, and an op invoked after
+//     another returned has a revision at least as high (above, if a write);
 //   - every acknowledged op was executed exactly once in that log, every
 //     unknown one at most once, and a put's or append's argument never twice;
 //   - the client history is linearizable (test/history's checker).
@@ -61,6 +67,10 @@ enum class PlantedBug {
   // A restarted proposer does not start above the rounds its own acceptor
   // saw: it reuses ballots it already used, with other values.
   restart_without_ballot_rule,
+  // Every applier's deletes remove keys without moving the store's
+  // revision: the delete is answered with the revision of the write before
+  // it, and every replica agrees on the wrong count.
+  delete_keeps_revision,
 };
 
 struct SimConfig {
@@ -113,6 +123,11 @@ struct SimStats {
   std::uint64_t ops_ok = 0;
   std::uint64_t ops_unknown = 0;
   std::uint64_t sessions_expired = 0;  // replies session_expired a client got
+  // Acknowledged ops of the data model: keys deletes removed, cases that put
+  // and cases whose compare failed.
+  std::uint64_t keys_deleted = 0;
+  std::uint64_t cas_succeeded = 0;
+  std::uint64_t cas_failed = 0;
   std::uint64_t instances = 0;  // decided log length at the end
   std::int64_t virtual_ms = 0;
 };
