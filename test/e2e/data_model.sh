@@ -151,4 +151,29 @@ if port_free "$dead"; then
   expect_eq "a txn with no answer exits 1" 1 $?
   grep -q unknown "$WORK/err" || fail "it says the outcome is unknown: $(cat "$WORK/err")"
 fi
+# Watch: the changes under a prefix as they happen, then from a past revision.
+start=$(K -w json get w/ --prefix | field revision)
+K watch w/ --prefix --count 3 >"$WORK/watch.txt" 2>"$WORK/watch.err" &
+watcher=$!
+sleep 0.5
+K put w/1 one >/dev/null && K put other x >/dev/null && K put w/2 two >/dev/null &&
+  K del w/1 >/dev/null || fail "writes under the watch"
+for _ in $(seq 1 100); do kill -0 "$watcher" 2>/dev/null || break; sleep 0.1; done
+wait "$watcher"
+expect_eq "watch --count 3 ends by itself" 0 $?
+expect_eq "watch prints each change under the prefix, in order" \
+  "$(printf 'PUT\nw/1\none\nPUT\nw/2\ntwo\nDELETE\nw/1')" "$(cat "$WORK/watch.txt")"
+K -w json watch w/ --prefix --rev $((start + 1)) --count 3 >"$WORK/watch.json" ||
+  fail "watch from a past revision: $(cat "$WORK/watch.err")"
+/usr/bin/python3 - "$WORK/watch.json" "$start" <<'PY' || fail "watch -w json from --rev replays the same changes"
+import json, sys
+events = [json.loads(line) for line in open(sys.argv[1])]
+start = int(sys.argv[2])
+assert [e["type"] for e in events] == ["PUT", "PUT", "DELETE"], events
+assert [e["key"] for e in events] == ["w/1", "w/2", "w/1"], events
+revs = [e["mod_revision"] for e in events]
+assert revs == sorted(revs) and revs[0] == start + 1 and len(set(revs)) == 3, revs
+PY
+pass "watch -w json --rev replays the past changes with their revisions"
+
 echo "data_model: every check passed"
