@@ -102,13 +102,16 @@ Result<WatchBatch> WatchStream::next(std::chrono::milliseconds timeout) {
     if (r == nullptr || r->watch_id != watch_id_) continue;
     last_heard_ = SteadyClock::now();
     if (r->canceled) {
-      if (r->compact_revision != 0) {
+      // Compacted here: another node may still hold the revision (this one
+      // may have installed a snapshot); only when every node says so, it is.
+      if (r->compact_revision != 0 && ++compactions_ >= client_.endpoints.size()) {
         compact_revision_ = r->compact_revision;
         return Error{endpoint() + ": " + r->error};
       }
       fail_over();  // dropped or refused there (a limit, a silent spell): elsewhere
       continue;
     }
+    compactions_ = 0;
     created_ = true;
     last_confirmed_ = last_heard_;
     WatchBatch batch;

@@ -6,9 +6,9 @@
 // by default), refuses, or cancels the watch is left for the next endpoint,
 // where the watch is created again from the last revision delivered + 1:
 // the caller sees no gap and no event twice. A watch that starts, or must
-// resume, before the oldest revision a node keeps fails with
-// WatchError::compacted and compact_revision(): read the keys again and
-// watch from that read's revision + 1. Acknowledges what it delivered, so
+// resume, before the oldest revision every node keeps fails (compacted()
+// and compact_revision(): read the keys again and watch from that read's
+// revision + 1). Acknowledges what it delivered, so
 // the node keeps sending (a node sends at most a window ahead of the acks).
 // Not thread-safe: one WatchStream per thread.
 #pragma once
@@ -79,6 +79,7 @@ class WatchStream {
   std::uint64_t revision_ = 0;
   std::uint64_t compact_revision_ = 0;
   int failovers_ = 0;
+  std::size_t compactions_ = 0;  // nodes in a row that no longer hold the next revision
   std::chrono::steady_clock::time_point opened_at_{};
   std::chrono::steady_clock::time_point last_heard_{};
   std::chrono::steady_clock::time_point last_confirmed_{};  // some node held the watch
