@@ -67,7 +67,7 @@ const std::string* KvStateMachine::value_of(std::string_view key) const {
 
 OpResult KvStateMachine::run_op(const KvOp& op) {
   OpResult result;
-  std::size_t budget = limits_.max_reply_bytes;
+  ReplyRoom room{.bytes = limits_.max_reply_bytes};
   switch (op.op) {
     case OpKind::get:
       if (const std::string* v = value_of(op.key)) result.value = *v;
@@ -81,7 +81,7 @@ OpResult KvStateMachine::run_op(const KvOp& op) {
       break;
     case OpKind::range: {
       OpResponse r;
-      read_range(op.key, op.range_end, op.limit, op.flags, budget, r);
+      read_range(op.key, op.range_end, op.limit, op.flags, room, r);
       result.kvs = std::move(r.kvs);
       result.more = r.more;
       result.count = r.count;
@@ -92,7 +92,7 @@ OpResult KvStateMachine::run_op(const KvOp& op) {
                                      [this](const Compare& c) { return holds(c); });
       const std::vector<RequestOp>& branch = result.succeeded ? op.success : op.failure;
       result.responses.reserve(branch.size());
-      for (const RequestOp& o : branch) result.responses.push_back(run_txn_op(o, budget));
+      for (const RequestOp& o : branch) result.responses.push_back(run_txn_op(o, room));
       break;
     }
   }
@@ -133,11 +133,12 @@ std::uint64_t KvStateMachine::delete_range(const std::string& key, const std::st
   return deleted;
 }
 
-// count is every key in range; kvs stops at the limit, at kMaxReplyKeys and
-// when the next key would take the reply past `budget` bytes (the first key
-// always fits: a value is at most kMaxValueBytes), and `more` tells.
+// count is every key in range; kvs stops at the limit and when the reply
+// (all of a transaction's responses) would hold more than kMaxReplyKeys keys
+// or more than `room.bytes` bytes (the reply's first key always fits: a
+// value is at most kMaxValueBytes), and `more` tells.
 void KvStateMachine::read_range(const std::string& key, const std::string& range_end,
-                                std::uint64_t limit, std::uint8_t flags, std::size_t& budget,
+                                std::uint64_t limit, std::uint8_t flags, ReplyRoom& room,
                                 OpResponse& out) const {
   const bool keys_only = (flags & kRangeKeysOnly) != 0;
   const bool count_only = (flags & kRangeCountOnly) != 0;
@@ -148,12 +149,14 @@ void KvStateMachine::read_range(const std::string& key, const std::string& range
     if (count_only || full) continue;
     const std::size_t bytes =
         it->first.size() + (keys_only ? 0 : it->second.value.size()) + kReplyBytesPerKey;
-    if ((limit != 0 && out.kvs.size() >= limit) || out.kvs.size() >= kMaxReplyKeys ||
-        (bytes > budget && !out.kvs.empty())) {
+    if ((limit != 0 && out.kvs.size() >= limit) || room.keys == 0 ||
+        (bytes > room.bytes && !room.empty)) {
       full = true;
       continue;
     }
-    budget -= std::min(bytes, budget);
+    room.bytes -= std::min(bytes, room.bytes);
+    --room.keys;
+    room.empty = false;
     const KeyEntry& e = it->second;
     out.kvs.push_back({it->first, keys_only ? std::string() : e.value, e.create_revision,
                        e.mod_revision, e.version});
@@ -188,14 +191,15 @@ bool KvStateMachine::holds(const Compare& c) const {
 
 // A get whose value does not fit the reply's remaining bytes answers "" with
 // `more` set: read it alone.
-OpResponse KvStateMachine::run_txn_op(const RequestOp& op, std::size_t& budget) {
+OpResponse KvStateMachine::run_txn_op(const RequestOp& op, ReplyRoom& room) {
   OpResponse r{.op = op.op};
   switch (op.op) {
     case OpKind::get:
       if (const std::string* v = value_of(op.key)) {
-        if (v->size() <= budget) {
+        if (v->size() <= room.bytes) {
           r.value = *v;
-          budget -= v->size();
+          room.bytes -= v->size();
+          room.empty = room.empty && v->empty();
         } else {
           r.more = true;
         }
@@ -209,7 +213,7 @@ OpResponse KvStateMachine::run_txn_op(const RequestOp& op, std::size_t& budget) 
       r.count = delete_range(op.key, op.range_end);
       break;
     case OpKind::range:
-      read_range(op.key, op.range_end, op.limit, op.flags, budget, r);
+      read_range(op.key, op.range_end, op.limit, op.flags, room, r);
       break;
     case OpKind::txn:  // the front door refuses nested transactions
       break;

@@ -140,10 +140,17 @@ class KvStateMachine {
   OpResult run_op(const KvOp& op);
   void write(const std::string& key, const std::string& value, bool append);
   std::uint64_t delete_range(const std::string& key, const std::string& range_end);
+  // What is left of one reply's bounds, shared by all the responses of a
+  // transaction: its first key always fits, the rest within these.
+  struct ReplyRoom {
+    std::size_t bytes = 0;
+    std::size_t keys = kMaxReplyKeys;
+    bool empty = true;  // nothing read into the reply yet
+  };
   void read_range(const std::string& key, const std::string& range_end, std::uint64_t limit,
-                  std::uint8_t flags, std::size_t& budget, OpResponse& out) const;
+                  std::uint8_t flags, ReplyRoom& room, OpResponse& out) const;
   bool holds(const Compare& c) const;
-  OpResponse run_txn_op(const RequestOp& op, std::size_t& budget);
+  OpResponse run_txn_op(const RequestOp& op, ReplyRoom& room);
   void touch(ClientId client, Session& s, InstanceId instance);
   void keep_reply(ClientId client, Session& s, OpResult reply);
   void drop_reply(ClientId client, Session& s);
