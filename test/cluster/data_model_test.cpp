@@ -165,5 +165,29 @@ TEST(DataModelService, EveryReplicaEndsWithTheSameKeysAndRevisions) {
   EXPECT_EQ(versions["losers"], 29u);
 }
 
+// A transaction's reply is bounded as a whole: two ranges of 9 MiB values
+// would make an 18 MiB reply, past the client's frame limit (it would be
+// dropped, and the call end unknown at its deadline). The second range
+// comes back empty with `more`: read it alone.
+TEST(DataModelService, ATxnOfTwoLargeRangesGetsAReplyTheClientCanRead) {
+  Cluster c({.nodes = 3, .kv_service = true});
+  Client client(c.context(), options_for(c.client_endpoints()));
+  const std::string large(9 * 1024 * 1024, 'v');
+  ASSERT_TRUE(client.put("a", large).ok());
+  ASSERT_TRUE(client.put("b", large).ok());
+  const CallResult r = client.txn({}, {{.op = OpKind::range, .key = "a"},
+                                       {.op = OpKind::range, .key = "b"}}, {});
+  ASSERT_TRUE(r.ok()) << r.error;
+  ASSERT_EQ(r.result.responses.size(), 2u);
+  ASSERT_EQ(r.result.responses[0].kvs.size(), 1u);
+  EXPECT_EQ(r.result.responses[0].kvs[0].value.size(), large.size());
+  EXPECT_TRUE(r.result.responses[1].kvs.empty());
+  EXPECT_TRUE(r.result.responses[1].more);
+  const CallResult alone = client.range("b");
+  ASSERT_TRUE(alone.ok()) << alone.error;
+  ASSERT_EQ(alone.result.kvs.size(), 1u);
+  EXPECT_EQ(alone.result.kvs[0].value.size(), large.size());
+}
+
 }  // namespace
 }  // namespace kvpaxos::testing
