@@ -133,8 +133,9 @@ TEST(DataModelService, EveryReplicaEndsWithTheSameKeysAndRevisions) {
       for (int i = 0; i < 10; ++i) {
         ok = client.put(mine + std::to_string(i), "v").ok() && ok;
         ok = client.append("shared", std::to_string(w)).ok() && ok;
-        ok = client.txn({absent("first")}, {{.op = OpKind::put, .key = "first", .value = mine}},
-                        {{.op = OpKind::append, .key = "losers", .value = mine}})
+        ok = client
+                 .txn({absent("first")}, {{.op = OpKind::put, .key = "first", .value = mine}},
+                      {{.op = OpKind::append, .key = "losers", .value = mine}})
                  .ok() &&
              ok;
       }
@@ -175,8 +176,8 @@ TEST(DataModelService, ATxnOfTwoLargeRangesGetsAReplyTheClientCanRead) {
   const std::string large(9 * 1024 * 1024, 'v');
   ASSERT_TRUE(client.put("a", large).ok());
   ASSERT_TRUE(client.put("b", large).ok());
-  const CallResult r = client.txn({}, {{.op = OpKind::range, .key = "a"},
-                                       {.op = OpKind::range, .key = "b"}}, {});
+  const CallResult r =
+      client.txn({}, {{.op = OpKind::range, .key = "a"}, {.op = OpKind::range, .key = "b"}}, {});
   ASSERT_TRUE(r.ok()) << r.error;
   ASSERT_EQ(r.result.responses.size(), 2u);
   ASSERT_EQ(r.result.responses[0].kvs.size(), 1u);

@@ -47,12 +47,18 @@ Compare value_cmp(CompareOp op, const std::string& key, const std::string& value
 }
 
 KvOp op_from(const RequestOp& o) {
-  return KvOp{.op = o.op, .key = o.key, .value = o.value, .range_end = o.range_end,
-              .limit = o.limit, .flags = o.flags};
+  return KvOp{.op = o.op,
+              .key = o.key,
+              .value = o.value,
+              .range_end = o.range_end,
+              .limit = o.limit,
+              .flags = o.flags};
 }
 KvOp txn_of(std::vector<Compare> compares, std::vector<RequestOp> success,
             std::vector<RequestOp> failure = {}) {
-  return KvOp{.op = OpKind::txn, .compares = std::move(compares), .success = std::move(success),
+  return KvOp{.op = OpKind::txn,
+              .compares = std::move(compares),
+              .success = std::move(success),
               .failure = std::move(failure)};
 }
 
@@ -61,8 +67,8 @@ KvOp txn_of(std::vector<Compare> compares, std::vector<RequestOp> success,
 KvOp largest_txn() {
   KvOp op = txn_of({}, {}, {});
   for (std::size_t i = 0; i < kMaxTxnCompares; ++i) {
-    op.compares.push_back(number_cmp(CompareTarget::version, CompareOp::greater,
-                                     "key" + std::to_string(i), i));
+    op.compares.push_back(
+        number_cmp(CompareTarget::version, CompareOp::greater, "key" + std::to_string(i), i));
   }
   for (std::size_t i = 0; i < kMaxTxnOps; ++i) {
     op.success.push_back(put_op("key" + std::to_string(i), "value"));
@@ -92,7 +98,9 @@ struct Store {
     EXPECT_NE(kept, nullptr);
     return kept != nullptr ? *kept : OpResult{};
   }
-  OpResult put(const std::string& key, const std::string& value) { return run(op_from(put_op(key, value))); }
+  OpResult put(const std::string& key, const std::string& value) {
+    return run(op_from(put_op(key, value)));
+  }
   OpResult append(const std::string& key, const std::string& value) {
     return run(op_from(append_op(key, value)));
   }
@@ -100,8 +108,8 @@ struct Store {
   OpResult del(const std::string& key, const std::string& range_end = {}) {
     return run(op_from(del_op(key, range_end)));
   }
-  OpResult range(const std::string& key, const std::string& range_end = {},
-                 std::uint64_t limit = 0, std::uint8_t flags = 0) {
+  OpResult range(const std::string& key, const std::string& range_end = {}, std::uint64_t limit = 0,
+                 std::uint8_t flags = 0) {
     return run(op_from(range_op(key, range_end, limit, flags)));
   }
   OpResult txn(std::vector<Compare> compares, std::vector<RequestOp> success,
@@ -215,12 +223,12 @@ TEST(DataModelDeleteRange, DeletesOneKeyAPrefixOrEveryKeyFromAKey) {
 
 TEST(DataModelRange, ReturnsKeysInByteOrderWithTheirRevisions) {
   Store s;
-  const std::vector<std::string> written = {"b", "\xff", "a", "B", std::string("\0x", 2), "ab",
-                                            "\x80", ""};
+  const std::vector<std::string> written = {"b",  "\xff", "a", "B", std::string("\0x", 2),
+                                            "ab", "\x80", ""};
   for (const std::string& k : written) s.put(k, "v:" + k);
   const OpResult r = s.range("", kEveryKey);
-  const std::vector<std::string> expected = {"", std::string("\0x", 2), "B", "a", "ab", "b",
-                                             "\x80", "\xff"};
+  const std::vector<std::string> expected = {
+      "", std::string("\0x", 2), "B", "a", "ab", "b", "\x80", "\xff"};
   EXPECT_EQ(keys_of(r.kvs), expected) << "bytes compare unsigned: 0x80 and 0xff sort last";
   EXPECT_EQ(r.count, written.size());
   EXPECT_FALSE(r.more);
@@ -263,8 +271,7 @@ TEST(DataModelRange, KeysOnlyLeavesOutValuesAndCountOnlyLeavesOutKeys) {
 TEST(DataModelRange, ANulRangeEndReadsEveryKeyFromTheStartKey) {
   Store s;
   for (const char* k : {"a", "b", "c", "\xff\xff"}) s.put(k, "v");
-  EXPECT_EQ(keys_of(s.range("b", kEveryKey).kvs),
-            (std::vector<std::string>{"b", "c", "\xff\xff"}));
+  EXPECT_EQ(keys_of(s.range("b", kEveryKey).kvs), (std::vector<std::string>{"b", "c", "\xff\xff"}));
   EXPECT_EQ(s.range("", kEveryKey).count, 4u);
 }
 
@@ -324,10 +331,13 @@ TEST(DataModelTxn, EveryCompareTargetAndOpHoldsExactlyWhenItShould) {
       EXPECT_EQ(s.txn({value_cmp(op, "k", operand)}, {}).succeeded, expected_outcome(op, relation))
           << "value op " << static_cast<int>(op) << " relation " << relation;
       for (const auto& [target, value] : actual) {
-        const std::uint64_t operand_number = relation < 0 ? value + 1 : relation == 0 ? value : value - 1;
+        const std::uint64_t operand_number = relation < 0    ? value + 1
+                                             : relation == 0 ? value
+                                                             : value - 1;
         const Compare c = number_cmp(target, op, "k", operand_number);
         EXPECT_EQ(s.txn({c}, {}).succeeded, expected_outcome(op, relation))
-            << "target " << static_cast<int>(target) << " op " << static_cast<int>(op) << " relation " << relation;
+            << "target " << static_cast<int>(target) << " op " << static_cast<int>(op)
+            << " relation " << relation;
       }
     }
   }
@@ -339,9 +349,12 @@ TEST(DataModelTxn, AnAbsentKeyComparesAsAnEmptyValueAtVersionAndRevisionsZero) {
   s.put("present", "v");
   for (const CompareTarget t :
        {CompareTarget::version, CompareTarget::create_revision, CompareTarget::mod_revision}) {
-    EXPECT_TRUE(s.txn({number_cmp(t, CompareOp::equal, "absent", 0)}, {}).succeeded) << static_cast<int>(t);
-    EXPECT_FALSE(s.txn({number_cmp(t, CompareOp::greater, "absent", 0)}, {}).succeeded) << static_cast<int>(t);
-    EXPECT_FALSE(s.txn({number_cmp(t, CompareOp::equal, "present", 0)}, {}).succeeded) << static_cast<int>(t);
+    EXPECT_TRUE(s.txn({number_cmp(t, CompareOp::equal, "absent", 0)}, {}).succeeded)
+        << static_cast<int>(t);
+    EXPECT_FALSE(s.txn({number_cmp(t, CompareOp::greater, "absent", 0)}, {}).succeeded)
+        << static_cast<int>(t);
+    EXPECT_FALSE(s.txn({number_cmp(t, CompareOp::equal, "present", 0)}, {}).succeeded)
+        << static_cast<int>(t);
   }
   EXPECT_TRUE(s.txn({value_cmp(CompareOp::equal, "absent", "")}, {}).succeeded);
   EXPECT_TRUE(s.txn({value_cmp(CompareOp::less, "absent", "a")}, {}).succeeded);
@@ -477,8 +490,9 @@ TEST(DataModelReplies, RetainedReplyBytesMatchTheKeptRangeAndTxnReplies) {
   const OpResult range = s.run(op_from(range_op("a", kEveryKey)), 2);
   EXPECT_EQ(reply_bytes(range), (1 + 2 + kReplyBytesPerKey) + (1 + 3 + kReplyBytesPerKey));
   const OpResult txn = s.run(txn_of({}, {get_op("a"), range_op("b"), put_op("c", "z")}), 3);
-  EXPECT_EQ(reply_bytes(txn), (2 + kReplyBytesPerKey) + (kReplyBytesPerKey + 1 + 3 +
-                              kReplyBytesPerKey) + kReplyBytesPerKey);
+  EXPECT_EQ(reply_bytes(txn), (2 + kReplyBytesPerKey) +
+                                  (kReplyBytesPerKey + 1 + 3 + kReplyBytesPerKey) +
+                                  kReplyBytesPerKey);
   s.run(op_from(range_op("a", kEveryKey, 0, kRangeCountOnly)), 4);
   std::size_t kept = 0;
   for (const auto& [client, seq] : s.last_seq) {
@@ -586,8 +600,8 @@ std::string format_one_snapshot() {
       {"b", "2"}, {"\xff", "ff"}, {"a", "1"}, {"B", "big"}, {"", "empty"}};
   const std::vector<Session1> sessions = {{7, 3, true, "kept", 40}, {8, 1, false, "", 12}};
   msgpack::sbuffer buf;
-  msgpack::pack(buf, std::make_tuple(std::uint32_t{1}, InstanceId{41}, kv, sessions,
-                                     std::uint64_t{0}));
+  msgpack::pack(buf,
+                std::make_tuple(std::uint32_t{1}, InstanceId{41}, kv, sessions, std::uint64_t{0}));
   return std::string(buf.data(), buf.size());
 }
 
@@ -628,7 +642,8 @@ TEST(DataModelSnapshot, ParseRefusesFormatTwoRecordsKvpaxosdNeverWrites) {
 
   std::vector<std::pair<std::string, SnapshotRecord>> bad;
   bad.emplace_back("create after mod", good);
-  bad.back().second.key_revisions[0].create_revision = bad.back().second.key_revisions[0].mod_revision + 1;
+  bad.back().second.key_revisions[0].create_revision =
+      bad.back().second.key_revisions[0].mod_revision + 1;
   bad.emplace_back("mod after the store's revision", good);
   bad.back().second.key_revisions[1].mod_revision = good.revision + 1;
   bad.emplace_back("version zero", good);
@@ -679,8 +694,16 @@ TEST(DataModelKeys, InRangeTakesAKeyAloneAHalfOpenRangeOrEveryKeyFromTheStart) {
 }
 
 TEST(DataModelKeys, AKeyIsInItsPrefixsRangeExactlyWhenItHasThePrefix) {
-  const std::vector<std::string> keys = {"", "a", "ab", "a\xff", "a\xff\xff", "b", "\xff",
-                                         "\xff\x01", "\xff\xff", std::string("\0", 1),
+  const std::vector<std::string> keys = {"",
+                                         "a",
+                                         "ab",
+                                         "a\xff",
+                                         "a\xff\xff",
+                                         "b",
+                                         "\xff",
+                                         "\xff\x01",
+                                         "\xff\xff",
+                                         std::string("\0", 1),
                                          std::string("a\0", 2)};
   for (const std::string& prefix : keys) {
     for (const std::string& key : keys) {
@@ -720,8 +743,8 @@ TEST(DataModelWire, WireValuesIsWhatScanMsgpackCountsInTheEncodedOp) {
 
 TEST(DataModelWire, TheLargestLegalTxnDecodesAsAClientFrameAndAsALogOp) {
   const KvOp txn = largest_txn();
-  const ClientRequest request{1,   2,   1,   OpKind::txn, "", "", "", 0, 0,
-                              txn.compares, txn.success, txn.failure};
+  const ClientRequest request{1,  2, 1, OpKind::txn,  "",          "",
+                              "", 0, 0, txn.compares, txn.success, txn.failure};
   EXPECT_EQ(validate(request), "");
   EXPECT_EQ(scanned_values(encode(request)), 2576u);  // the figure codec.hpp gives
   Result<Body> decoded = decode(encode(request), kMaxClientFrameBytes);
@@ -767,8 +790,13 @@ TEST(DataModelWire, TheLargestValueAndKeyInARangeReplyFitAClientFrame) {
 
 ClientRequest request_of(OpKind op, const std::string& key, const std::string& value = "",
                          const std::string& range_end = "", std::uint8_t flags = 0) {
-  return ClientRequest{.client_id = 1, .seq = 1, .op = op, .key = key, .value = value,
-                       .range_end = range_end, .flags = flags};
+  return ClientRequest{.client_id = 1,
+                       .seq = 1,
+                       .op = op,
+                       .key = key,
+                       .value = value,
+                       .range_end = range_end,
+                       .flags = flags};
 }
 
 TEST(DataModelFrontDoor, ValidateRefusesWhatAnOpDoesNotTakeWithAClearReason) {
@@ -789,7 +817,8 @@ TEST(DataModelFrontDoor, ValidateRefusesWhatAnOpDoesNotTakeWithAClearReason) {
 
   const std::vector<std::tuple<std::string, ClientRequest, std::string>> cases = {
       {"value on get", request_of(OpKind::get, "k", "v"), "get takes no value"},
-      {"value on delete", request_of(OpKind::delete_range, "k", "v"), "delete_range takes no value"},
+      {"value on delete", request_of(OpKind::delete_range, "k", "v"),
+       "delete_range takes no value"},
       {"value on range", request_of(OpKind::range, "k", "v"), "range takes no value"},
       {"range_end on put", request_of(OpKind::put, "k", "v", "z"), "put takes no range_end"},
       {"range_end on get", request_of(OpKind::get, "k", "", "z"), "get takes no range_end"},
@@ -797,7 +826,8 @@ TEST(DataModelFrontDoor, ValidateRefusesWhatAnOpDoesNotTakeWithAClearReason) {
       {"flags on delete", request_of(OpKind::delete_range, "k", "", "", kRangeCountOnly),
        "delete_range takes no flags"},
       {"unknown flags", request_of(OpKind::range, "k", "", "", 4), "unknown range flags 4"},
-      {"range_end equal to key", request_of(OpKind::range, "k", "", "k"), "range_end must be above key"},
+      {"range_end equal to key", request_of(OpKind::range, "k", "", "k"),
+       "range_end must be above key"},
       {"range_end below key", request_of(OpKind::delete_range, "k", "", "a"),
        "range_end must be above key"},
       {"nested txn", nested, "may not hold another txn"},
@@ -820,7 +850,9 @@ TEST(DataModelFrontDoor, ValidateRefusesWhatAnOpDoesNotTakeWithAClearReason) {
     ASSERT_TRUE(std::holds_alternative<ErrorReply>(body.value())) << what;
     EXPECT_EQ(std::get<ErrorReply>(body.value()).code, ReplyCode::bad_request) << what;
   }
-  EXPECT_EQ(validate(request_of(OpKind::range, "a", "", kEveryKey, kRangeKeysOnly | kRangeCountOnly)), "");
+  EXPECT_EQ(
+      validate(request_of(OpKind::range, "a", "", kEveryKey, kRangeKeysOnly | kRangeCountOnly)),
+      "");
   EXPECT_EQ(validate(request_of(OpKind::delete_range, "\xff", "", prefix_end("\xff"))), "");
 }
 
@@ -857,10 +889,12 @@ TEST(DataModelBatch, ManyLargestTxnsAreSplitSoEveryEntryDecodes) {
   std::vector<std::string> all(kTxns, txn);
   ASSERT_FALSE(decode_entry(encode_batch(0, all)).ok()) << "unsplit, no replica could read it";
 
-  BatchPipeline pipeline(0, {.max_in_flight = 16, .max_batch_ops = 1024, .max_batch_bytes = 1 << 30});
+  BatchPipeline pipeline(0,
+                         {.max_in_flight = 16, .max_batch_ops = 1024, .max_batch_bytes = 1 << 30});
   Waiters waiters;
   for (ClientId c = 1; c <= kTxns; ++c) {
-    waiters[c] = Waiter{.seq = 1, .route = "r", .op = txn, .values = values, .place = Place::queued};
+    waiters[c] =
+        Waiter{.seq = 1, .route = "r", .op = txn, .values = values, .place = Place::queued};
     pipeline.push(c, Line::back);
   }
   // As the applier does: each applied instance frees its slot for the next batch.
