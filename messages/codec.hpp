@@ -46,9 +46,12 @@ static_assert(kMaxValueBytes + kMaxKeyBytes + kReplyBytesPerKey + 1024 <= kMaxCl
 //    acceptor's cap), 98,319 values; a PrepareFrom lists at most 16,384
 //    decided instances, a CatchUpRequest 256, a ForwardOps at most 65,536 ops
 //    (the array limit), one value each;
-//  - client: the largest is a FaultRequest or FaultReply naming all 63
-//    nodes, 72 values; a ClientRequest has 9.
-// codec_test.cpp builds each of these shapes and checks it decodes.
+//  - client: the largest is a ClientRequest of the largest transaction
+//    (kMaxTxnCompares compares, kMaxTxnOps ops per branch), 2,576 values;
+//    a FaultRequest or FaultReply naming all 63 nodes has 72, any other
+//    ClientRequest 16.
+// codec_test.cpp and data_model_test.cpp build each of these shapes and
+// check it decodes.
 inline constexpr std::size_t kMaxPeerMessageValues = 1 << 18;
 inline constexpr std::size_t kMaxClientMessageValues = 1 << 12;
 inline constexpr std::size_t kMsgpackBytesPerValue = 24;  // a msgpack::object

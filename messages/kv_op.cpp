@@ -18,7 +18,7 @@ constexpr std::uint8_t kBatchFormat = 1;
 
 // Value bounds checked before unpacking (codec.hpp says why): an op has at
 // most kMaxOpValues (a transaction of kMaxTxnOps ops per branch and
-// kMaxTxnCompares compares has 2,575); a batch stops adding ops at
+// kMaxTxnCompares compares has 2,574); a batch stops adding ops at
 // kMaxBatchValues, so it ends below that plus one op.
 constexpr MsgpackLimits kOpLimits{.max_values = kMaxOpValues, .max_depth = 4};
 constexpr MsgpackLimits kEntryLimits{.max_values = kMaxBatchValues + kMaxOpValues + 8,
