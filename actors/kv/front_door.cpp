@@ -39,6 +39,7 @@ std::string validate_op(OpKind op, const std::string& key, const std::string& va
   const bool takes_range = op == OpKind::delete_range || op == OpKind::range;
   if (!takes_value && !value.empty()) return std::string(op_name(op)) + " takes no value";
   if (!takes_range && !range_end.empty()) return std::string(op_name(op)) + " takes no range_end";
+  if (op < OpKind::get || op > OpKind::txn) return "unknown op " + std::to_string(static_cast<int>(op));
   if (op != OpKind::range && flags != 0) return std::string(op_name(op)) + " takes no flags";
   if ((flags & ~(kRangeKeysOnly | kRangeCountOnly)) != 0) {
     return "unknown range flags " + std::to_string(flags) + " (1: keys only, 2: count only)";
@@ -56,6 +57,9 @@ std::string validate_branch(const std::vector<RequestOp>& ops, const char* name)
   }
   for (const RequestOp& o : ops) {
     if (o.op == OpKind::txn) return "a txn may not hold another txn";
+    if (o.op != OpKind::range && o.limit != 0) {
+      return std::string("txn ") + name + " op: only range takes a limit";
+    }
     if (std::string why = validate_op(o.op, o.key, o.value, o.range_end, o.flags); !why.empty()) {
       return std::string("txn ") + name + " op: " + why;
     }
@@ -72,6 +76,7 @@ std::string validate(const ClientRequest& r) {
   if (std::string why = validate_op(r.op, r.key, r.value, r.range_end, r.flags); !why.empty()) {
     return why;
   }
+  if (r.op != OpKind::range && r.limit != 0) return std::string(op_name(r.op)) + " takes no limit";
   if (r.op != OpKind::txn) {
     if (!r.compares.empty() || !r.success.empty() || !r.failure.empty()) {
       return std::string(op_name(r.op)) + " takes no compares or branches (only txn does)";
@@ -84,6 +89,9 @@ std::string validate(const ClientRequest& r) {
            std::to_string(kMaxTxnCompares);
   }
   for (const Compare& c : r.compares) {
+    if (c.target > CompareTarget::mod_revision || c.op > CompareOp::greater) {
+      return "compare of an unknown target or operator";
+    }
     if (std::string why = size_refusal("compare key", c.key.size(), kMaxKeyBytes); !why.empty()) {
       return why;
     }

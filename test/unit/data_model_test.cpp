@@ -812,6 +812,13 @@ TEST(DataModelFrontDoor, ValidateRefusesWhatAnOpDoesNotTakeWithAClearReason) {
       value_cmp(CompareOp::equal, std::string(kMaxKeyBytes + 1, 'k'), ""));
   ClientRequest bad_branch_op = request_of(OpKind::txn, "");
   bad_branch_op.success.push_back({.op = OpKind::get, .key = "k", .value = "v"});
+  ClientRequest limit_on_get = request_of(OpKind::get, "k");
+  limit_on_get.limit = 3;
+  ClientRequest limit_in_txn = request_of(OpKind::txn, "");
+  limit_in_txn.failure.push_back({.op = OpKind::put, .key = "k", .value = "v", .limit = 3});
+  ClientRequest unknown_target = request_of(OpKind::txn, "");
+  unknown_target.compares.push_back(value_cmp(CompareOp::equal, "k", ""));
+  unknown_target.compares.back().target = static_cast<CompareTarget>(9);
   ClientRequest compares_on_put = request_of(OpKind::put, "k", "v");
   compares_on_put.compares.push_back(value_cmp(CompareOp::equal, "k", ""));
 
@@ -837,6 +844,10 @@ TEST(DataModelFrontDoor, ValidateRefusesWhatAnOpDoesNotTakeWithAClearReason) {
       {"oversized compare key", big_compare_key, "compare key of 65537 bytes exceeds the limit"},
       {"value on a txn's get", bad_branch_op, "txn success op: get takes no value"},
       {"compares on put", compares_on_put, "put takes no compares or branches"},
+      // Also for ops a peer forwards, which no codec check of a client frame sees.
+      {"limit on get", limit_on_get, "get takes no limit"},
+      {"limit on a txn's put", limit_in_txn, "txn failure op: only range takes a limit"},
+      {"unknown compare target", unknown_target, "unknown target or operator"},
   };
   for (const auto& [what, request, reason] : cases) {
     const std::string why = validate(request);
