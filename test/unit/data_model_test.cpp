@@ -123,7 +123,7 @@ struct Store {
   void fill(std::size_t n, const std::string& value = "v", ClientId client = 99) {
     std::uint64_t& seq = last_seq[client];
     for (std::size_t i = 0; i < n; ++i) {
-      char key[16];
+      char key[32];  // "k" and up to 20 digits
       std::snprintf(key, sizeof key, "k%05zu", i);
       ++seq;
       KvOp op = op_from(put_op(key, value));
