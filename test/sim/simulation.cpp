@@ -522,9 +522,12 @@ ActorLogic* Simulation::logic(NodeId node, Actor actor) {
 void Simulation::deliver(Address to, Address from, Body body) {
   if (!runnable(to.node)) return;
   if (paused(to.node)) {
-    // A stopped process does not read its sockets; the message waits.
+    // A stopped process does not read its sockets; the message waits, and
+    // dies with the process if it is rebuilt the moment its pause ends.
     at(nodes_[to.node].paused_until + microseconds(1),
-       [this, to, from, b = std::move(body)]() mutable { deliver(to, from, std::move(b)); });
+       [this, to, from, b = std::move(body), incarnation = nodes_[to.node].incarnation]() mutable {
+         if (nodes_[to.node].incarnation == incarnation) deliver(to, from, std::move(b));
+       });
     return;
   }
   ++result_.stats.events;
