@@ -120,6 +120,9 @@ void WatchHub::create(const WatchKey& key, const WatchRequest& request, std::uin
     return;
   }
   Watch w{.key = request.key, .range_end = request.range_end, .next = start, .acked = start - 1};
+  if (limits_.bug_skip_event_on_resume && request.start_revision != 0 && start <= revision) {
+    ++w.next;  // the planted bug (WatchLimits::bug_skip_event_on_resume)
+  }
   w.last_sent = now;
   w.last_heard = now;
   auto it = watches_.emplace(key, std::move(w)).first;

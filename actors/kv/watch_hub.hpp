@@ -52,6 +52,10 @@ struct WatchLimits {
   std::size_t max_response_events = 16'384;
   Duration progress_interval = std::chrono::seconds(2);
   Duration client_timeout = std::chrono::seconds(30);
+  // Simulator only: a watch created from a revision this node has already
+  // applied (a resume after a fail-over) skips that revision's event, to
+  // show that the simulator's watchers catch it.
+  bool bug_skip_event_on_resume = false;
 };
 
 // The bytes an event counts in the history, a window and a response.

@@ -42,11 +42,12 @@ int main(int argc, char** argv) {
   app.add_option("--bug", bug,
                  "Plant a bug to see it caught: none | amnesiac-acceptor | join-without-vote-floor "
                  "| execute-expired-sessions | reply-before-sync | restart-without-ballot-rule "
-                 "| delete-keeps-revision")
+                 "| delete-keeps-revision | watch-skips-event-on-resume")
       ->capture_default_str()
       ->check(CLI::IsMember({"none", "amnesiac-acceptor", "join-without-vote-floor",
                              "execute-expired-sessions", "reply-before-sync",
-                             "restart-without-ballot-rule", "delete-keeps-revision"}));
+                             "restart-without-ballot-rule", "delete-keeps-revision",
+                             "watch-skips-event-on-resume"}));
   app.add_option("--max-sessions", base.max_sessions,
                  "Sessions each applier keeps (0: 2 in every fourth seed, else the default)")
       ->capture_default_str();
@@ -65,6 +66,8 @@ int main(int argc, char** argv) {
   app.add_flag("--client-report", client_report,
                "Per seed and node: how the clients sticking to that node fared (ops answered, "
                "ops that ran out of their deadline, slowest answer)");
+  app.add_flag("!--no-watchers", base.watchers,
+               "Run without the simulated watchers (one or two per seed, checked against the log)");
   app.add_flag("-v,--verbose", verbose, "One summary line per seed");
   try {
     app.parse(argc, argv);
@@ -77,6 +80,9 @@ int main(int argc, char** argv) {
   if (bug == "reply-before-sync") base.bug = sim::PlantedBug::reply_before_sync;
   if (bug == "restart-without-ballot-rule") base.bug = sim::PlantedBug::restart_without_ballot_rule;
   if (bug == "delete-keeps-revision") base.bug = sim::PlantedBug::delete_keeps_revision;
+  if (bug == "watch-skips-event-on-resume") {
+    base.bug = sim::PlantedBug::watch_skips_event_on_resume;
+  }
 
 
   std::uint64_t failed = 0, ops = 0, unknown = 0, faults = 0, messages = 0;
@@ -137,6 +143,10 @@ int main(int argc, char** argv) {
                 << " --clients " << config.clients << " --keys " << config.keys
                 << " --active-ms " << config.active_ms << (config.nemesis ? "" : " --no-nemesis")
                 << (config.frequent_rebuilds ? " --frequent-rebuilds" : "")
+                << (config.crash_restarts ? " --crash-restart" : "")
+                << (config.multi_paxos ? "" : " --basic-paxos")
+                << (config.partial_partition ? " --partial-partition" : "")
+                << (config.watchers ? "" : " --no-watchers")
                 << (config.max_sessions > 0 ? " --max-sessions " + std::to_string(config.max_sessions) : "")
                 << " --bug " << bug << " -v\n";
       if (!history_dir.empty()) {

@@ -98,6 +98,44 @@ struct SimClient {
   std::map<std::string, std::string> seen;
 };
 
+// A watcher, as client/WatchStream behaves: one watch at one node at a
+// time; it acknowledges every response but the creation, and on silence, a
+// refusal or a cancel without compact_revision it creates the watch again at
+// the next node, with a new watch_id, from the revision after the last it
+// has seen everything up to. A compaction cancel makes it go on from
+// compact_revision at the same node, as a user would after reading again.
+struct SimWatcher {
+  std::string key;  // the range watched, as WatchRequest has it
+  std::string range_end;
+  int target = 0;  // the node it watches at
+  std::uint64_t watch_id = 0;  // the current watch's; older ones' responses are ignored
+  std::uint64_t watch_start = 1;  // the revision the current watch was asked to start at
+  // Every change in range up to this was delivered (WatchStream::revision()).
+  std::uint64_t revision = 0;
+  // What the current watch's stream has covered: its start - 1, then the
+  // highest revision it sent an event at or claimed to have looked to.
+  std::uint64_t stream_covered = 0;
+  Time last_heard{};  // from the current watch (or when it was asked for)
+  std::vector<WatchEvent> delivered;
+  // Revisions [first, last] a node's compacted history excused.
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> excused;
+  // Each connection is FIFO both ways: the time of its last delivery, by node.
+  std::map<NodeId, Time> to_node_clock;
+  std::map<NodeId, Time> from_node_clock;
+};
+
+// The watchers' timing: nodes send progress every kWatchProgress while a
+// watch is idle, so kWatchSilence without a message means the node is gone.
+constexpr auto kWatchProgress = std::chrono::milliseconds(50);
+constexpr auto kWatchSilence = std::chrono::milliseconds(300);
+
+std::string describe_event(const WatchEvent& e) {
+  return std::string(e.type == EventType::put ? "PUT" : "DELETE") + " \"" + e.kv.key + "\"" +
+         (e.type == EventType::put ? " = \"" + e.kv.value + "\"" : "") + " at revision " +
+         std::to_string(e.kv.mod_revision) + " (create " + std::to_string(e.kv.create_revision) +
+         ", version " + std::to_string(e.kv.version) + ")";
+}
+
 // ------------------------------------------------- the reference replay
 
 // The data model of docs/protocol.md ("Data model", "Revisions"), written
@@ -108,6 +146,9 @@ struct SimClient {
 struct ReferenceStore {
   KvMap kv;
   std::uint64_t revision = 0;
+  // Every change in order, as a watch of every key would see it: the one at
+  // revision r is events[r - 1].
+  std::vector<WatchEvent> events;
 
   void execute(const KvOp& op) {
     if (op.op != OpKind::txn) {
@@ -137,6 +178,7 @@ struct ReferenceStore {
     e.value = append ? e.value + value : value;
     e.mod_revision = revision;
     ++e.version;
+    events.push_back({EventType::put, {key, e.value, e.create_revision, revision, e.version}});
   }
 
   // range_end: empty, the key alone; "\0", every key from it; else [key, range_end).
@@ -154,6 +196,7 @@ struct ReferenceStore {
     for (const std::string& k : doomed) {
       ++revision;
       kv.erase(k);
+      events.push_back({EventType::del, {k, {}, 0, revision, 0}});
     }
   }
 
@@ -263,6 +306,19 @@ class Simulation {
   std::size_t max_sessions() const;  // each applier's, as configured for this seed
   void to_client(NodeId node, const ToClient& m);
 
+  // ---- watchers
+  void start_watchers();
+  void watcher_open(int w);
+  void watcher_send(int w, const WatchRequest& request);
+  void watcher_check(int w);
+  void watcher_fail_over(int w);
+  void to_watcher(NodeId node, const ToClient& m);
+  void watcher_receive(int w, NodeId node, WatchResponse r);
+  void watcher_compacted(SimWatcher& sw, NodeId node, const WatchResponse& r);
+  bool watcher_stream_ok(SimWatcher& sw, NodeId node, const WatchResponse& r);
+  bool watchers_caught_up() const;
+  bool check_watchers(const ReferenceStore& expected);
+
   // ---- nemesis
   void nemesis_step();
   void heal();
@@ -318,6 +374,7 @@ class Simulation {
   std::vector<int> side_;  // partition: nodes talk only within their side
   Weather weather_;
   std::vector<SimClient> clients_;
+  std::vector<SimWatcher> watchers_;
   HistoryRecorder history_;
 
   std::map<InstanceId, std::string> chosen_;
@@ -373,6 +430,17 @@ NodeSpec Simulation::spec(NodeId i) {
     return d.acceptor.bytes_on_disk() + d.decided.bytes_on_disk() +
            (d.snapshot ? d.snapshot->size() : 0);
   };
+  // Watches: progress often enough for the watchers' silence timeout, silent
+  // (abandoned) watches dropped within a second, and a history of 50-500
+  // events, small windows and responses, so that compaction cancels, full
+  // windows and split responses happen.
+  WatchLimits& watch = applier.watch;
+  watch.progress_interval = kWatchProgress;
+  watch.client_timeout = std::chrono::seconds(1);
+  watch.history_events = 50 + config_.seed * 7919 % 451;
+  watch.window_bytes = std::size_t{1024} << (config_.seed % 4);
+  watch.max_response_bytes = std::size_t{256} << (config_.seed / 4 % 3);
+  watch.bug_skip_event_on_resume = config_.bug == PlantedBug::watch_skips_event_on_resume;
   spec.planted_bug_no_restart_round = config_.bug == PlantedBug::restart_without_ballot_rule;
   return spec;
 }
@@ -522,9 +590,12 @@ ActorLogic* Simulation::logic(NodeId node, Actor actor) {
 void Simulation::deliver(Address to, Address from, Body body) {
   if (!runnable(to.node)) return;
   if (paused(to.node)) {
-    // A stopped process does not read its sockets; the message waits.
+    // A stopped process does not read its sockets; the message waits, and
+    // dies with the process if it is rebuilt the moment its pause ends.
     at(nodes_[to.node].paused_until + microseconds(1),
-       [this, to, from, b = std::move(body)]() mutable { deliver(to, from, std::move(b)); });
+       [this, to, from, b = std::move(body), incarnation = nodes_[to.node].incarnation]() mutable {
+         if (nodes_[to.node].incarnation == incarnation) deliver(to, from, std::move(b));
+       });
     return;
   }
   ++result_.stats.events;
@@ -845,6 +916,10 @@ void Simulation::client_timeout(int c, std::uint64_t attempt) {
 
 void Simulation::to_client(NodeId node, const ToClient& m) {
   nodes_[node].front_door->on_reply(m);  // as the FrontDoorThread does
+  if (m.route.starts_with("w")) {
+    to_watcher(node, m);
+    return;
+  }
   const int c = std::stoi(m.route.substr(1));
   Result<Body> body = decode(m.body);
   if (!body.ok()) {
@@ -934,6 +1009,203 @@ std::size_t Simulation::max_sessions() const {
   if (config_.max_sessions > 0) return config_.max_sessions;
   if (config_.bug == PlantedBug::execute_expired_sessions || config_.seed % 4 == 2) return 2;
   return ApplierOptions{}.max_sessions;
+}
+
+// ----------------------------------------------------------------- watchers
+
+// One watcher of every key, and in odd seeds one of a key's prefix, each
+// from revision 1 at its own node.
+void Simulation::start_watchers() {
+  if (!config_.watchers) return;
+  const int count = 1 + static_cast<int>(config_.seed % 2);
+  for (int w = 0; w < count; ++w) {
+    SimWatcher sw;
+    if (w == 0) {
+      sw.range_end = std::string(1, '\0');
+    } else {
+      sw.key = "k" + std::to_string(config_.seed / 2 % static_cast<std::uint64_t>(config_.keys));
+      sw.range_end = prefix_end(sw.key);
+    }
+    sw.target = (w + 1) % config_.nodes;
+    watchers_.push_back(std::move(sw));
+    at(now_ + std::chrono::milliseconds(w + 1), [this, w] {
+      watcher_open(w);
+      watcher_check(w);
+    });
+  }
+}
+
+// A new watch at the current target from the revision after the last one
+// everything was delivered up to.
+void Simulation::watcher_open(int w) {
+  SimWatcher& sw = watchers_[static_cast<std::size_t>(w)];
+  ++sw.watch_id;
+  sw.watch_start = sw.revision + 1;
+  sw.stream_covered = sw.revision;
+  sw.last_heard = now_;
+  watcher_send(w, WatchRequest{.watch_id = sw.watch_id,
+                               .key = sw.key,
+                               .range_end = sw.range_end,
+                               .start_revision = sw.revision + 1});
+}
+
+void Simulation::watcher_send(int w, const WatchRequest& request) {
+  SimWatcher& sw = watchers_[static_cast<std::size_t>(w)];
+  const auto node = static_cast<NodeId>(sw.target);
+  Time& last = sw.to_node_clock[node];
+  last = std::max(last, now_ + microseconds(std::uniform_int_distribution<int>(50, 500)(rng_)));
+  at(last, [this, w, node, frame = encode(request)] {
+    if (!runnable(node) || paused(node)) return;  // lost with the connection; silence tells
+    Outbox out;
+    nodes_[node].front_door->on_client_frame("w" + std::to_string(w), frame, out);
+    route(node, Actor::front_door, out);
+  });
+}
+
+// Every 10 ms: a node silent for kWatchSilence is given up for the next.
+void Simulation::watcher_check(int w) {
+  if (now_ - watchers_[static_cast<std::size_t>(w)].last_heard >= kWatchSilence) {
+    watcher_fail_over(w);
+  }
+  at(now_ + std::chrono::milliseconds(10), [this, w] { watcher_check(w); });
+}
+
+void Simulation::watcher_fail_over(int w) {
+  SimWatcher& sw = watchers_[static_cast<std::size_t>(w)];
+  sw.target = (sw.target + 1) % config_.nodes;
+  ++result_.stats.watch_failovers;
+  watcher_open(w);
+}
+
+// A node's response to a watcher: checked against the node's state as it
+// leaves, then delivered in order on the watcher's connection.
+void Simulation::to_watcher(NodeId node, const ToClient& m) {
+  const int w = std::stoi(m.route.substr(1));
+  Result<Body> body = decode(m.body);
+  if (!body.ok()) {
+    violation("a reply to a watcher did not decode: " + body.error());
+    return;
+  }
+  SimWatcher& sw = watchers_[static_cast<std::size_t>(w)];
+  Time& last = sw.from_node_clock[node];
+  last = std::max(last, now_ + microseconds(std::uniform_int_distribution<int>(50, 500)(rng_)));
+  if (auto* e = std::get_if<ErrorReply>(&body.value())) {
+    if (e->code == ReplyCode::bad_request) {
+      violation("n" + std::to_string(node + 1) + " refused a valid watch request: " + e->error);
+      return;
+    }
+    at(last, [this, w, node] {  // overloaded: as WatchStream, the next node
+      if (node == static_cast<NodeId>(watchers_[static_cast<std::size_t>(w)].target)) {
+        watcher_fail_over(w);
+      }
+    });
+    return;
+  }
+  auto* r = std::get_if<WatchResponse>(&body.value());
+  if (r == nullptr) {
+    violation("n" + std::to_string(node + 1) + " answered a watch request with neither a "
+              "WatchResponse nor an ErrorReply");
+    return;
+  }
+  const WatchHub& hub = nodes_[node].applier->watch_hub();
+  // A watch looks no further than the store, but a node behind the start a
+  // watch asked for (a resume at a lagging node) says it has looked up to
+  // start - 1: every change it was asked for below that, none.
+  const std::uint64_t looked_max =
+      std::max(nodes_[node].applier->revision(), sw.watch_start - 1);
+  if (r->watch_id == sw.watch_id && node == static_cast<NodeId>(sw.target) &&
+      r->revision > looked_max) {
+    violation("n" + std::to_string(node + 1) + " told watch " + std::to_string(r->watch_id) +
+              " (from revision " + std::to_string(sw.watch_start) + ") it had looked up to " +
+              "revision " + std::to_string(r->revision) + ", past its store's " +
+              std::to_string(nodes_[node].applier->revision()));
+    return;
+  }
+  if (r->compact_revision != 0 && r->compact_revision != hub.history_start()) {
+    violation("n" + std::to_string(node + 1) + " cancelled a watch as compacted to revision " +
+              std::to_string(r->compact_revision) + ", but its history starts at " +
+              std::to_string(hub.history_start()));
+    return;
+  }
+  at(last, [this, w, node, r = std::move(*r)]() mutable {
+    watcher_receive(w, node, std::move(r));
+  });
+}
+
+void Simulation::watcher_receive(int w, NodeId node, WatchResponse r) {
+  SimWatcher& sw = watchers_[static_cast<std::size_t>(w)];
+  if (node != static_cast<NodeId>(sw.target) || r.watch_id != sw.watch_id) return;  // left behind
+  trace(0x3a7c00 | static_cast<std::uint64_t>(w), r.revision);
+  sw.last_heard = now_;
+  if (r.canceled) {
+    if (r.compact_revision != 0) {
+      watcher_compacted(sw, node, r);
+      if (result_.ok) watcher_open(w);
+    } else {
+      watcher_fail_over(w);  // dropped or refused there: elsewhere
+    }
+    return;
+  }
+  if (!watcher_stream_ok(sw, node, r)) return;
+  for (const WatchEvent& e : r.events) {
+    if (e.kv.mod_revision <= sw.revision) continue;  // seen before a fail-over
+    sw.delivered.push_back(e);
+    sw.revision = e.kv.mod_revision;
+    ++result_.stats.watch_events;
+  }
+  sw.revision = std::max(sw.revision, r.revision);
+  if (!r.created) {
+    watcher_send(w,
+                 WatchRequest{.watch_id = sw.watch_id, .ack = true, .ack_revision = sw.revision});
+  }
+}
+
+// A compaction cancel is legal only where the node lacks the next revision
+// the watcher needs; the revisions up to compact_revision are then excused.
+void Simulation::watcher_compacted(SimWatcher& sw, NodeId node, const WatchResponse& r) {
+  if (r.compact_revision <= sw.revision + 1) {
+    violation("n" + std::to_string(node + 1) + " cancelled watch " + std::to_string(r.watch_id) +
+              " as compacted to revision " + std::to_string(r.compact_revision) +
+              ", but the watcher needed " + std::to_string(sw.revision + 1) + ", which it holds");
+    return;
+  }
+  ++result_.stats.watch_compactions;
+  sw.excused.emplace_back(sw.revision + 1, r.compact_revision - 1);
+  sw.revision = r.compact_revision - 1;
+}
+
+// One watch's stream: the creation confirms the start asked for, events lie
+// in the range, each above everything the stream covered before (its start
+// included), and a response covers at least its own events.
+bool Simulation::watcher_stream_ok(SimWatcher& sw, NodeId node, const WatchResponse& r) {
+  const std::string where =
+      "n" + std::to_string(node + 1) + "'s watch " + std::to_string(r.watch_id) +
+      (sw.key.empty() ? " of every key" : " of prefix \"" + sw.key + "\"");
+  if (r.created && r.revision != sw.stream_covered) {
+    violation(where + " was created at revision " + std::to_string(r.revision) + ", not " +
+              std::to_string(sw.stream_covered));
+    return false;
+  }
+  std::uint64_t covered = sw.stream_covered;
+  for (const WatchEvent& e : r.events) {
+    if (!in_range(e.kv.key, sw.key, sw.range_end)) {
+      violation(where + " sent an event out of its range: " + describe_event(e));
+      return false;
+    }
+    if (e.kv.mod_revision <= covered) {
+      violation(where + " sent " + describe_event(e) + " after it had covered revision " +
+                std::to_string(covered));
+      return false;
+    }
+    covered = e.kv.mod_revision;
+  }
+  if (r.revision < covered) {
+    violation(where + " said it had looked up to revision " + std::to_string(r.revision) +
+              ", below what it had covered: " + std::to_string(covered));
+    return false;
+  }
+  sw.stream_covered = r.revision;
+  return true;
 }
 
 // ------------------------------------------------------------------ nemesis
@@ -1125,6 +1397,51 @@ bool Simulation::settled() const {
     if (*applied != applied_log_.size()) return false;
     if (n.learner->decided_below() != *applied) return false;
   }
+  return watchers_caught_up();
+}
+
+// Every watcher has seen every change up to the live nodes' revision.
+bool Simulation::watchers_caught_up() const {
+  for (const SimWatcher& sw : watchers_) {
+    for (const SimNode& n : nodes_) {
+      if (!n.crashed && sw.revision < n.applier->revision()) return false;
+    }
+  }
+  return true;
+}
+
+// Each watcher received exactly the log's changes in its range, in order,
+// each once, but for the gaps compaction cancels excused, up to the end.
+bool Simulation::check_watchers(const ReferenceStore& expected) {
+  for (std::size_t w = 0; w < watchers_.size(); ++w) {
+    const SimWatcher& sw = watchers_[w];
+    const std::string who = "watcher w" + std::to_string(w);
+    const auto excused = [&sw](std::uint64_t revision) {
+      return std::any_of(sw.excused.begin(), sw.excused.end(), [revision](const auto& gap) {
+        return gap.first <= revision && revision <= gap.second;
+      });
+    };
+    std::vector<const WatchEvent*> want;
+    for (const WatchEvent& e : expected.events) {
+      if (in_range(e.kv.key, sw.key, sw.range_end) && !excused(e.kv.mod_revision)) {
+        want.push_back(&e);
+      }
+    }
+    for (std::size_t i = 0; i < std::max(want.size(), sw.delivered.size()); ++i) {
+      const WatchEvent* got = i < sw.delivered.size() ? &sw.delivered[i] : nullptr;
+      if (got != nullptr && i < want.size() && *got == *want[i]) continue;
+      violation(who + "'s event " + std::to_string(i + 1) + " is " +
+                (got != nullptr ? describe_event(*got) : "missing") + "; the log's is " +
+                (i < want.size() ? describe_event(*want[i]) : "none") + " (" +
+                std::to_string(sw.excused.size()) + " compaction gaps excused)");
+      return false;
+    }
+    if (sw.revision != expected.revision) {
+      violation(who + " saw every change up to revision " + std::to_string(sw.revision) +
+                ", the log ends at " + std::to_string(expected.revision));
+      return false;
+    }
+  }
   return true;
 }
 
@@ -1277,7 +1594,7 @@ bool Simulation::check_reply_revisions(const std::vector<HistoryOp>& all, const 
 
 void Simulation::final_checks() {
   const std::optional<Replay> replay = replay_log();
-  if (!replay || !check_node_states(replay->store)) return;
+  if (!replay || !check_node_states(replay->store) || !check_watchers(replay->store)) return;
   // History ops are in invocation order, so a client's n-th op has seq n.
   // An op answered session_expired that the log shows never ran is left
   // out, as a refused call is (the checker could not cope with hundreds of
@@ -1309,6 +1626,7 @@ SimResult Simulation::run() {
     clients_.push_back(cl);
     at(now_ + std::chrono::milliseconds(c), [this, c] { client_next(c); });
   }
+  start_watchers();
   if (config_.nemesis) at(now_ + std::chrono::milliseconds(200), [this] { nemesis_step(); });
   if (std::getenv("KVSIM_TRACE") != nullptr) {
     // Diagnosis: every N virtual ms, per node: applied, decided, held from,
@@ -1377,6 +1695,10 @@ SimResult Simulation::run() {
       }
       int busy = 0;
       for (const SimClient& c : clients_) busy += c.busy ? 1 : 0;
+      for (std::size_t w = 0; w < watchers_.size(); ++w) {
+        view += " w" + std::to_string(w) + " at n" + std::to_string(watchers_[w].target + 1) +
+                " saw up to revision " + std::to_string(watchers_[w].revision) + ";";
+      }
       violation("live nodes did not converge within " + std::to_string(config_.settle_ms) +
                 " ms of healing:" + view + " " + std::to_string(busy) + " clients waiting");
       break;
@@ -1410,7 +1732,8 @@ std::string summary(const SimConfig& config, const SimResult& r) {
     << r.stats.snapshots_installed << " snapshots installed, " << r.stats.sessions_expired
     << " sessions expired, " << r.stats.keys_deleted << " keys deleted, "
     << r.stats.cas_succeeded << " cases succeeded, " << r.stats.cas_failed << " failed, "
-    << r.stats.virtual_ms
+    << r.stats.watch_events << " watch events (" << r.stats.watch_failovers << " fail-overs, "
+    << r.stats.watch_compactions << " compaction gaps), " << r.stats.virtual_ms
     << " virtual ms";
   return s.str();
 }

@@ -37,7 +37,11 @@
 //     another returned has a revision at least as high (above, if a write);
 //   - every acknowledged op was executed exactly once in that log, every
 //     unknown one at most once, and a put's or append's argument never twice;
-//   - the client history is linearizable (test/history's checker).
+//   - the client history is linearizable (test/history's checker);
+//   - every watcher received exactly the log's change events in its range,
+//     in revision order, none twice, with no gap but those a compaction
+//     cancel excused (the node really no longer held the revision), up to
+//     the last revision.
 #pragma once
 
 #include <cstdint>
@@ -71,6 +75,10 @@ enum class PlantedBug {
   // revision: the delete is answered with the revision of the write before
   // it, and every replica agrees on the wrong count.
   delete_keeps_revision,
+  // Every node's WatchHub skips one event when a watch is created from a
+  // revision it has already applied: a watcher resuming after a fail-over
+  // misses the first change it asked for.
+  watch_skips_event_on_resume,
 };
 
 struct SimConfig {
@@ -104,6 +112,10 @@ struct SimConfig {
   // 2, so that sessions are evicted while clients run, the others the
   // default; execute_expired_sessions keeps 2 in every seed.
   std::size_t max_sessions = 0;
+  // Simulated watchers (one, or two in odd seeds): each watches every key or
+  // one key's prefix from revision 1, fails over as client/WatchStream does,
+  // and must receive exactly the log's changes in its range (final_checks).
+  bool watchers = true;
 };
 
 struct SimStats {
@@ -128,6 +140,11 @@ struct SimStats {
   std::uint64_t keys_deleted = 0;
   std::uint64_t cas_succeeded = 0;
   std::uint64_t cas_failed = 0;
+  // Watchers: events delivered (each once, in order), watches created again
+  // at another node, and gaps a node's compacted history excused.
+  std::uint64_t watch_events = 0;
+  std::uint64_t watch_failovers = 0;
+  std::uint64_t watch_compactions = 0;
   std::uint64_t instances = 0;  // decided log length at the end
   std::int64_t virtual_ms = 0;
 };
