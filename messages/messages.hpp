@@ -451,7 +451,8 @@ struct WatchRequest {
 // Node -> client, many per watch: `created` first, then events in revision
 // order, progress notifications (no events) every watch_progress_interval
 // while idle, and `canceled` last. revision: how far this watch has looked
-// (at most the node's store revision): every change in range up to it has
+// (at most the node's store revision, or start_revision - 1 on a node still
+// behind the start it was asked for): every change in range up to it has
 // been sent, so a client that resumes elsewhere starts at revision + 1. On a cancel for
 // compaction, compact_revision is the oldest revision the node still holds:
 // read the keys again and watch from there.
