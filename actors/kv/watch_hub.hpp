@@ -41,7 +41,7 @@ namespace kvpaxos {
 
 struct WatchLimits {
   std::size_t history_events = 100'000;
-  std::size_t history_bytes = 64 * 1024 * 1024;
+  std::size_t history_bytes = 16 * 1024 * 1024;
   std::size_t max_watches_per_route = 64;
   std::size_t max_watches = 10'000;
   std::size_t window_bytes = 4 * 1024 * 1024;

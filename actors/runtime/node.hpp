@@ -57,7 +57,7 @@ struct NodeConfig {
   // after a fail-over (the older ones answer "compacted"), and how often an
   // idle watch hears the current revision.
   std::size_t watch_history_revisions = 100'000;
-  std::size_t watch_history_bytes = 64 * 1024 * 1024;
+  std::size_t watch_history_bytes = 16 * 1024 * 1024;
   Duration watch_progress_interval = std::chrono::seconds(2);
   // A rebuilt node's proposer starts above this round (JoinBarrier).
   std::uint64_t initial_round = 0;

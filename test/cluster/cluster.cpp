@@ -83,6 +83,7 @@ Cluster::Cluster(ClusterOptions options)
     c.inproc_namespace = ns_;
     c.seed = options.seed * 1000 + i;
     c.proposer_options = options.proposer_options;
+    if (options.watch_history_bytes != 0) c.watch_history_bytes = options.watch_history_bytes;
     Result<std::unique_ptr<Node>> node = Node::start(ctx_, c);
     if (!node.ok()) throw std::runtime_error("cannot start test node: " + node.error());
     if (options.kv_service) client_endpoints_.push_back(node.value()->client_endpoint());

@@ -56,6 +56,8 @@ struct ClusterOptions {
   bool kv_service = false;     // applier + front door on tcp://127.0.0.1:<ephemeral>
   std::uint64_t seed = 1;
   ProposerOptions proposer_options{};
+  // The watch event history each node keeps (NodeConfig's default if 0).
+  std::size_t watch_history_bytes = 0;
 };
 
 class Cluster {

@@ -333,9 +333,12 @@ long resident_kib() {
 }
 
 // Large values to every server: the log is forgotten, so memory does not
-// grow with the amount written.
+// grow with the amount written. The watch history keeps the latest changes
+// up to its own byte bound (16 MiB a node by default, 48 MiB here, which
+// this test first caught as growth); it is held at 1 MiB here so that what
+// is measured is the log.
 TEST(KvService, LargeValuesDoNotGrowMemory) {
-  Cluster c({.nodes = 3, .kv_service = true});
+  Cluster c({.nodes = 3, .kv_service = true, .watch_history_bytes = 1024 * 1024});
   const std::string mb(1024 * 1024, 'x');
   std::vector<std::unique_ptr<Client>> clients;
   for (std::size_t i = 0; i < 3; ++i) {
