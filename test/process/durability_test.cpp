@@ -376,6 +376,12 @@ TEST(Durability, NodeDownDuringManyWritesRejoinsThroughASnapshot) {
   std::cout << "n3 caught up to " << n3.applied_below << " in "
             << std::chrono::duration<double>(std::chrono::steady_clock::now() - rejoin_started).count()
             << " s (snapshot at " << n3.snapshot_below << ")\n";
+  // The installed snapshot counts once it is written to n3's disk, which
+  // happens off the applier's thread and may come after the catch-up.
+  for (int i = 0; i < 100 && n3.snapshot_below == 0; ++i) {
+    std::this_thread::sleep_for(milliseconds(100));
+    if (Result<StatusReply> s = admin.status(cluster.endpoints()[2], milliseconds(1000)); s.ok()) n3 = *s;
+  }
   EXPECT_GT(n3.snapshot_below, 0u) << "n3 should have installed a snapshot";
 
   // Through n3 alone, every key reads as it does through n1 (both are
