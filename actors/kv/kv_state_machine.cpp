@@ -68,33 +68,19 @@ const std::string* KvStateMachine::value_of(std::string_view key) const {
 OpResult KvStateMachine::run_op(const KvOp& op) {
   OpResult result;
   ReplyBudget budget{.bytes = limits_.max_reply_bytes};
-  switch (op.op) {
-    case OpKind::get:
-      if (const std::string* v = value_of(op.key)) result.value = *v;
-      break;
-    case OpKind::put:
-    case OpKind::append:
-      write(op.key, op.value, op.op == OpKind::append);
-      break;
-    case OpKind::delete_range:
-      result.count = delete_range(op.key, op.range_end);
-      break;
-    case OpKind::range: {
-      OpResponse r;
-      read_range(op.key, op.range_end, op.limit, op.flags, budget, r);
-      result.kvs = std::move(r.kvs);
-      result.more = r.more;
-      result.count = r.count;
-      break;
-    }
-    case OpKind::txn: {
-      result.succeeded = std::all_of(op.compares.begin(), op.compares.end(),
-                                     [this](const Compare& c) { return holds(c); });
-      const std::vector<RequestOp>& branch = result.succeeded ? op.success : op.failure;
-      result.responses.reserve(branch.size());
-      for (const RequestOp& o : branch) result.responses.push_back(run_txn_op(o, budget));
-      break;
-    }
+  if (op.op == OpKind::txn) {
+    result.succeeded = std::all_of(op.compares.begin(), op.compares.end(),
+                                   [this](const Compare& c) { return holds(c); });
+    const std::vector<RequestOp>& branch = result.succeeded ? op.success : op.failure;
+    result.responses.reserve(branch.size());
+    for (const RequestOp& o : branch) result.responses.push_back(run_one(o, budget));
+  } else {
+    // A whole reply's budget: its first value or key always fits.
+    OpResponse r = run_one(op, budget);
+    result.value = std::move(r.value);
+    result.kvs = std::move(r.kvs);
+    result.more = r.more;
+    result.count = r.count;
   }
   result.revision = revision_;
   return result;
@@ -191,9 +177,11 @@ bool KvStateMachine::holds(const Compare& c) const {
   return false;
 }
 
-// A get whose value does not fit the reply's budget answers "" with `more`
-// set: read it alone.
-OpResponse KvStateMachine::run_txn_op(const RequestOp& op, ReplyBudget& budget) {
+// One op of a request or of a transaction's branch (KvOp or RequestOp: the
+// same fields). A get whose value does not fit the reply's budget answers
+// "" with `more` set: read it alone.
+template <typename Op>
+OpResponse KvStateMachine::run_one(const Op& op, ReplyBudget& budget) {
   OpResponse r{.op = op.op};
   switch (op.op) {
     case OpKind::get:

@@ -155,7 +155,8 @@ class KvStateMachine {
   void read_range(const std::string& key, const std::string& range_end, std::uint64_t limit,
                   std::uint8_t flags, ReplyBudget& budget, OpResponse& out) const;
   bool holds(const Compare& c) const;
-  OpResponse run_txn_op(const RequestOp& op, ReplyBudget& budget);
+  template <typename Op>
+  OpResponse run_one(const Op& op, ReplyBudget& budget);
   void touch(ClientId client, Session& s, InstanceId instance);
   void keep_reply(ClientId client, Session& s, OpResult reply);
   void drop_reply(ClientId client, Session& s);
