@@ -53,6 +53,7 @@ const char* op_word(OpKind op) {
     case OpKind::append: return "append";
     case OpKind::delete_range: return "del";
     case OpKind::txn: return "txn";
+    case OpKind::member: return "member";
   }
   return "op";
 }
@@ -72,7 +73,8 @@ std::string response_text(const RequestOp& op, const OpResponse& r) {
     case OpKind::delete_range: return std::to_string(r.count) + "\n";
     case OpKind::range: return range_text(r.kvs, r.count, op.flags);
     case OpKind::get: return r.value + "\n";
-    case OpKind::txn: break;
+    case OpKind::txn:
+    case OpKind::member: break;  // neither runs inside a txn
   }
   return {};
 }

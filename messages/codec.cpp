@@ -157,6 +157,7 @@ const char* to_string(MessageType t) {
     case MessageType::watch_request: return "WatchRequest";
     case MessageType::watch_response: return "WatchResponse";
     case MessageType::watch_from_client: return "WatchFromClient";
+    case MessageType::config_update: return "ConfigUpdate";
   }
   return "Unknown";
 }

@@ -47,9 +47,9 @@ static_assert(kMaxValueBytes + kMaxKeyBytes + kReplyBytesPerKey + 1024 <= kMaxCl
 //    decided instances, a CatchUpRequest 256, a ForwardOps at most 65,536 ops
 //    (the array limit), one value each;
 //  - client: the largest is a ClientRequest of the largest transaction
-//    (kMaxTxnCompares compares, kMaxTxnOps ops per branch), 2,576 values;
+//    (kMaxTxnCompares compares, kMaxTxnOps ops per branch), 2,586 values;
 //    a FaultRequest or FaultReply naming all 63 nodes has 72, any other
-//    ClientRequest 16.
+//    ClientRequest 26 (its MemberChange, empty but for a member op, is 10).
 // codec_test.cpp and data_model_test.cpp build each of these shapes and
 // check it decodes.
 inline constexpr std::size_t kMaxPeerMessageValues = 1 << 18;

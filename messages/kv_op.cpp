@@ -6,6 +6,28 @@
 
 namespace kvpaxos {
 
+KvOp KvOp::from(const ClientRequest& r) {
+  KvOp op{false,       r.client_id, r.seq,   r.ack,      r.op,      r.key,     r.value,
+          r.range_end, r.limit,     r.flags, r.compares, r.success, r.failure};
+  if (r.op == OpKind::member) {
+    msgpack::sbuffer buf;
+    msgpack::pack(buf, r.member);
+    op.value.assign(buf.data(), buf.size());
+  }
+  return op;
+}
+
+Result<MemberChange> KvOp::member_change() const {
+  if (op != OpKind::member) return Error{"not a member op"};
+  try {
+    MemberChange change;
+    msgpack::unpack(value.data(), value.size()).get().convert(change);
+    return change;
+  } catch (const std::exception& e) {
+    return Error{std::string("undecodable member change: ") + e.what()};
+  }
+}
+
 std::string encode_op(const KvOp& op) {
   msgpack::sbuffer buf;
   msgpack::pack(buf, op);
@@ -34,7 +56,7 @@ Result<msgpack::object_handle> unpack_within(std::string_view bytes, const Msgpa
 }
 
 bool known_op(const KvOp& op) {
-  return op.noop || (op.op >= OpKind::get && op.op <= OpKind::txn);
+  return op.noop || (op.op >= OpKind::get && op.op <= OpKind::member);
 }
 
 }  // namespace

@@ -13,7 +13,9 @@
 namespace kvpaxos {
 
 // The fields after `value` were added with the data model (delete_range,
-// range, txn); entries written before decode with them empty.
+// range, txn); entries written before decode with them empty. A member op
+// (OpKind::member) carries its MemberChange msgpack-encoded in `value`, so
+// that the ops of every other kind stay as short as they were.
 struct KvOp {
   bool noop = false;
   ClientId client_id = 0;
@@ -32,10 +34,9 @@ struct KvOp {
                  success, failure)
 
   static KvOp no_op() { return KvOp{.noop = true}; }
-  static KvOp from(const ClientRequest& r) {
-    return KvOp{false,       r.client_id, r.seq,   r.ack,      r.op,      r.key,     r.value,
-                r.range_end, r.limit,     r.flags, r.compares, r.success, r.failure};
-  }
+  static KvOp from(const ClientRequest& r);
+  // op == member: the change `value` carries; an error when it does not decode.
+  Result<MemberChange> member_change() const;
 };
 
 // The msgpack values encode_op(op) writes (each array and scalar counts

@@ -15,6 +15,7 @@
 #include <variant>
 #include <vector>
 
+#include "messages/membership.hpp"
 #include "messages/types.hpp"
 
 namespace kvpaxos {
@@ -277,7 +278,11 @@ inline constexpr std::uint8_t kProtocolVersion = 1;
 
 // delete_range, range and txn were added later (docs/protocol.md, "Data
 // model"); a node that predates them answers bad_request ("op").
-enum class OpKind : std::uint8_t { get = 1, put = 2, append = 3, delete_range = 4, range = 5, txn = 6 };
+// member (added with membership change): ClientRequest.member, a change of
+// the configuration (or a read of it) through the log.
+enum class OpKind : std::uint8_t {
+  get = 1, put = 2, append = 3, delete_range = 4, range = 5, txn = 6, member = 7
+};
 
 // range_end, as etcd has it: empty means the single key `key`; "\0" means
 // every key >= key; otherwise the keys in [key, range_end). prefix_end(p)
@@ -352,8 +357,9 @@ struct ClientRequest {
   std::vector<Compare> compares;    // txn: all must hold for `success` to run
   std::vector<RequestOp> success;   // txn
   std::vector<RequestOp> failure;   // txn
+  MemberChange member;              // member (added with membership change)
   MSGPACK_DEFINE(client_id, seq, ack, op, key, value, range_end, limit, flags, compares, success,
-                 failure)
+                 failure, member)
 };
 
 enum class ReplyCode : std::uint8_t {
@@ -383,7 +389,8 @@ struct OpResult {
   std::uint64_t count = 0;    // range: keys in range; delete_range: keys deleted
   bool succeeded = false;     // txn: the compares held and `success` ran
   std::vector<OpResponse> responses;  // txn: one per op of the branch that ran
-  MSGPACK_DEFINE(value, revision, kvs, more, count, succeeded, responses)
+  MemberResult member;        // member (added with membership change)
+  MSGPACK_DEFINE(value, revision, kvs, more, count, succeeded, responses, member)
   bool operator==(const OpResult&) const = default;
 };
 
@@ -400,19 +407,22 @@ struct ClientReply {
   std::uint64_t count = 0;
   bool succeeded = false;
   std::vector<OpResponse> responses;
+  MemberResult member;  // added with membership change
   MSGPACK_DEFINE(client_id, seq, code, value, error, revision, kvs, more, count, succeeded,
-                 responses)
+                 responses, member)
 
   static ClientReply ok(ClientId client, std::uint64_t seq, const OpResult& r) {
     return {client, seq, ReplyCode::ok, r.value, {}, r.revision, r.kvs, r.more, r.count,
-            r.succeeded, r.responses};
+            r.succeeded, r.responses, r.member};
   }
   static ClientReply refused(ClientId client, std::uint64_t seq, ReplyCode code, std::string error) {
     ClientReply reply{client, seq, code};
     reply.error = std::move(error);
     return reply;
   }
-  OpResult result() const { return {value, revision, kvs, more, count, succeeded, responses}; }
+  OpResult result() const {
+    return {value, revision, kvs, more, count, succeeded, responses, member};
+  }
 };
 
 // kvctl status. The node answers from its own state, without Paxos.
@@ -549,6 +559,17 @@ struct ToClient {
   MSGPACK_DEFINE(route, body, client_id, seq)
 };
 
+// applier -> local proposer, learner, acceptor and peer link (added with
+// membership change): the configurations of the instances from what the
+// applier has applied on, and how far they are known (applied + alpha). Sent
+// when a change is applied, a snapshot is installed, at start, and to the
+// proposer whenever known_below moved before a Propose.
+struct ConfigUpdate {
+  ConfigHistory history;
+  std::uint64_t alpha = 0;
+  MSGPACK_DEFINE(history, alpha)
+};
+
 // ------------------------------------------------------------------- the union
 
 // Stable wire tags. Never reuse a number.
@@ -560,7 +581,7 @@ enum class MessageType : std::uint8_t {
   local_progress = 25, peer_progress = 26, learner_progress = 27, instance_query = 28,
   instance_report = 29, from_client = 30, status_from_client = 31, fault_from_client = 32,
   to_client = 33, snapshot_needed = 34, snapshot_installed = 35, snapshot_saved = 36,
-  watch_from_client = 37,
+  watch_from_client = 37, config_update = 38,
   client_request = 100, client_reply = 101, status_request = 102, status_reply = 103,
   fault_request = 104, fault_reply = 105, error_reply = 106, watch_request = 107,
   watch_response = 108,
@@ -648,7 +669,9 @@ using Messages = MessageTable<
     // added later: watch (client wire, inproc)
     Tagged<MessageType::watch_request, WatchRequest>,
     Tagged<MessageType::watch_response, WatchResponse>,
-    Tagged<MessageType::watch_from_client, WatchFromClient>>;
+    Tagged<MessageType::watch_from_client, WatchFromClient>,
+    // added with membership change (inproc)
+    Tagged<MessageType::config_update, ConfigUpdate>>;
 static_assert(Messages::tags_unique(), "two messages share a wire tag");
 static_assert(Messages::types_unique(), "a struct appears twice in the message table");
 

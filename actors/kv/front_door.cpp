@@ -23,6 +23,7 @@ const char* op_name(OpKind op) {
     case OpKind::delete_range: return "delete_range";
     case OpKind::range: return "range";
     case OpKind::txn: return "txn";
+    case OpKind::member: return "member";
   }
   return "op";
 }

@@ -203,7 +203,8 @@ OpResponse KvStateMachine::run_one(const Op& op, ReplyBudget& budget) {
     case OpKind::range:
       read_range(op.key, op.range_end, op.limit, op.flags, budget, r);
       break;
-    case OpKind::txn:  // the front door refuses nested transactions
+    case OpKind::txn:     // the front door refuses nested transactions
+    case OpKind::member:  // and member ops inside one
       break;
   }
   return r;

@@ -262,8 +262,8 @@ TEST(MsgpackScan, MatchesWhatUnpackingBuilds) {
   Result<MsgpackShape> shape = scan_msgpack(request + "tail", {64, 8});
   ASSERT_TRUE(shape.ok()) << shape.error();
   EXPECT_EQ(shape->bytes, request.size());
-  EXPECT_EQ(shape->values, 16u);  // [tag, version, [twelve fields]]
-  EXPECT_FALSE(scan_msgpack(request, {15, 8}).ok()) << "one value over the bound";
+  EXPECT_EQ(shape->values, 26u);  // [tag, version, [twelve fields, [nine member fields]]]
+  EXPECT_FALSE(scan_msgpack(request, {25, 8}).ok()) << "one value over the bound";
   EXPECT_FALSE(scan_msgpack("\x91\x91\x91\x01", {64, 2}).ok()) << "three levels deep";
   EXPECT_TRUE(scan_msgpack("\x91\x91\x90", {64, 2}).ok()) << "an empty array opens no level";
   EXPECT_FALSE(scan_msgpack("\xc1", {64, 8}).ok());

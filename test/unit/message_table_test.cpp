@@ -41,7 +41,8 @@ using Pinned = WireTags<
     Pin<SnapshotSaved, 36>, Pin<ClientRequest, 100>, Pin<ClientReply, 101>,
     Pin<StatusRequest, 102>, Pin<StatusReply, 103>, Pin<FaultRequest, 104>,
     Pin<FaultReply, 105>, Pin<ErrorReply, 106>, Pin<WatchRequest, 107>, Pin<WatchResponse, 108>,
-    Pin<WatchFromClient, 37>>;
+    Pin<WatchFromClient, 37>,
+    Pin<ConfigUpdate, 38>>;
 
 TEST(MessageTable, EveryMessageIsPinned) {
   EXPECT_EQ(Pinned::size, std::variant_size_v<Body>);
