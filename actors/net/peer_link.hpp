@@ -13,6 +13,15 @@
 // transfer) and the peer link itself may be addressed from another node;
 // anything else is dropped.
 //
+// Membership: the peers are the members of the node's configuration history
+// (every configuration still in force for an instance this node may run),
+// by member id. A ConfigUpdate from this node's applier replaces them: frames
+// to or from an id that is no longer a member are dropped (a removed member
+// cannot reach this node's actors once the removal governs every instance
+// here), and a new member is reachable unless a fault reach set leaves it
+// out. The runner asks members_generation() after each local message and
+// connects to the endpoints of members() that it has no socket for.
+//
 // Identity: when the transport authenticates peers (CURVE), the runner passes
 // the node whose key the frame came with, and a frame whose header names
 // another sender, or another receiver than this node, is dropped and counted.
@@ -20,7 +29,9 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <optional>
+#include <set>
 #include <random>
 #include <string>
 #include <vector>
@@ -43,6 +54,7 @@ struct RefusedPeerFrames {
   std::uint64_t wrong_receiver = 0;  // header.to is not this node, or no such node
   std::uint64_t not_for_peers = 0;   // addressed to an actor peers may not reach
   std::uint64_t stale_progress = 0;  // piggybacked progress lower than already heard
+  std::uint64_t not_a_member = 0;    // from an id outside this node's configurations
 };
 
 struct PeerFrame {
@@ -52,7 +64,11 @@ struct PeerFrame {
 
 class PeerLink {
  public:
-  PeerLink(NodeId self, std::vector<std::string> names, std::uint64_t seed,
+  // The members of `config`; this node is one of them.
+  PeerLink(NodeId self, const ConfigHistory& config, std::uint64_t seed,
+           Duration heartbeat_interval = std::chrono::milliseconds(50));
+  // A fixed cluster: names[i] is member i's.
+  PeerLink(NodeId self, const std::vector<std::string>& names, std::uint64_t seed,
            Duration heartbeat_interval = std::chrono::milliseconds(50));
 
   // A local actor's frame for another node: the frame to send, or nothing.
@@ -67,27 +83,43 @@ class PeerLink {
   // Heartbeats due now.
   std::vector<PeerFrame> tick(Time now);
 
-  bool reachable(NodeId peer) const { return peer < n_ && reachable_[peer]; }
+  bool reachable(NodeId peer) const;
+  bool is_member(NodeId peer) const { return peers_.count(peer) != 0; }
+  // Every other member and its peer endpoint (empty when unknown), by id.
+  std::map<NodeId, std::string> members() const;
+  // Moves whenever members() changes.
+  std::uint64_t members_generation() const { return generation_; }
   double drop_rate() const { return drop_rate_; }
   std::uint64_t dropped() const { return dropped_; }
   const RefusedPeerFrames& refused() const { return refused_; }
 
  private:
+  struct Peer {
+    std::string name;
+    std::string endpoint;
+    bool reachable = true;
+    Time last_sent{};
+    LocalProgress progress{};
+  };
+
   bool drop();
-  void note_progress(NodeId peer, const FrameHeader& h, Outbox& out);
+  void note_progress(Peer& peer, NodeId id, const FrameHeader& h, Outbox& out);
+  void set_members(const ConfigHistory& config);
+  bool in_reach(const std::string& name) const;
   FaultReply apply_fault(const FaultRequest& r);
   std::vector<std::string> reach_names() const;
 
   NodeId self_;
-  std::size_t n_;
-  std::vector<std::string> names_;
+  std::string self_name_;
+  std::map<NodeId, Peer> peers_;  // every other member
+  std::uint64_t generation_ = 0;
   std::mt19937_64 rng_;
   Duration heartbeat_interval_;
-  std::vector<bool> reachable_;
+  // The fault reach set (kvctl fault reach): every member, or these names.
+  bool reach_all_ = true;
+  std::set<std::string> reach_;
   double drop_rate_ = 0.0;
   LocalProgress local_{};
-  std::vector<Time> last_sent_;
-  std::vector<LocalProgress> peer_progress_;
   std::uint64_t dropped_ = 0;
   RefusedPeerFrames refused_;
 };

@@ -457,18 +457,48 @@ PeerLinkThread::PeerLinkThread(zmq::context_t& ctx, std::string ns, NodeId self,
   router_.set(zmq::sockopt::handshake_ivl, kHandshakeMs);
   if (security != nullptr) make_curve_server(router_, security->node_key, peer_zap_domain(ns_));
   router_.bind(endpoints[self]);
-  endpoints_ = endpoints;
-  dealers_.resize(endpoints.size());
-  monitors_.resize(endpoints.size());
-  pinned_key_.assign(endpoints.size(), 0);
   for (NodeId peer = 0; peer < endpoints.size(); ++peer) {
-    if (peer != self) connect_dealer(peer);
+    if (peer == self) continue;
+    endpoints_[peer] = endpoints[peer];
+    connect_dealer(peer);
   }
+  members_generation_ = logic_.members_generation();
   thread_ = std::thread([this] { run(); });
 }
 
+void PeerLinkThread::sync_dealers() {
+  members_generation_ = logic_.members_generation();
+  const std::map<NodeId, std::string> members = logic_.members();
+  for (auto it = dealers_.begin(); it != dealers_.end();) {
+    auto m = members.find(it->first);
+    if (m == members.end() || m->second != endpoints_[it->first]) {
+      monitors_.erase(it->first);
+      endpoints_.erase(it->first);
+      it = dealers_.erase(it);  // closed: linger 0 (set_common), queued frames go
+    } else {
+      ++it;
+    }
+  }
+  for (const auto& [peer, endpoint] : members) {
+    if (dealers_.count(peer) != 0) continue;
+    if (endpoint.empty()) {
+      log::warn(log_prefix_ + "member " + std::to_string(peer) +
+                " has no peer endpoint in the configuration; not connecting to it");
+      continue;
+    }
+    if (security_ != nullptr && (peer >= security_->peer_keys.size() || security_->peer_keys[peer].empty())) {
+      log::error(log_prefix_ + "member " + std::to_string(peer) + " at " + endpoint +
+                 " has no CURVE key here; give every node its key in --peer-keys and restart it");
+      continue;
+    }
+    endpoints_[peer] = endpoint;
+    log::info(log_prefix_ + "connecting to member " + std::to_string(peer) + " at " + endpoint);
+    connect_dealer(peer);
+  }
+}
+
 void PeerLinkThread::connect_dealer(NodeId peer) {
-  monitors_[peer].reset();
+  monitors_.erase(peer);
   auto d = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::dealer);
   set_common(*d);
   d->set(zmq::sockopt::sndhwm, kPeerSendHwm);
@@ -491,7 +521,7 @@ void PeerLinkThread::connect_dealer(NodeId peer) {
       }
     }
   }
-  d->connect(endpoints_[peer]);
+  d->connect(endpoints_.at(peer));
   dealers_[peer] = std::move(d);
 }
 
@@ -506,7 +536,7 @@ void PeerLinkThread::on_handshake_event(NodeId peer) {
   log::info(log_prefix_ + "the CURVE handshake with node " + std::to_string(peer) +
             " failed; connecting again with its key " + std::to_string(pinned_key_[peer] + 1) +
             " of " + std::to_string(keys.size()) + " (a key rotation?)");
-  (void)zmq_socket_monitor(dealers_[peer]->handle(), nullptr, 0);
+  (void)zmq_socket_monitor(dealers_.at(peer)->handle(), nullptr, 0);
   connect_dealer(peer);
 }
 
@@ -516,7 +546,9 @@ PeerLinkThread::~PeerLinkThread() {
 }
 
 void PeerLinkThread::send_to_peer(const PeerFrame& f) {
-  if (!send_frames(*dealers_.at(f.header.to.node), encode_header(f.header), f.body)) {
+  auto dealer = dealers_.find(f.header.to.node);
+  if (dealer == dealers_.end() ||
+      !send_frames(*dealer->second, encode_header(f.header), f.body)) {
     stats_.dropped.fetch_add(1, std::memory_order_relaxed);  // queue full or peer unreachable
     return;
   }
@@ -541,6 +573,7 @@ void PeerLinkThread::on_local_message(std::vector<zmq::message_t> frames) {
   Outbox out;
   logic_.handle(header->from, std::move(body.value()), now, out);
   postbox_->send_all(out);
+  if (logic_.members_generation() != members_generation_) sync_dealers();
 }
 
 bool PeerLinkThread::on_peer_message() {
@@ -605,9 +638,9 @@ void PeerLinkThread::run() {
       items[0] = {inbox_.socket().handle(), 0, ZMQ_POLLIN, 0};
       items[1] = {router_.handle(), 0, ZMQ_POLLIN, 0};
       std::size_t watching = 0;
-      for (NodeId peer = 0; peer < monitors_.size(); ++peer) {
-        if (!monitors_[peer]) continue;
-        items[2 + watching] = {monitors_[peer]->handle(), 0, ZMQ_POLLIN, 0};
+      for (const auto& [peer, monitor] : monitors_) {
+        if (watching == watched.size()) break;
+        items[2 + watching] = {monitor->handle(), 0, ZMQ_POLLIN, 0};
         watched[watching++] = peer;
       }
       zmq::poll(items.data(), 2 + watching, std::chrono::milliseconds(poll_timeout_ms(next_tick)));

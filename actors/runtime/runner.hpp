@@ -15,6 +15,7 @@
 #include <array>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -182,6 +183,8 @@ class PeerLinkThread {
   void send_to_peer(const PeerFrame& f);
   void log_refusals();
   void connect_dealer(NodeId peer);
+  // Connects to members the link gained, closes the sockets of those it lost.
+  void sync_dealers();
   void on_handshake_event(NodeId peer);
 
 
@@ -193,15 +196,16 @@ class PeerLinkThread {
   std::string log_prefix_;
   Inbox inbox_;
   zmq::socket_t router_;
-  std::vector<std::unique_ptr<zmq::socket_t>> dealers_;  // by NodeId; null for self
-  std::vector<std::string> endpoints_;  // by NodeId
+  std::map<NodeId, std::unique_ptr<zmq::socket_t>> dealers_;  // every other member
+  std::map<NodeId, std::string> endpoints_;  // where each dealer connected
+  std::uint64_t members_generation_ = 0;     // of logic_.members() the dealers follow
   const TransportSecurity* security_;
   bool authenticated_;  // CURVE: frames carry the sender's node id (User-Id)
   // Key rotation: while a peer has more than one accepted key, its DEALER
   // is watched (a socket monitor) and, when the handshake fails, connected
-  // again pinning the peer's next key. By NodeId; null when not watched.
-  std::vector<std::unique_ptr<zmq::socket_t>> monitors_;
-  std::vector<std::size_t> pinned_key_;
+  // again pinning the peer's next key. By NodeId; only those watched.
+  std::map<NodeId, std::unique_ptr<zmq::socket_t>> monitors_;
+  std::map<NodeId, std::size_t> pinned_key_;
   std::uint64_t monitor_serial_ = 0;
   RefusedPeerFrames logged_;  // the refusals already logged
   Time next_refusal_log_{};
