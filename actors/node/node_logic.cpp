@@ -52,7 +52,7 @@ Result<NodeLogic> build_node_logic(const NodeSpec& spec, const StoredState& stor
   // by instance (500 ms stalls in bench/compare). The fallback is for
   // proposers that decide different instances (the PaxosPeer API).
   if (spec.kv) proposer.rival_quiet = Duration::zero();
-  logic.proposer = std::make_unique<Proposer>(self, n, spec.seed * 104729 + self + salt, proposer);
+  logic.proposer = std::make_unique<Proposer>(self, ConfigHistory::fixed(n), spec.seed * 104729 + self + salt, proposer);
   logic.proposer->raise_round(spec.initial_round);
   if (!spec.planted_bug_no_restart_round) {
     logic.proposer->raise_round(logic.acceptor->join_info().max_round);

@@ -60,7 +60,7 @@ TEST(Acceptor, ForgottenInstancesAreAnsweredAsForgotten) {
 
 struct ProposerRig {
   // Basic Paxos: one Prepare per instance (Multi-Paxos has its own tests).
-  Proposer p{/*self=*/1, /*cluster_size=*/3, /*seed=*/42, ProposerOptions{.multi_paxos = false}};
+  Proposer p{/*self=*/1, ConfigHistory::fixed(3), /*seed=*/42, ProposerOptions{.multi_paxos = false}};
   Outbox out;
   void handle(NodeId from, Body body, int ms) { p.handle({from, Actor::acceptor}, std::move(body), at(ms), out); }
 };

@@ -138,7 +138,7 @@ TEST(Acceptor, RebuiltRangePromiseDoesNotWrapOnAHugeReportedRound) {
 
 // Basic Paxos, node 1 of 3.
 struct ProposerRig {
-  Proposer p{/*self=*/1, /*cluster_size=*/3, /*seed=*/7, ProposerOptions{.multi_paxos = false}};
+  Proposer p{/*self=*/1, ConfigHistory::fixed(3), /*seed=*/7, ProposerOptions{.multi_paxos = false}};
   Outbox out;
   void handle(NodeId from, Body body, int ms) {
     p.handle({from, Actor::acceptor}, std::move(body), at(ms), out);
@@ -199,7 +199,7 @@ TEST(Proposer, IgnoresAPromiseReportingAValueAcceptedAtItsBallotOrAbove) {
 }
 
 TEST(Proposer, IgnoresAPromiseFromReportingAValueAcceptedAtItsBallot) {
-  Proposer p{/*self=*/1, /*cluster_size=*/3, /*seed=*/7};
+  Proposer p{/*self=*/1, ConfigHistory::fixed(3), /*seed=*/7};
   Outbox out;
   p.handle({1, Actor::applier}, Propose{4, "mine"}, at(0), out);
   const Ballot b = sent<PrepareFrom>(out).at(0).second.ballot;
