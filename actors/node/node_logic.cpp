@@ -35,12 +35,12 @@ Result<NodeLogic> build_node_logic(const NodeSpec& spec, const StoredState& stor
   LearnerOptions learner = spec.learner;
   learner.deliver_to_applier = spec.kv;
   learner.first_instance = first_instance;
-  logic.learner = std::make_unique<Learner>(self, n, learner);
+  logic.learner = std::make_unique<Learner>(self, ConfigHistory::fixed(n), learner);
   if (stored.durable) {
     Result<bool> recovered = logic.learner->recover(stored.decided_records, stored.decided_where);
     if (!recovered.ok()) {
       logic.decided_log_error = recovered.error();
-      logic.learner = std::make_unique<Learner>(self, n, learner);
+      logic.learner = std::make_unique<Learner>(self, ConfigHistory::fixed(n), learner);
       (void)logic.learner->recover({}, stored.decided_where);
     }
   }
