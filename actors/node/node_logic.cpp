@@ -12,11 +12,12 @@ Result<NodeLogic> build_node_logic(const NodeSpec& spec, const StoredState& stor
 
   if (stored.durable) {
     Result<std::unique_ptr<Acceptor>> acceptor =
-        Acceptor::recover(stored.acceptor_records, stored.acceptor_where, self, n);
+        Acceptor::recover(stored.acceptor_records, stored.acceptor_where, self, n,
+                          spec.member_incarnation);
     if (!acceptor.ok()) return Error{acceptor.error()};
     logic.acceptor = std::move(acceptor.value());
   } else {
-    logic.acceptor = std::make_unique<Acceptor>(self, n);
+    logic.acceptor = std::make_unique<Acceptor>(self, n, spec.member_incarnation);
   }
 
   InstanceId first_instance = 0;
