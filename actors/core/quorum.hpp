@@ -6,7 +6,11 @@
 // 1 (a cluster has this node) and at most kMaxClusterSize.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
+#include <vector>
+
+#include "messages/types.hpp"
 
 namespace kvpaxos {
 
@@ -25,6 +29,26 @@ constexpr std::size_t tolerated_failures(std::size_t n) { return n - majority(n)
 // Of n values sorted from the largest down, the index of the majority-th
 // largest: the highest value that a majority of nodes has reached.
 constexpr std::size_t majority_index(std::size_t n) { return majority(n) - 1; }
+
+// The member ids that answered one round (promised, accepted), ascending and
+// each once. Ids are permanent and grow with every member added, so they can
+// outgrow any fixed-width mask; a round has at most a few dozen answers.
+class VoteSet {
+ public:
+  // False when `id` was in already: a duplicated answer.
+  bool insert(NodeId id) {
+    const auto it = std::lower_bound(ids_.begin(), ids_.end(), id);
+    if (it != ids_.end() && *it == id) return false;
+    ids_.insert(it, id);
+    return true;
+  }
+  bool contains(NodeId id) const { return std::binary_search(ids_.begin(), ids_.end(), id); }
+  void clear() { ids_.clear(); }
+  const std::vector<NodeId>& ids() const { return ids_; }
+
+ private:
+  std::vector<NodeId> ids_;
+};
 
 static_assert(majority(1) == 1 && majority(2) == 2 && majority(3) == 2 && majority(4) == 3);
 static_assert(tolerated_failures(3) == 1 && tolerated_failures(4) == 1 && tolerated_failures(5) == 2);

@@ -12,11 +12,12 @@ Result<NodeLogic> build_node_logic(const NodeSpec& spec, const StoredState& stor
 
   if (stored.durable) {
     Result<std::unique_ptr<Acceptor>> acceptor =
-        Acceptor::recover(stored.acceptor_records, stored.acceptor_where, self, n);
+        Acceptor::recover(stored.acceptor_records, stored.acceptor_where, self, n,
+                          spec.member_incarnation);
     if (!acceptor.ok()) return Error{acceptor.error()};
     logic.acceptor = std::move(acceptor.value());
   } else {
-    logic.acceptor = std::make_unique<Acceptor>(self, n);
+    logic.acceptor = std::make_unique<Acceptor>(self, n, spec.member_incarnation);
   }
 
   InstanceId first_instance = 0;
@@ -35,12 +36,12 @@ Result<NodeLogic> build_node_logic(const NodeSpec& spec, const StoredState& stor
   LearnerOptions learner = spec.learner;
   learner.deliver_to_applier = spec.kv;
   learner.first_instance = first_instance;
-  logic.learner = std::make_unique<Learner>(self, n, learner);
+  logic.learner = std::make_unique<Learner>(self, ConfigHistory::fixed(n), learner);
   if (stored.durable) {
     Result<bool> recovered = logic.learner->recover(stored.decided_records, stored.decided_where);
     if (!recovered.ok()) {
       logic.decided_log_error = recovered.error();
-      logic.learner = std::make_unique<Learner>(self, n, learner);
+      logic.learner = std::make_unique<Learner>(self, ConfigHistory::fixed(n), learner);
       (void)logic.learner->recover({}, stored.decided_where);
     }
   }
@@ -52,7 +53,7 @@ Result<NodeLogic> build_node_logic(const NodeSpec& spec, const StoredState& stor
   // by instance (500 ms stalls in bench/compare). The fallback is for
   // proposers that decide different instances (the PaxosPeer API).
   if (spec.kv) proposer.rival_quiet = Duration::zero();
-  logic.proposer = std::make_unique<Proposer>(self, n, spec.seed * 104729 + self + salt, proposer);
+  logic.proposer = std::make_unique<Proposer>(self, ConfigHistory::fixed(n), spec.seed * 104729 + self + salt, proposer);
   logic.proposer->raise_round(spec.initial_round);
   if (!spec.planted_bug_no_restart_round) {
     logic.proposer->raise_round(logic.acceptor->join_info().max_round);

@@ -36,6 +36,10 @@ struct NodeSpec {
   // Starts of this node within one process's life (the simulator restarts
   // nodes in place); 0 for kvpaxosd. Salts the seeds.
   std::uint64_t incarnation = 0;
+  // The member incarnation written into the data dir at this member's first
+  // start (membership.hpp's MemberEntry::incarnation; 0 for the members of
+  // the first configuration): the acceptor's incarnation gate compares it.
+  std::uint64_t member_incarnation = 0;
   // The proposer starts above this round (kvpaxosd --join's survey).
   std::uint64_t initial_round = 0;
   ProposerOptions proposer;

@@ -20,11 +20,13 @@ constexpr std::uint64_t kMaxPromisedBytes = 32u << 20;
 Result<std::unique_ptr<Acceptor>> Acceptor::recover(const std::vector<std::string>& records,
                                                     const std::string& where,
                                                     std::optional<NodeId> self,
-                                                    std::size_t cluster_size) {
+                                                    std::size_t cluster_size,
+                                                    std::uint64_t incarnation) {
   auto acceptor = std::make_unique<Acceptor>();
   Acceptor& a = *acceptor;
   a.self_ = self;
   a.n_ = cluster_size;
+  a.incarnation_ = incarnation;
   a.persistent_ = true;
   for (const std::string& payload : records) {
     try {
@@ -236,7 +238,9 @@ bool Acceptor::acceptable(InstanceId instance, const Ballot& ballot, NodeId send
     ++refused_.round_above_max;  // promising it would leave proposers no ballot above
     return false;
   }
-  if (ballot.node >= n_) {
+  // With a history, member ids are not bounded by the first cluster's size
+  // (may_answer judges the sender).
+  if (!config_ && ballot.node >= n_) {
     ++refused_.ballot_of_non_member;
     return false;
   }
@@ -263,9 +267,46 @@ bool Acceptor::sane(const PrepareFrom& m) {
   return true;
 }
 
+void Acceptor::on_config_update(ConfigUpdate m) {
+  if (m.history.entries.empty()) return;
+  config_ = std::move(m.history);
+  const std::vector<NodeId> members = config_->all_members();
+  highest_member_ = members.empty() ? 0 : members.back();
+  bool voter_somewhere = false;
+  bool own_memory_somewhere = false;
+  for (const ConfigAt& e : config_->entries) {
+    const MemberEntry* me = self_ ? e.config.find(*self_) : nullptr;
+    if (me == nullptr || me->role != MemberRole::voter) continue;
+    voter_somewhere = true;
+    if (me->incarnation == 0 || me->incarnation == incarnation_) own_memory_somewhere = true;
+  }
+  gated_ = voter_somewhere && !own_memory_somewhere;
+}
+
+bool Acceptor::may_answer(NodeId sender) {
+  if (!config_) return true;
+  if (sender <= highest_member_ && !config_->is_member(sender)) {
+    ++refused_.removed_member;
+    return false;
+  }
+  if (gated_) {
+    ++refused_.incarnation_gate;
+    return false;
+  }
+  return true;
+}
+
 void Acceptor::handle(const Address& from, Body body, Time, Outbox& out) {
+  if (auto* c = std::get_if<ConfigUpdate>(&body)) {
+    if (self_ && from.node != *self_) {
+      ++refused_.local_only_from_peer;  // quorums and silences are this node's applier's word
+      return;
+    }
+    on_config_update(std::move(*c));
+    return;
+  }
   if (auto* m = std::get_if<Prepare>(&body)) {
-    if (!acceptable(m->instance, m->ballot, from.node)) return;
+    if (!acceptable(m->instance, m->ballot, from.node) || !may_answer(from.node)) return;
     // Below the vote floor this node's lost self may have voted: silence, as
     // if it were down (a "forgotten" answer would end the proposer's attempt).
     if (m->instance < vote_floor_ && m->instance >= forget_below_) {
@@ -274,14 +315,14 @@ void Acceptor::handle(const Address& from, Body body, Time, Outbox& out) {
     }
     out.push_back({{from.node, Actor::proposer}, on_prepare(*m)});
   } else if (auto* a = std::get_if<Accept>(&body)) {
-    if (!acceptable(a->instance, a->ballot, from.node)) return;
+    if (!acceptable(a->instance, a->ballot, from.node) || !may_answer(from.node)) return;
     if (a->instance < vote_floor_ && a->instance >= forget_below_) {
       ++abstained_;
       return;
     }
     out.push_back({{from.node, Actor::proposer}, on_accept(std::move(*a))});
   } else if (auto* p = std::get_if<PrepareFrom>(&body)) {
-    if (!acceptable(p->from, p->ballot, from.node) || !sane(*p)) return;
+    if (!acceptable(p->from, p->ballot, from.node) || !sane(*p) || !may_answer(from.node)) return;
     // A range reaching below the vote floor covers instances this node must
     // not vote in yet: silence, as for a Prepare there.
     if (p->from < vote_floor_ && repairing()) {

@@ -34,6 +34,23 @@
 // acceptor starts with a range promise at the floor for a ballot above every
 // round the others reported: such a leader is rejected and must run phase 1
 // again, this time counting the new acceptor's real state.
+//
+// Membership (../shared/MEMBERSHIP.md 3.5, 3.6): once this node's applier
+// sent its ConfigHistory (ConfigUpdate, from this node only), the acceptor
+// (a) leaves Prepare, PrepareFrom and Accept of a removed member unanswered:
+// a sender that no entry of the history holds while its id is below the
+// highest id the history knows (ids are allocated in increasing order and
+// never reused, so it was a member once and has left). An id above every
+// known one is answered: a member added by a change this node has not
+// applied yet. Silence is safe (it is a node that is down), and it keeps a
+// removed node's campaigns from pre-empting the current leader.
+// (b) votes only with the memory it was promoted with: while every
+// configuration of the history that names this node a voter records an
+// incarnation other than 0 and other than this node's own, it answers no
+// Prepare, PrepareFrom or Accept. A learner wiped and restarted while being
+// promoted has a new incarnation and a blank acceptor, which must never vote
+// where its promoted self might have. (0 is the members of the first
+// configuration, never gated; a node that is a voter nowhere is not asked.)
 #pragma once
 
 #include <map>
@@ -45,6 +62,7 @@
 #include "actors/core/actor.hpp"
 #include "actors/core/cluster_config.hpp"
 #include "actors/paxos/proposer.hpp"
+#include "messages/membership.hpp"
 
 namespace kvpaxos {
 
@@ -67,15 +85,19 @@ struct AcceptorRecord {
 // rebuilt with --join could vote again where its lost self had voted.
 inline constexpr InstanceId kMaxInstance = InstanceId{1} << 62;
 
-// Peer input the acceptor refused (left unanswered) because no correct node
-// sends it, per reason. Nothing in the acceptor's state changes for them.
+// Peer input the acceptor refused (left unanswered), per reason. Nothing in
+// the acceptor's state changes for them. total() sums the reasons no correct
+// node causes; the last two are not in it (a removed node that has not
+// learned it yet, this node's own incarnation gate).
 struct AcceptorRefusals {
   std::uint64_t instance_above_max = 0;    // instance (or PrepareFrom.from) above kMaxInstance
   std::uint64_t round_above_max = 0;       // ballot round above kMaxBallotRound
   std::uint64_t ballot_of_non_member = 0;  // ballot.node >= the cluster's size
   std::uint64_t ballot_of_other_node = 0;  // ballot.node is not the sending node
   std::uint64_t unsorted_decided = 0;      // PrepareFrom.decided not increasing, or below from
-  std::uint64_t local_only_from_peer = 0;  // ForgetBelow from another node
+  std::uint64_t local_only_from_peer = 0;  // ForgetBelow or ConfigUpdate from another node
+  std::uint64_t removed_member = 0;        // Prepare, PrepareFrom or Accept of a removed member
+  std::uint64_t incarnation_gate = 0;      // ... while this node may not vote (see above)
   std::uint64_t total() const {
     return instance_above_max + round_above_max + ballot_of_non_member + ballot_of_other_node + unsorted_decided +
            local_only_from_peer;
@@ -89,8 +111,10 @@ class Acceptor final : public ActorLogic {
   // ForgetBelow from other nodes; without (older callers) it bounds ballots
   // by the largest cluster and cannot tell its own learner from a peer's.
   // Either way it refuses a ballot that is not its sender's.
+  // `incarnation`: this node's own (see the incarnation gate above).
   Acceptor() = default;
-  Acceptor(NodeId self, std::size_t cluster_size) : self_(self), n_(cluster_size) {}
+  Acceptor(NodeId self, std::size_t cluster_size, std::uint64_t incarnation = 0)
+      : self_(self), n_(cluster_size), incarnation_(incarnation) {}
   // Durable: rebuilt from the records its log held (`where` names the log
   // in errors). From then on every promise and accept it makes is handed
   // out by take_writes(), and the runner persists it before any reply of
@@ -98,7 +122,8 @@ class Acceptor final : public ActorLogic {
   static Result<std::unique_ptr<Acceptor>> recover(const std::vector<std::string>& records,
                                                    const std::string& where,
                                                    std::optional<NodeId> self = std::nullopt,
-                                                   std::size_t cluster_size = kMaxClusterSize);
+                                                   std::size_t cluster_size = kMaxClusterSize,
+                                                   std::uint64_t incarnation = 0);
 
   Writes take_writes() override;
   bool durable() const override { return persistent_; }
@@ -137,6 +162,8 @@ class Acceptor final : public ActorLogic {
   InstanceId range_from() const { return range_from_; }
   Ballot range_ballot() const { return range_ballot_; }
   const AcceptorRefusals& refused() const { return refused_; }
+  // Whether the incarnation gate holds this node's votes back now.
+  bool gated() const { return gated_; }
 
  private:
   struct InstanceState {
@@ -153,9 +180,17 @@ class Acceptor final : public ActorLogic {
   // False (and counted) for a ballot no correct proposer at `sender` issues.
   bool acceptable(InstanceId instance, const Ballot& ballot, NodeId sender);
   bool sane(const PrepareFrom& m);
+  void on_config_update(ConfigUpdate m);
+  // False (and counted) while the membership rules above keep it silent.
+  bool may_answer(NodeId sender);
 
   std::optional<NodeId> self_;
-  std::size_t n_ = kMaxClusterSize;
+  std::size_t n_ = kMaxClusterSize;  // bounds ballots' node ids until the history is known
+  std::uint64_t incarnation_ = 0;
+  // From this node's last ConfigUpdate; none before the first.
+  std::optional<ConfigHistory> config_;
+  NodeId highest_member_ = 0;  // the highest id config_ knows
+  bool gated_ = false;         // the incarnation gate, as of config_
   std::map<InstanceId, InstanceState> instances_;
   bool persistent_ = false;            // false: in memory only
   Writes pending_;                     // for take_writes()

@@ -79,16 +79,25 @@ std::optional<std::string> FirstStartSurvey::progress_line(Time now) {
 
 // ---- JoinSurvey
 
-JoinSurvey::JoinSurvey(NodeId self, std::vector<Member> members, Duration timeout, Time start)
-    : self_(self),
-      members_(std::move(members)),
-      timeout_(timeout),
-      start_(start),
-      answered_(members_.size(), {false, false}),
-      next_ask_(start),
+ConfigHistory bootstrap_history(const std::vector<Member>& members) {
+  ConfigHistory history = ConfigHistory::fixed(members.size());
+  for (MemberEntry& m : history.entries.front().config.members) {
+    m.name = members[m.id].name;
+    m.peer_endpoint = members[m.id].endpoint;
+  }
+  return history;
+}
+
+// A member in several entries is named as the latest one has it.
+JoinSurvey::JoinSurvey(NodeId self, const ConfigHistory& config, Duration timeout, Time start)
+    : self_(self), timeout_(timeout), start_(start), next_ask_(start),
       next_progress_(start + kProgressEvery) {
-  assert(self_ < members_.size());
-  answered_[self_] = {true, true};
+  assert(config.is_member(self_));
+  for (const ConfigAt& entry : config.entries) {
+    for (const MemberEntry& m : entry.config.members) {
+      if (m.id != self_) peers_[m.id] = Peer{m.name, m.peer_endpoint, {}};
+    }
+  }
 }
 
 void JoinSurvey::tick(Time now, Outbox& out) {
@@ -101,17 +110,19 @@ void JoinSurvey::tick(Time now, Outbox& out) {
     return;
   }
   if (now < next_ask_) return;
-  for (NodeId peer = 0; peer < members_.size(); ++peer) {
+  for (const auto& [id, peer] : peers_) {
     for (std::size_t k = 0; k < kAsked.size(); ++k) {
-      if (!answered_[peer][k]) out.push_back({{peer, kAsked[k]}, JoinQuery{}});
+      if (!peer.answered[k]) out.push_back({{id, kAsked[k]}, JoinQuery{}});
     }
   }
   next_ask_ = now + kAskEvery;
 }
 
 void JoinSurvey::handle(const Address& from, const Body& body) {
-  if (done() || from.node >= members_.size() || from.node == self_) return;
-  const std::string& name = members_[from.node].name;
+  const auto it = peers_.find(from.node);
+  if (done() || it == peers_.end()) return;
+  Peer& peer = it->second;
+  const std::string& name = peer.name;
   if (std::holds_alternative<JoinQuery>(body)) {
     failure_ = Error{name + " is being rebuilt at the same time; rebuild one node at a time "
                      "(stop one of the two --join runs, and start it again once the other has "
@@ -130,7 +141,7 @@ void JoinSurvey::handle(const Address& from, const Body& body) {
                      " (after the next snapshots; writes make them come sooner)"};
     return;
   }
-  answered_[from.node][static_cast<std::size_t>(asked - kAsked.begin())] = true;
+  peer.answered[static_cast<std::size_t>(asked - kAsked.begin())] = true;
   barrier_.vote_floor = std::max(barrier_.vote_floor, info->instance_bound);
   barrier_.max_round = std::max(barrier_.max_round, info->max_round);
 }
@@ -149,20 +160,17 @@ Result<JoinBarrier> JoinSurvey::result() const {
 
 std::string JoinSurvey::missing() const {
   std::string names;
-  for (NodeId peer = 0; peer < members_.size(); ++peer) {
-    if (std::all_of(answered_[peer].begin(), answered_[peer].end(), [](bool a) { return a; })) {
-      continue;
-    }
-    names += (names.empty() ? "" : ", ") + members_[peer].name + " (" + members_[peer].endpoint +
-             ")";
+  for (const auto& [id, peer] : peers_) {
+    if (std::all_of(peer.answered.begin(), peer.answered.end(), [](bool a) { return a; })) continue;
+    names += (names.empty() ? "" : ", ") + peer.name + " (" + peer.endpoint + ")";
   }
   return names;
 }
 
 std::size_t JoinSurvey::unanswered() const {
   std::size_t count = 0;
-  for (const auto& actors : answered_) {
-    count += static_cast<std::size_t>(std::count(actors.begin(), actors.end(), false));
+  for (const auto& [id, peer] : peers_) {
+    count += static_cast<std::size_t>(std::count(peer.answered.begin(), peer.answered.end(), false));
   }
   return count;
 }

@@ -15,12 +15,14 @@
 #pragma once
 
 #include <array>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "actors/core/cluster_config.hpp"
 #include "messages/codec.hpp"
+#include "messages/membership.hpp"
 #include "messages/messages.hpp"
 #include "messages/result.hpp"
 
@@ -86,7 +88,12 @@ struct JoinBarrier {
   std::uint64_t max_round = 0;  // the largest ballot round any answer reported
 };
 
-// The --join barrier: asks every other node's acceptor and proposer
+// The first configuration, as the --cluster list gives it: member i is the
+// list's i-th, a voter, known for every instance.
+ConfigHistory bootstrap_history(const std::vector<Member>& members);
+
+// The --join barrier: asks every other member's acceptor and proposer (every
+// member of any entry of the history, learners too)
 // (JoinQuery, again every 200 ms until that actor answered) and waits for all
 // of them. It ends with the barrier once all answered, or with an error that
 // tells the operator what to do: `timeout` passed with someone silent,
@@ -99,7 +106,7 @@ struct JoinBarrier {
 // only raise the floor), and a repairing flag in it still refuses.
 class JoinSurvey {
  public:
-  JoinSurvey(NodeId self, std::vector<Member> members, Duration timeout, Time start);
+  JoinSurvey(NodeId self, const ConfigHistory& config, Duration timeout, Time start);
 
   // Queries due at `now`; ends the survey with an error once `timeout` has
   // passed since `start` without every answer.
@@ -122,13 +129,18 @@ class JoinSurvey {
   static constexpr std::array<Actor, 2> kAsked = {Actor::acceptor, Actor::proposer};
   std::size_t unanswered() const;
 
+  // One other member: how the operator knows it, and answered[k] iff
+  // kAsked[k] of it answered.
+  struct Peer {
+    std::string name;
+    std::string endpoint;
+    std::array<bool, kAsked.size()> answered{};
+  };
+
   const NodeId self_;
-  const std::vector<Member> members_;
   const Duration timeout_;
   const Time start_;
-  // answered_[peer][k] iff kAsked[k] of `peer` answered; this node's own
-  // actors count as answered (nobody asks them).
-  std::vector<std::array<bool, kAsked.size()>> answered_;
+  std::map<NodeId, Peer> peers_;  // by member id; this node is not one (nobody asks it)
   // The maxima over every answer handled: never decrease.
   JoinBarrier barrier_;
   std::optional<Error> failure_;  // set once: the survey is over

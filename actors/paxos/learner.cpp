@@ -10,18 +10,53 @@
 
 namespace kvpaxos {
 
-Learner::Learner(NodeId self, std::size_t cluster_size, LearnerOptions options)
+Learner::Learner(NodeId self, ConfigHistory config, LearnerOptions options)
     : self_(self),
-      n_(cluster_size),
+      config_(std::move(config)),
       options_(options),
-      done_below_(cluster_size, 0),
-      peer_decided_below_(cluster_size, 0),
-      peer_forget_below_(cluster_size, 0),
-      catch_up_answered_(cluster_size),
       held_from_(options.first_instance),
       decided_below_(options.first_instance),
       next_deliver_(options.first_instance) {
-  done_below_[self_] = options.first_instance;
+  track_members();
+  members_[self_].done_below = options.first_instance;
+}
+
+// A member that joins starts at zero (it counts as done with nothing until it
+// reports); one that left the history no longer holds forgetting back.
+void Learner::track_members() {
+  const std::vector<NodeId> ids = config_.all_members();
+  std::erase_if(members_, [&ids, this](const auto& entry) {
+    return entry.first != self_ && !std::binary_search(ids.begin(), ids.end(), entry.first);
+  });
+  for (NodeId id : ids) members_.try_emplace(id);
+  members_.try_emplace(self_);
+}
+
+void Learner::on_config_update(ConfigUpdate m, Outbox& out) {
+  if (m.history.entries.empty()) return;
+  config_ = std::move(m.history);
+  track_members();
+  recompute_forget_point(out);
+}
+
+void Learner::on_peer_progress(const PeerProgress& m, Outbox& out) {
+  if (m.node == self_) return;
+  const auto it = members_.find(m.node);
+  if (it == members_.end()) {
+    ++refused_.non_member;
+    return;
+  }
+  MemberProgress& peer = it->second;
+  peer.done_below = std::max(peer.done_below, m.done_below);
+  peer.decided_below = std::max(peer.decided_below, m.decided_below);
+  peer.forget_below = std::max(peer.forget_below, m.forget_below);
+  recompute_forget_point(out);
+}
+
+InstanceId Learner::lowest_done() const {
+  InstanceId lowest = ~InstanceId{0};
+  for (const auto& [id, m] : members_) lowest = std::min(lowest, m.done_below);
+  return lowest;
 }
 
 namespace {
@@ -31,7 +66,7 @@ namespace {
 bool local_only(const Body& body) {
   return std::holds_alternative<LocalDone>(body) || std::holds_alternative<PeerProgress>(body) ||
          std::holds_alternative<SnapshotInstalled>(body) ||
-         std::holds_alternative<InstanceQuery>(body);
+         std::holds_alternative<InstanceQuery>(body) || std::holds_alternative<ConfigUpdate>(body);
 }
 }  // namespace
 
@@ -45,14 +80,13 @@ void Learner::handle(const Address& from, Body body, Time now, Outbox& out) {
   } else if (auto* c = std::get_if<CatchUpRequest>(&body)) {
     on_catch_up(from.node, *c, now, out);
   } else if (auto* l = std::get_if<LocalDone>(&body)) {
-    done_below_[self_] = std::max(done_below_[self_], l->done_below);
+    InstanceId& done = members_.at(self_).done_below;
+    done = std::max(done, l->done_below);
     recompute_forget_point(out);
   } else if (auto* p = std::get_if<PeerProgress>(&body)) {
-    if (p->node >= n_ || p->node == self_) return;
-    done_below_[p->node] = std::max(done_below_[p->node], p->done_below);
-    peer_decided_below_[p->node] = std::max(peer_decided_below_[p->node], p->decided_below);
-    peer_forget_below_[p->node] = std::max(peer_forget_below_[p->node], p->forget_below);
-    recompute_forget_point(out);
+    on_peer_progress(*p, out);
+  } else if (auto* u = std::get_if<ConfigUpdate>(&body)) {
+    on_config_update(std::move(*u), out);
   } else if (auto* i = std::get_if<SnapshotInstalled>(&body)) {
     on_snapshot_installed(i->instance, out);
   } else if (auto* q = std::get_if<InstanceQuery>(&body)) {
@@ -150,8 +184,13 @@ void Learner::deliver(Outbox& out) {
 // The answer is bounded (see LearnerOptions): a 19-byte request once got
 // 8 MiB back, and any number of requests got as many answers.
 void Learner::on_catch_up(NodeId from, const CatchUpRequest& m, Time now, Outbox& out) {
-  if (from >= n_ || from == self_) return;
-  std::optional<Time>& answered = catch_up_answered_[from];
+  if (from == self_) return;
+  const auto member = members_.find(from);
+  if (member == members_.end()) {
+    ++refused_.non_member;
+    return;
+  }
+  std::optional<Time>& answered = member->second.catch_up_answered;
   if (answered && now - *answered < options_.catch_up_interval / 2) {
     ++refused_.catch_up_too_often;  // or a duplicate of the last request
     return;
@@ -170,16 +209,23 @@ void Learner::on_catch_up(NodeId from, const CatchUpRequest& m, Time now, Outbox
   }
 }
 
+// With a majority: per configuration, the highest point a majority of its
+// voters is done below; the lowest of those, since an instance is forgotten
+// everywhere only once it is safe to forget under each configuration that
+// may still decide or serve it.
 InstanceId Learner::forget_point() const {
-  if (!options_.forget_with_majority) {
-    return *std::min_element(done_below_.begin(), done_below_.end());
+  if (!options_.forget_with_majority) return lowest_done();
+  InstanceId point = ~InstanceId{0};
+  for (const ConfigAt& entry : config_.entries) {
+    std::vector<InstanceId> done;
+    for (NodeId voter : entry.config.voters()) done.push_back(members_.at(voter).done_below);
+    if (done.empty()) continue;  // no configuration lacks voters; nothing to hold back here
+    const std::size_t k = majority_index(done.size());
+    std::nth_element(done.begin(), done.begin() + static_cast<std::ptrdiff_t>(k), done.end(),
+                     std::greater<>());
+    point = std::min(point, done[k]);
   }
-  // The highest point a majority of nodes is done below.
-  std::vector<InstanceId> done = done_below_;
-  const std::size_t k = majority_index(n_);
-  std::nth_element(done.begin(), done.begin() + static_cast<std::ptrdiff_t>(k), done.end(),
-                   std::greater<>());
-  return done[k];
+  return point == ~InstanceId{0} ? lowest_done() : point;
 }
 
 // Below the majority's point, the newest values some node is not done with
@@ -207,8 +253,7 @@ void Learner::recompute_forget_point(Outbox& out) {
   const InstanceId point = forget_point();
   // The hold point moves only with the Done points (most peer traffic only
   // moves decided_below), and may walk the held values: skip it otherwise.
-  const std::pair<InstanceId, InstanceId> inputs{
-      std::max(point, forget_below_), *std::min_element(done_below_.begin(), done_below_.end())};
+  const std::pair<InstanceId, InstanceId> inputs{std::max(point, forget_below_), lowest_done()};
   if (inputs != hold_inputs_) {
     hold_inputs_ = inputs;
     const InstanceId hold = hold_point(inputs.first, inputs.second);
@@ -268,8 +313,8 @@ void Learner::tick(Time now, Outbox& out) {
   // Behind our own forget point, or behind a peer's (it cannot send us the
   // instances we miss): only a snapshot brings us past it. Ask the node that
   // is done furthest ahead.
-  const InstanceId forgotten_somewhere =
-      std::max(held_from_, *std::max_element(peer_forget_below_.begin(), peer_forget_below_.end()));
+  InstanceId forgotten_somewhere = held_from_;
+  for (const auto& [id, m] : members_) forgotten_somewhere = std::max(forgotten_somewhere, m.forget_below);
   if (options_.deliver_to_applier && options_.forget_with_majority &&
       next_deliver_ < forgotten_somewhere &&
       now - last_snapshot_request_ >= options_.snapshot_retry) {
@@ -278,11 +323,12 @@ void Learner::tick(Time now, Outbox& out) {
     // is only what it last said), and the applier moves to the named peer
     // once its transfer stalls.
     std::vector<NodeId> sources;
-    for (NodeId p = 0; p < n_; ++p) {
-      if (p != self_ && done_below_[p] > next_deliver_) sources.push_back(p);
+    for (const auto& [id, m] : members_) {
+      if (id != self_ && m.done_below > next_deliver_) sources.push_back(id);
     }
-    std::stable_sort(sources.begin(), sources.end(),
-                     [this](NodeId a, NodeId b) { return done_below_[a] > done_below_[b]; });
+    std::stable_sort(sources.begin(), sources.end(), [this](NodeId a, NodeId b) {
+      return members_.at(a).done_below > members_.at(b).done_below;
+    });
     if (!sources.empty()) {
       last_snapshot_request_ = now;
       const NodeId peer = sources[snapshot_requests_++ % sources.size()];
@@ -290,16 +336,21 @@ void Learner::tick(Time now, Outbox& out) {
     }
   }
   if (now - last_catch_up_ < options_.catch_up_interval) return;
-  // Ask the peers in turn, starting after the last one asked, for the first
-  // that knows of decisions we lack.
-  for (std::size_t k = 0; k < n_; ++k) {
-    const NodeId peer = static_cast<NodeId>((next_catch_up_peer_ + k) % n_);
-    if (peer == self_) continue;
+  // Ask the members in turn (by id, from the one after the last asked,
+  // wrapping around) for the first that knows of decisions we lack.
+  std::vector<NodeId> peers;
+  for (const auto& [id, m] : members_) {
+    if (id != self_) peers.push_back(id);
+  }
+  const auto start = static_cast<std::size_t>(
+      std::lower_bound(peers.begin(), peers.end(), next_catch_up_peer_) - peers.begin());
+  for (std::size_t k = 0; k < peers.size(); ++k) {
+    const NodeId peer = peers[(start + k) % peers.size()];
     std::vector<InstanceId> missing =
-        missing_below(peer_decided_below_[peer], options_.catch_up_max_entries);
+        missing_below(members_.at(peer).decided_below, options_.catch_up_max_entries);
     if (missing.empty()) continue;
     out.push_back({{peer, Actor::learner}, CatchUpRequest{std::move(missing)}});
-    next_catch_up_peer_ = static_cast<NodeId>((peer + 1) % n_);
+    next_catch_up_peer_ = peer + 1;
     last_catch_up_ = now;
     break;
   }
@@ -308,7 +359,7 @@ void Learner::tick(Time now, Outbox& out) {
 void Learner::report_progress(Outbox& out) {
   // Peers learn what this node can still serve them: a node behind it needs
   // a snapshot.
-  const LocalProgress local{done_below_[self_], decided_below_, held_from_};
+  const LocalProgress local{members_.at(self_).done_below, decided_below_, held_from_};
   const LearnerProgress progress{forget_below_, decided_below_};
   if (reported_once_ && local.done_below == last_reported_.done_below &&
       local.decided_below == last_reported_.decided_below &&

@@ -1,11 +1,14 @@
 // Learner: what the log decided, and how far it may be forgotten.
 //
 // Owns the decided values of instances at or above forget_below (the seed's
-// Min()), every node's Done point (its own from LocalDone, the others' from
+// Min()), every member's Done point (its own from LocalDone, the others' from
 // PeerProgress piggybacked on peer traffic) and, when an applier runs on this
-// node, the in-order delivery cursor.
+// node, the in-order delivery cursor. Members are those of the ConfigHistory
+// (the constructor's, then each ConfigUpdate's of this node's applier):
+// voters and learners alike get entries, one that leaves the history loses
+// its entry.
 // Handles Decided (from any proposer or peer learner), CatchUpRequest,
-// LocalDone, PeerProgress and InstanceQuery. Sends Learned to the local
+// LocalDone, PeerProgress, ConfigUpdate and InstanceQuery. Sends Learned to the local
 // proposer, Apply (in instance order) and LearnerProgress to the applier,
 // ForgetBelow to the local acceptor and proposer, LocalProgress to the peer
 // link, Decided to lagging peers, and CatchUpRequest when a peer knows more.
@@ -13,8 +16,9 @@
 // Invariants:
 //   a decided value never changes once stored (a differing Decided is a
 //     safety violation and is counted in conflicts());
-//   forget_below = min over all nodes of their done_below (or over a
-//     majority, see forget_with_majority), never decreases;
+//   forget_below = min over all members of their done_below (or, see
+//     forget_with_majority, over the majority-th largest of the voters of
+//     each configuration in the history), never decreases;
 //   held_from never decreases: decided_ holds nothing below it (a node
 //     holds values below forget_below for lagging peers, see
 //     keep_for_laggards, but none below a snapshot it installed);
@@ -37,8 +41,14 @@ namespace kvpaxos {
 struct LearnerRefusals {
   std::uint64_t decided_far_ahead = 0;     // Decided past max_decided_ahead (not stored)
   std::uint64_t catch_up_too_often = 0;    // a peer's CatchUpRequest inside its interval
-  std::uint64_t local_only_from_peer = 0;  // LocalDone, PeerProgress, SnapshotInstalled, InstanceQuery
-  std::uint64_t total() const { return decided_far_ahead + catch_up_too_often + local_only_from_peer; }
+  // LocalDone, PeerProgress, SnapshotInstalled, InstanceQuery, ConfigUpdate
+  std::uint64_t local_only_from_peer = 0;
+  // PeerProgress or CatchUpRequest from a node the history does not hold
+  // (removed, or added by a change this node has not applied yet)
+  std::uint64_t non_member = 0;
+  std::uint64_t total() const {
+    return decided_far_ahead + catch_up_too_often + local_only_from_peer + non_member;
+  }
 };
 
 struct LearnerOptions {
@@ -65,10 +75,11 @@ struct LearnerOptions {
   // A node restarted from a snapshot covering [0, first_instance) delivers
   // from there, and is done below it.
   InstanceId first_instance = 0;
-  // false: forget below what every node is done with (the seed's Min()).
-  // true (key/value nodes, which can hand a lagging peer a snapshot): below
-  // what a majority is done with, so a node that is down forever does not
-  // stop the others from forgetting. A node left behind that point gets a
+  // false: forget below what every member is done with (the seed's Min()),
+  // learners too. true (key/value nodes, which can hand a lagging peer a
+  // snapshot): below what a majority of the voters of every configuration in
+  // the history is done with, so a node that is down forever, or a learner
+  // far behind, does not stop the others from forgetting. A node left behind that point gets a
   // snapshot (SnapshotNeeded to the applier) instead of log entries.
   bool forget_with_majority = false;
   // With forget_with_majority: the learner keeps (and serves to peers'
@@ -86,7 +97,9 @@ struct LearnerOptions {
 
 class Learner final : public ActorLogic {
  public:
-  Learner(NodeId self, std::size_t cluster_size, LearnerOptions options = {});
+  // `config`: until the first ConfigUpdate (ConfigHistory::fixed(n) for a
+  // cluster of n that never changes).
+  Learner(NodeId self, ConfigHistory config, LearnerOptions options = {});
 
   // Durable decided log (with --data-dir): rebuilt from the decisions the
   // log held above first_instance (`where` names it in errors), so a
@@ -116,25 +129,40 @@ class Learner final : public ActorLogic {
   std::size_t instances_held() const { return decided_.size(); }
   std::uint64_t conflicts() const { return conflicts_; }
   InstanceId next_deliver() const { return next_deliver_; }
-  InstanceId peer_decided_below(NodeId peer) const { return peer_decided_below_.at(peer); }
-  InstanceId peer_forget_below(NodeId peer) const { return peer_forget_below_.at(peer); }
+  // Of a member of the history (or this node).
+  InstanceId peer_decided_below(NodeId peer) const { return members_.at(peer).decided_below; }
+  InstanceId peer_forget_below(NodeId peer) const { return members_.at(peer).forget_below; }
+  bool tracks(NodeId peer) const { return members_.contains(peer); }
   const LearnerRefusals& refused() const { return refused_; }
 
  private:
   void on_decided(Decided m, bool from_peer, Outbox& out);
   bool too_far_ahead(InstanceId instance) const;
   void on_catch_up(NodeId from, const CatchUpRequest& m, Time now, Outbox& out);
+  void on_peer_progress(const PeerProgress& m, Outbox& out);
+  void on_config_update(ConfigUpdate m, Outbox& out);
+  // members_ holds exactly the history's members, and this node.
+  void track_members();
+  InstanceId lowest_done() const;  // of every member
   void recompute_forget_point(Outbox& out);
   void deliver(Outbox& out);
   void report_progress(Outbox& out);
   std::vector<InstanceId> missing_below(InstanceId below, std::size_t limit) const;
   InstanceId forget_point() const;
-  // everyone: the lowest Done point of all nodes.
+  // everyone: the lowest Done point of all members.
   InstanceId hold_point(InstanceId forget_point, InstanceId everyone) const;
   void on_snapshot_installed(InstanceId instance, Outbox& out);
 
+  // What this node knows of one member; zeros until it reports.
+  struct MemberProgress {
+    InstanceId done_below = 0;
+    InstanceId decided_below = 0;
+    InstanceId forget_below = 0;
+    std::optional<Time> catch_up_answered;  // when its last CatchUpRequest was
+  };
+
   NodeId self_;
-  std::size_t n_;
+  ConfigHistory config_;  // never empty
   LearnerOptions options_;
   void erase_decided_below(InstanceId instance);
 
@@ -144,10 +172,7 @@ class Learner final : public ActorLogic {
   Writes pending_;                        // for take_writes()
   std::uint64_t bytes_since_rewrite_ = 0; // in the decided log
   bool started_ = false;
-  std::vector<InstanceId> done_below_;           // per node
-  std::vector<InstanceId> peer_decided_below_;   // per node
-  std::vector<InstanceId> peer_forget_below_;    // per node
-  std::vector<std::optional<Time>> catch_up_answered_;  // per node: when last answered
+  std::map<NodeId, MemberProgress> members_;  // by member id; see track_members()
   InstanceId forget_below_ = 0;
   InstanceId held_from_ = 0;  // decided_ holds nothing below it; peers are told it
   std::pair<InstanceId, InstanceId> hold_inputs_{~InstanceId{0}, 0};  // of the last hold_point
@@ -159,7 +184,7 @@ class Learner final : public ActorLogic {
   Time last_catch_up_{};
   Time last_snapshot_request_{};
   std::uint64_t snapshot_requests_ = 0;  // picks the next source on each retry
-  NodeId next_catch_up_peer_ = 0;
+  NodeId next_catch_up_peer_ = 0;  // asked next if a member, else the next id above
   std::uint64_t conflicts_ = 0;
   InstanceId first_conflict_ = 0;
   LearnerRefusals refused_;

@@ -1,10 +1,7 @@
 #include "actors/paxos/proposer.hpp"
 
 #include <algorithm>
-#include <bit>
 
-#include "actors/core/cluster_config.hpp"
-#include "actors/core/quorum.hpp"
 #include "messages/codec.hpp"
 
 namespace kvpaxos {
@@ -21,14 +18,11 @@ static_assert(kMaxDecidedListed < kMaxArrayElements, "a PrepareFrom must decode"
 // Every learned instance of a campaign's range is below the tip and at most
 // kLeadWindow below it, so the list is never cut short.
 static_assert(kLeadWindow <= kMaxDecidedListed, "a campaign must list every decided instance");
-// Vote masks: one bit per node, `1 << from` for every from below n_.
-static_assert(kMaxClusterSize <= 64, "a node's vote must fit in a 64-bit mask");
-
 // Sent to the proposer only from inside its node: a peer's copy would make it
-// propose, stop or forget on another node's word.
+// propose, stop, forget or change quorums on another node's word.
 bool local_only(const Body& body) {
   return std::holds_alternative<Propose>(body) || std::holds_alternative<Learned>(body) ||
-         std::holds_alternative<ForgetBelow>(body);
+         std::holds_alternative<ForgetBelow>(body) || std::holds_alternative<ConfigUpdate>(body);
 }
 }  // namespace
 
@@ -49,9 +43,8 @@ Result<bool> ProposerOptions::validate() const {
   return true;
 }
 
-Proposer::Proposer(NodeId self, std::size_t cluster_size, std::uint64_t seed,
-                   ProposerOptions options)
-    : self_(self), n_(cluster_size), options_(options), rng_(seed) {}
+Proposer::Proposer(NodeId self, ConfigHistory config, std::uint64_t seed, ProposerOptions options)
+    : self_(self), config_(std::move(config)), options_(options), rng_(seed) {}
 
 void Proposer::handle(const Address& from, Body body, Time now, Outbox& out) {
   if (from.node != self_ && local_only(body)) {
@@ -76,9 +69,40 @@ void Proposer::handle(const Address& from, Body body, Time now, Outbox& out) {
     lead_.reported.erase(lead_.reported.begin(), lead_.reported.lower_bound(forget_below_));
     lead_.used.erase(lead_.used.begin(), lead_.used.lower_bound(forget_below_));
     learned_.erase(learned_.begin(), learned_.lower_bound(forget_below_));
+  } else if (auto* c = std::get_if<ConfigUpdate>(&body)) {
+    on_config_update(std::move(*c), now, out);
   } else if (std::holds_alternative<JoinQuery>(body)) {
     out.push_back({from, join_info()});
   }
+}
+
+// The first update replaces the constructor's history whatever its
+// known_below (a fixed one knows every instance); later ones never move it
+// back, which would let an instance started under one history be counted
+// under a guess.
+void Proposer::on_config_update(ConfigUpdate m, Time now, Outbox& out) {
+  if (m.history.entries.empty() || (config_updated_ && m.history.known_below < config_.known_below)) {
+    ++refused_.config_moved_back;
+    return;
+  }
+  config_ = std::move(m.history);
+  config_updated_ = true;
+  if (lead_.state == Leadership::State::none || covers_range()) return;
+  // New voters the range promises do not cover: the same phase 1, asked of
+  // them too (a ballot's promises from more acceptors are still one phase 1).
+  // The covered instances go on at this ballot meanwhile; if the new voters
+  // do not answer in time, the campaign's retry starts one with a new ballot.
+  // Updates come before most Proposes: one that brings nobody new leaves a
+  // running campaign's retry as it was.
+  std::vector<NodeId> unasked;
+  for (NodeId id : range_voters()) {
+    if (!lead_.asked.contains(id)) unasked.push_back(id);
+  }
+  if (leading()) {
+    lead_.state = Leadership::State::campaigning;
+    lead_.retry_at = now + jittered(lead_.timeout);
+  }
+  if (!unasked.empty()) ask_for_range(unasked, out);
 }
 
 void Proposer::tick(Time now, Outbox& out) {
@@ -90,7 +114,7 @@ void Proposer::tick(Time now, Outbox& out) {
     if (a.phase == Phase::waiting || a.retry_at > now) continue;
     if (a.basic) {
       start_phase1(instance, a, now, out);
-    } else if (leading() && a.ballot == lead_.ballot) {
+    } else if (lead_.state != Leadership::State::none && a.ballot == lead_.ballot) {
       send_accept(instance, a, now, out);  // unanswered: resend, same ballot
     } else {
       renew(now, out);
@@ -158,6 +182,10 @@ bool Proposer::sane_promise(const Ballot& ballot, const Ballot& accepted) {
 
 void Proposer::on_propose(Propose m, Time now, Outbox& out) {
   if (m.instance < forget_below_) return;  // decided and applied everywhere
+  if (!config_.knows(m.instance)) {
+    ++refused_.beyond_window;  // its voters are not known: the applier proposes it again later
+    return;
+  }
   auto [it, inserted] = active_.try_emplace(m.instance);
   if (!inserted) return;  // already working on it; the first value stands
   instance_bound_ = std::max(instance_bound_, m.instance + 1);
@@ -166,9 +194,10 @@ void Proposer::on_propose(Propose m, Time now, Outbox& out) {
   a.timeout = options_.initial_timeout;
   if (!options_.multi_paxos) {
     start_phase1(m.instance, a, now, out);
-  } else if (leading() && may_lead(m.instance)) {
+  } else if (may_lead(m.instance)) {
     send_accept(m.instance, a, now, out);
-  } else if (lead_.state == Leadership::State::campaigning && in_range(m.instance)) {
+  } else if (lead_.state == Leadership::State::campaigning && in_range(m.instance) &&
+             !covered(m.instance)) {
     a.phase = Phase::waiting;
   } else if (lead_.state == Leadership::State::none && !rival_active(now)) {
     start_campaign(now, out);
@@ -181,14 +210,32 @@ bool Proposer::in_range(InstanceId instance) const {
   return lead_.state != Leadership::State::none && instance >= lead_.from;
 }
 
-// Phase 2 at the lead ballot may carry our own value here. Not if the
-// instance had an Accept at this ballot already (a ballot carries one value
-// per instance), nor if it is known decided: the campaign asked the acceptors
-// to leave decided values out of their promises. Those instances take basic
-// Paxos, whose phase 1 finds the value chosen there.
+// Phase 2 at the lead ballot may carry our own value here: a majority of the
+// instance's voters promised it. Not if the instance had an Accept at this
+// ballot already (a ballot carries one value per instance), nor if it is
+// known decided: the campaign asked the acceptors to leave decided values out
+// of their promises. Those instances take basic Paxos, whose phase 1 finds
+// the value chosen there.
 bool Proposer::may_lead(InstanceId instance) const {
-  return in_range(instance) && instance >= lead_.forgotten_below &&
+  return in_range(instance) && covered(instance) && instance >= lead_.forgotten_below &&
          !lead_.used.contains(instance) && !learned_.contains(instance);
+}
+
+bool Proposer::covered(InstanceId instance) const {
+  // Planted: the voters at the range's start stand for every instance's.
+  const InstanceId governing = options_.bug_stale_range_quorum ? lead_.from : instance;
+  return quorum_of(lead_.promised_by, config_.at(governing));
+}
+
+// The configurations in force somewhere at or above lead_.from: the one at
+// lead_.from and every later one.
+bool Proposer::covers_range() const {
+  const std::vector<ConfigAt>& entries = config_.entries;
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    const bool below_range = i + 1 < entries.size() && entries[i + 1].from <= lead_.from;
+    if (!below_range && !quorum_of(lead_.promised_by, entries[i].config)) return false;
+  }
+  return true;
 }
 
 // Phase 1 for every instance from the lowest active one on, with a fresh
@@ -206,7 +253,8 @@ void Proposer::start_campaign(Time now, Outbox& out) {
   lead_.state = Leadership::State::campaigning;
   lead_.ballot = *ballot;
   lead_.from = first->first;
-  lead_.promised_by = 0;
+  lead_.asked.clear();
+  lead_.promised_by.clear();
   lead_.reported.clear();
   lead_.used.clear();
   lead_.forgotten_below = 0;
@@ -220,17 +268,27 @@ void Proposer::start_campaign(Time now, Outbox& out) {
       start_phase1(instance, a, now, out);
     }
   }
+  ask_for_range(range_voters(), out);
+}
+
+// The range's PrepareFrom, to `voters` (none asked before at this ballot).
+void Proposer::ask_for_range(const std::vector<NodeId>& voters, Outbox& out) {
   std::vector<InstanceId> decided;
   for (auto it = learned_.lower_bound(lead_.from);
        it != learned_.end() && decided.size() < kMaxDecidedListed; ++it) {
     decided.push_back(*it);
   }
-  broadcast(Actor::acceptor, PrepareFrom{lead_.from, lead_.ballot, std::move(decided)}, out);
+  for (NodeId id : voters) lead_.asked.insert(id);
+  broadcast(Actor::acceptor, PrepareFrom{lead_.from, lead_.ballot, std::move(decided)}, voters, out);
 }
 
 void Proposer::on_promise_from(NodeId from, PromiseFrom m, Time now, Outbox& out) {
   if (lead_.state != Leadership::State::campaigning || m.ballot != lead_.ballot ||
-      m.from != lead_.from || from >= n_) {
+      m.from != lead_.from) {
+    return;
+  }
+  if (!lead_.asked.contains(from) || !votes_anywhere(from)) {
+    ++refused_.vote_of_non_voter;
     return;
   }
   if (!m.ok) {
@@ -245,23 +303,33 @@ void Proposer::on_promise_from(NodeId from, PromiseFrom m, Time now, Outbox& out
     lead_.retry_at = std::min(lead_.retry_at, now + jittered(lead_.timeout / 2));
     return;
   }
-  if ((lead_.promised_by >> from & 1u) != 0) return;  // a duplicate
+  if (lead_.promised_by.contains(from)) return;  // a duplicate
   for (const AcceptedValue& v : m.accepted) {
     if (!sane_promise(m.ballot, v.ballot)) return;
   }
-  lead_.promised_by |= std::uint64_t{1} << from;
+  lead_.promised_by.insert(from);
   // A promiser's forget point only makes this proposer more careful: below it
   // the instances take basic Paxos (may_lead), so a wrong one costs speed.
   lead_.forgotten_below = std::max(lead_.forgotten_below, m.forgotten_below);
+  // Every promise's values are kept, also those of an acceptor that is no
+  // voter of the instance: the highest of a superset of a quorum's reports
+  // is still a value that quorum's phase 1 allows (any value chosen below
+  // this ballot was reported by some voter of the quorum, at the highest
+  // ballot of all that a quorum accepted), so it is safe to propose.
   for (AcceptedValue& v : m.accepted) {
     if (v.instance < lead_.from || v.instance < forget_below_) continue;
     auto [it, inserted] = lead_.reported.try_emplace(v.instance);
     if (inserted || v.ballot > it->second.ballot) it->second = std::move(v);
   }
-  if (!majority_voted(lead_.promised_by)) return;
-  lead_.state = Leadership::State::leading;
+  if (covers_range()) lead_.state = Leadership::State::leading;
+  lead_covered(now, out);
+}
+
+// Instances whose voters are not covered yet wait for more promises (or the
+// campaign's retry).
+void Proposer::lead_covered(Time now, Outbox& out) {
   for (auto it = active_.lower_bound(lead_.from); it != active_.end(); ++it) {
-    if (it->second.phase != Phase::waiting) continue;
+    if (it->second.phase != Phase::waiting || !covered(it->first)) continue;
     if (may_lead(it->first)) {
       send_accept(it->first, it->second, now, out);
     } else {
@@ -289,11 +357,12 @@ void Proposer::send_accept(InstanceId instance, Attempt& a, Time now, Outbox& ou
   a.phase = Phase::accepting;
   a.basic = false;
   lead_.used.insert(instance);
-  a.accepted_by = 0;
+  a.accepted_by.clear();
   a.value = reported == lead_.reported.end() ? a.own_value : reported->second.value;
   a.retry_at = now + jittered(a.timeout);
   a.timeout = std::min(timeout_cap(a), a.timeout * 3 / 2);
-  broadcast(Actor::acceptor, Accept{instance, a.ballot, a.value}, out);
+  broadcast(Actor::acceptor, Accept{instance, a.ballot, a.value}, voters_of(config_.at(instance)),
+            out);
 }
 
 void Proposer::start_phase1(InstanceId instance, Attempt& a, Time now, Outbox& out) {
@@ -305,20 +374,20 @@ void Proposer::start_phase1(InstanceId instance, Attempt& a, Time now, Outbox& o
   a.ballot = *ballot;
   a.phase = Phase::preparing;
   a.basic = true;
-  a.promised_by = 0;
-  a.accepted_by = 0;
+  a.promised_by.clear();
+  a.accepted_by.clear();
   a.highest_accepted = Ballot{};
   a.highest_value.clear();
   a.value.clear();
   a.retry_at = now + jittered(a.timeout);
   a.timeout = std::min(timeout_cap(a), a.timeout * 3 / 2);
-  broadcast(Actor::acceptor, Prepare{instance, a.ballot}, out);
+  broadcast(Actor::acceptor, Prepare{instance, a.ballot}, voters_of(config_.at(instance)), out);
 }
 
 // The attempt a phase-1 or phase-2 reply counts for, or null when it does
-// not count: an old ballot or phase, a finished instance, or a rejection (then
-// a retry is scheduled, and a rejected leader stops leading). A "forgotten"
-// reply ends the instance.
+// not count: an old ballot or phase, a finished instance, a sender that is no
+// voter of the instance, or a rejection (then a retry is scheduled, and a
+// rejected leader stops leading). A "forgotten" reply ends the instance.
 template <typename Reply>
 Proposer::Attempt* Proposer::counting_attempt(NodeId from, const Reply& m, Phase phase, Time now) {
   auto it = active_.find(m.instance);
@@ -328,9 +397,15 @@ Proposer::Attempt* Proposer::counting_attempt(NodeId from, const Reply& m, Phase
     return nullptr;
   }
   Attempt& a = it->second;
-  if (m.ballot != a.ballot || a.phase != phase || from >= n_) return nullptr;
+  if (m.ballot != a.ballot || a.phase != phase) return nullptr;
+  if (!votes_in(from, config_.at(m.instance))) {
+    ++refused_.vote_of_non_voter;
+    return nullptr;
+  }
   if (!m.ok) {
-    if (leading() && a.ballot == lead_.ballot) lead_.state = Leadership::State::none;
+    if (lead_.state != Leadership::State::none && a.ballot == lead_.ballot) {
+      lead_.state = Leadership::State::none;
+    }
     back_off(a, m.promised, now);
     return nullptr;
   }
@@ -340,29 +415,36 @@ Proposer::Attempt* Proposer::counting_attempt(NodeId from, const Reply& m, Phase
 void Proposer::on_promise(NodeId from, Promise m, Time now, Outbox& out) {
   Attempt* a = counting_attempt(from, m, Phase::preparing, now);
   if (a == nullptr || !sane_promise(m.ballot, m.accepted_ballot)) return;
-  a->promised_by |= std::uint64_t{1} << from;
+  a->promised_by.insert(from);
   if (!m.accepted_ballot.is_none() && m.accepted_ballot > a->highest_accepted) {
     a->highest_accepted = m.accepted_ballot;
     a->highest_value = std::move(m.accepted_value);
   }
-  if (!majority_voted(a->promised_by)) return;
+  const Config& voters = config_.at(m.instance);
+  if (!quorum_of(a->promised_by, voters)) return;
   a->phase = Phase::accepting;
   a->value = a->highest_accepted.is_none() ? a->own_value : a->highest_value;
   // The adopted value may be far larger than our own: wait for it as long.
   a->timeout = std::max(a->timeout, std::min(timeout_cap(*a), a->timeout * 3 / 2));
   a->retry_at = now + jittered(a->timeout);
-  broadcast(Actor::acceptor, Accept{m.instance, a->ballot, a->value}, out);
+  broadcast(Actor::acceptor, Accept{m.instance, a->ballot, a->value}, voters_of(voters), out);
 }
 
 void Proposer::on_accepted(NodeId from, const Accepted& m, Time now, Outbox& out) {
   Attempt* a = counting_attempt(from, m, Phase::accepting, now);
   if (a == nullptr) return;
-  a->accepted_by |= std::uint64_t{1} << from;
-  if (!majority_voted(a->accepted_by)) return;
+  a->accepted_by.insert(from);
+  if (!quorum_of(a->accepted_by, config_.at(m.instance))) return;
   // Leading worked: a later campaign starts with the shortest back-off again.
   // (Resetting it on every campaign would let two proposers duel at full speed.)
-  if (leading() && a->ballot == lead_.ballot) lead_.timeout = options_.initial_timeout;
-  broadcast(Actor::learner, Decided{m.instance, std::move(a->value)}, out);
+  if (lead_.state != Leadership::State::none && a->ballot == lead_.ballot) {
+    lead_.timeout = options_.initial_timeout;
+  }
+  // Every member learns it, learners too; and this node's learner, also when
+  // this node is no member of the history any more.
+  std::vector<NodeId> learners = config_.all_members();
+  if (!std::binary_search(learners.begin(), learners.end(), self_)) learners.push_back(self_);
+  broadcast(Actor::learner, Decided{m.instance, std::move(a->value)}, learners, out);
   drop(m.instance);
 }
 
@@ -389,12 +471,40 @@ Duration Proposer::jittered(Duration d) {
   return Duration(dist(rng_));
 }
 
-bool Proposer::majority_voted(std::uint64_t mask) const {
-  return is_majority(static_cast<std::size_t>(std::popcount(mask)), n_);
+bool Proposer::votes_in(NodeId id, const Config& c) const {
+  if (options_.bug_count_non_voters) return c.is_member(id);  // planted: learners vote too
+  return c.is_voter(id);
 }
 
-void Proposer::broadcast(Actor to, const Body& body, Outbox& out) const {
-  for (NodeId node = 0; node < n_; ++node) out.push_back({{node, to}, body});
+bool Proposer::votes_anywhere(NodeId id) const {
+  return std::any_of(config_.entries.begin(), config_.entries.end(),
+                     [this, id](const ConfigAt& e) { return votes_in(id, e.config); });
+}
+
+std::vector<NodeId> Proposer::voters_of(const Config& c) const {
+  std::vector<NodeId> ids;
+  for (const MemberEntry& m : c.members) {
+    if (votes_in(m.id, c)) ids.push_back(m.id);
+  }
+  return ids;
+}
+
+std::vector<NodeId> Proposer::range_voters() const {
+  std::vector<NodeId> ids = config_.all_members();
+  std::erase_if(ids, [this](NodeId id) { return !votes_anywhere(id); });
+  return ids;
+}
+
+// Against the voters' count whatever votes_in says: a majority of them.
+bool Proposer::quorum_of(const VoteSet& votes, const Config& c) const {
+  const auto counted = std::count_if(votes.ids().begin(), votes.ids().end(),
+                                     [this, &c](NodeId id) { return votes_in(id, c); });
+  return is_majority(static_cast<std::size_t>(counted), c.voter_count());
+}
+
+void Proposer::broadcast(Actor to, const Body& body, const std::vector<NodeId>& nodes,
+                         Outbox& out) const {
+  for (NodeId node : nodes) out.push_back({{node, to}, body});
 }
 
 std::string Proposer::check_invariants() const {
@@ -423,11 +533,20 @@ std::string Proposer::attempt_problem(InstanceId instance, const Attempt& a) con
   if (!a.ballot.is_none() && (a.ballot.node != self_ || a.ballot.round > max_round_seen_)) {
     return where + "ballot " + to_string(a.ballot) + " is not one this proposer issued";
   }
-  if (((a.promised_by | a.accepted_by) & votes_outside_cluster()) != 0) {
-    return where + "a vote from a node outside the cluster";
+  if (config_updated_ && !config_.knows(instance)) {
+    return where + "active at or above known_below " + std::to_string(config_.known_below);
   }
-  if (a.basic && a.phase == Phase::accepting && !majority_voted(a.promised_by)) {
-    return where + "phase 2 of basic Paxos without a majority of promises";
+  // Below the history's first entry the configuration is no longer held
+  // (those instances are applied here; their attempts end with Learned).
+  if (instance < config_.entries.front().from) return {};
+  const Config& c = config_.at(instance);
+  const auto outsider = [&c](NodeId id) { return !c.is_member(id); };
+  if (std::any_of(a.promised_by.ids().begin(), a.promised_by.ids().end(), outsider) ||
+      std::any_of(a.accepted_by.ids().begin(), a.accepted_by.ids().end(), outsider)) {
+    return where + "a vote from a node outside its configuration";
+  }
+  if (a.basic && a.phase == Phase::accepting && !quorum_of(a.promised_by, c)) {
+    return where + "phase 2 of basic Paxos without a majority of its voters' promises";
   }
   return {};
 }
@@ -438,22 +557,19 @@ std::string Proposer::leadership_problem() const {
       lead_.ballot.round > max_round_seen_) {
     return "range ballot " + to_string(lead_.ballot) + " is not one this proposer issued";
   }
-  if ((lead_.promised_by & votes_outside_cluster()) != 0) {
-    return "a range promise from a node outside the cluster";
+  const std::vector<NodeId>& promised = lead_.promised_by.ids();
+  if (std::any_of(promised.begin(), promised.end(),
+                  [this](NodeId id) { return !lead_.asked.contains(id); })) {
+    return "a range promise from a node that was not asked";
   }
-  if (leading() && !majority_voted(lead_.promised_by)) {
-    return "leading without a majority of range promises";
+  if (leading() && !covers_range()) {
+    return "leading without a majority of range promises in every configuration";
   }
   if (!lead_.reported.empty() && lead_.reported.begin()->first < forget_below_) {
     return "a value reported for instance " + std::to_string(lead_.reported.begin()->first) +
            " below forget_below";
   }
   return {};
-}
-
-// The bits of a vote mask that stand for no node of this cluster.
-std::uint64_t Proposer::votes_outside_cluster() const {
-  return n_ >= 64 ? 0 : ~std::uint64_t{0} << n_;
 }
 
 }  // namespace kvpaxos

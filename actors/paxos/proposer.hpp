@@ -15,9 +15,20 @@
 // reason to start a duel. Instances below the range use basic Paxos, one
 // Prepare per instance; so does a proposer built with multi_paxos = false.
 //
-// Handles Propose, Promise, PromiseFrom, Accepted, Learned, ForgetBelow and
-// JoinQuery (a rebuilding node asks what it has started; see acceptor.hpp);
-// sends Prepare, PrepareFrom, Accept and Decided.
+// Membership (../shared/MEMBERSHIP.md 3.4): every instance j is decided
+// inside the one configuration in force at j (the ConfigHistory the applier
+// sends in ConfigUpdate). Prepare and Accept for j go to voters(j), only their
+// answers count, and a majority of voters(j) decides; Decided goes to every
+// member, learners too. A range campaign asks the voters of every
+// configuration in the history, and the lead ballot serves instance j only
+// once a majority of voters(j) promised it; a ConfigUpdate that brings voters
+// the promises do not cover asks them at the same ballot, while the covered
+// instances keep being led. Nothing is run at or above the history's
+// known_below: the configuration there is not known yet.
+//
+// Handles Propose, Promise, PromiseFrom, Accepted, Learned, ForgetBelow,
+// ConfigUpdate and JoinQuery (a rebuilding node asks what it has started; see
+// acceptor.hpp); sends Prepare, PrepareFrom, Accept and Decided.
 //
 // Invariants:
 //   in phase 2 the value sent is the accepted value of the highest ballot
@@ -42,6 +53,8 @@
 #include <set>
 
 #include "actors/core/actor.hpp"
+#include "actors/core/quorum.hpp"
+#include "messages/membership.hpp"
 #include "messages/result.hpp"
 
 namespace kvpaxos {
@@ -58,12 +71,19 @@ inline constexpr std::uint64_t kMaxBallotRound = std::uint64_t{1} << 62;
 static_assert(kMaxBallotRound < std::numeric_limits<std::uint64_t>::max() / 2,
               "round + 1 must not overflow for any round up to the limit");
 
-// Peer input the proposer ignored because no correct node sends it, per reason.
+// Input the proposer ignored, per reason. total() sums the reasons no
+// correct node causes; the last three a correct cluster can cause around a
+// configuration change (an answer from a member the history no longer holds,
+// a Propose racing its ConfigUpdate), and they are not in it.
 struct ProposerRefusals {
   std::uint64_t round_above_max = 0;     // a promised or reported ballot above kMaxBallotRound
   std::uint64_t accepted_at_or_above_ballot = 0;  // a promise reporting a value at our ballot or above
-  std::uint64_t local_only_from_peer = 0;  // Propose, Learned or ForgetBelow from another node
+  // Propose, Learned, ForgetBelow or ConfigUpdate from another node
+  std::uint64_t local_only_from_peer = 0;
   std::uint64_t rounds_exhausted = 0;    // a new ballot was due with the round at its maximum
+  std::uint64_t vote_of_non_voter = 0;   // a Promise, PromiseFrom or Accepted from no voter of it
+  std::uint64_t beyond_window = 0;       // a Propose at or above the history's known_below
+  std::uint64_t config_moved_back = 0;   // a ConfigUpdate lowering known_below, or empty
   std::uint64_t total() const {
     return round_above_max + accepted_at_or_above_ballot + local_only_from_peer + rounds_exhausted;
   }
@@ -81,21 +101,29 @@ struct ProposerOptions {
   // only once this long has passed without such a rejection; until then use
   // basic Paxos, which does not pre-empt that proposer's range.
   Duration rival_quiet = std::chrono::milliseconds(500);  // zero or more
+  // Planted bugs, for the simulator to catch (never set outside tests).
+  // Learners' answers count like voters' (and learners are asked).
+  bool bug_count_non_voters = false;
+  // The lead ballot serves instance j once the voters of the configuration
+  // at the range's start promised, whatever the configuration at j.
+  bool bug_stale_range_quorum = false;
 
   Result<bool> validate() const;
 };
 
 class Proposer final : public ActorLogic {
  public:
-  Proposer(NodeId self, std::size_t cluster_size, std::uint64_t seed,
-           ProposerOptions options = {});
+  // `config`: until the first ConfigUpdate (ConfigHistory::fixed(n) for a
+  // cluster of n that never changes, as the PaxosPeer library's).
+  Proposer(NodeId self, ConfigHistory config, std::uint64_t seed, ProposerOptions options = {});
 
   void handle(const Address& from, Body body, Time now, Outbox& out) override;
   void tick(Time now, Outbox& out) override;
   Duration tick_interval() const override { return std::chrono::milliseconds(5); }
 
   std::size_t active_instances() const { return active_.size(); }
-  // Holds a majority's range promise: phase 2 only, from leader_from() on.
+  // Holds the range promise of a majority of the voters of every
+  // configuration from leader_from() on: phase 2 only there.
   bool leading() const { return lead_.state == Leadership::State::leading; }
   InstanceId leader_from() const { return lead_.from; }
   std::uint64_t campaigns() const { return campaigns_; }
@@ -107,6 +135,7 @@ class Proposer final : public ActorLogic {
   }
   JoinInfo join_info() const { return {instance_bound_, max_round_seen_}; }
   const ProposerRefusals& refused() const { return refused_; }
+  const ConfigHistory& config() const { return config_; }
 
   // Empty when the state is consistent (see the fields), else what is not.
   std::string check_invariants() const override;
@@ -119,8 +148,8 @@ class Proposer final : public ActorLogic {
     std::string own_value;
     Ballot ballot;
     Phase phase = Phase::preparing;
-    std::uint64_t promised_by = 0;  // bitmask of NodeIds
-    std::uint64_t accepted_by = 0;
+    VoteSet promised_by;
+    VoteSet accepted_by;
     Ballot highest_accepted;        // among the promises of this attempt
     std::string highest_value;
     std::string value;              // what phase 2 proposes
@@ -136,7 +165,8 @@ class Proposer final : public ActorLogic {
     State state = State::none;
     Ballot ballot;
     InstanceId from = 0;
-    std::uint64_t promised_by = 0;
+    VoteSet asked;        // who got this ballot's PrepareFrom
+    VoteSet promised_by;  // always within `asked`
     // Per instance, the highest-ballot accepted value the promises reported.
     std::map<InstanceId, AcceptedValue> reported;
     // Instances that got an Accept at this ballot. One ballot must never
@@ -154,8 +184,16 @@ class Proposer final : public ActorLogic {
 
   void on_propose(Propose m, Time now, Outbox& out);
   void on_promise_from(NodeId from, PromiseFrom m, Time now, Outbox& out);
+  void on_config_update(ConfigUpdate m, Time now, Outbox& out);
   bool in_range(InstanceId instance) const;
   bool may_lead(InstanceId instance) const;
+  // A majority of voters(instance) promised the lead ballot.
+  bool covered(InstanceId instance) const;
+  // covered() for every configuration of an instance in the range.
+  bool covers_range() const;
+  // Phase 2 for the waiting attempts in the range whose voters promised.
+  void lead_covered(Time now, Outbox& out);
+  void ask_for_range(const std::vector<NodeId>& voters, Outbox& out);
   bool rival_active(Time now) const;
   void note_rejection(const Ballot& promised, Time now);
   // The next ballot of this node, above every round seen; none once the
@@ -177,14 +215,24 @@ class Proposer final : public ActorLogic {
   void start_phase1(InstanceId instance, Attempt& a, Time now, Outbox& out);
   void back_off(Attempt& a, const Ballot& seen, Time now);
   Duration jittered(Duration d);
-  bool majority_voted(std::uint64_t mask) const;  // mask: one bit per node
-  void broadcast(Actor to, const Body& body, Outbox& out) const;
+  // Whether `id` votes in `c` (only its voters do), and so whether its
+  // answers count there and it is asked at all.
+  bool votes_in(NodeId id, const Config& c) const;
+  bool votes_anywhere(NodeId id) const;
+  std::vector<NodeId> voters_of(const Config& c) const;
+  std::vector<NodeId> range_voters() const;  // of every configuration in the history
+  // The one count behind every quorum: whether the voters of `c` among
+  // `votes` are a majority of them.
+  bool quorum_of(const VoteSet& votes, const Config& c) const;
+  void broadcast(Actor to, const Body& body, const std::vector<NodeId>& nodes, Outbox& out) const;
   std::string attempt_problem(InstanceId instance, const Attempt& a) const;
   std::string leadership_problem() const;
-  std::uint64_t votes_outside_cluster() const;
 
   NodeId self_;
-  std::size_t n_;
+  // Replaced by each ConfigUpdate of this node's applier; after the first,
+  // known_below never decreases. Never empty.
+  ConfigHistory config_;
+  bool config_updated_ = false;
   ProposerOptions options_;
   std::mt19937_64 rng_;
   // Never decreases, at most kMaxBallotRound; every ballot this proposer
@@ -193,14 +241,15 @@ class Proposer final : public ActorLogic {
   // Never decreases. Nothing is active, reported or learned below it.
   InstanceId forget_below_ = 0;
   InstanceId instance_bound_ = 0;  // above every instance an attempt was started for
-  // Below instance_bound_ and at or above forget_below_. promised_by and
-  // accepted_by name only nodes below n_; an attempt accepting in basic
-  // Paxos holds a majority of promises.
+  // Below instance_bound_ and at or above forget_below_, and below
+  // config_.known_below when started. promised_by and accepted_by name only
+  // members of the configuration at the instance; an attempt accepting in
+  // basic Paxos holds a quorum of its voters' promises.
   std::map<InstanceId, Attempt> active_;
   std::set<InstanceId> learned_;  // decided, not yet forgotten: not needed in a PromiseFrom
   InstanceId tip_ = 0;            // one past the highest instance learned
-  // Leading only with a majority of range promises; campaigning or leading
-  // only with a ballot of its own.
+  // Leading only with covers_range(); campaigning or leading only with a
+  // ballot of its own.
   Leadership lead_;
   std::uint64_t campaigns_ = 0;
   std::optional<Time> rival_seen_;

@@ -387,7 +387,7 @@ Result<JoinBarrier> gather_join_barrier(zmq::context_t& ctx, const NodeConfig& c
   if (!listening.ok()) return Error{listening.error()};
   zmq::socket_t& router = *listening.value();
   std::vector<std::unique_ptr<zmq::socket_t>> dealers = connect_to_peers(ctx, config);
-  JoinSurvey survey(config.self, config.members, timeout, Clock::now());
+  JoinSurvey survey(config.self, bootstrap_history(config.members), timeout, Clock::now());
   run_until_done(survey, router, dealers, config, progress, [&survey](const PeerMessage& m) {
     Result<Body> body = decode(m.body.to_string_view());
     if (body.ok()) survey.handle(m.header.from, body.value());

@@ -1281,7 +1281,7 @@ bool Simulation::rebuild(NodeId i) {
   for (NodeId j = 0; j < nodes_.size(); ++j) {
     members.push_back({"n" + std::to_string(j + 1), "sim"});
   }
-  JoinSurvey survey(i, std::move(members), std::chrono::seconds(60), now_);
+  JoinSurvey survey(i, bootstrap_history(members), std::chrono::seconds(60), now_);
   Outbox queries;
   survey.tick(now_, queries);
   for (const Outbound& query : queries) {

@@ -216,7 +216,7 @@ TEST(RebuiltAcceptor, JoinInfoBoundsEveryInstanceAndRoundSeen) {
   a.forget_below(40);  // everything forgotten: the forget point still bounds
   EXPECT_EQ(a.join_info().instance_bound, 40u);
 
-  Proposer p(0, 3, 1);
+  Proposer p(0, ConfigHistory::fixed(3), 1);
   Outbox out;
   p.handle({0, Actor::applier}, Propose{21, "v"}, Time{}, out);
   p.handle({0, Actor::learner}, Learned{21}, Time{}, out);  // attempt over; the bound stays

@@ -28,7 +28,7 @@ std::vector<Member> cluster(std::size_t n) {
 
 // Node 0 of an n-node cluster rebuilding itself, with a 60 s timeout.
 struct JoinRig {
-  explicit JoinRig(std::size_t n) : survey(0, cluster(n), seconds(60), kStart) {}
+  explicit JoinRig(std::size_t n) : survey(0, bootstrap_history(cluster(n)), seconds(60), kStart) {}
   void acceptor_says(NodeId from, InstanceId bound, std::uint64_t round, bool repairing = false) {
     survey.handle({from, Actor::acceptor}, JoinInfo{bound, round, repairing});
   }
@@ -173,6 +173,29 @@ TEST(JoinSurvey, IgnoresAnswersFromThisNodeNoMemberOrOtherActors) {
   ASSERT_TRUE(r.survey.done());
   EXPECT_EQ(r.survey.result()->vote_floor, 3u);
   EXPECT_EQ(r.survey.result()->max_round, 1u);
+}
+
+// Member ids are permanent, so after changes they have gaps; learners are
+// asked too (one may be the only other witness of what it accepted).
+TEST(JoinSurvey, AsksEveryOtherMemberOfTheHistoryByItsId) {
+  ConfigHistory history = bootstrap_history(cluster(3));
+  Config& c = history.entries.front().config;
+  c.members[1].id = 5;  // ids 0, 5, 2 sorted: 0, 2, 5
+  std::swap(c.members[1], c.members[2]);
+  c.members.push_back(MemberEntry{.id = 7, .name = "l7", .peer_endpoint = "tcp://10.0.0.7:7101",
+                                  .role = MemberRole::learner});
+  JoinSurvey survey(0, history, seconds(60), kStart);
+  Outbox out;
+  survey.tick(kStart, out);
+  std::vector<NodeId> asked;
+  for (const Address& to : destinations(out)) asked.push_back(to.node);
+  EXPECT_EQ(asked, (std::vector<NodeId>{2, 2, 5, 5, 7, 7}));
+  for (NodeId peer : {2, 5, 7}) {
+    survey.handle({peer, Actor::acceptor}, JoinInfo{peer, 1, false});
+    survey.handle({peer, Actor::proposer}, JoinInfo{0, 1, false});
+  }
+  ASSERT_TRUE(survey.done());
+  EXPECT_EQ(survey.result()->vote_floor, 7u);
 }
 
 TEST(JoinSurvey, NothingChangesOnceDone) {

@@ -330,7 +330,7 @@ TEST(MultiPaxosRebuilt, WithTheRangePromiseAtMostOneValueIsChosen) {
 
 // Multi-Paxos (the default options); this node is 1 of 3.
 struct MultiPaxosRig {
-  Proposer p{/*self=*/1, /*cluster_size=*/3, /*seed=*/42};
+  Proposer p{/*self=*/1, ConfigHistory::fixed(3), /*seed=*/42};
   Outbox out;
   void handle(NodeId from, Body body, int ms) {
     p.handle({from, Actor::acceptor}, std::move(body), at(ms), out);

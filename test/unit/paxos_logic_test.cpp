@@ -60,7 +60,7 @@ TEST(Acceptor, ForgottenInstancesAreAnsweredAsForgotten) {
 
 struct ProposerRig {
   // Basic Paxos: one Prepare per instance (Multi-Paxos has its own tests).
-  Proposer p{/*self=*/1, /*cluster_size=*/3, /*seed=*/42, ProposerOptions{.multi_paxos = false}};
+  Proposer p{/*self=*/1, ConfigHistory::fixed(3), /*seed=*/42, ProposerOptions{.multi_paxos = false}};
   Outbox out;
   void handle(NodeId from, Body body, int ms) { p.handle({from, Actor::acceptor}, std::move(body), at(ms), out); }
 };
@@ -183,7 +183,7 @@ TEST(Proposer, StopsWhenLearnedOrForgotten) {
 // ------------------------------------------------------------------- learner
 
 TEST(Learner, DeliversInOrderOnceAndKeepsTheFirstValue) {
-  Learner l(0, 3);
+  Learner l(0, ConfigHistory::fixed(3));
   Outbox out;
   l.handle({1, Actor::proposer}, Decided{2, "c"}, at(0), out);
   l.handle({1, Actor::proposer}, Decided{0, "a"}, at(0), out);
@@ -198,7 +198,7 @@ TEST(Learner, DeliversInOrderOnceAndKeepsTheFirstValue) {
 }
 
 TEST(Learner, ForgetsOnlyBelowEveryNodesDone) {
-  Learner l(0, 3);
+  Learner l(0, ConfigHistory::fixed(3));
   Outbox out;
   for (InstanceId i = 0; i < 5; ++i) l.handle({0, Actor::proposer}, Decided{i, "v"}, at(0), out);
   l.handle({0, Actor::applier}, LocalDone{5}, at(0), out);
@@ -215,7 +215,7 @@ TEST(Learner, ForgetsOnlyBelowEveryNodesDone) {
 }
 
 TEST(Learner, AsksPeersForEveryMissingInstance) {
-  Learner l(0, 3);
+  Learner l(0, ConfigHistory::fixed(3));
   Outbox out;
   l.handle({0, Actor::proposer}, Decided{1, "b"}, at(0), out);
   l.handle({0, Actor::peer_link}, PeerProgress{2, 0, 5}, at(0), out);
@@ -233,7 +233,7 @@ TEST(Learner, AsksPeersForEveryMissingInstance) {
 // Behind the forget point, a snapshot source is named; each retry names the
 // next peer that is done past us (the furthest may be down for good).
 TEST(Learner, RotatesSnapshotSourcesWhenTheFurthestPeerDoesNotServe) {
-  Learner l(0, 3, LearnerOptions{.forget_with_majority = true,
+  Learner l(0, ConfigHistory::fixed(3), LearnerOptions{.forget_with_majority = true,
                                  .keep_for_laggards = 0,
                                  .snapshot_retry = milliseconds(100)});
   Outbox out;
@@ -258,7 +258,7 @@ TEST(Learner, RotatesSnapshotSourcesWhenTheFurthestPeerDoesNotServe) {
 // forget at the majority's point as before; the node is told what is held.
 TEST(Learner, KeepsTheValuesALaggingPeerStillNeeds) {
   for (const InstanceId keep : {InstanceId{4096}, InstanceId{0}}) {
-    Learner l(0, 3, LearnerOptions{.forget_with_majority = true, .keep_for_laggards = keep});
+    Learner l(0, ConfigHistory::fixed(3), LearnerOptions{.forget_with_majority = true, .keep_for_laggards = keep});
     Outbox out;
     for (InstanceId i = 0; i < 10; ++i) {
       l.handle({0, Actor::proposer}, Decided{i, "v" + std::to_string(i)}, at(0), out);
@@ -291,7 +291,7 @@ TEST(Learner, KeepsTheValuesALaggingPeerStillNeeds) {
 // After installing a snapshot a node holds nothing below it, and says so: a
 // peer further behind must not wait on it for the log.
 TEST(Learner, HoldsNothingBelowAnInstalledSnapshot) {
-  Learner l(0, 3, LearnerOptions{.forget_with_majority = true});
+  Learner l(0, ConfigHistory::fixed(3), LearnerOptions{.forget_with_majority = true});
   Outbox out;
   l.handle({0, Actor::peer_link}, PeerProgress{1, 50, 50, 0}, at(0), out);
   l.handle({0, Actor::applier}, SnapshotInstalled{40}, at(0), out);
@@ -301,7 +301,7 @@ TEST(Learner, HoldsNothingBelowAnInstalledSnapshot) {
 }
 
 TEST(Learner, AnswersCatchUpWithWhatItHolds) {
-  Learner l(0, 3);
+  Learner l(0, ConfigHistory::fixed(3));
   Outbox out;
   l.handle({0, Actor::proposer}, Decided{3, "d"}, at(0), out);
   out.clear();

@@ -138,7 +138,7 @@ TEST(Acceptor, RebuiltRangePromiseDoesNotWrapOnAHugeReportedRound) {
 
 // Basic Paxos, node 1 of 3.
 struct ProposerRig {
-  Proposer p{/*self=*/1, /*cluster_size=*/3, /*seed=*/7, ProposerOptions{.multi_paxos = false}};
+  Proposer p{/*self=*/1, ConfigHistory::fixed(3), /*seed=*/7, ProposerOptions{.multi_paxos = false}};
   Outbox out;
   void handle(NodeId from, Body body, int ms) {
     p.handle({from, Actor::acceptor}, std::move(body), at(ms), out);
@@ -199,7 +199,7 @@ TEST(Proposer, IgnoresAPromiseReportingAValueAcceptedAtItsBallotOrAbove) {
 }
 
 TEST(Proposer, IgnoresAPromiseFromReportingAValueAcceptedAtItsBallot) {
-  Proposer p{/*self=*/1, /*cluster_size=*/3, /*seed=*/7};
+  Proposer p{/*self=*/1, ConfigHistory::fixed(3), /*seed=*/7};
   Outbox out;
   p.handle({1, Actor::applier}, Propose{4, "mine"}, at(0), out);
   const Ballot b = sent<PrepareFrom>(out).at(0).second.ballot;
@@ -233,7 +233,7 @@ TEST(Proposer, IgnoresLocalOnlyMessagesFromPeers) {
 // A Decided for instance 10^9, stored, moved decided_below there, and the
 // applier ground through the gap with no-ops at five instances a second.
 TEST(Learner, DefersADecidedFarAheadOfItsLogToCatchUp) {
-  Learner l(0, 3);
+  Learner l(0, ConfigHistory::fixed(3));
   Outbox out;
   l.handle({1, Actor::proposer}, Decided{1'000'000'000, "far"}, at(0), out);
   l.handle({1, Actor::proposer}, Decided{4096, "just past the window"}, at(0), out);
@@ -254,7 +254,7 @@ TEST(Learner, DefersADecidedFarAheadOfItsLogToCatchUp) {
 // pipeline past decided_below; a leader that dropped its own decisions
 // would wait for them with nobody to fill the hole.
 TEST(Learner, TakesItsOwnProposersDecisionsPastTheWindow) {
-  Learner l(0, 3);
+  Learner l(0, ConfigHistory::fixed(3));
   Outbox out;
   l.handle({0, Actor::proposer}, Decided{5000, "mine"}, at(0), out);
   EXPECT_EQ(l.decided_below(), 5001u);
@@ -265,7 +265,7 @@ TEST(Learner, TakesItsOwnProposersDecisionsPastTheWindow) {
 // Without an applier (the PaxosPeer library) the application picks the
 // instances, and any gap is legitimate.
 TEST(Learner, TheLibraryLearnerTakesDecisionsAnywhere) {
-  Learner l(0, 3, LearnerOptions{.deliver_to_applier = false});
+  Learner l(0, ConfigHistory::fixed(3), LearnerOptions{.deliver_to_applier = false});
   Outbox out;
   l.handle({1, Actor::proposer}, Decided{1'000'000, "far"}, at(0), out);
   EXPECT_EQ(l.decided_below(), 1'000'001u);
@@ -274,7 +274,7 @@ TEST(Learner, TheLibraryLearnerTakesDecisionsAnywhere) {
 
 // A learner holding 300 values of 100 KiB; `requests` asks for all of them.
 struct CatchUpRig {
-  Learner l{0, 3};
+  Learner l{0, ConfigHistory::fixed(3)};
   Outbox out;
   CatchUpRequest all;
   CatchUpRig() {
@@ -308,7 +308,7 @@ TEST(Learner, CatchUpAnswerIsBounded) {
 }
 
 TEST(Learner, CatchUpAnswerCarriesOneValueLargerThanTheBound) {
-  Learner l(0, 3);
+  Learner l(0, ConfigHistory::fixed(3));
   Outbox out;
   l.handle({0, Actor::proposer}, Decided{0, std::string(kMaxValueBytes, 'x')}, at(0), out);
   l.handle({0, Actor::proposer}, Decided{1, "small"}, at(0), out);
@@ -323,7 +323,7 @@ TEST(Learner, CatchUpAnswerCarriesOneValueLargerThanTheBound) {
 // again for what is missing, every catch_up_interval.
 TEST(Learner, CatchUpConvergesInBoundedAnswers) {
   CatchUpRig source;
-  Learner lagging(1, 3);
+  Learner lagging(1, ConfigHistory::fixed(3));
   Outbox out;
   lagging.handle({1, Actor::peer_link}, PeerProgress{0, 0, 300, 0}, at(0), out);
   int rounds = 0;
@@ -344,7 +344,7 @@ TEST(Learner, CatchUpConvergesInBoundedAnswers) {
 }
 
 TEST(Learner, IgnoresLocalOnlyMessagesFromPeers) {
-  Learner l(0, 3, LearnerOptions{.forget_with_majority = true});
+  Learner l(0, ConfigHistory::fixed(3), LearnerOptions{.forget_with_majority = true});
   Outbox out;
   l.handle({1, Actor::applier}, LocalDone{1'000'000'000}, at(0), out);
   l.handle({1, Actor::peer_link}, PeerProgress{2, 1'000'000'000, 1'000'000'000, 0}, at(0), out);

@@ -18,7 +18,7 @@ using test_support::sent;
 // Node 1 of 3; every step is checked.
 class CheckedProposer {
  public:
-  explicit CheckedProposer(ProposerOptions options = {}) : p_(1, 3, 42, options) {}
+  explicit CheckedProposer(ProposerOptions options = {}) : p_(1, ConfigHistory::fixed(3), 42, options) {}
 
   void handle(NodeId from, Actor actor, Body body, int ms) {
     p_.handle({from, actor}, std::move(body), at(ms), out_);
