@@ -913,7 +913,7 @@ TEST(DataModelBatch, ManyLargestTxnsAreSplitSoEveryEntryDecodes) {
   std::size_t entries = 0;
   for (int round = 0; round < 1000; ++round) {
     Outbox out;
-    pipeline.propose(waiters, 0, out);
+    pipeline.propose(waiters, 0, ~InstanceId{0}, out);
     if (out.empty()) break;
     for (const Outbound& o : out) {
       const Propose& p = std::get<Propose>(o.body);
