@@ -1,7 +1,8 @@
 // Membership in the applier (actors/kv/applier.hpp): member ops through the
 // log and the sessions, the ConfigUpdates its Paxos actors get, the alpha
 // window, the no-ops that finish the old configuration, the lead of a
-// removed leader, and the configuration in snapshots.
+// removed leader, the configuration in snapshots, and the front door's
+// checks of member requests.
 #include <gtest/gtest.h>
 
 #include "actor_test_support.hpp"
@@ -285,6 +286,93 @@ TEST(ApplierMembership, AFormatTwoSnapshotKeepsTheBootstrapConfiguration) {
   Applier b(0, options(5));
   ASSERT_TRUE(b.restore(encode_snapshot(r)).ok());
   EXPECT_EQ(b.state().config().latest().voters().size(), 5u);
+}
+
+// ------------------------------------------------------------ front door
+
+ClientRequest valid_member(MemberChange c) { return member_request(1, 1, std::move(c)); }
+
+TEST(FrontDoorMembership, AcceptsEachKindOfChangeWithItsFields) {
+  EXPECT_EQ(validate(valid_member({.kind = MemberChangeKind::list})), "");
+  EXPECT_EQ(validate(valid_member(add_n4())), "");
+  EXPECT_EQ(validate(valid_member({.kind = MemberChangeKind::promote, .target = 3})), "");
+  EXPECT_EQ(validate(valid_member({.kind = MemberChangeKind::remove, .target = 0})), "");
+  EXPECT_EQ(validate(valid_member({.kind = MemberChangeKind::replace, .target = 0, .other = 3})),
+            "");
+  EXPECT_EQ(validate(valid_member({.kind = MemberChangeKind::update, .target = 1,
+                                   .client_endpoint = "inproc://n2-client"})),
+            "");
+}
+
+TEST(FrontDoorMembership, RefusesMalformedChanges) {
+  MemberChange bad_name = add_n4();
+  bad_name.name = "n 4";
+  MemberChange long_name = add_n4();
+  long_name.name = std::string(65, 'a');
+  MemberChange bad_endpoint = add_n4();
+  bad_endpoint.peer_endpoint = "127.0.0.1:7104";
+  MemberChange bad_port = add_n4();
+  bad_port.peer_endpoint = "tcp://127.0.0.1:99999";
+  MemberChange no_peer = add_n4();
+  no_peer.peer_endpoint.clear();
+  const std::vector<std::pair<MemberChange, std::string>> cases = {
+      {bad_name, "member name 'n 4'"},
+      {long_name, "member name"},
+      {bad_endpoint, "is not tcp://HOST:PORT or inproc://NAME"},
+      {bad_port, "no valid port"},
+      {no_peer, "needs a peer endpoint"},
+      {{.kind = MemberChangeKind::list, .target = 2}, "member list takes no target"},
+      {{.kind = MemberChangeKind::list, .expected_epoch = 3}, "member list takes no epoch"},
+      {{.kind = MemberChangeKind::remove, .target = 1, .name = "x"}, "takes no name"},
+      {{.kind = MemberChangeKind::promote, .target = 1, .peer_endpoint = "tcp://h:1"},
+       "takes no endpoints"},
+      {{.kind = MemberChangeKind::replace, .target = 1, .other = 1}, "needs two members"},
+      {{.kind = MemberChangeKind::update, .target = 1}, "needs a peer or a client endpoint"},
+      {{.kind = static_cast<MemberChangeKind>(9)}, "unknown member change kind"},
+  };
+  for (const auto& [change, why] : cases) {
+    const std::string got = validate(valid_member(change));
+    EXPECT_NE(got.find(why), std::string::npos) << "wanted '" << why << "', got '" << got << "'";
+  }
+  ClientRequest with_key = valid_member(add_n4());
+  with_key.key = "k";
+  EXPECT_EQ(validate(with_key), "member takes no key");
+  ClientRequest put_with_change{1, 1, 0, OpKind::put, "k", "v"};
+  put_with_change.member = add_n4();
+  EXPECT_EQ(validate(put_with_change), "put takes no member change (only member does)");
+  ClientRequest in_txn{.client_id = 1, .seq = 1, .op = OpKind::txn};
+  in_txn.success.push_back(RequestOp{.op = OpKind::member});
+  EXPECT_NE(validate(in_txn).find("a txn may not hold a member change"), std::string::npos);
+}
+
+TEST(FrontDoorMembership, AMalformedMemberRequestIsAnsweredBadRequest) {
+  FrontDoor door(0, false);
+  Outbox out;
+  MemberChange bad = add_n4();
+  bad.name.clear();
+  door.on_client_frame("r", encode(valid_member(bad)), out);
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_EQ(out[0].to.actor, Actor::front_door) << "it reached the applier";
+  Result<Body> reply = decode(std::get<ToClient>(out[0].body).body);
+  ASSERT_TRUE(reply.ok());
+  const auto& e = std::get<ErrorReply>(reply.value());
+  EXPECT_EQ(e.code, ReplyCode::bad_request);
+  EXPECT_NE(e.error.find("member name"), std::string::npos) << e.error;
+}
+
+TEST(FrontDoorMembership, AForwardedMemberOpIsCheckedAsARequestIs) {
+  const KvOp good = KvOp::from(valid_member(add_n4()));
+  Result<KvOp> ok = validate_forwarded_op(encode_op(good));
+  ASSERT_TRUE(ok.ok()) << ok.error();
+  EXPECT_EQ(ok->member_change().value(), add_n4());
+  KvOp bad = KvOp::from(valid_member({.kind = MemberChangeKind::remove, .target = 1, .name = "x"}));
+  EXPECT_FALSE(validate_forwarded_op(encode_op(bad)).ok());
+  KvOp trailing = good;
+  trailing.value += '\0';
+  EXPECT_FALSE(validate_forwarded_op(encode_op(trailing)).ok());
+  KvOp garbage = good;
+  garbage.value = "\xdd\xff\xff\xff\xff";
+  EXPECT_FALSE(validate_forwarded_op(encode_op(garbage)).ok());
 }
 
 }  // namespace
