@@ -219,6 +219,10 @@ CallResult Client::txn(std::vector<Compare> compares, std::vector<RequestOp> suc
                             .failure = std::move(failure)});
 }
 
+CallResult Client::member(MemberChange change) {
+  return call(ClientRequest{.op = OpKind::member, .member = std::move(change)});
+}
+
 CallResult Client::call(ClientRequest request) {
   const OpKind op = request.op;
   if (options_.endpoints.empty()) return {Outcome::rejected, {}, "no endpoints given"};
@@ -358,6 +362,11 @@ CallResult Client::finish(OpKind op, std::uint64_t seq, const std::string& endpo
       return {Outcome::unknown, {},
               endpoint + " executed the delete but released its reply (the count of deleted "
                          "keys) before it arrived"};
+    }
+    if (op == OpKind::member) {
+      return {Outcome::unknown, {},
+              endpoint + " executed the member change but released its reply before it "
+                         "arrived; see whether it took effect with kvctl member list"};
     }
     return {Outcome::unknown, {},
             endpoint + " executed the " + (op == OpKind::txn ? "txn" : "read") +

@@ -84,6 +84,11 @@ class Client {
   // result.succeeded and result.responses (one per op that ran).
   CallResult txn(std::vector<Compare> compares, std::vector<RequestOp> success,
                  std::vector<RequestOp> failure);
+  // A membership change (or MemberChangeKind::list) through the log, exactly
+  // once. ok() with result.member.error set: the cluster refused the change
+  // (a stale expected_epoch, a change still pending, a rule it breaks) and
+  // nothing changed; result.member carries the configuration either way.
+  CallResult member(MemberChange change);
   // Any request: its op fields are sent; client_id, seq and ack are this client's.
   CallResult call(ClientRequest request);
 

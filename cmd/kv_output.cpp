@@ -132,4 +132,74 @@ std::string event_json(const WatchEvent& e) {
          kv.substr(1) + "\n";
 }
 
+namespace {
+
+// What an operator typed: tcp://127.0.0.1:7101 -> 127.0.0.1:7101.
+std::string address_of(const std::string& endpoint) {
+  constexpr std::string_view tcp = "tcp://";
+  return endpoint.starts_with(tcp) ? endpoint.substr(tcp.size()) : endpoint;
+}
+
+std::string member_name(const MemberResult& r, NodeId id) {
+  const MemberEntry* m = r.config.find(id);
+  return m == nullptr ? "id " + std::to_string(id) : m->name + " (id " + std::to_string(id) + ")";
+}
+
+}  // namespace
+
+std::string member_list_text(const MemberResult& r) {
+  std::string out = "epoch " + std::to_string(r.epoch) + " (alpha " + std::to_string(r.alpha) + ")";
+  if (r.pending_from != 0) out += ", in force from instance " + std::to_string(r.pending_from);
+  out += "\n";
+  char line[512];
+  std::snprintf(line, sizeof line, "%-6s %-16s %-8s %-22s %s\n", "ID", "NAME", "ROLE", "PEER",
+                "CLIENT");
+  out += line;
+  for (const MemberEntry& m : r.config.members) {
+    const std::string client = m.client_endpoint.empty() ? "-" : address_of(m.client_endpoint);
+    std::snprintf(line, sizeof line, "%-6u %-16s %-8s %-22s %s\n", static_cast<unsigned>(m.id),
+                  m.name.c_str(), to_string(m.role), address_of(m.peer_endpoint).c_str(),
+                  client.c_str());
+    out += line;
+  }
+  return out;
+}
+
+std::string member_list_json(const MemberResult& r) {
+  std::string out = "{\"epoch\":" + std::to_string(r.epoch) + ",\"alpha\":" +
+                    std::to_string(r.alpha) + ",\"pending_from\":" +
+                    std::to_string(r.pending_from) + ",\"members\":[";
+  for (std::size_t i = 0; i < r.config.members.size(); ++i) {
+    const MemberEntry& m = r.config.members[i];
+    out += std::string(i == 0 ? "" : ",") + "{\"id\":" + std::to_string(m.id) +
+           ",\"name\":" + json_string(m.name) + ",\"role\":\"" + to_string(m.role) +
+           "\",\"peer_addr\":" + json_string(address_of(m.peer_endpoint)) +
+           ",\"client_addr\":" + json_string(address_of(m.client_endpoint)) + "}";
+  }
+  return out + "]}\n";
+}
+
+std::string member_change_text(const std::string& what, const MemberResult& r) {
+  return what + " " + member_name(r, r.id) + ": epoch " + std::to_string(r.epoch) +
+         ", in force from instance " + std::to_string(r.effective_from) + "\n";
+}
+
+std::string member_change_json(const MemberResult& r) {
+  return "{\"id\":" + std::to_string(r.id) + ",\"epoch\":" + std::to_string(r.epoch) +
+         ",\"effective_from\":" + std::to_string(r.effective_from) + "}\n";
+}
+
+std::string start_command(const MemberResult& r, NodeId id) {
+  const MemberEntry* self = r.config.find(id);
+  if (self == nullptr) return {};
+  std::string cluster;
+  for (const MemberEntry& m : r.config.members) {
+    cluster += (cluster.empty() ? "" : ",") + m.name + "=" + address_of(m.peer_endpoint);
+  }
+  std::string out = "kvpaxosd --name " + self->name + " --cluster " + cluster +
+                    " --initial-cluster-state existing --data-dir DIR";
+  if (!self->client_endpoint.empty()) out += " --client-addr " + address_of(self->client_endpoint);
+  return out + "\n";
+}
+
 }  // namespace kvpaxos

@@ -39,4 +39,18 @@ std::string txn_json(const OpResult& r);
 std::string event_text(const WatchEvent& e);
 std::string event_json(const WatchEvent& e);
 
+// kvctl member list: "epoch E (alpha A)" and, while a change is pending,
+// the instance it governs from; then a table of id, name, role, peer and
+// client address (HOST:PORT), in id order. json: {"epoch","alpha",
+// "pending_from","members":[{"id","name","role","peer_addr","client_addr"}]}.
+std::string member_list_text(const MemberResult& r);
+std::string member_list_json(const MemberResult& r);
+// After a change: "<what> NAME (id N): epoch E, in force from instance F";
+// json: {"id","epoch","effective_from"}.
+std::string member_change_text(const std::string& what, const MemberResult& r);
+std::string member_change_json(const MemberResult& r);
+// The kvpaxosd command that starts member `id` of r.config (a learner just
+// added): its name, every member's peer address, its client address.
+std::string start_command(const MemberResult& r, NodeId id);
+
 }  // namespace kvpaxos

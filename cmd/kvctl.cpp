@@ -15,6 +15,15 @@
 //                                        each change as it happens: PUT, key, value /
 //                                        DELETE, key (-w json: one object a line),
 //                                        until interrupted
+//     member list                        the configuration through the log: epoch,
+//                                        pending change, id, name, role, addresses
+//     member add NAME --peer-addr H:P [--client-addr H:P]
+//                                        a learner; prints its id, the epoch, the
+//                                        instance it is in from and its kvpaxosd line
+//     member promote NAME|ID | remove NAME|ID | replace OLD NEW
+//     member update NAME|ID [--peer-addr H:P] [--client-addr H:P]
+//                                        each reads the epoch first and changes only
+//                                        that epoch (a concurrent change makes it fail)
 //     status                             each endpoint's own view of the log
 //     fault reach NAME,...|all           (nodes started with --fault-injection)
 //     fault drop RATE
@@ -25,11 +34,13 @@
 // {"revision":R,"count":N,"more":b,"kvs":[{"key","value","create_revision",
 // "mod_revision","version"}...]} and, for KEY without flags, also its "key"
 // and "value" (as before ranges); del {"deleted":N,"revision":R}; txn {"succeeded":b,"revision":R,
-// "responses":[...]}.
+// "responses":[...]}; member list {"epoch","alpha","pending_from","members":[...]},
+// a member change {"id","epoch","effective_from"}.
 //
 // Exit status: 0 success; 1 the cluster did not answer in time (outcome
-// unknown) or a node refused the request; 2 usage error (a txn that does
-// not parse is one, and nothing is sent).
+// unknown) or a node refused the request (a member change the cluster
+// refused prints why); 2 usage error (a txn that does not parse is one,
+// and nothing is sent).
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -124,6 +135,11 @@ struct Options {
   std::string client_key;
   std::string keygen_name;
   std::string keygen_dir = ".";
+  // member
+  std::string member_name;   // add: the new one's; the target of the others
+  std::string member_other;  // replace: the learner taking the target's place
+  std::string peer_addr;
+  std::string client_addr;
 };
 
 int fail(const std::string& message, int code) {
@@ -322,6 +338,84 @@ int run_fault(Client& client, const std::vector<std::string>& endpoints,
   return rc;
 }
 
+// NAME or ID of a member of `config`.
+Result<NodeId> member_id(const Config& config, const std::string& name) {
+  if (const MemberEntry* m = config.find_name(name)) return m->id;
+  if (!name.empty() && name.find_first_not_of("0123456789") == std::string::npos &&
+      name.size() < 10 && config.is_member(static_cast<NodeId>(std::stoul(name)))) {
+    return static_cast<NodeId>(std::stoul(name));
+  }
+  std::string names;
+  for (const MemberEntry& m : config.members) names += (names.empty() ? "" : ", ") + m.name;
+  return Error{"no member is named " + name + " (members: " + names + ")"};
+}
+
+// The change the command names, against the configuration just read: names
+// resolved to ids, expected_epoch the epoch read.
+Result<MemberChange> member_change(const std::string& command, const MemberResult& now,
+                                   const Options& o) {
+  MemberChange c{.expected_epoch = now.epoch};
+  if (!o.peer_addr.empty()) c.peer_endpoint = client_endpoint(o.peer_addr);
+  if (!o.client_addr.empty()) c.client_endpoint = client_endpoint(o.client_addr);
+  if (command == "add") {
+    c.kind = MemberChangeKind::add_learner;
+    c.name = o.member_name;
+    return c;
+  }
+  Result<NodeId> target = member_id(now.config, o.member_name);
+  if (!target.ok()) return Error{target.error()};
+  c.target = target.value();
+  if (command == "promote") c.kind = MemberChangeKind::promote;
+  if (command == "remove") c.kind = MemberChangeKind::remove;
+  if (command == "update") c.kind = MemberChangeKind::update;
+  if (command == "replace") {
+    Result<NodeId> other = member_id(now.config, o.member_other);
+    if (!other.ok()) return Error{other.error()};
+    c.kind = MemberChangeKind::replace;
+    c.other = other.value();
+  }
+  // A promotion names the learner's incarnation as its member entry has it.
+  const NodeId promoted = c.kind == MemberChangeKind::replace ? c.other : c.target;
+  if (c.kind == MemberChangeKind::promote || c.kind == MemberChangeKind::replace) {
+    c.incarnation = now.config.find(promoted)->incarnation;
+  }
+  return c;
+}
+
+const char* member_done(const std::string& command) {
+  if (command == "add") return "added learner";
+  if (command == "promote") return "promoted";
+  if (command == "remove") return "removed";
+  if (command == "replace") return "replaced by";
+  return "updated";
+}
+
+// list, or a change: the configuration is read through the log first (its
+// epoch goes into the change, so two operators cannot both change it).
+int run_member(Client& client, const std::string& command, const Options& o) {
+  const CallResult listed = client.member(MemberChange{.kind = MemberChangeKind::list});
+  if (!listed.ok()) return fail(listed.error, kExitFailed);
+  const MemberResult& now = listed.result.member;
+  const bool json = o.format == "json";
+  if (command == "list") {
+    std::cout << (json ? member_list_json(now) : member_list_text(now));
+    return kExitOk;
+  }
+  Result<MemberChange> change = member_change(command, now, o);
+  if (!change.ok()) return fail(change.error(), kExitFailed);
+  const CallResult r = client.member(change.value());
+  if (!r.ok()) return fail(r.error, kExitFailed);
+  const MemberResult& done = r.result.member;
+  if (!done.error.empty()) return fail("member " + command + " refused: " + done.error, kExitFailed);
+  if (json) {
+    std::cout << member_change_json(done);
+    return kExitOk;
+  }
+  std::cout << member_change_text(member_done(command), done);
+  if (command == "add") std::cout << "start it with:\n  " << start_command(done, done.id);
+  return kExitOk;
+}
+
 }  // namespace
 
 int run_keygen(const Options& o) {
@@ -499,6 +593,36 @@ int main(int argc, char** argv) {
   fault->add_option("arg", o.fault_arg, "node names (or all) for reach; a fraction for drop")
       ->required();
 
+  auto* member = app.add_subcommand(
+      "member", "The cluster's membership, through the log: list, add (a learner), promote, "
+                "remove, replace, update. A change names the epoch it read and is refused if "
+                "another change came first or is still pending (exit 1, with the reason)");
+  member->require_subcommand(1);
+  auto* member_list = member->add_subcommand(
+      "list", "Epoch, pending change and each member's id, name, role and addresses (-w json: "
+              "{\"epoch\",\"alpha\",\"pending_from\",\"members\"})");
+  auto* member_add = member->add_subcommand(
+      "add", "Add NAME as a learner (it gets every decision and votes in nothing); prints its "
+             "id, the epoch, the instance it is a member from, and the kvpaxosd command to "
+             "start it with");
+  member_add->add_option("name", o.member_name, "The new member's name")->required();
+  member_add->add_option("--peer-addr", o.peer_addr, "HOST:PORT its peers reach it at")->required();
+  member_add->add_option("--client-addr", o.client_addr, "HOST:PORT clients reach it at");
+  auto* member_promote =
+      member->add_subcommand("promote", "Make the learner NAME (or ID) a voter");
+  member_promote->add_option("name", o.member_name, "Learner name or id")->required();
+  auto* member_remove = member->add_subcommand("remove", "Remove the member NAME (or ID)");
+  member_remove->add_option("name", o.member_name, "Member name or id")->required();
+  auto* member_replace = member->add_subcommand(
+      "replace", "Remove the voter OLD and promote the learner NEW in its place, at once");
+  member_replace->add_option("old", o.member_name, "The voter going")->required();
+  member_replace->add_option("new", o.member_other, "The learner taking its place")->required();
+  auto* member_update = member->add_subcommand(
+      "update", "Change the addresses of NAME (or ID); then restart it with the new address");
+  member_update->add_option("name", o.member_name, "Member name or id")->required();
+  member_update->add_option("--peer-addr", o.peer_addr, "HOST:PORT its peers reach it at");
+  member_update->add_option("--client-addr", o.client_addr, "HOST:PORT clients reach it at");
+
   auto* keygen = app.add_subcommand(
       "keygen", "Write a new CURVE key pair: DIR/NAME.key (public) and DIR/NAME.key_secret "
                 "(secret, mode 0600), in the ZeroMQ certificate format (CZMQ, pyzmq)");
@@ -529,6 +653,14 @@ int main(int argc, char** argv) {
   }
 
   if (*keygen) return run_keygen(o);
+  for (const std::string* addr : {&o.peer_addr, &o.client_addr}) {
+    if (!addr->empty() && !valid_host_port(*addr)) {
+      return fail("'" + *addr + "' is not HOST:PORT (e.g. 127.0.0.1:7104)", kExitUsage);
+    }
+  }
+  if (*member_update && o.peer_addr.empty() && o.client_addr.empty()) {
+    return fail("member update needs --peer-addr or --client-addr", kExitUsage);
+  }
   o.limited = limit->count() > 0;
   if ((*get || *del) && check_span(o) != kExitOk) return kExitUsage;
   const std::vector<std::string> endpoints = split(o.endpoints);
@@ -562,5 +694,14 @@ int main(int argc, char** argv) {
   if (*txn) return run_txn(client, o);
   if (*status) return run_status(client, endpoints, *timeout, o);
   if (*fault) return run_fault(client, endpoints, *timeout, o);
+  if (*member) {
+    for (const auto& [cmd, name] : {std::pair{member_list, "list"}, std::pair{member_add, "add"},
+                                    std::pair{member_promote, "promote"},
+                                    std::pair{member_remove, "remove"},
+                                    std::pair{member_replace, "replace"},
+                                    std::pair{member_update, "update"}}) {
+      if (*cmd) return run_member(client, name, o);
+    }
+  }
   return fail("no command (see kvctl --help)", kExitUsage);
 }

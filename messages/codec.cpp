@@ -84,19 +84,23 @@ bool drop_rate_in_range(double rate) { return rate >= 0.0 && rate <= 1.0; }  // 
 // message is sent on). Empty when the fields are in range.
 std::string out_of_range_field(const Body& body) {
   if (const auto* r = std::get_if<ClientRequest>(&body)) {
-    if (r->op < OpKind::get || r->op > OpKind::txn) return "op";
+    if (r->op < OpKind::get || r->op > OpKind::member) return "op";
+    if (r->member.kind > MemberChangeKind::update) return "member change kind";
     for (const Compare& c : r->compares) {
       if (c.target > CompareTarget::mod_revision) return "compare target";
       if (c.op > CompareOp::greater) return "compare op";
     }
     for (const auto* branch : {&r->success, &r->failure}) {
       for (const RequestOp& o : *branch) {
-        if (o.op < OpKind::get || o.op > OpKind::txn) return "txn op";
+        if (o.op < OpKind::get || o.op > OpKind::member) return "txn op";
       }
     }
   } else if (const auto* c = std::get_if<ClientReply>(&body)) {
     if (static_cast<std::uint8_t>(c->code) > static_cast<std::uint8_t>(ReplyCode::session_expired)) {
       return "code";
+    }
+    for (const MemberEntry& m : c->member.config.members) {
+      if (m.role != MemberRole::voter && m.role != MemberRole::learner) return "member role";
     }
   } else if (const auto* i = std::get_if<InstanceReport>(&body)) {
     if (static_cast<std::uint8_t>(i->state) > static_cast<std::uint8_t>(InstanceState::forgotten)) {

@@ -19,9 +19,13 @@ KvOp KvOp::from(const ClientRequest& r) {
 
 Result<MemberChange> KvOp::member_change() const {
   if (op != OpKind::member) return Error{"not a member op"};
+  // A MemberChange is 10 values; the bound keeps a forwarded op's value
+  // from costing more to unpack than its bytes.
+  const Result<MsgpackShape> shape = scan_msgpack(value, {.max_values = 16, .max_depth = 2});
+  if (!shape.ok()) return Error{"undecodable member change: " + shape.error()};
   try {
     MemberChange change;
-    msgpack::unpack(value.data(), value.size()).get().convert(change);
+    msgpack::unpack(value.data(), shape->bytes).get().convert(change);
     return change;
   } catch (const std::exception& e) {
     return Error{std::string("undecodable member change: ") + e.what()};

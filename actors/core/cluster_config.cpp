@@ -17,14 +17,14 @@ std::vector<std::string_view> split(std::string_view text, char sep) {
   }
 }
 
-bool valid_name(std::string_view name) {
+}  // namespace
+
+bool valid_member_name(std::string_view name) {
   return !name.empty() && name.size() <= kMaxNodeNameBytes &&
          std::all_of(name.begin(), name.end(), [](char c) {
            return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
          });
 }
-
-}  // namespace
 
 Result<std::string> tcp_endpoint(std::string_view host_port) {
   const std::size_t colon = host_port.rfind(':');
@@ -49,7 +49,7 @@ Result<std::vector<Member>> parse_cluster(std::string_view spec) {
       return Error{"cluster entry '" + std::string(entry) + "' is not NAME=HOST:PORT"};
     }
     const std::string_view name = entry.substr(0, eq);
-    if (!valid_name(name)) {
+    if (!valid_member_name(name)) {
       return Error{"cluster entry '" + std::string(entry) +
                    "': a name is 1-" + std::to_string(kMaxNodeNameBytes) +
                    " letters, digits, '-', '_' or '.'"};
@@ -77,7 +77,7 @@ Result<bool> validate_members(const std::vector<Member>& members) {
                  std::to_string(kMaxClusterSize)};
   }
   for (std::size_t i = 0; i < members.size(); ++i) {
-    if (!valid_name(members[i].name)) {
+    if (!valid_member_name(members[i].name)) {
       return Error{"members[" + std::to_string(i) + "].name '" + members[i].name + "': allowed 1 to " +
                    std::to_string(kMaxNodeNameBytes) + " letters, digits, '-', '_' or '.'"};
     }

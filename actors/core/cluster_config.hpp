@@ -32,6 +32,9 @@ Result<std::string> tcp_endpoint(std::string_view host_port);
 // the allowed range.
 Result<bool> validate_members(const std::vector<Member>& members);
 
+// A member name: 1 to kMaxNodeNameBytes letters, digits, '-', '_' or '.'.
+bool valid_member_name(std::string_view name);
+
 // Index of `name` in `members`, or an error listing the names there are.
 Result<NodeId> find_member(const std::vector<Member>& members, std::string_view name);
 

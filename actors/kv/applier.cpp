@@ -26,7 +26,8 @@ Applier::Applier(NodeId self, ApplierOptions options)
                       .session_idle_instances = options_.session_idle_instances,
                       .retained_reply_bytes = options_.retained_reply_bytes,
                       .bug_execute_expired = options_.bug_execute_expired,
-                      .bug_delete_keeps_revision = options_.bug_delete_keeps_revision}),
+                      .bug_delete_keeps_revision = options_.bug_delete_keeps_revision},
+             options_.config),
       pipeline_(self, {.max_in_flight = options_.max_in_flight,
                        .max_batch_ops = options_.max_batch_ops,
                        .max_batch_bytes = options_.max_batch_bytes}),
@@ -36,9 +37,12 @@ Applier::Applier(NodeId self, ApplierOptions options)
                  .every_bytes = options_.snapshot_every_bytes,
                  .idle = options_.snapshot_idle}),
       transfer_(self, options_.snapshot_chunk_bytes, options_.snapshot_transfer_timeout),
-      watches_(self, options_.watch) {}
+      watches_(self, options_.watch) {
+  state_.config().set_bug_no_window(options_.bug_no_window);
+}
 
 void Applier::handle(const Address& from, Body body, Time now, Outbox& out) {
+  if (!config_announced_) announce_config(out);
   if (from.node != self_ && !from_peers(body)) {
     ++refused_.local_only_from_peer;
     return;
@@ -110,17 +114,55 @@ void Applier::on_request(FromClient m, Time now, Outbox& out) {
 }
 
 bool Applier::another_leader_active(Time now) const {
-  return options_.forward_to_leader && leader_ != self_ && now - leader_seen_ < options_.leader_idle;
+  if (!options_.forward_to_leader || lead() == self_) return false;
+  return lead_vacant() || now - leader_seen_ < options_.leader_idle;
+}
+
+bool Applier::lead_vacant() const {
+  return !state_.config().at(applied_below_).is_voter(leader_);
+}
+
+NodeId Applier::lead() const {
+  if (!lead_vacant()) return leader_;
+  return state_.config().at(applied_below_).voters().front();  // a configuration has a voter
+}
+
+void Applier::announce_config(Outbox& out) {
+  config_announced_ = true;
+  const ConfigHistory history = config_history();
+  const std::uint64_t alpha = state_.config().alpha();
+  proposer_known_below_ = history.known_below;
+  for (Actor a : {Actor::proposer, Actor::learner, Actor::acceptor, Actor::peer_link}) {
+    out.push_back({{self_, a}, ConfigUpdate{history, alpha}});
+  }
+}
+
+void Applier::tell_proposer_window(Outbox& out, std::size_t mark) {
+  if (out.size() == mark || proposer_known_below_ == window_end()) return;
+  proposer_known_below_ = window_end();
+  const Outbound update{{self_, Actor::proposer},
+                        ConfigUpdate{config_history(),
+                                     state_.config().alpha()}};
+  out.insert(out.begin() + static_cast<std::ptrdiff_t>(mark), update);
+}
+
+void Applier::finish_old_config(Outbox& out) {
+  const InstanceId effective_from = state_.config().pending_from(applied_below_);
+  if (effective_from == 0) return;  // in force already (or the windowless bug)
+  const std::size_t mark = out.size();
+  pipeline_.propose_no_ops(std::max(applied_below_, decided_below_), effective_from, out);
+  tell_proposer_window(out, mark);
 }
 
 // The lead moved: ops forwarded to the old leader go to the new one now
 // instead of waiting out forward_timeout there (it may be gone: this is how
 // a failover ends for everybody as soon as one node has taken over).
 void Applier::redirect_forwards(Time now, Outbox& out) {
-  forwards_.drop_unless_for(leader_);  // held for the old leader, not sent yet
+  const NodeId leader = lead();
+  forwards_.drop_unless_for(leader);  // held for the old leader, not sent yet
   for (auto& [client, w] : waiters_) {
-    if (!w.away() || w.forwarded_to == leader_ || state_.executed(client, w.seq)) continue;
-    if (leader_ == self_) {
+    if (!w.away() || w.forwarded_to == leader || state_.executed(client, w.seq)) continue;
+    if (leader == self_) {
       requeue(client, w);
     } else {
       forward_waiter(w, now, out);
@@ -145,7 +187,7 @@ void Applier::forward_queue(Time now, Outbox& out) {
 
 void Applier::forward_waiter(Waiter& w, Time now, Outbox& out, std::optional<NodeId> relay) {
   w.place = relay ? Place::relayed : Place::forwarded;  // its queue entry, if any, is skipped
-  w.forwarded_to = relay.value_or(leader_);
+  w.forwarded_to = relay.value_or(lead());
   w.forwarded_at = now;
   forwards_.add(w.forwarded_to, w.op, out);
 }
@@ -208,11 +250,14 @@ void Applier::retry_forwarded(Time now, Outbox& out) {
   if (any) propose_pending(out);
 }
 
-// The node after `leader` that is not this one, if there is a third node.
+// The voter after `leader` in id order (wrapping) that is neither this node
+// nor the leader, if there is one.
 std::optional<NodeId> Applier::relay_for(NodeId leader) const {
-  if (options_.nodes < 3) return std::nullopt;
-  for (std::size_t k = 1; k < options_.nodes; ++k) {
-    const auto peer = static_cast<NodeId>((leader + k) % options_.nodes);
+  const std::vector<NodeId> voters = state_.config().at(applied_below_).voters();
+  const auto after = std::upper_bound(voters.begin(), voters.end(), leader);
+  for (std::size_t k = 0; k < voters.size(); ++k) {
+    const std::size_t at = static_cast<std::size_t>(after - voters.begin()) + k;
+    const NodeId peer = voters[at % voters.size()];
     if (peer != self_ && peer != leader) return peer;
   }
   return std::nullopt;
@@ -234,13 +279,17 @@ void Applier::requeue(ClientId client, Waiter& w, Line line) {
 }
 
 void Applier::propose_pending(Outbox& out) {
-  pipeline_.propose(waiters_, std::max(applied_below_, decided_below_), out);
+  const std::size_t mark = out.size();
+  pipeline_.propose(waiters_, std::max(applied_below_, decided_below_), window_end(), out);
+  tell_proposer_window(out, mark);
 }
 
 void Applier::on_apply(Apply m, Time now, Outbox& out) {
   if (m.instance != applied_below_) return;  // the learner delivers in order
   Result<LogEntry> entry = decode_entry(m.value);
   std::vector<std::pair<ClientId, std::uint64_t>> expired;
+  const NodeId lead_before = lead();
+  const std::uint64_t epoch_before = state_.config().epoch();
   if (entry.ok()) {
     state_.set_event_sink(&events_);
     for (const KvOp& op : entry->ops) {
@@ -251,16 +300,20 @@ void Applier::on_apply(Apply m, Time now, Outbox& out) {
     state_.set_event_sink(nullptr);
     watches_.on_events(events_, state_.revision(), now, out);
     if (entry->author != kNoAuthor) {
-      const NodeId before = leader_;
       leader_ = entry->author;
       leader_seen_ = now;
-      if (leader_ != before) redirect_forwards(now, out);
     }
   } else {
     ++undecodable_entries_;  // every replica skips it alike
   }
   ++applied_below_;
   last_progress_ = now;
+  // A new author, or a change in force from here on that took the lead's vote.
+  if (lead() != lead_before) redirect_forwards(now, out);
+  if (state_.config().epoch() != epoch_before) {
+    announce_config(out);
+    if (entry.ok() && entry->author == self_) finish_old_config(out);
+  }
 
   // Our batch for this instance: ops that did not run here (another value
   // won the instance) go back to the queue, first in line.
@@ -346,6 +399,7 @@ void Applier::install_snapshot(InstanceId instance, std::string bytes, Outbox& o
   const InstanceId decided = decided_below_;
   const InstanceId forget = forget_below_;
   load(std::move(parsed.value()));
+  announce_config(out);
   // Written, it is not durable until its SnapshotSaved: the Done point stays.
   schedule_.installed(applied_below_, bytes.size(), /*written=*/bool(options_.save_snapshot));
   decided_below_ = std::max(decided, applied_below_);
@@ -442,6 +496,7 @@ void Applier::reply(const std::string& route, ClientReply r, Outbox& out) const 
 }
 
 void Applier::tick(Time now, Outbox& out) {
+  if (!config_announced_) announce_config(out);
   retry_forwarded(now, out);
   watches_.tick(state_.revision(), now, out);
   transfer_.tick(now, out);
@@ -459,23 +514,26 @@ void Applier::tick(Time now, Outbox& out) {
 // take a quarter of an hour to cross 4096. So when the instance right after
 // the last no-op batch is a hole again, the next batch is twice as large (up
 // to kHoleFillBatch): a single hole still costs one no-op, 4096 about twenty
-// rounds.
+// rounds. No batch reaches past the window.
 void Applier::fill_holes(Time now, Outbox& out) {
   if (applied_below_ >= decided_below_) return;
   if (now - last_progress_ < options_.hole_timeout) return;
   if (now - last_hole_proposal_ < options_.hole_timeout) return;
   last_hole_proposal_ = now;
+  const std::size_t mark = out.size();
   if (hole_fill_end_ && applied_below_ < *hole_fill_end_) {
     // The last batch is not all applied yet: its head again, as before.
     out.push_back({{self_, Actor::proposer}, Propose{applied_below_, encode_op(KvOp::no_op())}});
-    return;
+  } else {
+    hole_fill_batch_ =
+        applied_below_ == hole_fill_end_ ? std::min(2 * hole_fill_batch_, kHoleFillBatch) : 1;
+    hole_fill_end_ = applied_below_ + std::min({hole_fill_batch_, decided_below_ - applied_below_,
+                                                state_.config().alpha()});
+    for (InstanceId i = applied_below_; i < *hole_fill_end_; ++i) {
+      out.push_back({{self_, Actor::proposer}, Propose{i, encode_op(KvOp::no_op())}});
+    }
   }
-  hole_fill_batch_ =
-      applied_below_ == hole_fill_end_ ? std::min(2 * hole_fill_batch_, kHoleFillBatch) : 1;
-  hole_fill_end_ = applied_below_ + std::min(hole_fill_batch_, decided_below_ - applied_below_);
-  for (InstanceId i = applied_below_; i < *hole_fill_end_; ++i) {
-    out.push_back({{self_, Actor::proposer}, Propose{i, encode_op(KvOp::no_op())}});
-  }
+  tell_proposer_window(out, mark);
 }
 
 std::string Applier::check_invariants() const {

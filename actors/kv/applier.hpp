@@ -13,14 +13,25 @@
 // SnapshotChunk), ForwardBuffer (ops held for one ForwardOps to the leader),
 // BatchPipeline (the queue and this node's instances in flight), WatchHub
 // (watches and the event history the applied changes feed). Waiting
-// requests (actors/kv/waiting_request.hpp) and the forwarding rules are here.
+// requests (actors/kv/waiting_request.hpp), the forwarding rules and the
+// alpha window are here.
+//
+// Membership (../shared/MEMBERSHIP.md 3.2-3.3): member ops run in the state
+// machine like any op. This node's proposer, learner, acceptor and peer link
+// hear the configurations from applied_below on as a ConfigUpdate: at start
+// (the first handle or tick), after a snapshot is installed, after an
+// instance that changed them, and the proposer also before a Propose
+// whenever known_below (applied_below + alpha) moved since the last one.
 //
 // Invariants:
 //   instances are applied strictly in order: [0, applied_below) are applied;
 //   the state machine changes only in on_apply() (and when a snapshot
 //     replaces it), so every replica that applied the same prefix holds the
-//     same map and the same sessions; exactly-once and the reply budget are
-//     the state machine's (actors/kv/kv_state_machine.hpp).
+//     same map, the same sessions and the same configuration; exactly-once
+//     and the reply budget are the state machine's (actors/kv/kv_state_machine.hpp);
+//   the window: nothing is proposed at or above applied_below + alpha, so
+//     the configuration of every instance proposed is known (a change
+//     decided in i governs from i + alpha).
 #pragma once
 
 #include <deque>
@@ -123,14 +134,21 @@ struct ApplierOptions {
   Duration forward_timeout = std::chrono::milliseconds(500);
   Duration forward_timeout_busy = std::chrono::seconds(2);
   Duration leader_idle = std::chrono::seconds(1);
-  // Cluster size, for relaying (0: no relay). A forward that timed out goes
-  // once to another node (the one after the leader, skipping this one),
-  // which proposes it there, before this node proposes it itself: a leader
-  // that is alive but cut off from this node only (a partial partition) then
-  // hands the lead to a node both reach, where a node proposing for itself
-  // would learn the log only through peers, lag the leader by a catch-up
-  // round, and chase the decided instances for as long as the leader runs.
-  std::size_t nodes = 0;
+  // Relaying: a forward that timed out goes once to another voter (the one
+  // after the leader in id order, skipping this one), which proposes it
+  // there, before this node proposes it itself: a leader that is alive but
+  // cut off from this node only (a partial partition) then hands the lead to
+  // a node both reach, where a node proposing for itself would learn the log
+  // only through peers, lag the leader by a catch-up round, and chase the
+  // decided instances for as long as the leader runs. Needs a third voter.
+  //
+  // The configuration of the cluster's first start (actors/kv/config_state.hpp):
+  // the bootstrap members and alpha. A snapshot's replaces it; after that it
+  // changes only through member ops in the log. The default is the unit
+  // tests' three voters; build_node_logic sets the cluster's.
+  ConfigState config = ConfigState::fixed(3);
+  // Simulator only: ConfigState::set_bug_no_window.
+  bool bug_no_window = false;
   std::function<void(InstanceId applied_below, std::string bytes)> save_snapshot;
   // Watches (WatchHub): the event history kept and the per-watch bounds.
   WatchLimits watch;
@@ -152,7 +170,8 @@ class Applier final : public ActorLogic {
   std::string snapshot() const;
 
   InstanceId applied_below() const { return applied_below_; }
-  NodeId leader() const { return leader_; }
+  // Who this node's clients' ops go to (lead()).
+  NodeId leader() const { return lead(); }
   std::size_t waiting() const { return waiters_.size(); }
   InstanceId snapshot_below() const { return schedule_.durable_below(); }
   std::uint64_t snapshot_failures() const { return snapshot_failures_; }
@@ -168,6 +187,8 @@ class Applier final : public ActorLogic {
   std::size_t retained_reply_bytes() const { return state_.retained_reply_bytes(); }
   const ApplierRefusals& refused() const { return refused_; }
   const KvStateMachine& state() const { return state_; }
+  // What a ConfigUpdate carries now: the configurations from applied_below on.
+  ConfigHistory config_history() const { return state_.config().history(applied_below_); }
   const WatchHub& watch_hub() const { return watches_; }
   // The state machine's invariants and the applier's own.
   std::string check_invariants() const override;
@@ -187,8 +208,26 @@ class Applier final : public ActorLogic {
   // The one transition into the queue, from any place; a waiter already
   // queued keeps its place in line.
   void requeue(ClientId client, Waiter& w, Line line = Line::back);
-  // Another node authored a batch within leader_idle: our clients' ops go to it.
+  // Another node leads: it authored a batch within leader_idle, or the lead
+  // is vacant and it is the voter that takes it. Our clients' ops go to it.
   bool another_leader_active(Time now) const;
+  // The author of the latest batch while it is a voter of the configuration
+  // at applied_below; else (it was removed, or this node starts as a
+  // learner) the lead is vacant and goes to the lowest-id voter, at once,
+  // so removing the leader costs no forward timeout.
+  NodeId lead() const;
+  bool lead_vacant() const;
+  // Nothing is proposed at or above it (the window).
+  InstanceId window_end() const { return applied_below_ + state_.config().alpha(); }
+  // ConfigUpdate to this node's proposer, learner, acceptor and peer link.
+  void announce_config(Outbox& out);
+  // Proposes went out from out[mark] on: the proposer hears the window moved
+  // first, if it did since the last ConfigUpdate it got.
+  void tell_proposer_window(Outbox& out, std::size_t mark);
+  // After this node's batch changed the configuration: no-ops for the
+  // instances below the change's effective_from it has not proposed, so
+  // the old configuration's last instances end within a round trip.
+  void finish_old_config(Outbox& out);
   // Sends the op to the leader, or to `relay` (see ApplierOptions::nodes).
   void forward_waiter(Waiter& w, Time now, Outbox& out, std::optional<NodeId> relay = {});
   void forward_queue(Time now, Outbox& out);  // every queued op, in order
@@ -235,6 +274,8 @@ class Applier final : public ActorLogic {
   // Watches and the event history; events_ collects an instance's changes.
   WatchHub watches_;
   std::vector<WatchEvent> events_;
+  bool config_announced_ = false;          // the start's ConfigUpdate went out
+  InstanceId proposer_known_below_ = 0;  // in the last ConfigUpdate to the proposer
 };
 
 }  // namespace kvpaxos

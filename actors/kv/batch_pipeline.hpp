@@ -7,7 +7,8 @@
 // node's proposer. Owned by the Applier, on its thread; no time.
 //
 // Invariant: next_propose only grows, except when a snapshot resets it;
-// each instance in flight was proposed once, with the clients it carries.
+// each instance in flight was proposed once, with the clients it carries;
+// nothing is proposed at or above the `end` the applier passes (its window).
 #pragma once
 
 #include <cstddef>
@@ -33,8 +34,12 @@ class BatchPipeline {
   // Puts a client whose waiter was just marked queued in line.
   void push(ClientId client, Line line);
   // Fills free pipeline slots with batches of the queued waiters (they
-  // become proposed), in instances from max(next_propose, floor) up.
-  void propose(Waiters& waiters, InstanceId floor, Outbox& out);
+  // become proposed), in instances from max(next_propose, floor) up to
+  // below `end` (the alpha window); the rest wait in the queue.
+  void propose(Waiters& waiters, InstanceId floor, InstanceId end, Outbox& out);
+  // A no-op in every instance of [max(next_propose, floor), end), which
+  // this node has not proposed in; batches go on from `end`.
+  void propose_no_ops(InstanceId floor, InstanceId end, Outbox& out);
   // The clients this node's batch for `instance` carried (none if it
   // proposed nothing there), now that `instance` is applied.
   std::vector<ClientId> take_batch(InstanceId instance);

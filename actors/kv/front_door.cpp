@@ -3,6 +3,7 @@
 #include <cassert>
 #include <exception>
 
+#include "actors/core/cluster_config.hpp"
 #include "messages/msgpack_scan.hpp"
 
 namespace kvpaxos {
@@ -40,7 +41,9 @@ std::string validate_op(OpKind op, const std::string& key, const std::string& va
   const bool takes_range = op == OpKind::delete_range || op == OpKind::range;
   if (!takes_value && !value.empty()) return std::string(op_name(op)) + " takes no value";
   if (!takes_range && !range_end.empty()) return std::string(op_name(op)) + " takes no range_end";
-  if (op < OpKind::get || op > OpKind::txn) return "unknown op " + std::to_string(static_cast<int>(op));
+  if (op < OpKind::get || op > OpKind::member) {
+    return "unknown op " + std::to_string(static_cast<int>(op));
+  }
   if (op != OpKind::range && flags != 0) return std::string(op_name(op)) + " takes no flags";
   if ((flags & ~(kRangeKeysOnly | kRangeCountOnly)) != 0) {
     return "unknown range flags " + std::to_string(flags) + " (1: keys only, 2: count only)";
@@ -58,12 +61,74 @@ std::string validate_branch(const std::vector<RequestOp>& ops, const char* name)
   }
   for (const RequestOp& o : ops) {
     if (o.op == OpKind::txn) return "a txn may not hold another txn";
+    if (o.op == OpKind::member) {
+      return "a txn may not hold a member change (send it alone: kvctl member ...)";
+    }
     if (o.op != OpKind::range && o.limit != 0) {
       return std::string("txn ") + name + " op: only range takes a limit";
     }
     if (std::string why = validate_op(o.op, o.key, o.value, o.range_end, o.flags); !why.empty()) {
       return std::string("txn ") + name + " op: " + why;
     }
+  }
+  return {};
+}
+
+// tcp://HOST:PORT or inproc://NAME, what a member's endpoints may be.
+std::string endpoint_refusal(const char* what, const std::string& endpoint) {
+  constexpr std::string_view tcp = "tcp://";
+  constexpr std::string_view inproc = "inproc://";
+  if (endpoint.size() > 2 * kMaxNodeNameBytes + tcp.size() + 6) {
+    return std::string(what) + " is too long";
+  }
+  if (endpoint.starts_with(inproc) && endpoint.size() > inproc.size()) return {};
+  if (endpoint.starts_with(tcp)) {
+    if (Result<std::string> ok = tcp_endpoint(std::string_view(endpoint).substr(tcp.size()));
+        !ok.ok()) {
+      return std::string(what) + ": " + ok.error();
+    }
+    return {};
+  }
+  return std::string(what) + " '" + endpoint + "' is not tcp://HOST:PORT or inproc://NAME";
+}
+
+// The fields each kind of change takes, and nothing else: a stray field is
+// a client's mistake the state machine would silently ignore.
+std::string validate_member(const MemberChange& c) {
+  if (c.kind > MemberChangeKind::update) {
+    return "unknown member change kind " + std::to_string(static_cast<int>(c.kind));
+  }
+  const std::string kind = std::string("member ") + to_string(c.kind);
+  const bool adds = c.kind == MemberChangeKind::add_learner;
+  const bool targets = !adds && c.kind != MemberChangeKind::list;
+  const bool endpoints = adds || c.kind == MemberChangeKind::update;
+  const bool incarnation = c.kind == MemberChangeKind::promote || c.kind == MemberChangeKind::replace;
+  if (c.kind == MemberChangeKind::list && c.expected_epoch != 0) return "member list takes no epoch";
+  if (!targets && c.target != 0) return kind + " takes no target";
+  if (c.kind != MemberChangeKind::replace && c.other != 0) return kind + " takes no other member";
+  if (!adds && (!c.name.empty() || !c.peer_key.empty())) return kind + " takes no name or key";
+  if (!endpoints && (!c.peer_endpoint.empty() || !c.client_endpoint.empty())) {
+    return kind + " takes no endpoints";
+  }
+  if (!incarnation && !adds && c.incarnation != 0) return kind + " takes no incarnation";
+  if (c.kind == MemberChangeKind::replace && c.target == c.other) {
+    return "member replace needs two members: the voter going and the learner taking its place";
+  }
+  if (adds && !valid_member_name(c.name)) {
+    return "member name '" + c.name + "': 1 to " + std::to_string(kMaxNodeNameBytes) +
+           " letters, digits, '-', '_' or '.'";
+  }
+  if (adds && c.peer_endpoint.empty()) return "member add needs a peer endpoint";
+  if (c.kind == MemberChangeKind::update && c.peer_endpoint.empty() && c.client_endpoint.empty()) {
+    return "member update needs a peer or a client endpoint";
+  }
+  if (!c.peer_key.empty() && c.peer_key.size() != 40) {
+    return "member peer key must be a Z85 CURVE public key of 40 characters";
+  }
+  for (const auto& [what, endpoint] : {std::pair{"peer endpoint", &c.peer_endpoint},
+                                       std::pair{"client endpoint", &c.client_endpoint}}) {
+    if (endpoint->empty()) continue;
+    if (std::string why = endpoint_refusal(what, *endpoint); !why.empty()) return why;
   }
   return {};
 }
@@ -78,7 +143,15 @@ std::string validate(const ClientRequest& r) {
     return why;
   }
   if (r.op != OpKind::range && r.limit != 0) return std::string(op_name(r.op)) + " takes no limit";
+  if (r.op == OpKind::member) {
+    if (!r.key.empty()) return "member takes no key";
+  } else if (r.member != MemberChange{}) {
+    return std::string(op_name(r.op)) + " takes no member change (only member does)";
+  }
   if (r.op != OpKind::txn) {
+    if (r.op == OpKind::member) {
+      if (std::string why = validate_member(r.member); !why.empty()) return why;
+    }
     if (!r.compares.empty() || !r.success.empty() || !r.failure.empty()) {
       return std::string(op_name(r.op)) + " takes no compares or branches (only txn does)";
     }
@@ -132,12 +205,24 @@ Result<KvOp> validate_forwarded_op(std::string_view bytes) {
     return Error{std::string("undecodable forwarded op: ") + e.what()};
   }
   if (op.noop) return Error{"a no-op was forwarded; only client ops are"};
-  if (op.op < OpKind::get || op.op > OpKind::txn) {
+  if (op.op < OpKind::get || op.op > OpKind::member) {
     return Error{"forwarded op has an unknown operation"};
   }
-  const ClientRequest as_request{op.client_id, op.seq,   op.ack,      op.op,      op.key,
-                                 op.value,     op.range_end, op.limit, op.flags, op.compares,
-                                 op.success,   op.failure};
+  ClientRequest as_request{op.client_id, op.seq,   op.ack,      op.op,      op.key,
+                           op.value,     op.range_end, op.limit, op.flags, op.compares,
+                           op.success,   op.failure};
+  if (op.op == OpKind::member) {
+    // The change travels encoded in `value`: checked as the client's
+    // request, and only in the encoding KvOp::from gives it, so that no
+    // replica meets bytes the front doors never let through.
+    Result<MemberChange> change = op.member_change();
+    if (!change.ok()) return Error{"invalid forwarded op: " + change.error()};
+    as_request.member = std::move(change.value());
+    as_request.value.clear();
+    if (KvOp::from(as_request).value != op.value) {
+      return Error{"invalid forwarded op: its member change is not encoded as a node encodes it"};
+    }
+  }
   if (std::string why = validate(as_request); !why.empty()) {
     return Error{"invalid forwarded op: " + why};
   }

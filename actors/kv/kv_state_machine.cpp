@@ -31,7 +31,7 @@ OpOutcome KvStateMachine::execute(const KvOp& op, InstanceId instance) {
   if (op.seq <= s->last_seq) return OpOutcome::duplicate;
   if (s->has_reply) drop_reply(op.client_id, *s);  // superseded: the client moved on
   touch(op.client_id, *s, instance);
-  run(op, *s);
+  run(op, *s, instance);
   return OpOutcome::ran;
 }
 
@@ -53,8 +53,8 @@ void KvStateMachine::touch(ClientId client, Session& s, InstanceId instance) {
   s.last_instance = instance;
 }
 
-void KvStateMachine::run(const KvOp& op, Session& s) {
-  OpResult result = run_op(op);
+void KvStateMachine::run(const KvOp& op, Session& s, InstanceId instance) {
+  OpResult result = run_op(op, instance);
   s.last_seq = op.seq;
   keep_reply(op.client_id, s, std::move(result));
   enforce_reply_budget();
@@ -65,10 +65,12 @@ const std::string* KvStateMachine::value_of(std::string_view key) const {
   return it == kv_.end() ? nullptr : &it->second.value;
 }
 
-OpResult KvStateMachine::run_op(const KvOp& op) {
+OpResult KvStateMachine::run_op(const KvOp& op, InstanceId instance) {
   OpResult result;
   ReplyBudget budget{.bytes = limits_.max_reply_bytes};
-  if (op.op == OpKind::txn) {
+  if (op.op == OpKind::member) {
+    result.member = run_member(op, instance);
+  } else if (op.op == OpKind::txn) {
     result.succeeded = std::all_of(op.compares.begin(), op.compares.end(),
                                    [this](const Compare& c) { return holds(c); });
     const std::vector<RequestOp>& branch = result.succeeded ? op.success : op.failure;
@@ -84,6 +86,18 @@ OpResult KvStateMachine::run_op(const KvOp& op) {
   }
   result.revision = revision_;
   return result;
+}
+
+// The front door and validate_forwarded_op let only decodable changes in;
+// one that does not decode anyway is refused alike on every replica.
+MemberResult KvStateMachine::run_member(const KvOp& op, InstanceId instance) {
+  Result<MemberChange> change = op.member_change();
+  if (!change.ok()) {
+    MemberResult r = config_.apply(MemberChange{.kind = MemberChangeKind::list}, instance);
+    r.error = change.error();
+    return r;
+  }
+  return config_.apply(change.value(), instance);
 }
 
 void KvStateMachine::write(const std::string& key, const std::string& value, bool append) {
@@ -253,6 +267,7 @@ const OpResult* KvStateMachine::kept_reply(ClientId client, std::uint64_t seq) c
 void KvStateMachine::end_instance(InstanceId instance) {
   evict_excess_sessions(instance);
   const InstanceId applied_below = instance + 1;
+  config_.trim(applied_below);
   if (applied_below % 1024 == 0) evict_idle_sessions(applied_below);
   ended_ = instance;
 }
@@ -295,6 +310,7 @@ void KvStateMachine::write_to(SnapshotRecord& r) const {
   for (const auto& [client, s] : sessions_) {
     r.sessions.push_back({client, s.last_seq, s.has_reply, {}, s.last_instance, s.reply});
   }
+  r.config = config_.record();
 }
 
 // The record comes from parse_snapshot: each key and each client once.
@@ -320,12 +336,25 @@ void KvStateMachine::load(SnapshotRecord& r) {
     sessions_by_age_.insert({s.last_instance, s.client});
     if (s.has_reply) keep_reply(s.client, session, std::move(s.reply));
   }
+  if (r.has_config()) {
+    // parse_snapshot checked it; a record built by hand that breaks the
+    // rules keeps the configuration there is.
+    if (Result<ConfigState> c = ConfigState::from_record(r.config); c.ok()) {
+      const bool bug = config_.bug_no_window();
+      config_ = std::move(c.value());
+      config_.set_bug_no_window(bug);
+    }
+  }
+  config_.trim(r.applied_below);
   ended_.reset();
 }
 
 std::string KvStateMachine::check_invariants() const {
   if (std::string wrong = check_sessions(); !wrong.empty()) return "kv state machine: " + wrong;
   if (std::string wrong = check_keys(); !wrong.empty()) return "kv state machine: " + wrong;
+  if (std::string wrong = config_.check_invariants(); !wrong.empty()) {
+    return "configuration: " + wrong;
+  }
   if (ended_ && sessions_.size() > limits_.max_sessions &&
       sessions_by_age_.begin()->first < *ended_) {
     return "kv state machine: " + std::to_string(sessions_.size()) + " sessions (limit " +

@@ -1,8 +1,10 @@
 // KvStateMachine: the deterministic part of the key/value service. It owns
-// the ordered key/value map with its revisions and the per-client dedup
+// the ordered key/value map with its revisions, the per-client dedup
 // sessions (their kept replies, the retained-reply byte budget, LRU eviction
-// by count and by idleness) and executes one decided op at a time: get, put,
-// append, delete_range, range and txn (docs/protocol.md, "Data model"). No
+// by count and by idleness) and the cluster's configuration (a ConfigState),
+// and executes one decided op at a time: get, put, append, delete_range,
+// range, txn (docs/protocol.md, "Data model") and member, which goes
+// through the sessions as every op does, so a retried change runs once. No
 // messages, no time, no threads: the Applier feeds it the ops of each
 // applied instance in log order, and every replica that fed it the same
 // prefix holds the same state.
@@ -40,6 +42,7 @@
 #include <utility>
 #include <vector>
 
+#include "actors/kv/config_state.hpp"
 #include "actors/kv/snapshot_record.hpp"
 #include "messages/codec.hpp"
 #include "messages/kv_op.hpp"
@@ -87,7 +90,8 @@ enum class OpOutcome {
 
 class KvStateMachine {
  public:
-  explicit KvStateMachine(KvLimits limits) : limits_(limits) {}
+  explicit KvStateMachine(KvLimits limits, ConfigState config = ConfigState::fixed(3))
+      : limits_(limits), config_(std::move(config)) {}
 
   // Executes `op` (not a no-op), decided in `instance`, if its session lets
   // it. Its reply is then kept_reply(client, seq) until the client acks it.
@@ -108,9 +112,14 @@ class KvStateMachine {
   // revision order) until the sink is set to null. For watches.
   void set_event_sink(std::vector<KvEvent>* events) { events_ = events; }
 
-  // Snapshot: the map and the sessions, in and out.
+  // Snapshot: the map, the sessions and the configuration, in and out (a
+  // record without a configuration, format 1 or 2, keeps this one).
   void write_to(SnapshotRecord& r) const;
   void load(SnapshotRecord& r);
+
+  // The configuration member ops have made (trimmed at end_instance).
+  const ConfigState& config() const { return config_; }
+  ConfigState& config() { return config_; }
 
   const KvMap& data() const { return kv_; }
   // The value of `key`, or null when it is absent.
@@ -139,8 +148,9 @@ class KvStateMachine {
 
   // The session `op` may run in (created for a seq 1), or none.
   Session* session_for(const KvOp& op, InstanceId instance);
-  void run(const KvOp& op, Session& s);
-  OpResult run_op(const KvOp& op);
+  void run(const KvOp& op, Session& s, InstanceId instance);
+  OpResult run_op(const KvOp& op, InstanceId instance);
+  MemberResult run_member(const KvOp& op, InstanceId instance);
   void write(const std::string& key, const std::string& value, bool append);
   std::uint64_t delete_range(const std::string& key, const std::string& range_end);
   // What one reply may still carry: keys and values bytes, and keys, over
@@ -179,6 +189,7 @@ class KvStateMachine {
   std::set<std::pair<InstanceId, ClientId>> replies_by_age_;
   std::size_t retained_bytes_ = 0;  // sum of the kept replies' sizes
   std::uint64_t sessions_evicted_ = 0;
+  ConfigState config_;
   // The last instance end_instance() evicted for; unknown after load().
   std::optional<InstanceId> ended_;
 };

@@ -58,9 +58,14 @@ Result<SnapshotRecord> parse_snapshot(std::string_view bytes) {
       s.reply = OpResult{.value = std::move(s.reply_value)};
       s.reply_value.clear();
     }
-  } else if (r.format != kSnapshotFormat) {
+  } else if (r.format != 2 && r.format != kSnapshotFormat) {
     return Error{"snapshot format " + std::to_string(r.format) + " is not one this kvpaxosd "
-                 "reads (1 or " + std::to_string(kSnapshotFormat) + ")"};
+                 "reads (1 to " + std::to_string(kSnapshotFormat) + ")"};
+  }
+  if (r.has_config()) {
+    if (Result<ConfigState> c = ConfigState::from_record(r.config); !c.ok()) {
+      return Error{"snapshot: " + c.error()};
+    }
   }
   if (r.key_revisions.size() != r.kv.size()) {
     return Error{"snapshot has revisions for " + std::to_string(r.key_revisions.size()) +

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "actors/kv/config_state.hpp"
 #include "messages/messages.hpp"
 #include "messages/result.hpp"
 
@@ -36,9 +37,11 @@ struct KeyRevisions {
 };
 
 // 1: the map and the sessions; 2 (the data model): keys in byte order with
-// their revisions, the store's revision, whole kept replies. Both are read;
-// a format 1 snapshot loads at revision 0 with every key at version 1.
-inline constexpr std::uint32_t kSnapshotFormat = 2;
+// their revisions, the store's revision, whole kept replies; 3 (membership
+// change): 2 and the ConfigState. All are read; a format 1 snapshot loads at
+// revision 0 with every key at version 1, and formats 1 and 2 keep the
+// node's bootstrap configuration (their clusters never changed theirs).
+inline constexpr std::uint32_t kSnapshotFormat = 3;
 
 // The snapshot file's content. Field order is the format; bump kSnapshotFormat on change.
 struct SnapshotRecord {
@@ -49,16 +52,19 @@ struct SnapshotRecord {
   std::uint64_t undecodable_entries = 0;
   std::uint64_t revision = 0;
   std::vector<KeyRevisions> key_revisions;
+  ConfigStateRecord config;  // format 3
   MSGPACK_DEFINE(format, applied_below, kv, sessions, undecodable_entries, revision,
-                 key_revisions)
+                 key_revisions, config)
+  bool has_config() const { return format >= 3; }
 };
 
 std::string encode_snapshot(const SnapshotRecord& r);
 // A snapshot comes from this node's disk or from a peer (with a checksum, but
 // any peer can compute one), so nothing in it is trusted: it parses only if
 // encode_snapshot could have written it (known format, each key and each
-// client once, a key's revisions at most the store's). Never throws. A
-// format 1 record comes out as format 2 would have it.
+// client once, a key's revisions at most the store's, a configuration
+// ConfigState::from_record takes). Never throws. A format 1 record comes out
+// as format 2 would have it.
 Result<SnapshotRecord> parse_snapshot(std::string_view bytes);
 
 }  // namespace kvpaxos

@@ -22,9 +22,18 @@ Result<NodeLogic> build_node_logic(const NodeSpec& spec, const StoredState& stor
 
   InstanceId first_instance = 0;
   if (spec.kv) {
+    if (spec.alpha == 0 || spec.alpha > kMaxAlpha) {
+      return Error{"the reconfiguration window alpha must be within 1 to " +
+                   std::to_string(kMaxAlpha) + " instances"};
+    }
+    if (spec.applier.max_in_flight >= spec.alpha) {
+      return Error{"the pipeline (" + std::to_string(spec.applier.max_in_flight) +
+                   " instances in flight) must be below the reconfiguration window alpha (" +
+                   std::to_string(spec.alpha) + ")"};
+    }
     ApplierOptions options = spec.applier;
     options.name = spec.names[self];
-    options.nodes = n;
+    options.config = ConfigState(bootstrap_members(spec.names, spec.peer_endpoints), spec.alpha);
     logic.applier = std::make_unique<Applier>(self, std::move(options));
     if (stored.snapshot) {
       Result<bool> restored = logic.applier->restore(*stored.snapshot);
@@ -33,6 +42,10 @@ Result<NodeLogic> build_node_logic(const NodeSpec& spec, const StoredState& stor
     }
   }
 
+  // TODO(membership, the Paxos part): the Learner and Proposer constructors
+  // take the initial history: logic.applier->config_history() on a KV node,
+  // ConfigHistory::fixed(n) otherwise. Until then they hear it from the
+  // applier's first ConfigUpdate (sent on its first handle or tick).
   LearnerOptions learner = spec.learner;
   learner.deliver_to_applier = spec.kv;
   learner.first_instance = first_instance;

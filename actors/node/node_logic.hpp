@@ -29,7 +29,15 @@ namespace kvpaxos {
 
 struct NodeSpec {
   NodeId self = 0;
-  std::vector<std::string> names;  // every member's, by node id
+  // The bootstrap members (--cluster): names and peer endpoints by member
+  // id, the configuration of the cluster's first start. Once the applier
+  // has a snapshot, the configuration in it wins (membership changes are
+  // in the log, not in flags). peer_endpoints may be empty (the simulator).
+  std::vector<std::string> names;
+  std::vector<std::string> peer_endpoints;
+  // The alpha window of a first start (actors/kv/config_state.hpp): fixed
+  // for the cluster's life, so a snapshot's alpha wins over this one.
+  std::uint64_t alpha = kDefaultAlpha;
   // A KV node (applier, front door); false: the seed's PaxosPeer API.
   bool kv = true;
   std::uint64_t seed = 1;
@@ -44,7 +52,7 @@ struct NodeSpec {
   std::uint64_t initial_round = 0;
   ProposerOptions proposer;
   // The learner's and applier's options; the factory sets what follows from
-  // the rest of the spec (deliver_to_applier, first_instance, name, nodes).
+  // the rest of the spec (deliver_to_applier, first_instance, name, config).
   LearnerOptions learner;
   ApplierOptions applier;
   // The simulator's planted bug: skip the restart ballot rule.

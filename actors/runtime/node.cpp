@@ -87,6 +87,7 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
   const bool kv = !c.client_endpoint.empty();
   NodeSpec spec{.self = self,
                 .names = names,
+                .peer_endpoints = endpoints,
                 .kv = kv,
                 .seed = c.seed,
                 .initial_round = c.initial_round,

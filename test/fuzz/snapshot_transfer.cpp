@@ -58,7 +58,7 @@ Outbox step(Applier& a, const Address& from, Body body, Time now) {
 }
 
 Applier needing_snapshot(Outbox& out) {
-  Applier a(kSelf, ApplierOptions{.nodes = 3});
+  Applier a(kSelf, ApplierOptions{});
   a.handle({kSelf, Actor::learner}, SnapshotNeeded{InstanceId{1} << 40, kServer}, Time{}, out);
   return a;
 }

@@ -876,7 +876,9 @@ TEST(DataModelCodec, OutOfRangeEnumsInARequestDoNotDecode) {
     return decode(encode(r), kMaxClientFrameBytes);
   };
   const std::vector<std::pair<std::string, Result<Body>>> cases = {
-      {"op", with([](ClientRequest& r) { r.op = static_cast<OpKind>(7); })},
+      {"op", with([](ClientRequest& r) { r.op = static_cast<OpKind>(8); })},
+      {"member change kind",
+       with([](ClientRequest& r) { r.member.kind = static_cast<MemberChangeKind>(6); })},
       {"op", with([](ClientRequest& r) { r.op = static_cast<OpKind>(0); })},
       {"compare target",
        with([](ClientRequest& r) { r.compares[0].target = static_cast<CompareTarget>(4); })},
@@ -913,7 +915,7 @@ TEST(DataModelBatch, ManyLargestTxnsAreSplitSoEveryEntryDecodes) {
   std::size_t entries = 0;
   for (int round = 0; round < 1000; ++round) {
     Outbox out;
-    pipeline.propose(waiters, 0, out);
+    pipeline.propose(waiters, 0, ~InstanceId{0}, out);
     if (out.empty()) break;
     for (const Outbound& o : out) {
       const Propose& p = std::get<Propose>(o.body);

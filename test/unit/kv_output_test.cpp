@@ -57,5 +57,53 @@ TEST(KvOutput, RangeTextIsKeyThenValueOrKeysOrTheCount) {
   EXPECT_EQ(range_text({}, 0, 0), "");
 }
 
+MemberResult three_and_a_learner() {
+  MemberResult r{.epoch = 1, .id = 3, .effective_from = 70, .pending_from = 70, .alpha = 64};
+  r.config.epoch = 1;
+  for (NodeId i = 0; i < 3; ++i) {
+    r.config.members.push_back(MemberEntry{
+        .id = i, .name = "n" + std::to_string(i + 1),
+        .peer_endpoint = "tcp://127.0.0.1:710" + std::to_string(i + 1),
+        .client_endpoint = "tcp://127.0.0.1:720" + std::to_string(i + 1)});
+  }
+  r.config.members.push_back(MemberEntry{.id = 3, .name = "n4",
+                                         .peer_endpoint = "tcp://10.0.0.4:7104",
+                                         .client_endpoint = "tcp://10.0.0.4:7204",
+                                         .role = MemberRole::learner});
+  return r;
+}
+
+TEST(KvOutput, MemberListShowsTheEpochThePendingChangeAndEachMember) {
+  EXPECT_EQ(member_list_text(three_and_a_learner()),
+            "epoch 1 (alpha 64), in force from instance 70\n"
+            "ID     NAME             ROLE     PEER                   CLIENT\n"
+            "0      n1               voter    127.0.0.1:7101         127.0.0.1:7201\n"
+            "1      n2               voter    127.0.0.1:7102         127.0.0.1:7202\n"
+            "2      n3               voter    127.0.0.1:7103         127.0.0.1:7203\n"
+            "3      n4               learner  10.0.0.4:7104          10.0.0.4:7204\n");
+  MemberResult settled = three_and_a_learner();
+  settled.pending_from = 0;
+  settled.config.members.resize(1);
+  settled.config.members[0].client_endpoint.clear();
+  EXPECT_EQ(member_list_text(settled),
+            "epoch 1 (alpha 64)\n"
+            "ID     NAME             ROLE     PEER                   CLIENT\n"
+            "0      n1               voter    127.0.0.1:7101         -\n");
+  EXPECT_EQ(member_list_json(settled),
+            "{\"epoch\":1,\"alpha\":64,\"pending_from\":0,\"members\":[{\"id\":0,\"name\":\"n1\","
+            "\"role\":\"voter\",\"peer_addr\":\"127.0.0.1:7101\",\"client_addr\":\"\"}]}\n");
+}
+
+TEST(KvOutput, AnAddedLearnerGetsTheKvpaxosdCommandThatStartsIt) {
+  const MemberResult r = three_and_a_learner();
+  EXPECT_EQ(member_change_text("added learner", r),
+            "added learner n4 (id 3): epoch 1, in force from instance 70\n");
+  EXPECT_EQ(member_change_json(r), "{\"id\":3,\"epoch\":1,\"effective_from\":70}\n");
+  EXPECT_EQ(start_command(r, 3),
+            "kvpaxosd --name n4 --cluster n1=127.0.0.1:7101,n2=127.0.0.1:7102,n3=127.0.0.1:7103,"
+            "n4=10.0.0.4:7104 --initial-cluster-state existing --data-dir DIR --client-addr "
+            "10.0.0.4:7204\n");
+}
+
 }  // namespace
 }  // namespace kvpaxos

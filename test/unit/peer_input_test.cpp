@@ -371,6 +371,8 @@ std::string put_op(ClientId client, const std::string& key, const std::string& v
 TEST(Applier, IgnoresLocalOnlyMessagesFromPeers) {
   Applier a(0, ApplierOptions{.name = "n1"});
   Outbox out;
+  a.tick(at(0), out);  // its start: the ConfigUpdates to its own Paxos actors
+  out.clear();
   a.handle({1, Actor::learner}, Apply{0, put_op(9, "k", "theirs")}, at(0), out);
   a.handle({1, Actor::learner}, LearnerProgress{0, 1'000'000'000}, at(0), out);
   a.handle({1, Actor::learner}, SnapshotNeeded{1'000'000'000, 1}, at(0), out);
@@ -391,7 +393,9 @@ TEST(Applier, IgnoresLocalOnlyMessagesFromPeers) {
 // the no-op batches double while the head stays a hole, so the gap closes in
 // rounds, not in one no-op per hole_timeout. A single hole costs one no-op.
 TEST(Applier, FillsALongRunOfHolesInGrowingBatches) {
-  Applier a(0, ApplierOptions{.name = "n1"});
+  // A window wider than the run: only the doubling bounds the batches here
+  // (ApplierMembership.HoleFillsStopAtTheWindow has the window's bound).
+  Applier a(0, ApplierOptions{.name = "n1", .config = ConfigState::fixed(3, 8192)});
   Outbox out;
   a.handle({0, Actor::learner}, LearnerProgress{0, 4096}, at(0), out);
   std::vector<std::size_t> batches;
