@@ -39,6 +39,8 @@ Applier::Applier(NodeId self, ApplierOptions options)
       transfer_(self, options_.snapshot_chunk_bytes, options_.snapshot_transfer_timeout),
       watches_(self, options_.watch) {
   state_.config().set_bug_no_window(options_.bug_no_window);
+  joining_ = options_.joining;
+  config_announced_ = joining_;  // a joining member announces the snapshot's
 }
 
 void Applier::handle(const Address& from, Body body, Time now, Outbox& out) {
@@ -138,7 +140,7 @@ void Applier::announce_config(Outbox& out) {
 }
 
 void Applier::tell_proposer_window(Outbox& out, std::size_t mark) {
-  if (out.size() == mark || proposer_known_below_ == window_end()) return;
+  if (joining_ || out.size() == mark || proposer_known_below_ == window_end()) return;
   proposer_known_below_ = window_end();
   const Outbound update{{self_, Actor::proposer},
                         ConfigUpdate{config_history(),
@@ -290,6 +292,7 @@ void Applier::on_apply(Apply m, Time now, Outbox& out) {
   std::vector<std::pair<ClientId, std::uint64_t>> expired;
   const NodeId lead_before = lead();
   const std::uint64_t epoch_before = state_.config().epoch();
+  const InstanceId pending_before = state_.config().pending_from(applied_below_);
   if (entry.ok()) {
     state_.set_event_sink(&events_);
     for (const KvOp& op : entry->ops) {
@@ -313,6 +316,11 @@ void Applier::on_apply(Apply m, Time now, Outbox& out) {
   if (state_.config().epoch() != epoch_before) {
     announce_config(out);
     if (entry.ok() && entry->author == self_) finish_old_config(out);
+  } else if (pending_before != 0 && applied_below_ >= pending_before) {
+    // The change governs every instance from here on: the old configuration
+    // leaves the history, and with it a removed member (its frames are
+    // dropped, its Paxos requests unanswered from now on here).
+    announce_config(out);
   }
 
   // Our batch for this instance: ops that did not run here (another value
@@ -399,6 +407,7 @@ void Applier::install_snapshot(InstanceId instance, std::string bytes, Outbox& o
   const InstanceId decided = decided_below_;
   const InstanceId forget = forget_below_;
   load(std::move(parsed.value()));
+  joining_ = false;
   announce_config(out);
   // Written, it is not durable until its SnapshotSaved: the Done point stays.
   schedule_.installed(applied_below_, bytes.size(), /*written=*/bool(options_.save_snapshot));
@@ -516,7 +525,7 @@ void Applier::tick(Time now, Outbox& out) {
 // to kHoleFillBatch): a single hole still costs one no-op, 4096 about twenty
 // rounds. No batch reaches past the window.
 void Applier::fill_holes(Time now, Outbox& out) {
-  if (applied_below_ >= decided_below_) return;
+  if (joining_ || applied_below_ >= decided_below_) return;
   if (now - last_progress_ < options_.hole_timeout) return;
   if (now - last_hole_proposal_ < options_.hole_timeout) return;
   last_hole_proposal_ = now;

@@ -149,6 +149,13 @@ struct ApplierOptions {
   ConfigState config = ConfigState::fixed(3);
   // Simulator only: ConfigState::set_bug_no_window.
   bool bug_no_window = false;
+  // A member added to a running cluster, on its first start (kvpaxosd
+  // --initial-cluster-state existing): its state must come from a peer's
+  // snapshot, never from replaying the log onto the bootstrap
+  // configuration it does not have. Until a snapshot is installed it
+  // proposes nothing (the window is empty) and announces no configuration:
+  // its actors keep the one the cluster told it (NodeSpec::contact).
+  bool joining = false;
   std::function<void(InstanceId applied_below, std::string bytes)> save_snapshot;
   // Watches (WatchHub): the event history kept and the per-watch bounds.
   WatchLimits watch;
@@ -218,7 +225,9 @@ class Applier final : public ActorLogic {
   NodeId lead() const;
   bool lead_vacant() const;
   // Nothing is proposed at or above it (the window).
-  InstanceId window_end() const { return applied_below_ + state_.config().alpha(); }
+  InstanceId window_end() const {
+    return joining_ ? 0 : applied_below_ + state_.config().alpha();
+  }
   // ConfigUpdate to this node's proposer, learner, acceptor and peer link.
   void announce_config(Outbox& out);
   // Proposes went out from out[mark] on: the proposer hears the window moved
@@ -275,6 +284,7 @@ class Applier final : public ActorLogic {
   WatchHub watches_;
   std::vector<WatchEvent> events_;
   bool config_announced_ = false;          // the start's ConfigUpdate went out
+  bool joining_ = false;                   // ApplierOptions::joining, until a snapshot is installed
   InstanceId proposer_known_below_ = 0;  // in the last ConfigUpdate to the proposer
 };
 

@@ -5,7 +5,15 @@ namespace kvpaxos {
 Result<NodeLogic> build_node_logic(const NodeSpec& spec, const StoredState& stored) {
   const std::size_t n = spec.names.size();
   if (n == 0 || n > kMaxClusterSize) return Error{"a cluster has 1 to 63 nodes"};
-  if (spec.self >= n) return Error{"node id is not in the cluster"};
+  if (spec.joining != spec.contact.has_value()) {
+    return Error{"a joining member needs the configuration the cluster told it, and only it"};
+  }
+  if (spec.contact && (spec.contact->entries.empty() || !spec.contact->latest().is_member(spec.self))) {
+    return Error{"member " + std::to_string(spec.self) + " is not in the configuration it was given"};
+  }
+  // A KV node's membership is its configuration's (checked once the
+  // snapshot is loaded): a member added later has an id past the list.
+  if (!spec.kv && spec.self >= n) return Error{"node id is not in the cluster"};
   const NodeId self = spec.self;
   const std::uint64_t salt = spec.incarnation * 1'000'003;
   NodeLogic logic;
@@ -32,7 +40,11 @@ Result<NodeLogic> build_node_logic(const NodeSpec& spec, const StoredState& stor
                    std::to_string(spec.alpha) + ")"};
     }
     ApplierOptions options = spec.applier;
-    options.name = spec.names[self];
+    options.name = !spec.name.empty() ? spec.name
+                   : spec.contact     ? spec.contact->latest().find(self)->name
+                   : self < n         ? spec.names[self]
+                                      : "";
+    options.joining = spec.joining;
     options.config = ConfigState(bootstrap_members(spec.names, spec.peer_endpoints), spec.alpha);
     logic.applier = std::make_unique<Applier>(self, std::move(options));
     if (stored.snapshot) {
@@ -42,19 +54,35 @@ Result<NodeLogic> build_node_logic(const NodeSpec& spec, const StoredState& stor
     }
   }
 
-  // TODO(membership, the Paxos part): the Learner and Proposer constructors
-  // take the initial history: logic.applier->config_history() on a KV node,
-  // ConfigHistory::fixed(n) otherwise. Until then they hear it from the
-  // applier's first ConfigUpdate (sent on its first handle or tick).
+  // The actors start with the configurations the applier holds (the
+  // snapshot's, or the bootstrap one), a joining member with what it was
+  // told; the applier's ConfigUpdates replace them.
+  logic.config = spec.contact ? *spec.contact
+                 : spec.kv    ? logic.applier->config_history()
+                              : ConfigHistory::fixed(n);
+  if (!logic.config.is_member(self)) {
+    return Error{"member " + std::to_string(self) + " is not in the cluster's configuration (epoch " +
+                 std::to_string(logic.config.latest().epoch) + ")"};
+  }
+  if (spec.kv) {
+    // The acceptor judges senders by the configurations from the start, not
+    // from the applier's first ConfigUpdate: a new member's Prepare may come
+    // first.
+    Outbox none;
+    logic.acceptor->handle({self, Actor::applier},
+                           ConfigUpdate{logic.config, logic.applier->state().config().alpha()}, Time{},
+                           none);
+  }
   LearnerOptions learner = spec.learner;
   learner.deliver_to_applier = spec.kv;
   learner.first_instance = first_instance;
-  logic.learner = std::make_unique<Learner>(self, ConfigHistory::fixed(n), learner);
+  learner.snapshot_first = spec.joining;
+  logic.learner = std::make_unique<Learner>(self, logic.config, learner);
   if (stored.durable) {
     Result<bool> recovered = logic.learner->recover(stored.decided_records, stored.decided_where);
     if (!recovered.ok()) {
       logic.decided_log_error = recovered.error();
-      logic.learner = std::make_unique<Learner>(self, ConfigHistory::fixed(n), learner);
+      logic.learner = std::make_unique<Learner>(self, logic.config, learner);
       (void)logic.learner->recover({}, stored.decided_where);
     }
   }
@@ -66,7 +94,8 @@ Result<NodeLogic> build_node_logic(const NodeSpec& spec, const StoredState& stor
   // by instance (500 ms stalls in bench/compare). The fallback is for
   // proposers that decide different instances (the PaxosPeer API).
   if (spec.kv) proposer.rival_quiet = Duration::zero();
-  logic.proposer = std::make_unique<Proposer>(self, ConfigHistory::fixed(n), spec.seed * 104729 + self + salt, proposer);
+  logic.proposer =
+      std::make_unique<Proposer>(self, logic.config, spec.seed * 104729 + self + salt, proposer);
   logic.proposer->raise_round(spec.initial_round);
   if (!spec.planted_bug_no_restart_round) {
     logic.proposer->raise_round(logic.acceptor->join_info().max_round);

@@ -38,6 +38,14 @@ struct NodeSpec {
   // The alpha window of a first start (actors/kv/config_state.hpp): fixed
   // for the cluster's life, so a snapshot's alpha wins over this one.
   std::uint64_t alpha = kDefaultAlpha;
+  // A member added to a running cluster, on its first start (an empty data
+  // dir): `contact` is the configuration the cluster told it, with itself in
+  // it; its actors start from that, and its state from a peer's snapshot
+  // (ApplierOptions::joining, LearnerOptions::snapshot_first).
+  bool joining = false;
+  std::optional<ConfigHistory> contact;
+  // This node's name (kvpaxosd --name); empty: its bootstrap entry's.
+  std::string name;
   // A KV node (applier, front door); false: the seed's PaxosPeer API.
   bool kv = true;
   std::uint64_t seed = 1;
@@ -78,6 +86,9 @@ struct NodeLogic {
   std::unique_ptr<Learner> learner;
   std::unique_ptr<Applier> applier;  // KV nodes only
   std::uint64_t link_seed = 0;       // for the node's PeerLink
+  // The configurations the actors started with (the PeerLink's too): the
+  // snapshot's or the bootstrap one, a joining member's contact.
+  ConfigHistory config;
   // The decided log did not read: it is a cache of what the durable
   // acceptors hold, so the learner starts afresh (the caller empties that
   // log) rather than the node refusing to start. Empty when it read.

@@ -16,7 +16,8 @@ Learner::Learner(NodeId self, ConfigHistory config, LearnerOptions options)
       options_(options),
       held_from_(options.first_instance),
       decided_below_(options.first_instance),
-      next_deliver_(options.first_instance) {
+      next_deliver_(options.first_instance),
+      awaiting_snapshot_(options.snapshot_first) {
   track_members();
   members_[self_].done_below = options.first_instance;
 }
@@ -173,7 +174,7 @@ void Learner::on_decided(Decided m, bool from_peer, Outbox& out) {
 }
 
 void Learner::deliver(Outbox& out) {
-  if (!options_.deliver_to_applier) return;
+  if (!options_.deliver_to_applier || awaiting_snapshot_) return;
   for (auto it = decided_.find(next_deliver_); it != decided_.end() && it->first == next_deliver_;
        ++it) {
     out.push_back({{self_, Actor::applier}, Apply{it->first, it->second}});
@@ -291,6 +292,7 @@ std::vector<InstanceId> Learner::missing_below(InstanceId below, std::size_t lim
 
 void Learner::on_snapshot_installed(InstanceId instance, Outbox& out) {
   if (instance <= next_deliver_) return;
+  awaiting_snapshot_ = false;
   next_deliver_ = instance;
   // Not done below it yet: the applier says so (LocalDone) once the
   // snapshot is durable here.
@@ -315,7 +317,8 @@ void Learner::tick(Time now, Outbox& out) {
   // is done furthest ahead.
   InstanceId forgotten_somewhere = held_from_;
   for (const auto& [id, m] : members_) forgotten_somewhere = std::max(forgotten_somewhere, m.forget_below);
-  if (options_.deliver_to_applier && options_.forget_with_majority &&
+  if (awaiting_snapshot_) forgotten_somewhere = std::max<InstanceId>(forgotten_somewhere, 1);
+  if (options_.deliver_to_applier && (options_.forget_with_majority || awaiting_snapshot_) &&
       next_deliver_ < forgotten_somewhere &&
       now - last_snapshot_request_ >= options_.snapshot_retry) {
     // Every peer done past us can serve, furthest ahead first. Each retry
@@ -324,7 +327,8 @@ void Learner::tick(Time now, Outbox& out) {
     // once its transfer stalls.
     std::vector<NodeId> sources;
     for (const auto& [id, m] : members_) {
-      if (id != self_ && m.done_below > next_deliver_) sources.push_back(id);
+      const bool serves = m.done_below > next_deliver_ || (awaiting_snapshot_ && m.decided_below > 0);
+      if (id != self_ && serves) sources.push_back(id);
     }
     std::stable_sort(sources.begin(), sources.end(), [this](NodeId a, NodeId b) {
       return members_.at(a).done_below > members_.at(b).done_below;

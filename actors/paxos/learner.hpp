@@ -93,6 +93,10 @@ struct LearnerOptions {
   InstanceId keep_for_laggards = 4096;
   std::uint64_t keep_for_laggards_bytes = 64ull << 20;
   Duration snapshot_retry = std::chrono::seconds(2);
+  // A member added to a running cluster starts from a peer's snapshot
+  // (ApplierOptions::joining): nothing is delivered before one is installed,
+  // and any member that has decided something is asked for one.
+  bool snapshot_first = false;
 };
 
 class Learner final : public ActorLogic {
@@ -178,6 +182,7 @@ class Learner final : public ActorLogic {
   std::pair<InstanceId, InstanceId> hold_inputs_{~InstanceId{0}, 0};  // of the last hold_point
   InstanceId decided_below_ = 0;
   InstanceId next_deliver_ = 0;
+  bool awaiting_snapshot_ = false;  // LearnerOptions::snapshot_first, until SnapshotInstalled
   LocalProgress last_reported_{};
   LearnerProgress last_progress_{};
   bool reported_once_ = false;

@@ -42,12 +42,14 @@ int main(int argc, char** argv) {
   app.add_option("--bug", bug,
                  "Plant a bug to see it caught: none | amnesiac-acceptor | join-without-vote-floor "
                  "| execute-expired-sessions | reply-before-sync | restart-without-ballot-rule "
-                 "| delete-keeps-revision | watch-skips-event-on-resume")
+                 "| delete-keeps-revision | watch-skips-event-on-resume | no-window "
+                 "| count-non-voters | stale-range-quorum (the last three with --reconfig)")
       ->capture_default_str()
       ->check(CLI::IsMember({"none", "amnesiac-acceptor", "join-without-vote-floor",
                              "execute-expired-sessions", "reply-before-sync",
                              "restart-without-ballot-rule", "delete-keeps-revision",
-                             "watch-skips-event-on-resume"}));
+                             "watch-skips-event-on-resume", "no-window", "count-non-voters",
+                             "stale-range-quorum"}));
   app.add_option("--max-sessions", base.max_sessions,
                  "Sessions each applier keeps (0: 2 in every fourth seed, else the default)")
       ->capture_default_str();
@@ -68,6 +70,9 @@ int main(int argc, char** argv) {
                "ops that ran out of their deadline, slowest answer)");
   app.add_flag("!--no-watchers", base.watchers,
                "Run without the simulated watchers (one or two per seed, checked against the log)");
+  app.add_flag("--reconfig", base.reconfig,
+               "Change the membership while clients run: add learners (some never start), "
+               "promote, remove (the leader too), replace and move members, every 150-450 ms");
   app.add_flag("-v,--verbose", verbose, "One summary line per seed");
   try {
     app.parse(argc, argv);
@@ -83,6 +88,9 @@ int main(int argc, char** argv) {
   if (bug == "watch-skips-event-on-resume") {
     base.bug = sim::PlantedBug::watch_skips_event_on_resume;
   }
+  if (bug == "no-window") base.bug = sim::PlantedBug::no_window;
+  if (bug == "count-non-voters") base.bug = sim::PlantedBug::count_non_voters;
+  if (bug == "stale-range-quorum") base.bug = sim::PlantedBug::stale_range_quorum;
 
 
   std::uint64_t failed = 0, ops = 0, unknown = 0, faults = 0, messages = 0;
@@ -146,6 +154,7 @@ int main(int argc, char** argv) {
                 << (config.crash_restarts ? " --crash-restart" : "")
                 << (config.multi_paxos ? "" : " --basic-paxos")
                 << (config.partial_partition ? " --partial-partition" : "")
+                << (config.reconfig ? " --reconfig" : "")
                 << (config.watchers ? "" : " --no-watchers")
                 << (config.max_sessions > 0 ? " --max-sessions " + std::to_string(config.max_sessions) : "")
                 << " --bug " << bug << " -v\n";

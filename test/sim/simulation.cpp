@@ -73,6 +73,40 @@ struct SimNode {
   std::map<Actor, Time> persist_clock;
   // Since its last restart: the highest round its acceptor had seen then.
   std::optional<std::uint64_t> restart_round_floor;
+  // Membership (SimConfig::reconfig). A member added while the cluster runs
+  // starts empty (joining: it asks for a snapshot first) from `contact`, the
+  // configuration it was told at its start, as kvpaxosd
+  // --initial-cluster-state existing learns it from the cluster; it has its
+  // own random incarnation, which promotions name. A removed member stops
+  // once it has applied its removal (kvpaxosd exits with a tombstone).
+  bool joining = false;
+  std::optional<ConfigHistory> contact;
+  std::uint64_t member_incarnation = 0;
+  bool removed = false;
+};
+
+// The simulated kvctl of the reconfiguration nemesis: one member op at a
+// time, retried at the next node with the same seq until its deadline.
+struct SimAdmin {
+  ClientId id = 0;
+  std::uint64_t seq = 0;
+  std::uint64_t acked = 0;
+  bool busy = false;
+  ClientRequest request;
+  NodeId target = 0;
+  Time deadline{};
+  std::uint64_t attempt = 0;
+  // What to do once the change is applied: start the node added (or not).
+  bool start_added = true;
+  // A voter crashed for good, to be removed while it is down.
+  std::optional<NodeId> dead;
+};
+
+// Acceptances of one ballot in one instance: the value its Accept carried
+// and the acceptors that answered ok.
+struct AcceptRecord {
+  std::string value;
+  std::set<NodeId> by;
 };
 
 struct SimClient {
@@ -244,6 +278,33 @@ std::string first_difference(const KvMap& node, const KvMap& expected) {
   return "the same keys";
 }
 
+// The exactly-once rule as KvStateMachine applies it (actors/kv), written
+// apart: which op of a decided entry runs, by session, with the least
+// recently used sessions evicted past max_sessions after each instance.
+struct ReplaySessions {
+  std::unordered_map<ClientId, std::pair<std::uint64_t, std::size_t>> sessions;  // seq, instance
+  std::set<std::pair<std::size_t, ClientId>> by_age;
+
+  bool admit(const KvOp& k, std::size_t instance) {
+    if (k.noop) return false;
+    auto s = sessions.find(k.client_id);
+    if (s == sessions.end() && k.seq > 1) return false;
+    if (s == sessions.end()) s = sessions.emplace(k.client_id, std::pair{0, instance}).first;
+    if (k.seq <= s->second.first) return false;
+    if (k.ack > s->second.first) return false;  // acknowledges a reply of an evicted session
+    by_age.erase({s->second.second, k.client_id});
+    by_age.insert({instance, k.client_id});
+    s->second = {k.seq, instance};
+    return true;
+  }
+  void end_instance(std::size_t instance, std::size_t max_sessions) {
+    while (sessions.size() > max_sessions && !by_age.empty() && by_age.begin()->first < instance) {
+      sessions.erase(by_age.begin()->second);
+      by_age.erase(by_age.begin());
+    }
+  }
+};
+
 class Simulation {
  public:
   explicit Simulation(const SimConfig& config) : config_(config), rng_(config.seed) {}
@@ -282,9 +343,12 @@ class Simulation {
   void tick(NodeId node, Actor actor, std::uint64_t incarnation);
   void flush(NodeId node, Actor actor);
   void tick_link(NodeId node, std::uint64_t incarnation);
-  bool runnable(NodeId node) const { return !nodes_[node].crashed; }
+  // Ids the configuration handed out whose node never started have no slot
+  // (or a placeholder, crashed): nothing reaches them.
+  bool runnable(NodeId node) const { return node < nodes_.size() && !nodes_[node].crashed; }
   bool paused(NodeId node) const { return now_ < nodes_[node].paused_until; }
   bool connected(NodeId a, NodeId b) const {
+    if (a >= side_.size() || b >= side_.size()) return false;
     if (config_.partial_partition && active_ && ((a == 0 && b == 1) || (a == 1 && b == 0))) {
       return false;
     }
@@ -294,6 +358,29 @@ class Simulation {
   // ---- safety checks on the fly
   void observe_decided(InstanceId instance, const std::string& value, const char* where);
   void observe_apply(NodeId node, const Apply& a);
+
+  // ---- membership (SimConfig::reconfig)
+  // The nodes clients, watchers and the nemesis may pick: started, not removed.
+  std::vector<NodeId> live_members() const;
+  NodeId next_node_after(NodeId node) const;
+  NodeId pick_member();
+  // The decided log's configurations, replayed as instances are first applied.
+  void reference_apply(InstanceId instance, const std::string& value);
+  const Config& reference_at(InstanceId instance) const;
+  InstanceId reference_known_below() const { return applied_log_.size() + ref_config_->alpha(); }
+  // What the proposers and acceptors sent, against the reference voters.
+  void observe_paxos(NodeId node, Actor from, const Outbox& out);
+  void evaluate_choice(InstanceId instance, const Ballot& ballot);
+  void check_config_update(NodeId node, const ConfigUpdate& u);
+  void stop_if_removed(NodeId node);
+  void admin_step();
+  void admin_send();
+  void admin_timeout(std::uint64_t attempt);
+  void admin_reply(const ClientReply& r);
+  void admin_change(MemberChange change);
+  void start_member(NodeId id);
+  bool caught_up(NodeId id) const;
+  std::size_t live_voters(const Config& c) const;
 
   // ---- clients
   void client_next(int c);
@@ -380,6 +467,21 @@ class Simulation {
   std::map<InstanceId, std::string> chosen_;
   std::vector<std::string> applied_log_;  // chosen_ in order, as applied by anyone
   SimResult result_;
+
+  // Membership: the reference replay of the configuration (the same
+  // ConfigState the appliers run, fed the decided log in order through the
+  // exactly-once rule), every configuration with the instance it governs
+  // from, the ids handed out, and where each removed member's removal
+  // governs from.
+  std::optional<ConfigState> ref_config_;
+  ReplaySessions ref_sessions_;
+  std::vector<ConfigAt> ref_history_;
+  std::set<NodeId> ids_seen_;
+  std::map<NodeId, InstanceId> removed_from_;
+  std::map<std::pair<InstanceId, Ballot>, AcceptRecord> accepts_;
+  std::map<InstanceId, std::string> chosen_by_voters_;
+  std::set<std::pair<InstanceId, Ballot>> awaiting_config_;
+  SimAdmin admin_;
 };
 
 void Simulation::violation(const std::string& what) {
@@ -404,7 +506,17 @@ NodeSpec Simulation::spec(NodeId i) {
                 .incarnation = nodes_[i].incarnation,
                 .proposer = {.multi_paxos = config_.multi_paxos},
                 .learner = {.forget_with_majority = true}};
-  for (std::size_t j = 0; j < n; ++j) spec.names.push_back("n" + std::to_string(j + 1));
+  for (std::size_t j = 0; j < n; ++j) {
+    spec.names.push_back("n" + std::to_string(j + 1));
+    spec.peer_endpoints.push_back("inproc://sim/peer/n" + std::to_string(j + 1));
+  }
+  // Membership: a member added later starts from what the cluster told it.
+  spec.joining = nodes_[i].joining;
+  spec.contact = nodes_[i].contact;
+  spec.member_incarnation = nodes_[i].member_incarnation;
+  spec.applier.bug_no_window = config_.bug == PlantedBug::no_window;
+  spec.proposer.bug_count_non_voters = config_.bug == PlantedBug::count_non_voters;
+  spec.proposer.bug_stale_range_quorum = config_.bug == PlantedBug::stale_range_quorum;
   // Every third seed forgets as soon as a majority is done (no values kept for
   // lagging nodes), so that lagging nodes take the snapshot path often: with
   // the default margin they mostly catch up from the log.
@@ -470,8 +582,7 @@ void Simulation::make_actors(NodeId i) {
   node.learner = std::move(built->learner);
   node.applier = std::move(built->applier);
   node.front_door = std::make_unique<FrontDoor>(i, false);
-  std::vector<std::string> names = spec(i).names;
-  node.link = std::make_unique<PeerLink>(i, std::move(names), built->link_seed);
+  node.link = std::make_unique<PeerLink>(i, built->config, built->link_seed);
   node.next_apply = node.applier->applied_below();
   node.pipe_clock.clear();
   node.persist_clock.clear();
@@ -490,6 +601,11 @@ void Simulation::build() {
   const auto n = static_cast<std::size_t>(config_.nodes);
   nodes_.resize(n);
   side_.assign(n, 0);
+  ref_config_.emplace(bootstrap_members(spec(0).names, spec(0).peer_endpoints), spec(0).alpha);
+  ref_history_ = {ConfigAt{0, ref_config_->latest()}};
+  for (NodeId i = 0; i < n; ++i) ids_seen_.insert(i);
+  result_.stats.max_voters = n;
+  admin_.id = config_.seed * 1000 + 999;
   for (NodeId i = 0; i < n; ++i) {
     make_actors(i);
     schedule_ticks(i);
@@ -630,6 +746,10 @@ void Simulation::deliver(Address to, Address from, Body body) {
   } else {
     commit(to.node, to.actor, out);
   }
+  if (to.actor == Actor::applier && config_.reconfig) {
+    stop_if_removed(to.node);
+    if (!runnable(to.node)) return;
+  }
   if (nodes_[to.node].learner->conflicts() != 0) {
     violation("learner of n" + std::to_string(to.node + 1) + " saw two values for one instance");
   }
@@ -661,6 +781,7 @@ void Simulation::route(NodeId node, Actor from, Outbox& out) {
               "synced");
   }
   if (from == Actor::proposer) check_restart_ballots(node, out);
+  observe_paxos(node, from, out);
   for (Outbound& o : out) {
     if (o.to.node == node) {
       send_local(node, from, std::move(o));
@@ -702,6 +823,9 @@ void Simulation::send_local(NodeId node, Actor from, Outbound o) {
     return;
   }
   if (o.to.actor == Actor::control) return;
+  if (const auto* u = std::get_if<ConfigUpdate>(&o.body); u && from == Actor::applier) {
+    check_config_update(node, *u);
+  }
   // inproc: a short hop, first in first out per pipe.
   Time& last = nodes_[node].pipe_clock[{from, o.to.actor}];
   const auto hop = microseconds(std::uniform_int_distribution<int>(5, 200)(rng_));
@@ -718,6 +842,10 @@ void Simulation::send_peer(PeerFrame frame) {
   ++result_.stats.messages;
   const NodeId a = frame.header.from.node;
   const NodeId b = frame.header.to.node;
+  if (b >= nodes_.size()) {  // a member that never started
+    ++result_.stats.dropped;
+    return;
+  }
   std::uniform_real_distribution<double> coin(0.0, 1.0);
   if (!connected(a, b) || coin(rng_) < weather_.drop) {
     ++result_.stats.dropped;
@@ -790,6 +918,19 @@ void Simulation::tick_link(NodeId node, std::uint64_t incarnation) {
 }
 
 void Simulation::observe_decided(InstanceId instance, const std::string& value, const char* where) {
+  // Every decision went through Accepted from a majority of its instance's
+  // voters (the configuration is known here: a proposer runs only instances
+  // whose configuration its applier knows, and the log is at least there).
+  if (instance < reference_known_below() && !chosen_by_voters_.contains(instance)) {
+    violation(std::string(where) + " of instance " + std::to_string(instance) +
+              " without Accepted from a majority of its voters (" +
+              std::to_string(reference_at(instance).voter_count()) + " in epoch " +
+              std::to_string(reference_at(instance).epoch) + ")");
+  } else if (auto c = chosen_by_voters_.find(instance);
+             c != chosen_by_voters_.end() && c->second != value) {
+    violation(std::string(where) + " of instance " + std::to_string(instance) +
+              " carries another value than its voters chose");
+  }
   auto [it, fresh] = chosen_.try_emplace(instance, value);
   if (!fresh && it->second != value) {
     violation(std::string(where) + " of instance " + std::to_string(instance) +
@@ -812,7 +953,371 @@ void Simulation::observe_apply(NodeId node, const Apply& a) {
   }
   ++n.next_apply;
   observe_decided(a.instance, a.value, "Apply");
-  if (a.instance == applied_log_.size()) applied_log_.push_back(a.value);
+  if (a.instance == applied_log_.size()) {
+    applied_log_.push_back(a.value);
+    reference_apply(a.instance, a.value);
+  }
+}
+
+// ------------------------------------------------------------- membership
+
+std::vector<NodeId> Simulation::live_members() const {
+  std::vector<NodeId> ids;
+  for (NodeId i = 0; i < nodes_.size(); ++i) {
+    if (nodes_[i].link && !nodes_[i].removed) ids.push_back(i);
+  }
+  return ids;
+}
+
+// Clients and watchers go round the members in id order.
+NodeId Simulation::next_node_after(NodeId node) const {
+  if (!config_.reconfig) return static_cast<NodeId>((node + 1) % static_cast<NodeId>(config_.nodes));
+  const std::vector<NodeId> ids = live_members();
+  auto it = std::upper_bound(ids.begin(), ids.end(), node);
+  return it == ids.end() ? ids.front() : *it;
+}
+
+NodeId Simulation::pick_member() {
+  const std::vector<NodeId> ids = live_members();
+  return ids[std::uniform_int_distribution<std::size_t>(0, ids.size() - 1)(rng_)];
+}
+
+const Config& Simulation::reference_at(InstanceId instance) const {
+  auto it = std::upper_bound(ref_history_.begin(), ref_history_.end(), instance,
+                             [](InstanceId v, const ConfigAt& e) { return v < e.from; });
+  return std::prev(it)->config;
+}
+
+// Instance `instance` was applied somewhere for the first time: run its
+// member ops on the reference configuration, as every applier must.
+void Simulation::reference_apply(InstanceId instance, const std::string& value) {
+  Result<LogEntry> entry = decode_entry(value);
+  if (entry.ok()) {
+    for (const KvOp& k : entry->ops) {
+      if (!ref_sessions_.admit(k, instance) || k.op != OpKind::member) continue;
+      Result<MemberChange> change = k.member_change();
+      if (!change.ok()) continue;
+      const std::uint64_t epoch = ref_config_->epoch();
+      const MemberResult r = ref_config_->apply(*change, instance);
+      if (!r.error.empty() || ref_config_->epoch() == epoch) continue;
+      ++result_.stats.member_changes;
+      const Config& next = ref_config_->latest();
+      for (const MemberEntry& m : next.members) {
+        if (reference_at(instance).is_member(m.id)) continue;
+        if (!ids_seen_.insert(m.id).second) {
+          violation("member id " + std::to_string(m.id) + " was handed out again (to " + m.name +
+                    ") at instance " + std::to_string(instance));
+        }
+      }
+      for (const MemberEntry& m : ref_history_.back().config.members) {
+        if (!next.is_member(m.id)) removed_from_[m.id] = r.effective_from;
+      }
+      ref_history_.push_back(ConfigAt{r.effective_from, next});
+      result_.stats.max_voters = std::max<std::uint64_t>(result_.stats.max_voters, next.voter_count());
+    }
+  }
+  ref_sessions_.end_instance(instance, max_sessions());
+  // Choices waiting for this instance's configuration to be known.
+  const InstanceId known = reference_known_below();
+  for (auto it = awaiting_config_.begin(); it != awaiting_config_.end();) {
+    if (it->first >= known) {
+      ++it;
+      continue;
+    }
+    const auto [i, b] = *it;
+    it = awaiting_config_.erase(it);
+    evaluate_choice(i, b);
+  }
+}
+
+// Accept values by ballot, and Accepted from acceptors; the window rule for
+// the instances a proposer runs; no acceptor answers a member removed where
+// its node already applied the removal.
+void Simulation::observe_paxos(NodeId node, Actor from, const Outbox& out) {
+  if (from == Actor::proposer) {
+    const InstanceId window = nodes_[node].applier->applied_below() + ref_config_->alpha();
+    for (const Outbound& o : out) {
+      InstanceId instance = 0;
+      if (const auto* a = std::get_if<Accept>(&o.body)) {
+        instance = a->instance;
+        auto [rec, fresh] = accepts_.try_emplace({a->instance, a->ballot}, AcceptRecord{a->value, {}});
+        if (!fresh && rec->second.value != a->value) {
+          violation("ballot " + to_string(a->ballot) + " carried two values in instance " +
+                    std::to_string(a->instance));
+        }
+      } else if (const auto* p = std::get_if<Prepare>(&o.body)) {
+        instance = p->instance;
+      } else {
+        continue;
+      }
+      if (config_.reconfig && instance >= window && config_.bug != PlantedBug::no_window) {
+        violation("n" + std::to_string(node + 1) + "'s proposer ran instance " +
+                  std::to_string(instance) + ", past its window (applied " +
+                  std::to_string(window - ref_config_->alpha()) + " + alpha)");
+      }
+    }
+    return;
+  }
+  if (from != Actor::acceptor) return;
+  for (const Outbound& o : out) {
+    if (auto gone = removed_from_.find(o.to.node);
+        gone != removed_from_.end() && nodes_[node].applier->applied_below() > gone->second) {
+      const bool promise = std::holds_alternative<Promise>(o.body) ||
+                           std::holds_alternative<PromiseFrom>(o.body) ||
+                           std::holds_alternative<Accepted>(o.body);
+      if (promise) {
+        violation("n" + std::to_string(node + 1) + "'s acceptor answered removed member " +
+                  std::to_string(o.to.node) + " after applying its removal");
+      }
+    }
+    const auto* a = std::get_if<Accepted>(&o.body);
+    if (a == nullptr || !a->ok) continue;
+    auto rec = accepts_.find({a->instance, a->ballot});
+    if (rec == accepts_.end()) continue;  // an Accept sent before this run's checks: none
+    rec->second.by.insert(node);
+    if (a->instance < reference_known_below()) {
+      evaluate_choice(a->instance, a->ballot);
+    } else {
+      awaiting_config_.insert({a->instance, a->ballot});
+    }
+  }
+}
+
+// Chosen: accepted at one ballot by a majority of the voters of the
+// instance's configuration. Two values chosen for one instance, in any two
+// configurations, is the violation Paxos exists to prevent.
+void Simulation::evaluate_choice(InstanceId instance, const Ballot& ballot) {
+  const AcceptRecord& rec = accepts_.at({instance, ballot});
+  const std::vector<NodeId> voters = reference_at(instance).voters();
+  const auto count = static_cast<std::size_t>(std::count_if(
+      voters.begin(), voters.end(), [&](NodeId v) { return rec.by.count(v) != 0; }));
+  if (!is_majority(count, voters.size())) return;
+  auto [it, fresh] = chosen_by_voters_.try_emplace(instance, rec.value);
+  if (fresh) ++result_.stats.choices_checked;
+  if (!fresh && it->second != rec.value) {
+    violation("two values were chosen for instance " + std::to_string(instance) +
+              " by majorities of its voters (the second at ballot " + to_string(ballot) + ")");
+  }
+}
+
+// A node's view of the configurations is the log's.
+void Simulation::check_config_update(NodeId node, const ConfigUpdate& u) {
+  if (u.alpha != ref_config_->alpha()) {
+    violation("n" + std::to_string(node + 1) + " runs alpha " + std::to_string(u.alpha) +
+              ", the cluster " + std::to_string(ref_config_->alpha()));
+  }
+  if (u.history.known_below > reference_known_below()) {
+    violation("n" + std::to_string(node + 1) + " claims to know the configuration below " +
+              std::to_string(u.history.known_below) + ", the log only below " +
+              std::to_string(reference_known_below()));
+    return;
+  }
+  for (std::size_t e = 0; e < u.history.entries.size(); ++e) {
+    const ConfigAt& entry = u.history.entries[e];
+    const InstanceId end = e + 1 < u.history.entries.size() ? u.history.entries[e + 1].from
+                                                            : u.history.known_below;
+    // Each instance the entry governs here, at the ends of its range and
+    // where the reference changes.
+    for (InstanceId j : {entry.from, end == 0 ? 0 : end - 1}) {
+      if (j < entry.from || j >= u.history.known_below) continue;
+      if (reference_at(j) != entry.config) {
+        violation("n" + std::to_string(node + 1) + " has epoch " +
+                  std::to_string(entry.config.epoch) + " at instance " + std::to_string(j) +
+                  ", the log epoch " + std::to_string(reference_at(j).epoch));
+        return;
+      }
+    }
+  }
+}
+
+// kvpaxosd exits once it has applied its own removal (a tombstone in its
+// data dir); here the node stops for good.
+void Simulation::stop_if_removed(NodeId node) {
+  auto gone = removed_from_.find(node);
+  SimNode& n = nodes_[node];
+  if (gone == removed_from_.end() || n.removed || n.applier->applied_below() < gone->second) return;
+  n.removed = true;
+  crash(node);
+  ++result_.stats.removed_stopped;
+}
+
+std::size_t Simulation::live_voters(const Config& c) const {
+  std::size_t live = 0;
+  for (NodeId v : c.voters()) {
+    if (v < nodes_.size() && nodes_[v].link && !nodes_[v].removed &&
+        (!nodes_[v].crashed || nodes_[v].restarting)) {
+      ++live;
+    }
+  }
+  return live;
+}
+
+// A learner may be promoted once it is running and within a few instances
+// of the log (kvctl member promote's check).
+bool Simulation::caught_up(NodeId id) const {
+  if (id >= nodes_.size() || !nodes_[id].link || nodes_[id].crashed || nodes_[id].removed) {
+    return false;
+  }
+  return nodes_[id].applier->applied_below() + 16 >= applied_log_.size();
+}
+
+void Simulation::admin_step() {
+  if (!active_) return;
+  at(now_ + std::chrono::milliseconds(std::uniform_int_distribution<int>(150, 450)(rng_)),
+     [this] { admin_step(); });
+  if (admin_.busy) return;
+  const Config& c = ref_config_->latest();
+  const std::size_t voters = c.voter_count();
+  const std::size_t learners = c.members.size() - voters;
+  std::vector<NodeId> ready;  // learners that may be promoted
+  for (const MemberEntry& m : c.members) {
+    if (m.role == MemberRole::learner && caught_up(m.id)) ready.push_back(m.id);
+  }
+  const int roll = std::uniform_int_distribution<int>(0, 99)(rng_);
+  MemberChange change{.expected_epoch = c.epoch};
+  // Grow towards five voters, shrink back to one now and then.
+  if (learners < 2 && (roll < 35 || voters == 1)) {
+    const NodeId id = ref_config_->next_member_id();
+    change.kind = MemberChangeKind::add_learner;
+    change.name = "n" + std::to_string(id + 1);
+    change.peer_endpoint = "inproc://sim/peer/" + change.name;
+    change.client_endpoint = "inproc://sim/client/" + change.name;
+    admin_.start_added = std::uniform_int_distribution<int>(0, 5)(rng_) != 0;
+  } else if (!ready.empty() && roll < 70 && voters < 5) {
+    const NodeId id = ready[std::uniform_int_distribution<std::size_t>(0, ready.size() - 1)(rng_)];
+    change.kind = MemberChangeKind::promote;
+    change.target = id;
+    change.incarnation = nodes_[id].member_incarnation;
+  } else if (!ready.empty() && roll < 80) {
+    const std::vector<NodeId> vs = c.voters();
+    change.kind = MemberChangeKind::replace;
+    change.target = vs[std::uniform_int_distribution<std::size_t>(0, vs.size() - 1)(rng_)];
+    change.other = ready.front();
+    change.incarnation = nodes_[change.other].member_incarnation;
+    const bool target_live = live_voters(Config{0, {*c.find(change.target)}}) == 1;
+    if (live_voters(c) - (target_live ? 1 : 0) + 1 < majority(voters)) return;
+  } else if (voters > 1 && roll < 95) {
+    // Remove a voter: the leader, a random one, or one crashed for good first.
+    const std::vector<NodeId> vs = c.voters();
+    NodeId target = vs[std::uniform_int_distribution<std::size_t>(0, vs.size() - 1)(rng_)];
+    if (roll < 85) target = nodes_[pick_member()].applier->leader();
+    if (!c.is_voter(target)) return;
+    // The strict check: the voters left, live, must be a majority of the new set.
+    const bool target_live = live_voters(Config{0, {*c.find(target)}}) == 1;
+    const std::size_t live_after = live_voters(c) - (target_live ? 1 : 0);
+    if (live_after < majority(voters - 1)) return;
+    if (roll >= 90 && target_live && live_after >= majority(voters - 1) && voters > 2) {
+      admin_.dead = target;  // remove a member that is down: it dies for good first
+    }
+    change.kind = MemberChangeKind::remove;
+    change.target = target;
+  } else {
+    const std::vector<NodeId> ids = c.member_ids();
+    const NodeId target = ids[std::uniform_int_distribution<std::size_t>(0, ids.size() - 1)(rng_)];
+    change.kind = MemberChangeKind::update;
+    change.target = target;
+    change.client_endpoint = "inproc://sim/client/" + c.find(target)->name + "." +
+                             std::to_string(c.epoch + 1);
+  }
+  if (admin_.dead) {
+    crash(*admin_.dead);
+    ++result_.stats.crashes;
+  }
+  admin_change(change);
+  // Now and then a second operator races the first with the same epoch:
+  // one of the two must be refused.
+  if (std::uniform_int_distribution<int>(0, 9)(rng_) == 0 && change.kind != MemberChangeKind::update) {
+    MemberChange rival{.kind = MemberChangeKind::update, .expected_epoch = c.epoch,
+                       .target = c.members.front().id,
+                       .client_endpoint = "inproc://sim/client/rival." + std::to_string(c.epoch)};
+    ClientRequest r{.client_id = admin_.id + 1'000'000'000ull + admin_.seq, .seq = 1,
+                    .op = OpKind::member, .member = rival};
+    const NodeId node = pick_member();
+    at(now_ + microseconds(std::uniform_int_distribution<int>(0, 2000)(rng_)),
+       [this, node, frame = encode(r)] {
+         if (!runnable(node) || paused(node)) return;
+         Outbox out;
+         nodes_[node].front_door->on_client_frame("a-rival", frame, out);
+         route(node, Actor::front_door, out);
+       });
+  }
+}
+
+void Simulation::admin_change(MemberChange change) {
+  admin_.busy = true;
+  ++admin_.seq;
+  admin_.request = ClientRequest{.client_id = admin_.id, .seq = admin_.seq, .ack = admin_.acked,
+                                 .op = OpKind::member, .member = std::move(change)};
+  admin_.deadline = now_ + std::chrono::seconds(3);
+  admin_.target = pick_member();
+  admin_send();
+}
+
+void Simulation::admin_send() {
+  const std::uint64_t attempt = ++admin_.attempt;
+  at(now_ + std::chrono::milliseconds(300), [this, attempt] { admin_timeout(attempt); });
+  const NodeId node = admin_.target;
+  at(now_ + microseconds(std::uniform_int_distribution<int>(50, 500)(rng_)),
+     [this, node, frame = encode(admin_.request)] {
+       if (!runnable(node) || paused(node)) return;
+       Outbox out;
+       nodes_[node].front_door->on_client_frame("a", frame, out);
+       route(node, Actor::front_door, out);
+     });
+}
+
+void Simulation::admin_timeout(std::uint64_t attempt) {
+  if (!admin_.busy || admin_.attempt != attempt) return;
+  if (now_ >= admin_.deadline) {
+    // Outcome unknown: a change may still be applied. An add that was is a
+    // learner that never starts; a removal of a dead voter leaves it dead.
+    admin_.busy = false;
+    admin_.dead.reset();
+    return;
+  }
+  admin_.target = next_node_after(admin_.target);
+  admin_send();
+}
+
+void Simulation::admin_reply(const ClientReply& r) {
+  if (!admin_.busy || r.client_id != admin_.id || r.seq != admin_.seq) return;
+  if (r.code != ReplyCode::ok) return;  // refused at the door (shutting down...): it times out
+  admin_.busy = false;
+  admin_.acked = r.seq;
+  admin_.dead.reset();
+  const MemberResult& m = r.member;
+  if (!m.error.empty()) {
+    ++result_.stats.member_refusals;
+    return;
+  }
+  if (admin_.request.member.kind != MemberChangeKind::add_learner) return;
+  if (!admin_.start_added) {
+    ++result_.stats.never_started;
+    return;
+  }
+  const NodeId id = m.id;
+  at(now_ + std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 300)(rng_)),
+     [this, id] { start_member(id); });
+}
+
+// A new member's first start: an empty data dir, the configuration as the
+// cluster gave it, and a snapshot to come.
+void Simulation::start_member(NodeId id) {
+  if (id < nodes_.size() && nodes_[id].link) return;
+  if (id >= nodes_.size()) {
+    const std::size_t first_new = nodes_.size();
+    nodes_.resize(id + 1);
+    side_.resize(id + 1, 0);
+    for (std::size_t k = first_new; k < id; ++k) nodes_[k].crashed = true;  // never started
+  }
+  SimNode& n = nodes_[id];
+  n.joining = true;
+  n.contact = ref_config_->history(applied_log_.size());
+  n.contact->known_below = 0;  // nothing may be proposed before the snapshot
+  n.member_incarnation = rng_() | 1;  // written into its data dir at its first start
+  make_actors(id);
+  schedule_ticks(id);
+  trace(0xadd, id);
 }
 
 // ------------------------------------------------------------------ clients
@@ -883,6 +1388,11 @@ void Simulation::make_cas(SimClient& cl, HistoryOp& h) {
 
 void Simulation::client_send(int c) {
   SimClient& cl = clients_[static_cast<std::size_t>(c)];
+  // A sticky client whose node was removed is pointed elsewhere, as a user
+  // would after `kvctl member remove`.
+  if (config_.reconfig && nodes_[static_cast<NodeId>(cl.target)].removed) {
+    cl.target = static_cast<int>(next_node_after(static_cast<NodeId>(cl.target)));
+  }
   const auto node = static_cast<NodeId>(cl.target);
   const std::uint64_t attempt = ++cl.attempt;
   ++cl.sends;
@@ -909,7 +1419,7 @@ void Simulation::client_timeout(int c, std::uint64_t attempt) {
     at(now_ + std::chrono::milliseconds(1), [this, c] { client_next(c); });
     return;
   }
-  if (!cl.sticky) cl.target = (cl.target + 1) % config_.nodes;
+  if (!cl.sticky) cl.target = static_cast<int>(next_node_after(static_cast<NodeId>(cl.target)));
   cl.attempt_timeout_us = std::min<std::int64_t>(cl.attempt_timeout_us * 3 / 2, 1'000'000);
   client_send(c);
 }
@@ -918,6 +1428,15 @@ void Simulation::to_client(NodeId node, const ToClient& m) {
   nodes_[node].front_door->on_reply(m);  // as the FrontDoorThread does
   if (m.route.starts_with("w")) {
     to_watcher(node, m);
+    return;
+  }
+  if (m.route.starts_with("a")) {  // the admin, or its rival
+    Result<Body> body = decode(m.body);
+    if (auto* reply = body.ok() ? std::get_if<ClientReply>(&body.value()) : nullptr;
+        reply != nullptr && m.route == "a") {
+      at(now_ + microseconds(std::uniform_int_distribution<int>(50, 500)(rng_)),
+         [this, r = *reply] { admin_reply(r); });
+    }
     return;
   }
   const int c = std::stoi(m.route.substr(1));
@@ -1072,7 +1591,7 @@ void Simulation::watcher_check(int w) {
 
 void Simulation::watcher_fail_over(int w) {
   SimWatcher& sw = watchers_[static_cast<std::size_t>(w)];
-  sw.target = (sw.target + 1) % config_.nodes;
+  sw.target = static_cast<int>(next_node_after(static_cast<NodeId>(sw.target)));
   ++result_.stats.watch_failovers;
   watcher_open(w);
 }
@@ -1215,6 +1734,12 @@ void Simulation::nemesis_step() {
   std::uniform_int_distribution<int> pick(0, 99);
   const int roll = pick(rng_);
   const int n = config_.nodes;
+  // With membership changes the nodes come and go: a live member is picked,
+  // nodes are not crashed for good (the admin does that, to remove them)
+  // nor rebuilt in place (--join keeps the id; replacing takes a new one).
+  const auto any_node = [&] {
+    return config_.reconfig ? pick_member() : static_cast<NodeId>(pick(rng_) % n);
+  };
   const int max_crashed = static_cast<int>(tolerated_failures(static_cast<std::size_t>(n)));
   const int crashed = static_cast<int>(
       std::count_if(nodes_.begin(), nodes_.end(), [](const SimNode& s) { return s.crashed; }));
@@ -1232,17 +1757,17 @@ void Simulation::nemesis_step() {
     heal();
   } else if (roll < 60) {
     ++result_.stats.pauses;
-    const auto node = static_cast<NodeId>(pick(rng_) % n);
+    const auto node = any_node();
     const Time until =
         now_ + std::chrono::milliseconds(std::uniform_int_distribution<int>(50, 2000)(rng_));
     nodes_[node].paused_until = std::max(nodes_[node].paused_until, until);
-  } else if (roll < 64 && crashed < max_crashed && !repairing) {
+  } else if (roll < 64 && crashed < max_crashed && !repairing && !config_.reconfig) {
     ++result_.stats.crashes;
     crash(static_cast<NodeId>(pick(rng_) % n));
-  } else if (roll < 68) {
+  } else if (roll < 68 && !config_.reconfig) {
     rebuild(static_cast<NodeId>(pick(rng_) % n));
   } else if (roll < 75) {
-    const auto node = static_cast<NodeId>(pick(rng_) % n);
+    const auto node = any_node();
     crash_restart(node, std::chrono::milliseconds(std::uniform_int_distribution<int>(5, 600)(rng_)));
   } else if (roll < 77) {
     cluster_restart();
@@ -1261,6 +1786,15 @@ void Simulation::heal() {
   weather_ = Weather{};
   if (!active_) {
     for (NodeId i = 0; i < nodes_.size(); ++i) restart(i);
+    // A member removed while it was cut off never hears of it from the
+    // log: once the removal governs, the others no longer answer it. The
+    // operator stops it (kvpaxosd has no Removed notice yet).
+    for (const auto& [id, from] : removed_from_) {
+      if (id < nodes_.size() && nodes_[id].link && !nodes_[id].removed && from <= applied_log_.size()) {
+        nodes_[id].removed = true;
+        crash(id);
+      }
+    }
   }
   // Pauses run out by themselves: ending one early would overtake the
   // messages already queued for its end and reorder an inproc pipe.
@@ -1361,7 +1895,9 @@ void Simulation::crash_restart_step() {
   if (std::uniform_int_distribution<int>(0, 9)(rng_) == 0) {
     cluster_restart();
   } else {
-    const auto node = static_cast<NodeId>(std::uniform_int_distribution<int>(0, config_.nodes - 1)(rng_));
+    const auto node = config_.reconfig ? pick_member()
+                                       : static_cast<NodeId>(std::uniform_int_distribution<int>(
+                                             0, config_.nodes - 1)(rng_));
     crash_restart(node, std::chrono::milliseconds(std::uniform_int_distribution<int>(1, 300)(rng_)));
   }
   at(now_ + std::chrono::milliseconds(std::uniform_int_distribution<int>(40, 250)(rng_)),
@@ -1453,8 +1989,7 @@ bool Simulation::check_watchers(const ReferenceStore& expected) {
 // instance touched.
 std::optional<Simulation::Replay> Simulation::replay_log() {
   Replay replay;
-  std::unordered_map<ClientId, std::pair<std::uint64_t, std::size_t>> sessions;  // seq, instance
-  std::set<std::pair<std::size_t, ClientId>> by_age;
+  ReplaySessions sessions;
   for (std::size_t i = 0; i < applied_log_.size(); ++i) {
     Result<LogEntry> entry = decode_entry(applied_log_[i]);
     if (!entry.ok()) {
@@ -1462,22 +1997,12 @@ std::optional<Simulation::Replay> Simulation::replay_log() {
       return std::nullopt;
     }
     for (const KvOp& k : entry->ops) {
-      if (k.noop) continue;
-      auto s = sessions.find(k.client_id);
-      if (s == sessions.end() && k.seq > 1) continue;
-      if (s == sessions.end()) s = sessions.emplace(k.client_id, std::pair{0, i}).first;
-      if (k.seq <= s->second.first) continue;
-      if (k.ack > s->second.first) continue;  // acknowledges a reply of an evicted session
-      by_age.erase({s->second.second, k.client_id});
-      by_age.insert({i, k.client_id});
-      s->second = {k.seq, i};
+      if (!sessions.admit(k, i)) continue;
+      if (k.op == OpKind::member) continue;  // the configuration's, not the store's
       replay.store.execute(k);
       replay.runs[{k.client_id, k.seq}].push_back(replay.store.revision);
     }
-    while (sessions.size() > max_sessions() && !by_age.empty() && by_age.begin()->first < i) {
-      sessions.erase(by_age.begin()->second);
-      by_age.erase(by_age.begin());
-    }
+    sessions.end_instance(i, max_sessions());
   }
   return replay;
 }
@@ -1628,6 +2153,7 @@ SimResult Simulation::run() {
   }
   start_watchers();
   if (config_.nemesis) at(now_ + std::chrono::milliseconds(200), [this] { nemesis_step(); });
+  if (config_.reconfig) at(now_ + std::chrono::milliseconds(300), [this] { admin_step(); });
   if (std::getenv("KVSIM_TRACE") != nullptr) {
     // Diagnosis: every N virtual ms, per node: applied, decided, held from,
     // forgotten below, the leader it follows, waiting requests, campaigns,
@@ -1638,6 +2164,7 @@ SimResult Simulation::run() {
         std::string line = "t=" + std::to_string(t);
         for (NodeId i = 0; i < nodes_.size(); ++i) {
           const SimNode& n = nodes_[i];
+          if (!n.applier) continue;
           line += " | n" + std::to_string(i + 1) + " app " +
                   std::to_string(n.applier->applied_below()) + " dec " +
                   std::to_string(n.learner->decided_below()) + " held " +
@@ -1687,6 +2214,7 @@ SimResult Simulation::run() {
       std::string view;
       for (NodeId i = 0; i < nodes_.size(); ++i) {
         const SimNode& n = nodes_[i];
+        if (!n.applier) continue;
         view += " n" + std::to_string(i + 1) +
                 (n.crashed ? "(crashed)" : "") + ": applied " +
                 std::to_string(n.applier->applied_below()) + " decided " +
@@ -1733,8 +2261,15 @@ std::string summary(const SimConfig& config, const SimResult& r) {
     << " sessions expired, " << r.stats.keys_deleted << " keys deleted, "
     << r.stats.cas_succeeded << " cases succeeded, " << r.stats.cas_failed << " failed, "
     << r.stats.watch_events << " watch events (" << r.stats.watch_failovers << " fail-overs, "
-    << r.stats.watch_compactions << " compaction gaps), " << r.stats.virtual_ms
-    << " virtual ms";
+    << r.stats.watch_compactions << " compaction gaps), " << r.stats.choices_checked
+    << " choices checked against their voters";
+  if (config.reconfig) {
+    s << ", " << r.stats.member_changes << " member changes (" << r.stats.member_refusals
+      << " refused, " << r.stats.never_started << " added never started, "
+      << r.stats.removed_stopped << " removed stopped, up to " << r.stats.max_voters
+      << " voters)";
+  }
+  s << ", " << r.stats.virtual_ms << " virtual ms";
   return s.str();
 }
 

@@ -79,6 +79,16 @@ enum class PlantedBug {
   // revision it has already applied: a watcher resuming after a fail-over
   // misses the first change it asked for.
   watch_skips_event_on_resume,
+  // With reconfig: a membership change governs from the instance after the
+  // one that decided it (no alpha window), so instances a proposer started
+  // under the old configuration are decided under two.
+  no_window,
+  // With reconfig: proposers count promises and acceptances from learners
+  // as votes.
+  count_non_voters,
+  // With reconfig: a leader uses its range promise in the instances of a
+  // new configuration when a majority of the old one's voters promised.
+  stale_range_quorum,
 };
 
 struct SimConfig {
@@ -116,6 +126,22 @@ struct SimConfig {
   // one key's prefix from revision 1, fails over as client/WatchStream does,
   // and must receive exactly the log's changes in its range (final_checks).
   bool watchers = true;
+  // The reconfiguration nemesis: a simulated kvctl changes the membership
+  // every 150-450 ms while clients run, among every other fault: it adds
+  // learners (one in six never starts; the others start empty and get a
+  // snapshot), promotes caught-up ones, removes voters (the leader among
+  // them, and a voter it crashes for good first), replaces a voter by a
+  // learner, moves a member's endpoint, and sometimes sends two changes at
+  // once (one must fail its epoch check). It keeps a live majority of the
+  // voters, as kvctl's strict check does. Checked after every event, besides
+  // the rest: at most one value is chosen per instance across all
+  // configurations (from the acceptors' Accepted and the voters of that
+  // instance's configuration, as the decided log defines them), each
+  // Decided is backed by a majority of that instance's voters, every node
+  // agrees with the log on each instance's configuration, no proposer runs
+  // an instance whose configuration it cannot know, no member id is handed
+  // out twice, and removed members stop and are not answered.
+  bool reconfig = false;
 };
 
 struct SimStats {
@@ -145,6 +171,16 @@ struct SimStats {
   std::uint64_t watch_events = 0;
   std::uint64_t watch_failovers = 0;
   std::uint64_t watch_compactions = 0;
+  // The reconfiguration nemesis: changes applied, refused (an epoch that
+  // moved, a pending change), members added that never started, removed
+  // members that stopped, instances whose choice was checked against their
+  // configuration's voters, and the largest voter set.
+  std::uint64_t member_changes = 0;
+  std::uint64_t member_refusals = 0;
+  std::uint64_t never_started = 0;
+  std::uint64_t removed_stopped = 0;
+  std::uint64_t choices_checked = 0;
+  std::uint64_t max_voters = 0;
   std::uint64_t instances = 0;  // decided log length at the end
   std::int64_t virtual_ms = 0;
 };
