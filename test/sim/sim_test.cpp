@@ -1,6 +1,8 @@
 // The simulator's seeds in CI, and evidence that the simulator has teeth.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "sim/simulation.hpp"
 
 namespace kvpaxos::sim {
@@ -35,6 +37,10 @@ SimStats expect_seeds_pass(SimConfig config, std::uint64_t first, std::uint64_t 
     total.watch_events += r.stats.watch_events;
     total.watch_failovers += r.stats.watch_failovers;
     total.watch_compactions += r.stats.watch_compactions;
+    total.member_changes += r.stats.member_changes;
+    total.never_started += r.stats.never_started;
+    total.removed_stopped += r.stats.removed_stopped;
+    total.max_voters = std::max(total.max_voters, r.stats.max_voters);
     EXPECT_TRUE(r.ok) << summary(config, r) << "\n  replay: kvpaxos_sim --seed " << seed
                       << " --nodes " << config.nodes << " -v";
   }
@@ -102,12 +108,12 @@ TEST(Simulator, NodesRebuiltFromNothingWithAVoteFloorStaySafe) {
 
 // Runs 150 three-node seeds with `bug` planted (a sanitizer build stops at
 // the first catch); returns how many caught it and prints the first catch.
-std::uint64_t seeds_catching(PlantedBug bug, const char* what) {
+std::uint64_t seeds_catching(PlantedBug bug, const char* what, bool reconfig = false) {
   std::uint64_t caught = 0;
   std::uint64_t ran = 0;
   std::string first;
   for (std::uint64_t seed = 1; seed <= 150 && !(kSanitizerBuild && caught > 0); ++seed) {
-    const SimConfig config{.seed = seed, .nodes = 3, .bug = bug};
+    const SimConfig config{.seed = seed, .nodes = 3, .bug = bug, .reconfig = reconfig};
     const SimResult r = run_simulation(config);
     ++ran;
     if (!r.ok) {
@@ -237,6 +243,36 @@ TEST(Simulator, CatchesAWatchThatSkipsAnEventOnResume) {
   EXPECT_GT(seeds_catching(PlantedBug::watch_skips_event_on_resume,
                            "a watch that skips an event on resume"),
             0u);
+}
+
+// Membership changes among every other fault (SimConfig::reconfig): each
+// instance decided inside one configuration, by a majority of its voters,
+// every node agreeing with the log on each instance's configuration, ids
+// never reused, removed members unanswered, and the state and history
+// checks of every run. The clusters grow to five voters and shrink again,
+// lose their leader, replace voters and keep learners that never start.
+TEST(Simulator, MembershipChangesDecideEachInstanceInOneConfiguration) {
+  const SimStats ran = expect_seeds_pass(SimConfig{.nodes = 3, .reconfig = true}, 1, 150);
+  if (!kSanitizerBuild) {
+    EXPECT_GT(ran.member_changes, 300u) << "the nemesis barely changed the membership";
+    EXPECT_GT(ran.never_started, 0u) << "no learner was left unstarted";
+    EXPECT_GT(ran.removed_stopped, 0u) << "no removed member stopped";
+    EXPECT_EQ(ran.max_voters, 5u) << "no cluster grew to five voters";
+  }
+}
+
+// A change that governs from the next instance instead of alpha later: the
+// nodes that ran instances ahead under the old configuration disagree with
+// the log on those instances' configuration.
+TEST(Simulator, CatchesAChangeThatTakesEffectWithoutTheWindow) {
+  EXPECT_GT(seeds_catching(PlantedBug::no_window, "a change effective at i+1", true), kMostSeeds);
+}
+
+// Proposers that count learners' votes decide without a majority of the
+// instance's voters.
+TEST(Simulator, CatchesVotesCountedFromLearners) {
+  EXPECT_GT(seeds_catching(PlantedBug::count_non_voters, "votes counted from learners", true),
+            kSanitizerBuild ? 0u : 50u);
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 
 #include "actors/core/quorum.hpp"
 #include "actors/kv/applier.hpp"
+#include "actors/kv/config_state.hpp"
 #include "actors/kv/front_door.hpp"
 #include "actors/net/peer_link.hpp"
 #include "actors/node/node_logic.hpp"
@@ -83,6 +84,8 @@ struct SimNode {
   std::optional<ConfigHistory> contact;
   std::uint64_t member_incarnation = 0;
   bool removed = false;
+  // The configurations its acceptor was last told of (ConfigUpdate).
+  std::optional<ConfigHistory> acceptor_history;
 };
 
 // The simulated kvctl of the reconfiguration nemesis: one member op at a
@@ -370,9 +373,10 @@ class Simulation {
   InstanceId reference_known_below() const { return applied_log_.size() + ref_config_->alpha(); }
   // What the proposers and acceptors sent, against the reference voters.
   void observe_paxos(NodeId node, Actor from, const Outbox& out);
+  void check_silence_to_removed(NodeId node, const Outbox& out);
   void evaluate_choice(InstanceId instance, const Ballot& ballot);
   void check_config_update(NodeId node, const ConfigUpdate& u);
-  void stop_if_removed(NodeId node);
+  void retire_removed();
   void admin_step();
   void admin_send();
   void admin_timeout(std::uint64_t attempt);
@@ -511,8 +515,11 @@ NodeSpec Simulation::spec(NodeId i) {
     spec.peer_endpoints.push_back("inproc://sim/peer/n" + std::to_string(j + 1));
   }
   // Membership: a member added later starts from what the cluster told it.
-  spec.joining = nodes_[i].joining;
-  spec.contact = nodes_[i].contact;
+  // Only while its data dir holds no snapshot yet: restarted after one, it
+  // recovers from it as any member does.
+  spec.joining = nodes_[i].joining && !nodes_[i].disk.snapshot;
+  spec.name = "n" + std::to_string(i + 1);
+  if (spec.joining) spec.contact = nodes_[i].contact;
   spec.member_incarnation = nodes_[i].member_incarnation;
   spec.applier.bug_no_window = config_.bug == PlantedBug::no_window;
   spec.proposer.bug_count_non_voters = config_.bug == PlantedBug::count_non_voters;
@@ -572,9 +579,21 @@ void Simulation::make_actors(NodeId i) {
     stored.snapshot = node.disk.snapshot;
   }
   Result<NodeLogic> built = build_node_logic(spec(i), stored);
+  if (!built.ok() && removed_from_.contains(i) && node.disk.snapshot) {
+    // Its own snapshot says it was removed: kvpaxosd refuses to start it.
+    node.removed = true;
+    node.crashed = true;
+    node.restarting = false;
+    ++result_.stats.removed_stopped;
+    return;
+  }
   if (!built.ok()) {
     violation("n" + std::to_string(i + 1) + " does not restart from its disk: " + built.error());
     built = build_node_logic(spec(i), StoredState{.durable = true});
+    if (!built.ok()) {
+      node.crashed = true;
+      return;
+    }
   }
   if (!built->decided_log_error.empty()) node.disk.decided = MemoryLog{};
   node.acceptor = std::move(built->acceptor);
@@ -583,6 +602,7 @@ void Simulation::make_actors(NodeId i) {
   node.applier = std::move(built->applier);
   node.front_door = std::make_unique<FrontDoor>(i, false);
   node.link = std::make_unique<PeerLink>(i, built->config, built->link_seed);
+  node.acceptor_history = built->config;
   node.next_apply = node.applier->applied_below();
   node.pipe_clock.clear();
   node.persist_clock.clear();
@@ -717,6 +737,10 @@ void Simulation::deliver(Address to, Address from, Body body) {
   ++result_.stats.events;
   trace(static_cast<std::uint64_t>(to.node) << 8 | static_cast<std::uint64_t>(to.actor),
         body.index());
+  const bool applies = std::holds_alternative<Apply>(body);
+  if (const auto* u = std::get_if<ConfigUpdate>(&body); u && to.actor == Actor::acceptor) {
+    nodes_[to.node].acceptor_history = u->history;
+  }
   Outbox out;
   if (to.actor == Actor::peer_link) {
     nodes_[to.node].link->handle(from, std::move(body), now_, out);
@@ -731,6 +755,7 @@ void Simulation::deliver(Address to, Address from, Body body) {
       ++result_.stats.snapshots_installed;
     }
     l->handle(from, std::move(body), now_, out);
+    if (to.actor == Actor::acceptor) check_silence_to_removed(to.node, out);
     // A runner flushes once its inbox is empty: often at once, sometimes
     // after a burst, so that held-back messages (the applier's forwards)
     // get merged, and can meet a change of leader, here too.
@@ -746,8 +771,8 @@ void Simulation::deliver(Address to, Address from, Body body) {
   } else {
     commit(to.node, to.actor, out);
   }
-  if (to.actor == Actor::applier && config_.reconfig) {
-    stop_if_removed(to.node);
+  if (to.actor == Actor::applier && config_.reconfig && applies) {
+    retire_removed();
     if (!runnable(to.node)) return;
   }
   if (nodes_[to.node].learner->conflicts() != 0) {
@@ -1060,16 +1085,6 @@ void Simulation::observe_paxos(NodeId node, Actor from, const Outbox& out) {
   }
   if (from != Actor::acceptor) return;
   for (const Outbound& o : out) {
-    if (auto gone = removed_from_.find(o.to.node);
-        gone != removed_from_.end() && nodes_[node].applier->applied_below() > gone->second) {
-      const bool promise = std::holds_alternative<Promise>(o.body) ||
-                           std::holds_alternative<PromiseFrom>(o.body) ||
-                           std::holds_alternative<Accepted>(o.body);
-      if (promise) {
-        violation("n" + std::to_string(node + 1) + "'s acceptor answered removed member " +
-                  std::to_string(o.to.node) + " after applying its removal");
-      }
-    }
     const auto* a = std::get_if<Accepted>(&o.body);
     if (a == nullptr || !a->ok) continue;
     auto rec = accepts_.find({a->instance, a->ballot});
@@ -1079,6 +1094,24 @@ void Simulation::observe_paxos(NodeId node, Actor from, const Outbox& out) {
       evaluate_choice(a->instance, a->ballot);
     } else {
       awaiting_config_.insert({a->instance, a->ballot});
+    }
+  }
+}
+
+// What an acceptor answers as it answers (its output waits for its sync):
+// nothing to a member it knows was removed, that is, one in none of the
+// configurations it was told of, below the highest id it knows.
+void Simulation::check_silence_to_removed(NodeId node, const Outbox& out) {
+  const std::optional<ConfigHistory>& known = nodes_[node].acceptor_history;
+  if (!known) return;
+  const std::vector<NodeId> ids = known->all_members();
+  for (const Outbound& o : out) {
+    if (ids.empty() || o.to.node >= ids.back() || known->is_member(o.to.node)) continue;
+    if (std::holds_alternative<Promise>(o.body) || std::holds_alternative<PromiseFrom>(o.body) ||
+        std::holds_alternative<Accepted>(o.body)) {
+      violation("n" + std::to_string(node + 1) + "'s acceptor answered removed member " +
+                std::to_string(o.to.node) + " after applying its removal");
+      return;
     }
   }
 }
@@ -1130,15 +1163,29 @@ void Simulation::check_config_update(NodeId node, const ConfigUpdate& u) {
   }
 }
 
-// kvpaxosd exits once it has applied its own removal (a tombstone in its
-// data dir); here the node stops for good.
-void Simulation::stop_if_removed(NodeId node) {
-  auto gone = removed_from_.find(node);
-  SimNode& n = nodes_[node];
-  if (gone == removed_from_.end() || n.removed || n.applier->applied_below() < gone->second) return;
-  n.removed = true;
-  crash(node);
-  ++result_.stats.removed_stopped;
+// A removed member stays up, serving its acceptor and its learner to the
+// members that have not passed its removal yet (the old configuration's
+// instances may need it: Lamport's rule for retiring a configuration), and
+// stops for good once every member of the configuration after its removal
+// that is up (or coming back) has applied past the point it governs from. A
+// member behind that point may know no other member to learn from: nothing
+// tells a node the endpoints of members added after what it applied. Here
+// the simulator stops it, as an operator would after `kvctl member list`;
+// kvpaxosd does not stop by itself yet.
+void Simulation::retire_removed() {
+  for (const auto& [id, from] : removed_from_) {
+    if (id >= nodes_.size() || !nodes_[id].link || nodes_[id].removed) continue;
+    const std::vector<NodeId> members = reference_at(from).member_ids();
+    const bool all_past = std::all_of(members.begin(), members.end(), [&](NodeId m) {
+      if (m >= nodes_.size() || !nodes_[m].link || nodes_[m].removed) return true;
+      if (nodes_[m].crashed && !nodes_[m].restarting) return true;  // down for good
+      return nodes_[m].applier->applied_below() >= from;
+    });
+    if (!all_past) continue;
+    nodes_[id].removed = true;
+    crash(id);
+    ++result_.stats.removed_stopped;
+  }
 }
 
 std::size_t Simulation::live_voters(const Config& c) const {
@@ -1175,6 +1222,16 @@ void Simulation::admin_step() {
   }
   const int roll = std::uniform_int_distribution<int>(0, 99)(rng_);
   MemberChange change{.expected_epoch = c.epoch};
+  // Removals wait until every other started member is caught up: a member
+  // that lags behind the departure of every member it knows cannot find
+  // the new ones (nothing tells it their endpoints yet), so it would never
+  // catch up. kvctl's strict check is to refuse such a removal.
+  const auto others_caught_up = [&](NodeId leaving) {
+    return std::all_of(c.members.begin(), c.members.end(), [&](const MemberEntry& m) {
+      const bool started = m.id < nodes_.size() && nodes_[m.id].link && !nodes_[m.id].removed;
+      return m.id == leaving || !started || caught_up(m.id);
+    });
+  };
   // Grow towards five voters, shrink back to one now and then.
   if (learners < 2 && (roll < 35 || voters == 1)) {
     const NodeId id = ref_config_->next_member_id();
@@ -1192,6 +1249,7 @@ void Simulation::admin_step() {
     const std::vector<NodeId> vs = c.voters();
     change.kind = MemberChangeKind::replace;
     change.target = vs[std::uniform_int_distribution<std::size_t>(0, vs.size() - 1)(rng_)];
+    if (!others_caught_up(change.target)) return;
     change.other = ready.front();
     change.incarnation = nodes_[change.other].member_incarnation;
     const bool target_live = live_voters(Config{0, {*c.find(change.target)}}) == 1;
@@ -1201,7 +1259,7 @@ void Simulation::admin_step() {
     const std::vector<NodeId> vs = c.voters();
     NodeId target = vs[std::uniform_int_distribution<std::size_t>(0, vs.size() - 1)(rng_)];
     if (roll < 85) target = nodes_[pick_member()].applier->leader();
-    if (!c.is_voter(target)) return;
+    if (!c.is_voter(target) || !others_caught_up(target)) return;
     // The strict check: the voters left, live, must be a majority of the new set.
     const bool target_live = live_voters(Config{0, {*c.find(target)}}) == 1;
     const std::size_t live_after = live_voters(c) - (target_live ? 1 : 0);
@@ -1786,15 +1844,6 @@ void Simulation::heal() {
   weather_ = Weather{};
   if (!active_) {
     for (NodeId i = 0; i < nodes_.size(); ++i) restart(i);
-    // A member removed while it was cut off never hears of it from the
-    // log: once the removal governs, the others no longer answer it. The
-    // operator stops it (kvpaxosd has no Removed notice yet).
-    for (const auto& [id, from] : removed_from_) {
-      if (id < nodes_.size() && nodes_[id].link && !nodes_[id].removed && from <= applied_log_.size()) {
-        nodes_[id].removed = true;
-        crash(id);
-      }
-    }
   }
   // Pauses run out by themselves: ending one early would overtake the
   // messages already queued for its end and reorder an inproc pipe.
@@ -1874,6 +1923,7 @@ void Simulation::restart(NodeId i) {
   if (!n.crashed || !n.restarting) return;
   ++n.incarnation;
   make_actors(i);  // from the disk, through kvpaxosd's recovery
+  if (n.removed) return;  // refused to start: its snapshot says it was removed
   n.restart_round_floor = n.acceptor->join_info().max_round;
   n.crashed = false;
   n.restarting = false;
@@ -2175,6 +2225,7 @@ SimResult Simulation::run() {
                   std::to_string(n.proposer->campaigns()) +
                   (n.proposer->leading() ? " LEADS" : "") + " peers[";
           for (NodeId j = 0; j < nodes_.size(); ++j) {
+            if (!n.learner->tracks(j)) continue;
             line += " " + std::to_string(n.learner->peer_decided_below(j)) + "/" +
                     std::to_string(n.learner->peer_forget_below(j));
           }
