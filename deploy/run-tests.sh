@@ -10,7 +10,10 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 build="$root/build"
 cmake_args=(-DKVPAXOS_WERROR=ON)
 case "${1:-}" in
-  "") ;;
+  # -g1 (line tables: backtraces with file:line, no locals) instead of -g:
+  # a quarter less compile time and half the object bytes (4 of the
+  # heaviest sources: 85 s of CPU at -g, 65 s at -g1).
+  "") cmake_args+=("-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG") ;;
   --sanitizer)
     case "${2:-}" in
       # -O1 -g1: the sanitizer build compiled in 461 s at -O2 -g on the CI's
