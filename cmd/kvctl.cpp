@@ -41,6 +41,7 @@
 // unknown) or a node refused the request (a member change the cluster
 // refused prints why); 2 usage error (a txn that does not parse is one,
 // and nothing is sent).
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -140,6 +141,7 @@ struct Options {
   std::string member_other;  // replace: the learner taking the target's place
   std::string peer_addr;
   std::string client_addr;
+  bool force = false;  // promote, replace: skip the liveness check
 };
 
 int fail(const std::string& message, int code) {
@@ -390,9 +392,44 @@ const char* member_done(const std::string& command) {
   return "updated";
 }
 
+// A learner is promoted only once it can vote usefully: it answers its
+// status within a second and has applied within kMaxPromoteLag instances of
+// the furthest of the nodes kvctl was given. Otherwise a voter that never
+// started (a typo in an address) would raise the quorum with a dead vote.
+constexpr InstanceId kMaxPromoteLag = 1024;
+
+std::string promotion_problem(Client& client, const Config& config, NodeId learner,
+                              const std::vector<std::string>& endpoints) {
+  const MemberEntry* m = config.find(learner);
+  if (m == nullptr) return {};  // the cluster refuses it with the reason
+  const std::string force = "; or skip this check with --force";
+  if (m->client_endpoint.empty()) {
+    return m->name + " has no client address in the configuration, so kvctl cannot tell "
+           "whether it is caught up (member update " + m->name + " --client-addr H:P)" + force;
+  }
+  std::string address = m->client_endpoint;
+  if (address.rfind("tcp://", 0) == 0) address = address.substr(6);
+  const Result<StatusReply> learned = client.status(address, std::chrono::milliseconds(1000));
+  if (!learned.ok()) {
+    return m->name + " does not answer at " + address + " (" + learned.error() +
+           "); start it with the kvpaxosd line `member add` printed" + force;
+  }
+  InstanceId furthest = 0;
+  for (const std::string& ep : endpoints) {
+    const Result<StatusReply> s = client.status(ep, std::chrono::milliseconds(1000));
+    if (s.ok()) furthest = std::max(furthest, s->applied_below);
+  }
+  if (learned->applied_below + kMaxPromoteLag < furthest) {
+    return m->name + " has applied " + std::to_string(learned->applied_below) + " of " +
+           std::to_string(furthest) + " instances; retry once it has caught up" + force;
+  }
+  return {};
+}
+
 // list, or a change: the configuration is read through the log first (its
 // epoch goes into the change, so two operators cannot both change it).
-int run_member(Client& client, const std::string& command, const Options& o) {
+int run_member(Client& client, const std::string& command, const Options& o,
+               const std::vector<std::string>& endpoints) {
   const CallResult listed = client.member(MemberChange{.kind = MemberChangeKind::list});
   if (!listed.ok()) return fail(listed.error, kExitFailed);
   const MemberResult& now = listed.result.member;
@@ -403,6 +440,11 @@ int run_member(Client& client, const std::string& command, const Options& o) {
   }
   Result<MemberChange> change = member_change(command, now, o);
   if (!change.ok()) return fail(change.error(), kExitFailed);
+  if (!o.force && (change->kind == MemberChangeKind::promote || change->kind == MemberChangeKind::replace)) {
+    const NodeId learner = change->kind == MemberChangeKind::replace ? change->other : change->target;
+    const std::string problem = promotion_problem(client, now.config, learner, endpoints);
+    if (!problem.empty()) return fail("member " + command + " refused: " + problem, kExitFailed);
+  }
   const CallResult r = client.member(change.value());
   if (!r.ok()) return fail(r.error, kExitFailed);
   const MemberResult& done = r.result.member;
@@ -611,12 +653,16 @@ int main(int argc, char** argv) {
   auto* member_promote =
       member->add_subcommand("promote", "Make the learner NAME (or ID) a voter");
   member_promote->add_option("name", o.member_name, "Learner name or id")->required();
+  member_promote->add_flag("--force", o.force,
+                           "Promote even if kvctl cannot see the learner answer and caught up");
   auto* member_remove = member->add_subcommand("remove", "Remove the member NAME (or ID)");
   member_remove->add_option("name", o.member_name, "Member name or id")->required();
   auto* member_replace = member->add_subcommand(
       "replace", "Remove the voter OLD and promote the learner NEW in its place, at once");
   member_replace->add_option("old", o.member_name, "The voter going")->required();
   member_replace->add_option("new", o.member_other, "The learner taking its place")->required();
+  member_replace->add_flag("--force", o.force,
+                           "Replace even if kvctl cannot see the learner answer and caught up");
   auto* member_update = member->add_subcommand(
       "update", "Change the addresses of NAME (or ID); then restart it with the new address");
   member_update->add_option("name", o.member_name, "Member name or id")->required();
@@ -700,7 +746,7 @@ int main(int argc, char** argv) {
                                     std::pair{member_remove, "remove"},
                                     std::pair{member_replace, "replace"},
                                     std::pair{member_update, "update"}}) {
-      if (*cmd) return run_member(client, name, o);
+      if (*cmd) return run_member(client, name, o, endpoints);
     }
   }
   return fail("no command (see kvctl --help)", kExitUsage);
