@@ -2283,7 +2283,9 @@ SimResult Simulation::run() {
       break;
     }
     e.fn();
-    // Check every 100 ms of quiet time whether the run is over.
+    // Check every 100 ms of quiet time whether the run is over. A removed
+    // member may be retired by a snapshot install as well as by an Apply.
+    if (config_.reconfig && !active_) retire_removed();
     if (!active_ && now_ >= active_end + std::chrono::milliseconds(100) && settled()) break;
   }
   result_.stats.virtual_ms = ms_since_start();
