@@ -1,5 +1,9 @@
 #include "actors/security/zap_handler.hpp"
 
+#include <cerrno>
+#include <chrono>
+#include <thread>
+
 #include <array>
 #include <vector>
 
@@ -44,16 +48,27 @@ std::string user_id_of(const zmq::message_t& message) {
 }
 
 Result<std::shared_ptr<ZapHandler>> ZapHandler::for_context(zmq::context_t& ctx) {
-  const std::lock_guard<std::mutex> lock(registry_mu());
-  std::weak_ptr<ZapHandler>& slot = registry()[ctx.handle()];
-  if (std::shared_ptr<ZapHandler> running = slot.lock()) return running;
-  try {
-    std::shared_ptr<ZapHandler> handler(new ZapHandler(ctx));
-    slot = handler;
-    return handler;
-  } catch (const zmq::error_t& e) {
-    return Error{std::string("cannot start the ZAP handler (") + kZapEndpoint + "): " + e.what() +
-                 "; is another authenticator bound in this process?"};
+  // A handler that just stopped (kvpaxosd --join's survey, before the node
+  // starts) may still hold the endpoint: libzmq closes sockets in its reaper
+  // thread, after zmq_close returns. Give it a second, without the lock (a
+  // stopping handler takes it in its destructor).
+  for (int attempt = 0;; ++attempt) {
+    {
+      const std::lock_guard<std::mutex> lock(registry_mu());
+      std::weak_ptr<ZapHandler>& slot = registry()[ctx.handle()];
+      if (std::shared_ptr<ZapHandler> running = slot.lock()) return running;
+      try {
+        std::shared_ptr<ZapHandler> handler(new ZapHandler(ctx));
+        slot = handler;
+        return handler;
+      } catch (const zmq::error_t& e) {
+        if (e.num() != EADDRINUSE || attempt == 100) {
+          return Error{std::string("cannot start the ZAP handler (") + kZapEndpoint + "): " +
+                       e.what() + "; is another authenticator bound in this process?"};
+        }
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
 }
 
