@@ -132,13 +132,12 @@ std::string event_json(const WatchEvent& e) {
          kv.substr(1) + "\n";
 }
 
-namespace {
-
-// What an operator typed: tcp://127.0.0.1:7101 -> 127.0.0.1:7101.
 std::string address_of(const std::string& endpoint) {
   constexpr std::string_view tcp = "tcp://";
   return endpoint.starts_with(tcp) ? endpoint.substr(tcp.size()) : endpoint;
 }
+
+namespace {
 
 std::string member_name(const MemberResult& r, NodeId id) {
   const MemberEntry* m = r.config.find(id);

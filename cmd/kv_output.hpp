@@ -17,6 +17,8 @@
 namespace kvpaxos {
 
 std::string json_string(const std::string& bytes);
+// What an operator typed: tcp://127.0.0.1:7101 -> 127.0.0.1:7101.
+std::string address_of(const std::string& endpoint);
 
 // get: every key then its value (flags kRangeKeysOnly: the keys alone,
 // kRangeCountOnly: the count alone).

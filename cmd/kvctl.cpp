@@ -407,8 +407,7 @@ std::string promotion_problem(Client& client, const Config& config, NodeId learn
     return m->name + " has no client address in the configuration, so kvctl cannot tell "
            "whether it is caught up (member update " + m->name + " --client-addr H:P)" + force;
   }
-  std::string address = m->client_endpoint;
-  if (address.rfind("tcp://", 0) == 0) address = address.substr(6);
+  const std::string address = address_of(m->client_endpoint);
   const Result<StatusReply> learned = client.status(address, std::chrono::milliseconds(1000));
   if (!learned.ok()) {
     return m->name + " does not answer at " + address + " (" + learned.error() +
