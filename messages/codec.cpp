@@ -162,6 +162,9 @@ const char* to_string(MessageType t) {
     case MessageType::watch_response: return "WatchResponse";
     case MessageType::watch_from_client: return "WatchFromClient";
     case MessageType::config_update: return "ConfigUpdate";
+    case MessageType::member_query: return "MemberQuery";
+    case MessageType::member_info: return "MemberInfo";
+    case MessageType::removed: return "Removed";
   }
   return "Unknown";
 }

@@ -570,13 +570,55 @@ struct ConfigUpdate {
   MSGPACK_DEFINE(history, alpha)
 };
 
+// Membership on the peer port (added with membership change). These two
+// travel on the asker's own connection: the answer goes back through the
+// ROUTER to the connection the question came on, not to an address in the
+// configuration, so a node that is no member (yet, or any more) can hear it.
+//
+// A member added to a running cluster, before its first start (kvpaxosd
+// --initial-cluster-state existing) -> a peer's peer link: "which member am
+// I, and what are the configurations?" The header's from is kNoNode: the
+// asker has no id yet.
+struct MemberQuery {
+  std::string name;           // its --name
+  std::string peer_endpoint;  // its own peer address, as in --cluster
+  MSGPACK_DEFINE(name, peer_endpoint)
+};
+
+// peer link -> the asker. error empty: `id` is the asker's member id, and
+// `history` the configurations the answering node holds, the asker in them.
+// Otherwise `error` says why not ("no member named n4 in epoch 3; add it
+// with kvctl member add first").
+struct MemberInfo {
+  std::string error;
+  NodeId id = 0;
+  ConfigHistory history;
+  std::uint64_t alpha = 0;
+  std::uint64_t cluster_id = 0;
+  MSGPACK_DEFINE(error, id, history, alpha, cluster_id)
+};
+
+// peer link -> a removed member that still sends to it: "you were removed
+// at `epoch`, which governs from `effective_from`; these are its voters".
+// Sent only once the removal governs every instance the sender may run (so
+// the sender has passed effective_from), at most once a second per member.
+// The removed member stops once a majority of `voters` told it so.
+struct Removed {
+  NodeId id = 0;
+  std::uint64_t epoch = 0;
+  InstanceId effective_from = 0;
+  std::vector<NodeId> voters;
+  MSGPACK_DEFINE(id, epoch, effective_from, voters)
+};
+
 // ------------------------------------------------------------------- the union
 
 // Stable wire tags. Never reuse a number.
 enum class MessageType : std::uint8_t {
   prepare = 1, promise = 2, accept = 3, accepted = 4, decided = 5, catch_up_request = 6,
   heartbeat = 7, snapshot_request = 8, snapshot_chunk = 9, join_query = 10, join_info = 11,
-  forward_ops = 12, prepare_from = 13, promise_from = 14,
+  forward_ops = 12, prepare_from = 13, promise_from = 14, member_query = 15, member_info = 16,
+  removed = 17,
   propose = 20, learned = 21, apply = 22, local_done = 23, forget_below = 24,
   local_progress = 25, peer_progress = 26, learner_progress = 27, instance_query = 28,
   instance_report = 29, from_client = 30, status_from_client = 31, fault_from_client = 32,
@@ -671,7 +713,12 @@ using Messages = MessageTable<
     Tagged<MessageType::watch_response, WatchResponse>,
     Tagged<MessageType::watch_from_client, WatchFromClient>,
     // added with membership change (inproc)
-    Tagged<MessageType::config_update, ConfigUpdate>>;
+    Tagged<MessageType::config_update, ConfigUpdate>,
+    // added with membership change: a new member's first question, and a
+    // removed member's notice (peer, answered on the asker's connection)
+    Tagged<MessageType::member_query, MemberQuery>,
+    Tagged<MessageType::member_info, MemberInfo>,
+    Tagged<MessageType::removed, Removed>>;
 static_assert(Messages::tags_unique(), "two messages share a wire tag");
 static_assert(Messages::types_unique(), "a struct appears twice in the message table");
 

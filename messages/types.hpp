@@ -10,9 +10,12 @@
 
 namespace kvpaxos {
 
-// Index of a node in the cluster's --cluster list (0-based). Stable for the
-// cluster's lifetime: it is part of every ballot the node issues.
+// A member id (messages/membership.hpp): permanent, never reused, part of
+// every ballot the member issues. The members of the first configuration
+// have their index in the --cluster list (0-based).
 using NodeId = std::uint32_t;
+// No member: the sender of a MemberQuery, which has no id yet.
+inline constexpr NodeId kNoNode = 0xFFFFFFFF;
 // A slot of the replicated log. Instances are numbered from 0.
 using InstanceId = std::uint64_t;
 using ClientId = std::uint64_t;

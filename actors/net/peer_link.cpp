@@ -1,6 +1,7 @@
 #include "actors/net/peer_link.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 namespace kvpaxos {
 
@@ -10,7 +11,54 @@ ConfigHistory named(const std::vector<std::string>& names) {
   for (MemberEntry& m : h.entries.front().config.members) m.name = names.at(m.id);
   return h;
 }
+constexpr std::string_view kLinkTag = "kvp1";
+constexpr Duration kNoticeInterval = std::chrono::seconds(1);
+
+void put_be(std::string& out, std::uint64_t v, int bytes) {
+  for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+std::string names_of(const Config& c) {
+  std::string out;
+  for (const MemberEntry& m : c.members) out += (out.empty() ? "" : ", ") + m.name;
+  return out.empty() ? std::string("none") : out;
+}
 }  // namespace
+
+std::string link_identity(std::uint64_t cluster_id, NodeId self, std::uint32_t salt) {
+  std::string id(kLinkTag);
+  put_be(id, cluster_id, 8);
+  put_be(id, self, 4);
+  put_be(id, salt, 4);
+  return id;  // 20 bytes; libzmq's own routing ids are 5 and start with a zero byte
+}
+
+std::uint64_t cluster_of_link(std::string_view routing_id) {
+  if (routing_id.size() != 20 || routing_id.substr(0, kLinkTag.size()) != kLinkTag) return 0;
+  std::uint64_t v = 0;
+  for (std::size_t i = 0; i < 8; ++i) v = v << 8 | static_cast<unsigned char>(routing_id[4 + i]);
+  return v;
+}
+
+std::uint64_t make_cluster_id(const std::vector<std::string>& names,
+                              const std::vector<std::string>& endpoints, std::string_view token) {
+  // FNV-1a over "token\0name=endpoint\0...": stable across releases and
+  // platforms (it is written into data dirs).
+  std::uint64_t h = 14695981039346656037ULL;
+  auto mix = [&h](std::string_view bytes) {
+    for (unsigned char c : bytes) {
+      h ^= c;
+      h *= 1099511628211ULL;
+    }
+    h ^= 0;
+    h *= 1099511628211ULL;
+  };
+  mix(token);
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    mix(names[i] + "=" + (i < endpoints.size() ? endpoints[i] : std::string()));
+  }
+  return h == 0 ? 1 : h;
+}
 
 PeerLink::PeerLink(NodeId self, const ConfigHistory& config, std::uint64_t seed,
                    Duration heartbeat_interval)
@@ -25,6 +73,24 @@ PeerLink::PeerLink(NodeId self, const std::vector<std::string>& names, std::uint
 // The latest entry naming a member gives its name and endpoint (update
 // moves an endpoint); a peer that stays keeps its progress and reach.
 void PeerLink::set_members(const ConfigHistory& config) {
+  // A member in one entry and not in the next is removed from that next
+  // entry's instance on.
+  for (std::size_t k = 1; k < config.entries.size(); ++k) {
+    const ConfigAt& after = config.entries[k];
+    for (const MemberEntry& m : config.entries[k - 1].config.members) {
+      if (m.id == self_ || after.config.is_member(m.id) || removed_.count(m.id) != 0) continue;
+      removed_[m.id] = Removal{m.name, after.config.epoch, after.from, after.config.voters(), {}};
+    }
+  }
+  // A peer gone without this node seeing both sides (a snapshot installed
+  // past the change): removed at the oldest configuration known.
+  for (const auto& [id, p] : peers_) {
+    if (config.is_member(id) || removed_.count(id) != 0 || config.entries.empty()) continue;
+    const ConfigAt& first = config.entries.front();
+    removed_[id] = Removal{p.name, first.config.epoch, first.from, first.config.voters(), {}};
+  }
+  while (removed_.size() > kMaxRemovals) removed_.erase(removed_.begin());
+  history_ = config;
   std::map<NodeId, Peer> next;
   for (const ConfigAt& e : config.entries) {
     for (const MemberEntry& m : e.config.members) {
@@ -80,11 +146,23 @@ std::optional<PeerFrame> PeerLink::outbound(PeerFrame f, Time now) {
   return f;
 }
 
-std::optional<PeerFrame> PeerLink::inbound(PeerFrame f, Time, Outbox& out,
-                                           std::optional<NodeId> sender) {
+std::optional<PeerFrame> PeerLink::inbound(PeerFrame f, Time now, Outbox& out,
+                                           std::optional<NodeId> sender, std::uint64_t cluster) {
   const NodeId id = f.header.from.node;
+  if (cluster != 0 && cluster_id_ != 0 && cluster != cluster_id_) {
+    ++refused_.other_cluster;
+    return std::nullopt;
+  }
   if (sender && *sender != id) {
     ++refused_.forged_sender;
+    return std::nullopt;
+  }
+  if (id == kNoNode) {
+    if (f.header.to.actor == Actor::peer_link) {
+      answer_query(f);
+    } else {
+      ++refused_.not_a_member;
+    }
     return std::nullopt;
   }
   if (id == self_ || f.header.to.node != self_) {
@@ -94,6 +172,13 @@ std::optional<PeerFrame> PeerLink::inbound(PeerFrame f, Time, Outbox& out,
   auto peer = peers_.find(id);
   if (peer == peers_.end()) {
     ++refused_.not_a_member;
+    auto r = removed_.find(id);
+    if (r != removed_.end() &&
+        (!r->second.last_notice || now - *r->second.last_notice >= kNoticeInterval)) {
+      r->second.last_notice = now;
+      answers_.push_back(answer_to(
+          id, Removed{id, r->second.epoch, r->second.effective_from, r->second.voters}));
+    }
     return std::nullopt;
   }
   if (!peer->second.reachable || drop()) return std::nullopt;
@@ -110,6 +195,97 @@ std::optional<PeerFrame> PeerLink::inbound(PeerFrame f, Time, Outbox& out,
       ++refused_.not_for_peers;
       return std::nullopt;
   }
+}
+
+std::vector<PeerFrame> PeerLink::take_answers() {
+  std::vector<PeerFrame> out;
+  out.swap(answers_);
+  return out;
+}
+
+PeerFrame PeerLink::answer_to(NodeId to, Body body) const {
+  return PeerFrame{{{to, Actor::peer_link}, {self_, Actor::peer_link}, local_.done_below,
+                    local_.decided_below, local_.forget_below},
+                   encode(body)};
+}
+
+// Who is asking, by name and address: only a learner may start empty (a
+// voter that lost its data dir would vote without its promises).
+void PeerLink::answer_query(const PeerFrame& f) {
+  Result<Body> body = decode(f.body);
+  const MemberQuery* q = body.ok() ? std::get_if<MemberQuery>(&body.value()) : nullptr;
+  if (q == nullptr) {
+    ++refused_.not_a_member;
+    return;
+  }
+  MemberInfo info;
+  info.alpha = alpha_;
+  info.cluster_id = cluster_id_;
+  if (history_.entries.empty()) {
+    info.error = self_name_ + " does not know the configuration yet; ask another member";
+    answers_.push_back(answer_to(kNoNode, std::move(info)));
+    return;
+  }
+  const Config& latest = history_.latest();
+  const std::string epoch = "epoch " + std::to_string(latest.epoch);
+  const MemberEntry* m = latest.find_name(q->name);
+  if (m == nullptr) {
+    info.error = "no member named " + q->name + " in " + epoch + " (members: " + names_of(latest) +
+                 "); add it first with kvctl member add " + q->name + " --peer-addr ... "
+                 "--client-addr ...";
+    for (const auto& [id, r] : removed_) {
+      if (r.name == q->name) {
+        info.error = q->name + " (member " + std::to_string(id) + ") was removed at epoch " +
+                     std::to_string(r.epoch) + "; a removed member does not come back: add it "
+                     "again (kvctl member add) to get a new member id";
+      }
+    }
+  } else if (m->id == self_) {
+    info.error = q->name + " is the name of the node that answers (" + epoch + ")";
+  } else if (m->peer_endpoint != q->peer_endpoint) {
+    info.error = "member " + q->name + " has the peer address " + m->peer_endpoint + " in " +
+                 epoch + ", not " + q->peer_endpoint + "; start it with that address, or move it "
+                 "first with kvctl member update " + q->name + " --peer-addr ...";
+  } else if (m->role == MemberRole::voter) {
+    info.error = q->name + " is a voter in " + epoch + ": a voter that lost its data dir must not "
+                 "vote with a blank acceptor; rebuild it with --join, or replace it (kvctl member "
+                 "add a new member, then kvctl member replace " + q->name + " NEW)";
+  } else {
+    info.id = m->id;
+    info.history = history_;
+  }
+  answers_.push_back(answer_to(kNoNode, std::move(info)));
+}
+
+void PeerLink::answered(const PeerFrame& f, NodeId peer) {
+  if (f.header.from.node != peer || f.header.to.node != self_) {
+    ++refused_.forged_sender;
+    return;
+  }
+  Result<Body> body = decode(f.body);
+  const Removed* r = body.ok() ? std::get_if<Removed>(&body.value()) : nullptr;
+  if (r == nullptr || r->id != self_) {
+    ++refused_.not_for_peers;
+    return;
+  }
+  notices_[peer] = *r;
+}
+
+// The latest removal a majority of its own voters reported.
+std::optional<Retirement> PeerLink::retirement() const {
+  std::optional<Retirement> found;
+  for (const auto& [from, notice] : notices_) {
+    if (found && found->epoch >= notice.epoch) continue;
+    Retirement r{notice.epoch, notice.effective_from, {}};
+    for (NodeId voter : notice.voters) {
+      auto said = notices_.find(voter);
+      if (said == notices_.end() || said->second.epoch < notice.epoch) continue;
+      auto p = peers_.find(voter);
+      r.told_by.push_back(p != peers_.end() ? p->second.name : "member " + std::to_string(voter));
+    }
+    if (r.told_by.size() * 2 > notice.voters.size()) found = std::move(r);
+  }
+  return found;
 }
 
 // A peer's progress only grows: a lower value than already heard (a late
@@ -138,6 +314,7 @@ void PeerLink::handle(const Address& from, Body body, Time, Outbox& out) {
     local_ = *p;
   } else if (auto* c = std::get_if<ConfigUpdate>(&body)) {
     if (!c->history.entries.empty()) set_members(c->history);
+    if (c->alpha != 0) alpha_ = c->alpha;
   } else if (auto* f = std::get_if<FaultFromClient>(&body)) {
     FaultReply reply = apply_fault(f->request);
     if (!f->route.empty()) {

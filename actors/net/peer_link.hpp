@@ -22,6 +22,21 @@
 // out. The runner asks members_generation() after each local message and
 // connects to the endpoints of members() that it has no socket for.
 //
+// Removed members: a frame from a member whose removal governs every
+// instance this node may run is answered (at most once a second) with a
+// Removed notice, on the connection it came on (take_answers()); a removed
+// node counts the notices it gets (answered()) and retires once a majority
+// of the voters after its removal told it (retirement()).
+//
+// New members: a MemberQuery from a node that has no id yet (kNoNode) gets a
+// MemberInfo on its connection: its id and this node's configurations, or
+// why there is none.
+//
+// Clusters: the runner passes the cluster id the sending connection
+// announced (link_identity()); a frame from another cluster is dropped and
+// counted. 0 (a node of an earlier release, or a new member asking who it
+// is) is not checked.
+//
 // Identity: when the transport authenticates peers (CURVE), the runner passes
 // the node whose key the frame came with, and a frame whose header names
 // another sender, or another receiver than this node, is dropped and counted.
@@ -46,6 +61,10 @@ struct PeerTrafficStats {
   std::atomic<std::uint64_t> paxos_sent{0};      // Prepare/Accept/Decided/Promise/Accepted out
   std::atomic<std::uint64_t> paxos_received{0};  // the same, in
   std::atomic<std::uint64_t> dropped{0};         // dropped by fault injection or full queues
+  // Non-zero once this node learned it was removed (PeerLink::retirement):
+  // the epoch of the removal (stored last) and the instance it governs from.
+  std::atomic<std::uint64_t> removed_epoch{0};
+  std::atomic<std::uint64_t> removed_from{0};
 };
 
 // Peer frames the link refused, by reason (for logs and metrics).
@@ -55,7 +74,29 @@ struct RefusedPeerFrames {
   std::uint64_t not_for_peers = 0;   // addressed to an actor peers may not reach
   std::uint64_t stale_progress = 0;  // piggybacked progress lower than already heard
   std::uint64_t not_a_member = 0;    // from an id outside this node's configurations
+  std::uint64_t other_cluster = 0;   // from a connection of another cluster id
 };
+
+// Removal, as a removed node learns it from its peers' Removed notices.
+struct Retirement {
+  std::uint64_t epoch = 0;
+  InstanceId effective_from = 0;
+  std::vector<std::string> told_by;  // names (or ids) of the voters that said so
+};
+
+// The routing id a node's connections to its peers announce: the cluster
+// id, the member id and a salt (unique per connection, so a restarted
+// node's new connection is never taken for its old one).
+std::string link_identity(std::uint64_t cluster_id, NodeId self, std::uint32_t salt);
+// The cluster id a peer connection announced; 0 when it announced none.
+std::uint64_t cluster_of_link(std::string_view routing_id);
+
+// A cluster's id, from its first configuration (the --cluster list of its
+// first start, in order) and the operator's --cluster-token: two clusters
+// started from the same list with different tokens have different ids.
+// Never 0.
+std::uint64_t make_cluster_id(const std::vector<std::string>& names,
+                              const std::vector<std::string>& endpoints, std::string_view token);
 
 struct PeerFrame {
   FrameHeader header;
@@ -76,8 +117,20 @@ class PeerLink {
   // A frame from the network: the frame to deliver locally, or nothing.
   // May append a PeerProgress for the learner to `out`. `sender` is the node
   // the transport authenticated the frame as; empty without authentication.
+  // `cluster` is the cluster id the frame's connection announced.
   std::optional<PeerFrame> inbound(PeerFrame f, Time now, Outbox& out,
-                                   std::optional<NodeId> sender = std::nullopt);
+                                   std::optional<NodeId> sender = std::nullopt,
+                                   std::uint64_t cluster = 0);
+  // Frames to send back on the connection of the last inbound() frame
+  // (MemberInfo, Removed), in order; emptied by the call.
+  std::vector<PeerFrame> take_answers();
+  // A frame a peer sent back on this node's connection to `peer` (a Removed
+  // notice; anything else is dropped).
+  void answered(const PeerFrame& f, NodeId peer);
+  // This node was removed, as a majority of the voters after the removal
+  // told it; nothing while it is a member.
+  std::optional<Retirement> retirement() const;
+  void set_cluster_id(std::uint64_t id) { cluster_id_ = id; }
   // Control messages from local actors.
   void handle(const Address& from, Body body, Time now, Outbox& out);
   // Heartbeats due now.
@@ -102,7 +155,17 @@ class PeerLink {
     LocalProgress progress{};
   };
 
+  struct Removal {
+    std::string name;
+    std::uint64_t epoch = 0;
+    InstanceId effective_from = 0;
+    std::vector<NodeId> voters;
+    std::optional<Time> last_notice;
+  };
+
   bool drop();
+  PeerFrame answer_to(NodeId to, Body body) const;
+  void answer_query(const PeerFrame& f);
   void note_progress(Peer& peer, NodeId id, const FrameHeader& h, Outbox& out);
   void set_members(const ConfigHistory& config);
   bool in_reach(const std::string& name) const;
@@ -112,6 +175,15 @@ class PeerLink {
   NodeId self_;
   std::string self_name_;
   std::map<NodeId, Peer> peers_;  // every other member
+  ConfigHistory history_;
+  std::uint64_t alpha_ = 0;
+  std::uint64_t cluster_id_ = 0;
+  // Members this node saw removed (bounded: the latest kMaxRemovals).
+  static constexpr std::size_t kMaxRemovals = 256;
+  std::map<NodeId, Removal> removed_;
+  // Removed notices about this node, by the voter that sent them.
+  std::map<NodeId, Removed> notices_;
+  std::vector<PeerFrame> answers_;
   std::uint64_t generation_ = 0;
   std::mt19937_64 rng_;
   Duration heartbeat_interval_;

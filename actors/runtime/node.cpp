@@ -1,5 +1,8 @@
 #include "actors/runtime/node.hpp"
 
+#include <algorithm>
+#include <random>
+
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -65,20 +68,42 @@ Node::~Node() {
 }
 
 Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config) {
-  const std::size_t n = config.members.size();
-  if (n == 0 || n > kMaxClusterSize) return Error{"a cluster has 1 to 63 nodes"};
-  if (config.self >= n) return Error{"node id is not in the cluster"};
+  if (config.contact) {
+    const MemberEntry* me = config.contact->entries.empty() ? nullptr
+                                                            : config.contact->latest().find(config.self);
+    if (me == nullptr || me->peer_endpoint.empty()) {
+      return Error{"member " + std::to_string(config.self) + " is not in the configuration it was given"};
+    }
+  } else {
+    const std::size_t n = config.members.size();
+    if (n == 0 || n > kMaxClusterSize) return Error{"a cluster has 1 to 63 nodes"};
+    if (config.self >= n) return Error{"node id is not in the cluster"};
+  }
 
   std::unique_ptr<Node> node(new Node(std::move(config)));
   const NodeConfig& c = node->config_;
   const NodeId self = c.self;
   const std::string& ns = c.inproc_namespace;
-  const std::string prefix = c.members[self].name + " ";
+  const std::string prefix = c.self_name() + " ";
+  // By member id. A member that joined later knows the members from its
+  // contact configuration; the ids in between may be gone (left empty): its
+  // configuration comes from the snapshot it installs, never from these.
   std::vector<std::string> names;
   std::vector<std::string> endpoints;
-  for (const Member& m : c.members) {
-    names.push_back(m.name);
-    endpoints.push_back(m.endpoint);
+  if (c.contact) {
+    for (const MemberEntry& m : c.contact->latest().members) {
+      if (m.id >= names.size()) {
+        names.resize(m.id + 1);
+        endpoints.resize(m.id + 1);
+      }
+      names[m.id] = m.name;
+      endpoints[m.id] = m.peer_endpoint;
+    }
+  } else {
+    for (const Member& m : c.members) {
+      names.push_back(m.name);
+      endpoints.push_back(m.endpoint);
+    }
   }
 
   // Durable state first: a damaged data dir must stop the node before it
@@ -88,8 +113,12 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
   NodeSpec spec{.self = self,
                 .names = names,
                 .peer_endpoints = endpoints,
+                .joining = c.joining,
+                .contact = c.joining ? c.contact : std::nullopt,
+                .name = c.self_name(),
                 .kv = kv,
                 .seed = c.seed,
+                .member_incarnation = c.member_incarnation,
                 .initial_round = c.initial_round,
                 .proposer = c.proposer_options,
                 .learner = {.forget_with_majority = kv},
@@ -195,11 +224,21 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
     node->zap_ = std::move(zap.value());
     register_policies(*node->zap_, *security, ns, /*client_port=*/kv);
   }
+  // The peer link starts from the actors' configurations; a Paxos-only
+  // node's fixed one has no endpoints: those of the member list.
+  ConfigHistory link_config = logic.config;
+  for (ConfigAt& e : link_config.entries) {
+    for (MemberEntry& m : e.config.members) {
+      if (m.peer_endpoint.empty() && m.id < endpoints.size()) m.peer_endpoint = endpoints[m.id];
+    }
+  }
   try {
-    node->peer_link_ = std::make_unique<PeerLinkThread>(
-        ctx, ns, self, names, endpoints, logic.link_seed, *node->traffic_, security, prefix);
+    node->peer_link_ = std::make_unique<PeerLinkThread>(ctx, ns, self, link_config,
+                                                        c.self_endpoint(), c.cluster_id,
+                                                        logic.link_seed, *node->traffic_,
+                                                        security, prefix);
   } catch (const zmq::error_t& e) {
-    return Error{"cannot listen for peers on " + endpoints[self] + ": " + e.what() +
+    return Error{"cannot listen for peers on " + c.self_endpoint() + ": " + e.what() +
                      " (is another kvpaxosd using that address?)",
                  listen_error_kind(e)};
   }
@@ -236,6 +275,14 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
   return node;
 }
 
+std::uint64_t Node::removed_epoch() const {
+  return traffic_->removed_epoch.load(std::memory_order_acquire);
+}
+
+InstanceId Node::removed_from() const {
+  return traffic_->removed_from.load(std::memory_order_relaxed);
+}
+
 void Node::send_control(Actor to, const std::string& body) {
   const std::lock_guard<std::mutex> lock(control_mu_);
   const FrameHeader h{{config_.self, to}, {config_.self, Actor::control}, 0, 0};
@@ -270,6 +317,9 @@ std::vector<std::unique_ptr<zmq::socket_t>> connect_to_peers(zmq::context_t& ctx
     dealers[peer]->set(zmq::sockopt::linger, 0);
     dealers[peer]->set(zmq::sockopt::immediate, 1);
     dealers[peer]->set(zmq::sockopt::reconnect_ivl, 50);
+    dealers[peer]->set(zmq::sockopt::routing_id,
+                       link_identity(config.cluster_id, config.self,
+                                     static_cast<std::uint32_t>(std::random_device{}())));
     if (config.security) {
       make_curve_client(*dealers[peer], config.security->node_key,
                         config.security->peer_keys.at(peer).front());
@@ -395,6 +445,79 @@ Result<JoinBarrier> gather_join_barrier(zmq::context_t& ctx, const NodeConfig& c
   });
   router.unbind(endpoint);
   return survey.result();
+}
+
+Result<MemberInfo> ask_membership(zmq::context_t& ctx, const std::string& name,
+                                  const std::string& endpoint,
+                                  const std::vector<Member>& seeds, Duration timeout,
+                                  const std::function<void(const std::string&)>& progress) {
+  if (seeds.empty()) return Error{"no other member in --cluster to ask"};
+  std::vector<std::unique_ptr<zmq::socket_t>> dealers;
+  for (const Member& seed : seeds) {
+    auto d = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::dealer);
+    d->set(zmq::sockopt::linger, 0);
+    d->set(zmq::sockopt::immediate, 1);
+    d->set(zmq::sockopt::reconnect_ivl, 50);
+    d->set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(kMaxPeerFrameBytes));
+    d->connect(seed.endpoint);
+    dealers.push_back(std::move(d));
+  }
+  const std::string header = encode_header(
+      FrameHeader{{kNoNode, Actor::peer_link}, {kNoNode, Actor::peer_link}, 0, 0, 0});
+  const std::string query = encode(MemberQuery{name, endpoint});
+  std::vector<std::string> refusals(seeds.size());
+  const Time started = Clock::now();
+  std::optional<Time> all_refused_since;
+  Time next_ask = started;
+  Time next_line = started + std::chrono::seconds(1);
+  auto summary = [&] {
+    std::string out;
+    for (std::size_t i = 0; i < seeds.size(); ++i) {
+      out += (out.empty() ? "" : "; ") + seeds[i].name + ": " +
+             (refusals[i].empty() ? "no answer" : refusals[i]);
+    }
+    return out;
+  };
+  for (;;) {
+    const Time now = Clock::now();
+    if (now >= next_ask) {
+      for (auto& d : dealers) send_frames(*d, header, query, /*wait=*/false);
+      next_ask = now + std::chrono::milliseconds(500);
+    }
+    if (now >= next_line) {
+      progress("asking who " + name + " is: " + summary());
+      next_line = now + std::chrono::seconds(1);
+    }
+    const bool all_refused = std::all_of(refusals.begin(), refusals.end(),
+                                         [](const std::string& r) { return !r.empty(); });
+    if (all_refused && !all_refused_since) all_refused_since = now;
+    if ((all_refused_since && now - *all_refused_since >= std::chrono::seconds(3)) ||
+        now - started >= timeout) {
+      return Error{"no member of the cluster said who " + name + " is (" + summary() + ")" +
+                   (all_refused ? "" : "; is the cluster running, and was " + name +
+                                           " added (kvctl member add)?")};
+    }
+    std::vector<zmq::pollitem_t> items;
+    for (auto& d : dealers) items.push_back({d->handle(), 0, ZMQ_POLLIN, 0});
+    zmq::poll(items.data(), items.size(), std::chrono::milliseconds(50));
+    for (std::size_t i = 0; i < dealers.size(); ++i) {
+      if ((items[i].revents & ZMQ_POLLIN) == 0) continue;
+      std::vector<zmq::message_t> frames;
+      if (!zmq::recv_multipart(*dealers[i], std::back_inserter(frames), zmq::recv_flags::dontwait) ||
+          frames.size() != 2) {
+        continue;
+      }
+      Result<Body> body = decode(frames[1].to_string_view());
+      const MemberInfo* info = body.ok() ? std::get_if<MemberInfo>(&body.value()) : nullptr;
+      if (info == nullptr) continue;
+      if (info->error.empty()) {
+        progress(seeds[i].name + " says " + name + " is member " + std::to_string(info->id) +
+                 " (epoch " + std::to_string(info->history.latest().epoch) + ")");
+        return *info;
+      }
+      refusals[i] = info->error;
+    }
+  }
 }
 
 Result<bool> write_vote_floor(const std::string& data_dir, InstanceId vote_floor,

@@ -41,7 +41,7 @@ struct NodeConfig {
   static constexpr std::size_t kMaxPipeline = 256;
 
   std::vector<Member> members;   // the whole cluster, this node included
-  NodeId self = 0;               // an index into members
+  NodeId self = 0;               // an index into members (without `contact`)
   std::string client_endpoint;   // e.g. tcp://127.0.0.1:7201; empty: Paxos only
   bool fault_injection = false;
   // Unique per process for the nodes it hosts; prefixes the inproc endpoints.
@@ -64,10 +64,36 @@ struct NodeConfig {
   // CURVE keys for every tcp link (actors/security/); null: plain tcp, for
   // loopback-only clusters and kvpaxosd --insecure.
   std::shared_ptr<const TransportSecurity> security;
+  // A member added to a running cluster (kvpaxosd --initial-cluster-state
+  // existing): `self` is its member id, and `contact` the configurations the
+  // cluster told it at its first start (members is not used then). While
+  // `joining` (no snapshot yet) its state must come from a peer's snapshot.
+  std::optional<ConfigHistory> contact;
+  bool joining = false;
+  // Written into the data dir at the member's first start (MemberEntry).
+  std::uint64_t member_incarnation = 0;
+  // Announced on this node's peer connections; frames from a connection of
+  // another cluster are dropped (0: announce and check none).
+  std::uint64_t cluster_id = 0;
+
+  // This node's name and peer endpoint.
+  const std::string& self_name() const {
+    return contact ? contact->latest().find(self)->name : members.at(self).name;
+  }
+  const std::string& self_endpoint() const {
+    return contact ? contact->latest().find(self)->peer_endpoint : members.at(self).endpoint;
+  }
 
   Result<bool> validate() const {
-    if (Result<bool> ok = validate_members(members); !ok.ok()) return ok;
-    if (self >= members.size()) {
+    if (contact) {
+      if (contact->entries.empty() || contact->latest().find(self) == nullptr ||
+          contact->latest().find(self)->peer_endpoint.empty()) {
+        return Error{"member " + std::to_string(self) + " is not in the configuration it was given"};
+      }
+    } else if (Result<bool> ok = validate_members(members); !ok.ok()) {
+      return ok;
+    }
+    if (!contact && self >= members.size()) {
       return Error{"self is " + std::to_string(self) + "; allowed 0 to " +
                    std::to_string(members.size() - 1) + " (an index into members)"};
     }
@@ -112,6 +138,17 @@ Result<PeerSurvey> survey_peers(zmq::context_t& ctx, const NodeConfig& config, D
 Result<JoinBarrier> gather_join_barrier(zmq::context_t& ctx, const NodeConfig& config,
                                         Duration timeout,
                                         const std::function<void(const std::string&)>& progress);
+// kvpaxosd --initial-cluster-state existing, before a new member's first
+// start: asks the nodes at `seeds` (peer endpoints) which member `name`,
+// listening at `endpoint`, is, until one answers with its id and
+// configurations, or `timeout` passed (or every seed refused for 3 s: the
+// error is theirs, e.g. "no member named n4 in epoch 3"). `progress` gets a
+// line about once a second. Plain tcp only.
+Result<MemberInfo> ask_membership(zmq::context_t& ctx, const std::string& name,
+                                  const std::string& endpoint,
+                                  const std::vector<Member>& seeds, Duration timeout,
+                                  const std::function<void(const std::string&)>& progress);
+
 // Creates the acceptor state of a rebuilt node in `data_dir`: the vote floor,
 // durably, before the node can answer anyone.
 Result<bool> write_vote_floor(const std::string& data_dir, InstanceId vote_floor,
@@ -130,6 +167,12 @@ class Node {
   // Where clients reach this node (a "*" port in the config resolved); empty
   // for a Paxos-only node.
   std::string client_endpoint() const;
+
+  // The removal epoch once this node learned it was removed from the
+  // cluster (a majority of the voters after it said so); 0 while a member.
+  // Thread-safe. The node keeps running: its owner stops it.
+  std::uint64_t removed_epoch() const;
+  InstanceId removed_from() const;
 
   // Fault injection, for tests (thread-safe). `peers` are node ids; the node
   // itself is always reachable.

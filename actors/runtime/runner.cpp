@@ -437,32 +437,30 @@ void FrontDoorThread::run() {
 // ----------------------------------------------------------- PeerLinkThread
 
 PeerLinkThread::PeerLinkThread(zmq::context_t& ctx, std::string ns, NodeId self,
-                               const std::vector<std::string>& names,
-                               const std::vector<std::string>& endpoints, std::uint64_t seed,
+                               const ConfigHistory& members, const std::string& endpoint,
+                               std::uint64_t cluster_id, std::uint64_t seed,
                                PeerTrafficStats& stats, const TransportSecurity* security,
                                std::string log_prefix)
     : ctx_(ctx),
       ns_(std::move(ns)),
       self_(self),
-      logic_(self, names, seed),
+      logic_(self, members, seed),
       stats_(stats),
       log_prefix_(std::move(log_prefix)),
       inbox_(ctx_, ns_, self_, Actor::peer_link),
       router_(ctx_, zmq::socket_type::router),
+      cluster_id_(cluster_id),
+      salt_(static_cast<std::mt19937::result_type>(seed ^ std::random_device{}())),
       security_(security),
       authenticated_(security != nullptr) {
+  logic_.set_cluster_id(cluster_id);
   set_common(router_);
   router_.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(kMaxPeerFrameBytes));
   router_.set(zmq::sockopt::rcvhwm, kPeerSendHwm);
   router_.set(zmq::sockopt::handshake_ivl, kHandshakeMs);
   if (security != nullptr) make_curve_server(router_, security->node_key, peer_zap_domain(ns_));
-  router_.bind(endpoints[self]);
-  for (NodeId peer = 0; peer < endpoints.size(); ++peer) {
-    if (peer == self) continue;
-    endpoints_[peer] = endpoints[peer];
-    connect_dealer(peer);
-  }
-  members_generation_ = logic_.members_generation();
+  router_.bind(endpoint);
+  sync_dealers();
   thread_ = std::thread([this] { run(); });
 }
 
@@ -505,6 +503,7 @@ void PeerLinkThread::connect_dealer(NodeId peer) {
   d->set(zmq::sockopt::immediate, 1);  // never queue for a peer that is not connected
   d->set(zmq::sockopt::reconnect_ivl, 50);
   d->set(zmq::sockopt::reconnect_ivl_max, 1000);
+  d->set(zmq::sockopt::routing_id, link_identity(cluster_id_, self_, salt_()));
   if (security_ != nullptr) {
     const std::vector<std::string>& keys = security_->peer_keys.at(peer);
     make_curve_client(*d, security_->node_key, keys.at(pinned_key_[peer] % keys.size()));
@@ -595,12 +594,43 @@ bool PeerLinkThread::on_peer_message() {
   if (authenticated_) sender = authenticated_node(frames[1]);
   Outbox out;
   std::optional<PeerFrame> f = logic_.inbound(PeerFrame{*header, frames[2].to_string()},
-                                              Clock::now(), out, sender);
+                                              Clock::now(), out, sender,
+                                              cluster_of_link(frames[0].to_string_view()));
   postbox_->send_all(out);
+  for (const PeerFrame& a : logic_.take_answers()) {
+    // Back on the connection the frame came on; dropped if it is gone.
+    bool sent = false;
+    try {
+      sent = router_.send(zmq::buffer(frames[0].to_string_view()),
+                          zmq::send_flags::sndmore | zmq::send_flags::dontwait).has_value() &&
+             send_frames(router_, encode_header(a.header), a.body);
+    } catch (const zmq::error_t&) {
+    }
+    if (!sent) stats_.dropped.fetch_add(1, std::memory_order_relaxed);
+  }
   if (!f) return true;
   if (is_paxos_message(f->body)) stats_.paxos_received.fetch_add(1, std::memory_order_relaxed);
   postbox_->forward(f->header.to.actor, encode_header(f->header), f->body);
   return true;
+}
+
+void PeerLinkThread::on_answer(NodeId peer) {
+  std::vector<zmq::message_t> frames = try_recv(*dealers_.at(peer));
+  if (frames.size() != 2) return;
+  Result<FrameHeader> header = decode_header(frames[0].to_string_view());
+  if (!header.ok()) return;
+  logic_.answered(PeerFrame{*header, frames[1].to_string()}, peer);
+  if (retired_) return;
+  if (std::optional<Retirement> r = logic_.retirement()) {
+    retired_ = true;
+    std::string who;
+    for (const std::string& n : r->told_by) who += (who.empty() ? "" : ", ") + n;
+    log::warn(log_prefix_ + "removed from the cluster at epoch " + std::to_string(r->epoch) +
+              " (in force from instance " + std::to_string(r->effective_from) + "), as " + who +
+              " said");
+    stats_.removed_from.store(r->effective_from, std::memory_order_relaxed);
+    stats_.removed_epoch.store(r->epoch, std::memory_order_release);
+  }
 }
 
 // At most one line a second, naming how many frames were refused and why.
@@ -610,7 +640,20 @@ void PeerLinkThread::log_refusals() {
   const std::uint64_t forged = now.forged_sender - logged_.forged_sender;
   const std::uint64_t misrouted = now.wrong_receiver - logged_.wrong_receiver;
   const std::uint64_t not_for_peers = now.not_for_peers - logged_.not_for_peers;
-  if (forged + misrouted + not_for_peers == 0) return;
+  const std::uint64_t foreign = now.other_cluster - logged_.other_cluster;
+  if (foreign > 0) {
+    log::warn(log_prefix_ + "dropped " + std::to_string(foreign) + " peer frames from a node of "
+              "another cluster (its cluster id is not this cluster's); is a node of another "
+              "cluster, or of one started with another --cluster-token, given this node's "
+              "address?");
+  }
+  if (forged + misrouted + not_for_peers == 0) {
+    if (foreign > 0) {
+      logged_ = now;
+      next_refusal_log_ = Clock::now() + std::chrono::seconds(1);
+    }
+    return;
+  }
   log::warn(log_prefix_ + "dropped peer frames: " + std::to_string(forged) +
             " whose header names another sender than the key they came with, " +
             std::to_string(misrouted) + " not addressed to this node, " +
@@ -633,14 +676,22 @@ void PeerLinkThread::run() {
         next_tick = Clock::now() + std::chrono::milliseconds(10);
       }
       // On the stack: this loop runs for every peer message.
-      std::array<zmq::pollitem_t, 2 + kMaxClusterSize> items;
-      std::array<NodeId, kMaxClusterSize> watched;
+      // Monitors first, then the dealers (peers answer on them rarely: a
+      // Removed notice).
+      std::array<zmq::pollitem_t, 2 + 2 * kMaxClusterSize> items;
+      std::array<NodeId, 2 * kMaxClusterSize> watched;
       items[0] = {inbox_.socket().handle(), 0, ZMQ_POLLIN, 0};
       items[1] = {router_.handle(), 0, ZMQ_POLLIN, 0};
       std::size_t watching = 0;
       for (const auto& [peer, monitor] : monitors_) {
-        if (watching == watched.size()) break;
+        if (watching == kMaxClusterSize) break;
         items[2 + watching] = {monitor->handle(), 0, ZMQ_POLLIN, 0};
+        watched[watching++] = peer;
+      }
+      const std::size_t monitors = watching;
+      for (const auto& [peer, dealer] : dealers_) {
+        if (watching == watched.size()) break;
+        items[2 + watching] = {dealer->handle(), 0, ZMQ_POLLIN, 0};
         watched[watching++] = peer;
       }
       zmq::poll(items.data(), 2 + watching, std::chrono::milliseconds(poll_timeout_ms(next_tick)));
@@ -657,7 +708,13 @@ void PeerLinkThread::run() {
       }
       if ((items[1].revents & ZMQ_POLLIN) != 0) drain([this] { return on_peer_message(); });
       for (std::size_t w = 0; w < watching; ++w) {
-        if ((items[2 + w].revents & ZMQ_POLLIN) != 0) on_handshake_event(watched[w]);
+        if ((items[2 + w].revents & ZMQ_POLLIN) == 0) continue;
+        // Either may reconnect or close sockets: look the peer up again.
+        if (w < monitors) {
+          if (monitors_.count(watched[w]) != 0) on_handshake_event(watched[w]);
+        } else if (dealers_.count(watched[w]) != 0) {
+          on_answer(watched[w]);
+        }
       }
     }
   } catch (const zmq::error_t& e) {

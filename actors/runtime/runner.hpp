@@ -19,6 +19,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <string>
 #include <thread>
 
@@ -167,12 +168,15 @@ class FrontDoorThread {
 // each other node, and an inbox for what local actors send to other nodes.
 class PeerLinkThread {
  public:
+  // Listens on `endpoint` and connects to the other members of `members`.
   // Throws zmq::error_t when the endpoint cannot be bound (port in use).
   // With `security`, every link is CURVE and each peer frame's sender is the
-  // node its key belongs to (the ZAP policy must be registered).
-  PeerLinkThread(zmq::context_t& ctx, std::string ns, NodeId self,
-                 const std::vector<std::string>& names, const std::vector<std::string>& endpoints,
-                 std::uint64_t seed, PeerTrafficStats& stats, const TransportSecurity* security,
+  // node its key belongs to (the ZAP policy must be registered). Its
+  // connections announce `cluster_id` (0: none), and frames from a
+  // connection of another cluster are dropped.
+  PeerLinkThread(zmq::context_t& ctx, std::string ns, NodeId self, const ConfigHistory& members,
+                 const std::string& endpoint, std::uint64_t cluster_id, std::uint64_t seed,
+                 PeerTrafficStats& stats, const TransportSecurity* security,
                  std::string log_prefix);
   ~PeerLinkThread();
 
@@ -180,6 +184,7 @@ class PeerLinkThread {
   void run();
   void on_local_message(std::vector<zmq::message_t> frames);
   bool on_peer_message();  // false when none was waiting
+  void on_answer(NodeId peer);  // a frame a peer sent back on our connection to it
   void send_to_peer(const PeerFrame& f);
   void log_refusals();
   void connect_dealer(NodeId peer);
@@ -199,6 +204,9 @@ class PeerLinkThread {
   std::map<NodeId, std::unique_ptr<zmq::socket_t>> dealers_;  // every other member
   std::map<NodeId, std::string> endpoints_;  // where each dealer connected
   std::uint64_t members_generation_ = 0;     // of logic_.members() the dealers follow
+  std::uint64_t cluster_id_;
+  std::mt19937 salt_;  // of each connection's routing id
+  bool retired_ = false;
   const TransportSecurity* security_;
   bool authenticated_;  // CURVE: frames carry the sender's node id (User-Id)
   // Key rotation: while a peer has more than one accepted key, its DEALER

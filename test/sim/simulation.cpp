@@ -898,8 +898,14 @@ void Simulation::arrive_peer(PeerFrame frame) {
     return;
   }
   Outbox out;
+  const NodeId sender = frame.header.from.node;
   auto passed = nodes_[to].link->inbound(std::move(frame), now_, out);
   route(to, Actor::peer_link, out);
+  // Answers on the sender's connection (a Removed notice), at once: the
+  // simulator retires removed members itself (retire_removed).
+  for (const PeerFrame& a : nodes_[to].link->take_answers()) {
+    if (runnable(sender)) nodes_[sender].link->answered(a, to);
+  }
   if (!passed) return;
   Result<Body> body = decode(passed->body);
   if (!body.ok()) {

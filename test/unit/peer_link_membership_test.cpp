@@ -110,3 +110,141 @@ TEST(PeerLinkMembership, AnUpdatedEndpointIsAMembershipChangeTheRunnerReconnects
 
 }  // namespace
 }  // namespace kvpaxos
+
+namespace kvpaxos {
+namespace {
+
+std::vector<Body> answers(PeerLink& link) {
+  std::vector<Body> out;
+  for (const PeerFrame& f : link.take_answers()) {
+    Result<Body> b = decode(f.body);
+    EXPECT_TRUE(b.ok());
+    if (b.ok()) out.push_back(std::move(b.value()));
+  }
+  return out;
+}
+
+PeerFrame query(const std::string& name, const std::string& endpoint) {
+  return PeerFrame{FrameHeader{{kNoNode, Actor::peer_link}, {kNoNode, Actor::peer_link}, 0, 0, 0},
+                   encode(MemberQuery{name, endpoint})};
+}
+
+// n3 (id 2) removed from instance 200 on, n4 (id 3) a learner.
+const Config kBefore{1, {member(0, "n1"), member(1, "n2"), member(2, "n3"), member(3, "n4", MemberRole::learner)}};
+const Config kAfter{2, {member(0, "n1"), member(1, "n2"), member(3, "n4", MemberRole::learner)}};
+
+TEST(PeerLinkRemoval, ARemovedMemberIsToldOnceTheRemovalGovernsAndAtMostOnceASecond) {
+  PeerLink link(0, history({{0, kBefore}}), 1);
+  Outbox out;
+  link.handle({0, Actor::applier}, ConfigUpdate{history({{0, kBefore}, {200, kAfter}}), 64}, at(1), out);
+  EXPECT_TRUE(from(link, 2, at(2), out).has_value());  // still a voter below 200
+  EXPECT_TRUE(answers(link).empty());
+
+  link.handle({0, Actor::applier}, ConfigUpdate{history({{200, kAfter}}), 64}, at(3), out);
+  EXPECT_FALSE(from(link, 2, at(4), out).has_value());
+  std::vector<Body> told = answers(link);
+  ASSERT_EQ(told.size(), 1u);
+  const Removed* r = std::get_if<Removed>(&told[0]);
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->id, 2u);
+  EXPECT_EQ(r->epoch, 2u);
+  EXPECT_EQ(r->effective_from, 200u);
+  EXPECT_EQ(r->voters, (std::vector<NodeId>{0, 1}));
+  EXPECT_FALSE(from(link, 2, at(500), out).has_value());
+  EXPECT_TRUE(answers(link).empty()) << "a second notice within a second";
+  EXPECT_FALSE(from(link, 2, at(1004), out).has_value());
+  EXPECT_EQ(answers(link).size(), 1u);
+  // An id that never was a member hears nothing.
+  EXPECT_FALSE(from(link, 9, at(3000), out).has_value());
+  EXPECT_TRUE(answers(link).empty());
+}
+
+TEST(PeerLinkRemoval, ARemovedNodeRetiresOnceAMajorityOfTheVotersAfterItSaySo) {
+  PeerLink link(2, history({{0, kBefore}}), 1);
+  EXPECT_FALSE(link.retirement().has_value());
+  const Removed notice{2, 2, 200, {0, 1}};
+  auto from_peer = [](NodeId peer, const Removed& r) {
+    return PeerFrame{FrameHeader{{2, Actor::peer_link}, {peer, Actor::peer_link}, 0, 0, 0}, encode(r)};
+  };
+  // A frame on n1's connection that claims to be n2's counts for nothing.
+  link.answered(from_peer(1, notice), 0);
+  EXPECT_FALSE(link.retirement().has_value());
+  // A learner's notice (n4) is not a voter's.
+  link.answered(from_peer(3, notice), 3);
+  EXPECT_FALSE(link.retirement().has_value());
+  link.answered(from_peer(0, notice), 0);
+  EXPECT_FALSE(link.retirement().has_value()) << "one of two voters is no majority";
+  // A notice about another member is not about this one.
+  link.answered(from_peer(1, Removed{3, 2, 200, {0, 1}}), 1);
+  EXPECT_FALSE(link.retirement().has_value());
+  link.answered(from_peer(1, notice), 1);
+  std::optional<Retirement> r = link.retirement();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->epoch, 2u);
+  EXPECT_EQ(r->effective_from, 200u);
+  EXPECT_EQ(r->told_by, (std::vector<std::string>{"n1", "n2"}));
+}
+
+TEST(PeerLinkQuery, ALearnerLearnsItsIdAndTheConfigurations) {
+  PeerLink link(0, history({{0, kBefore}}), 1);
+  link.set_cluster_id(77);
+  Outbox out;
+  EXPECT_FALSE(link.inbound(query("n4", "tcp://127.0.0.1:7103"), at(0), out).has_value());
+  std::vector<Body> told = answers(link);
+  ASSERT_EQ(told.size(), 1u);
+  const MemberInfo* info = std::get_if<MemberInfo>(&told[0]);
+  ASSERT_NE(info, nullptr);
+  EXPECT_EQ(info->error, "");
+  EXPECT_EQ(info->id, 3u);
+  EXPECT_EQ(info->cluster_id, 77u);
+  EXPECT_EQ(info->history.latest(), kBefore);
+}
+
+TEST(PeerLinkQuery, AnUnknownNameAWrongAddressAndAVoterAreRefusedWithTheReason) {
+  PeerLink link(0, history({{0, kBefore}}), 1);
+  Outbox out;
+  auto ask = [&](const std::string& name, const std::string& endpoint) {
+    (void)link.inbound(query(name, endpoint), at(0), out);
+    std::vector<Body> told = answers(link);
+    EXPECT_EQ(told.size(), 1u);
+    const MemberInfo* info = told.empty() ? nullptr : std::get_if<MemberInfo>(&told[0]);
+    return info == nullptr ? std::string("no MemberInfo") : info->error;
+  };
+  EXPECT_NE(ask("n9", "tcp://127.0.0.1:7109").find("no member named n9 in epoch 1"), std::string::npos);
+  EXPECT_NE(ask("n4", "tcp://127.0.0.1:9999").find("has the peer address tcp://127.0.0.1:7103"),
+            std::string::npos);
+  EXPECT_NE(ask("n2", "tcp://127.0.0.1:7101").find("n2 is a voter"), std::string::npos);
+  EXPECT_NE(ask("n1", "tcp://127.0.0.1:7100").find("the name of the node that answers"),
+            std::string::npos);
+  // No id, but not a question for the peer link: nothing.
+  PeerFrame other = query("n4", "tcp://127.0.0.1:7103");
+  other.header.to.actor = Actor::acceptor;
+  EXPECT_FALSE(link.inbound(other, at(0), out).has_value());
+  EXPECT_TRUE(answers(link).empty());
+}
+
+TEST(PeerLinkCluster, AFrameFromAnotherClusterIsDropped) {
+  PeerLink link(0, history({{0, kBefore}}), 1);
+  link.set_cluster_id(make_cluster_id({"n1", "n2"}, {"tcp://a:1", "tcp://b:1"}, ""));
+  const std::uint64_t ours = make_cluster_id({"n1", "n2"}, {"tcp://a:1", "tcp://b:1"}, "");
+  const std::uint64_t theirs = make_cluster_id({"n1", "n2"}, {"tcp://a:1", "tcp://b:1"}, "staging");
+  EXPECT_NE(ours, theirs);
+  Outbox out;
+  PeerFrame f{FrameHeader{{0, Actor::acceptor}, {1, Actor::proposer}, 0, 0, 0}, encode(Heartbeat{})};
+  EXPECT_FALSE(link.inbound(f, at(0), out, std::nullopt, theirs).has_value());
+  EXPECT_EQ(link.refused().other_cluster, 1u);
+  EXPECT_TRUE(link.inbound(f, at(0), out, std::nullopt, ours).has_value());
+  // A connection that announced no cluster (an earlier release) is not checked.
+  EXPECT_TRUE(link.inbound(f, at(0), out, std::nullopt, 0).has_value());
+}
+
+TEST(PeerLinkCluster, TheRoutingIdCarriesTheClusterId) {
+  const std::string id = link_identity(0x0123456789abcdefULL, 7, 99);
+  EXPECT_EQ(id.size(), 20u);
+  EXPECT_EQ(cluster_of_link(id), 0x0123456789abcdefULL);
+  EXPECT_EQ(cluster_of_link(std::string("\0abcd", 5)), 0u);  // libzmq's own
+  EXPECT_NE(make_cluster_id({}, {}, ""), 0u);
+}
+
+}  // namespace
+}  // namespace kvpaxos
