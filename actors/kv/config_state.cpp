@@ -225,6 +225,11 @@ InstanceId ConfigState::pending_from(InstanceId applied_below) const {
 
 ConfigHistory ConfigState::history(InstanceId applied_below) const {
   ConfigHistory h = history_;
+  // Only what governs instances at or above applied_below, whether or not
+  // the instance ending there was trimmed yet: the applier announces a
+  // change coming into force before the instance ends, and a removed
+  // member must leave the announced history then.
+  while (h.entries.size() > 1 && h.entries[1].from <= applied_below) h.entries.erase(h.entries.begin());
   h.known_below = applied_below + alpha_;
   return h;
 }

@@ -73,6 +73,21 @@ TEST(ConfigState, AddLearnerAllocatesAnIdAndGovernsFromInstancePlusAlpha) {
   EXPECT_EQ(s.check_invariants(), "");
 }
 
+// The applier announces a change coming into force while the instance
+// before it is still being applied (before the trim): the history it
+// announces must already leave the old configuration out, or a removed
+// member stays a peer of every node (found by a real removal, where the
+// removed node was never told).
+TEST(ConfigState, TheHistoryOfAnInstanceLeavesOutWhatNoLongerGovernsBeforeTheTrim) {
+  ConfigState s = three_voters();
+  ASSERT_EQ(s.apply(on(MemberChangeKind::remove, 0, 0), 100).error, "");
+  EXPECT_EQ(s.history(100 + kAlpha - 1).entries.size(), 2u);
+  const ConfigHistory h = s.history(100 + kAlpha);
+  ASSERT_EQ(h.entries.size(), 1u);
+  EXPECT_FALSE(h.is_member(0));
+  EXPECT_EQ(s.check_invariants(), "");
+}
+
 TEST(ConfigState, PromoteRemoveReplaceAndUpdateEachMoveTheEpochByOne) {
   ConfigState s = three_voters();
   InstanceId at = 0;
