@@ -139,8 +139,11 @@ std::string address_of(const std::string& endpoint) {
 
 namespace {
 
-std::string member_name(const MemberResult& r, NodeId id) {
+// "n4 (id 3)", from the configuration after the change or, for a member it
+// removed, the one before.
+std::string member_name(const MemberResult& r, NodeId id, const Config* before = nullptr) {
   const MemberEntry* m = r.config.find(id);
+  if (m == nullptr && before != nullptr) m = before->find(id);
   return m == nullptr ? "id " + std::to_string(id) : m->name + " (id " + std::to_string(id) + ")";
 }
 
@@ -178,8 +181,9 @@ std::string member_list_json(const MemberResult& r) {
   return out + "]}\n";
 }
 
-std::string member_change_text(const std::string& what, const MemberResult& r) {
-  return what + " " + member_name(r, r.id) + ": epoch " + std::to_string(r.epoch) +
+std::string member_change_text(const std::string& what, const MemberResult& r,
+                               const Config* before) {
+  return what + " " + member_name(r, r.id, before) + ": epoch " + std::to_string(r.epoch) +
          ", in force from instance " + std::to_string(r.effective_from) + "\n";
 }
 

@@ -49,7 +49,8 @@ std::string member_list_text(const MemberResult& r);
 std::string member_list_json(const MemberResult& r);
 // After a change: "<what> NAME (id N): epoch E, in force from instance F";
 // json: {"id","epoch","effective_from"}.
-std::string member_change_text(const std::string& what, const MemberResult& r);
+std::string member_change_text(const std::string& what, const MemberResult& r,
+                               const Config* before = nullptr);
 std::string member_change_json(const MemberResult& r);
 // The kvpaxosd command that starts member `id` of r.config (a learner just
 // added): its name, every member's peer address, its client address.

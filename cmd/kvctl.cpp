@@ -388,7 +388,7 @@ const char* member_done(const std::string& command) {
   if (command == "add") return "added learner";
   if (command == "promote") return "promoted";
   if (command == "remove") return "removed";
-  if (command == "replace") return "replaced by";
+  if (command == "replace") return "replaced";
   return "updated";
 }
 
@@ -452,7 +452,10 @@ int run_member(Client& client, const std::string& command, const Options& o,
     std::cout << member_change_json(done);
     return kExitOk;
   }
-  std::cout << member_change_text(member_done(command), done);
+  // A replace names the learner that took the voter's place first.
+  const std::string what = command == "replace" ? o.member_other + " " + member_done(command)
+                                                : std::string(member_done(command));
+  std::cout << member_change_text(what, done, &now.config);
   if (command == "add") std::cout << "start it with:\n  " << start_command(done, done.id);
   return kExitOk;
 }

@@ -105,5 +105,17 @@ TEST(KvOutput, AnAddedLearnerGetsTheKvpaxosdCommandThatStartsIt) {
             "10.0.0.4:7204\n");
 }
 
+// The removed member is in the configuration before the change only: its
+// name comes from there (it used to print "removed id 0").
+TEST(KvOutput, ARemovalNamesTheMemberFromTheConfigurationBeforeIt) {
+  const MemberResult before = three_and_a_learner();
+  MemberResult r = before;
+  r.id = 0;
+  r.config.members.erase(r.config.members.begin());
+  EXPECT_EQ(member_change_text("removed", r, &before.config),
+            "removed n1 (id 0): epoch 1, in force from instance 70\n");
+  EXPECT_EQ(member_change_text("removed", r), "removed id 0: epoch 1, in force from instance 70\n");
+}
+
 }  // namespace
 }  // namespace kvpaxos
