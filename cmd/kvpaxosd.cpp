@@ -1,25 +1,33 @@
 // kvpaxosd: one kvpaxos node.
 //
 //   kvpaxosd --name n1 --cluster n1=127.0.0.1:7101,n2=127.0.0.1:7102,n3=127.0.0.1:7103
-//            --client-addr 127.0.0.1:7201 [--data-dir DIR [--first-start | --join]]
+//            --client-addr 127.0.0.1:7201 [--data-dir DIR
+//            [--initial-cluster-state new|existing | --first-start | --join]] [--cluster-token T]
 //            [--pipeline N] [--basic-paxos] [--snapshot-every N] [--fault-injection] [--log-level LEVEL]
 //            [--peer-keys DIR --client-key FILE [--client-keys DIR] | --insecure]
 //
 // Secure by default: without keys every address must be loopback, unless
 // --insecure is given (docs/security.md).
-// An empty --data-dir needs --first-start (a new cluster) or --join (a node
-// that lost its data dir); see docs/architecture.md, "Durability".
+// An empty --data-dir needs --initial-cluster-state new (alias --first-start:
+// a new cluster), existing (a member just added with kvctl member add) or
+// --join (a node that lost its data dir); see docs/architecture.md,
+// "Durability" and "Membership".
 // Exit status: 0 after SIGTERM/SIGINT, 2 for bad flags, an address in use or
-// a data dir that must not be used as it is, 1 for any other start-up failure.
+// a data dir that must not be used as it is, 4 once the node learned it was
+// removed from the cluster (it leaves a tombstone in its data dir), 1 for any
+// other start-up failure.
 #include <malloc.h>
 #include <unistd.h>
 
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <map>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -36,6 +44,10 @@ namespace {
 using namespace kvpaxos;
 
 constexpr int kExitUsage = 2;
+constexpr int kExitRemoved = 4;
+constexpr const char* kMarkerFile = "kvpaxos-node";
+constexpr const char* kContactFile = "member-contact";
+constexpr const char* kTombstoneFile = "kvpaxos-removed";
 
 struct Flags {
   std::string name;
@@ -46,6 +58,8 @@ struct Flags {
   // The flags that are NodeConfig fields set them here, from its defaults.
   NodeConfig node;
   bool first_start = false;
+  std::string initial_cluster_state;  // new | existing
+  std::string cluster_token;
   bool join = false;
   int join_timeout_s = 60;
   std::string peer_keys;
@@ -77,37 +91,140 @@ DirState inspect_data_dir(const std::string& dir) {
   return DirState::lost;
 }
 
-// A data dir belongs to one node of one cluster: its acceptor promises are
-// only valid there. The marker file records whose it is; a restart with the
-// same name and cluster recovers from it, anything else is refused.
-Result<bool> claim_data_dir(const std::string& dir, const std::string& name,
-                            const std::string& cluster) {
+// A data dir belongs to one member of one cluster: its acceptor promises
+// are only valid there. The marker file (kvpaxos-node) records whose it is;
+// a restart under the same name recovers from it, anything else is refused.
+//
+// Version 2 (with membership change), one key=value a line: version=2,
+// name, id (the member id), cluster (the --cluster list of the cluster's
+// first start, for its members; empty for a member added later),
+// cluster-id, incarnation, joined (1: added later; its first configurations
+// are in member-contact). Version 1 (earlier releases) holds name= and
+// cluster= only: its id is its index in that list, its cluster id comes from
+// the list, and it is read as it is, never rewritten.
+struct Marker {
+  int version = 2;
+  std::string name;
+  NodeId id = 0;
+  std::string cluster;
+  std::uint64_t cluster_id = 0;
+  std::uint64_t incarnation = 0;
+  bool joined = false;
+};
+
+std::string hex64(std::uint64_t v) {
+  char text[17];
+  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(v));
+  return text;
+}
+
+// The cluster id of a first configuration given as a --cluster list.
+Result<std::uint64_t> cluster_id_of(const std::string& cluster, const std::string& token) {
+  Result<std::vector<Member>> members = parse_cluster(cluster);
+  if (!members.ok()) return Error{members.error()};
+  std::vector<std::string> names;
+  std::vector<std::string> endpoints;
+  for (const Member& m : members.value()) {
+    names.push_back(m.name);
+    endpoints.push_back(m.endpoint);
+  }
+  return make_cluster_id(names, endpoints, token);
+}
+
+Result<Marker> read_marker(const std::string& dir) {
+  const std::string path = (std::filesystem::path(dir) / kMarkerFile).string();
+  std::ifstream in(path);
+  if (!in) return Error{"cannot read " + path};
+  std::map<std::string, std::string> kv;
+  for (std::string line; std::getline(in, line);) {
+    const std::size_t eq = line.find('=');
+    if (eq != std::string::npos) kv[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  Marker m;
+  m.name = kv["name"];
+  m.cluster = kv["cluster"];
+  auto number = [&](const char* key, int base, std::uint64_t& out) -> bool {
+    const std::string& text = kv[key];
+    char* end = nullptr;
+    out = std::strtoull(text.c_str(), &end, base);
+    return !text.empty() && end != nullptr && *end == '\0';
+  };
+  if (kv.count("version") == 0) {
+    m.version = 1;
+    Result<std::vector<Member>> members = parse_cluster(m.cluster);
+    if (!members.ok()) return Error{path + ": " + members.error()};
+    Result<NodeId> id = find_member(members.value(), m.name);
+    if (!id.ok()) return Error{path + ": " + id.error()};
+    m.id = id.value();
+    Result<std::uint64_t> cid = cluster_id_of(m.cluster, "");
+    if (!cid.ok()) return Error{cid.error()};
+    m.cluster_id = cid.value();
+    return m;
+  }
+  std::uint64_t version = 0;
+  std::uint64_t id = 0;
+  std::uint64_t joined = 0;
+  if (!number("version", 10, version) || version != 2 || !number("id", 10, id) ||
+      !number("cluster-id", 16, m.cluster_id) || !number("incarnation", 10, m.incarnation) ||
+      !number("joined", 10, joined) || m.name.empty() || id >= kNoNode) {
+    return Error{path + " is damaged or of a newer release (expected version=2 with name, id, "
+                 "cluster-id, incarnation and joined)"};
+  }
+  m.id = static_cast<NodeId>(id);
+  m.joined = joined != 0;
+  return m;
+}
+
+// Atomically: a temp file, fsynced, renamed, and the directory fsynced.
+Result<bool> write_marker(const std::string& dir, const Marker& m) {
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return Error{"cannot create --data-dir " + dir + ": " + ec.message()};
-  const fs::path marker = fs::path(dir) / "kvpaxos-node";
-  const std::string identity = "name=" + name + "\ncluster=" + cluster + "\n";
-  if (fs::exists(marker)) {
-    std::ifstream in(marker);
-    const std::string found((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (found == identity) return true;
-    return Error{"--data-dir " + dir + " belongs to another node or cluster (" + marker.string() +
-                 " says: " + found.substr(0, found.find('\n')) + "); give this node its own "
-                 "data dir, or start it with the --name and --cluster it had"};
-  }
+  const fs::path marker = fs::path(dir) / kMarkerFile;
+  const std::string text = "version=2\nname=" + m.name + "\nid=" + std::to_string(m.id) +
+                           "\ncluster=" + m.cluster + "\ncluster-id=" + hex64(m.cluster_id) +
+                           "\nincarnation=" + std::to_string(m.incarnation) +
+                           "\njoined=" + (m.joined ? "1" : "0") + "\n";
   {
     FILE* out = std::fopen((marker.string() + ".tmp").c_str(), "w");
-    const bool written = out != nullptr && std::fputs(identity.c_str(), out) >= 0 &&
+    const bool written = out != nullptr && std::fputs(text.c_str(), out) >= 0 &&
                          std::fflush(out) == 0 && ::fsync(fileno(out)) == 0;
     if (out != nullptr) std::fclose(out);
     if (!written) return Error{"cannot write " + marker.string() + ".tmp"};
   }
   fs::rename(marker.string() + ".tmp", marker, ec);
   if (ec) return Error{"cannot write " + marker.string() + ": " + ec.message()};
-  Result<bool> synced = sync_directory(dir);
-  if (!synced.ok()) return synced;
+  return sync_directory(dir);
+}
+
+// The marker must be this node's: same name, and (when a token is given)
+// the cluster id its first configuration and the token make.
+Result<bool> check_marker(const Marker& m, const std::string& dir, const Flags& f) {
+  if (m.name != f.name) {
+    return Error{"--data-dir " + dir + " belongs to another node (" + dir + "/" + kMarkerFile +
+                 " says name=" + m.name + "); give this node its own data dir, or start it "
+                 "with the --name it had"};
+  }
+  if (!f.cluster_token.empty()) {
+    if (m.joined) return true;  // a joined member took the id its cluster gave it
+    Result<std::uint64_t> id = cluster_id_of(m.cluster, f.cluster_token);
+    if (!id.ok() || id.value() != m.cluster_id) {
+      return Error{"--data-dir " + dir + " belongs to another cluster: its first configuration "
+                   "and this --cluster-token make another cluster id than the " +
+                   hex64(m.cluster_id) + " it was started with; give the token it was started "
+                   "with, or this node its own data dir"};
+    }
+  }
   return true;
+}
+
+// A removed member's data dir: the one line that says why it must not start.
+std::optional<std::string> tombstone(const std::string& dir) {
+  Result<FileRead> read = read_checked_file((std::filesystem::path(dir) / kTombstoneFile).string());
+  if (!read.ok()) return "(unreadable: " + read.error() + ")";
+  if (!read->found) return std::nullopt;
+  return read->bytes;
 }
 
 // "127.0.0.1:7101", "localhost:7101", "[::1]:7101": nothing off this host
@@ -183,10 +300,12 @@ NodeConfig build_config(const Flags& f) {
 // --join: learn from every other node how far the log has gone, then create
 // the acceptor state with that vote floor (durably) before anything else. A
 // crash part-way leaves no marker file, so the next --join starts over.
-Result<bool> rebuild_data_dir(zmq::context_t& ctx, NodeConfig& config, const Flags& f) {
+// `marker` is what the lost data dir's marker said, if it survived.
+Result<bool> rebuild_data_dir(zmq::context_t& ctx, NodeConfig& config, const Flags& f,
+                              Marker marker) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  for (const char* leftover : {"kvpaxos-node", "acceptor", "decided", "snapshot", "snapshot.tmp"}) {
+  for (const char* leftover : {kMarkerFile, "acceptor", "decided", "snapshot", "snapshot.tmp"}) {
     fs::remove_all(fs::path(f.data_dir) / leftover, ec);
     if (ec) return Error{"cannot clear " + (fs::path(f.data_dir) / leftover).string() + ": " + ec.message()};
   }
@@ -199,7 +318,7 @@ Result<bool> rebuild_data_dir(zmq::context_t& ctx, NodeConfig& config, const Fla
   if (!barrier.ok()) return Error{barrier.error()};
   Result<bool> written = write_vote_floor(f.data_dir, barrier->vote_floor, barrier->max_round);
   if (!written.ok()) return written;
-  Result<bool> claimed = claim_data_dir(f.data_dir, f.name, f.cluster);
+  Result<bool> claimed = write_marker(f.data_dir, marker);
   if (!claimed.ok()) return claimed;
   config.initial_round = barrier->max_round;
   log::info(f.name + " --join: will not vote in instances below " +
@@ -208,19 +327,80 @@ Result<bool> rebuild_data_dir(zmq::context_t& ctx, NodeConfig& config, const Fla
   return true;
 }
 
-// Waits for SIGTERM or SIGINT. Meanwhile, once a second, hands the memory
-// the actors freed back to the system: the allocator keeps large blocks for
+// --initial-cluster-state existing on an empty data dir: a member that
+// `kvctl member add` added. Asks the others who it is, then writes its
+// acceptor state, its first configurations and its marker (last: without
+// it the next start asks again).
+Result<bool> join_as_new_member(zmq::context_t& ctx, NodeConfig& config, const Flags& f) {
+  std::vector<Member> seeds;
+  for (NodeId i = 0; i < config.members.size(); ++i) {
+    if (i != config.self) seeds.push_back(config.members[i]);
+  }
+  const std::string endpoint = config.members.at(config.self).endpoint;
+  Result<MemberInfo> info = ask_membership(
+      ctx, f.name, endpoint, seeds, std::chrono::seconds(f.join_timeout_s),
+      [&](const std::string& line) { log::info(f.name + " --initial-cluster-state existing: " + line); });
+  if (!info.ok()) return Error{info.error()};
+  Marker m;
+  m.name = f.name;
+  m.id = info->id;
+  m.cluster_id = info->cluster_id;
+  m.incarnation = std::random_device{}() | (std::uint64_t{std::random_device{}()} << 32) | 1;
+  m.joined = true;
+  ConfigHistory contact = info->history;
+  contact.known_below = 0;  // nothing may be proposed before its snapshot is installed
+  Result<bool> created = write_vote_floor(f.data_dir, 0, 0);
+  if (!created.ok()) return created;
+  msgpack::sbuffer packed;
+  msgpack::pack(packed, contact);
+  Result<bool> saved = write_file_atomically(f.data_dir, kContactFile,
+                                             std::string_view(packed.data(), packed.size()));
+  if (!saved.ok()) return saved;
+  Result<bool> marked = write_marker(f.data_dir, m);
+  if (!marked.ok()) return marked;
+  return true;
+}
+
+// A member that joined later, restarted: its id and first configurations
+// from its data dir; `joining` until it has a snapshot.
+Result<bool> load_joined_member(NodeConfig& config, const Flags& f, const Marker& m) {
+  const std::string path = (std::filesystem::path(f.data_dir) / kContactFile).string();
+  Result<FileRead> read = read_checked_file(path);
+  if (!read.ok()) return Error{read.error()};
+  if (!read->found) return Error{path + " is missing; the data dir of a member that joined later holds it"};
+  ConfigHistory contact;
+  try {
+    msgpack::object_handle oh = msgpack::unpack(read->bytes.data(), read->bytes.size());
+    oh.get().convert(contact);
+  } catch (const std::exception& e) {
+    return Error{path + " is damaged: " + e.what()};
+  }
+  if (contact.entries.empty() || contact.latest().find(m.id) == nullptr) {
+    return Error{path + " does not name member " + std::to_string(m.id)};
+  }
+  config.self = m.id;
+  config.contact = std::move(contact);
+  std::error_code ec;
+  config.joining = !std::filesystem::exists(std::filesystem::path(f.data_dir) / "snapshot", ec);
+  config.member_incarnation = m.incarnation;
+  return true;
+}
+
+// Waits for SIGTERM or SIGINT (returns the signal), or for the node to learn
+// it was removed (returns 0). Meanwhile, once a second, hands the memory the
+// actors freed back to the system: the allocator keeps large blocks for
 // reuse (see Node), so a burst of large values does not stay resident.
-int wait_for_signal() {
+int wait_for_signal_or_removal(const Node& node) {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
-  const timespec second{1, 0};
-  for (;;) {
-    const int received = sigtimedwait(&signals, nullptr, &second);
+  const timespec tick{0, 200'000'000};
+  for (int i = 0;; ++i) {
+    const int received = sigtimedwait(&signals, nullptr, &tick);
     if (received > 0) return received;
-    malloc_trim(0);
+    if (node.removed_epoch() != 0) return 0;
+    if (i % 5 == 0) malloc_trim(0);
   }
 }
 
@@ -265,17 +445,29 @@ int main(int argc, char** argv) {
                  "An idle watch hears the current revision this often (milliseconds), so its "
                  "client can tell a quiet key from a dead stream")
       ->capture_default_str()->check(CLI::Range(10, 3'600'000));
-  app.add_flag("--first-start", f.first_start,
-               "The first start of a new cluster: needed with an empty --data-dir. Waits until "
-               "a majority of the nodes is up and refuses if any already has a log. Never use "
-               "it for a node that lost its data dir (use --join): it would vote without the "
-               "promises it made");
+  CLI::Option* state_flag = app.add_option(
+      "--initial-cluster-state", f.initial_cluster_state,
+      "With an empty --data-dir (ignored once it holds this node's state): 'new' for the first "
+      "start of a new cluster (every member in --cluster, each started with 'new'; waits until a "
+      "majority is up and refuses if any already has a log); 'existing' for a member that "
+      "'kvctl member add' just added (it asks the members in --cluster who it is, then catches "
+      "up from a snapshot; --cluster is the line kvctl member add printed). Never use either for "
+      "a voter that lost its data dir (use --join): it would vote without the promises it made");
+  state_flag->check(CLI::IsMember({"new", "existing"}));
+  app.add_flag("--first-start", f.first_start, "The same as --initial-cluster-state new");
+  app.add_option("--cluster-token", f.cluster_token,
+                 "With --initial-cluster-state new: mixed into the cluster id (from the "
+                 "--cluster list and this token), which every peer link checks, so that nodes "
+                 "of two clusters started from the same list cannot talk. Give every member the "
+                 "same token");
   CLI::Option* join = app.add_flag(
       "--join", f.join,
       "Rebuild this node after its --data-dir was lost: ask every other node (all must be up) "
       "how far the log has gone, never vote in instances below that (the lost data dir may have "
       "voted there), and learn the state from a peer's snapshot and the log");
   join->excludes("--first-start");
+  join->excludes(state_flag);
+  state_flag->excludes("--first-start");
   app.add_option("--join-timeout", f.join_timeout_s,
                  "With --join: seconds to wait for every other node to answer; with "
                  "--first-start: for a majority of the nodes to be up")
@@ -315,8 +507,19 @@ int main(int argc, char** argv) {
   log::Level level = log::Level::info;
   log::parse_level(f.log_level, level);
   log::set_level(level);
+  if (f.first_start) f.initial_cluster_state = "new";
   NodeConfig config = build_config(f);
+  const bool joining_later = f.initial_cluster_state == "existing";
+  if (joining_later && f.data_dir.empty()) {
+    usage_error("--initial-cluster-state existing needs a --data-dir: a member added to a running "
+                "cluster keeps its id and state there");
+  }
   config.security = build_security(f, config);
+  if (joining_later && config.security) {
+    usage_error("--initial-cluster-state existing does not work with keys yet (a new member's "
+                "key is not part of the configuration); start the cluster on loopback without "
+                "keys, or grow it by --join of a node listed in --cluster");
+  }
   // Signals go to sigwait here, never to an actor thread.
   sigset_t signals;
   sigemptyset(&signals);
@@ -324,16 +527,64 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   zmq::context_t ctx(1);
+  if (!f.data_dir.empty()) {
+    if (std::optional<std::string> gone = tombstone(f.data_dir)) {
+      std::cerr << "kvpaxosd: --data-dir " << f.data_dir << " belongs to a removed member ("
+                << f.data_dir << "/" << kTombstoneFile << ": " << *gone << "); a removed member "
+                << "does not come back: wipe the data dir and add the machine as a new member "
+                << "(kvctl member add)\n";
+      return kExitUsage;
+    }
+  }
   const DirState state = f.data_dir.empty() ? DirState::node : inspect_data_dir(f.data_dir);
   const bool fresh = state != DirState::node;
-  if (state == DirState::lost) {
-    // Whose marker is it? Another node's data dir is refused as such.
-    Result<bool> mine = claim_data_dir(f.data_dir, f.name, f.cluster);
+  // The marker of this data dir, or the one it is about to get.
+  Marker marker;
+  marker.name = f.name;
+  marker.id = config.self;
+  marker.cluster = f.cluster;
+  if (Result<std::uint64_t> id = cluster_id_of(f.cluster, f.cluster_token); id.ok()) {
+    marker.cluster_id = id.value();
+  }
+  if (state != DirState::fresh && !f.data_dir.empty()) {
+    Result<Marker> found = read_marker(f.data_dir);
+    Result<bool> mine = found.ok() ? check_marker(found.value(), f.data_dir, f) : Result<bool>(Error{found.error()});
     if (!mine.ok()) {
       std::cerr << "kvpaxosd: " << mine.error() << "\n";
       return kExitUsage;
     }
+    marker = found.value();
+    if (marker.joined && state == DirState::lost) {
+      std::cerr << "kvpaxosd: " << f.data_dir << " held member " << marker.id << " (" << f.name
+                << "), which joined the cluster later, but its acceptor log is gone; remove it "
+                << "(kvctl member remove " << f.name << "), wipe the data dir and add it again\n";
+      return kExitUsage;
+    }
+    if (marker.joined) {
+      Result<bool> loaded = load_joined_member(config, f, marker);
+      if (!loaded.ok()) {
+        std::cerr << "kvpaxosd: " << loaded.error() << "\n";
+        return kExitUsage;
+      }
+    } else {
+      // A member of the first configuration: its id and the bootstrap list
+      // are the first start's; --cluster now only says where peers are.
+      Result<std::vector<Member>> first = parse_cluster(marker.cluster);
+      if (!first.ok() || marker.id >= first->size()) {
+        std::cerr << "kvpaxosd: " << f.data_dir << "/" << kMarkerFile << " names no member "
+                  << marker.id << " in its cluster list\n";
+        return kExitUsage;
+      }
+      if (marker.cluster != f.cluster) {
+        log::info(f.name + " --cluster differs from this cluster's first start; the members "
+                  "come from the log and its snapshot (kvctl member list), the list of the first "
+                  "start from " + f.data_dir + "/" + kMarkerFile);
+      }
+      config.members = std::move(first.value());
+      config.self = marker.id;
+    }
   }
+  config.cluster_id = marker.cluster_id;
   if (f.join) {
     if (!fresh) {
       std::cerr << "kvpaxosd: --join rebuilds a node whose data dir was lost, but " << f.data_dir
@@ -345,23 +596,38 @@ int main(int argc, char** argv) {
                   std::to_string(config.members.size()) + ", an instance the lost node voted in "
                   "could never be decided again");
     }
-    Result<bool> joined = rebuild_data_dir(ctx, config, f);
+    Result<bool> joined = rebuild_data_dir(ctx, config, f, marker);
     if (!joined.ok()) {
       std::cerr << "kvpaxosd: --join: " << joined.error() << "\n";
       return 1;
     }
   } else if (state == DirState::lost) {
-    std::cerr << "kvpaxosd: " << f.data_dir << "/kvpaxos-node says this node ran before, but "
-              << "its acceptor log (" << f.data_dir << "/acceptor) is gone, and with it the "
+    std::cerr << "kvpaxosd: " << f.data_dir << "/" << kMarkerFile << " says this node ran before, "
+              << "but its acceptor log (" << f.data_dir << "/acceptor) is gone, and with it the "
               << "promises it made; rebuild it with --join (every other node must be up)\n";
     return kExitUsage;
+  } else if (state == DirState::fresh && joining_later) {
+    Result<bool> joined = join_as_new_member(ctx, config, f);
+    if (!joined.ok()) {
+      std::cerr << "kvpaxosd: --initial-cluster-state existing: " << joined.error() << "\n";
+      return 1;
+    }
+    Result<Marker> written = read_marker(f.data_dir);
+    Result<bool> loaded = written.ok() ? load_joined_member(config, f, written.value())
+                                       : Result<bool>(Error{written.error()});
+    if (!loaded.ok()) {
+      std::cerr << "kvpaxosd: " << loaded.error() << "\n";
+      return 1;
+    }
+    config.cluster_id = written->cluster_id;
   } else if (state == DirState::fresh) {
-    // Fail closed: an empty data dir is either a new cluster (--first-start)
-    // or a node that lost its disk, which must not vote as if it never had.
-    if (!f.first_start) {
+    // Fail closed: an empty data dir is either a new cluster (new) or a
+    // node that lost its disk, which must not vote as if it never had.
+    if (f.initial_cluster_state != "new") {
       std::cerr << "kvpaxosd: --data-dir " << f.data_dir << " holds no node state; start a new "
-                << "cluster with --first-start on each node (the first time only), or rebuild "
-                << "a node that lost its data dir with --join\n";
+                << "cluster with --initial-cluster-state new on each node (the first time only), "
+                << "start a member that kvctl member add added with --initial-cluster-state "
+                << "existing, or rebuild a node that lost its data dir with --join\n";
       return kExitUsage;
     }
     if (config.members.size() > 1) {
@@ -373,17 +639,18 @@ int main(int argc, char** argv) {
         return kExitUsage;
       }
       if (survey->furthest_decided > 0) {
-        std::cerr << "kvpaxosd: --first-start, but the cluster already has a log ("
+        std::cerr << "kvpaxosd: --initial-cluster-state new, but the cluster already has a log ("
                   << survey->furthest_name << " is at instance " << survey->furthest_decided
                   << "); if " << f.name << " lost its data dir, rebuild it with --join "
-                  << "(every other node must be up)\n";
+                  << "(every other node must be up); if it is a new member, add it with kvctl "
+                  << "member add and start it with --initial-cluster-state existing\n";
         return kExitUsage;
       }
       if (survey->heard < survey->needed) {
-        std::cerr << "kvpaxosd: --first-start: heard " << survey->heard << " of the "
+        std::cerr << "kvpaxosd: --initial-cluster-state new: heard " << survey->heard << " of the "
                   << config.members.size() - 1 << " other nodes in " << f.join_timeout_s
                   << "s; a new cluster starts once a majority of its nodes is up (start "
-                  << survey->needed << " of the others, each with --first-start)\n";
+                  << survey->needed << " of the others, each with --initial-cluster-state new)\n";
         return 1;
       }
     }
@@ -394,15 +661,13 @@ int main(int argc, char** argv) {
       std::cerr << "kvpaxosd: " << created.error() << "\n";
       return 1;
     }
-  }
-  if (!f.data_dir.empty()) {
-    Result<bool> claimed = claim_data_dir(f.data_dir, f.name, f.cluster);
+    Result<bool> claimed = write_marker(f.data_dir, marker);
     if (!claimed.ok()) {
       std::cerr << "kvpaxosd: " << claimed.error() << "\n";
-      return kExitUsage;
+      return 1;
     }
-    config.data_dir = f.data_dir;
   }
+  if (!f.data_dir.empty()) config.data_dir = f.data_dir;
 
   Result<std::unique_ptr<Node>> node = Node::start(ctx, config);
   // The survey's socket may hold the peer port a moment after closing.
@@ -415,10 +680,30 @@ int main(int argc, char** argv) {
     std::cerr << "kvpaxosd: " << node.error() << "\n";
     return kExitUsage;
   }
+  const std::size_t members = config.contact ? config.contact->latest().members.size()
+                                             : config.members.size();
   log::info(f.name + " serving clients on " + config.client_endpoint + ", peers on " +
-            config.members[config.self].endpoint + " (" + std::to_string(config.members.size()) +
-            "-node cluster" + (config.fault_injection ? ", fault injection on" : "") + ")");
-  const int sig = wait_for_signal();
+            config.self_endpoint() + " (member " + std::to_string(config.self) + " of a " +
+            std::to_string(members) + "-member configuration" +
+            (config.joining ? ", catching up from a snapshot first" : "") +
+            (config.fault_injection ? ", fault injection on" : "") + ")");
+  const int sig = wait_for_signal_or_removal(*node.value());
+  if (sig == 0) {
+    const std::uint64_t epoch = node.value()->removed_epoch();
+    const InstanceId from = node.value()->removed_from();
+    node.value().reset();
+    const std::string why = "removed from the cluster at epoch " + std::to_string(epoch) +
+                            " (in force from instance " + std::to_string(from) + ")";
+    if (!f.data_dir.empty()) {
+      Result<bool> written = write_file_atomically(f.data_dir, kTombstoneFile, why);
+      if (!written.ok()) log::error(f.name + " cannot write the tombstone: " + written.error());
+    }
+    log::warn(f.name + " " + why + "; exiting" +
+              (f.data_dir.empty() ? std::string() : ", its data dir is retired (" + f.data_dir +
+                                                        "/" + kTombstoneFile + ")"));
+    ctx.close();
+    return kExitRemoved;
+  }
   log::info(f.name + " stopping on signal " + std::to_string(sig));
   node.value().reset();
   ctx.close();
