@@ -268,7 +268,9 @@ int run_status(Client& client, const std::vector<std::string>& endpoints,
                 ",\"data_dir_bytes\":" + std::to_string(s->data_dir_bytes) +
                 ",\"revision\":" + std::to_string(s->revision) +
                 ",\"watches\":" + std::to_string(s->watches) +
-                ",\"watch_history_from\":" + std::to_string(s->watch_history_from);
+                ",\"watch_history_from\":" + std::to_string(s->watch_history_from) +
+                ",\"leader\":" + std::to_string(s->leader) +
+                ",\"epoch\":" + std::to_string(s->epoch);
       } else {
         json += ",\"error\":" + json_string(s.error());
       }

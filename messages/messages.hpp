@@ -497,9 +497,14 @@ struct StatusReply {
   std::uint64_t revision = 0;          // the store's revision at applied_below
   std::uint64_t watches = 0;           // watches this node streams
   std::uint64_t watch_history_from = 0;  // the oldest revision a watch may start at
+  // Added with membership change: the member this node takes for the leader
+  // (the author of the latest batch, or the lowest-id voter while the lead
+  // is vacant), and the epoch of the configuration governing applied_below.
+  NodeId leader = 0;
+  std::uint64_t epoch = 0;
   MSGPACK_DEFINE(name, node, applied_below, forget_below, decided_below, keys, sessions,
                  fault_injection, snapshot_below, snapshot_bytes, data_dir_bytes, revision,
-                 watches, watch_history_from)
+                 watches, watch_history_from, leader, epoch)
 };
 
 // kvctl fault. reach: node names this node may exchange peer messages with

@@ -560,6 +560,8 @@ StatusReply Applier::status() const {
   r.revision = state_.revision();
   r.watches = watches_.watches();
   r.watch_history_from = watches_.history_start();
+  r.leader = lead();
+  r.epoch = state_.config().at(applied_below_).epoch;
   return r;
 }
 
