@@ -274,11 +274,14 @@ std::shared_ptr<const TransportSecurity> build_security(const Flags& f, const No
   return std::make_shared<const TransportSecurity>(std::move(loaded.value()));
 }
 
-NodeConfig build_config(const Flags& f) {
+// A data dir that holds a node's marker says who the node is: its --name
+// need not be in --cluster then (after the first start --cluster only says
+// where peers are), and main() takes the id and members from the marker.
+NodeConfig build_config(const Flags& f, bool has_marker) {
   Result<std::vector<Member>> members = parse_cluster(f.cluster);
   if (!members.ok()) usage_error(members.error());
   Result<NodeId> self = find_member(members.value(), f.name);
-  if (!self.ok()) usage_error(self.error());
+  if (!self.ok() && !has_marker) usage_error(self.error());
   Result<std::string> client = tcp_endpoint(f.client_addr);
   if (!client.ok()) usage_error("--client-addr " + client.error());
   for (const Member& m : members.value()) {
@@ -288,11 +291,12 @@ NodeConfig build_config(const Flags& f) {
   }
   NodeConfig config = f.node;
   config.members = std::move(members.value());
-  config.self = self.value();
+  config.self = self.ok() ? self.value() : kNoNode;
   config.client_endpoint = std::move(client.value());
   config.inproc_namespace = "kvpaxosd-" + f.name;
   config.seed = std::random_device{}();
   config.watch_progress_interval = std::chrono::milliseconds(f.watch_progress_ms);
+  if (!self.ok()) return config;  // checked once the marker said who this is
   if (Result<bool> valid = config.validate(); !valid.ok()) usage_error(valid.error());
   return config;
 }
@@ -508,11 +512,17 @@ int main(int argc, char** argv) {
   log::parse_level(f.log_level, level);
   log::set_level(level);
   if (f.first_start) f.initial_cluster_state = "new";
-  NodeConfig config = build_config(f);
+  const bool has_marker =
+      !f.data_dir.empty() && std::filesystem::exists(std::filesystem::path(f.data_dir) / kMarkerFile);
+  NodeConfig config = build_config(f, has_marker);
   const bool joining_later = f.initial_cluster_state == "existing";
   if (joining_later && f.data_dir.empty()) {
     usage_error("--initial-cluster-state existing needs a --data-dir: a member added to a running "
                 "cluster keeps its id and state there");
+  }
+  if (config.self == kNoNode && !f.peer_keys.empty()) {
+    usage_error("--name " + f.name + " is not in --cluster; with keys every node names itself "
+                "there, as it did at its first start");
   }
   config.security = build_security(f, config);
   if (joining_later && config.security) {
@@ -585,6 +595,7 @@ int main(int argc, char** argv) {
     }
   }
   config.cluster_id = marker.cluster_id;
+  if (Result<bool> valid = config.validate(); !valid.ok()) usage_error(valid.error());
   if (f.join) {
     if (!fresh) {
       std::cerr << "kvpaxosd: --join rebuilds a node whose data dir was lost, but " << f.data_dir

@@ -625,9 +625,9 @@ void PeerLinkThread::on_answer(NodeId peer) {
     retired_ = true;
     std::string who;
     for (const std::string& n : r->told_by) who += (who.empty() ? "" : ", ") + n;
-    log::warn(log_prefix_ + "removed from the cluster at epoch " + std::to_string(r->epoch) +
-              " (in force from instance " + std::to_string(r->effective_from) + "), as " + who +
-              " said");
+    log::info(log_prefix_ + who + " say this member was removed at epoch " +
+              std::to_string(r->epoch) + " (in force from instance " +
+              std::to_string(r->effective_from) + ")");
     stats_.removed_from.store(r->effective_from, std::memory_order_relaxed);
     stats_.removed_epoch.store(r->epoch, std::memory_order_release);
   }
