@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Membership through kvctl against three real kvpaxosd processes, as far as
-# it goes today (issue 14 is open: a new member cannot be started yet):
-# member list shows the bootstrap voters at epoch 0; member add prints the
+# Membership through kvctl against three real kvpaxosd processes without
+# data dirs, the commands' output and refusals (membership_change.sh runs
+# members through their whole life, with data dirs): member list shows the bootstrap voters at epoch 0; member add prints the
 # learner's id, epoch, the instance it is in force from and a kvpaxosd line;
 # a learner that never starts does not affect the cluster (writes go on) and
 # cannot be promoted (kvctl refuses with the reason, exit 1); a duplicate
