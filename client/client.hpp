@@ -93,6 +93,8 @@ class Client {
   CallResult call(ClientRequest request);
 
   // Not through the log: one node's own view (kvctl status), one attempt.
+  // status and fault read nothing of the client but its options, so they
+  // may run on several threads at once (kvctl asks every member together).
   Result<StatusReply> status(const std::string& endpoint, std::chrono::milliseconds timeout);
   // Fault injection on one node (kvctl fault).
   Result<FaultReply> fault(const std::string& endpoint, const FaultRequest& request,

@@ -149,34 +149,54 @@ std::string member_name(const MemberResult& r, NodeId id, const Config* before =
 
 }  // namespace
 
-std::string member_list_text(const MemberResult& r) {
+namespace {
+
+std::string applied_text(const ClusterHealth& health, NodeId id) {
+  return is_reachable(health, id) ? std::to_string(health.at(id).applied_below) : "-";
+}
+
+std::string lag_text(const MemberResult& r, const ClusterHealth& health, NodeId id, const char* unknown) {
+  const std::optional<InstanceId> lag = member_lag(r.config, health, id);
+  return lag ? std::to_string(*lag) : unknown;
+}
+
+}  // namespace
+
+std::string member_list_text(const MemberResult& r, const ClusterHealth& health) {
   std::string out = "epoch " + std::to_string(r.epoch) + " (alpha " + std::to_string(r.alpha) + ")";
   if (r.pending_from != 0) out += ", in force from instance " + std::to_string(r.pending_from);
   out += "\n";
   char line[512];
-  std::snprintf(line, sizeof line, "%-6s %-16s %-8s %-22s %s\n", "ID", "NAME", "ROLE", "PEER",
-                "CLIENT");
+  std::snprintf(line, sizeof line, "%-6s %-16s %-8s %-9s %-10s %-8s %-22s %s\n", "ID", "NAME",
+                "ROLE", "REACHABLE", "APPLIED", "LAG", "PEER", "CLIENT");
   out += line;
   for (const MemberEntry& m : r.config.members) {
-    const std::string client = m.client_endpoint.empty() ? "-" : address_of(m.client_endpoint);
-    std::snprintf(line, sizeof line, "%-6u %-16s %-8s %-22s %s\n", static_cast<unsigned>(m.id),
-                  m.name.c_str(), to_string(m.role), address_of(m.peer_endpoint).c_str(),
+    const std::string endpoint = member_client_endpoint(m, health);
+    const std::string client = endpoint.empty() ? "-" : address_of(endpoint);
+    std::snprintf(line, sizeof line, "%-6u %-16s %-8s %-9s %-10s %-8s %-22s %s\n",
+                  static_cast<unsigned>(m.id), m.name.c_str(), to_string(m.role),
+                  is_reachable(health, m.id) ? "yes" : "no", applied_text(health, m.id).c_str(),
+                  lag_text(r, health, m.id, "-").c_str(), address_of(m.peer_endpoint).c_str(),
                   client.c_str());
     out += line;
   }
   return out;
 }
 
-std::string member_list_json(const MemberResult& r) {
+std::string member_list_json(const MemberResult& r, const ClusterHealth& health) {
   std::string out = "{\"epoch\":" + std::to_string(r.epoch) + ",\"alpha\":" +
                     std::to_string(r.alpha) + ",\"pending_from\":" +
                     std::to_string(r.pending_from) + ",\"members\":[";
   for (std::size_t i = 0; i < r.config.members.size(); ++i) {
     const MemberEntry& m = r.config.members[i];
+    const bool reachable = is_reachable(health, m.id);
     out += std::string(i == 0 ? "" : ",") + "{\"id\":" + std::to_string(m.id) +
            ",\"name\":" + json_string(m.name) + ",\"role\":\"" + to_string(m.role) +
            "\",\"peer_addr\":" + json_string(address_of(m.peer_endpoint)) +
-           ",\"client_addr\":" + json_string(address_of(m.client_endpoint)) + "}";
+           ",\"client_addr\":" + json_string(address_of(member_client_endpoint(m, health))) +
+           ",\"reachable\":" + json_bool(reachable) +
+           ",\"applied\":" + (reachable ? applied_text(health, m.id) : "null") +
+           ",\"lag\":" + lag_text(r, health, m.id, "null") + "}";
   }
   return out + "]}\n";
 }

@@ -16,7 +16,8 @@
 //                                        DELETE, key (-w json: one object a line),
 //                                        until interrupted
 //     member list                        the configuration through the log: epoch,
-//                                        pending change, id, name, role, addresses
+//                                        pending change, id, name, role, whether
+//                                        it answers kvctl, applied, lag, addresses
 //     member add NAME --peer-addr H:P [--client-addr H:P]
 //                                        a learner; prints its id, the epoch, the
 //                                        instance it is in from and its kvpaxosd line
@@ -46,8 +47,10 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <future>
 #include <iostream>
 #include <iterator>
+#include <map>
 #include <sstream>
 
 #include <CLI/CLI.hpp>
@@ -56,6 +59,7 @@
 #include "client/watch.hpp"
 #include "cmd/bench.hpp"
 #include "cmd/kv_output.hpp"
+#include "cmd/member_health.hpp"
 #include "cmd/txn_grammar.hpp"
 #include "messages/key_file.hpp"
 
@@ -66,6 +70,9 @@ using namespace kvpaxos;
 constexpr int kExitOk = 0;
 constexpr int kExitFailed = 1;
 constexpr int kExitUsage = 2;
+
+// How long kvctl waits for a node's status when it checks who is up.
+constexpr std::chrono::milliseconds kProbeTimeout{1000};
 
 std::vector<std::string> split(const std::string& text, char sep = ',') {
   std::vector<std::string> parts;
@@ -392,37 +399,55 @@ const char* member_done(const std::string& command) {
   return "updated";
 }
 
-// A learner is promoted only once it can vote usefully: it answers its
-// status within a second and has applied within kMaxPromoteLag instances of
-// the furthest of the nodes kvctl was given. Otherwise a voter that never
-// started (a typo in an address) would raise the quorum with a dead vote.
-constexpr InstanceId kMaxPromoteLag = 1024;
+// Every address kvctl knows a member at: the endpoints it was given and the
+// client addresses in the configuration, each once (as HOST:PORT).
+std::vector<std::string> probe_addresses(const Config& config,
+                                         const std::vector<std::string>& endpoints) {
+  std::vector<std::string> addresses;
+  const auto add = [&](const std::string& endpoint) {
+    const std::string address = address_of(client_endpoint(endpoint));
+    if (std::find(addresses.begin(), addresses.end(), address) == addresses.end()) {
+      addresses.push_back(address);
+    }
+  };
+  for (const std::string& ep : endpoints) add(ep);
+  for (const MemberEntry& m : config.members) {
+    if (!m.client_endpoint.empty()) add(m.client_endpoint);
+  }
+  return addresses;
+}
 
-std::string promotion_problem(Client& client, const Config& config, NodeId learner,
-                              const std::vector<std::string>& endpoints) {
-  const MemberEntry* m = config.find(learner);
-  if (m == nullptr) return {};  // the cluster refuses it with the reason
-  const std::string force = "; or skip this check with --force";
-  if (m->client_endpoint.empty()) {
-    return m->name + " has no client address in the configuration, so kvctl cannot tell "
-           "whether it is caught up (member update " + m->name + " --client-addr H:P)" + force;
+// Asks each address for its status, all at once, a second at most: who
+// answers (by the member id its reply names), what it has applied, where.
+// A member that did not answer gets the error of its own client address.
+ClusterHealth probe_health(Client& client, const Config& config,
+                           const std::vector<std::string>& endpoints) {
+  const std::vector<std::string> addresses = probe_addresses(config, endpoints);
+  std::vector<std::future<Result<StatusReply>>> replies;
+  for (const std::string& address : addresses) {
+    replies.push_back(std::async(std::launch::async, [&client, address] {
+      return client.status(address, kProbeTimeout);
+    }));
   }
-  const std::string address = address_of(m->client_endpoint);
-  const Result<StatusReply> learned = client.status(address, std::chrono::milliseconds(1000));
-  if (!learned.ok()) {
-    return m->name + " does not answer at " + address + " (" + learned.error() +
-           "); start it with the kvpaxosd line `member add` printed" + force;
+  ClusterHealth health;
+  std::map<std::string, std::string> errors;  // by address
+  for (std::size_t i = 0; i < addresses.size(); ++i) {
+    const Result<StatusReply> s = replies[i].get();
+    if (!s.ok()) {
+      errors[addresses[i]] = s.error();
+      continue;
+    }
+    MemberHealth& h = health[s->node];
+    if (h.reachable) continue;  // two addresses of one node: the first answer
+    h = MemberHealth{.reachable = true, .applied_below = s->applied_below,
+                     .client_endpoint = client_endpoint(addresses[i])};
   }
-  InstanceId furthest = 0;
-  for (const std::string& ep : endpoints) {
-    const Result<StatusReply> s = client.status(ep, std::chrono::milliseconds(1000));
-    if (s.ok()) furthest = std::max(furthest, s->applied_below);
+  for (const MemberEntry& m : config.members) {
+    if (is_reachable(health, m.id) || m.client_endpoint.empty()) continue;
+    health[m.id] = MemberHealth{.client_endpoint = m.client_endpoint,
+                                .error = errors[address_of(m.client_endpoint)]};
   }
-  if (learned->applied_below + kMaxPromoteLag < furthest) {
-    return m->name + " has applied " + std::to_string(learned->applied_below) + " of " +
-           std::to_string(furthest) + " instances; retry once it has caught up" + force;
-  }
-  return {};
+  return health;
 }
 
 // list, or a change: the configuration is read through the log first (its
@@ -434,15 +459,21 @@ int run_member(Client& client, const std::string& command, const Options& o,
   const MemberResult& now = listed.result.member;
   const bool json = o.format == "json";
   if (command == "list") {
-    std::cout << (json ? member_list_json(now) : member_list_text(now));
+    const ClusterHealth health = probe_health(client, now.config, endpoints);
+    std::cout << (json ? member_list_json(now, health) : member_list_text(now, health));
     return kExitOk;
   }
   Result<MemberChange> change = member_change(command, now, o);
   if (!change.ok()) return fail(change.error(), kExitFailed);
   if (!o.force && (change->kind == MemberChangeKind::promote || change->kind == MemberChangeKind::replace)) {
     const NodeId learner = change->kind == MemberChangeKind::replace ? change->other : change->target;
-    const std::string problem = promotion_problem(client, now.config, learner, endpoints);
-    if (!problem.empty()) return fail("member " + command + " refused: " + problem, kExitFailed);
+    const PromotionCheck check =
+        promotion_check(now.config, probe_health(client, now.config, endpoints), learner);
+    if (check.readiness != Readiness::ready) {
+      return fail("member " + command + " refused: " + check.problem +
+                      "; or skip this check with --force",
+                  kExitFailed);
+    }
   }
   const CallResult r = client.member(change.value());
   if (!r.ok()) return fail(r.error, kExitFailed);
@@ -643,7 +674,9 @@ int main(int argc, char** argv) {
                 "another change came first or is still pending (exit 1, with the reason)");
   member->require_subcommand(1);
   auto* member_list = member->add_subcommand(
-      "list", "Epoch, pending change and each member's id, name, role and addresses (-w json: "
+      "list", "Epoch, pending change and each member's id, name, role, whether it answers "
+              "kvctl within a second (REACHABLE), its applied instance count (APPLIED), how far "
+              "it is behind the furthest that answers (LAG) and addresses (-w json: "
               "{\"epoch\",\"alpha\",\"pending_from\",\"members\"})");
   auto* member_add = member->add_subcommand(
       "add", "Add NAME as a learner (it gets every decision and votes in nothing); prints its "
