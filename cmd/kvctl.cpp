@@ -21,7 +21,14 @@
 //     member add NAME --peer-addr H:P [--client-addr H:P]
 //                                        a learner; prints its id, the epoch, the
 //                                        instance it is in from and its kvpaxosd line
-//     member promote NAME|ID | remove NAME|ID | replace OLD NEW
+//     member promote NAME|ID [--wait DURATION] [--force]
+//     member replace OLD NEW [--wait DURATION] [--force]
+//                                        only once the learner answers and is caught
+//                                        up (--wait: kvctl waits for it, with its
+//                                        progress on stderr)
+//     member remove NAME|ID [--force]    refused when the voters that remain, counting
+//                                        only those that answer kvctl, are not a
+//                                        majority of them (so is a replace)
 //     member update NAME|ID [--peer-addr H:P] [--client-addr H:P]
 //                                        each reads the epoch first and changes only
 //                                        that epoch (a concurrent change makes it fail)
@@ -52,6 +59,7 @@
 #include <iterator>
 #include <map>
 #include <sstream>
+#include <thread>
 
 #include <CLI/CLI.hpp>
 
@@ -148,7 +156,9 @@ struct Options {
   std::string member_other;  // replace: the learner taking the target's place
   std::string peer_addr;
   std::string client_addr;
-  bool force = false;  // promote, replace: skip the liveness check
+  bool force = false;  // promote, remove, replace: skip the liveness checks
+  std::string wait;    // promote, replace: --wait DURATION as given
+  std::optional<std::chrono::milliseconds> wait_for;  // ... and parsed
 };
 
 int fail(const std::string& message, int code) {
@@ -450,6 +460,55 @@ ClusterHealth probe_health(Client& client, const Config& config,
   return health;
 }
 
+// Re-checks the learner every kPromoteRecheck until it is ready or `wait`
+// has passed (none: checks once), with its progress on stderr at most once a
+// second. Empty: ready; otherwise why not, with the numbers. `health` is
+// what kvctl found last.
+constexpr std::chrono::milliseconds kPromoteRecheck{500};
+constexpr std::chrono::milliseconds kProgressEvery{1000};
+
+std::string wait_until_ready(Client& client, const Config& config, NodeId learner, const Options& o,
+                             const std::vector<std::string>& endpoints, ClusterHealth& health) {
+  const std::optional<std::chrono::milliseconds>& wait = o.wait_for;
+  using SteadyClock = std::chrono::steady_clock;
+  const auto start = SteadyClock::now();
+  auto last_progress = start - kProgressEvery;
+  for (;;) {
+    const auto checked = SteadyClock::now();
+    const PromotionCheck check = promotion_check(config, health, learner);
+    if (check.readiness == Readiness::ready) return {};
+    const bool worth_waiting =
+        check.readiness == Readiness::behind || check.readiness == Readiness::not_answering;
+    if (!worth_waiting) return check.problem;
+    if (!wait) return check.problem + ", or wait for it with --wait DURATION";
+    if (checked - start >= *wait) return check.problem + " (waited " + o.wait + ")";
+    if (checked - last_progress >= kProgressEvery) {
+      std::cerr << "kvctl: " << promotion_progress(*config.find(learner), check) << ", waiting\n";
+      last_progress = checked;
+    }
+    std::this_thread::sleep_until(std::min(checked + kPromoteRecheck, start + *wait));
+    health = probe_health(client, config, endpoints);
+  }
+}
+
+// The liveness checks of a change (--force skips them): a learner to be
+// promoted answers and is caught up (with --wait, kvctl waits until it is),
+// and the voters the change leaves have a live majority. Empty: go ahead.
+std::string liveness_problem(Client& client, const MemberResult& now, const MemberChange& change,
+                             const Options& o, const std::vector<std::string>& endpoints) {
+  const bool promotes =
+      change.kind == MemberChangeKind::promote || change.kind == MemberChangeKind::replace;
+  if (!promotes && change.kind != MemberChangeKind::remove) return {};
+  ClusterHealth health = probe_health(client, now.config, endpoints);
+  if (promotes) {
+    const NodeId learner = change.kind == MemberChangeKind::replace ? change.other : change.target;
+    const std::string behind =
+        wait_until_ready(client, now.config, learner, o, endpoints, health);
+    if (!behind.empty()) return behind;
+  }
+  return live_majority_problem(config_after(now.config, change), health);
+}
+
 // list, or a change: the configuration is read through the log first (its
 // epoch goes into the change, so two operators cannot both change it).
 int run_member(Client& client, const std::string& command, const Options& o,
@@ -465,13 +524,10 @@ int run_member(Client& client, const std::string& command, const Options& o,
   }
   Result<MemberChange> change = member_change(command, now, o);
   if (!change.ok()) return fail(change.error(), kExitFailed);
-  if (!o.force && (change->kind == MemberChangeKind::promote || change->kind == MemberChangeKind::replace)) {
-    const NodeId learner = change->kind == MemberChangeKind::replace ? change->other : change->target;
-    const PromotionCheck check =
-        promotion_check(now.config, probe_health(client, now.config, endpoints), learner);
-    if (check.readiness != Readiness::ready) {
-      return fail("member " + command + " refused: " + check.problem +
-                      "; or skip this check with --force",
+  if (!o.force) {
+    const std::string problem = liveness_problem(client, now, change.value(), o, endpoints);
+    if (!problem.empty()) {
+      return fail("member " + command + " refused: " + problem + "; or skip this check with --force",
                   kExitFailed);
     }
   }
@@ -690,14 +746,26 @@ int main(int argc, char** argv) {
   member_promote->add_option("name", o.member_name, "Learner name or id")->required();
   member_promote->add_flag("--force", o.force,
                            "Promote even if kvctl cannot see the learner answer and caught up");
-  auto* member_remove = member->add_subcommand("remove", "Remove the member NAME (or ID)");
+  member_promote->add_option("--wait", o.wait,
+                             "While the learner does not answer or is catching up, check again "
+                             "every 500 ms for up to this long (e.g. 30s, 5m), then promote it");
+  auto* member_remove = member->add_subcommand(
+      "remove", "Remove the member NAME (or ID); refused (exit 1) when the voters that would "
+                "remain and answer kvctl are not a majority of them");
   member_remove->add_option("name", o.member_name, "Member name or id")->required();
+  member_remove->add_flag("--force", o.force,
+                          "Remove even if the voters left would not have a live majority that "
+                          "kvctl can see");
   auto* member_replace = member->add_subcommand(
       "replace", "Remove the voter OLD and promote the learner NEW in its place, at once");
   member_replace->add_option("old", o.member_name, "The voter going")->required();
   member_replace->add_option("new", o.member_other, "The learner taking its place")->required();
   member_replace->add_flag("--force", o.force,
-                           "Replace even if kvctl cannot see the learner answer and caught up");
+                           "Replace even if kvctl cannot see the learner answer and caught up, "
+                           "or the voters after it would not have a live majority kvctl can see");
+  member_replace->add_option("--wait", o.wait,
+                             "While the learner does not answer or is catching up, check again "
+                             "every 500 ms for up to this long, then replace");
   auto* member_update = member->add_subcommand(
       "update", "Change the addresses of NAME (or ID); then restart it with the new address");
   member_update->add_option("name", o.member_name, "Member name or id")->required();
@@ -755,6 +823,12 @@ int main(int argc, char** argv) {
   }
   Result<std::optional<ClientCurve>> curve = load_client_curve(o);
   if (!curve.ok()) return fail(curve.error(), kExitUsage);
+  if (!o.wait.empty()) {
+    o.wait_for = parse_duration(o.wait);
+    if (!o.wait_for) {
+      return fail("--wait '" + o.wait + "' is not a duration like 30s, 500ms or 5m", kExitUsage);
+    }
+  }
   const std::optional<std::chrono::milliseconds> timeout = parse_duration(o.timeout);
   if (!timeout) {
     return fail("--timeout '" + o.timeout + "' is not a duration like 5s, 500ms or 2m", kExitUsage);

@@ -62,7 +62,10 @@ namespace {
 // "n3 at 127.0.0.1:7203", or "n3 (no client address known)".
 std::string where(const MemberEntry& m, const ClusterHealth& health) {
   const std::string endpoint = member_client_endpoint(m, health);
-  if (endpoint.empty()) return m.name + " (no client address known)";
+  if (endpoint.empty()) {
+    return m.name + " (no client address in the configuration, and no --endpoints address "
+           "answered as it)";
+  }
   return m.name + " at " + address_of(endpoint);
 }
 
@@ -83,8 +86,7 @@ std::string live_majority_problem(const Config& after, const ClusterHealth& heal
   return "of the " + std::to_string(voters.size()) + " voters it would leave, " +
          std::to_string(live) + (live == 1 ? " answers" : " answer") +
          " kvctl, fewer than a majority (" + std::to_string(voters.size() / 2 + 1) +
-         "); not answering: " + silent +
-         " (bring them back first, or name where they answer in --endpoints)";
+         "); not answering: " + silent + "; bring them back first";
 }
 
 PromotionCheck promotion_check(const Config& config, const ClusterHealth& health, NodeId learner) {
