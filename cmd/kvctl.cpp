@@ -32,7 +32,10 @@
 //     member update NAME|ID [--peer-addr H:P] [--client-addr H:P]
 //                                        each reads the epoch first and changes only
 //                                        that epoch (a concurrent change makes it fail)
-//     status                             each endpoint's own view of the log
+//     status                             each endpoint's own view of the log, with
+//                                        its member id and role (voter, learner,
+//                                        removed; unknown when the configuration
+//                                        cannot be read)
 //     fault reach NAME,...|all           (nodes started with --fault-injection)
 //     fault drop RATE
 //     keygen NAME [--dir DIR]            writes DIR/NAME.key and DIR/NAME.key_secret
@@ -81,6 +84,8 @@ constexpr int kExitUsage = 2;
 
 // How long kvctl waits for a node's status when it checks who is up.
 constexpr std::chrono::milliseconds kProbeTimeout{1000};
+// How long kvctl status tries to read the configuration (for the roles).
+constexpr std::chrono::milliseconds kStatusConfigDeadline{1000};
 
 std::vector<std::string> split(const std::string& text, char sep = ',') {
   std::vector<std::string> parts;
@@ -258,59 +263,93 @@ std::string human_bytes(std::uint64_t b) {
   return out;
 }
 
+// One endpoint's status as a JSON object.
+std::string status_json(const std::string& ep, const Result<StatusReply>& s,
+                        const StatusIdentity& who) {
+  std::string json = "{\"endpoint\":" + json_string(ep) +
+                     ",\"reachable\":" + (s.ok() ? "true" : "false") +
+                     ",\"role\":" + json_string(who.role);
+  if (!s.ok()) {
+    if (who.id != "-") json += ",\"node\":" + who.id;
+    return json + ",\"error\":" + json_string(s.error()) + "}";
+  }
+  return json + ",\"name\":" + json_string(s->name) + ",\"node\":" + std::to_string(s->node) +
+         ",\"applied_below\":" + std::to_string(s->applied_below) +
+         ",\"min\":" + std::to_string(s->forget_below) +
+         ",\"max\":" + std::to_string(static_cast<std::int64_t>(s->decided_below) - 1) +
+         ",\"keys\":" + std::to_string(s->keys) + ",\"sessions\":" + std::to_string(s->sessions) +
+         ",\"fault_injection\":" + (s->fault_injection ? "true" : "false") +
+         ",\"snapshot_below\":" + std::to_string(s->snapshot_below) +
+         ",\"snapshot_bytes\":" + std::to_string(s->snapshot_bytes) +
+         ",\"data_dir_bytes\":" + std::to_string(s->data_dir_bytes) +
+         ",\"revision\":" + std::to_string(s->revision) +
+         ",\"watches\":" + std::to_string(s->watches) +
+         ",\"watch_history_from\":" + std::to_string(s->watch_history_from) + "}";
+}
+
+constexpr const char* kStatusColumns =
+    "%-22s %-8s %-4s %-8s %-10s %-10s %-10s %-10s %-8s %-8s %-10s %-10s %-10s %-10s %-8s\n";
+
+void print_status_line(const std::string& ep, const Result<StatusReply>& s,
+                       const StatusIdentity& who) {
+  if (!s.ok()) {
+    std::printf(kStatusColumns, ep.c_str(), "-", who.id.c_str(), who.role.c_str(), "no", "-", "-",
+                "-", "-", "-", "-", "-", "-", "-", "-");
+    std::cerr << "kvctl: " << s.error() << "\n";
+    return;
+  }
+  const auto number = [](auto n) { return std::to_string(n); };
+  std::printf(kStatusColumns, ep.c_str(), s->name.c_str(), who.id.c_str(), who.role.c_str(), "yes",
+              number(static_cast<long long>(s->applied_below) - 1).c_str(),
+              number(s->forget_below).c_str(),
+              number(static_cast<long long>(s->decided_below) - 1).c_str(),
+              number(s->keys).c_str(), number(s->sessions).c_str(),
+              number(s->snapshot_below).c_str(), human_bytes(s->snapshot_bytes).c_str(),
+              human_bytes(s->data_dir_bytes).c_str(), number(s->revision).c_str(),
+              number(s->watches).c_str());
+}
+
+// Each endpoint's own view, with its member id and role from the
+// configuration read through the log; when that read fails, each node's view
+// all the same (roles "unknown"). The nodes are asked while the
+// configuration is read, so the read costs time only when the cluster has no
+// majority (kStatusConfigDeadline at most).
 int run_status(Client& client, const std::vector<std::string>& endpoints,
                std::chrono::milliseconds timeout, const Options& o) {
-  int rc = kExitOk;
-  std::string json = "[";
-  if (o.format != "json") {
-    std::printf("%-22s %-8s %-10s %-10s %-10s %-10s %-8s %-8s %-10s %-10s %-10s %-10s %-8s\n",
-                "ENDPOINT", "NAME", "REACHABLE", "APPLIED", "MIN", "MAX", "KEYS", "SESSIONS",
-                "SNAPSHOT", "SNAP_SIZE", "DISK", "REVISION", "WATCHES");
-  }
+  std::vector<std::future<Result<StatusReply>>> replies;
   for (const std::string& ep : endpoints) {
-    Result<StatusReply> s = client.status(ep, timeout);
-    if (!s.ok()) rc = kExitFailed;
-    if (o.format == "json") {
-      if (json.size() > 1) json += ",";
-      json += "{\"endpoint\":" + json_string(ep) + ",\"reachable\":" + (s.ok() ? "true" : "false");
-      if (s.ok()) {
-        json += ",\"name\":" + json_string(s->name) + ",\"node\":" + std::to_string(s->node) +
-                ",\"applied_below\":" + std::to_string(s->applied_below) +
-                ",\"min\":" + std::to_string(s->forget_below) +
-                ",\"max\":" + std::to_string(static_cast<std::int64_t>(s->decided_below) - 1) +
-                ",\"keys\":" + std::to_string(s->keys) + ",\"sessions\":" + std::to_string(s->sessions) +
-                ",\"fault_injection\":" + (s->fault_injection ? "true" : "false") +
-                ",\"snapshot_below\":" + std::to_string(s->snapshot_below) +
-                ",\"snapshot_bytes\":" + std::to_string(s->snapshot_bytes) +
-                ",\"data_dir_bytes\":" + std::to_string(s->data_dir_bytes) +
-                ",\"revision\":" + std::to_string(s->revision) +
-                ",\"watches\":" + std::to_string(s->watches) +
-                ",\"watch_history_from\":" + std::to_string(s->watch_history_from);
-      } else {
-        json += ",\"error\":" + json_string(s.error());
-      }
-      json += "}";
-      continue;
-    }
-    if (!s.ok()) {
-      std::printf("%-22s %-8s %-10s %-10s %-10s %-10s %-8s %-8s %-10s %-10s %-10s %-10s %-8s\n",
-                  ep.c_str(), "-", "no", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-");
-      std::cerr << "kvctl: " << s.error() << "\n";
-      continue;
-    }
-    std::printf("%-22s %-8s %-10s %-10lld %-10llu %-10lld %-8llu %-8llu %-10llu %-10s %-10s %-10llu "
-                "%-8llu\n",
-                ep.c_str(), s->name.c_str(), "yes", static_cast<long long>(s->applied_below) - 1,
-                static_cast<unsigned long long>(s->forget_below),
-                static_cast<long long>(s->decided_below) - 1,
-                static_cast<unsigned long long>(s->keys),
-                static_cast<unsigned long long>(s->sessions),
-                static_cast<unsigned long long>(s->snapshot_below),
-                human_bytes(s->snapshot_bytes).c_str(), human_bytes(s->data_dir_bytes).c_str(),
-                static_cast<unsigned long long>(s->revision),
-                static_cast<unsigned long long>(s->watches));
+    replies.push_back(std::async(std::launch::async, [&client, ep, timeout] {
+      return client.status(ep, timeout);
+    }));
   }
-  if (o.format == "json") std::cout << json << "]\n";
+  std::optional<Config> config;
+  const CallResult listed = client.member(MemberChange{.kind = MemberChangeKind::list});
+  if (listed.ok()) {
+    config = listed.result.member.config;
+  } else {
+    std::cerr << "kvctl: roles unknown: the configuration could not be read through the log ("
+              << listed.error << ")\n";
+  }
+  const bool json = o.format == "json";
+  if (!json) {
+    std::printf(kStatusColumns, "ENDPOINT", "NAME", "ID", "ROLE", "REACHABLE", "APPLIED", "MIN",
+                "MAX", "KEYS", "SESSIONS", "SNAPSHOT", "SNAP_SIZE", "DISK", "REVISION", "WATCHES");
+  }
+  int rc = kExitOk;
+  std::string out = "[";
+  for (std::size_t i = 0; i < endpoints.size(); ++i) {
+    const std::string& ep = endpoints[i];
+    const Result<StatusReply> s = replies[i].get();
+    if (!s.ok()) rc = kExitFailed;
+    const StatusIdentity who =
+        status_identity(config ? &*config : nullptr, ep, s.ok() ? &s.value() : nullptr);
+    if (json) {
+      out += (out.size() > 1 ? "," : "") + status_json(ep, s, who);
+    } else {
+      print_status_line(ep, s, who);
+    }
+  }
+  if (json) std::cout << out << "]\n";
   return rc;
 }
 
@@ -716,7 +755,9 @@ int main(int argc, char** argv) {
                     "nodes keep fails with 'compacted' and the oldest revision kept");
   watch->add_option("--count", o.watch_count, "Exit after this many events (0: never)");
   auto* status = app.add_subcommand(
-      "status", "Each endpoint's name, reachability, applied instance, Min and Max");
+      "status", "Each endpoint's name, member id and role (from the configuration read through "
+                "the log; unknown when it cannot be read), reachability, applied instance, Min "
+                "and Max");
   auto* fault = app.add_subcommand(
       "fault", "Fault injection (nodes run with --fault-injection): 'reach NAME,...' or "
                "'reach all', 'drop RATE'");
@@ -838,10 +879,14 @@ int main(int argc, char** argv) {
   if (*watch) return run_watch(endpoints, *timeout, curve.value(), o);
 
   zmq::context_t ctx(1);
-  Client client(ctx, ClientOptions{.endpoints = endpoints,
-                                   .curve = curve.value(),
-                                   .deadline = *timeout,
-                                   .attempt_timeout = std::min(*timeout, std::chrono::milliseconds(500))});
+  ClientOptions options{.endpoints = endpoints,
+                        .curve = curve.value(),
+                        .deadline = *timeout,
+                        .attempt_timeout = std::min(*timeout, std::chrono::milliseconds(500))};
+  // status reads the configuration for the roles alone: a cluster without a
+  // majority must not hold back what each node says for the whole --timeout.
+  if (*status) options.deadline = std::min(options.deadline, kStatusConfigDeadline);
+  Client client(ctx, options);
   if (*put) return run_write(client, "put", o);
   if (*append) return run_write(client, "append", o);
   if (*get) return run_get(client, o);

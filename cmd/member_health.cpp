@@ -124,4 +124,26 @@ std::string promotion_progress(const MemberEntry& learner, const PromotionCheck&
          std::to_string(check.furthest) + " instances";
 }
 
+StatusIdentity status_identity(const Config* config, const std::string& endpoint,
+                               const StatusReply* reply) {
+  StatusIdentity identity;
+  const MemberEntry* m = nullptr;
+  if (reply != nullptr) {
+    identity.id = std::to_string(reply->node);
+    if (config == nullptr) return identity;
+    m = config->find(reply->node);
+    if (m == nullptr) identity.role = "removed";
+  } else if (config != nullptr) {
+    const std::string address = address_of(endpoint);
+    for (const MemberEntry& candidate : config->members) {
+      if (!candidate.client_endpoint.empty() && address_of(candidate.client_endpoint) == address) {
+        m = &candidate;
+      }
+    }
+    if (m != nullptr) identity.id = std::to_string(m->id);
+  }
+  if (m != nullptr) identity.role = to_string(m->role);
+  return identity;
+}
+
 }  // namespace kvpaxos

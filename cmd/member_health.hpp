@@ -71,4 +71,16 @@ PromotionCheck promotion_check(const Config& config, const ClusterHealth& health
 // "n4 has applied 1200 of 90000 instances" / "n4 does not answer at H:P".
 std::string promotion_progress(const MemberEntry& learner, const PromotionCheck& check);
 
+// Who a kvctl status line is about, by the configuration read through the
+// log (null: it could not be read): the member id the node's reply names
+// and that member's role, "removed" when the configuration no longer has it;
+// for an endpoint that did not answer (reply null), the member whose client
+// address it is. id "-" and role "unknown" when that cannot be told.
+struct StatusIdentity {
+  std::string id = "-";
+  std::string role = "unknown";
+};
+StatusIdentity status_identity(const Config* config, const std::string& endpoint,
+                               const StatusReply* reply);
+
 }  // namespace kvpaxos

@@ -105,5 +105,28 @@ TEST(MemberHealth, ALearnerThatDoesNotAnswerIsWorthWaitingForOneWithNoAddressIsN
   EXPECT_EQ(promotion_check(c, health, 3).readiness, Readiness::ready);
 }
 
+TEST(MemberHealth, AStatusLineNamesTheMemberIdAndItsRoleFromTheConfiguration) {
+  const Config c = three_and_a_learner();
+  const StatusReply learner{.name = "n4", .node = 3};
+  const StatusIdentity n4 = status_identity(&c, "127.0.0.1:7204", &learner);
+  EXPECT_EQ(n4.id, "3");
+  EXPECT_EQ(n4.role, "learner");
+  const StatusReply gone{.name = "n9", .node = 8};
+  EXPECT_EQ(status_identity(&c, "127.0.0.1:7209", &gone).role, "removed");
+  EXPECT_EQ(status_identity(nullptr, "127.0.0.1:7204", &learner).role, "unknown")
+      << "the configuration could not be read";
+  EXPECT_EQ(status_identity(nullptr, "127.0.0.1:7204", &learner).id, "3");
+}
+
+TEST(MemberHealth, AStatusLineOfANodeThatDoesNotAnswerIsNamedByItsClientAddress) {
+  const Config c = three_and_a_learner();
+  const StatusIdentity n2 = status_identity(&c, "tcp://127.0.0.1:7202", nullptr);
+  EXPECT_EQ(n2.id, "1");
+  EXPECT_EQ(n2.role, "voter");
+  const StatusIdentity stranger = status_identity(&c, "127.0.0.1:7299", nullptr);
+  EXPECT_EQ(stranger.id, "-");
+  EXPECT_EQ(stranger.role, "unknown");
+}
+
 }  // namespace
 }  // namespace kvpaxos
