@@ -882,7 +882,8 @@ int main(int argc, char** argv) {
   ClientOptions options{.endpoints = endpoints,
                         .curve = curve.value(),
                         .deadline = *timeout,
-                        .attempt_timeout = std::min(*timeout, std::chrono::milliseconds(500))};
+                        .attempt_timeout = std::min(*timeout, std::chrono::milliseconds(500)),
+                        .learn_members_every = kLearnMembersEvery};
   // status reads the configuration for the roles alone: a cluster without a
   // majority must not hold back what each node says for the whole --timeout.
   if (*status) options.deadline = std::min(options.deadline, kStatusConfigDeadline);
