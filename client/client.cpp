@@ -239,7 +239,8 @@ CallResult Client::call(ClientRequest request) {
   }
   // Not as a session's first request (that one is a get, below); and first,
   // since a reply that the session expired starts a new session.
-  if (next_seq_ > 1 && learn_members_due()) learn_members();
+  // A member op's reply carries the configuration itself.
+  if (next_seq_ > 1 && op != OpKind::member && learn_members_due()) learn_members();
   if (next_seq_ == 1 && op != OpKind::get) {
     // A session opens with a get: once the nodes evict a session, a late
     // copy of its seq 1 runs again, harmless for a get (docs/architecture.md,
@@ -249,7 +250,11 @@ CallResult Client::call(ClientRequest request) {
       return {Outcome::rejected, {}, "could not open a session, the op was not sent: " + opened.error};
     }
   }
-  return send(std::move(request), options_.deadline);
+  CallResult r = send(std::move(request), options_.deadline);
+  if (op == OpKind::member && r.ok() && options_.learn_members_every.count() > 0) {
+    take_in(r.result.member.config);
+  }
+  return r;
 }
 
 bool Client::learn_members_due() const {
@@ -266,9 +271,14 @@ void Client::learn_members() {
   const CallResult r =
       send(ClientRequest{.op = OpKind::member, .member = MemberChange{.kind = MemberChangeKind::list}},
            std::min(options_.deadline, kLearnMembersDeadline));
-  if (!r.ok() || !r.result.member.error.empty()) return;
+  if (r.ok()) take_in(r.result.member.config);
+}
+
+void Client::take_in(const Config& config) {
+  failed_over_ = false;
+  learned_at_ = SteadyClock::now();
   const std::string tried_first = endpoints_.endpoints()[current_];
-  if (endpoints_.learn(r.result.member.config).empty()) return;
+  if (endpoints_.learn(config).empty()) return;
   const std::vector<std::string>& now = endpoints_.endpoints();
   const auto it = std::find(now.begin(), now.end(), tried_first);
   current_ = it == now.end() ? 0 : static_cast<std::size_t>(it - now.begin());

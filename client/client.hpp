@@ -47,7 +47,8 @@ struct ClientOptions {
   // Learning the member list (client/endpoint_set.hpp): when not zero, a
   // call first reads the configuration through the log (the member list op)
   // if the previous call failed over or this long has passed since the last
-  // read, and the client tries the voters it names from then on. Zero (the
+  // read, and the client tries the voters it names from then on (a member
+  // op's own reply is taken in the same way). Zero (the
   // default): the client talks only to the endpoints given, as a caller
   // that pins a node (a test, a read from one replica) expects; and no call
   // costs a log instance it did not ask for.
@@ -145,6 +146,9 @@ class Client {
   std::chrono::steady_clock::time_point learned_at_;
   bool learn_members_due() const;
   void learn_members();
+  // Adopts the endpoints `config` names (EndpointSet::learn), keeping the
+  // one tried first where it still is.
+  void take_in(const Config& config);
 };
 
 // A DEALER to one node, watching its handshake (a ZeroMQ socket monitor) so

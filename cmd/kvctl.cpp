@@ -654,7 +654,8 @@ int run_watch(const std::vector<std::string>& endpoints, std::chrono::millisecon
   zmq::context_t ctx(1);
   WatchStream watch(ctx,
                     ClientOptions{.endpoints = endpoints, .curve = curve, .deadline = timeout,
-                                  .attempt_timeout = std::min(timeout, std::chrono::milliseconds(500))},
+                                  .attempt_timeout = std::min(timeout, std::chrono::milliseconds(500)),
+                                  .learn_members_every = kLearnMembersEvery},
                     WatchOptions{.key = o.key, .range_end = range_end_of(o.key, o.span),
                                  .start_revision = o.watch_rev});
   std::uint64_t printed = 0;

@@ -12,6 +12,7 @@
 
 #include "client/client.hpp"
 #include "client/endpoint_set.hpp"
+#include "client/watch.hpp"
 #include "messages/codec.hpp"
 
 namespace kvpaxos {
@@ -72,11 +73,11 @@ TEST(ClientEndpointSet, AnOlderConfigurationChangesNothingAndTheLastEndpointStay
   EXPECT_EQ(set.endpoints(), std::vector<std::string>{"10.0.0.4:7204"});
 }
 
-// A node that answers each ClientRequest with what `answer` returns, or
-// stays silent when it returns nothing.
+// A node that answers each message with what `answer` returns, or stays
+// silent when it returns nothing.
 class FakeNode {
  public:
-  using Answer = std::function<std::optional<ClientReply>(const ClientRequest&)>;
+  using Answer = std::function<std::optional<Body>(const Body&)>;
   FakeNode(zmq::context_t& ctx, const std::string& endpoint, Answer answer)
       : socket_(ctx, zmq::socket_type::router), answer_(std::move(answer)) {
     socket_.set(zmq::sockopt::linger, 0);
@@ -102,9 +103,8 @@ class FakeNode {
       zmq::message_t frame;
       if (!socket_.recv(identity) || !identity.more() || !socket_.recv(frame)) continue;
       Result<Body> body = decode(frame.to_string_view(), kMaxClientFrameBytes);
-      const auto* request = body.ok() ? std::get_if<ClientRequest>(&body.value()) : nullptr;
-      if (request == nullptr) continue;
-      std::optional<ClientReply> reply = answer_(*request);
+      if (!body.ok()) continue;
+      std::optional<Body> reply = answer_(body.value());
       if (!reply) continue;
       ++answered_;
       socket_.send(identity, zmq::send_flags::sndmore);
@@ -125,15 +125,23 @@ Config two_voters() {
   return Config{.epoch = 2, .members = {member(0, ""), member(1, "inproc://learn-n2")}};
 }
 
-// Answers every request with `config` as the member list (and as every
-// other op's result: the client reads what it asked for), unless `silent`.
-FakeNode::Answer answers_with(const Config& config, std::function<bool(const ClientRequest&)> silent) {
-  return [config, silent](const ClientRequest& r) -> std::optional<ClientReply> {
-    if (silent(r)) return std::nullopt;
+// Answers every ClientRequest with `config` as the member list (and as
+// every other op's result: the client reads what it asked for), and creates
+// every watch with a put of "k" at revision `revision`; unless `silent`.
+FakeNode::Answer answers_with(const Config& config, std::function<bool(const ClientRequest&)> silent,
+                              std::uint64_t revision = 1) {
+  return [config, silent, revision](const Body& body) -> std::optional<Body> {
+    if (const auto* w = std::get_if<WatchRequest>(&body)) {
+      if (silent(ClientRequest{}) || w->ack || w->cancel) return std::nullopt;
+      return WatchResponse{.watch_id = w->watch_id, .created = true, .revision = revision,
+                           .events = {WatchEvent{.kv = {"k", "v", 1, revision, 1}}}};
+    }
+    const auto* r = std::get_if<ClientRequest>(&body);
+    if (r == nullptr || silent(*r)) return std::nullopt;
     OpResult result;
     result.member.epoch = config.epoch;
     result.member.config = config;
-    return ClientReply::ok(r.client_id, r.seq, result);
+    return ClientReply::ok(r->client_id, r->seq, result);
   };
 }
 
@@ -156,7 +164,7 @@ class ClientLearnsMembers : public ::testing::Test {
   FakeNode n1_{ctx_, "inproc://learn-n1", answers_with(two_voters(), [this](const ClientRequest& r) {
                  return n1_silent_ || (r.op == OpKind::put && n1_puts_to_drop_.fetch_sub(1) > 0);
                })};
-  FakeNode n2_{ctx_, "inproc://learn-n2", answers_with(two_voters(), never)};
+  FakeNode n2_{ctx_, "inproc://learn-n2", answers_with(two_voters(), never, 2)};
 };
 
 TEST_F(ClientLearnsMembers, FailsOverToAMemberItWasNeverGivenOnceTheOneItKnewGoesSilent) {
@@ -196,6 +204,24 @@ TEST_F(ClientLearnsMembers, IsOffByDefaultSoAClientStaysOnTheEndpointsItWasGiven
   n1_silent_ = true;
   EXPECT_EQ(client.put("k", "v2").outcome, Outcome::unknown);
   EXPECT_EQ(n2_.answered(), 0u);
+}
+
+// n1 holds the watch, then goes silent: the watch resumes at n2, which it
+// learned of while n1 still answered, from the revision after n1's.
+TEST_F(ClientLearnsMembers, AWatchResumesAtAMemberItWasNeverGiven) {
+  ClientOptions o = options({"inproc://learn-n1"}, std::chrono::milliseconds(1));
+  WatchStream watch(ctx_, o, WatchOptions{.key = "k", .silence_timeout = std::chrono::milliseconds(200)});
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  Result<WatchBatch> first = watch.next(std::chrono::milliseconds(500));
+  ASSERT_TRUE(first.ok()) << first.error();
+  ASSERT_EQ(first->events.size(), 1u);
+  EXPECT_EQ(watch.endpoint(), "inproc://learn-n1");
+  n1_silent_ = true;
+  Result<WatchBatch> resumed = watch.next(std::chrono::milliseconds(3000));
+  ASSERT_TRUE(resumed.ok()) << resumed.error();
+  ASSERT_EQ(resumed->events.size(), 1u);
+  EXPECT_EQ(resumed->events[0].kv.mod_revision, 2u);
+  EXPECT_EQ(watch.endpoint(), "inproc://learn-n2");
 }
 
 }  // namespace
