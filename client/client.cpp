@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -172,6 +173,17 @@ std::string NodeConnection::read_monitor_event() {
 // several more system calls per request: it re-reads ZMQ_EVENTS, a poll()
 // each, before and after).
 NodeConnection::Received NodeConnection::receive(std::chrono::milliseconds timeout) {
+  try {
+    return wait_for_frame(timeout);
+  } catch (const zmq::error_t& e) {
+    // A signal (kvctl watch's SIGINT) is not an error of the node: as a
+    // timeout, and the caller looks at what the signal asked for.
+    if (e.num() != EINTR) throw;
+    return {};
+  }
+}
+
+NodeConnection::Received NodeConnection::wait_for_frame(std::chrono::milliseconds timeout) {
   const auto end = SteadyClock::now() + timeout;
   while (!handshake_done_) {
     const auto left = std::chrono::ceil<std::chrono::milliseconds>(end - SteadyClock::now());

@@ -168,10 +168,12 @@ class NodeConnection {
     std::string handshake_error;       // set when the node refused the handshake
     bool key_refused = false;          // ... because it does not accept our key
   };
-  // Waits up to `timeout` for one frame.
+  // Waits up to `timeout` for one frame; a signal ends the wait early, as a
+  // timeout.
   Received receive(std::chrono::milliseconds timeout);
 
  private:
+  Received wait_for_frame(std::chrono::milliseconds timeout);  // throws zmq::error_t on EINTR
   // A handshake error, or empty; sets key_refused_ when the node refused our key.
   std::string read_monitor_event();
 
