@@ -201,6 +201,80 @@ std::string member_list_json(const MemberResult& r, const ClusterHealth& health)
   return out + "]}\n";
 }
 
+std::string human_bytes(std::uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  char out[32];
+  std::snprintf(out, sizeof out, u == 0 ? "%.0f%s" : "%.1f%s", v, units[u]);
+  return out;
+}
+
+namespace {
+
+constexpr const char* kStatusColumns =
+    "%-22s %-8s %-4s %-8s %-10s %-10s %-10s %-10s %-8s %-8s %-10s %-10s %-10s %-10s %-8s\n";
+
+// The last instance of [0, below): below - 1, -1 when none.
+std::string last_of(InstanceId below) {
+  return std::to_string(static_cast<std::int64_t>(below) - 1);
+}
+
+}  // namespace
+
+std::string status_text_header() {
+  char line[512];
+  std::snprintf(line, sizeof line, kStatusColumns, "ENDPOINT", "NAME", "ID", "ROLE", "REACHABLE",
+                "APPLIED", "MIN", "MAX", "KEYS", "SESSIONS", "SNAPSHOT", "SNAP_SIZE", "DISK",
+                "REVISION", "WATCHES");
+  return line;
+}
+
+std::string status_text_line(const std::string& endpoint, const StatusReply* s,
+                             const StatusIdentity& who) {
+  char line[1024];
+  if (s == nullptr) {
+    std::snprintf(line, sizeof line, kStatusColumns, endpoint.c_str(), "-", who.id.c_str(),
+                  who.role.c_str(), "no", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-");
+    return line;
+  }
+  const auto number = [](std::uint64_t n) { return std::to_string(n); };
+  std::snprintf(line, sizeof line, kStatusColumns, endpoint.c_str(), s->name.c_str(),
+                who.id.c_str(), who.role.c_str(), "yes", last_of(s->applied_below).c_str(),
+                number(s->forget_below).c_str(), last_of(s->decided_below).c_str(),
+                number(s->keys).c_str(), number(s->sessions).c_str(),
+                number(s->snapshot_below).c_str(), human_bytes(s->snapshot_bytes).c_str(),
+                human_bytes(s->data_dir_bytes).c_str(), number(s->revision).c_str(),
+                number(s->watches).c_str());
+  return line;
+}
+
+std::string status_json(const std::string& endpoint, const StatusReply* s,
+                        const std::string& error, const StatusIdentity& who) {
+  std::string json = "{\"endpoint\":" + json_string(endpoint) +
+                     ",\"reachable\":" + json_bool(s != nullptr) +
+                     ",\"role\":" + json_string(who.role);
+  if (s == nullptr) {
+    if (who.id != "-") json += ",\"node\":" + who.id;
+    return json + ",\"error\":" + json_string(error) + "}";
+  }
+  return json + ",\"name\":" + json_string(s->name) + ",\"node\":" + std::to_string(s->node) +
+         ",\"applied_below\":" + std::to_string(s->applied_below) +
+         ",\"min\":" + std::to_string(s->forget_below) + ",\"max\":" + last_of(s->decided_below) +
+         ",\"keys\":" + std::to_string(s->keys) + ",\"sessions\":" + std::to_string(s->sessions) +
+         ",\"fault_injection\":" + json_bool(s->fault_injection) +
+         ",\"snapshot_below\":" + std::to_string(s->snapshot_below) +
+         ",\"snapshot_bytes\":" + std::to_string(s->snapshot_bytes) +
+         ",\"data_dir_bytes\":" + std::to_string(s->data_dir_bytes) +
+         ",\"revision\":" + std::to_string(s->revision) +
+         ",\"watches\":" + std::to_string(s->watches) +
+         ",\"watch_history_from\":" + std::to_string(s->watch_history_from) + "}";
+}
+
 std::string member_change_text(const std::string& what, const MemberResult& r,
                                const Config* before) {
   return what + " " + member_name(r, r.id, before) + ": epoch " + std::to_string(r.epoch) +

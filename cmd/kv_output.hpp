@@ -53,6 +53,19 @@ std::string event_json(const WatchEvent& e);
 // and lag null when unreachable).
 std::string member_list_text(const MemberResult& r, const ClusterHealth& health);
 std::string member_list_json(const MemberResult& r, const ClusterHealth& health);
+// kvctl status: a header, then a line per endpoint (its name, member id and
+// role, REACHABLE, APPLIED the last applied instance, MIN, MAX, keys,
+// sessions, snapshot, sizes, revision, watches; "-" where the node did not
+// answer, `reply` null). json: one object per endpoint, "error" when it did
+// not answer.
+std::string status_text_header();
+std::string status_text_line(const std::string& endpoint, const StatusReply* reply,
+                             const StatusIdentity& who);
+std::string status_json(const std::string& endpoint, const StatusReply* reply,
+                        const std::string& error, const StatusIdentity& who);
+// 512B, 1.5KiB, 3.9MiB.
+std::string human_bytes(std::uint64_t bytes);
+
 // After a change: "<what> NAME (id N): epoch E, in force from instance F";
 // json: {"id","epoch","effective_from"}.
 std::string member_change_text(const std::string& what, const MemberResult& r,

@@ -250,65 +250,6 @@ int run_txn(Client& client, const Options& o) {
   return kExitOk;
 }
 
-std::string human_bytes(std::uint64_t b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(b);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  char out[32];
-  std::snprintf(out, sizeof out, u == 0 ? "%.0f%s" : "%.1f%s", v, units[u]);
-  return out;
-}
-
-// One endpoint's status as a JSON object.
-std::string status_json(const std::string& ep, const Result<StatusReply>& s,
-                        const StatusIdentity& who) {
-  std::string json = "{\"endpoint\":" + json_string(ep) +
-                     ",\"reachable\":" + (s.ok() ? "true" : "false") +
-                     ",\"role\":" + json_string(who.role);
-  if (!s.ok()) {
-    if (who.id != "-") json += ",\"node\":" + who.id;
-    return json + ",\"error\":" + json_string(s.error()) + "}";
-  }
-  return json + ",\"name\":" + json_string(s->name) + ",\"node\":" + std::to_string(s->node) +
-         ",\"applied_below\":" + std::to_string(s->applied_below) +
-         ",\"min\":" + std::to_string(s->forget_below) +
-         ",\"max\":" + std::to_string(static_cast<std::int64_t>(s->decided_below) - 1) +
-         ",\"keys\":" + std::to_string(s->keys) + ",\"sessions\":" + std::to_string(s->sessions) +
-         ",\"fault_injection\":" + (s->fault_injection ? "true" : "false") +
-         ",\"snapshot_below\":" + std::to_string(s->snapshot_below) +
-         ",\"snapshot_bytes\":" + std::to_string(s->snapshot_bytes) +
-         ",\"data_dir_bytes\":" + std::to_string(s->data_dir_bytes) +
-         ",\"revision\":" + std::to_string(s->revision) +
-         ",\"watches\":" + std::to_string(s->watches) +
-         ",\"watch_history_from\":" + std::to_string(s->watch_history_from) + "}";
-}
-
-constexpr const char* kStatusColumns =
-    "%-22s %-8s %-4s %-8s %-10s %-10s %-10s %-10s %-8s %-8s %-10s %-10s %-10s %-10s %-8s\n";
-
-void print_status_line(const std::string& ep, const Result<StatusReply>& s,
-                       const StatusIdentity& who) {
-  if (!s.ok()) {
-    std::printf(kStatusColumns, ep.c_str(), "-", who.id.c_str(), who.role.c_str(), "no", "-", "-",
-                "-", "-", "-", "-", "-", "-", "-", "-");
-    std::cerr << "kvctl: " << s.error() << "\n";
-    return;
-  }
-  const auto number = [](auto n) { return std::to_string(n); };
-  std::printf(kStatusColumns, ep.c_str(), s->name.c_str(), who.id.c_str(), who.role.c_str(), "yes",
-              number(static_cast<long long>(s->applied_below) - 1).c_str(),
-              number(s->forget_below).c_str(),
-              number(static_cast<long long>(s->decided_below) - 1).c_str(),
-              number(s->keys).c_str(), number(s->sessions).c_str(),
-              number(s->snapshot_below).c_str(), human_bytes(s->snapshot_bytes).c_str(),
-              human_bytes(s->data_dir_bytes).c_str(), number(s->revision).c_str(),
-              number(s->watches).c_str());
-}
-
 // Each endpoint's own view, with its member id and role from the
 // configuration read through the log; when that read fails, each node's view
 // all the same (roles "unknown"). The nodes are asked while the
@@ -331,23 +272,22 @@ int run_status(Client& client, const std::vector<std::string>& endpoints,
               << listed.error << ")\n";
   }
   const bool json = o.format == "json";
-  if (!json) {
-    std::printf(kStatusColumns, "ENDPOINT", "NAME", "ID", "ROLE", "REACHABLE", "APPLIED", "MIN",
-                "MAX", "KEYS", "SESSIONS", "SNAPSHOT", "SNAP_SIZE", "DISK", "REVISION", "WATCHES");
-  }
+  if (!json) std::cout << status_text_header();
   int rc = kExitOk;
   std::string out = "[";
   for (std::size_t i = 0; i < endpoints.size(); ++i) {
     const std::string& ep = endpoints[i];
     const Result<StatusReply> s = replies[i].get();
     if (!s.ok()) rc = kExitFailed;
-    const StatusIdentity who =
-        status_identity(config ? &*config : nullptr, ep, s.ok() ? &s.value() : nullptr);
+    const StatusReply* reply = s.ok() ? &s.value() : nullptr;
+    const StatusIdentity who = status_identity(config ? &*config : nullptr, ep, reply);
+    const std::string error = s.ok() ? std::string() : s.error();
     if (json) {
-      out += (out.size() > 1 ? "," : "") + status_json(ep, s, who);
-    } else {
-      print_status_line(ep, s, who);
+      out += (out.size() > 1 ? "," : "") + status_json(ep, reply, error, who);
+      continue;
     }
+    std::cout << status_text_line(ep, reply, who);
+    if (!s.ok()) std::cerr << "kvctl: " << s.error() << "\n";
   }
   if (json) std::cout << out << "]\n";
   return rc;

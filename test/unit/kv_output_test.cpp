@@ -143,5 +143,28 @@ TEST(KvOutput, ARemovalNamesTheMemberFromTheConfigurationBeforeIt) {
   EXPECT_EQ(member_change_text("removed", r), "removed id 0: epoch 1, in force from instance 70\n");
 }
 
+TEST(KvOutput, AStatusLineShowsTheMemberIdAndRoleBesideWhatTheNodeSays) {
+  const StatusReply s{.name = "n4", .node = 3, .applied_below = 120, .forget_below = 100,
+                      .decided_below = 121, .keys = 7, .sessions = 2, .snapshot_bytes = 1536,
+                      .data_dir_bytes = 4u << 20, .revision = 55};
+  EXPECT_EQ(status_text_header(),
+            "ENDPOINT               NAME     ID   ROLE     REACHABLE  APPLIED    MIN        MAX        "
+            "KEYS     SESSIONS SNAPSHOT   SNAP_SIZE  DISK       REVISION   WATCHES \n");
+  EXPECT_EQ(status_text_line("127.0.0.1:7204", &s, StatusIdentity{"3", "learner"}),
+            "127.0.0.1:7204         n4       3    learner  yes        119        100        120        "
+            "7        2        0          1.5KiB     4.0MiB     55         0       \n");
+  EXPECT_EQ(status_text_line("127.0.0.1:7202", nullptr, StatusIdentity{"1", "voter"}),
+            "127.0.0.1:7202         -        1    voter    no         -          -          -          "
+            "-        -        -          -          -          -          -       \n");
+  EXPECT_EQ(status_json("127.0.0.1:7202", nullptr, "no reply", StatusIdentity{"1", "voter"}),
+            "{\"endpoint\":\"127.0.0.1:7202\",\"reachable\":false,\"role\":\"voter\",\"node\":1,"
+            "\"error\":\"no reply\"}");
+  EXPECT_EQ(status_json("127.0.0.1:7204", &s, "", StatusIdentity{"3", "learner"})
+                .rfind("{\"endpoint\":\"127.0.0.1:7204\",\"reachable\":true,\"role\":\"learner\","
+                       "\"name\":\"n4\",\"node\":3,\"applied_below\":120,\"min\":100,\"max\":120,",
+                       0),
+            0u);
+}
+
 }  // namespace
 }  // namespace kvpaxos
