@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -14,6 +15,7 @@ namespace {
 
 constexpr std::chrono::milliseconds kMaxAttemptTimeout{1000};
 constexpr std::chrono::milliseconds kFirstOverloadBackoff{20};
+constexpr std::chrono::milliseconds kLearnMembersDeadline{2000};
 
 using SteadyClock = std::chrono::steady_clock;
 
@@ -171,6 +173,17 @@ std::string NodeConnection::read_monitor_event() {
 // several more system calls per request: it re-reads ZMQ_EVENTS, a poll()
 // each, before and after).
 NodeConnection::Received NodeConnection::receive(std::chrono::milliseconds timeout) {
+  try {
+    return wait_for_frame(timeout);
+  } catch (const zmq::error_t& e) {
+    // A signal (kvctl watch's SIGINT) is not an error of the node: as a
+    // timeout, and the caller looks at what the signal asked for.
+    if (e.num() != EINTR) throw;
+    return {};
+  }
+}
+
+NodeConnection::Received NodeConnection::wait_for_frame(std::chrono::milliseconds timeout) {
   const auto end = SteadyClock::now() + timeout;
   while (!handshake_done_) {
     const auto left = std::chrono::ceil<std::chrono::milliseconds>(end - SteadyClock::now());
@@ -190,7 +203,11 @@ NodeConnection::Received NodeConnection::receive(std::chrono::milliseconds timeo
 }
 
 Client::Client(zmq::context_t& ctx, ClientOptions options)
-    : ctx_(ctx), options_(std::move(options)), id_(options_.client_id.value_or(random_client_id())) {}
+    : ctx_(ctx),
+      options_(std::move(options)),
+      id_(options_.client_id.value_or(random_client_id())),
+      endpoints_(options_.endpoints),
+      learned_at_(SteadyClock::now()) {}
 
 Client::~Client() = default;
 
@@ -225,13 +242,17 @@ CallResult Client::member(MemberChange change) {
 
 CallResult Client::call(ClientRequest request) {
   const OpKind op = request.op;
-  if (options_.endpoints.empty()) return {Outcome::rejected, {}, "no endpoints given"};
+  if (endpoints_.endpoints().empty()) return {Outcome::rejected, {}, "no endpoints given"};
   if (request.key.size() > kMaxKeyBytes) {
     return {Outcome::rejected, {}, "key exceeds " + std::to_string(kMaxKeyBytes) + " bytes"};
   }
   if (request.value.size() > kMaxValueBytes) {
     return {Outcome::rejected, {}, "value exceeds " + std::to_string(kMaxValueBytes) + " bytes"};
   }
+  // Not as a session's first request (that one is a get, below); and first,
+  // since a reply that the session expired starts a new session.
+  // A member op's reply carries the configuration itself.
+  if (next_seq_ > 1 && op != OpKind::member && learn_members_due()) learn_members();
   if (next_seq_ == 1 && op != OpKind::get) {
     // A session opens with a get: once the nodes evict a session, a late
     // copy of its seq 1 runs again, harmless for a get (docs/architecture.md,
@@ -241,18 +262,56 @@ CallResult Client::call(ClientRequest request) {
       return {Outcome::rejected, {}, "could not open a session, the op was not sent: " + opened.error};
     }
   }
+  CallResult r = send(std::move(request), options_.deadline);
+  if (op == OpKind::member && r.ok() && options_.learn_members_every.count() > 0) {
+    take_in(r.result.member.config);
+  }
+  return r;
+}
+
+bool Client::learn_members_due() const {
+  if (options_.learn_members_every.count() <= 0) return false;
+  return failed_over_ || SteadyClock::now() - learned_at_ >= options_.learn_members_every;
+}
+
+// The member list is a read through the log, in this session. It gets a
+// part of the deadline only: a cluster that does not answer it will not
+// answer the caller's op either, which then gets its own deadline.
+void Client::learn_members() {
+  failed_over_ = false;
+  learned_at_ = SteadyClock::now();
+  const CallResult r =
+      send(ClientRequest{.op = OpKind::member, .member = MemberChange{.kind = MemberChangeKind::list}},
+           std::min(options_.deadline, kLearnMembersDeadline));
+  if (r.ok()) take_in(r.result.member.config);
+}
+
+void Client::take_in(const Config& config) {
+  failed_over_ = false;
+  learned_at_ = SteadyClock::now();
+  const std::string tried_first = endpoints_.endpoints()[current_];
+  if (endpoints_.learn(config).empty()) return;
+  const std::vector<std::string>& now = endpoints_.endpoints();
+  const auto it = std::find(now.begin(), now.end(), tried_first);
+  current_ = it == now.end() ? 0 : static_cast<std::size_t>(it - now.begin());
+  if (it == now.end()) connection_.reset();  // to a member that left
+}
+
+CallResult Client::send(ClientRequest request, std::chrono::milliseconds call_deadline) {
+  const OpKind op = request.op;
+  const std::vector<std::string>& endpoints = endpoints_.endpoints();
   request.client_id = id_;
   request.seq = next_seq_++;
   request.ack = acked_;
   const std::string frame = encode(request);
-  const auto deadline = SteadyClock::now() + options_.deadline;
+  const auto deadline = SteadyClock::now() + call_deadline;
   auto attempt_timeout = options_.attempt_timeout;
   auto overload_backoff = kFirstOverloadBackoff;  // docs/protocol.md, "overloaded"
 
   // Endpoints that refused our handshake, each with why. A refused
   // handshake delivers nothing, so when every attempt ended that way the
   // request certainly did not run.
-  std::vector<std::string> refusals(options_.endpoints.size());
+  std::vector<std::string> refusals(endpoints.size());
   bool maybe_delivered = false;
   std::string unreadable;
   const std::size_t server_keys = options_.curve ? options_.curve->server_keys.size() : 1;
@@ -260,7 +319,7 @@ CallResult Client::call(ClientRequest request) {
   for (;;) {
     const auto now = SteadyClock::now();
     if (now >= deadline) break;
-    const std::string& endpoint = options_.endpoints[current_];
+    const std::string& endpoint = endpoints[current_];
     if (!connection_) {
       try {
         connection_ = std::make_unique<NodeConnection>(ctx_, endpoint, options_.curve, server_key_);
@@ -323,7 +382,8 @@ CallResult Client::call(ClientRequest request) {
     if (resend_here) continue;
     // No answer here: the same request (same seq) goes to the next node.
     connection_.reset();
-    current_ = (current_ + 1) % options_.endpoints.size();
+    current_ = (current_ + 1) % endpoints.size();
+    failed_over_ = true;
     attempt_timeout = std::min(kMaxAttemptTimeout, attempt_timeout * 3 / 2);
   }
   std::string refused_text;
@@ -331,8 +391,8 @@ CallResult Client::call(ClientRequest request) {
     if (!r.empty()) refused_text += "; " + r;
   }
   return {Outcome::unknown, {},
-          "no reply from " + join(options_.endpoints) + " within " +
-              seconds_text(options_.deadline) +
+          "no reply from " + join(endpoints) + " within " +
+              seconds_text(call_deadline) +
               "; the outcome is unknown (the operation may or may not have taken effect). Is the "
               "cluster running, and can a majority of its nodes reach each other?" + refused_text +
               (unreadable.empty() ? "" : "; " + unreadable)};

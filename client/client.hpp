@@ -5,7 +5,9 @@
 // A request that times out at one node is retried, with the same (client id,
 // seq), at the next node with a growing back-off, until the overall deadline;
 // the nodes execute it exactly once however many copies arrive. Replies the
-// client has received are acknowledged on its next request.
+// client has received are acknowledged on its next request. With
+// ClientOptions::learn_members_every, the client also reads the member list
+// now and then and fails over to members it was never given.
 // Not thread-safe: use one Client per thread.
 #pragma once
 
@@ -18,6 +20,7 @@
 
 #include <zmq.hpp>
 
+#include "client/endpoint_set.hpp"
 #include "messages/key_file.hpp"
 #include "messages/messages.hpp"
 #include "messages/result.hpp"
@@ -41,7 +44,21 @@ struct ClientOptions {
   // How long to wait at one node before trying the next (grows to 1 s).
   std::chrono::milliseconds attempt_timeout{250};
   std::optional<ClientId> client_id;   // random when empty
+  // Learning the member list (client/endpoint_set.hpp): when not zero, a
+  // call first reads the configuration through the log (the member list op)
+  // if the previous call failed over or this long has passed since the last
+  // read, and the client tries the voters it names from then on (a member
+  // op's own reply is taken in the same way). Zero (the
+  // default): the client talks only to the endpoints given, as a caller
+  // that pins a node (a test, a read from one replica) expects; and no call
+  // costs a log instance it did not ask for.
+  std::chrono::milliseconds learn_members_every{0};
 };
+
+// What kvctl and its bench learn the member list every (and after a call
+// that failed over): a log instance per client every 10 s costs nothing
+// next to the load, and a member added shows within seconds.
+inline constexpr std::chrono::milliseconds kLearnMembersEvery{10000};
 
 // How a call ended.
 enum class Outcome {
@@ -93,14 +110,22 @@ class Client {
   CallResult call(ClientRequest request);
 
   // Not through the log: one node's own view (kvctl status), one attempt.
+  // status and fault read nothing of the client but its options, so they
+  // may run on several threads at once (kvctl asks every member together).
   Result<StatusReply> status(const std::string& endpoint, std::chrono::milliseconds timeout);
   // Fault injection on one node (kvctl fault).
   Result<FaultReply> fault(const std::string& endpoint, const FaultRequest& request,
                            std::chrono::milliseconds timeout);
 
   ClientId id() const { return id_; }
+  // The endpoints tried, in order (HOST:PORT): those given, and what
+  // learning the member list added and dropped.
+  const std::vector<std::string>& endpoints() const { return endpoints_.endpoints(); }
 
  private:
+  // Sends one request (seq, ack and client id set here), failing over
+  // between the endpoints until `deadline` passes.
+  CallResult send(ClientRequest request, std::chrono::milliseconds deadline);
   // The outcome of the reply to our outstanding request.
   CallResult finish(OpKind op, std::uint64_t seq, const std::string& endpoint, ClientReply& reply);
 
@@ -109,11 +134,21 @@ class Client {
   ClientId id_;
   std::uint64_t next_seq_ = 1;
   std::uint64_t acked_ = 0;
-  std::size_t current_ = 0;  // index of the endpoint to try first
+  EndpointSet endpoints_;
+  std::size_t current_ = 0;  // index into endpoints_ of the one to try first
   std::size_t server_key_ = 0;  // index into curve->server_keys: the one that last worked
   // Connected to endpoints[current_] while it answers; replaced on fail-over
   // so that late replies from a slow node do not pile up.
   std::unique_ptr<NodeConnection> connection_;
+  // Learning the member list: whether a call failed over since the last
+  // read, and when that was (the client's construction before the first).
+  bool failed_over_ = false;
+  std::chrono::steady_clock::time_point learned_at_;
+  bool learn_members_due() const;
+  void learn_members();
+  // Adopts the endpoints `config` names (EndpointSet::learn), keeping the
+  // one tried first where it still is.
+  void take_in(const Config& config);
 };
 
 // A DEALER to one node, watching its handshake (a ZeroMQ socket monitor) so
@@ -133,10 +168,12 @@ class NodeConnection {
     std::string handshake_error;       // set when the node refused the handshake
     bool key_refused = false;          // ... because it does not accept our key
   };
-  // Waits up to `timeout` for one frame.
+  // Waits up to `timeout` for one frame; a signal ends the wait early, as a
+  // timeout.
   Received receive(std::chrono::milliseconds timeout);
 
  private:
+  Received wait_for_frame(std::chrono::milliseconds timeout);  // throws zmq::error_t on EINTR
   // A handshake error, or empty; sets key_refused_ when the node refused our key.
   std::string read_monitor_event();
 

@@ -8,6 +8,9 @@ namespace kvpaxos {
 
 using SteadyClock = std::chrono::steady_clock;
 
+// How long a watch's read of the member list may take (each time).
+constexpr std::chrono::milliseconds kWatchLearnDeadline{2000};
+
 WatchStream::WatchStream(zmq::context_t& ctx, ClientOptions client, WatchOptions watch)
     : ctx_(ctx), client_(std::move(client)), watch_(std::move(watch)) {
   if (watch_.start_revision != 0) {
@@ -15,6 +18,31 @@ WatchStream::WatchStream(zmq::context_t& ctx, ClientOptions client, WatchOptions
     start_known_ = true;
   }
   last_confirmed_ = SteadyClock::now();
+  learned_at_ = last_confirmed_;
+  if (client_.learn_members_every.count() > 0) {
+    ClientOptions reader = client_;
+    reader.deadline = std::min(client_.deadline, kWatchLearnDeadline);
+    members_ = std::make_unique<Client>(ctx_, std::move(reader));
+  }
+}
+
+void WatchStream::learn_members_if_due() {
+  if (!members_) return;
+  const auto now = SteadyClock::now();
+  if (!learn_due_ && now - learned_at_ < client_.learn_members_every) return;
+  learn_due_ = false;
+  learned_at_ = now;
+  if (!members_->member(MemberChange{.kind = MemberChangeKind::list}).ok()) return;
+  const std::string watching = endpoint();
+  client_.endpoints = members_->endpoints();
+  const auto it = std::find(client_.endpoints.begin(), client_.endpoints.end(), watching);
+  if (it != client_.endpoints.end()) {
+    current_ = static_cast<std::size_t>(it - client_.endpoints.begin());
+    return;
+  }
+  current_ = 0;  // the node watched left the configuration
+  connection_.reset();
+  ++watch_id_;
 }
 
 WatchStream::~WatchStream() {
@@ -45,6 +73,7 @@ void WatchStream::fail_over() {
   current_ = (current_ + 1) % client_.endpoints.size();
   ++watch_id_;
   ++failovers_;
+  learn_due_ = true;
 }
 
 void WatchStream::send_ack() {
@@ -59,6 +88,7 @@ Result<WatchBatch> WatchStream::next(std::chrono::milliseconds timeout) {
   }
   const auto deadline = SteadyClock::now() + timeout;
   for (;;) {
+    learn_members_if_due();
     const auto now = SteadyClock::now();
     if (now - last_confirmed_ > client_.deadline + watch_.silence_timeout) {
       return Error{"no node of " + std::to_string(client_.endpoints.size()) +

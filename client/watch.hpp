@@ -10,6 +10,10 @@
 // and compact_revision(): read the keys again and watch from that read's
 // revision + 1). Acknowledges what it delivered, so
 // the node keeps sending (a node sends at most a window ahead of the acks).
+// With client.learn_members_every, it also reads the member list (through a
+// Client of its own: one session) after a fail-over and that often, and
+// fails over to the voters it names; next() may then take up to a few
+// seconds longer than its timeout while no node answers the read.
 // Not thread-safe: one WatchStream per thread.
 #pragma once
 
@@ -67,6 +71,8 @@ class WatchStream {
   void open();
   void fail_over();
   void send_ack();
+  // Reads the member list when a fail-over or learn_members_every asks for it.
+  void learn_members_if_due();
 
   zmq::context_t& ctx_;
   ClientOptions client_;
@@ -83,6 +89,10 @@ class WatchStream {
   std::chrono::steady_clock::time_point opened_at_{};
   std::chrono::steady_clock::time_point last_heard_{};
   std::chrono::steady_clock::time_point last_confirmed_{};  // some node held the watch
+  // Learning the member list: null when off. client_.endpoints follows it.
+  std::unique_ptr<Client> members_;
+  bool learn_due_ = false;  // failed over since the last read
+  std::chrono::steady_clock::time_point learned_at_{};
 };
 
 }  // namespace kvpaxos

@@ -137,7 +137,8 @@ SessionFactory kvpaxos_sessions(zmq::context_t& ctx, const Config& c) {
         ctx, ClientOptions{.endpoints = endpoints,
                            .curve = c.curve,
                            .deadline = c.deadline,
-                           .attempt_timeout = std::min(c.deadline, std::chrono::milliseconds(1000))});
+                           .attempt_timeout = std::min(c.deadline, std::chrono::milliseconds(1000)),
+                           .learn_members_every = kLearnMembersEvery});
   };
 }
 

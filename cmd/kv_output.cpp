@@ -149,36 +149,131 @@ std::string member_name(const MemberResult& r, NodeId id, const Config* before =
 
 }  // namespace
 
-std::string member_list_text(const MemberResult& r) {
+namespace {
+
+std::string applied_text(const ClusterHealth& health, NodeId id) {
+  return is_reachable(health, id) ? std::to_string(health.at(id).applied_below) : "-";
+}
+
+std::string lag_text(const MemberResult& r, const ClusterHealth& health, NodeId id, const char* unknown) {
+  const std::optional<InstanceId> lag = member_lag(r.config, health, id);
+  return lag ? std::to_string(*lag) : unknown;
+}
+
+}  // namespace
+
+std::string member_list_text(const MemberResult& r, const ClusterHealth& health) {
   std::string out = "epoch " + std::to_string(r.epoch) + " (alpha " + std::to_string(r.alpha) + ")";
   if (r.pending_from != 0) out += ", in force from instance " + std::to_string(r.pending_from);
   out += "\n";
   char line[512];
-  std::snprintf(line, sizeof line, "%-6s %-16s %-8s %-22s %s\n", "ID", "NAME", "ROLE", "PEER",
-                "CLIENT");
+  std::snprintf(line, sizeof line, "%-6s %-16s %-8s %-9s %-10s %-8s %-22s %s\n", "ID", "NAME",
+                "ROLE", "REACHABLE", "APPLIED", "LAG", "PEER", "CLIENT");
   out += line;
   for (const MemberEntry& m : r.config.members) {
-    const std::string client = m.client_endpoint.empty() ? "-" : address_of(m.client_endpoint);
-    std::snprintf(line, sizeof line, "%-6u %-16s %-8s %-22s %s\n", static_cast<unsigned>(m.id),
-                  m.name.c_str(), to_string(m.role), address_of(m.peer_endpoint).c_str(),
+    const std::string endpoint = member_client_endpoint(m, health);
+    const std::string client = endpoint.empty() ? "-" : address_of(endpoint);
+    std::snprintf(line, sizeof line, "%-6u %-16s %-8s %-9s %-10s %-8s %-22s %s\n",
+                  static_cast<unsigned>(m.id), m.name.c_str(), to_string(m.role),
+                  is_reachable(health, m.id) ? "yes" : "no", applied_text(health, m.id).c_str(),
+                  lag_text(r, health, m.id, "-").c_str(), address_of(m.peer_endpoint).c_str(),
                   client.c_str());
     out += line;
   }
   return out;
 }
 
-std::string member_list_json(const MemberResult& r) {
+std::string member_list_json(const MemberResult& r, const ClusterHealth& health) {
   std::string out = "{\"epoch\":" + std::to_string(r.epoch) + ",\"alpha\":" +
                     std::to_string(r.alpha) + ",\"pending_from\":" +
                     std::to_string(r.pending_from) + ",\"members\":[";
   for (std::size_t i = 0; i < r.config.members.size(); ++i) {
     const MemberEntry& m = r.config.members[i];
+    const bool reachable = is_reachable(health, m.id);
     out += std::string(i == 0 ? "" : ",") + "{\"id\":" + std::to_string(m.id) +
            ",\"name\":" + json_string(m.name) + ",\"role\":\"" + to_string(m.role) +
            "\",\"peer_addr\":" + json_string(address_of(m.peer_endpoint)) +
-           ",\"client_addr\":" + json_string(address_of(m.client_endpoint)) + "}";
+           ",\"client_addr\":" + json_string(address_of(member_client_endpoint(m, health))) +
+           ",\"reachable\":" + json_bool(reachable) +
+           ",\"applied\":" + (reachable ? applied_text(health, m.id) : "null") +
+           ",\"lag\":" + lag_text(r, health, m.id, "null") + "}";
   }
   return out + "]}\n";
+}
+
+std::string human_bytes(std::uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  char out[32];
+  std::snprintf(out, sizeof out, u == 0 ? "%.0f%s" : "%.1f%s", v, units[u]);
+  return out;
+}
+
+namespace {
+
+constexpr const char* kStatusColumns =
+    "%-22s %-8s %-4s %-8s %-10s %-10s %-10s %-10s %-8s %-8s %-10s %-10s %-10s %-10s %-8s\n";
+
+// The last instance of [0, below): below - 1, -1 when none.
+std::string last_of(InstanceId below) {
+  return std::to_string(static_cast<std::int64_t>(below) - 1);
+}
+
+}  // namespace
+
+std::string status_text_header() {
+  char line[512];
+  std::snprintf(line, sizeof line, kStatusColumns, "ENDPOINT", "NAME", "ID", "ROLE", "REACHABLE",
+                "APPLIED", "MIN", "MAX", "KEYS", "SESSIONS", "SNAPSHOT", "SNAP_SIZE", "DISK",
+                "REVISION", "WATCHES");
+  return line;
+}
+
+std::string status_text_line(const std::string& endpoint, const StatusReply* s,
+                             const StatusIdentity& who) {
+  char line[1024];
+  if (s == nullptr) {
+    std::snprintf(line, sizeof line, kStatusColumns, endpoint.c_str(), "-", who.id.c_str(),
+                  who.role.c_str(), "no", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-");
+    return line;
+  }
+  const auto number = [](std::uint64_t n) { return std::to_string(n); };
+  std::snprintf(line, sizeof line, kStatusColumns, endpoint.c_str(), s->name.c_str(),
+                who.id.c_str(), who.role.c_str(), "yes", last_of(s->applied_below).c_str(),
+                number(s->forget_below).c_str(), last_of(s->decided_below).c_str(),
+                number(s->keys).c_str(), number(s->sessions).c_str(),
+                number(s->snapshot_below).c_str(), human_bytes(s->snapshot_bytes).c_str(),
+                human_bytes(s->data_dir_bytes).c_str(), number(s->revision).c_str(),
+                number(s->watches).c_str());
+  return line;
+}
+
+std::string status_json(const std::string& endpoint, const StatusReply* s,
+                        const std::string& error, const StatusIdentity& who) {
+  std::string json = "{\"endpoint\":" + json_string(endpoint) +
+                     ",\"reachable\":" + json_bool(s != nullptr) +
+                     ",\"role\":" + json_string(who.role);
+  if (s == nullptr) {
+    if (who.id != "-") json += ",\"node\":" + who.id;
+    return json + ",\"error\":" + json_string(error) + "}";
+  }
+  return json + ",\"name\":" + json_string(s->name) + ",\"node\":" + std::to_string(s->node) +
+         ",\"applied_below\":" + std::to_string(s->applied_below) +
+         ",\"min\":" + std::to_string(s->forget_below) + ",\"max\":" + last_of(s->decided_below) +
+         ",\"keys\":" + std::to_string(s->keys) + ",\"sessions\":" + std::to_string(s->sessions) +
+         ",\"fault_injection\":" + json_bool(s->fault_injection) +
+         ",\"snapshot_below\":" + std::to_string(s->snapshot_below) +
+         ",\"snapshot_bytes\":" + std::to_string(s->snapshot_bytes) +
+         ",\"data_dir_bytes\":" + std::to_string(s->data_dir_bytes) +
+         ",\"revision\":" + std::to_string(s->revision) +
+         ",\"watches\":" + std::to_string(s->watches) +
+         ",\"watch_history_from\":" + std::to_string(s->watch_history_from) +
+         ",\"leader\":" + std::to_string(s->leader) + ",\"epoch\":" + std::to_string(s->epoch) + "}";
 }
 
 std::string member_change_text(const std::string& what, const MemberResult& r,

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "cmd/member_health.hpp"
 #include "cmd/txn_grammar.hpp"
 #include "messages/messages.hpp"
 
@@ -42,11 +43,29 @@ std::string event_text(const WatchEvent& e);
 std::string event_json(const WatchEvent& e);
 
 // kvctl member list: "epoch E (alpha A)" and, while a change is pending,
-// the instance it governs from; then a table of id, name, role, peer and
-// client address (HOST:PORT), in id order. json: {"epoch","alpha",
-// "pending_from","members":[{"id","name","role","peer_addr","client_addr"}]}.
-std::string member_list_text(const MemberResult& r);
-std::string member_list_json(const MemberResult& r);
+// the instance it governs from; then a table of id, name, role, REACHABLE
+// (yes/no: it answered kvctl's status request), APPLIED (its applied_below),
+// LAG (the furthest applied_below among the reachable members minus its
+// own; "-" when unreachable), peer and client address (HOST:PORT; a member
+// with no client address in the configuration shows where it answered), in
+// id order. json: {"epoch","alpha","pending_from","members":[{"id","name",
+// "role","peer_addr","client_addr","reachable","applied","lag"}]} (applied
+// and lag null when unreachable).
+std::string member_list_text(const MemberResult& r, const ClusterHealth& health);
+std::string member_list_json(const MemberResult& r, const ClusterHealth& health);
+// kvctl status: a header, then a line per endpoint (its name, member id and
+// role, REACHABLE, APPLIED the last applied instance, MIN, MAX, keys,
+// sessions, snapshot, sizes, revision, watches; "-" where the node did not
+// answer, `reply` null). json: one object per endpoint, "error" when it did
+// not answer.
+std::string status_text_header();
+std::string status_text_line(const std::string& endpoint, const StatusReply* reply,
+                             const StatusIdentity& who);
+std::string status_json(const std::string& endpoint, const StatusReply* reply,
+                        const std::string& error, const StatusIdentity& who);
+// 512B, 1.5KiB, 3.9MiB.
+std::string human_bytes(std::uint64_t bytes);
+
 // After a change: "<what> NAME (id N): epoch E, in force from instance F";
 // json: {"id","epoch","effective_from"}.
 std::string member_change_text(const std::string& what, const MemberResult& r,

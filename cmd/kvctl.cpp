@@ -16,15 +16,26 @@
 //                                        DELETE, key (-w json: one object a line),
 //                                        until interrupted
 //     member list                        the configuration through the log: epoch,
-//                                        pending change, id, name, role, addresses
+//                                        pending change, id, name, role, whether
+//                                        it answers kvctl, applied, lag, addresses
 //     member add NAME --peer-addr H:P [--client-addr H:P]
 //                                        a learner; prints its id, the epoch, the
 //                                        instance it is in from and its kvpaxosd line
-//     member promote NAME|ID | remove NAME|ID | replace OLD NEW
+//     member promote NAME|ID [--wait DURATION] [--force]
+//     member replace OLD NEW [--wait DURATION] [--force]
+//                                        only once the learner answers and is caught
+//                                        up (--wait: kvctl waits for it, with its
+//                                        progress on stderr)
+//     member remove NAME|ID [--force]    refused when the voters that remain, counting
+//                                        only those that answer kvctl, are not a
+//                                        majority of them (so is a replace)
 //     member update NAME|ID [--peer-addr H:P] [--client-addr H:P]
 //                                        each reads the epoch first and changes only
 //                                        that epoch (a concurrent change makes it fail)
-//     status                             each endpoint's own view of the log
+//     status                             each endpoint's own view of the log, with
+//                                        its member id and role (voter, learner,
+//                                        removed; unknown when the configuration
+//                                        cannot be read)
 //     fault reach NAME,...|all           (nodes started with --fault-injection)
 //     fault drop RATE
 //     keygen NAME [--dir DIR]            writes DIR/NAME.key and DIR/NAME.key_secret
@@ -46,9 +57,12 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <future>
 #include <iostream>
 #include <iterator>
+#include <map>
 #include <sstream>
+#include <thread>
 
 #include <CLI/CLI.hpp>
 
@@ -56,6 +70,7 @@
 #include "client/watch.hpp"
 #include "cmd/bench.hpp"
 #include "cmd/kv_output.hpp"
+#include "cmd/member_health.hpp"
 #include "cmd/txn_grammar.hpp"
 #include "messages/key_file.hpp"
 
@@ -66,6 +81,11 @@ using namespace kvpaxos;
 constexpr int kExitOk = 0;
 constexpr int kExitFailed = 1;
 constexpr int kExitUsage = 2;
+
+// How long kvctl waits for a node's status when it checks who is up.
+constexpr std::chrono::milliseconds kProbeTimeout{1000};
+// How long kvctl status tries to read the configuration (for the roles).
+constexpr std::chrono::milliseconds kStatusConfigDeadline{1000};
 
 std::vector<std::string> split(const std::string& text, char sep = ',') {
   std::vector<std::string> parts;
@@ -141,7 +161,9 @@ struct Options {
   std::string member_other;  // replace: the learner taking the target's place
   std::string peer_addr;
   std::string client_addr;
-  bool force = false;  // promote, replace: skip the liveness check
+  bool force = false;  // promote, remove, replace: skip the liveness checks
+  std::string wait;    // promote, replace: --wait DURATION as given
+  std::optional<std::chrono::milliseconds> wait_for;  // ... and parsed
 };
 
 int fail(const std::string& message, int code) {
@@ -228,74 +250,46 @@ int run_txn(Client& client, const Options& o) {
   return kExitOk;
 }
 
-std::string human_bytes(std::uint64_t b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(b);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  char out[32];
-  std::snprintf(out, sizeof out, u == 0 ? "%.0f%s" : "%.1f%s", v, units[u]);
-  return out;
-}
-
+// Each endpoint's own view, with its member id and role from the
+// configuration read through the log; when that read fails, each node's view
+// all the same (roles "unknown"). The nodes are asked while the
+// configuration is read, so the read costs time only when the cluster has no
+// majority (kStatusConfigDeadline at most).
 int run_status(Client& client, const std::vector<std::string>& endpoints,
                std::chrono::milliseconds timeout, const Options& o) {
-  int rc = kExitOk;
-  std::string json = "[";
-  if (o.format != "json") {
-    std::printf("%-22s %-8s %-10s %-10s %-10s %-10s %-8s %-8s %-10s %-10s %-10s %-10s %-8s\n",
-                "ENDPOINT", "NAME", "REACHABLE", "APPLIED", "MIN", "MAX", "KEYS", "SESSIONS",
-                "SNAPSHOT", "SNAP_SIZE", "DISK", "REVISION", "WATCHES");
-  }
+  std::vector<std::future<Result<StatusReply>>> replies;
   for (const std::string& ep : endpoints) {
-    Result<StatusReply> s = client.status(ep, timeout);
-    if (!s.ok()) rc = kExitFailed;
-    if (o.format == "json") {
-      if (json.size() > 1) json += ",";
-      json += "{\"endpoint\":" + json_string(ep) + ",\"reachable\":" + (s.ok() ? "true" : "false");
-      if (s.ok()) {
-        json += ",\"name\":" + json_string(s->name) + ",\"node\":" + std::to_string(s->node) +
-                ",\"applied_below\":" + std::to_string(s->applied_below) +
-                ",\"min\":" + std::to_string(s->forget_below) +
-                ",\"max\":" + std::to_string(static_cast<std::int64_t>(s->decided_below) - 1) +
-                ",\"keys\":" + std::to_string(s->keys) + ",\"sessions\":" + std::to_string(s->sessions) +
-                ",\"fault_injection\":" + (s->fault_injection ? "true" : "false") +
-                ",\"snapshot_below\":" + std::to_string(s->snapshot_below) +
-                ",\"snapshot_bytes\":" + std::to_string(s->snapshot_bytes) +
-                ",\"data_dir_bytes\":" + std::to_string(s->data_dir_bytes) +
-                ",\"revision\":" + std::to_string(s->revision) +
-                ",\"watches\":" + std::to_string(s->watches) +
-                ",\"watch_history_from\":" + std::to_string(s->watch_history_from) +
-                ",\"leader\":" + std::to_string(s->leader) +
-                ",\"epoch\":" + std::to_string(s->epoch);
-      } else {
-        json += ",\"error\":" + json_string(s.error());
-      }
-      json += "}";
-      continue;
-    }
-    if (!s.ok()) {
-      std::printf("%-22s %-8s %-10s %-10s %-10s %-10s %-8s %-8s %-10s %-10s %-10s %-10s %-8s\n",
-                  ep.c_str(), "-", "no", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-");
-      std::cerr << "kvctl: " << s.error() << "\n";
-      continue;
-    }
-    std::printf("%-22s %-8s %-10s %-10lld %-10llu %-10lld %-8llu %-8llu %-10llu %-10s %-10s %-10llu "
-                "%-8llu\n",
-                ep.c_str(), s->name.c_str(), "yes", static_cast<long long>(s->applied_below) - 1,
-                static_cast<unsigned long long>(s->forget_below),
-                static_cast<long long>(s->decided_below) - 1,
-                static_cast<unsigned long long>(s->keys),
-                static_cast<unsigned long long>(s->sessions),
-                static_cast<unsigned long long>(s->snapshot_below),
-                human_bytes(s->snapshot_bytes).c_str(), human_bytes(s->data_dir_bytes).c_str(),
-                static_cast<unsigned long long>(s->revision),
-                static_cast<unsigned long long>(s->watches));
+    replies.push_back(std::async(std::launch::async, [&client, ep, timeout] {
+      return client.status(ep, timeout);
+    }));
   }
-  if (o.format == "json") std::cout << json << "]\n";
+  std::optional<Config> config;
+  const CallResult listed = client.member(MemberChange{.kind = MemberChangeKind::list});
+  if (listed.ok()) {
+    config = listed.result.member.config;
+  } else {
+    std::cerr << "kvctl: roles unknown: the configuration could not be read through the log ("
+              << listed.error << ")\n";
+  }
+  const bool json = o.format == "json";
+  if (!json) std::cout << status_text_header();
+  int rc = kExitOk;
+  std::string out = "[";
+  for (std::size_t i = 0; i < endpoints.size(); ++i) {
+    const std::string& ep = endpoints[i];
+    const Result<StatusReply> s = replies[i].get();
+    if (!s.ok()) rc = kExitFailed;
+    const StatusReply* reply = s.ok() ? &s.value() : nullptr;
+    const StatusIdentity who = status_identity(config ? &*config : nullptr, ep, reply);
+    const std::string error = s.ok() ? std::string() : s.error();
+    if (json) {
+      out += (out.size() > 1 ? "," : "") + status_json(ep, reply, error, who);
+      continue;
+    }
+    std::cout << status_text_line(ep, reply, who);
+    if (!s.ok()) std::cerr << "kvctl: " << s.error() << "\n";
+  }
+  if (json) std::cout << out << "]\n";
   return rc;
 }
 
@@ -394,37 +388,104 @@ const char* member_done(const std::string& command) {
   return "updated";
 }
 
-// A learner is promoted only once it can vote usefully: it answers its
-// status within a second and has applied within kMaxPromoteLag instances of
-// the furthest of the nodes kvctl was given. Otherwise a voter that never
-// started (a typo in an address) would raise the quorum with a dead vote.
-constexpr InstanceId kMaxPromoteLag = 1024;
+// Every address kvctl knows a member at: the endpoints it was given and the
+// client addresses in the configuration, each once (as HOST:PORT).
+std::vector<std::string> probe_addresses(const Config& config,
+                                         const std::vector<std::string>& endpoints) {
+  std::vector<std::string> addresses;
+  const auto add = [&](const std::string& endpoint) {
+    const std::string address = address_of(client_endpoint(endpoint));
+    if (std::find(addresses.begin(), addresses.end(), address) == addresses.end()) {
+      addresses.push_back(address);
+    }
+  };
+  for (const std::string& ep : endpoints) add(ep);
+  for (const MemberEntry& m : config.members) {
+    if (!m.client_endpoint.empty()) add(m.client_endpoint);
+  }
+  return addresses;
+}
 
-std::string promotion_problem(Client& client, const Config& config, NodeId learner,
-                              const std::vector<std::string>& endpoints) {
-  const MemberEntry* m = config.find(learner);
-  if (m == nullptr) return {};  // the cluster refuses it with the reason
-  const std::string force = "; or skip this check with --force";
-  if (m->client_endpoint.empty()) {
-    return m->name + " has no client address in the configuration, so kvctl cannot tell "
-           "whether it is caught up (member update " + m->name + " --client-addr H:P)" + force;
+// Asks each address for its status, all at once, a second at most: who
+// answers (by the member id its reply names), what it has applied, where.
+// A member that did not answer gets the error of its own client address.
+ClusterHealth probe_health(Client& client, const Config& config,
+                           const std::vector<std::string>& endpoints) {
+  const std::vector<std::string> addresses = probe_addresses(config, endpoints);
+  std::vector<std::future<Result<StatusReply>>> replies;
+  for (const std::string& address : addresses) {
+    replies.push_back(std::async(std::launch::async, [&client, address] {
+      return client.status(address, kProbeTimeout);
+    }));
   }
-  const std::string address = address_of(m->client_endpoint);
-  const Result<StatusReply> learned = client.status(address, std::chrono::milliseconds(1000));
-  if (!learned.ok()) {
-    return m->name + " does not answer at " + address + " (" + learned.error() +
-           "); start it with the kvpaxosd line `member add` printed" + force;
+  ClusterHealth health;
+  std::map<std::string, std::string> errors;  // by address
+  for (std::size_t i = 0; i < addresses.size(); ++i) {
+    const Result<StatusReply> s = replies[i].get();
+    if (!s.ok()) {
+      errors[addresses[i]] = s.error();
+      continue;
+    }
+    MemberHealth& h = health[s->node];
+    if (h.reachable) continue;  // two addresses of one node: the first answer
+    h = MemberHealth{.reachable = true, .applied_below = s->applied_below,
+                     .client_endpoint = client_endpoint(addresses[i])};
   }
-  InstanceId furthest = 0;
-  for (const std::string& ep : endpoints) {
-    const Result<StatusReply> s = client.status(ep, std::chrono::milliseconds(1000));
-    if (s.ok()) furthest = std::max(furthest, s->applied_below);
+  for (const MemberEntry& m : config.members) {
+    if (is_reachable(health, m.id) || m.client_endpoint.empty()) continue;
+    health[m.id] = MemberHealth{.client_endpoint = m.client_endpoint,
+                                .error = errors[address_of(m.client_endpoint)]};
   }
-  if (learned->applied_below + kMaxPromoteLag < furthest) {
-    return m->name + " has applied " + std::to_string(learned->applied_below) + " of " +
-           std::to_string(furthest) + " instances; retry once it has caught up" + force;
+  return health;
+}
+
+// Re-checks the learner every kPromoteRecheck until it is ready or `wait`
+// has passed (none: checks once), with its progress on stderr at most once a
+// second. Empty: ready; otherwise why not, with the numbers. `health` is
+// what kvctl found last.
+constexpr std::chrono::milliseconds kPromoteRecheck{500};
+constexpr std::chrono::milliseconds kProgressEvery{1000};
+
+std::string wait_until_ready(Client& client, const Config& config, NodeId learner, const Options& o,
+                             const std::vector<std::string>& endpoints, ClusterHealth& health) {
+  const std::optional<std::chrono::milliseconds>& wait = o.wait_for;
+  using SteadyClock = std::chrono::steady_clock;
+  const auto start = SteadyClock::now();
+  auto last_progress = start - kProgressEvery;
+  for (;;) {
+    const auto checked = SteadyClock::now();
+    const PromotionCheck check = promotion_check(config, health, learner);
+    if (check.readiness == Readiness::ready) return {};
+    const bool worth_waiting =
+        check.readiness == Readiness::behind || check.readiness == Readiness::not_answering;
+    if (!worth_waiting) return check.problem;
+    if (!wait) return check.problem + ", or wait for it with --wait DURATION";
+    if (checked - start >= *wait) return check.problem + " (waited " + o.wait + ")";
+    if (checked - last_progress >= kProgressEvery) {
+      std::cerr << "kvctl: " << promotion_progress(*config.find(learner), check) << ", waiting\n";
+      last_progress = checked;
+    }
+    std::this_thread::sleep_until(std::min(checked + kPromoteRecheck, start + *wait));
+    health = probe_health(client, config, endpoints);
   }
-  return {};
+}
+
+// The liveness checks of a change (--force skips them): a learner to be
+// promoted answers and is caught up (with --wait, kvctl waits until it is),
+// and the voters the change leaves have a live majority. Empty: go ahead.
+std::string liveness_problem(Client& client, const MemberResult& now, const MemberChange& change,
+                             const Options& o, const std::vector<std::string>& endpoints) {
+  const bool promotes =
+      change.kind == MemberChangeKind::promote || change.kind == MemberChangeKind::replace;
+  if (!promotes && change.kind != MemberChangeKind::remove) return {};
+  ClusterHealth health = probe_health(client, now.config, endpoints);
+  if (promotes) {
+    const NodeId learner = change.kind == MemberChangeKind::replace ? change.other : change.target;
+    const std::string behind =
+        wait_until_ready(client, now.config, learner, o, endpoints, health);
+    if (!behind.empty()) return behind;
+  }
+  return live_majority_problem(config_after(now.config, change), health);
 }
 
 // list, or a change: the configuration is read through the log first (its
@@ -436,15 +497,18 @@ int run_member(Client& client, const std::string& command, const Options& o,
   const MemberResult& now = listed.result.member;
   const bool json = o.format == "json";
   if (command == "list") {
-    std::cout << (json ? member_list_json(now) : member_list_text(now));
+    const ClusterHealth health = probe_health(client, now.config, endpoints);
+    std::cout << (json ? member_list_json(now, health) : member_list_text(now, health));
     return kExitOk;
   }
   Result<MemberChange> change = member_change(command, now, o);
   if (!change.ok()) return fail(change.error(), kExitFailed);
-  if (!o.force && (change->kind == MemberChangeKind::promote || change->kind == MemberChangeKind::replace)) {
-    const NodeId learner = change->kind == MemberChangeKind::replace ? change->other : change->target;
-    const std::string problem = promotion_problem(client, now.config, learner, endpoints);
-    if (!problem.empty()) return fail("member " + command + " refused: " + problem, kExitFailed);
+  if (!o.force) {
+    const std::string problem = liveness_problem(client, now, change.value(), o, endpoints);
+    if (!problem.empty()) {
+      return fail("member " + command + " refused: " + problem + "; or skip this check with --force",
+                  kExitFailed);
+    }
   }
   const CallResult r = client.member(change.value());
   if (!r.ok()) return fail(r.error, kExitFailed);
@@ -530,7 +594,8 @@ int run_watch(const std::vector<std::string>& endpoints, std::chrono::millisecon
   zmq::context_t ctx(1);
   WatchStream watch(ctx,
                     ClientOptions{.endpoints = endpoints, .curve = curve, .deadline = timeout,
-                                  .attempt_timeout = std::min(timeout, std::chrono::milliseconds(500))},
+                                  .attempt_timeout = std::min(timeout, std::chrono::milliseconds(500)),
+                                  .learn_members_every = kLearnMembersEvery},
                     WatchOptions{.key = o.key, .range_end = range_end_of(o.key, o.span),
                                  .start_revision = o.watch_rev});
   std::uint64_t printed = 0;
@@ -631,7 +696,9 @@ int main(int argc, char** argv) {
                     "nodes keep fails with 'compacted' and the oldest revision kept");
   watch->add_option("--count", o.watch_count, "Exit after this many events (0: never)");
   auto* status = app.add_subcommand(
-      "status", "Each endpoint's name, reachability, applied instance, Min and Max");
+      "status", "Each endpoint's name, member id and role (from the configuration read through "
+                "the log; unknown when it cannot be read), reachability, applied instance, Min "
+                "and Max");
   auto* fault = app.add_subcommand(
       "fault", "Fault injection (nodes run with --fault-injection): 'reach NAME,...' or "
                "'reach all', 'drop RATE'");
@@ -645,7 +712,9 @@ int main(int argc, char** argv) {
                 "another change came first or is still pending (exit 1, with the reason)");
   member->require_subcommand(1);
   auto* member_list = member->add_subcommand(
-      "list", "Epoch, pending change and each member's id, name, role and addresses (-w json: "
+      "list", "Epoch, pending change and each member's id, name, role, whether it answers "
+              "kvctl within a second (REACHABLE), its applied instance count (APPLIED), how far "
+              "it is behind the furthest that answers (LAG) and addresses (-w json: "
               "{\"epoch\",\"alpha\",\"pending_from\",\"members\"})");
   auto* member_add = member->add_subcommand(
       "add", "Add NAME as a learner (it gets every decision and votes in nothing); prints its "
@@ -659,14 +728,26 @@ int main(int argc, char** argv) {
   member_promote->add_option("name", o.member_name, "Learner name or id")->required();
   member_promote->add_flag("--force", o.force,
                            "Promote even if kvctl cannot see the learner answer and caught up");
-  auto* member_remove = member->add_subcommand("remove", "Remove the member NAME (or ID)");
+  member_promote->add_option("--wait", o.wait,
+                             "While the learner does not answer or is catching up, check again "
+                             "every 500 ms for up to this long (e.g. 30s, 5m), then promote it");
+  auto* member_remove = member->add_subcommand(
+      "remove", "Remove the member NAME (or ID); refused (exit 1) when the voters that would "
+                "remain and answer kvctl are not a majority of them");
   member_remove->add_option("name", o.member_name, "Member name or id")->required();
+  member_remove->add_flag("--force", o.force,
+                          "Remove even if the voters left would not have a live majority that "
+                          "kvctl can see");
   auto* member_replace = member->add_subcommand(
       "replace", "Remove the voter OLD and promote the learner NEW in its place, at once");
   member_replace->add_option("old", o.member_name, "The voter going")->required();
   member_replace->add_option("new", o.member_other, "The learner taking its place")->required();
   member_replace->add_flag("--force", o.force,
-                           "Replace even if kvctl cannot see the learner answer and caught up");
+                           "Replace even if kvctl cannot see the learner answer and caught up, "
+                           "or the voters after it would not have a live majority kvctl can see");
+  member_replace->add_option("--wait", o.wait,
+                             "While the learner does not answer or is catching up, check again "
+                             "every 500 ms for up to this long, then replace");
   auto* member_update = member->add_subcommand(
       "update", "Change the addresses of NAME (or ID); then restart it with the new address");
   member_update->add_option("name", o.member_name, "Member name or id")->required();
@@ -724,6 +805,12 @@ int main(int argc, char** argv) {
   }
   Result<std::optional<ClientCurve>> curve = load_client_curve(o);
   if (!curve.ok()) return fail(curve.error(), kExitUsage);
+  if (!o.wait.empty()) {
+    o.wait_for = parse_duration(o.wait);
+    if (!o.wait_for) {
+      return fail("--wait '" + o.wait + "' is not a duration like 30s, 500ms or 5m", kExitUsage);
+    }
+  }
   const std::optional<std::chrono::milliseconds> timeout = parse_duration(o.timeout);
   if (!timeout) {
     return fail("--timeout '" + o.timeout + "' is not a duration like 5s, 500ms or 2m", kExitUsage);
@@ -733,10 +820,15 @@ int main(int argc, char** argv) {
   if (*watch) return run_watch(endpoints, *timeout, curve.value(), o);
 
   zmq::context_t ctx(1);
-  Client client(ctx, ClientOptions{.endpoints = endpoints,
-                                   .curve = curve.value(),
-                                   .deadline = *timeout,
-                                   .attempt_timeout = std::min(*timeout, std::chrono::milliseconds(500))});
+  ClientOptions options{.endpoints = endpoints,
+                        .curve = curve.value(),
+                        .deadline = *timeout,
+                        .attempt_timeout = std::min(*timeout, std::chrono::milliseconds(500)),
+                        .learn_members_every = kLearnMembersEvery};
+  // status reads the configuration for the roles alone: a cluster without a
+  // majority must not hold back what each node says for the whole --timeout.
+  if (*status) options.deadline = std::min(options.deadline, kStatusConfigDeadline);
+  Client client(ctx, options);
   if (*put) return run_write(client, "put", o);
   if (*append) return run_write(client, "append", o);
   if (*get) return run_get(client, o);

@@ -73,25 +73,51 @@ MemberResult three_and_a_learner() {
   return r;
 }
 
-TEST(KvOutput, MemberListShowsTheEpochThePendingChangeAndEachMember) {
-  EXPECT_EQ(member_list_text(three_and_a_learner()),
+// n1 and n2 answer (n2 behind), n3 does not, the learner n4 answers far behind.
+ClusterHealth three_and_a_learner_health() {
+  ClusterHealth health;
+  health[0] = MemberHealth{.reachable = true, .applied_below = 900,
+                           .client_endpoint = "tcp://127.0.0.1:7201"};
+  health[1] = MemberHealth{.reachable = true, .applied_below = 880,
+                           .client_endpoint = "tcp://127.0.0.1:7202"};
+  health[2] = MemberHealth{.client_endpoint = "tcp://127.0.0.1:7203", .error = "no reply"};
+  health[3] = MemberHealth{.reachable = true, .applied_below = 12,
+                           .client_endpoint = "tcp://10.0.0.4:7204"};
+  return health;
+}
+
+TEST(KvOutput, MemberListShowsTheEpochThePendingChangeAndEachMembersHealth) {
+  EXPECT_EQ(member_list_text(three_and_a_learner(), three_and_a_learner_health()),
             "epoch 1 (alpha 64), in force from instance 70\n"
-            "ID     NAME             ROLE     PEER                   CLIENT\n"
-            "0      n1               voter    127.0.0.1:7101         127.0.0.1:7201\n"
-            "1      n2               voter    127.0.0.1:7102         127.0.0.1:7202\n"
-            "2      n3               voter    127.0.0.1:7103         127.0.0.1:7203\n"
-            "3      n4               learner  10.0.0.4:7104          10.0.0.4:7204\n");
+            "ID     NAME             ROLE     REACHABLE APPLIED    LAG      PEER                   CLIENT\n"
+            "0      n1               voter    yes       900        0        127.0.0.1:7101         127.0.0.1:7201\n"
+            "1      n2               voter    yes       880        20       127.0.0.1:7102         127.0.0.1:7202\n"
+            "2      n3               voter    no        -          -        127.0.0.1:7103         127.0.0.1:7203\n"
+            "3      n4               learner  yes       12         888      10.0.0.4:7104          10.0.0.4:7204\n");
+}
+
+// The members of the first configuration have no client address in it: the
+// address they answered kvctl at stands in; one that answered nowhere has "-".
+TEST(KvOutput, AMemberWithoutAClientAddressShowsWhereItAnswered) {
   MemberResult settled = three_and_a_learner();
   settled.pending_from = 0;
-  settled.config.members.resize(1);
+  settled.config.members.resize(2);
   settled.config.members[0].client_endpoint.clear();
-  EXPECT_EQ(member_list_text(settled),
+  settled.config.members[1].client_endpoint.clear();
+  ClusterHealth health;
+  health[0] = MemberHealth{.reachable = true, .applied_below = 5,
+                           .client_endpoint = "tcp://localhost:7201"};
+  EXPECT_EQ(member_list_text(settled, health),
             "epoch 1 (alpha 64)\n"
-            "ID     NAME             ROLE     PEER                   CLIENT\n"
-            "0      n1               voter    127.0.0.1:7101         -\n");
-  EXPECT_EQ(member_list_json(settled),
+            "ID     NAME             ROLE     REACHABLE APPLIED    LAG      PEER                   CLIENT\n"
+            "0      n1               voter    yes       5          0        127.0.0.1:7101         localhost:7201\n"
+            "1      n2               voter    no        -          -        127.0.0.1:7102         -\n");
+  EXPECT_EQ(member_list_json(settled, health),
             "{\"epoch\":1,\"alpha\":64,\"pending_from\":0,\"members\":[{\"id\":0,\"name\":\"n1\","
-            "\"role\":\"voter\",\"peer_addr\":\"127.0.0.1:7101\",\"client_addr\":\"\"}]}\n");
+            "\"role\":\"voter\",\"peer_addr\":\"127.0.0.1:7101\",\"client_addr\":\"localhost:7201\","
+            "\"reachable\":true,\"applied\":5,\"lag\":0},{\"id\":1,\"name\":\"n2\",\"role\":\"voter\","
+            "\"peer_addr\":\"127.0.0.1:7102\",\"client_addr\":\"\",\"reachable\":false,"
+            "\"applied\":null,\"lag\":null}]}\n");
 }
 
 TEST(KvOutput, AnAddedLearnerGetsTheKvpaxosdCommandThatStartsIt) {
@@ -115,6 +141,29 @@ TEST(KvOutput, ARemovalNamesTheMemberFromTheConfigurationBeforeIt) {
   EXPECT_EQ(member_change_text("removed", r, &before.config),
             "removed n1 (id 0): epoch 1, in force from instance 70\n");
   EXPECT_EQ(member_change_text("removed", r), "removed id 0: epoch 1, in force from instance 70\n");
+}
+
+TEST(KvOutput, AStatusLineShowsTheMemberIdAndRoleBesideWhatTheNodeSays) {
+  const StatusReply s{.name = "n4", .node = 3, .applied_below = 120, .forget_below = 100,
+                      .decided_below = 121, .keys = 7, .sessions = 2, .snapshot_bytes = 1536,
+                      .data_dir_bytes = 4u << 20, .revision = 55};
+  EXPECT_EQ(status_text_header(),
+            "ENDPOINT               NAME     ID   ROLE     REACHABLE  APPLIED    MIN        MAX        "
+            "KEYS     SESSIONS SNAPSHOT   SNAP_SIZE  DISK       REVISION   WATCHES \n");
+  EXPECT_EQ(status_text_line("127.0.0.1:7204", &s, StatusIdentity{"3", "learner"}),
+            "127.0.0.1:7204         n4       3    learner  yes        119        100        120        "
+            "7        2        0          1.5KiB     4.0MiB     55         0       \n");
+  EXPECT_EQ(status_text_line("127.0.0.1:7202", nullptr, StatusIdentity{"1", "voter"}),
+            "127.0.0.1:7202         -        1    voter    no         -          -          -          "
+            "-        -        -          -          -          -          -       \n");
+  EXPECT_EQ(status_json("127.0.0.1:7202", nullptr, "no reply", StatusIdentity{"1", "voter"}),
+            "{\"endpoint\":\"127.0.0.1:7202\",\"reachable\":false,\"role\":\"voter\",\"node\":1,"
+            "\"error\":\"no reply\"}");
+  EXPECT_EQ(status_json("127.0.0.1:7204", &s, "", StatusIdentity{"3", "learner"})
+                .rfind("{\"endpoint\":\"127.0.0.1:7204\",\"reachable\":true,\"role\":\"learner\","
+                       "\"name\":\"n4\",\"node\":3,\"applied_below\":120,\"min\":100,\"max\":120,",
+                       0),
+            0u);
 }
 
 }  // namespace
