@@ -43,7 +43,8 @@ int main(int argc, char** argv) {
                  "Plant a bug to see it caught: none | amnesiac-acceptor | join-without-vote-floor "
                  "| execute-expired-sessions | reply-before-sync | restart-without-ballot-rule "
                  "| delete-keeps-revision | watch-skips-event-on-resume | no-window "
-                 "| count-non-voters | stale-range-quorum | reused-id (the last four with --reconfig)")
+                 "| count-non-voters | stale-range-quorum | reused-id (the last four with "
+                 "--reconfig)")
       ->capture_default_str()
       ->check(CLI::IsMember({"none", "amnesiac-acceptor", "join-without-vote-floor",
                              "execute-expired-sessions", "reply-before-sync",

@@ -1340,9 +1340,9 @@ void Simulation::admin_step() {
   // A scenario under way goes on at the pace of a script (a change, then
   // the next once it is applied); random changes come every 150-450 ms.
   const bool scripted = admin_.plan != SimAdmin::Plan::random;
-  at(now_ + std::chrono::milliseconds(std::uniform_int_distribution<int>(scripted ? 40 : 150,
-                                                                        scripted ? 120 : 450)(rng_)),
-     [this] { admin_step(); });
+  const int next_ms = scripted ? std::uniform_int_distribution<int>(40, 120)(rng_)
+                               : std::uniform_int_distribution<int>(150, 450)(rng_);
+  at(now_ + std::chrono::milliseconds(next_ms), [this] { admin_step(); });
   if (admin_.busy) return;
   const Config& c = ref_config_->latest();
   admin_.start_added = true;
