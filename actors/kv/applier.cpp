@@ -39,6 +39,7 @@ Applier::Applier(NodeId self, ApplierOptions options)
       transfer_(self, options_.snapshot_chunk_bytes, options_.snapshot_transfer_timeout),
       watches_(self, options_.watch) {
   state_.config().set_bug_no_window(options_.bug_no_window);
+  state_.config().set_bug_reused_id(options_.bug_reused_id);
   joining_ = options_.joining;
   config_announced_ = joining_;  // a joining member announces the snapshot's
 }

@@ -149,6 +149,8 @@ struct ApplierOptions {
   ConfigState config = ConfigState::fixed(3);
   // Simulator only: ConfigState::set_bug_no_window.
   bool bug_no_window = false;
+  // Simulator only: ConfigState::set_bug_reused_id.
+  bool bug_reused_id = false;
   // A member added to a running cluster, on its first start (kvpaxosd
   // --initial-cluster-state existing): its state must come from a peer's
   // snapshot, never from replaying the log onto the bootstrap

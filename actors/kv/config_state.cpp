@@ -116,7 +116,9 @@ MemberResult ConfigState::apply(const MemberChange& change, InstanceId instance)
   Result<Config> next = changed(change, id);
   if (!next.ok()) return refuse(next.error(), instance);
   if (std::string why = broken_rule(next.value()); !why.empty()) return refuse(why, instance);
-  if (change.kind == MemberChangeKind::add_learner) ++next_member_id_;
+  if (change.kind == MemberChangeKind::add_learner) {
+    next_member_id_ = std::max(next_member_id_, id + 1);
+  }
   // The window (MEMBERSHIP.md 3.3): instances up to instance + alpha - 1 may
   // be proposed already, under the configuration in force now.
   const InstanceId from = instance + (bug_no_window_ ? 1 : alpha_);
@@ -153,7 +155,8 @@ Result<Config> ConfigState::changed(const MemberChange& change, NodeId& id) cons
                    " learners at once; promote or remove one first (members: " +
                    members_text(next) + ")"};
     }
-    id = next_member_id_;
+    // Planted: the id from the member list, which forgets removed members.
+    id = bug_reused_id_ ? next.members.back().id + 1 : next_member_id_;
     next.members.push_back(MemberEntry{id, change.name, change.peer_endpoint,
                                        change.client_endpoint, MemberRole::learner,
                                        change.incarnation, change.peer_key});

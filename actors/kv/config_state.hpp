@@ -85,6 +85,11 @@ class ConfigState {
   // instances a proposer ran ahead into were decided under the old one.
   void set_bug_no_window(bool on) { bug_no_window_ = on; }
   bool bug_no_window() const { return bug_no_window_; }
+  // Simulator only: an added member's id is one past the highest id of the
+  // current members instead of next_member_id, so the id of a removed member
+  // that had the highest one is handed out again.
+  void set_bug_reused_id(bool on) { bug_reused_id_ = on; }
+  bool bug_reused_id() const { return bug_reused_id_; }
 
   std::string check_invariants() const;
 
@@ -106,6 +111,7 @@ class ConfigState {
   ConfigHistory history_;
   InstanceId trimmed_below_ = 0;  // the last trim's point
   bool bug_no_window_ = false;
+  bool bug_reused_id_ = false;
 };
 
 }  // namespace kvpaxos

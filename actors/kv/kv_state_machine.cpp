@@ -340,9 +340,11 @@ void KvStateMachine::load(SnapshotRecord& r) {
     // parse_snapshot checked it; a record built by hand that breaks the
     // rules keeps the configuration there is.
     if (Result<ConfigState> c = ConfigState::from_record(r.config); c.ok()) {
-      const bool bug = config_.bug_no_window();
+      const bool no_window = config_.bug_no_window();
+      const bool reused_id = config_.bug_reused_id();
       config_ = std::move(c.value());
-      config_.set_bug_no_window(bug);
+      config_.set_bug_no_window(no_window);
+      config_.set_bug_reused_id(reused_id);
     }
   }
   config_.trim(r.applied_below);

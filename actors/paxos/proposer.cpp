@@ -87,6 +87,7 @@ void Proposer::on_config_update(ConfigUpdate m, Time now, Outbox& out) {
   }
   config_ = std::move(m.history);
   config_updated_ = true;
+  drop_unheld();
   if (lead_.state == Leadership::State::none || covers_range()) return;
   // New voters the range promises do not cover: the same phase 1, asked of
   // them too (a ballot's promises from more acceptors are still one phase 1).
@@ -182,6 +183,7 @@ bool Proposer::sane_promise(const Ballot& ballot, const Ballot& accepted) {
 
 void Proposer::on_propose(Propose m, Time now, Outbox& out) {
   if (m.instance < forget_below_) return;  // decided and applied everywhere
+  if (m.instance < config_.entries.front().from) return;  // applied here: see drop_unheld
   if (!config_.knows(m.instance)) {
     ++refused_.beyond_window;  // its voters are not known: the applier proposes it again later
     return;
@@ -448,6 +450,20 @@ void Proposer::on_accepted(NodeId from, const Accepted& m, Time now, Outbox& out
   drop(m.instance);
 }
 
+// The applier trims the history only past what it applied, so instances
+// below its first entry are decided and applied at this node, and the
+// configuration that governed them is no longer held: config_.at() would
+// give them the first entry's voters. An attempt there (a Propose the
+// applier sent before it applied the instance, still in the pipe as it
+// caught up; a campaign's attempt waiting for its promises) would count
+// promises and votes of the wrong voters, and could choose a second value
+// with a majority that is none of the instance's. They end here, as the
+// Learned behind the applier's progress would end them.
+void Proposer::drop_unheld() {
+  const InstanceId held_from = config_.entries.front().from;
+  while (!active_.empty() && active_.begin()->first < held_from) drop(active_.begin()->first);
+}
+
 // The instance is decided (or forgotten). What the promises reported for it
 // goes; a later Propose of it, from an applier that had not yet learned the
 // decision, must not bring a new value at this ballot: it runs basic Paxos.
@@ -537,7 +553,7 @@ std::string Proposer::attempt_problem(InstanceId instance, const Attempt& a) con
     return where + "active at or above known_below " + std::to_string(config_.known_below);
   }
   // Below the history's first entry the configuration is no longer held
-  // (those instances are applied here; their attempts end with Learned).
+  // (those instances are applied here; drop_unheld ends their attempts).
   if (instance < config_.entries.front().from) return {};
   const Config& c = config_.at(instance);
   const auto outsider = [&c](NodeId id) { return !c.is_member(id); };

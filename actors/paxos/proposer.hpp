@@ -207,6 +207,7 @@ class Proposer final : public ActorLogic {
   void start_campaign(Time now, Outbox& out);
   void send_accept(InstanceId instance, Attempt& a, Time now, Outbox& out);
   Duration timeout_cap(Attempt& a) const;
+  void drop_unheld();
   void drop(InstanceId instance);
   void on_promise(NodeId from, Promise m, Time now, Outbox& out);
   void on_accepted(NodeId from, const Accepted& m, Time now, Outbox& out);

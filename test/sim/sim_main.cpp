@@ -43,13 +43,14 @@ int main(int argc, char** argv) {
                  "Plant a bug to see it caught: none | amnesiac-acceptor | join-without-vote-floor "
                  "| execute-expired-sessions | reply-before-sync | restart-without-ballot-rule "
                  "| delete-keeps-revision | watch-skips-event-on-resume | no-window "
-                 "| count-non-voters | stale-range-quorum (the last three with --reconfig)")
+                 "| count-non-voters | stale-range-quorum | reused-id (the last four with "
+                 "--reconfig)")
       ->capture_default_str()
       ->check(CLI::IsMember({"none", "amnesiac-acceptor", "join-without-vote-floor",
                              "execute-expired-sessions", "reply-before-sync",
                              "restart-without-ballot-rule", "delete-keeps-revision",
                              "watch-skips-event-on-resume", "no-window", "count-non-voters",
-                             "stale-range-quorum"}));
+                             "stale-range-quorum", "reused-id"}));
   app.add_option("--max-sessions", base.max_sessions,
                  "Sessions each applier keeps (0: 2 in every fourth seed, else the default)")
       ->capture_default_str();
@@ -73,11 +74,24 @@ int main(int argc, char** argv) {
   app.add_flag("--reconfig", base.reconfig,
                "Change the membership while clients run: add learners (some never start), "
                "promote, remove (the leader too), replace and move members, every 150-450 ms");
+  app.add_flag("--reconfig-disjoint", base.reconfig_disjoint,
+               "With --reconfig: every seed replaces each voter it started with, one replace at "
+               "a time, until no original voter is left (else one seed in four does)");
   app.add_flag("-v,--verbose", verbose, "One summary line per seed");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
+  }
+  if (base.reconfig && (base.frequent_rebuilds || bug == "join-without-vote-floor")) {
+    std::cerr << "--frequent-rebuilds and --bug join-without-vote-floor rebuild node 0 in place "
+                 "(kvpaxosd --join, same id), which --reconfig does not model: it replaces a lost "
+                 "member under a new id. Drop one of them.\n";
+    return 2;
+  }
+  if (base.reconfig_disjoint && !base.reconfig) {
+    std::cerr << "--reconfig-disjoint needs --reconfig\n";
+    return 2;
   }
   if (bug == "amnesiac-acceptor") base.bug = sim::PlantedBug::amnesiac_acceptor;
   if (bug == "join-without-vote-floor") base.bug = sim::PlantedBug::join_without_vote_floor;
@@ -91,9 +105,11 @@ int main(int argc, char** argv) {
   if (bug == "no-window") base.bug = sim::PlantedBug::no_window;
   if (bug == "count-non-voters") base.bug = sim::PlantedBug::count_non_voters;
   if (bug == "stale-range-quorum") base.bug = sim::PlantedBug::stale_range_quorum;
+  if (bug == "reused-id") base.bug = sim::PlantedBug::reused_id;
 
 
   std::uint64_t failed = 0, ops = 0, unknown = 0, faults = 0, messages = 0;
+  sim::SimStats reconfig;  // --reconfig: the membership stats summed over the seeds
   // --client-report: per node, over the sticky clients of that node.
   struct Sticky {
     std::uint64_t ok = 0, unknown = 0, starved_seeds = 0;
@@ -111,6 +127,22 @@ int main(int argc, char** argv) {
     unknown += r.stats.ops_unknown;
     faults += r.stats.partitions + r.stats.pauses + r.stats.crashes + r.stats.rebuilds;
     messages += r.stats.messages;
+    const sim::SimStats& st = r.stats;
+    reconfig.restarts += st.restarts;
+    reconfig.cluster_restarts += st.cluster_restarts;
+    reconfig.member_changes += st.member_changes;
+    reconfig.member_refusals += st.member_refusals;
+    reconfig.never_started += st.never_started;
+    reconfig.removed_stopped += st.removed_stopped;
+    reconfig.choices_checked += st.choices_checked;
+    reconfig.max_voters = std::max(reconfig.max_voters, st.max_voters);
+    reconfig.grown_to_five += st.grown_to_five;
+    reconfig.shrunk_to_three += st.shrunk_to_three;
+    reconfig.same_name_replacements += st.same_name_replacements;
+    reconfig.unstarted_removed += st.unstarted_removed;
+    reconfig.window_restarts += st.window_restarts;
+    reconfig.disjoint_replacements += st.disjoint_replacements;
+    reconfig.phase1_checked += st.phase1_checked;
     if (verbose || !r.ok) std::cout << sim::summary(config, r) << "\n";
     if (client_report) {
       // The simulator's client c has id seed*1000 + c + 1, talks to node
@@ -155,6 +187,7 @@ int main(int argc, char** argv) {
                 << (config.multi_paxos ? "" : " --basic-paxos")
                 << (config.partial_partition ? " --partial-partition" : "")
                 << (config.reconfig ? " --reconfig" : "")
+                << (config.reconfig_disjoint ? " --reconfig-disjoint" : "")
                 << (config.watchers ? "" : " --no-watchers")
                 << (config.max_sessions > 0 ? " --max-sessions " + std::to_string(config.max_sessions) : "")
                 << " --bug " << bug << " -v\n";
@@ -180,6 +213,20 @@ int main(int argc, char** argv) {
             << base.nodes << " nodes): " << failed << " failed; " << ops << " client ops checked ("
             << unknown << " with unknown outcome), " << faults << " faults injected, " << messages
             << " peer messages; " << secs << " s\n";
+  if (base.reconfig) {
+    const sim::SimStats& t = reconfig;
+    std::cout << "membership: " << t.member_changes << " changes (" << t.member_refusals
+              << " refused), " << t.never_started << " learners never started, "
+              << t.unstarted_removed << " unstarted learners removed, " << t.removed_stopped
+              << " removed members stopped, up to " << t.max_voters << " voters; "
+              << t.grown_to_five << " grown 1 to 5, " << t.shrunk_to_three << " shrunk 5 to 3, "
+              << t.same_name_replacements << " replaced under the same name, "
+              << t.disjoint_replacements << " disjoint replacements, " << t.window_restarts
+              << " cluster restarts inside a window (" << t.cluster_restarts
+              << " cluster restarts, " << t.restarts << " node restarts in all); "
+              << t.choices_checked << " choices and " << t.phase1_checked
+              << " accepts checked against their instance's voters\n";
+  }
   if (client_report) {
     for (std::size_t n = 0; n < sticky.size(); ++n) {
       Sticky& s = sticky[n];

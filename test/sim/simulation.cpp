@@ -84,6 +84,9 @@ struct SimNode {
   std::optional<ConfigHistory> contact;
   std::uint64_t member_incarnation = 0;
   bool removed = false;
+  // Its name (kvpaxosd --name): "n<id+1>", or the name of a removed member
+  // it replaces under a new id.
+  std::string name;
   // The configurations its acceptor was last told of (ConfigUpdate).
   std::optional<ConfigHistory> acceptor_history;
 };
@@ -103,6 +106,21 @@ struct SimAdmin {
   bool start_added = true;
   // A voter crashed for good, to be removed while it is down.
   std::optional<NodeId> dead;
+  // Once this change is applied: crash the whole cluster while some node is
+  // still inside its alpha window.
+  bool restart_in_window = false;
+  // This change removes a learner that never started.
+  bool unstarted = false;
+  // The scenario it works through (SimConfig::reconfig), step by step.
+  enum class Plan { random, grow, shrink, same_name, disjoint };
+  Plan plan = Plan::random;
+  // same_name: the member removed (its data dir lost), whose name and peer
+  // endpoint a new learner takes once the removal is applied.
+  std::optional<MemberEntry> replaced;
+  bool replaced_removed = false;
+  int tries = 0;  // adds under that name asked
+  // disjoint: the voters of the configuration the replacement started from.
+  std::set<NodeId> disjoint_from;
 };
 
 // Acceptances of one ballot in one instance: the value its Accept carried
@@ -310,7 +328,7 @@ struct ReplaySessions {
 
 class Simulation {
  public:
-  explicit Simulation(const SimConfig& config) : config_(config), rng_(config.seed) {}
+  explicit Simulation(const SimConfig& config);
   SimResult run();
 
  private:
@@ -378,11 +396,27 @@ class Simulation {
   void check_config_update(NodeId node, const ConfigUpdate& u);
   void retire_removed();
   void admin_step();
+  std::optional<MemberChange> planned_change(const Config& c);
+  std::optional<MemberChange> random_change(const Config& c);
+  std::optional<MemberChange> remove_unstarted(const Config& c);
+  MemberChange promote_change(const Config& c, NodeId learner);
+  std::optional<MemberChange> grow_step(const Config& c);
+  std::optional<MemberChange> shrink_step(const Config& c);
+  std::optional<MemberChange> same_name_step(const Config& c);
+  std::optional<MemberChange> disjoint_step(const Config& c);
+  MemberChange add_change(const Config& c, const std::string& name);
+  std::optional<MemberChange> remove_change(const Config& c, NodeId target, bool may_kill);
+  std::optional<MemberChange> replace_change(const Config& c, NodeId target, NodeId learner);
+  std::vector<NodeId> ready_learners(const Config& c) const;
+  bool others_caught_up(const Config& c, NodeId leaving) const;
+  bool survives_without(NodeId target) const;
+  void restart_in_window(const MemberResult& m);
+  void check_phase1(NodeId node, InstanceId instance, const Ballot& ballot);
   void admin_send();
   void admin_timeout(std::uint64_t attempt);
   void admin_reply(const ClientReply& r);
   void admin_change(MemberChange change);
-  void start_member(NodeId id);
+  void start_member(NodeId id, const std::string& name);
   bool caught_up(NodeId id) const;
   std::size_t live_voters(const Config& c) const;
 
@@ -483,10 +517,30 @@ class Simulation {
   std::set<NodeId> ids_seen_;
   std::map<NodeId, InstanceId> removed_from_;
   std::map<std::pair<InstanceId, Ballot>, AcceptRecord> accepts_;
+  // Phase 1 as the acceptors answered it: ok Promises by (instance, ballot),
+  // and ok PromiseFroms by ballot (acceptor -> the range's first instance).
+  std::map<std::pair<InstanceId, Ballot>, std::set<NodeId>> promises_;
+  std::map<Ballot, std::map<NodeId, InstanceId>> range_promises_;
   std::map<InstanceId, std::string> chosen_by_voters_;
   std::set<std::pair<InstanceId, Ballot>> awaiting_config_;
   SimAdmin admin_;
+  std::set<NodeId> starting_;  // added learners whose first start is scheduled
 };
+
+// The scenarios of the reconfiguration nemesis that shape a whole run: a
+// seed in four (and every one of nodes = 1) starts as a single node and
+// grows; another in four (every seed with reconfig_disjoint) replaces every
+// voter it started with.
+Simulation::Simulation(const SimConfig& config) : config_(config), rng_(config.seed) {
+  if (!config_.reconfig) return;
+  if (config_.nodes == 1 || config_.seed % 4 == 1) {
+    config_.nodes = 1;
+    admin_.plan = SimAdmin::Plan::grow;
+  } else if (config_.reconfig_disjoint || config_.seed % 4 == 3) {
+    admin_.plan = SimAdmin::Plan::disjoint;
+  }
+  result_.stats.started_nodes = static_cast<std::uint64_t>(config_.nodes);
+}
 
 void Simulation::violation(const std::string& what) {
   if (!result_.ok) return;
@@ -518,10 +572,11 @@ NodeSpec Simulation::spec(NodeId i) {
   // Only while its data dir holds no snapshot yet: restarted after one, it
   // recovers from it as any member does.
   spec.joining = nodes_[i].joining && !nodes_[i].disk.snapshot;
-  spec.name = "n" + std::to_string(i + 1);
+  spec.name = nodes_[i].name.empty() ? "n" + std::to_string(i + 1) : nodes_[i].name;
   if (spec.joining) spec.contact = nodes_[i].contact;
   spec.member_incarnation = nodes_[i].member_incarnation;
   spec.applier.bug_no_window = config_.bug == PlantedBug::no_window;
+  spec.applier.bug_reused_id = config_.bug == PlantedBug::reused_id;
   spec.proposer.bug_count_non_voters = config_.bug == PlantedBug::count_non_voters;
   spec.proposer.bug_stale_range_quorum = config_.bug == PlantedBug::stale_range_quorum;
   // Every third seed forgets as soon as a majority is done (no values kept for
@@ -622,8 +677,15 @@ void Simulation::build() {
   nodes_.resize(n);
   side_.assign(n, 0);
   ref_config_.emplace(bootstrap_members(spec(0).names, spec(0).peer_endpoints), spec(0).alpha);
+  // The reference runs the appliers' ConfigState, planted bug included: the
+  // check that no id is handed out twice must catch reused_id by itself,
+  // not by the nodes disagreeing with a correct reference.
+  ref_config_->set_bug_reused_id(config_.bug == PlantedBug::reused_id);
   ref_history_ = {ConfigAt{0, ref_config_->latest()}};
   for (NodeId i = 0; i < n; ++i) ids_seen_.insert(i);
+  if (admin_.plan == SimAdmin::Plan::disjoint) {
+    for (NodeId i = 0; i < n; ++i) admin_.disjoint_from.insert(i);
+  }
   result_.stats.max_voters = n;
   admin_.id = config_.seed * 1000 + 999;
   for (NodeId i = 0; i < n; ++i) {
@@ -1076,6 +1138,7 @@ void Simulation::observe_paxos(NodeId node, Actor from, const Outbox& out) {
           violation("ballot " + to_string(a->ballot) + " carried two values in instance " +
                     std::to_string(a->instance));
         }
+        if (fresh) check_phase1(node, a->instance, a->ballot);
       } else if (const auto* p = std::get_if<Prepare>(&o.body)) {
         instance = p->instance;
       } else {
@@ -1091,6 +1154,13 @@ void Simulation::observe_paxos(NodeId node, Actor from, const Outbox& out) {
   }
   if (from != Actor::acceptor) return;
   for (const Outbound& o : out) {
+    if (const auto* p = std::get_if<Promise>(&o.body); p && p->ok) {
+      promises_[{p->instance, p->ballot}].insert(node);
+    }
+    if (const auto* p = std::get_if<PromiseFrom>(&o.body); p && p->ok) {
+      auto [it, fresh] = range_promises_[p->ballot].try_emplace(node, p->from);
+      if (!fresh) it->second = std::min(it->second, p->from);
+    }
     const auto* a = std::get_if<Accepted>(&o.body);
     if (a == nullptr || !a->ok) continue;
     auto rec = accepts_.find({a->instance, a->ballot});
@@ -1101,6 +1171,37 @@ void Simulation::observe_paxos(NodeId node, Actor from, const Outbox& out) {
     } else {
       awaiting_config_.insert({a->instance, a->ballot});
     }
+  }
+}
+
+// Phase 2 follows phase 1: the first Accept of a ballot in an instance
+// goes out only once a majority of that instance's voters promised the
+// ballot there (a Promise for the instance, or a PromiseFrom of a range
+// starting at or below it). Else a value chosen at a lower ballot by those
+// voters could be overwritten: the proposer never heard of it. The
+// promises counted are those sent, a superset of those the proposer
+// received, so a correct proposer always passes.
+void Simulation::check_phase1(NodeId node, InstanceId instance, const Ballot& ballot) {
+  if (instance >= reference_known_below()) return;  // the window check reports it
+  const Config& c = reference_at(instance);
+  const auto per_instance = promises_.find({instance, ballot});
+  const auto ranged = range_promises_.find(ballot);
+  std::size_t promised = 0;
+  for (NodeId v : c.voters()) {
+    const bool by_prepare = per_instance != promises_.end() && per_instance->second.contains(v);
+    bool by_range = false;
+    if (ranged != range_promises_.end()) {
+      const auto r = ranged->second.find(v);
+      by_range = r != ranged->second.end() && r->second <= instance;
+    }
+    if (by_prepare || by_range) ++promised;
+  }
+  ++result_.stats.phase1_checked;
+  if (!is_majority(promised, c.voter_count())) {
+    violation("n" + std::to_string(node + 1) + "'s proposer sent Accept for instance " +
+              std::to_string(instance) + " at ballot " + to_string(ballot) + " with promises " +
+              "from " + std::to_string(promised) + " of its " + std::to_string(c.voter_count()) +
+              " voters (epoch " + std::to_string(c.epoch) + ")");
   }
 }
 
@@ -1190,6 +1291,7 @@ void Simulation::retire_removed() {
     if (!all_past) continue;
     nodes_[id].removed = true;
     crash(id);
+    nodes_[id].restarting = false;  // also one that was down, due to restart: it stays down
     ++result_.stats.removed_stopped;
   }
 }
@@ -1214,86 +1316,61 @@ bool Simulation::caught_up(NodeId id) const {
   return nodes_[id].applier->applied_below() + 16 >= applied_log_.size();
 }
 
-void Simulation::admin_step() {
-  if (!active_) return;
-  at(now_ + std::chrono::milliseconds(std::uniform_int_distribution<int>(150, 450)(rng_)),
-     [this] { admin_step(); });
-  if (admin_.busy) return;
-  const Config& c = ref_config_->latest();
-  const std::size_t voters = c.voter_count();
-  const std::size_t learners = c.members.size() - voters;
-  std::vector<NodeId> ready;  // learners that may be promoted
+std::vector<NodeId> Simulation::ready_learners(const Config& c) const {
+  std::vector<NodeId> ready;
   for (const MemberEntry& m : c.members) {
     if (m.role == MemberRole::learner && caught_up(m.id)) ready.push_back(m.id);
   }
-  const int roll = std::uniform_int_distribution<int>(0, 99)(rng_);
-  MemberChange change{.expected_epoch = c.epoch};
-  // Removals wait until every other started member is caught up: a member
-  // that lags behind the departure of every member it knows cannot find
-  // the new ones (nothing tells it their endpoints yet), so it would never
-  // catch up. kvctl's strict check is to refuse such a removal.
-  const auto others_caught_up = [&](NodeId leaving) {
-    return std::all_of(c.members.begin(), c.members.end(), [&](const MemberEntry& m) {
-      const bool started = m.id < nodes_.size() && nodes_[m.id].link && !nodes_[m.id].removed;
-      return m.id == leaving || !started || caught_up(m.id);
-    });
-  };
-  // Grow towards five voters, shrink back to one now and then.
-  if (learners < 2 && (roll < 35 || voters == 1)) {
-    const NodeId id = ref_config_->next_member_id();
-    change.kind = MemberChangeKind::add_learner;
-    change.name = "n" + std::to_string(id + 1);
-    change.peer_endpoint = "inproc://sim/peer/" + change.name;
-    change.client_endpoint = "inproc://sim/client/" + change.name;
-    admin_.start_added = std::uniform_int_distribution<int>(0, 5)(rng_) != 0;
-  } else if (!ready.empty() && roll < 70 && voters < 5) {
-    const NodeId id = ready[std::uniform_int_distribution<std::size_t>(0, ready.size() - 1)(rng_)];
-    change.kind = MemberChangeKind::promote;
-    change.target = id;
-    change.incarnation = nodes_[id].member_incarnation;
-  } else if (!ready.empty() && roll < 80) {
-    const std::vector<NodeId> vs = c.voters();
-    change.kind = MemberChangeKind::replace;
-    change.target = vs[std::uniform_int_distribution<std::size_t>(0, vs.size() - 1)(rng_)];
-    if (!others_caught_up(change.target)) return;
-    change.other = ready.front();
-    change.incarnation = nodes_[change.other].member_incarnation;
-    const bool target_live = live_voters(Config{0, {*c.find(change.target)}}) == 1;
-    if (live_voters(c) - (target_live ? 1 : 0) + 1 < majority(voters)) return;
-  } else if (voters > 1 && roll < 95) {
-    // Remove a voter: the leader, a random one, or one crashed for good first.
-    const std::vector<NodeId> vs = c.voters();
-    NodeId target = vs[std::uniform_int_distribution<std::size_t>(0, vs.size() - 1)(rng_)];
-    if (roll < 85) target = nodes_[pick_member()].applier->leader();
-    if (!c.is_voter(target) || !others_caught_up(target)) return;
-    // The strict check: the voters left, live, must be a majority of the new set.
-    const bool target_live = live_voters(Config{0, {*c.find(target)}}) == 1;
-    const std::size_t live_after = live_voters(c) - (target_live ? 1 : 0);
-    if (live_after < majority(voters - 1)) return;
-    if (roll >= 90 && target_live && live_after >= majority(voters - 1) && voters > 2) {
-      admin_.dead = target;  // remove a member that is down: it dies for good first
-    }
-    change.kind = MemberChangeKind::remove;
-    change.target = target;
-  } else {
-    const std::vector<NodeId> ids = c.member_ids();
-    const NodeId target = ids[std::uniform_int_distribution<std::size_t>(0, ids.size() - 1)(rng_)];
-    change.kind = MemberChangeKind::update;
-    change.target = target;
-    change.client_endpoint = "inproc://sim/client/" + c.find(target)->name + "." +
-                             std::to_string(c.epoch + 1);
-  }
+  return ready;
+}
+
+// Removals wait until every other started member is caught up: a member
+// that lags behind the departure of every member it knows cannot find the
+// new ones (nothing tells it their endpoints yet), so it would never catch
+// up. kvctl's strict check is to refuse such a removal.
+bool Simulation::others_caught_up(const Config& c, NodeId leaving) const {
+  return std::all_of(c.members.begin(), c.members.end(), [&](const MemberEntry& m) {
+    const bool started = m.id < nodes_.size() && nodes_[m.id].link && !nodes_[m.id].removed;
+    return m.id == leaving || !started || caught_up(m.id);
+  });
+}
+
+void Simulation::admin_step() {
+  if (!active_) return;
+  // A scenario under way goes on at the pace of a script (a change, then
+  // the next once it is applied); random changes come every 150-450 ms.
+  const bool scripted = admin_.plan != SimAdmin::Plan::random;
+  const int next_ms = scripted ? std::uniform_int_distribution<int>(40, 120)(rng_)
+                               : std::uniform_int_distribution<int>(150, 450)(rng_);
+  at(now_ + std::chrono::milliseconds(next_ms), [this] { admin_step(); });
+  if (admin_.busy) return;
+  const Config& c = ref_config_->latest();
+  admin_.start_added = true;
+  admin_.unstarted = false;
+  std::optional<MemberChange> change = planned_change(c);
+  if (!change) return;
   if (admin_.dead) {
+    // Down for good, its data dir lost; also a node that was down already,
+    // due to restart: it must never come back (with an empty disk it would
+    // be an acceptor that forgot its promises).
     crash(*admin_.dead);
+    nodes_[*admin_.dead].restarting = false;
+    nodes_[*admin_.dead].disk = SimDisk{};
     ++result_.stats.crashes;
   }
-  admin_change(change);
+  // One change in five: once applied, the whole cluster crashes and
+  // restarts inside its window.
+  admin_.restart_in_window = std::uniform_int_distribution<int>(0, 4)(rng_) == 0;
+  const MemberChangeKind kind = change->kind;
+  const std::uint64_t epoch = c.epoch;
+  const NodeId first = c.members.front().id;
+  admin_change(std::move(*change));
   // Now and then a second operator races the first with the same epoch:
   // one of the two must be refused.
-  if (std::uniform_int_distribution<int>(0, 9)(rng_) == 0 && change.kind != MemberChangeKind::update) {
-    MemberChange rival{.kind = MemberChangeKind::update, .expected_epoch = c.epoch,
-                       .target = c.members.front().id,
-                       .client_endpoint = "inproc://sim/client/rival." + std::to_string(c.epoch)};
+  if (std::uniform_int_distribution<int>(0, 9)(rng_) == 0 && kind != MemberChangeKind::update) {
+    MemberChange rival{.kind = MemberChangeKind::update, .expected_epoch = epoch,
+                       .target = first,
+                       .client_endpoint = "inproc://sim/client/rival." + std::to_string(epoch)};
     ClientRequest r{.client_id = admin_.id + 1'000'000'000ull + admin_.seq, .seq = 1,
                     .op = OpKind::member, .member = rival};
     const NodeId node = pick_member();
@@ -1305,6 +1382,234 @@ void Simulation::admin_step() {
          route(node, Actor::front_door, out);
        });
   }
+}
+
+// The change the scenario under way asks for next, or a random one; none
+// while a scenario waits (for a learner to catch up, a voter to come back).
+std::optional<MemberChange> Simulation::planned_change(const Config& c) {
+  switch (admin_.plan) {
+    case SimAdmin::Plan::grow: return grow_step(c);
+    case SimAdmin::Plan::shrink: return shrink_step(c);
+    case SimAdmin::Plan::same_name: return same_name_step(c);
+    case SimAdmin::Plan::disjoint: return disjoint_step(c);
+    case SimAdmin::Plan::random: break;
+  }
+  return random_change(c);
+}
+
+std::optional<MemberChange> Simulation::random_change(const Config& c) {
+  const std::size_t voters = c.voter_count();
+  const std::size_t learners = c.members.size() - voters;
+  const std::vector<NodeId> ready = ready_learners(c);
+  const int roll = std::uniform_int_distribution<int>(0, 99)(rng_);
+  if (roll < 8 && voters >= 2) {
+    admin_.plan = SimAdmin::Plan::same_name;
+    admin_.replaced.reset();
+    admin_.replaced_removed = false;
+    admin_.tries = 0;
+    return same_name_step(c);
+  }
+  if (roll < 14) {
+    if (std::optional<MemberChange> u = remove_unstarted(c)) return u;
+  }
+  // Grow towards five voters, shrink back to one now and then.
+  if (learners < 2 && (roll < 35 || voters == 1)) {
+    admin_.start_added = std::uniform_int_distribution<int>(0, 5)(rng_) != 0;
+    return add_change(c, "");
+  }
+  if (!ready.empty() && roll < 70 && voters < 5) {
+    return promote_change(
+        c, ready[std::uniform_int_distribution<std::size_t>(0, ready.size() - 1)(rng_)]);
+  }
+  const std::vector<NodeId> vs = c.voters();
+  const NodeId voter = vs[std::uniform_int_distribution<std::size_t>(0, vs.size() - 1)(rng_)];
+  if (!ready.empty() && roll < 80) return replace_change(c, voter, ready.front());
+  if (voters > 1 && roll < 95) {
+    // Remove a voter: the leader, a random one, or one crashed for good first.
+    const NodeId target = roll < 85 ? nodes_[pick_member()].applier->leader() : voter;
+    return remove_change(c, target, roll >= 90);
+  }
+  const std::vector<NodeId> ids = c.member_ids();
+  const NodeId target = ids[std::uniform_int_distribution<std::size_t>(0, ids.size() - 1)(rng_)];
+  return MemberChange{.kind = MemberChangeKind::update, .expected_epoch = c.epoch, .target = target,
+                      .client_endpoint = "inproc://sim/client/" + c.find(target)->name + "." +
+                                         std::to_string(c.epoch + 1)};
+}
+
+// A learner (named "n<id+1>", or `name`), at its own endpoints.
+MemberChange Simulation::add_change(const Config& c, const std::string& name) {
+  MemberChange change{.kind = MemberChangeKind::add_learner, .expected_epoch = c.epoch};
+  change.name = name.empty() ? "n" + std::to_string(ref_config_->next_member_id() + 1) : name;
+  change.peer_endpoint = "inproc://sim/peer/" + change.name;
+  change.client_endpoint = "inproc://sim/client/" + change.name;
+  return change;
+}
+
+MemberChange Simulation::promote_change(const Config& c, NodeId learner) {
+  return MemberChange{.kind = MemberChangeKind::promote, .expected_epoch = c.epoch,
+                      .target = learner, .incarnation = nodes_[learner].member_incarnation};
+}
+
+// The strict check: the voters left, live, must be a majority of the new
+// set. `may_kill`: the voter crashes for good first (when the others
+// still make that majority), to be removed while it is down.
+std::optional<MemberChange> Simulation::remove_change(const Config& c, NodeId target,
+                                                      bool may_kill) {
+  const std::size_t voters = c.voter_count();
+  if (!c.is_voter(target) || voters < 2 || !others_caught_up(c, target)) return std::nullopt;
+  const bool target_live = live_voters(Config{0, {*c.find(target)}}) == 1;
+  const std::size_t live_after = live_voters(c) - (target_live ? 1 : 0);
+  if (live_after < majority(voters - 1)) return std::nullopt;
+  if (may_kill && target_live && voters > 2 && survives_without(target)) admin_.dead = target;
+  return MemberChange{.kind = MemberChangeKind::remove, .expected_epoch = c.epoch,
+                      .target = target};
+}
+
+// A voter lost for good must leave a live majority in every configuration
+// that still governs an instance not decided yet, not only in the latest:
+// an undecided instance of a two-voter configuration with one voter gone
+// can never be decided, and the log stops there for good (no Paxos gets a
+// majority of two from one). The live `target` is counted as gone.
+bool Simulation::survives_without(NodeId target) const {
+  const InstanceId undecided_from = applied_log_.size();
+  for (std::size_t e = 0; e < ref_history_.size(); ++e) {
+    if (e + 1 < ref_history_.size() && ref_history_[e + 1].from <= undecided_from) continue;
+    const Config& c = ref_history_[e].config;
+    const std::size_t live = live_voters(c) - (c.is_voter(target) ? 1 : 0);
+    if (live < majority(c.voter_count())) return false;
+  }
+  return true;
+}
+
+std::optional<MemberChange> Simulation::replace_change(const Config& c, NodeId target,
+                                                       NodeId learner) {
+  if (!c.is_voter(target) || !others_caught_up(c, target)) return std::nullopt;
+  const bool target_live = live_voters(Config{0, {*c.find(target)}}) == 1;
+  if (live_voters(c) - (target_live ? 1 : 0) + 1 < majority(c.voter_count())) return std::nullopt;
+  return MemberChange{.kind = MemberChangeKind::replace, .expected_epoch = c.epoch,
+                      .target = target, .other = learner,
+                      .incarnation = nodes_[learner].member_incarnation};
+}
+
+// A learner that was added but never started (its start line never run)
+// is removed: nothing counted on it, and its slot is wanted.
+std::optional<MemberChange> Simulation::remove_unstarted(const Config& c) {
+  for (const MemberEntry& m : c.members) {
+    if (m.role != MemberRole::learner || starting_.contains(m.id)) continue;
+    if (m.id < nodes_.size() && nodes_[m.id].link) continue;
+    admin_.unstarted = true;
+    return MemberChange{.kind = MemberChangeKind::remove, .expected_epoch = c.epoch,
+                        .target = m.id};
+  }
+  return std::nullopt;
+}
+
+// Growth from one voter: learners added (and started) and promoted once
+// caught up, through two, three and four voters to five.
+std::optional<MemberChange> Simulation::grow_step(const Config& c) {
+  const std::size_t voters = c.voter_count();
+  if (voters >= 5) {
+    ++result_.stats.grown_to_five;
+    admin_.plan = SimAdmin::Plan::shrink;
+    return shrink_step(c);
+  }
+  if (std::optional<MemberChange> u = remove_unstarted(c)) return u;
+  const std::vector<NodeId> ready = ready_learners(c);
+  if (!ready.empty()) return promote_change(c, ready.front());
+  const std::size_t learners = c.members.size() - voters;
+  if (learners < 2 && voters + learners < 5) return add_change(c, "");
+  return std::nullopt;  // the learners are catching up
+}
+
+// Back from five voters to three, a random voter at a time (the leader too).
+std::optional<MemberChange> Simulation::shrink_step(const Config& c) {
+  if (c.voter_count() <= 3) {
+    ++result_.stats.shrunk_to_three;
+    admin_.plan = SimAdmin::Plan::random;
+    if (config_.reconfig_disjoint) {
+      admin_.plan = SimAdmin::Plan::disjoint;
+      const std::vector<NodeId> vs = c.voters();
+      admin_.disjoint_from = std::set<NodeId>(vs.begin(), vs.end());
+    }
+    return std::nullopt;
+  }
+  const std::vector<NodeId> vs = c.voters();
+  return remove_change(c, vs[std::uniform_int_distribution<std::size_t>(0, vs.size() - 1)(rng_)],
+                       false);
+}
+
+// A voter's machine is lost: the voter is removed (crashed for good and
+// its disk wiped first, when the strict check allows) and, once the
+// removal is applied, a learner takes its name and peer endpoint. The
+// configuration must give the newcomer a fresh id (the check that no id is
+// handed out twice), and the old incarnation's votes, ballots and removal
+// stay its own: it is never answered again (check_silence_to_removed).
+std::optional<MemberChange> Simulation::same_name_step(const Config& c) {
+  const auto give_up = [this] {
+    admin_.plan = SimAdmin::Plan::random;
+    admin_.replaced.reset();
+    admin_.replaced_removed = false;
+    return std::nullopt;
+  };
+  if (!admin_.replaced) {
+    const std::vector<NodeId> vs = c.voters();
+    const NodeId target = vs[std::uniform_int_distribution<std::size_t>(0, vs.size() - 1)(rng_)];
+    std::optional<MemberChange> change = remove_change(c, target, true);
+    if (!change) return give_up();
+    admin_.replaced = *c.find(target);
+    return change;
+  }
+  // The removal was refused or its outcome is unknown; or the add keeps
+  // being refused (a change still pending, the name taken by an add whose
+  // reply was lost).
+  if (!admin_.replaced_removed || ++admin_.tries > 6) return give_up();
+  if (c.members.size() - c.voter_count() >= kMaxLearners) return remove_unstarted(c);
+  MemberChange change = add_change(c, admin_.replaced->name);
+  change.peer_endpoint = admin_.replaced->peer_endpoint;
+  return change;
+}
+
+// Every voter of the configuration the scenario started from replaced by a
+// new member, one replace at a time (the voter count stays): the end
+// configuration shares no voter with the first, which is safe because each
+// instance is decided by the voters of its own configuration alone.
+std::optional<MemberChange> Simulation::disjoint_step(const Config& c) {
+  std::vector<NodeId> left;  // voters of the first configuration still voting
+  for (NodeId v : c.voters()) {
+    if (admin_.disjoint_from.contains(v)) left.push_back(v);
+  }
+  if (left.empty()) {
+    ++result_.stats.disjoint_replacements;
+    admin_.plan = SimAdmin::Plan::random;
+    return std::nullopt;
+  }
+  if (std::optional<MemberChange> u = remove_unstarted(c)) return u;
+  const std::vector<NodeId> ready = ready_learners(c);
+  if (ready.empty()) {
+    if (c.members.size() - c.voter_count() < kMaxLearners) return add_change(c, "");
+    return std::nullopt;  // the learners are catching up
+  }
+  const NodeId target = left[std::uniform_int_distribution<std::size_t>(0, left.size() - 1)(rng_)];
+  return replace_change(c, target, ready.front());
+}
+
+// The whole cluster crashes and restarts from its disks while the change
+// just applied is inside its window: some node has applied the instance
+// that decided it but not yet the one it governs from. Every node must come
+// back with the pending configuration, from its snapshot and decided log.
+void Simulation::restart_in_window(const MemberResult& m) {
+  if (!active_) return;  // the faults are healed: a reply that came late
+  const std::uint64_t alpha = ref_config_->alpha();
+  const InstanceId decided_in = m.effective_from >= alpha ? m.effective_from - alpha : 0;
+  bool inside = false;
+  for (NodeId i = 0; i < nodes_.size(); ++i) {
+    if (!runnable(i) || nodes_[i].removed) continue;
+    const InstanceId applied = nodes_[i].applier->applied_below();
+    inside = inside || (applied > decided_in && applied < m.effective_from);
+  }
+  if (!inside) return;
+  ++result_.stats.window_restarts;
+  cluster_restart();
 }
 
 void Simulation::admin_change(MemberChange change) {
@@ -1335,8 +1640,10 @@ void Simulation::admin_timeout(std::uint64_t attempt) {
   if (now_ >= admin_.deadline) {
     // Outcome unknown: a change may still be applied. An add that was is a
     // learner that never starts; a removal of a dead voter leaves it dead.
+    // A scenario does not build on an unknown outcome.
     admin_.busy = false;
     admin_.dead.reset();
+    if (admin_.plan == SimAdmin::Plan::same_name) admin_.replaced_removed = false;
     return;
   }
   admin_.target = next_node_after(admin_.target);
@@ -1354,19 +1661,38 @@ void Simulation::admin_reply(const ClientReply& r) {
     ++result_.stats.member_refusals;
     return;
   }
-  if (admin_.request.member.kind != MemberChangeKind::add_learner) return;
+  const MemberChange& asked = admin_.request.member;
+  if (admin_.unstarted) ++result_.stats.unstarted_removed;
+  const bool replacing = admin_.plan == SimAdmin::Plan::same_name && admin_.replaced;
+  if (replacing && asked.kind == MemberChangeKind::remove && asked.target == admin_.replaced->id) {
+    admin_.replaced_removed = true;
+  }
+  if (admin_.restart_in_window) restart_in_window(m);
+  if (asked.kind != MemberChangeKind::add_learner) return;
+  if (replacing && admin_.replaced_removed && asked.name == admin_.replaced->name) {
+    if (m.id <= admin_.replaced->id) {
+      violation(asked.name + " replaced member id " + std::to_string(admin_.replaced->id) +
+                " under its name and got id " + std::to_string(m.id) + ", not a fresh one");
+    }
+    ++result_.stats.same_name_replacements;
+    admin_.plan = SimAdmin::Plan::random;
+    admin_.replaced.reset();
+    admin_.replaced_removed = false;
+  }
   if (!admin_.start_added) {
     ++result_.stats.never_started;
     return;
   }
   const NodeId id = m.id;
+  starting_.insert(id);
   at(now_ + std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 300)(rng_)),
-     [this, id] { start_member(id); });
+     [this, id, name = asked.name] { start_member(id, name); });
 }
 
 // A new member's first start: an empty data dir, the configuration as the
 // cluster gave it, and a snapshot to come.
-void Simulation::start_member(NodeId id) {
+void Simulation::start_member(NodeId id, const std::string& name) {
+  starting_.erase(id);
   if (id < nodes_.size() && nodes_[id].link) return;
   if (id >= nodes_.size()) {
     const std::size_t first_new = nodes_.size();
@@ -1375,6 +1701,7 @@ void Simulation::start_member(NodeId id) {
     for (std::size_t k = first_new; k < id; ++k) nodes_[k].crashed = true;  // never started
   }
   SimNode& n = nodes_[id];
+  n.name = name;
   n.joining = true;
   n.contact = ref_config_->history(applied_log_.size());
   n.contact->known_below = 0;  // nothing may be proposed before the snapshot
@@ -1980,6 +2307,7 @@ bool Simulation::settled() const {
   }
   std::optional<InstanceId> applied;
   for (const SimNode& n : nodes_) {
+    if (n.crashed && n.restarting) return false;  // it comes back, and must catch up too
     if (n.crashed) continue;
     if (applied && *applied != n.applier->applied_below()) return false;
     applied = n.applier->applied_below();
@@ -2248,7 +2576,12 @@ SimResult Simulation::run() {
       config_.bug == PlantedBug::restart_without_ballot_rule) {
     at(now_ + std::chrono::milliseconds(50), [this] { crash_restart_step(); });
   }
-  if (config_.frequent_rebuilds || config_.bug == PlantedBug::join_without_vote_floor) {
+  // Not with membership changes: a rebuild in place (kvpaxosd --join) keeps
+  // the id and asks the bootstrap members; a lost member is replaced under
+  // a new id instead (the same_name scenario), and a one-node cluster has
+  // no other node to take a vote floor from.
+  if ((config_.frequent_rebuilds || config_.bug == PlantedBug::join_without_vote_floor) &&
+      !config_.reconfig) {
     at(now_ + std::chrono::milliseconds(30), [this] { rebuild_step(); });
   }
   const Time active_end = start_ + std::chrono::milliseconds(config_.active_ms);
@@ -2307,7 +2640,9 @@ SimResult run_simulation(const SimConfig& config) { return Simulation(config).ru
 
 std::string summary(const SimConfig& config, const SimResult& r) {
   std::ostringstream s;
-  s << "seed " << config.seed << " (" << config.nodes << " nodes): "
+  const std::uint64_t nodes =
+      r.stats.started_nodes != 0 ? r.stats.started_nodes : static_cast<std::uint64_t>(config.nodes);
+  s << "seed " << config.seed << " (" << nodes << (nodes == 1 ? " node" : " nodes") << "): "
     << (r.ok ? "ok" : "VIOLATION " + r.violation) << "; " << r.stats.ops_ok << " ops ok, "
     << r.stats.ops_unknown << " unknown, " << r.stats.instances << " instances, "
     << r.stats.messages << " peer messages (" << r.stats.dropped << " dropped, "
@@ -2326,7 +2661,11 @@ std::string summary(const SimConfig& config, const SimResult& r) {
     s << ", " << r.stats.member_changes << " member changes (" << r.stats.member_refusals
       << " refused, " << r.stats.never_started << " added never started, "
       << r.stats.removed_stopped << " removed stopped, up to " << r.stats.max_voters
-      << " voters)";
+      << " voters; " << r.stats.grown_to_five << " grown 1 to 5, " << r.stats.shrunk_to_three
+      << " shrunk 5 to 3, " << r.stats.same_name_replacements << " replaced under the same name, "
+      << r.stats.unstarted_removed << " unstarted learners removed, " << r.stats.window_restarts
+      << " cluster restarts inside a window, " << r.stats.disjoint_replacements
+      << " disjoint replacements, " << r.stats.phase1_checked << " accepts checked for phase 1)";
   }
   s << ", " << r.stats.virtual_ms << " virtual ms";
   return s.str();

@@ -89,6 +89,11 @@ enum class PlantedBug {
   // With reconfig: a leader uses its range promise in the instances of a
   // new configuration when a majority of the old one's voters promised.
   stale_range_quorum,
+  // With reconfig: every applier's ConfigState gives an added member the id
+  // one past the highest current member's instead of next_member_id, so the
+  // id of a removed member that had the highest one is handed out again
+  // (its old votes and ballots would count for the newcomer).
+  reused_id,
 };
 
 struct SimConfig {
@@ -108,6 +113,7 @@ struct SimConfig {
   // Node 0 loses its whole state and is rebuilt with a vote floor (as
   // kvpaxosd --join does) every 30 ms while clients run: the control run for
   // join_without_vote_floor. The nemesis also rebuilds nodes now and then.
+  // Neither with reconfig, which replaces a lost member under a new id.
   bool frequent_rebuilds = false;
   // Nodes crash and restart from their simulated disks every 40-250 ms
   // (one in ten times the whole cluster), besides the nemesis's own
@@ -141,7 +147,20 @@ struct SimConfig {
   // agrees with the log on each instance's configuration, no proposer runs
   // an instance whose configuration it cannot know, no member id is handed
   // out twice, and removed members stop and are not answered.
+  //
+  // Besides the random changes, each seed's nemesis runs scenarios (chosen
+  // by the seed, counted in SimStats): a cluster that starts as one node
+  // grows to three and five voters and shrinks back to three (every fourth
+  // seed, and every seed of nodes = 1); a voter crashed for good, its data
+  // dir lost, removed and replaced by a learner under its name, which must
+  // get a fresh id; a never-started learner removed; the whole cluster
+  // crashed and restarted from its disks while a change is inside its
+  // alpha window; and a disjoint replacement of every voter, one replace at
+  // a time, until no voter of the configuration it started from is left.
   bool reconfig = false;
+  // With reconfig: every seed runs the disjoint replacement (else one seed
+  // in four does).
+  bool reconfig_disjoint = false;
 };
 
 struct SimStats {
@@ -181,6 +200,22 @@ struct SimStats {
   std::uint64_t removed_stopped = 0;
   std::uint64_t choices_checked = 0;
   std::uint64_t max_voters = 0;
+  // Scenarios of the reconfiguration nemesis (SimConfig::reconfig), each
+  // counted when it completed: a one-node cluster grown to five voters, and
+  // shrunk back to three; a removed member replaced under its own name (a
+  // fresh id); a never-started learner removed; whole-cluster restarts while
+  // a change was inside its alpha window; disjoint replacements of every
+  // voter of a configuration; and the Accepts whose ballot's promises were
+  // checked against a majority of their instance's voters.
+  std::uint64_t grown_to_five = 0;
+  std::uint64_t shrunk_to_three = 0;
+  std::uint64_t same_name_replacements = 0;
+  std::uint64_t unstarted_removed = 0;
+  std::uint64_t window_restarts = 0;
+  std::uint64_t disjoint_replacements = 0;
+  std::uint64_t phase1_checked = 0;
+  // The cluster size the run started with (a growth seed starts with one).
+  std::uint64_t started_nodes = 0;
   std::uint64_t instances = 0;  // decided log length at the end
   std::int64_t virtual_ms = 0;
 };

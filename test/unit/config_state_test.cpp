@@ -208,6 +208,21 @@ TEST(ConfigState, TheWindowlessBugGovernsFromTheNextInstance) {
   EXPECT_TRUE(s.at(31).is_member(3));
 }
 
+// The planted bug the simulator must catch (reused_id): the id comes from
+// the member list, so the removed n4's id goes to the new n4, and every
+// invariant ConfigState checks alone still holds.
+TEST(ConfigState, TheReusedIdBugHandsARemovedMembersIdOut) {
+  ConfigState s = three_voters();
+  s.set_bug_reused_id(true);
+  const MemberResult first = s.apply(add("n4", "tcp://h:4", 0), 0);
+  ASSERT_EQ(first.error, "");
+  ASSERT_EQ(s.apply(on(MemberChangeKind::remove, first.id, 1), kAlpha).error, "");
+  const MemberResult again = s.apply(add("n4", "tcp://h:4", 2), 2 * kAlpha);
+  ASSERT_EQ(again.error, "");
+  EXPECT_EQ(again.id, first.id);
+  EXPECT_EQ(s.check_invariants(), "");
+}
+
 TEST(ConfigState, ARecordRoundTripsAndABrokenOneIsRefused) {
   ConfigState s = three_voters();
   ASSERT_EQ(s.apply(add("n4", "tcp://h:4", 0), 7).error, "");

@@ -126,6 +126,36 @@ TEST(MembershipProposer, AnOldMajoritysRangePromiseDoesNotLeadTheNewConfiguratio
   EXPECT_EQ(r.p.check_invariants(), "");
 }
 
+// Found by the simulator (kvpaxos_sim --reconfig, seed 121): a node that
+// restarted replays its log; a Propose its applier sent for an instance it
+// had not applied yet met a campaign, and by the time the promises came the
+// applier had applied past that instance and past a change, and the trimmed
+// history no longer held the instance's configuration. The first entry's
+// voters stood in for it: a majority of the wrong voters could have chosen
+// a second value there.
+TEST(MembershipProposer, AnInstanceBelowTheHeldHistoryIsNotRunWithTheFirstEntrysVoters) {
+  ProposerRig r;
+  r.local(Propose{60, "applied soon"}, 0);
+  const auto campaign = sent<PrepareFrom>(r.out);
+  ASSERT_FALSE(campaign.empty());
+  const Ballot b = campaign[0].second.ballot;
+  r.out.clear();
+  // Applied past 70, where voters 1, 3 and 4 govern: the entry before is gone.
+  Config later = voters_and_learner({1, 3, 4}, std::nullopt);
+  later.epoch = 2;
+  r.local(update({{70, later}}, 130), 1);
+  r.promise_range(1, 60, b, 2);
+  r.promise_range(3, 60, b, 2);
+  r.promise_range(4, 60, b, 2);
+  r.local(Propose{65, "applied already"}, 3);
+  for (const auto& [to, accept] : sent<Accept>(r.out)) {
+    EXPECT_GE(accept.instance, 70u) << "instance " << accept.instance << " went to n" << to.node;
+  }
+  EXPECT_TRUE(sent<Prepare>(r.out).empty());
+  EXPECT_EQ(r.p.refused().total(), 0u);
+  EXPECT_EQ(r.p.check_invariants(), "");
+}
+
 TEST(MembershipProposer, WithTheStaleRangeQuorumBugTheOldMajorityLeadsTheNewConfiguration) {
   ProposerRig r(ProposerOptions{.bug_stale_range_quorum = true});
   r.local(Propose{60, "old"}, 0);
