@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -52,13 +53,16 @@ void use_client_key(zmq::socket_t& dealer, const std::optional<ClientCurve>& cur
 }
 
 ProcessCluster::ProcessCluster(int nodes, std::vector<std::string> extra_flags, bool durable,
-                               Keys keys, int open_file_limit)
-    : open_file_limit_(open_file_limit) {
+                               Keys keys, int open_file_limit, int spare)
+    : open_file_limit_(open_file_limit),
+      capacity_(nodes + spare),
+      durable_(durable),
+      extra_flags_(std::move(extra_flags)) {
   char tmpl[] = "/tmp/kvpaxos-proc-XXXXXX";
   dir_ = ::mkdtemp(tmpl) ? tmpl : "/tmp";
   if (keys == Keys::on) key_flags_ = make_keys(nodes);
   for (int attempt = 0; attempt < 5 && !started_; ++attempt) {
-    started_ = launch(nodes, extra_flags, durable);
+    started_ = launch(nodes);
     if (!started_) kill_all();
   }
   if (!started_) ADD_FAILURE() << "cluster of " << nodes << " did not start in 5 tries\n" << logs();
@@ -66,6 +70,11 @@ ProcessCluster::ProcessCluster(int nodes, std::vector<std::string> extra_flags, 
 
 ProcessCluster::~ProcessCluster() {
   kill_all();
+  // KVPAXOS_KEEP_TEST_DIRS=1 keeps the logs and data dirs to look at.
+  if (std::getenv("KVPAXOS_KEEP_TEST_DIRS") != nullptr) {
+    std::cerr << "ProcessCluster: kept " << dir_ << "\n";
+    return;
+  }
   std::error_code ignored;
   if (dir_ != "/tmp") std::filesystem::remove_all(dir_, ignored);
 }
@@ -89,31 +98,47 @@ std::vector<std::string> ProcessCluster::make_keys(int nodes) {
           "--client-keys", keys + "/clients"};
 }
 
-bool ProcessCluster::launch(int nodes, const std::vector<std::string>& extra_flags, bool durable) {
+std::string ProcessCluster::client_endpoint_of(int i) const {
+  return "127.0.0.1:" + std::to_string(base_ + 101 + i);
+}
+
+std::string ProcessCluster::peer_endpoint_of(int i) const {
+  return "127.0.0.1:" + std::to_string(base_ + 1 + i);
+}
+
+// Node i's flags: its name and ports, the keys, the cluster's flags, its
+// data dir (emptied) when durable.
+std::vector<std::string> ProcessCluster::node_args(int i, const std::string& cluster) const {
+  std::vector<std::string> args = {KVPAXOSD_PATH, "--name", name(i), "--cluster", cluster,
+                                   "--client-addr", client_endpoint_of(i)};
+  args.insert(args.end(), key_flags_.begin(), key_flags_.end());
+  args.insert(args.end(), extra_flags_.begin(), extra_flags_.end());
+  if (durable_) {
+    std::error_code ignored;
+    std::filesystem::remove_all(data_dir(i), ignored);
+    args.insert(args.end(), {"--data-dir", data_dir(i)});
+  }
+  return args;
+}
+
+bool ProcessCluster::launch(int nodes) {
   std::mt19937 rng(std::random_device{}());
-  const int base = pick_base(nodes, rng);
-  if (base == 0) return false;
+  base_ = pick_base(capacity_, rng);
+  if (base_ == 0) return false;
   std::string cluster;
   endpoints_.clear();
   peer_endpoints_.clear();
   args_.clear();
+  exit_status_.clear();
   for (int i = 0; i < nodes; ++i) {
-    peer_endpoints_.push_back("127.0.0.1:" + std::to_string(base + 1 + i));
+    peer_endpoints_.push_back(peer_endpoint_of(i));
     cluster += (cluster.empty() ? "" : ",") + name(i) + "=" + peer_endpoints_.back();
-    endpoints_.push_back("127.0.0.1:" + std::to_string(base + 101 + i));
+    endpoints_.push_back(client_endpoint_of(i));
   }
   for (int i = 0; i < nodes; ++i) {
-    std::vector<std::string> args = {KVPAXOSD_PATH, "--name", name(i), "--cluster", cluster,
-                                     "--client-addr", endpoints_[static_cast<std::size_t>(i)]};
-    args.insert(args.end(), key_flags_.begin(), key_flags_.end());
-    args.insert(args.end(), extra_flags.begin(), extra_flags.end());
-    if (durable) {
-      std::error_code ignored;
-      std::filesystem::remove_all(data_dir(i), ignored);
-      args.insert(args.end(), {"--data-dir", data_dir(i)});
-    }
-    args_.push_back(std::move(args));
-    pids_.push_back(durable ? spawn(i, {"--first-start"}) : spawn(i));
+    args_.push_back(node_args(i, cluster));
+    exit_status_.push_back(-1);
+    pids_.push_back(durable_ ? spawn(i, {"--first-start"}) : spawn(i));
   }
   std::vector<int> all(static_cast<std::size_t>(nodes));
   for (int i = 0; i < nodes; ++i) all[static_cast<std::size_t>(i)] = i;
@@ -172,15 +197,37 @@ void ProcessCluster::kill(int i) {
 
 bool ProcessCluster::restart(int i, const std::vector<std::string>& added_flags) {
   kill(i);
+  exit_status_.at(static_cast<std::size_t>(i)) = -1;
   pids_.at(static_cast<std::size_t>(i)) = spawn(i, added_flags);
   return wait_until_serving({i});
+}
+
+int ProcessCluster::add_node(const std::string& cluster) {
+  const int i = size();
+  if (i >= capacity_) {
+    ADD_FAILURE() << "add_node: no spare node left (" << capacity_ << " in all)";
+    return i;
+  }
+  peer_endpoints_.push_back(peer_endpoint_of(i));
+  endpoints_.push_back(client_endpoint_of(i));
+  args_.push_back(node_args(i, cluster));
+  exit_status_.push_back(-1);
+  pids_.push_back(spawn(i, {"--initial-cluster-state", "existing"}));
+  return i;
+}
+
+int ProcessCluster::exit_status(int i) {
+  alive(i);
+  return exit_status_.at(static_cast<std::size_t>(i));
 }
 
 bool ProcessCluster::alive(int i) {
   const pid_t pid = pids_.at(static_cast<std::size_t>(i));
   if (pid <= 0) return false;
-  if (::waitpid(pid, nullptr, WNOHANG) == 0) return true;
+  int status = 0;
+  if (::waitpid(pid, &status, WNOHANG) == 0) return true;
   pids_[static_cast<std::size_t>(i)] = -1;  // reaped
+  exit_status_[static_cast<std::size_t>(i)] = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return false;
 }
 

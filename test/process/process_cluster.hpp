@@ -36,8 +36,10 @@ class ProcessCluster {
   // started() false if that does not happen in 5 tries.
   // With `durable`, node i runs with --data-dir data_dir(i). With
   // `open_file_limit`, every node starts with that soft and hard RLIMIT_NOFILE.
+  // With `spare`, that many more nodes' ports are found free too, for
+  // add_node (membership change).
   ProcessCluster(int nodes, std::vector<std::string> extra_flags, bool durable = false,
-                 Keys keys = Keys::on, int open_file_limit = 0);
+                 Keys keys = Keys::on, int open_file_limit = 0, int spare = 0);
   ~ProcessCluster();
   ProcessCluster(const ProcessCluster&) = delete;
   ProcessCluster& operator=(const ProcessCluster&) = delete;
@@ -68,12 +70,24 @@ class ProcessCluster {
   // `added_flags` for this start only); true once it answers status, false if
   // it exited (its log says why).
   bool restart(int i, const std::vector<std::string>& added_flags = {});
+  // Membership change: the ports of node i < size() + spare, started or not.
+  std::string client_endpoint_of(int i) const;
+  std::string peer_endpoint_of(int i) const;
+  // Starts node size() (the next spare) as a member `kvctl member add` just
+  // added: --initial-cluster-state existing, --cluster `cluster` (where the
+  // members are), its own data dir, the flags the others got. Returns its
+  // index at once; it serves once it learned who it is.
+  int add_node(const std::string& cluster);
+  // The exit status of node i once it exited (-1 while it runs or was killed
+  // by a signal), reaping it.
+  int exit_status(int i);
   // The last lines each node logged (for failure messages).
   std::string logs() const;
 
  private:
-  bool launch(int nodes, const std::vector<std::string>& extra_flags, bool durable);
+  bool launch(int nodes);
   std::vector<std::string> make_keys(int nodes);
+  std::vector<std::string> node_args(int i, const std::string& cluster) const;
   pid_t spawn(int i, const std::vector<std::string>& added_flags = {});
   bool wait_until_serving(const std::vector<int>& nodes);
   void kill_all();
@@ -83,6 +97,11 @@ class ProcessCluster {
   std::vector<pid_t> pids_;
   std::vector<std::vector<std::string>> args_;  // per node
   int open_file_limit_ = 0;
+  int base_ = 0;
+  int capacity_ = 0;
+  bool durable_ = false;
+  std::vector<std::string> extra_flags_;
+  std::vector<int> exit_status_;  // per node; -1 until it exits normally
   std::vector<std::string> endpoints_;
   std::vector<std::string> peer_endpoints_;
   std::optional<ClientCurve> curve_;
