@@ -156,6 +156,20 @@ void run_client(zmq::context_t& ctx, std::vector<std::string> endpoints,
   }
 }
 
+// After healing: every key k0..k{keys-1} must be readable (the cluster
+// serves again); the reads go into the history.
+void read_every_key(Client& reader, int keys, HistoryRecorder& history,
+                    const test::ProcessCluster& cluster) {
+  for (int k = 0; k < keys; ++k) {
+    const std::string key = "k" + std::to_string(k);
+    const std::size_t h = history.invoke(reader.id(), "get", key, "");
+    const CallResult r = reader.get(key);
+    ASSERT_TRUE(r.ok()) << "the healed cluster did not serve get " << key << ": " << r.error
+                        << "\n" << cluster.logs();
+    history.complete_ok(h, r.value);
+  }
+}
+
 void run_nemesis_scenario(int nodes, seconds duration, std::uint64_t seed) {
   test::ProcessCluster cluster(nodes, {"--fault-injection", "--log-level", "error"});
   ASSERT_TRUE(cluster.started());
@@ -190,14 +204,8 @@ void run_nemesis_scenario(int nodes, seconds duration, std::uint64_t seed) {
     if (!nemesis.dead(i)) live.push_back(cluster.endpoints()[static_cast<std::size_t>(i)]);
   }
   Client reader(ctx, ClientOptions{.endpoints = live, .curve = cluster.curve(), .deadline = seconds(30)});
-  for (int k = 0; k < keys; ++k) {
-    const std::string key = "k" + std::to_string(k);
-    const std::size_t h = history.invoke(reader.id(), "get", key, "");
-    const CallResult r = reader.get(key);
-    ASSERT_TRUE(r.ok()) << "the healed cluster did not serve get " << key << ": " << r.error
-                        << "\n" << cluster.logs();
-    history.complete_ok(h, r.value);
-  }
+  read_every_key(reader, keys, history, cluster);
+  if (::testing::Test::HasFatalFailure()) return;
 
   // The live replicas converge on one applied point.
   const auto converge_by = SteadyClock::now() + seconds(30);
@@ -586,14 +594,8 @@ TEST(Nemesis, DISABLED_MembershipChangesAmongPartitionsPausesCrashesAndDropsStay
   }
   EXPECT_EQ(config.voter_count(), 4u);
   Client reader(ctx, ClientOptions{.endpoints = live, .deadline = seconds(30)});
-  for (int k = 0; k < keys; ++k) {
-    const std::string key = "k" + std::to_string(k);
-    const std::size_t h = history.invoke(reader.id(), "get", key, "");
-    const CallResult r = reader.get(key);
-    ASSERT_TRUE(r.ok()) << "the healed cluster did not serve get " << key << ": " << r.error
-                        << "\n" << cluster.logs();
-    history.complete_ok(h, r.value);
-  }
+  read_every_key(reader, keys, history, cluster);
+  if (::testing::Test::HasFatalFailure()) return;
   const auto converge_by = SteadyClock::now() + seconds(30);
   bool converged = false;
   std::string last_view;
