@@ -544,6 +544,28 @@ std::string Proposer::check_invariants() const {
   return leadership_problem();
 }
 
+std::string Proposer::debug_state() const {
+  static constexpr const char* kLead[] = {"none", "campaigning", "leading"};
+  static constexpr const char* kPhase[] = {"preparing", "accepting", "waiting"};
+  std::string s = "lead " + std::string(kLead[static_cast<int>(lead_.state)]) + " " +
+                  to_string(lead_.ballot) + " from " + std::to_string(lead_.from) + " promised " +
+                  std::to_string(lead_.promised_by.ids().size()) + "/asked " +
+                  std::to_string(lead_.asked.ids().size()) + "; known_below " +
+                  std::to_string(config_.known_below) + " entries " +
+                  std::to_string(config_.entries.size()) + "; tip " + std::to_string(tip_) +
+                  "; active " + std::to_string(active_.size()) + ":";
+  int shown = 0;
+  for (const auto& [instance, a] : active_) {
+    if (++shown > 4) break;
+    s += " " + std::to_string(instance) + "=" + kPhase[static_cast<int>(a.phase)] +
+         (a.basic ? "/basic " : " ") + to_string(a.ballot);
+  }
+  s += "; refused beyond_window " + std::to_string(refused_.beyond_window) + " moved_back " +
+       std::to_string(refused_.config_moved_back) + " non_voter " +
+       std::to_string(refused_.vote_of_non_voter);
+  return s;
+}
+
 std::string Proposer::attempt_problem(InstanceId instance, const Attempt& a) const {
   const std::string where = "instance " + std::to_string(instance) + ": ";
   if (!a.ballot.is_none() && (a.ballot.node != self_ || a.ballot.round > max_round_seen_)) {
