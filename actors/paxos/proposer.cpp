@@ -112,7 +112,14 @@ void Proposer::tick(Time now, Outbox& out) {
     return;
   }
   for (auto& [instance, a] : active_) {
-    if (a.phase == Phase::waiting || a.retry_at > now) continue;
+    if (a.retry_at > now) continue;
+    if (a.phase == Phase::waiting) {
+      // It waits for the campaign; once none runs (a rejected Accept at the
+      // lead ballot ended it, see counting_attempt) nothing else moves it.
+      if (lead_.state != Leadership::State::none) continue;
+      renew(now, out);
+      return;
+    }
     if (a.basic) {
       start_phase1(instance, a, now, out);
     } else if (lead_.state != Leadership::State::none && a.ballot == lead_.ballot) {
@@ -405,10 +412,17 @@ Proposer::Attempt* Proposer::counting_attempt(NodeId from, const Reply& m, Phase
     return nullptr;
   }
   if (!m.ok) {
-    if (lead_.state != Leadership::State::none && a.ballot == lead_.ballot) {
-      lead_.state = Leadership::State::none;
-    }
     back_off(a, m.promised, now);
+    if (lead_.state != Leadership::State::none && a.ballot == lead_.ballot) {
+      // The lead ends. The attempts still waiting for its campaign (the
+      // instances of a configuration the promises did not cover yet) are
+      // renewed from tick() after the same back-off: this attempt may be
+      // decided before it retries, and then it would not start the campaign.
+      lead_.state = Leadership::State::none;
+      for (auto& [instance, other] : active_) {
+        if (other.phase == Phase::waiting) other.retry_at = a.retry_at;
+      }
+    }
     return nullptr;
   }
   return &a;
