@@ -46,6 +46,9 @@ class ActorLogic {
   // instance): the runner stops the process with this line, the simulator
   // reports a violation. Empty when all is well; cheap (a counter).
   virtual std::string fatal() const { return {}; }
+  // One line on the logic's progress state, for a debug log once a second
+  // (the runner writes it at --log-level debug only). Empty: nothing to say.
+  virtual std::string debug_state() const { return {}; }
 };
 
 }  // namespace kvpaxos

@@ -552,6 +552,14 @@ std::string Applier::check_invariants() const {
   return {};
 }
 
+std::string Applier::debug_state() const {
+  return "applied " + std::to_string(applied_below_) + " decided " +
+         std::to_string(decided_below_) + " lead " + std::to_string(lead()) + " waiters " +
+         std::to_string(waiters_.size()) + " told_proposer " +
+         std::to_string(proposer_known_below_) + " window_end " + std::to_string(window_end()) +
+         "; " + pipeline_.debug_state();
+}
+
 StatusReply Applier::status() const {
   StatusReply r{options_.name,   self_,       applied_below_,   forget_below_,
                 decided_below_, state_.data().size(), state_.sessions(), options_.fault_injection};

@@ -201,6 +201,8 @@ class Applier final : public ActorLogic {
   const WatchHub& watch_hub() const { return watches_; }
   // The state machine's invariants and the applier's own.
   std::string check_invariants() const override;
+  // Applied and decided points, the lead, the pipeline.
+  std::string debug_state() const override;
 
  private:
 

@@ -90,6 +90,15 @@ std::vector<ClientId> BatchPipeline::take_batch(InstanceId instance) {
 
 void BatchPipeline::restart_at(InstanceId applied_below) { next_propose_ = applied_below; }
 
+std::string BatchPipeline::debug_state() const {
+  std::string s = "in flight";
+  for (const auto& [instance, clients] : in_flight_) {
+    s += " " + std::to_string(instance) + "(" + std::to_string(clients.size()) + ")";
+  }
+  return s + "; next " + std::to_string(next_propose_) + "; queued " +
+         std::to_string(queue_.size());
+}
+
 void BatchPipeline::clear() {
   in_flight_.clear();
   queue_.clear();

@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <deque>
 #include <map>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -49,6 +50,8 @@ class BatchPipeline {
   void restart_at(InstanceId applied_below);
   // A snapshot replaced the state: no queue, no instances in flight.
   void clear();
+  // For the debug log: the instances in flight, the next one, the queue.
+  std::string debug_state() const;
 
  private:
   bool full_batch_waiting(const Waiters& waiters) const;

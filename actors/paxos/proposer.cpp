@@ -112,7 +112,14 @@ void Proposer::tick(Time now, Outbox& out) {
     return;
   }
   for (auto& [instance, a] : active_) {
-    if (a.phase == Phase::waiting || a.retry_at > now) continue;
+    if (a.retry_at > now) continue;
+    if (a.phase == Phase::waiting) {
+      // It waits for the campaign; once none runs (a rejected Accept at the
+      // lead ballot ended it, see counting_attempt) nothing else moves it.
+      if (lead_.state != Leadership::State::none) continue;
+      renew(now, out);
+      return;
+    }
     if (a.basic) {
       start_phase1(instance, a, now, out);
     } else if (lead_.state != Leadership::State::none && a.ballot == lead_.ballot) {
@@ -405,10 +412,17 @@ Proposer::Attempt* Proposer::counting_attempt(NodeId from, const Reply& m, Phase
     return nullptr;
   }
   if (!m.ok) {
-    if (lead_.state != Leadership::State::none && a.ballot == lead_.ballot) {
-      lead_.state = Leadership::State::none;
-    }
     back_off(a, m.promised, now);
+    if (lead_.state != Leadership::State::none && a.ballot == lead_.ballot) {
+      // The lead ends. The attempts still waiting for its campaign (the
+      // instances of a configuration the promises did not cover yet) are
+      // renewed from tick() after the same back-off: this attempt may be
+      // decided before it retries, and then it would not start the campaign.
+      lead_.state = Leadership::State::none;
+      for (auto& [instance, other] : active_) {
+        if (other.phase == Phase::waiting) other.retry_at = a.retry_at;
+      }
+    }
     return nullptr;
   }
   return &a;
@@ -542,6 +556,28 @@ std::string Proposer::check_invariants() const {
     if (std::string problem = attempt_problem(instance, a); !problem.empty()) return problem;
   }
   return leadership_problem();
+}
+
+std::string Proposer::debug_state() const {
+  static constexpr const char* kLead[] = {"none", "campaigning", "leading"};
+  static constexpr const char* kPhase[] = {"preparing", "accepting", "waiting"};
+  std::string s = "lead " + std::string(kLead[static_cast<int>(lead_.state)]) + " " +
+                  to_string(lead_.ballot) + " from " + std::to_string(lead_.from) + " promised " +
+                  std::to_string(lead_.promised_by.ids().size()) + "/asked " +
+                  std::to_string(lead_.asked.ids().size()) + "; known_below " +
+                  std::to_string(config_.known_below) + " entries " +
+                  std::to_string(config_.entries.size()) + "; tip " + std::to_string(tip_) +
+                  "; active " + std::to_string(active_.size()) + ":";
+  int shown = 0;
+  for (const auto& [instance, a] : active_) {
+    if (++shown > 4) break;
+    s += " " + std::to_string(instance) + "=" + kPhase[static_cast<int>(a.phase)] +
+         (a.basic ? "/basic " : " ") + to_string(a.ballot);
+  }
+  s += "; refused beyond_window " + std::to_string(refused_.beyond_window) + " moved_back " +
+       std::to_string(refused_.config_moved_back) + " non_voter " +
+       std::to_string(refused_.vote_of_non_voter);
+  return s;
 }
 
 std::string Proposer::attempt_problem(InstanceId instance, const Attempt& a) const {

@@ -139,6 +139,8 @@ class Proposer final : public ActorLogic {
 
   // Empty when the state is consistent (see the fields), else what is not.
   std::string check_invariants() const override;
+  // The lead state, the active attempts (first few) and the refusals.
+  std::string debug_state() const override;
 
  private:
   // waiting: for the range's phase 1 (the campaign) to finish.

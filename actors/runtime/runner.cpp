@@ -216,9 +216,16 @@ void ActorThread::run() {
     Postbox postbox(ctx_, ns_, self_, kind_);
     Outbox out;
     Time next_tick = Clock::now();
+    Time next_debug = Clock::now();
     for (;;) {
       if (Clock::now() >= next_tick) {
         const Time now = Clock::now();
+        if (now >= next_debug && log::level() >= log::Level::debug) {
+          next_debug = now + std::chrono::seconds(1);
+          if (std::string state = logic_->debug_state(); !state.empty()) {
+            log::debug(log_prefix_ + std::string(to_string(kind_)) + ": " + state);
+          }
+        }
         logic_->tick(now, out);
         logic_->flush(now, out);
         persist_or_die();

@@ -126,6 +126,44 @@ TEST(MembershipProposer, AnOldMajoritysRangePromiseDoesNotLeadTheNewConfiguratio
   EXPECT_EQ(r.p.check_invariants(), "");
 }
 
+// The process nemesis's stall (issue 14): a campaign covered the old
+// configuration's instances but not yet the new one's, so instance 61 went to
+// phase 2 at the lead ballot while 75 waited for the campaign. One voter's
+// rejection of 61's Accept ended the lead, and 61 was decided all the same
+// by the other two. Nothing was left to retry: 75 waited for a campaign no
+// longer running, the proposer sent nothing for it ever again, and its
+// applier (its batch in flight there) proposed nothing more.
+TEST(MembershipProposer, AWaitingInstanceIsNotOrphanedWhenARejectedAcceptEndsTheLead) {
+  ProposerRig r;
+  r.local(Propose{60, "old"}, 0);
+  const auto campaign = sent<PrepareFrom>(r.out);
+  ASSERT_FALSE(campaign.empty());
+  const Ballot b = campaign[0].second.ballot;
+  r.promise_range(1, 60, b, 1);
+  r.promise_range(0, 60, b, 1);
+  r.reply(0, Accepted{60, b, true, b, false}, 1);
+  r.reply(1, Accepted{60, b, true, b, false}, 1);  // 60 decided
+  r.local(after_change(), 2);  // voter 3 is asked; instances >= 70 wait for it
+  ASSERT_FALSE(r.p.leading());
+  r.local(Propose{61, "old too"}, 3);
+  r.local(Propose{75, "new"}, 3);
+  ASSERT_EQ(receivers(sent<Accept>(r.out)).size(), 6u) << "60 and 61 went to phase 2";
+  r.out.clear();
+  r.reply(2, Accepted{61, b, false, Ballot{b.round + 5, 2}, false}, 4);  // ends the lead
+  r.reply(0, Accepted{61, b, true, b, false}, 4);
+  r.reply(1, Accepted{61, b, true, b, false}, 4);  // 61 decided all the same
+  ASSERT_EQ(sent<Decided>(r.out).size(), 4u);
+  ASSERT_EQ(r.p.active_instances(), 1u);
+  r.out.clear();
+  for (int ms = 10; ms <= 10000; ms += 5) r.p.tick(at(ms), r.out);
+  const auto campaigns = sent<PrepareFrom>(r.out);
+  const auto prepares = sent<Prepare>(r.out);
+  EXPECT_TRUE(!campaigns.empty() || !prepares.empty())
+      << "instance 75 must not wait for good for a campaign that ended";
+  for (const auto& [to, m] : campaigns) EXPECT_GT(m.ballot.round, b.round + 5);
+  EXPECT_EQ(r.p.check_invariants(), "");
+}
+
 // Found by the simulator (kvpaxos_sim --reconfig, seed 121): a node that
 // restarted replays its log; a Propose its applier sent for an instance it
 // had not applied yet met a campaign, and by the time the promises came the
