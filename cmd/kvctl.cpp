@@ -492,6 +492,16 @@ std::string liveness_problem(Client& client, const MemberResult& now, const Memb
 // epoch goes into the change, so two operators cannot both change it).
 int run_member(Client& client, const std::string& command, const Options& o,
                const std::vector<std::string>& endpoints) {
+  // A cluster with keys (kvctl talks to it with --server-key) cannot start a
+  // new member yet: its key is not part of the configuration, so the learner
+  // added would never start (kvpaxosd refuses --initial-cluster-state
+  // existing with keys).
+  if (command == "add" && !o.server_key.empty()) {
+    return fail("member add: a cluster that runs with keys cannot start a new member yet (its "
+                "public key is not part of the configuration; issue 14); to rebuild a member "
+                "that lost its data dir under its own name and key, use kvpaxosd --join",
+                kExitFailed);
+  }
   const CallResult listed = client.member(MemberChange{.kind = MemberChangeKind::list});
   if (!listed.ok()) return fail(listed.error, kExitFailed);
   const MemberResult& now = listed.result.member;
