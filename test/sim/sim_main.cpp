@@ -127,22 +127,7 @@ int main(int argc, char** argv) {
     unknown += r.stats.ops_unknown;
     faults += r.stats.partitions + r.stats.pauses + r.stats.crashes + r.stats.rebuilds;
     messages += r.stats.messages;
-    const sim::SimStats& st = r.stats;
-    reconfig.restarts += st.restarts;
-    reconfig.cluster_restarts += st.cluster_restarts;
-    reconfig.member_changes += st.member_changes;
-    reconfig.member_refusals += st.member_refusals;
-    reconfig.never_started += st.never_started;
-    reconfig.removed_stopped += st.removed_stopped;
-    reconfig.choices_checked += st.choices_checked;
-    reconfig.max_voters = std::max(reconfig.max_voters, st.max_voters);
-    reconfig.grown_to_five += st.grown_to_five;
-    reconfig.shrunk_to_three += st.shrunk_to_three;
-    reconfig.same_name_replacements += st.same_name_replacements;
-    reconfig.unstarted_removed += st.unstarted_removed;
-    reconfig.window_restarts += st.window_restarts;
-    reconfig.disjoint_replacements += st.disjoint_replacements;
-    reconfig.phase1_checked += st.phase1_checked;
+    reconfig += r.stats;
     if (verbose || !r.ok) std::cout << sim::summary(config, r) << "\n";
     if (client_report) {
       // The simulator's client c has id seed*1000 + c + 1, talks to node

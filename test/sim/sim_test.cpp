@@ -21,33 +21,15 @@ constexpr bool kSanitizerBuild = false;
 #endif
 
 // Runs `count` seeds from `first`; fails with every failing seed's summary
-// and the command that replays it. Returns the acknowledged ops of the data
-// model and the watchers' counts summed over the seeds (the other stats are
-// left zero).
+// and the command that replays it. Returns the stats summed over the seeds
+// (SimStats::operator+=).
 SimStats expect_seeds_pass(SimConfig config, std::uint64_t first, std::uint64_t count) {
   SimStats total;
   count /= kSeedDivisor;
   for (std::uint64_t seed = first; seed < first + count; ++seed) {
     config.seed = seed;
     const SimResult r = run_simulation(config);
-    total.ops_ok += r.stats.ops_ok;
-    total.keys_deleted += r.stats.keys_deleted;
-    total.cas_succeeded += r.stats.cas_succeeded;
-    total.cas_failed += r.stats.cas_failed;
-    total.watch_events += r.stats.watch_events;
-    total.watch_failovers += r.stats.watch_failovers;
-    total.watch_compactions += r.stats.watch_compactions;
-    total.member_changes += r.stats.member_changes;
-    total.never_started += r.stats.never_started;
-    total.removed_stopped += r.stats.removed_stopped;
-    total.max_voters = std::max(total.max_voters, r.stats.max_voters);
-    total.grown_to_five += r.stats.grown_to_five;
-    total.shrunk_to_three += r.stats.shrunk_to_three;
-    total.same_name_replacements += r.stats.same_name_replacements;
-    total.unstarted_removed += r.stats.unstarted_removed;
-    total.window_restarts += r.stats.window_restarts;
-    total.disjoint_replacements += r.stats.disjoint_replacements;
-    total.phase1_checked += r.stats.phase1_checked;
+    total += r.stats;
     EXPECT_TRUE(r.ok) << summary(config, r) << "\n  replay: kvpaxos_sim --seed " << seed
                       << " --nodes " << config.nodes << " -v";
   }

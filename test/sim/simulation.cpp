@@ -2636,6 +2636,48 @@ SimResult Simulation::run() {
 
 }  // namespace
 
+SimStats& SimStats::operator+=(const SimStats& o) {
+  events += o.events;
+  messages += o.messages;
+  dropped += o.dropped;
+  duplicated += o.duplicated;
+  partitions += o.partitions;
+  pauses += o.pauses;
+  crashes += o.crashes;
+  restarts += o.restarts;
+  cluster_restarts += o.cluster_restarts;
+  torn_tails += o.torn_tails;
+  snapshots_saved += o.snapshots_saved;
+  rebuilds += o.rebuilds;
+  snapshots_installed += o.snapshots_installed;
+  ops_ok += o.ops_ok;
+  ops_unknown += o.ops_unknown;
+  sessions_expired += o.sessions_expired;
+  keys_deleted += o.keys_deleted;
+  cas_succeeded += o.cas_succeeded;
+  cas_failed += o.cas_failed;
+  watch_events += o.watch_events;
+  watch_failovers += o.watch_failovers;
+  watch_compactions += o.watch_compactions;
+  member_changes += o.member_changes;
+  member_refusals += o.member_refusals;
+  never_started += o.never_started;
+  removed_stopped += o.removed_stopped;
+  choices_checked += o.choices_checked;
+  grown_to_five += o.grown_to_five;
+  shrunk_to_three += o.shrunk_to_three;
+  same_name_replacements += o.same_name_replacements;
+  unstarted_removed += o.unstarted_removed;
+  window_restarts += o.window_restarts;
+  disjoint_replacements += o.disjoint_replacements;
+  phase1_checked += o.phase1_checked;
+  instances += o.instances;
+  virtual_ms += o.virtual_ms;
+  max_voters = std::max(max_voters, o.max_voters);
+  started_nodes = std::max(started_nodes, o.started_nodes);
+  return *this;
+}
+
 SimResult run_simulation(const SimConfig& config) { return Simulation(config).run(); }
 
 std::string summary(const SimConfig& config, const SimResult& r) {

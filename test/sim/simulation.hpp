@@ -218,6 +218,10 @@ struct SimStats {
   std::uint64_t started_nodes = 0;
   std::uint64_t instances = 0;  // decided log length at the end
   std::int64_t virtual_ms = 0;
+
+  // Adds another run's counts: sums, but the largest max_voters and
+  // started_nodes (totals over seeds).
+  SimStats& operator+=(const SimStats& o);
 };
 
 struct SimResult {
