@@ -78,6 +78,15 @@ struct ProposerRig {
   void promise_range(NodeId from, InstanceId range_from, Ballot b, int ms) {
     reply(from, PromiseFrom{range_from, b, true, b, {}}, ms);
   }
+  // Propose 60 starts a campaign (at 0 ms) that voters 1 and 0 of the old
+  // configuration promise (at 1 ms): the lead ballot.
+  Ballot lead_with_old_voters() {
+    local(Propose{60, "old"}, 0);
+    const Ballot b = sent<PrepareFrom>(out).at(0).second.ballot;
+    promise_range(1, 60, b, 1);
+    promise_range(0, 60, b, 1);
+    return b;
+  }
   Proposer p;
   Outbox out;
 };
@@ -135,12 +144,7 @@ TEST(MembershipProposer, AnOldMajoritysRangePromiseDoesNotLeadTheNewConfiguratio
 // applier (its batch in flight there) proposed nothing more.
 TEST(MembershipProposer, AWaitingInstanceIsNotOrphanedWhenARejectedAcceptEndsTheLead) {
   ProposerRig r;
-  r.local(Propose{60, "old"}, 0);
-  const auto campaign = sent<PrepareFrom>(r.out);
-  ASSERT_FALSE(campaign.empty());
-  const Ballot b = campaign[0].second.ballot;
-  r.promise_range(1, 60, b, 1);
-  r.promise_range(0, 60, b, 1);
+  const Ballot b = r.lead_with_old_voters();
   r.reply(0, Accepted{60, b, true, b, false}, 1);
   r.reply(1, Accepted{60, b, true, b, false}, 1);  // 60 decided
   r.local(after_change(), 2);  // voter 3 is asked; instances >= 70 wait for it
@@ -196,10 +200,7 @@ TEST(MembershipProposer, AnInstanceBelowTheHeldHistoryIsNotRunWithTheFirstEntrys
 
 TEST(MembershipProposer, WithTheStaleRangeQuorumBugTheOldMajorityLeadsTheNewConfiguration) {
   ProposerRig r(ProposerOptions{.bug_stale_range_quorum = true});
-  r.local(Propose{60, "old"}, 0);
-  const Ballot b = sent<PrepareFrom>(r.out).at(0).second.ballot;
-  r.promise_range(1, 60, b, 1);
-  r.promise_range(0, 60, b, 1);
+  r.lead_with_old_voters();
   r.local(after_change(), 2);
   r.out.clear();
   r.local(Propose{75, "new"}, 3);
