@@ -170,6 +170,47 @@ void read_every_key(Client& reader, int keys, HistoryRecorder& history,
   }
 }
 
+// The replicas at `live` converge on one applied point and revision (30 s
+// at most); `who` names them in the failure.
+void expect_converged(Client& reader, const std::vector<std::string>& live, const char* who) {
+  const auto converge_by = SteadyClock::now() + seconds(30);
+  bool converged = false;
+  std::string last_view;
+  while (!converged && SteadyClock::now() < converge_by) {
+    std::set<std::pair<InstanceId, std::uint64_t>> seen;
+    last_view.clear();
+    for (const std::string& ep : live) {
+      Result<StatusReply> s = reader.status(ep, milliseconds(1000));
+      seen.insert(s.ok() ? std::pair<InstanceId, std::uint64_t>{s->applied_below, s->revision}
+                         : std::pair<InstanceId, std::uint64_t>{0, 0});
+      last_view += ep + "=" + (s.ok() ? std::to_string(s->applied_below) : "?") + " ";
+    }
+    converged = seen.size() == 1 && seen.begin()->first > 0;
+    if (!converged) std::this_thread::sleep_for(milliseconds(200));
+  }
+  EXPECT_TRUE(converged) << who << " did not converge: " << last_view;
+}
+
+// Ops answered ok.
+std::size_t ok_count(const std::vector<HistoryOp>& ops) {
+  return static_cast<std::size_t>(std::count_if(ops.begin(), ops.end(), [](const HistoryOp& o) {
+    return o.outcome == HistoryOutcome::ok;
+  }));
+}
+
+// The history is linearizable; if not, it is written to
+// $TMPDIR/kvpaxos-nemesis-<name>.jsonl (for lincheck) and the failure says so.
+void expect_linearizable(const std::vector<HistoryOp>& ops, const std::string& name) {
+  const LinearizabilityResult lin = check_linearizable(ops);
+  if (lin.ok()) return;
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("kvpaxos-nemesis-" + name + ".jsonl")).string();
+  std::string error;
+  const bool written = write_jsonl(path, ops, &error);
+  ADD_FAILURE() << "history is " << to_string(lin.verdict) << " at key " << lin.key << ":\n"
+                << lin.explanation << "\nhistory: " << (written ? path : error);
+}
+
 void run_nemesis_scenario(int nodes, seconds duration, std::uint64_t seed) {
   test::ProcessCluster cluster(nodes, {"--fault-injection", "--log-level", "error"});
   ASSERT_TRUE(cluster.started());
@@ -207,45 +248,19 @@ void run_nemesis_scenario(int nodes, seconds duration, std::uint64_t seed) {
   read_every_key(reader, keys, history, cluster);
   if (::testing::Test::HasFatalFailure()) return;
 
-  // The live replicas converge on one applied point.
-  const auto converge_by = SteadyClock::now() + seconds(30);
-  bool converged = false;
-  std::string last_view;
-  while (!converged && SteadyClock::now() < converge_by) {
-    std::set<InstanceId> applied;
-    last_view.clear();
-    for (const std::string& ep : live) {
-      Result<StatusReply> s = reader.status(ep, milliseconds(1000));
-      applied.insert(s.ok() ? s.value().applied_below : 0);
-      last_view += ep + "=" + (s.ok() ? std::to_string(s.value().applied_below) : "?") + " ";
-    }
-    converged = applied.size() == 1 && *applied.begin() > 0;
-    if (!converged) std::this_thread::sleep_for(milliseconds(200));
-  }
-  EXPECT_TRUE(converged) << "live nodes did not converge: " << last_view;
+  expect_converged(reader, live, "the live nodes");
 
   const std::vector<HistoryOp> ops = history.ops();
-  const auto ok_ops = std::count_if(ops.begin(), ops.end(), [](const HistoryOp& o) {
-    return o.outcome == HistoryOutcome::ok;
-  });
+  const std::size_t ok_ops = ok_count(ops);
   const NemesisStats& st = nemesis.stats;
   std::cout << nodes << " nodes, seed " << seed << ": " << ops.size() << " ops (" << ok_ops
-            << " ok, " << ops.size() - static_cast<std::size_t>(ok_ops) << " unknown); "
+            << " ok, " << ops.size() - ok_ops << " unknown); "
             << st.partitions << " partitions, " << st.pauses << " pauses, " << st.kills
             << " kills, " << st.drops << " drop phases, " << st.heals << " heals\n";
-  EXPECT_GT(ok_ops, 50) << "the clients got almost nothing done";
+  EXPECT_GT(ok_ops, 50u) << "the clients got almost nothing done";
   EXPECT_GT(st.partitions + st.pauses + st.kills + st.drops, 3) << "the nemesis barely acted";
 
-  const LinearizabilityResult lin = check_linearizable(ops);
-  if (!lin.ok()) {
-    const std::string path = (std::filesystem::temp_directory_path() /
-                              ("kvpaxos-nemesis-" + std::to_string(nodes) + "-" +
-                               std::to_string(seed) + ".jsonl")).string();
-    std::string error;
-    const bool written = write_jsonl(path, ops, &error);
-    ADD_FAILURE() << "history is " << to_string(lin.verdict) << " at key " << lin.key << ":\n"
-                  << lin.explanation << "\nhistory: " << (written ? path : error);
-  }
+  expect_linearizable(ops, std::to_string(nodes) + "-" + std::to_string(seed));
 }
 
 TEST(Nemesis, ThreeNodesStayLinearizableUnderPartitionsPausesKillsAndDrops) {
@@ -603,41 +618,16 @@ TEST(Nemesis, MembershipChangesAmongPartitionsPausesCrashesAndDropsStayLineariza
   Client reader(ctx, ClientOptions{.endpoints = live, .deadline = seconds(30)});
   read_every_key(reader, keys, history, cluster);
   if (::testing::Test::HasFatalFailure()) return;
-  const auto converge_by = SteadyClock::now() + seconds(30);
-  bool converged = false;
-  std::string last_view;
-  while (!converged && SteadyClock::now() < converge_by) {
-    std::set<std::pair<InstanceId, std::uint64_t>> seen;
-    last_view.clear();
-    for (const std::string& ep : live) {
-      Result<StatusReply> s = reader.status(ep, milliseconds(1000));
-      seen.insert(s.ok() ? std::pair<InstanceId, std::uint64_t>{s->applied_below, s->revision}
-                         : std::pair<InstanceId, std::uint64_t>{0, 0});
-      last_view += ep + "=" + (s.ok() ? std::to_string(s->applied_below) : "?") + " ";
-    }
-    converged = seen.size() == 1 && seen.begin()->first > 0;
-    if (!converged) std::this_thread::sleep_for(milliseconds(200));
-  }
-  EXPECT_TRUE(converged) << "the members did not converge: " << last_view;
+  expect_converged(reader, live, "the members");
 
   const std::vector<HistoryOp> ops = history.ops();
-  const auto ok_ops = std::count_if(ops.begin(), ops.end(), [](const HistoryOp& o) {
-    return o.outcome == HistoryOutcome::ok;
-  });
+  const std::size_t ok_ops = ok_count(ops);
   std::cout << "membership nemesis: " << changes << " changes, " << ops.size() << " ops ("
             << ok_ops << " ok); " << st.partitions << " partitions, " << st.pauses << " pauses, "
             << st.kills << " crash-restarts, " << st.drops << " drop phases, " << st.heals
             << " heals\n";
-  EXPECT_GT(ok_ops, 50) << "the clients got almost nothing done";
-  const LinearizabilityResult lin = check_linearizable(ops);
-  if (!lin.ok()) {
-    const std::string path =
-        (std::filesystem::temp_directory_path() / "kvpaxos-nemesis-membership.jsonl").string();
-    std::string error;
-    const bool written = write_jsonl(path, ops, &error);
-    ADD_FAILURE() << "history is " << to_string(lin.verdict) << " at key " << lin.key << ":\n"
-                  << lin.explanation << "\nhistory: " << (written ? path : error);
-  }
+  EXPECT_GT(ok_ops, 50u) << "the clients got almost nothing done";
+  expect_linearizable(ops, "membership");
 }
 
 }  // namespace
