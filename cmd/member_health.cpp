@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "actors/core/quorum.hpp"
 #include "cmd/kv_output.hpp"
 
 namespace kvpaxos {
@@ -82,10 +83,10 @@ std::string live_majority_problem(const Config& after, const ClusterHealth& heal
       silent += (silent.empty() ? "" : ", ") + where(*after.find(id), health);
     }
   }
-  if (voters.empty() || 2 * live > voters.size()) return {};
+  if (voters.empty() || is_majority(live, voters.size())) return {};
   return "of the " + std::to_string(voters.size()) + " voters it would leave, " +
          std::to_string(live) + (live == 1 ? " answers" : " answer") +
-         " kvctl, fewer than a majority (" + std::to_string(voters.size() / 2 + 1) +
+         " kvctl, fewer than a majority (" + std::to_string(majority(voters.size())) +
          "); not answering: " + silent + "; bring them back first";
 }
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "actors/core/quorum.hpp"
+
 namespace kvpaxos {
 
 namespace {
@@ -283,7 +285,7 @@ std::optional<Retirement> PeerLink::retirement() const {
       auto p = peers_.find(voter);
       r.told_by.push_back(p != peers_.end() ? p->second.name : "member " + std::to_string(voter));
     }
-    if (r.told_by.size() * 2 > notice.voters.size()) found = std::move(r);
+    if (is_majority(r.told_by.size(), notice.voters.size())) found = std::move(r);
   }
   return found;
 }
