@@ -334,8 +334,8 @@ Result<bool> rebuild_data_dir(zmq::context_t& ctx, NodeConfig& config, const Fla
 // --initial-cluster-state existing on an empty data dir: a member that
 // `kvctl member add` added. Asks the others who it is, then writes its
 // acceptor state, its first configurations and its marker (last: without
-// it the next start asks again).
-Result<bool> join_as_new_member(zmq::context_t& ctx, NodeConfig& config, const Flags& f) {
+// it the next start asks again). Returns the marker written.
+Result<Marker> join_as_new_member(zmq::context_t& ctx, NodeConfig& config, const Flags& f) {
   std::vector<Member> seeds;
   for (NodeId i = 0; i < config.members.size(); ++i) {
     if (i != config.self) seeds.push_back(config.members[i]);
@@ -354,15 +354,15 @@ Result<bool> join_as_new_member(zmq::context_t& ctx, NodeConfig& config, const F
   ConfigHistory contact = info->history;
   contact.known_below = 0;  // nothing may be proposed before its snapshot is installed
   Result<bool> created = write_vote_floor(f.data_dir, 0, 0);
-  if (!created.ok()) return created;
+  if (!created.ok()) return Error{created.error()};
   msgpack::sbuffer packed;
   msgpack::pack(packed, contact);
   Result<bool> saved = write_file_atomically(f.data_dir, kContactFile,
                                              std::string_view(packed.data(), packed.size()));
-  if (!saved.ok()) return saved;
+  if (!saved.ok()) return Error{saved.error()};
   Result<bool> marked = write_marker(f.data_dir, m);
-  if (!marked.ok()) return marked;
-  return true;
+  if (!marked.ok()) return Error{marked.error()};
+  return m;
 }
 
 // A member that joined later, restarted: its id and first configurations
@@ -474,7 +474,8 @@ int main(int argc, char** argv) {
   state_flag->excludes("--first-start");
   app.add_option("--join-timeout", f.join_timeout_s,
                  "With --join: seconds to wait for every other node to answer; with "
-                 "--first-start: for a majority of the nodes to be up")
+                 "--initial-cluster-state new: for a majority of the nodes to be up; with "
+                 "existing: for a member to say who this node is")
       ->capture_default_str()
       ->check(CLI::Range(1, 3600));
   app.add_flag("--fault-injection", f.node.fault_injection,
@@ -618,19 +619,18 @@ int main(int argc, char** argv) {
               << "promises it made; rebuild it with --join (every other node must be up)\n";
     return kExitUsage;
   } else if (state == DirState::fresh && joining_later) {
-    Result<bool> joined = join_as_new_member(ctx, config, f);
+    Result<Marker> joined = join_as_new_member(ctx, config, f);
     if (!joined.ok()) {
       std::cerr << "kvpaxosd: --initial-cluster-state existing: " << joined.error() << "\n";
       return 1;
     }
-    Result<Marker> written = read_marker(f.data_dir);
-    Result<bool> loaded = written.ok() ? load_joined_member(config, f, written.value())
-                                       : Result<bool>(Error{written.error()});
+    // From the files just written, the way a restart reads them.
+    Result<bool> loaded = load_joined_member(config, f, joined.value());
     if (!loaded.ok()) {
       std::cerr << "kvpaxosd: " << loaded.error() << "\n";
       return 1;
     }
-    config.cluster_id = written->cluster_id;
+    config.cluster_id = joined->cluster_id;
   } else if (state == DirState::fresh) {
     // Fail closed: an empty data dir is either a new cluster (new) or a
     // node that lost its disk, which must not vote as if it never had.

@@ -307,16 +307,24 @@ void Node::set_drop_rate(double rate) {
 
 namespace {
 
+// A DEALER to a peer port for an exchange before the node runs: nothing
+// lingers at close, nothing queues for a peer not connected yet, and it
+// reconnects quickly.
+std::unique_ptr<zmq::socket_t> startup_dealer(zmq::context_t& ctx) {
+  auto d = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::dealer);
+  d->set(zmq::sockopt::linger, 0);
+  d->set(zmq::sockopt::immediate, 1);
+  d->set(zmq::sockopt::reconnect_ivl, 50);
+  return d;
+}
+
 // A DEALER per peer for a node that is not running yet (survey, join).
 std::vector<std::unique_ptr<zmq::socket_t>> connect_to_peers(zmq::context_t& ctx,
                                                              const NodeConfig& config) {
   std::vector<std::unique_ptr<zmq::socket_t>> dealers(config.members.size());
   for (NodeId peer = 0; peer < config.members.size(); ++peer) {
     if (peer == config.self) continue;
-    dealers[peer] = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::dealer);
-    dealers[peer]->set(zmq::sockopt::linger, 0);
-    dealers[peer]->set(zmq::sockopt::immediate, 1);
-    dealers[peer]->set(zmq::sockopt::reconnect_ivl, 50);
+    dealers[peer] = startup_dealer(ctx);
     dealers[peer]->set(zmq::sockopt::routing_id,
                        link_identity(config.cluster_id, config.self,
                                      static_cast<std::uint32_t>(std::random_device{}())));
@@ -454,10 +462,7 @@ Result<MemberInfo> ask_membership(zmq::context_t& ctx, const std::string& name,
   if (seeds.empty()) return Error{"no other member in --cluster to ask"};
   std::vector<std::unique_ptr<zmq::socket_t>> dealers;
   for (const Member& seed : seeds) {
-    auto d = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::dealer);
-    d->set(zmq::sockopt::linger, 0);
-    d->set(zmq::sockopt::immediate, 1);
-    d->set(zmq::sockopt::reconnect_ivl, 50);
+    std::unique_ptr<zmq::socket_t> d = startup_dealer(ctx);
     d->set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(kMaxPeerFrameBytes));
     d->connect(seed.endpoint);
     dealers.push_back(std::move(d));

@@ -648,25 +648,21 @@ void PeerLinkThread::log_refusals() {
   const std::uint64_t misrouted = now.wrong_receiver - logged_.wrong_receiver;
   const std::uint64_t not_for_peers = now.not_for_peers - logged_.not_for_peers;
   const std::uint64_t foreign = now.other_cluster - logged_.other_cluster;
+  if (foreign + forged + misrouted + not_for_peers == 0) return;
   if (foreign > 0) {
     log::warn(log_prefix_ + "dropped " + std::to_string(foreign) + " peer frames from a node of "
               "another cluster (its cluster id is not this cluster's); is a node of another "
               "cluster, or of one started with another --cluster-token, given this node's "
               "address?");
   }
-  if (forged + misrouted + not_for_peers == 0) {
-    if (foreign > 0) {
-      logged_ = now;
-      next_refusal_log_ = Clock::now() + std::chrono::seconds(1);
-    }
-    return;
+  if (forged + misrouted + not_for_peers > 0) {
+    log::warn(log_prefix_ + "dropped peer frames: " + std::to_string(forged) +
+              " whose header names another sender than the key they came with, " +
+              std::to_string(misrouted) + " not addressed to this node, " +
+              std::to_string(not_for_peers) + " for actors peers may not reach (" +
+              std::to_string(now.forged_sender) + ", " + std::to_string(now.wrong_receiver) +
+              ", " + std::to_string(now.not_for_peers) + " since start)");
   }
-  log::warn(log_prefix_ + "dropped peer frames: " + std::to_string(forged) +
-            " whose header names another sender than the key they came with, " +
-            std::to_string(misrouted) + " not addressed to this node, " +
-            std::to_string(not_for_peers) + " for actors peers may not reach (" +
-            std::to_string(now.forged_sender) + ", " + std::to_string(now.wrong_receiver) + ", " +
-            std::to_string(now.not_for_peers) + " since start)");
   logged_ = now;
   next_refusal_log_ = Clock::now() + std::chrono::seconds(1);
 }
