@@ -95,7 +95,7 @@ start() {
   for i in 1 2 3; do
     n="n$i"
     first=()
-    [ -e "$dir/$n/kvpaxos-node" ] || first=(--first-start)  # a new cluster
+    [ -e "$dir/$n/kvpaxos-node" ] || first=(--initial-cluster-state new)  # a new cluster
     "$build/kvpaxosd" --name "$n" --cluster "$cluster" --client-addr "127.0.0.1:$((base + 100 + i))" \
       --data-dir "$dir/$n" --fault-injection "${first[@]}" \
       --peer-keys "$keys/peer" --client-key "$keys/client-port/cluster.key_secret" \
