@@ -132,7 +132,7 @@ void Proposer::tick(Time now, Outbox& out) {
 }
 
 void Proposer::renew(Time now, Outbox& out) {
-  if (!rival_active(now)) {
+  if (!rival_active(now) && !campaign_held()) {
     start_campaign(now, out);  // every attempt now waits for it
     return;
   }
@@ -149,6 +149,12 @@ void Proposer::fall_back_to_basic(Time now, Outbox& out) {
 
 bool Proposer::rival_active(Time now) const {
   return rival_seen_ && now - *rival_seen_ < options_.rival_quiet;
+}
+
+// While an attempt a range could not report runs basic Paxos.
+bool Proposer::campaign_held() {
+  std::erase_if(too_large_, [&](InstanceId i) { return !active_.contains(i); });
+  return !too_large_.empty();
 }
 
 // A ballot above kMaxBallotRound is no jump target: a proposer that adopted
@@ -208,7 +214,7 @@ void Proposer::on_propose(Propose m, Time now, Outbox& out) {
   } else if (lead_.state == Leadership::State::campaigning && in_range(m.instance) &&
              !covered(m.instance)) {
     a.phase = Phase::waiting;
-  } else if (lead_.state == Leadership::State::none && !rival_active(now)) {
+  } else if (lead_.state == Leadership::State::none && !rival_active(now) && !campaign_held()) {
     start_campaign(now, out);
   } else {
     start_phase1(m.instance, a, now, out);  // below the range, used, or a rival leads
@@ -302,9 +308,13 @@ void Proposer::on_promise_from(NodeId from, PromiseFrom m, Time now, Outbox& out
   }
   if (!m.ok) {
     if (m.too_large) {
-      // The range reaches too far back for one answer: basic Paxos for now.
-      rival_seen_ = now;
-      lead_.retry_at = now;
+      // The range reaches too far back for one answer: its attempts take
+      // basic Paxos, and no campaign pre-empts them until they are decided
+      // (rival_quiet may be zero, so a "rival" pause would not hold them).
+      for (auto it = active_.lower_bound(lead_.from); it != active_.end(); ++it) {
+        too_large_.insert(it->first);
+      }
+      fall_back_to_basic(now, out);
       return;
     }
     if (m.promised == lead_.ballot) return;  // our own PrepareFrom, duplicated

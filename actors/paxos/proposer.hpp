@@ -197,6 +197,7 @@ class Proposer final : public ActorLogic {
   void lead_covered(Time now, Outbox& out);
   void ask_for_range(const std::vector<NodeId>& voters, Outbox& out);
   bool rival_active(Time now) const;
+  bool campaign_held();
   void note_rejection(const Ballot& promised, Time now);
   // The next ballot of this node, above every round seen; none once the
   // round is at kMaxBallotRound (a ballot must never be used twice).
@@ -256,6 +257,9 @@ class Proposer final : public ActorLogic {
   Leadership lead_;
   std::uint64_t campaigns_ = 0;
   std::optional<Time> rival_seen_;
+  // Active attempts whose range an acceptor refused as too large to report;
+  // no campaign starts while one of them runs (basic Paxos).
+  std::set<InstanceId> too_large_;
   ProposerRefusals refused_;
 };
 

@@ -618,6 +618,36 @@ TEST(MultiPaxosProposer, FallsBackToBasicPaxosWhenTheRangeIsTooLargeToReport) {
   EXPECT_EQ(prepares[0].second.instance, 4u);
 }
 
+// Found chasing a CI run where the large-puts process test saw the whole
+// cluster stall for minutes (not reproduced since): in the KV node
+// (rival_quiet zero, so "a rival was seen" never holds) a too-large refusal
+// only restarted the same campaign, refused again, forever. The
+// instances the range could not report now take basic Paxos, and no campaign
+// starts (pre-empting them with a higher range ballot) until they are decided.
+TEST(MultiPaxosProposer, ATooLargeRangeTakesBasicPaxosUntilDecidedEvenWithoutRivalQuiet) {
+  ProposerOptions o;
+  o.rival_quiet = Duration::zero();
+  MultiPaxosRig r{Proposer{/*self=*/1, ConfigHistory::fixed(3), /*seed=*/42, o}};
+  const Ballot b = r.campaign(4, "big");
+  r.handle(0, PromiseFrom{.from = 4, .ballot = b, .ok = false, .promised = {}, .too_large = true}, 1);
+  r.p.tick(at(2), r.out);
+  EXPECT_TRUE(sent<PrepareFrom>(r.out).empty()) << "the same range asked again";
+  auto prepares = sent<Prepare>(r.out);
+  ASSERT_EQ(prepares.size(), 3u);
+  EXPECT_EQ(prepares[0].second.instance, 4u);
+  // A new proposal meanwhile takes basic Paxos too, not a campaign.
+  r.out.clear();
+  r.handle(1, Propose{5, "small"}, 3);
+  EXPECT_TRUE(sent<PrepareFrom>(r.out).empty()) << "a campaign would pre-empt instance 4";
+  ASSERT_EQ(sent<Prepare>(r.out).size(), 3u);
+  // Once both are decided, the next proposal campaigns again.
+  r.p.handle({1, Actor::learner}, Learned{4}, at(4), r.out);
+  r.p.handle({1, Actor::learner}, Learned{5}, at(4), r.out);
+  r.out.clear();
+  r.handle(1, Propose{6, "after"}, 5);
+  EXPECT_EQ(sent<PrepareFrom>(r.out).size(), 3u);
+}
+
 // Review finding: a lagging proposer filling an old hole must not campaign
 // from there (every acceptor would report every value it holds above it).
 TEST(MultiPaxosProposer, AnInstanceFarBelowTheLearnedTipTakesBasicPaxos) {
