@@ -73,6 +73,7 @@
 #include "cmd/member_health.hpp"
 #include "cmd/txn_grammar.hpp"
 #include "messages/key_file.hpp"
+#include "kvpaxos_version.hpp"
 
 namespace {
 
@@ -637,6 +638,7 @@ int main(int argc, char** argv) {
   if (const char* env = std::getenv("KVCTL_SERVER_KEY")) o.server_key = env;
   if (const char* env = std::getenv("KVCTL_KEY")) o.client_key = env;
   CLI::App app{"kvctl: talk to a kvpaxos cluster"};
+  app.set_version_flag("--version", "kvctl " KVPAXOS_VERSION);
   app.require_subcommand(1);
   app.add_option("--endpoints", o.endpoints,
                  "Client addresses of the nodes, HOST:PORT,... (default: $KVCTL_ENDPOINTS); "
@@ -788,6 +790,8 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     return fail(std::string(e.what()) + " (see kvctl --help)", kExitUsage);

@@ -38,6 +38,7 @@
 #include "actors/runtime/node.hpp"
 #include "actors/security/transport_security.hpp"
 #include "actors/storage/segmented_log.hpp"
+#include "kvpaxos_version.hpp"
 
 namespace {
 
@@ -413,6 +414,7 @@ int wait_for_signal_or_removal(const Node& node) {
 int main(int argc, char** argv) {
   Flags f;
   CLI::App app{"kvpaxosd: one node of a kvpaxos replicated key/value store"};
+  app.set_version_flag("--version", "kvpaxosd " KVPAXOS_VERSION);
   app.add_option("--name", f.name, "This node's name; must appear in --cluster")->required();
   app.add_option("--cluster", f.cluster,
                  "Every node of the cluster as NAME=HOST:PORT,... (peer addresses, same order "
@@ -499,6 +501,8 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     usage_error(e.what());
