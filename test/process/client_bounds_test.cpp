@@ -102,7 +102,9 @@ zmq::socket_t authorized_dealer_to_n1(zmq::context_t& ctx, test::ProcessCluster&
 
 // Attack 1: one connection sends 16 MiB puts without waiting for replies.
 TEST(ProcessClientBounds, LargePutsWithoutWaitingAreRefusedOverloadedAndOthersKeepServing) {
-  test::ProcessCluster cluster(3, {"--log-level", "error"});
+  // warn, not error: a CI run once saw this cluster stall for minutes with
+  // nothing in its logs to tell why.
+  test::ProcessCluster cluster(3, {"--log-level", "warn"});
   ASSERT_TRUE(cluster.started());
   {
     zmq::context_t ctx(1);
