@@ -500,9 +500,7 @@ int main(int argc, char** argv) {
                "keys, kvpaxosd otherwise refuses any non-loopback address)");
   try {
     app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForVersion& e) {
+  } catch (const CLI::Success& e) {  // --help, --version: printed, exit 0
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     usage_error(e.what());
