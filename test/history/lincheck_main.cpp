@@ -59,7 +59,8 @@ int check_file(const std::string& path, std::chrono::milliseconds budget) {
   const kvpaxos::LinearizabilityResult result = kvpaxos::check_linearizable(*ops, budget);
   const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - started);
-  std::printf("%s: %zu ops, %zu keys: %s (%lld ms)\n", path.c_str(), ops->size(), result.keys,
+  std::printf("%s: %zu ops, %zu keys, %zu unknown writes nobody saw left out: %s (%lld ms)\n",
+              path.c_str(), ops->size(), result.keys, result.unobserved_writes_dropped,
               kvpaxos::to_string(result.verdict), static_cast<long long>(elapsed.count()));
   if (!result.explanation.empty()) std::printf("%s\n", result.explanation.c_str());
   switch (result.verdict) {

@@ -22,6 +22,8 @@
 // get has no effect and an unconstrained output, so it is dropped; an unknown
 // write (put, append, delete, cas) may be linearized anywhere after its
 // invocation or left out; an unknown cas takes the branch its state gives.
+// An unknown put or append whose value no ok op observed cannot matter to
+// any ok op's outcome (but a delete's count), so it is left out up front.
 //
 // Pure functions, safe from any thread.
 #pragma once
@@ -56,6 +58,9 @@ struct LinearizabilityResult {
   // search got stuck, after the longest linearizable prefix it found.
   std::string explanation;
   std::size_t ops_checked = 0;  // ops given to the search (unknown gets are dropped)
+  // Unknown puts and appends whose value no ok op saw, left out of the
+  // search: with or without them the same ok ops fit (see the .cpp).
+  std::size_t unobserved_writes_dropped = 0;
   std::size_t keys = 0;         // distinct keys in the history
 
   bool ok() const { return verdict == LinearizabilityVerdict::linearizable; }
