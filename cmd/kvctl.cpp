@@ -69,6 +69,7 @@
 #include "client/client.hpp"
 #include "client/watch.hpp"
 #include "cmd/bench.hpp"
+#include "cmd/flag_sources.hpp"
 #include "cmd/kv_output.hpp"
 #include "cmd/member_health.hpp"
 #include "cmd/txn_grammar.hpp"
@@ -634,14 +635,11 @@ void add_span_flags(CLI::App& cmd, KeySpan& span) {
 
 int main(int argc, char** argv) {
   Options o;
-  if (const char* env = std::getenv("KVCTL_ENDPOINTS")) o.endpoints = env;
-  if (const char* env = std::getenv("KVCTL_SERVER_KEY")) o.server_key = env;
-  if (const char* env = std::getenv("KVCTL_KEY")) o.client_key = env;
   CLI::App app{"kvctl: talk to a kvpaxos cluster"};
   app.set_version_flag("--version", "kvctl " KVPAXOS_VERSION);
   app.require_subcommand(1);
   app.add_option("--endpoints", o.endpoints,
-                 "Client addresses of the nodes, HOST:PORT,... (default: $KVCTL_ENDPOINTS); "
+                 "Client addresses of the nodes, HOST:PORT,...; "
                  "requests fail over to the next on timeout");
   app.add_option("--timeout", o.timeout,
                  "Overall deadline of a request, e.g. 5s, 500ms, 2m (default 5s); after it the "
@@ -651,11 +649,10 @@ int main(int argc, char** argv) {
   app.add_option("--server-key", o.server_key,
                  "The cluster's client public key (the .key of the nodes' --client-key); with "
                  "--key, every request is encrypted and the nodes are authenticated. While the "
-                 "cluster's key is rotated, give the old and the new file, comma-separated "
-                 "(default: $KVCTL_SERVER_KEY)");
+                 "cluster's key is rotated, give the old and the new file, comma-separated");
   app.add_option("--key", o.client_key,
                  "This client's key pair (a .key_secret file, mode 0600); a node started with "
-                 "--client-keys accepts it only if its .key is there (default: $KVCTL_KEY)");
+                 "--client-keys accepts it only if its .key is there");
 
   auto* put = app.add_subcommand(
       "put", "Set KEY to VALUE; prints OK (-w json: {\"ok\":true,\"revision\":R})");
@@ -787,6 +784,12 @@ int main(int argc, char** argv) {
                                           "put=20,get=70,append=10")
       ->capture_default_str();
 
+  // The global flags only: a KVCTL_FORCE left in a shell must not skip the
+  // liveness checks of every later member change.
+  read_flags_from_environment(app, "KVCTL", {"help", "version"});
+  app.footer("The flags before the command can also be set in the environment as KVCTL_ and "
+             "the flag's name in capitals, dashes as underscores: KVCTL_ENDPOINTS, "
+             "KVCTL_TIMEOUT, KVCTL_WRITE_OUT, KVCTL_SERVER_KEY, KVCTL_KEY.");
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help, --version: printed, exit 0

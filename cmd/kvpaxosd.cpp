@@ -5,6 +5,7 @@
 //            [--initial-cluster-state new|existing | --first-start | --join]] [--cluster-token T]
 //            [--pipeline N] [--basic-paxos] [--snapshot-every N] [--fault-injection] [--log-level LEVEL]
 //            [--peer-keys DIR --client-key FILE [--client-keys DIR] | --insecure]
+//            [--config-file FILE.toml] [--dump-config]   (every flag also as KVPAXOS_FLAG_NAME)
 //
 // Secure by default: without keys every address must be loopback, unless
 // --insecure is given (docs/security.md).
@@ -19,6 +20,7 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -29,6 +31,7 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <string_view>
 #include <thread>
 
 #include <CLI/CLI.hpp>
@@ -38,6 +41,7 @@
 #include "actors/runtime/node.hpp"
 #include "actors/security/transport_security.hpp"
 #include "actors/storage/segmented_log.hpp"
+#include "cmd/flag_sources.hpp"
 #include "kvpaxos_version.hpp"
 
 namespace {
@@ -68,6 +72,8 @@ struct Flags {
   std::string client_keys;
   bool insecure = false;
   int watch_progress_ms = 2000;
+  bool basic_paxos = false;
+  bool dump_config = false;
 };
 
 [[noreturn]] void usage_error(const std::string& message) {
@@ -415,6 +421,20 @@ int main(int argc, char** argv) {
   Flags f;
   CLI::App app{"kvpaxosd: one node of a kvpaxos replicated key/value store"};
   app.set_version_flag("--version", "kvpaxosd " KVPAXOS_VERSION);
+  app.set_config("--config-file", "",
+                 "TOML file of flags: the long names without the dashes, e.g. "
+                 "client-addr = \"127.0.0.1:7201\"; a key that names no flag is an error; leave out "
+                 "the flags that are off. "
+                 "KVPAXOS_* variables and the command line win over it")
+      ->check(CLI::ExistingFile);
+  app.allow_config_extras(CLI::config_extras_mode::error);
+  app.add_flag("--dump-config", f.dump_config,
+               "Print the flags in effect (command line, KVPAXOS_* variables, --config-file "
+               "and defaults) as a --config-file and exit")
+      ->configurable(false);
+  app.footer("Every flag can also be set in the environment as KVPAXOS_ and its name in "
+             "capitals, dashes as underscores (KVPAXOS_CLIENT_ADDR=127.0.0.1:7201), or in a "
+             "--config-file. Key material is never a flag's value: the key flags name files.");
   app.add_option("--name", f.name, "This node's name; must appear in --cluster")->required();
   app.add_option("--cluster", f.cluster,
                  "Every node of the cluster as NAME=HOST:PORT,... (peer addresses, same order "
@@ -427,7 +447,7 @@ int main(int argc, char** argv) {
                  "Directory for this node's durable state (acceptor log, snapshots). A node "
                  "restarted with the same --data-dir, --name and --cluster recovers every "
                  "promise and applied write. Without it, state lives in memory only");
-  app.add_flag("!--basic-paxos", f.node.proposer_options.multi_paxos,
+  app.add_flag("--basic-paxos", f.basic_paxos,
                "Run phase 1 in every log instance instead of leading with one range "
                "promise (Multi-Paxos); for comparison");
   app.add_option("--pipeline", f.node.pipeline,
@@ -483,6 +503,7 @@ int main(int argc, char** argv) {
   app.add_flag("--fault-injection", f.node.fault_injection,
                "Accept 'kvctl fault' commands (partitions, message drops) for tests");
   app.add_option("--log-level", f.log_level, "error, warn, info or debug")
+      ->capture_default_str()
       ->check(CLI::IsMember({"error", "warn", "info", "debug"}));
   app.add_option("--peer-keys", f.peer_keys,
                  "Directory of CURVE keys for the peer port: NAME.key of every node in --cluster "
@@ -498,13 +519,24 @@ int main(int argc, char** argv) {
   app.add_flag("--insecure", f.insecure,
                "Allow plain, unauthenticated tcp on addresses other hosts can reach (without "
                "keys, kvpaxosd otherwise refuses any non-loopback address)");
+  read_flags_from_environment(app, "KVPAXOS", {"help", "version", "dump-config"});
+  // --dump-config prints whatever is given, so it also makes a template.
+  if (std::find(argv + 1, argv + argc, std::string_view("--dump-config")) != argv + argc) {
+    for (CLI::Option* option : app.get_options()) option->required(false);
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help, --version: printed, exit 0
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    usage_error(e.what());
+    const CLI::Option* config = app.get_config_ptr();
+    usage_error(describe_parse_error(e, config->count() > 0 ? config->results().front() : ""));
   }
+  if (f.dump_config) {
+    std::cout << dump_config(app);
+    return 0;
+  }
+  f.node.proposer_options.multi_paxos = !f.basic_paxos;
 
   if (data_dir->count() > 0 && f.data_dir.empty()) {
     usage_error("--data-dir is empty; name a directory, or leave the flag out to keep state in "
