@@ -3,9 +3,10 @@
 # nothing when every package is already installed.
 set -euo pipefail
 
-# python3-zmq: test/e2e/keys.sh checks that key files interoperate with pyzmq's zmq.auth.
+# python3-zmq: test/e2e/keys.sh checks that key files interoperate with pyzmq's zmq.auth;
+# with python3-msgpack, the Python client (client/python) and its test need it.
 packages=(build-essential cmake pkg-config libzmq3-dev cppzmq-dev libmsgpack-cxx-dev
-          libcli11-dev libgtest-dev python3 python3-zmq iproute2 procps)
+          libcli11-dev libgtest-dev python3 python3-zmq python3-msgpack iproute2 procps)
 
 missing=()
 for p in "${packages[@]}"; do
