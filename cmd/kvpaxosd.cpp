@@ -1,7 +1,8 @@
 // kvpaxosd: one kvpaxos node.
 //
 //   kvpaxosd --name n1 --cluster n1=127.0.0.1:7101,n2=127.0.0.1:7102,n3=127.0.0.1:7103
-//            --client-addr 127.0.0.1:7201 [--data-dir DIR
+//            --client-addr 127.0.0.1:7201 [--listen-peer-addr IP:PORT] [--listen-client-addr IP:PORT]
+//            [--data-dir DIR
 //            [--initial-cluster-state new|existing | --first-start | --join]] [--cluster-token T]
 //            [--pipeline N] [--basic-paxos] [--snapshot-every N] [--fault-injection] [--log-level LEVEL]
 //            [--peer-keys DIR --client-key FILE [--client-keys DIR] | --insecure]
@@ -37,6 +38,7 @@
 #include <CLI/CLI.hpp>
 
 #include "actors/core/cluster_config.hpp"
+#include "actors/runtime/listen_address.hpp"
 #include "actors/runtime/logger.hpp"
 #include "actors/runtime/node.hpp"
 #include "actors/security/transport_security.hpp"
@@ -58,6 +60,8 @@ struct Flags {
   std::string name;
   std::string cluster;
   std::string client_addr;
+  std::string listen_peer_addr;
+  std::string listen_client_addr;
   std::string data_dir;
   std::string log_level = "info";
   // The flags that are NodeConfig fields set them here, from its defaults.
@@ -234,13 +238,6 @@ std::optional<std::string> tombstone(const std::string& dir) {
   return read->bytes;
 }
 
-// "127.0.0.1:7101", "localhost:7101", "[::1]:7101": nothing off this host
-// can reach it, so plain tcp there exposes nothing.
-bool is_loopback(const std::string& host_port) {
-  const std::string host = host_port.substr(0, host_port.rfind(':'));
-  return host.rfind("127.", 0) == 0 || host == "localhost" || host == "[::1]" || host == "::1";
-}
-
 // Keys, or the reason there are none (loopback only, or --insecure).
 std::shared_ptr<const TransportSecurity> build_security(const Flags& f, const NodeConfig& config) {
   const bool keyed = !f.peer_keys.empty() || !f.client_key.empty();
@@ -250,12 +247,17 @@ std::shared_ptr<const TransportSecurity> build_security(const Flags& f, const No
   if (!f.client_keys.empty() && !keyed) usage_error("--client-keys needs --peer-keys and --client-key");
   if (keyed && f.insecure) usage_error("--insecure and key flags exclude each other");
   if (!keyed) {
+    // Every address in --cluster, this node's client address and what it
+    // binds: nothing off this host may reach a plain tcp port.
     std::string exposed;
-    for (const Member& m : config.members) {
-      const std::string addr = m.endpoint.substr(m.endpoint.find("://") + 3);
-      if (!is_loopback(addr)) exposed += (exposed.empty() ? "" : ", ") + addr;
-    }
-    if (!is_loopback(f.client_addr)) exposed += (exposed.empty() ? "" : ", ") + f.client_addr;
+    auto check = [&exposed](const std::string& endpoint) {
+      if (endpoint.empty() || is_loopback_endpoint(endpoint)) return;
+      exposed += (exposed.empty() ? "" : ", ") + endpoint.substr(endpoint.find("://") + 3);
+    };
+    for (const Member& m : config.members) check(m.endpoint);
+    check(config.client_endpoint);
+    check(config.listen_peer_endpoint);
+    check(config.listen_client_endpoint);
     if (!exposed.empty() && !f.insecure) {
       usage_error("no keys, but " + exposed + " can be reached from other hosts; give --peer-keys "
                   "DIR and --client-key FILE (kvctl keygen makes them; see docs/security.md), or "
@@ -281,6 +283,39 @@ std::shared_ptr<const TransportSecurity> build_security(const Flags& f, const No
   return std::make_shared<const TransportSecurity>(std::move(loaded.value()));
 }
 
+// What this node binds for one of its ports: the --listen-* flag's address
+// when it is given (a name resolved), else the advertised endpoint, its host
+// name resolved (libzmq binds only addresses). Empty: bind the advertised
+// endpoint as it is.
+std::string listen_endpoint(const std::string& listen_flag, const std::string& listen_addr,
+                            const std::string& advertised_flag, const std::string& advertised) {
+  if (!listen_addr.empty()) {
+    Result<std::string> endpoint = tcp_endpoint(listen_addr);
+    if (!endpoint.ok()) usage_error(listen_flag + " " + endpoint.error());
+    Result<std::string> bound = resolve_for_bind(endpoint.value());
+    if (!bound.ok()) usage_error(listen_flag + " " + listen_addr + ": " + bound.error());
+    return bound.value();
+  }
+  if (advertised.empty() || binds_as_given(advertised)) return "";
+  Result<std::string> bound = resolve_for_bind(advertised);
+  if (!bound.ok()) {
+    usage_error(advertised_flag + " " + advertised.substr(advertised.find("://") + 3) + ": " +
+                bound.error() + "; fix the name (DNS, /etc/hosts) or give " + listen_flag +
+                " IP:PORT (e.g. 0.0.0.0:PORT) to bind apart from the advertised name");
+  }
+  return bound.value();
+}
+
+// This node's peer port: --listen-peer-addr, or its address in the
+// configuration (--cluster, or what kvctl member add recorded) resolved.
+// Known only once the data dir said who this node is.
+void settle_peer_listen_endpoint(NodeConfig& config, const Flags& f) {
+  if (!f.listen_peer_addr.empty()) return;  // build_config took it
+  config.listen_peer_endpoint =
+      listen_endpoint("--listen-peer-addr", "", "this node's peer address",
+                      config.self_endpoint());
+}
+
 // A data dir that holds a node's marker says who the node is: its --name
 // need not be in --cluster then (after the first start --cluster only says
 // where peers are), and main() takes the id and members from the marker.
@@ -300,10 +335,16 @@ NodeConfig build_config(const Flags& f, bool has_marker) {
   config.members = std::move(members.value());
   config.self = self.ok() ? self.value() : kNoNode;
   config.client_endpoint = std::move(client.value());
+  config.listen_client_endpoint = listen_endpoint("--listen-client-addr", f.listen_client_addr,
+                                                  "--client-addr", config.client_endpoint);
   config.inproc_namespace = "kvpaxosd-" + f.name;
   config.seed = std::random_device{}();
   config.watch_progress_interval = std::chrono::milliseconds(f.watch_progress_ms);
+  if (!f.listen_peer_addr.empty()) {
+    config.listen_peer_endpoint = listen_endpoint("--listen-peer-addr", f.listen_peer_addr, "", "");
+  }
   if (!self.ok()) return config;  // checked once the marker said who this is
+  settle_peer_listen_endpoint(config, f);  // main settles it again if a marker moves it
   if (Result<bool> valid = config.validate(); !valid.ok()) usage_error(valid.error());
   return config;
 }
@@ -441,8 +482,16 @@ int main(int argc, char** argv) {
                  "and content on every node)")
       ->required();
   app.add_option("--client-addr", f.client_addr,
-                 "HOST:PORT where this node accepts clients (kvctl), e.g. 127.0.0.1:7201")
+                 "HOST:PORT where clients (kvctl) reach this node, e.g. 127.0.0.1:7201; a host "
+                 "name is bound as the address it resolves to here, unless --listen-client-addr")
       ->required();
+  app.add_option("--listen-peer-addr", f.listen_peer_addr,
+                 "IP:PORT to bind the peer port on (e.g. 0.0.0.0:7101) when it is not this "
+                 "node's address in --cluster, which others connect to (a host name there is "
+                 "bound as the address it resolves to here)");
+  app.add_option("--listen-client-addr", f.listen_client_addr,
+                 "IP:PORT to bind the client port on (e.g. 0.0.0.0:7201) when it is not "
+                 "--client-addr");
   CLI::Option* data_dir = app.add_option("--data-dir", f.data_dir,
                  "Directory for this node's durable state (acceptor log, snapshots). A node "
                  "restarted with the same --data-dir, --name and --cluster recovers every "
@@ -631,6 +680,7 @@ int main(int argc, char** argv) {
   }
   config.cluster_id = marker.cluster_id;
   if (Result<bool> valid = config.validate(); !valid.ok()) usage_error(valid.error());
+  settle_peer_listen_endpoint(config, f);
   if (f.join) {
     if (!fresh) {
       std::cerr << "kvpaxosd: --join rebuilds a node whose data dir was lost, but " << f.data_dir
@@ -665,6 +715,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     config.cluster_id = joined->cluster_id;
+    settle_peer_listen_endpoint(config, f);  // the address the cluster recorded
   } else if (state == DirState::fresh) {
     // Fail closed: an empty data dir is either a new cluster (new) or a
     // node that lost its disk, which must not vote as if it never had.
@@ -727,8 +778,13 @@ int main(int argc, char** argv) {
   }
   const std::size_t members = config.contact ? config.contact->latest().members.size()
                                              : config.members.size();
-  log::info(f.name + " serving clients on " + config.client_endpoint + ", peers on " +
-            config.self_endpoint() + " (member " + std::to_string(config.self) + " of a " +
+  auto bound = [](const std::string& advertised, const std::string& listen) {
+    return listen.empty() || listen == advertised ? advertised
+                                                  : advertised + " (bound " + listen + ")";
+  };
+  log::info(f.name + " serving clients on " +
+            bound(config.client_endpoint, config.listen_client_endpoint) + ", peers on " +
+            bound(config.self_endpoint(), config.listen_peer_endpoint) + " (member " + std::to_string(config.self) + " of a " +
             std::to_string(members) + "-member configuration" +
             (config.joining ? ", catching up from a snapshot first" : "") +
             (config.fault_injection ? ", fault injection on" : "") + ")");

@@ -234,20 +234,20 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
   }
   try {
     node->peer_link_ = std::make_unique<PeerLinkThread>(ctx, ns, self, link_config,
-                                                        c.self_endpoint(), c.cluster_id,
+                                                        c.peer_listen_endpoint(), c.cluster_id,
                                                         logic.link_seed, *node->traffic_,
                                                         security, prefix);
   } catch (const zmq::error_t& e) {
-    return Error{"cannot listen for peers on " + c.self_endpoint() + ": " + e.what() +
+    return Error{"cannot listen for peers on " + c.peer_listen_endpoint() + ": " + e.what() +
                      " (is another kvpaxosd using that address?)",
                  listen_error_kind(e)};
   }
   if (!c.client_endpoint.empty()) {
     try {
       node->front_door_ = std::make_unique<FrontDoorThread>(
-          ctx, ns, self, c.client_endpoint, c.fault_injection, security, prefix);
+          ctx, ns, self, c.client_listen_endpoint(), c.fault_injection, security, prefix);
     } catch (const zmq::error_t& e) {
-      return Error{"cannot listen for clients on " + c.client_endpoint + ": " + e.what() +
+      return Error{"cannot listen for clients on " + c.client_listen_endpoint() + ": " + e.what() +
                        " (is another kvpaxosd using that address?)",
                    listen_error_kind(e)};
     }
@@ -343,7 +343,7 @@ Result<std::unique_ptr<zmq::socket_t>> listen_on_peer_port(zmq::context_t& ctx,
                                                            const NodeConfig& config,
                                                            const std::string& hint,
                                                            std::shared_ptr<ZapHandler>& zap) {
-  const std::string& endpoint = config.members.at(config.self).endpoint;
+  const std::string& endpoint = config.peer_listen_endpoint();
   auto router = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::router);
   router->set(zmq::sockopt::linger, 0);
   router->set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(kMaxPeerFrameBytes));
@@ -422,7 +422,7 @@ void run_until_done(Survey& survey, zmq::socket_t& router,
 
 Result<PeerSurvey> survey_peers(zmq::context_t& ctx, const NodeConfig& config, Duration wait,
                                 const std::function<void(const std::string&)>& progress) {
-  const std::string& endpoint = config.members.at(config.self).endpoint;
+  const std::string& endpoint = config.peer_listen_endpoint();
   std::shared_ptr<ZapHandler> zap;
   Result<std::unique_ptr<zmq::socket_t>> listening =
       listen_on_peer_port(ctx, config, "is another kvpaxosd using that address?", zap);
@@ -439,7 +439,7 @@ Result<PeerSurvey> survey_peers(zmq::context_t& ctx, const NodeConfig& config, D
 Result<JoinBarrier> gather_join_barrier(zmq::context_t& ctx, const NodeConfig& config,
                                         Duration timeout,
                                         const std::function<void(const std::string&)>& progress) {
-  const std::string& endpoint = config.members.at(config.self).endpoint;
+  const std::string& endpoint = config.peer_listen_endpoint();
   std::shared_ptr<ZapHandler> zap;
   Result<std::unique_ptr<zmq::socket_t>> listening = listen_on_peer_port(
       ctx, config, "is this node still running? stop it before rebuilding it", zap);

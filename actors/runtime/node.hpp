@@ -43,6 +43,12 @@ struct NodeConfig {
   std::vector<Member> members;   // the whole cluster, this node included
   NodeId self = 0;               // an index into members (without `contact`)
   std::string client_endpoint;   // e.g. tcp://127.0.0.1:7201; empty: Paxos only
+  // Where the node binds when that is not the address others reach it at
+  // (kvpaxosd --listen-peer-addr, --listen-client-addr: tcp://0.0.0.0:7101,
+  // or the address a host name in --cluster resolves to); empty: bind the
+  // advertised endpoint itself.
+  std::string listen_peer_endpoint;
+  std::string listen_client_endpoint;
   bool fault_injection = false;
   // Unique per process for the nodes it hosts; prefixes the inproc endpoints.
   std::string inproc_namespace = "kvpaxos";
@@ -82,6 +88,13 @@ struct NodeConfig {
   }
   const std::string& self_endpoint() const {
     return contact ? contact->latest().find(self)->peer_endpoint : members.at(self).endpoint;
+  }
+  // Where this node's peer and client ports are bound.
+  const std::string& peer_listen_endpoint() const {
+    return listen_peer_endpoint.empty() ? self_endpoint() : listen_peer_endpoint;
+  }
+  const std::string& client_listen_endpoint() const {
+    return listen_client_endpoint.empty() ? client_endpoint : listen_client_endpoint;
   }
 
   Result<bool> validate() const {
