@@ -165,6 +165,7 @@ const char* to_string(MessageType t) {
     case MessageType::member_query: return "MemberQuery";
     case MessageType::member_info: return "MemberInfo";
     case MessageType::removed: return "Removed";
+    case MessageType::step_down: return "StepDown";
   }
   return "Unknown";
 }

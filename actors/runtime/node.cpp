@@ -60,6 +60,7 @@ Node::~Node() {
   snapshot_writer_.reset();
   paxos_.reset();
   control_.reset();
+  applier_control_.reset();
   peer_link_.reset();
   if (zap_) {
     zap_->remove_policy(peer_zap_domain(config_.inproc_namespace));
@@ -269,9 +270,13 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
     node->paxos_ = std::make_unique<PaxosPeer>(ctx, ns, self);
   }
 
-  node->control_ = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::push);
-  node->control_->set(zmq::sockopt::linger, 0);
-  node->control_->connect(inproc_endpoint(ns, self, Actor::peer_link));
+  for (Actor to : {Actor::peer_link, Actor::applier}) {
+    if (to == Actor::applier && !kv) continue;
+    auto& socket = to == Actor::applier ? node->applier_control_ : node->control_;
+    socket = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::push);
+    socket->set(zmq::sockopt::linger, 0);
+    socket->connect(inproc_endpoint(ns, self, to));
+  }
   return node;
 }
 
@@ -285,9 +290,13 @@ InstanceId Node::removed_from() const {
 
 void Node::send_control(Actor to, const std::string& body) {
   const std::lock_guard<std::mutex> lock(control_mu_);
+  zmq::socket_t* socket = to == Actor::applier ? applier_control_.get() : control_.get();
+  if (socket == nullptr) return;  // a Paxos-only node has no applier
   const FrameHeader h{{config_.self, to}, {config_.self, Actor::control}, 0, 0};
-  send_frames(*control_, encode_header(h), body, /*wait=*/true);
+  send_frames(*socket, encode_header(h), body, /*wait=*/true);
 }
+
+void Node::step_down() { send_control(Actor::applier, encode(StepDown{})); }
 
 void Node::set_reachable(const std::vector<NodeId>& peers) {
   FaultRequest r{.set_reach = true, .reach_all = false};

@@ -187,6 +187,12 @@ class Node {
   std::uint64_t removed_epoch() const;
   InstanceId removed_from() const;
 
+  // A graceful stop (thread-safe): the applier proposes nothing more, tells
+  // the other members (StepDown), and answers the requests it will not run
+  // shutting_down, so clients and the lead move on at once. The node keeps
+  // running, its acceptor voting, until its owner destroys it.
+  void step_down();
+
   // Fault injection, for tests (thread-safe). `peers` are node ids; the node
   // itself is always reachable.
   void set_reachable(const std::vector<NodeId>& peers);
@@ -207,7 +213,8 @@ class Node {
   std::shared_ptr<ZapHandler> zap_;
   std::unique_ptr<PeerTrafficStats> traffic_;
   std::mutex control_mu_;
-  std::unique_ptr<zmq::socket_t> control_;  // PUSH to the peer link
+  std::unique_ptr<zmq::socket_t> control_;          // PUSH to the peer link
+  std::unique_ptr<zmq::socket_t> applier_control_;  // PUSH to the applier (step_down)
   std::unique_ptr<PaxosPeer> paxos_;
   std::vector<std::unique_ptr<ActorThread>> actors_;
   std::unique_ptr<PeerLinkThread> peer_link_;
