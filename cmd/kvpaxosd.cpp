@@ -14,6 +14,8 @@
 // a new cluster), existing (a member just added with kvctl member add) or
 // --join (a node that lost its data dir); see docs/architecture.md,
 // "Durability" and "Membership".
+// Under systemd (Type=notify, deploy/systemd/) it reports READY=1 once its
+// data dir is recovered and its ports are bound, and STOPPING=1 on a signal.
 // Exit status: 0 after SIGTERM/SIGINT, 2 for bad flags, an address in use or
 // a data dir that must not be used as it is, 4 once the node learned it was
 // removed from the cluster (it leaves a tombstone in its data dir), 1 for any
@@ -41,6 +43,7 @@
 #include "actors/runtime/listen_address.hpp"
 #include "actors/runtime/logger.hpp"
 #include "actors/runtime/node.hpp"
+#include "actors/runtime/sd_notify.hpp"
 #include "actors/security/transport_security.hpp"
 #include "actors/storage/segmented_log.hpp"
 #include "cmd/flag_sources.hpp"
@@ -85,6 +88,24 @@ struct Flags {
 [[noreturn]] void usage_error(const std::string& message) {
   std::cerr << "kvpaxosd: " << message << " (see kvpaxosd --help)\n";
   std::exit(kExitUsage);
+}
+
+// Tells systemd (Type=notify) how far start-up or shutdown has come; does
+// nothing without $NOTIFY_SOCKET. A failed send is logged, once: the node
+// serves all the same.
+void notify_systemd(const std::string& state) {
+  static bool warned = false;
+  Result<bool> sent = notify_service_manager(state);
+  if (sent.ok() || warned) return;
+  warned = true;
+  log::warn("kvpaxosd: " + sent.error() + "; going on without telling the service manager");
+}
+
+// Before a wait for other nodes of up to `timeout_s`: says what it waits for,
+// and gives systemd that much more start time than its TimeoutStartSec.
+void notify_waiting(const std::string& what, int timeout_s) {
+  notify_systemd("STATUS=" + what + "\nEXTEND_TIMEOUT_USEC=" +
+                 std::to_string((std::int64_t{timeout_s} + 30) * 1'000'000));
 }
 
 enum class DirState {
@@ -366,6 +387,7 @@ Result<bool> rebuild_data_dir(zmq::context_t& ctx, NodeConfig& config, const Fla
   fs::create_directories(f.data_dir, ec);
   if (ec) return Error{"cannot create --data-dir " + f.data_dir + ": " + ec.message()};
   log::info(f.name + " --join: asking every other node how far the log has gone");
+  notify_waiting("--join: asking every other node how far the log has gone", f.join_timeout_s);
   Result<JoinBarrier> barrier = gather_join_barrier(
       ctx, config, std::chrono::seconds(f.join_timeout_s),
       [&](const std::string& line) { log::info(f.name + " --join: " + line); });
@@ -391,6 +413,8 @@ Result<Marker> join_as_new_member(zmq::context_t& ctx, NodeConfig& config, const
     if (i != config.self) seeds.push_back(config.members[i]);
   }
   const std::string endpoint = config.members.at(config.self).endpoint;
+  notify_waiting("--initial-cluster-state existing: asking the members who this node is",
+                 f.join_timeout_s);
   Result<MemberInfo> info = ask_membership(
       ctx, f.name, endpoint, seeds, std::chrono::seconds(f.join_timeout_s),
       [&](const std::string& line) { log::info(f.name + " --initial-cluster-state existing: " + line); });
@@ -571,6 +595,14 @@ int main(int argc, char** argv) {
                "Allow plain, unauthenticated tcp on addresses other hosts can reach (without "
                "keys, kvpaxosd otherwise refuses any non-loopback address)");
   read_flags_from_environment(app, "KVPAXOS", {"help", "version", "dump-config"});
+  const bool file_flag_given = std::any_of(argv + 1, argv + argc, [](const char* arg) {
+    return std::string_view(arg).starts_with("--config-file");
+  });
+  if (!file_flag_given) {
+    if (std::optional<std::string> bad = read_config_file_from_environment(app, "KVPAXOS")) {
+      usage_error(*bad);
+    }
+  }
   // --dump-config prints whatever is given, so it also makes a template.
   if (std::find(argv + 1, argv + argc, std::string_view("--dump-config")) != argv + argc) {
     for (CLI::Option* option : app.get_options()) option->required(false);
@@ -729,6 +761,8 @@ int main(int argc, char** argv) {
       return kExitUsage;
     }
     if (config.members.size() > 1) {
+      notify_waiting("--initial-cluster-state new: waiting for a majority of the nodes",
+                     f.join_timeout_s);
       Result<PeerSurvey> survey = survey_peers(
           ctx, config, std::chrono::seconds(f.join_timeout_s),
           [&](const std::string& line) { log::info(f.name + " --first-start: " + line); });
@@ -786,12 +820,17 @@ int main(int argc, char** argv) {
   };
   log::info(f.name + " serving clients on " +
             bound(config.client_endpoint, config.listen_client_endpoint) + ", peers on " +
-            bound(config.self_endpoint(), config.listen_peer_endpoint) + " (member " + std::to_string(config.self) + " of a " +
+            bound(config.self_endpoint(), config.listen_peer_endpoint) + " (member " +
+            std::to_string(config.self) + " of a " +
             std::to_string(members) + "-member configuration" +
             (config.joining ? ", catching up from a snapshot first" : "") +
             (config.fault_injection ? ", fault injection on" : "") + ")");
+  // Node::start returned: the data dir is recovered and both ports are bound.
+  notify_systemd("READY=1\nSTATUS=serving clients on " + f.client_addr + ", peers on " +
+                 config.self_endpoint().substr(config.self_endpoint().find("://") + 3));
   const int sig = wait_for_signal_or_removal(*node.value());
   if (sig == 0) {
+    notify_systemd("STOPPING=1\nSTATUS=removed from the cluster; exiting");
     const std::uint64_t epoch = node.value()->removed_epoch();
     const InstanceId from = node.value()->removed_from();
     node.value().reset();
@@ -813,6 +852,8 @@ int main(int argc, char** argv) {
   // decided and answered; the acceptor keeps voting meanwhile.
   log::info(f.name + " stopping on signal " + std::to_string(sig) +
             ": stepping down (the lead and the clients move to the other members)");
+  notify_systemd("STOPPING=1\nSTATUS=stopping on signal " + std::to_string(sig) +
+                 ", stepping down");
   node.value()->step_down();
   std::this_thread::sleep_for(kStepDownGrace);
   node.value().reset();
