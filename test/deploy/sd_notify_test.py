@@ -149,7 +149,7 @@ class KvpaxosdUnderNotify(unittest.TestCase):
         stopping = manager.receive(5)
         self.assertIsNotNone(stopping, "no STOPPING=1 after SIGTERM")
         self.assertEqual(stopping.get("STOPPING"), "1", stopping)
-        self.assertEqual(stopping.get("STATUS"), "stopping on signal %d" % signal.SIGTERM)
+        self.assertEqual(stopping.get("STATUS"), "stopping on signal %d, stepping down" % signal.SIGTERM)
 
         # A restart recovers its data dir before it says READY=1 again.
         proc = self.start("s1", cluster, client, notify=manager.address)
