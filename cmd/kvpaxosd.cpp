@@ -58,6 +58,7 @@ struct Flags {
   std::string name;
   std::string cluster;
   std::string client_addr;
+  std::string metrics_addr;  // empty: no metrics endpoint
   std::string data_dir;
   std::string log_level = "info";
   // The flags that are NodeConfig fields set them here, from its defaults.
@@ -300,6 +301,20 @@ NodeConfig build_config(const Flags& f, bool has_marker) {
   config.members = std::move(members.value());
   config.self = self.ok() ? self.value() : kNoNode;
   config.client_endpoint = std::move(client.value());
+  if (!f.metrics_addr.empty()) {
+    Result<std::string> metrics = tcp_endpoint(f.metrics_addr);
+    if (!metrics.ok()) usage_error("--listen-metrics-addr " + metrics.error());
+    if (metrics.value() == config.client_endpoint) {
+      usage_error("--listen-metrics-addr " + f.metrics_addr + " is also --client-addr");
+    }
+    for (const Member& m : config.members) {
+      if (m.endpoint == metrics.value()) {
+        usage_error("--listen-metrics-addr " + f.metrics_addr + " is also the peer address of node " +
+                    m.name);
+      }
+    }
+    config.metrics_endpoint = std::move(metrics.value());
+  }
   config.inproc_namespace = "kvpaxosd-" + f.name;
   config.seed = std::random_device{}();
   config.watch_progress_interval = std::chrono::milliseconds(f.watch_progress_ms);
@@ -443,6 +458,10 @@ int main(int argc, char** argv) {
   app.add_option("--client-addr", f.client_addr,
                  "HOST:PORT where this node accepts clients (kvctl), e.g. 127.0.0.1:7201")
       ->required();
+  app.add_option("--listen-metrics-addr", f.metrics_addr,
+                 "HOST:PORT for plain HTTP GET /metrics (Prometheus), /livez, /readyz and "
+                 "/health, e.g. 127.0.0.1:9201; off when not given. No TLS, no auth (the "
+                 "numbers are not secret): firewall it to your monitoring");
   CLI::Option* data_dir = app.add_option("--data-dir", f.data_dir,
                  "Directory for this node's durable state (acceptor log, snapshots). A node "
                  "restarted with the same --data-dir, --name and --cluster recovers every "
@@ -731,7 +750,10 @@ int main(int argc, char** argv) {
             config.self_endpoint() + " (member " + std::to_string(config.self) + " of a " +
             std::to_string(members) + "-member configuration" +
             (config.joining ? ", catching up from a snapshot first" : "") +
-            (config.fault_injection ? ", fault injection on" : "") + ")");
+            (config.fault_injection ? ", fault injection on" : "") + ")" +
+            (config.metrics_endpoint.empty()
+                 ? std::string()
+                 : "; metrics on http://" + node.value()->metrics_endpoint().substr(6)));
   const int sig = wait_for_signal_or_removal(*node.value());
   if (sig == 0) {
     const std::uint64_t epoch = node.value()->removed_epoch();

@@ -5,8 +5,11 @@ set -euo pipefail
 
 # python3-zmq: test/e2e/keys.sh checks that key files interoperate with pyzmq's zmq.auth;
 # with python3-msgpack, the Python client (client/python) and its test need it.
+# prometheus: its promtool checks /metrics (test/e2e/metrics.sh) and the alert
+# rules (deploy/prometheus); the server itself is not used.
 packages=(build-essential cmake pkg-config libzmq3-dev cppzmq-dev libmsgpack-cxx-dev
-          libcli11-dev libgtest-dev python3 python3-zmq python3-msgpack iproute2 procps)
+          libcli11-dev libgtest-dev python3 python3-zmq python3-msgpack iproute2 procps
+          prometheus curl)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -23,4 +26,6 @@ echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Debian starts the Prometheus server on install; only promtool is wanted.
+service prometheus stop >/dev/null 2>&1 || true
 echo "install-deps: done"
