@@ -107,13 +107,16 @@ ParsedRequest parse_request(std::string_view buffered) {
     return bad(431, "request too large: at most " + std::to_string(kMaxRequestBytes) +
                         " bytes of request line and headers");
   }
-  if (buffered.size() > end + 4) {
-    return bad(400, "bytes after the request: one request per connection, no body");
-  }
   const std::string_view head = buffered.substr(0, end);
   const auto first = head.find("\r\n");
   ParsedRequest p = parse_request_line(head.substr(0, first));
-  if (p.state != ParseState::complete || first == std::string_view::npos) return p;
+  if (p.state != ParseState::complete) return p;
+  // Another method is answered 405 whatever follows; its body is never read.
+  if (p.request.method != "GET" && p.request.method != "HEAD") return p;
+  if (buffered.size() > end + 4) {
+    return bad(400, "bytes after the request: one request per connection, no body");
+  }
+  if (first == std::string_view::npos) return p;
   std::string_view rest = head.substr(first + 2);
   while (!rest.empty()) {
     const auto eol = rest.find("\r\n");

@@ -56,7 +56,7 @@ TEST(HttpRequest, OversizedRequestIs431BeforeItEnds) {
 }
 
 TEST(HttpRequest, ABodyIsRefused) {
-  EXPECT_EQ(parse_request("POST /metrics HTTP/1.1\r\nContent-Length: 5\r\n\r\n").error.status, 413);
+  EXPECT_EQ(parse_request("GET /metrics HTTP/1.1\r\nContent-Length: 5\r\n\r\n").error.status, 413);
   EXPECT_EQ(parse_request("GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n").error.status, 413);
   EXPECT_EQ(parse_request("GET / HTTP/1.1\r\ncontent-length: 0\r\n\r\n").state, ParseState::complete);
 }
@@ -77,6 +77,13 @@ TEST(HttpRoute, UnknownPathIs404AndNamesThePaths) {
   const HttpResponse r = get("/nope", FixedHealth{});
   EXPECT_EQ(r.status, 404);
   EXPECT_TRUE(contains(r.body, "/metrics"));
+}
+
+TEST(HttpRoute, PostWithABodyIs405) {
+  const ParsedRequest p =
+      parse_request("POST /metrics HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello");
+  ASSERT_EQ(p.state, ParseState::complete);
+  EXPECT_EQ(route(p.request, FixedHealth{}).status, 405);
 }
 
 TEST(HttpRoute, PostIs405WithAllow) {
