@@ -273,6 +273,11 @@ std::string format_metrics(const NodeMetrics& m, const ProcessStats& p, Time now
   x.gauge("kvpaxos_server_ready", "1 when /readyz answers 200 (quorum heard, apply caught up).",
           not_ready_reason(m, now).empty() ? 1 : 0);
   if (m.has_applier.load(kRelaxed)) format_applier(m, now, x);
+  if (m.auth_failures) {
+    x.counter("kvpaxos_auth_failures_total",
+              "CURVE handshakes refused by the ZAP handler (unknown or refused keys).",
+              static_cast<double>(m.auth_failures()));
+  }
   format_peers(m, x);
   return x.take();
 }

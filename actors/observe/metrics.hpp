@@ -13,6 +13,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,10 @@ struct NodeMetrics {
   NodeId self = 0;
   std::vector<std::string> peer_names;  // by member id; "" when unknown (the id is used)
   std::int64_t start_time_unix_s = 0;
+  // CURVE handshakes the ZAP handler refused (the handler's own counter:
+  // it serves every node of the ZeroMQ context, which for kvpaxosd is this
+  // one); empty without keys, and then not exported.
+  std::function<std::uint64_t()> auth_failures;
 
   // Liveness: Clock time (ns) of each actor's last loop iteration; 0 while
   // the actor is not running (it never started, or the node has no such actor).

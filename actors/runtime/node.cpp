@@ -236,6 +236,8 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
     if (!zap.ok()) return Error{zap.error()};
     node->zap_ = std::move(zap.value());
     register_policies(*node->zap_, *security, ns, /*client_port=*/kv);
+    // zap_ outlives the metrics endpoint, which is stopped first.
+    node->metrics_->auth_failures = [zap = node->zap_.get()] { return zap->refused(); };
   }
   // The peer link starts from the actors' configurations; a Paxos-only
   // node's fixed one has no endpoints: those of the member list.

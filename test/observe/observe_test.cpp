@@ -168,6 +168,13 @@ TEST(Exposition, EveryFamilyHasHelpAndTypeAndPeersAreLabelled) {
   }
 }
 
+TEST(Exposition, AuthFailuresOnlyWithAZapHandler) {
+  NodeMetrics m;
+  EXPECT_FALSE(contains(format_metrics(m, ProcessStats{}, Time{}), "kvpaxos_auth_failures_total"));
+  m.auth_failures = [] { return std::uint64_t{3}; };
+  EXPECT_TRUE(contains(format_metrics(m, ProcessStats{}, Time{}), "\nkvpaxos_auth_failures_total 3\n"));
+}
+
 TEST(Publish, CountsLeaderChangesButNotTheFirstLeader) {
   NodeMetrics m;
   LogicReport r;
