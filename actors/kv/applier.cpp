@@ -563,7 +563,7 @@ std::string Applier::debug_state() const {
 }
 
 std::optional<LogicReport> Applier::report() const {
-  LogicReport r{.decided_below = decided_below_,
+  ApplierReport r{.decided_below = decided_below_,
                 .applied_below = applied_below_,
                 .forget_below = forget_below_,
                 .keys = state_.data().size(),
@@ -576,7 +576,7 @@ std::optional<LogicReport> Applier::report() const {
   for (const NodeId id : state_.config().at(applied_below_).voters()) {
     if (id < kMaxTrackedPeers) r.voters_mask |= std::uint64_t{1} << id;
   }
-  return r;
+  return LogicReport{.applier = r, .proposer = std::nullopt};
 }
 
 StatusReply Applier::status() const {

@@ -204,7 +204,9 @@ std::array<std::uint64_t, kLatencyBucketsSeconds.size() + 1> Histogram::counts()
 
 double Histogram::sum_seconds() const { return static_cast<double>(sum_ns_.load(kRelaxed)) / 1e9; }
 
-void publish(NodeMetrics& m, const LogicReport& r) {
+namespace {
+
+void publish_applier(NodeMetrics& m, const ApplierReport& r) {
   m.decided_below.store(r.decided_below, kRelaxed);
   m.applied_below.store(r.applied_below, kRelaxed);
   m.forget_below.store(r.forget_below, kRelaxed);
@@ -218,6 +220,20 @@ void publish(NodeMetrics& m, const LogicReport& r) {
   const std::uint64_t before = m.leader.exchange(r.leader, kRelaxed);
   if (before != r.leader && before != kNoNode) m.leader_changes.fetch_add(1, kRelaxed);
   m.has_applier.store(true, kRelaxed);
+}
+
+void publish_proposer(NodeMetrics& m, const ProposerReport& r) {
+  m.proposals_pending.store(r.pending, kRelaxed);
+  m.proposals_failed.store(r.rejections, kRelaxed);
+  m.campaigns.store(r.campaigns, kRelaxed);
+  m.has_proposer.store(true, kRelaxed);
+}
+
+}  // namespace
+
+void publish(NodeMetrics& m, const LogicReport& r) {
+  if (r.applier) publish_applier(m, *r.applier);
+  if (r.proposer) publish_proposer(m, *r.proposer);
 }
 
 ProcessStats read_process_stats() {
@@ -273,6 +289,16 @@ std::string format_metrics(const NodeMetrics& m, const ProcessStats& p, Time now
   x.gauge("kvpaxos_server_ready", "1 when /readyz answers 200 (quorum heard, apply caught up).",
           not_ready_reason(m, now).empty() ? 1 : 0);
   if (m.has_applier.load(kRelaxed)) format_applier(m, now, x);
+  if (m.has_proposer.load(kRelaxed)) {
+    x.gauge("kvpaxos_server_proposals_pending", "Log instances the proposer is trying to get decided.",
+            static_cast<double>(m.proposals_pending.load(kRelaxed)));
+    x.counter("kvpaxos_server_proposals_failed_total",
+              "Proposer attempts (phase 1 or 2) rejected by a higher ballot; each is retried.",
+              static_cast<double>(m.proposals_failed.load(kRelaxed)));
+    x.counter("kvpaxos_server_campaigns_total",
+              "Range phase-1 runs (Multi-Paxos leadership campaigns).",
+              static_cast<double>(m.campaigns.load(kRelaxed)));
+  }
   if (m.auth_failures) {
     x.counter("kvpaxos_auth_failures_total",
               "CURVE handshakes refused by the ZAP handler (unknown or refused keys).",

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -82,15 +83,20 @@ struct NodeMetrics {
   std::atomic<std::uint64_t> snapshot_installs{0};
   std::atomic<bool> has_applier{false};
   std::array<std::atomic<std::uint64_t>, kReplyCodes> client_replies{};  // by ReplyCode
+  // From the proposer.
+  std::atomic<std::uint64_t> proposals_pending{0};
+  std::atomic<std::uint64_t> proposals_failed{0};
+  std::atomic<std::uint64_t> campaigns{0};
+  std::atomic<bool> has_proposer{false};
 
   // Member ids below kMaxTrackedPeers (ids only grow with membership
   // changes: a member with a higher id is not tracked, and counts as unheard).
   std::array<PeerMetrics, kMaxTrackedPeers> peers{};
 };
 
-// The whole of what an actor logic reports about itself for metrics; the
-// runner copies it into NodeMetrics. Plain values: logic stays sans-I/O.
-struct LogicReport {
+// What an actor logic reports about itself for metrics; the runner copies
+// it into NodeMetrics. Plain values: logic stays sans-I/O.
+struct ApplierReport {
   InstanceId decided_below = 0;
   InstanceId applied_below = 0;
   InstanceId forget_below = 0;
@@ -101,6 +107,15 @@ struct LogicReport {
   std::uint64_t voters_mask = 0;
   std::uint64_t snapshot_installs = 0;
   std::array<std::uint64_t, kReplyCodes> client_replies{};
+};
+struct ProposerReport {
+  std::uint64_t pending = 0;     // instances it is trying to get decided now
+  std::uint64_t rejections = 0;  // attempts (phase 1 or 2) rejected by a higher ballot
+  std::uint64_t campaigns = 0;   // range phase 1 runs (one per leader change, normally)
+};
+struct LogicReport {
+  std::optional<ApplierReport> applier;
+  std::optional<ProposerReport> proposer;
 };
 void publish(NodeMetrics& m, const LogicReport& r);
 

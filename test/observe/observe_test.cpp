@@ -143,15 +143,16 @@ TEST(Exposition, EveryFamilyHasHelpAndTypeAndPeersAreLabelled) {
   m.peer_names = {"n1", "n\"2"};
   m.peers[1].member = true;
   m.peers[1].bytes_sent = 42;
-  LogicReport r;
+  ApplierReport r;
   r.leader = 0;
   r.voters_mask = 0b11;
   r.client_replies[0] = 7;
-  publish(m, r);
+  publish(m, LogicReport{.applier = r, .proposer = ProposerReport{.pending = 2}});
   const std::string text = format_metrics(m, ProcessStats{}, Time{} + seconds(100));
   EXPECT_TRUE(contains(text, "kvpaxos_network_peer_sent_bytes_total{peer=\"n\\\"2\"} 42\n"));
   EXPECT_TRUE(contains(text, "kvpaxos_client_replies_total{code=\"ok\"} 7\n"));
   EXPECT_TRUE(contains(text, "kvpaxos_server_is_leader 1\n"));
+  EXPECT_TRUE(contains(text, "kvpaxos_server_proposals_pending 2\n"));
   // Each sample's family was announced by a # TYPE line before it.
   std::size_t pos = 0;
   std::string announced;
@@ -177,26 +178,26 @@ TEST(Exposition, AuthFailuresOnlyWithAZapHandler) {
 
 TEST(Publish, CountsLeaderChangesButNotTheFirstLeader) {
   NodeMetrics m;
-  LogicReport r;
+  ApplierReport r;
   r.leader = 1;
-  publish(m, r);
-  publish(m, r);
+  publish(m, LogicReport{.applier = r, .proposer = std::nullopt});
+  publish(m, LogicReport{.applier = r, .proposer = std::nullopt});
   EXPECT_EQ(m.leader_changes.load(), 0U);
   r.leader = 2;
-  publish(m, r);
+  publish(m, LogicReport{.applier = r, .proposer = std::nullopt});
   r.leader = 1;
-  publish(m, r);
+  publish(m, LogicReport{.applier = r, .proposer = std::nullopt});
   EXPECT_EQ(m.leader_changes.load(), 2U);
 }
 
 // Three voters, this node is 0.
 void three_voters(NodeMetrics& m, Time now) {
   m.self = 0;
-  LogicReport r;
+  ApplierReport r;
   r.voters_mask = 0b111;
   r.decided_below = 10;
   r.applied_below = 10;
-  publish(m, r);
+  publish(m, LogicReport{.applier = r, .proposer = std::nullopt});
   for (std::size_t a = 1; a <= 6; ++a) m.heartbeat_ns[a] = clock_ns(now);
 }
 
