@@ -67,6 +67,7 @@ struct Flags {
   std::string client_addr;
   std::string listen_peer_addr;
   std::string listen_client_addr;
+  std::string metrics_addr;  // empty: no metrics endpoint
   std::string data_dir;
   std::string log_level = "info";
   // The flags that are NodeConfig fields set them here, from its defaults.
@@ -360,6 +361,22 @@ NodeConfig build_config(const Flags& f, bool has_marker) {
   config.client_endpoint = std::move(client.value());
   config.listen_client_endpoint = listen_endpoint("--listen-client-addr", f.listen_client_addr,
                                                   "--client-addr", config.client_endpoint);
+  if (!f.metrics_addr.empty()) {
+    Result<std::string> metrics = tcp_endpoint(f.metrics_addr);
+    if (!metrics.ok()) usage_error("--listen-metrics-addr " + metrics.error());
+    if (metrics.value() == config.client_endpoint) {
+      usage_error("--listen-metrics-addr " + f.metrics_addr + " is also --client-addr");
+    }
+    for (const Member& m : config.members) {
+      if (m.endpoint == metrics.value()) {
+        usage_error("--listen-metrics-addr " + f.metrics_addr + " is also the peer address of node " +
+                    m.name);
+      }
+    }
+    Result<std::string> bound = resolve_for_bind(metrics.value());
+    if (!bound.ok()) usage_error("--listen-metrics-addr " + f.metrics_addr + ": " + bound.error());
+    config.metrics_endpoint = std::move(bound.value());
+  }
   config.inproc_namespace = "kvpaxosd-" + f.name;
   config.seed = std::random_device{}();
   config.watch_progress_interval = std::chrono::milliseconds(f.watch_progress_ms);
@@ -518,6 +535,10 @@ int main(int argc, char** argv) {
   app.add_option("--listen-client-addr", f.listen_client_addr,
                  "IP:PORT to bind the client port on (e.g. 0.0.0.0:7201) when it is not "
                  "--client-addr");
+  app.add_option("--listen-metrics-addr", f.metrics_addr,
+                 "HOST:PORT for plain HTTP GET /metrics (Prometheus), /livez, /readyz and "
+                 "/health, e.g. 127.0.0.1:9201; off when not given. No TLS, no auth (the "
+                 "numbers are not secret): firewall it to your monitoring");
   CLI::Option* data_dir = app.add_option("--data-dir", f.data_dir,
                  "Directory for this node's durable state (acceptor log, snapshots). A node "
                  "restarted with the same --data-dir, --name and --cluster recovers every "
@@ -824,7 +845,10 @@ int main(int argc, char** argv) {
             std::to_string(config.self) + " of a " +
             std::to_string(members) + "-member configuration" +
             (config.joining ? ", catching up from a snapshot first" : "") +
-            (config.fault_injection ? ", fault injection on" : "") + ")");
+            (config.fault_injection ? ", fault injection on" : "") + ")" +
+            (config.metrics_endpoint.empty()
+                 ? std::string()
+                 : "; metrics on http://" + node.value()->metrics_endpoint().substr(6)));
   // Node::start returned: the data dir is recovered and both ports are bound.
   notify_systemd("READY=1\nSTATUS=serving clients on " + f.client_addr + ", peers on " +
                  config.self_endpoint().substr(config.self_endpoint().find("://") + 3));

@@ -8,9 +8,11 @@ set -euo pipefail
 # systemd: systemd-analyze, with which test/deploy/systemd_unit.sh checks
 # deploy/systemd/kvpaxosd.service; python3-yaml and python3-kubernetes: the
 # Kubernetes object models deploy/k8s/check_manifests.py checks the manifests by.
+# prometheus: its promtool checks /metrics (test/e2e/metrics.sh) and the alert
+# rules (deploy/prometheus); the server itself is not used.
 packages=(build-essential cmake pkg-config libzmq3-dev cppzmq-dev libmsgpack-cxx-dev
           libcli11-dev libgtest-dev python3 python3-zmq python3-msgpack iproute2 procps
-          systemd python3-yaml python3-kubernetes)
+          systemd python3-yaml python3-kubernetes prometheus curl)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -27,4 +29,6 @@ echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Debian starts the Prometheus server on install; only promtool is wanted.
+service prometheus stop >/dev/null 2>&1 || true
 echo "install-deps: done"

@@ -4,9 +4,11 @@
 // a socket, a clock or a thread, so tests and the simulator drive it directly.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "actors/core/writes.hpp"
+#include "actors/observe/metrics.hpp"
 #include "messages/messages.hpp"
 #include "messages/result.hpp"
 
@@ -49,6 +51,9 @@ class ActorLogic {
   // One line on the logic's progress state, for a debug log once a second
   // (the runner writes it at --log-level debug only). Empty: nothing to say.
   virtual std::string debug_state() const { return {}; }
+  // The numbers the node exports as metrics (actors/observe/metrics.hpp);
+  // the runner asks every 100 ms. Nothing: this logic exports none.
+  virtual std::optional<LogicReport> report() const { return std::nullopt; }
 };
 
 }  // namespace kvpaxos

@@ -578,6 +578,8 @@ void Applier::answer_expired(ClientId client, std::uint64_t seq, Outbox& out) {
 void Applier::reply(const std::string& route, ClientReply r, Outbox& out) const {
   const ClientId client = r.client_id;
   const std::uint64_t seq = r.seq;
+  const auto code = static_cast<std::size_t>(r.code);
+  if (code < replies_by_code_.size()) ++replies_by_code_[code];
   out.push_back({{self_, Actor::front_door}, ToClient{route, encode(r), client, seq}});
 }
 
@@ -634,6 +636,23 @@ std::string Applier::debug_state() const {
          std::to_string(waiters_.size()) + " told_proposer " +
          std::to_string(proposer_known_below_) + " window_end " + std::to_string(window_end()) +
          "; " + pipeline_.debug_state();
+}
+
+std::optional<LogicReport> Applier::report() const {
+  ApplierReport r{.decided_below = decided_below_,
+                .applied_below = applied_below_,
+                .forget_below = forget_below_,
+                .keys = state_.data().size(),
+                .sessions = state_.sessions(),
+                .retained_reply_bytes = state_.retained_reply_bytes(),
+                .leader = lead(),
+                .voters_mask = 0,
+                .snapshot_installs = snapshots_installed_,
+                .client_replies = replies_by_code_};
+  for (const NodeId id : state_.config().at(applied_below_).voters()) {
+    if (id < kMaxTrackedPeers) r.voters_mask |= std::uint64_t{1} << id;
+  }
+  return LogicReport{.applier = r, .proposer = std::nullopt};
 }
 
 StatusReply Applier::status() const {

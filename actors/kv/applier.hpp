@@ -172,6 +172,7 @@ class Applier final : public ActorLogic {
   // Sends the client ops held for the leader as one ForwardOps.
   void flush(Time now, Outbox& out) override;
   Duration tick_interval() const override { return std::chrono::milliseconds(20); }
+  std::optional<LogicReport> report() const override;
 
   // Loads a snapshot written through save_snapshot, before the first message.
   Result<bool> restore(std::string_view snapshot);
@@ -300,6 +301,9 @@ class Applier final : public ActorLogic {
   SnapshotSchedule schedule_;  // when to write, how far the durable one reaches
   SnapshotTransfer transfer_;
   std::uint64_t snapshots_installed_ = 0;
+  // Replies sent to this node's clients, by ReplyCode (metrics). Mutable:
+  // counting a reply is not a change of the state machine.
+  mutable std::array<std::uint64_t, kReplyCodes> replies_by_code_{};
   ApplierRefusals refused_;
   // Watches and the event history; events_ collects an instance's changes.
   WatchHub watches_;

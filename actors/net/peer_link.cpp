@@ -120,6 +120,11 @@ bool PeerLink::in_reach(const std::string& name) const {
   return reach_all_ || reach_.count(name) != 0;
 }
 
+Time PeerLink::last_heard(NodeId peer) const {
+  auto p = peers_.find(peer);
+  return p == peers_.end() ? Time{} : p->second.last_heard;
+}
+
 bool PeerLink::reachable(NodeId peer) const {
   auto it = peers_.find(peer);
   return it != peers_.end() && it->second.reachable;
@@ -184,6 +189,7 @@ std::optional<PeerFrame> PeerLink::inbound(PeerFrame f, Time now, Outbox& out,
     return std::nullopt;
   }
   if (!peer->second.reachable || drop()) return std::nullopt;
+  peer->second.last_heard = now;
   note_progress(peer->second, id, f.header, out);
   switch (f.header.to.actor) {
     case Actor::acceptor:

@@ -137,6 +137,9 @@ class PeerLink {
   std::vector<PeerFrame> tick(Time now);
 
   bool reachable(NodeId peer) const;
+  // When the last frame from `peer` was let in (past fault injection); the
+  // epoch when none was, or `peer` is not a member.
+  Time last_heard(NodeId peer) const;
   bool is_member(NodeId peer) const { return peers_.count(peer) != 0; }
   // Every other member and its peer endpoint (empty when unknown), by id.
   std::map<NodeId, std::string> members() const;
@@ -152,6 +155,7 @@ class PeerLink {
     std::string endpoint;
     bool reachable = true;
     Time last_sent{};
+    Time last_heard{};
     LocalProgress progress{};
   };
 

@@ -164,6 +164,7 @@ void Proposer::note_rejection(const Ballot& promised, Time now) {
     ++refused_.round_above_max;
     return;
   }
+  ++rejections_;
   max_round_seen_ = std::max(max_round_seen_, promised.round);
   if (promised.node != self_) rival_seen_ = now;
 }

@@ -120,6 +120,12 @@ class Proposer final : public ActorLogic {
   void handle(const Address& from, Body body, Time now, Outbox& out) override;
   void tick(Time now, Outbox& out) override;
   Duration tick_interval() const override { return std::chrono::milliseconds(5); }
+  std::optional<LogicReport> report() const override {
+    return LogicReport{.applier = std::nullopt,
+                       .proposer = ProposerReport{.pending = active_.size(),
+                                                  .rejections = rejections_,
+                                                  .campaigns = campaigns_}};
+  }
 
   std::size_t active_instances() const { return active_.size(); }
   // Holds the range promise of a majority of the voters of every
@@ -256,6 +262,7 @@ class Proposer final : public ActorLogic {
   // ballot of its own.
   Leadership lead_;
   std::uint64_t campaigns_ = 0;
+  std::uint64_t rejections_ = 0;  // ballots of ours another's beat (note_rejection)
   std::optional<Time> rival_seen_;
   // Active attempts whose range an acceptor refused as too large to report;
   // no campaign starts while one of them runs (basic Paxos).

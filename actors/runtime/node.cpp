@@ -13,6 +13,8 @@
 #include <zmq_addon.hpp>
 
 #include "actors/node/node_logic.hpp"
+#include "actors/observe/http_server.hpp"
+#include "actors/observe/metrics.hpp"
 #include "actors/paxos/join.hpp"
 #include "actors/runtime/durable_acceptor.hpp"
 #include "actors/runtime/logger.hpp"
@@ -49,12 +51,16 @@ void tune_allocator() {
 }  // namespace
 
 Node::Node(NodeConfig config)
-    : config_(std::move(config)), traffic_(std::make_unique<PeerTrafficStats>()) {
+    : config_(std::move(config)),
+      traffic_(std::make_unique<PeerTrafficStats>()),
+      metrics_(std::make_unique<NodeMetrics>()) {
   tune_allocator();
 }
 
 Node::~Node() {
-  // Clients first, then the state machine and Paxos, then the network.
+  // The endpoint reads what the others write: it goes first. Then clients,
+  // then the state machine and Paxos, then the network.
+  metrics_http_.reset();
   front_door_.reset();
   while (!actors_.empty()) actors_.pop_back();
   snapshot_writer_.reset();
@@ -106,6 +112,12 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
       endpoints.push_back(m.endpoint);
     }
   }
+
+  node->metrics_->self = self;
+  node->metrics_->peer_names = names;
+  node->metrics_->start_time_unix_s = std::chrono::duration_cast<std::chrono::seconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count();
 
   // Durable state first: a damaged data dir must stop the node before it
   // takes its ports. The files are read here; the logic is built from their
@@ -169,7 +181,8 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
       if (!snap.ok()) return Error{snap.error()};
       if (snap->found) stored.snapshot = std::move(snap->bytes);
       const std::string dir = c.data_dir;
-      node->snapshot_writer_ = std::make_unique<SnapshotWriter>(ctx, c.inproc_namespace, self, dir);
+      node->snapshot_writer_ =
+          std::make_unique<SnapshotWriter>(ctx, c.inproc_namespace, self, dir, node->metrics_.get());
       spec.applier.save_snapshot = [writer = node->snapshot_writer_.get()](
                                        InstanceId applied_below, std::string bytes) {
         writer->save(applied_below, std::move(bytes));
@@ -224,6 +237,8 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
     if (!zap.ok()) return Error{zap.error()};
     node->zap_ = std::move(zap.value());
     register_policies(*node->zap_, *security, ns, /*client_port=*/kv);
+    // zap_ outlives the metrics endpoint, which is stopped first.
+    node->metrics_->auth_failures = [zap = node->zap_.get()] { return zap->refused(); };
   }
   // The peer link starts from the actors' configurations; a Paxos-only
   // node's fixed one has no endpoints: those of the member list.
@@ -237,7 +252,7 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
     node->peer_link_ = std::make_unique<PeerLinkThread>(ctx, ns, self, link_config,
                                                         c.peer_listen_endpoint(), c.cluster_id,
                                                         logic.link_seed, *node->traffic_,
-                                                        security, prefix);
+                                                        security, prefix, node->metrics_.get());
   } catch (const zmq::error_t& e) {
     return Error{"cannot listen for peers on " + c.peer_listen_endpoint() + ": " + e.what() +
                      " (is another kvpaxosd using that address?)",
@@ -246,7 +261,8 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
   if (!c.client_endpoint.empty()) {
     try {
       node->front_door_ = std::make_unique<FrontDoorThread>(
-          ctx, ns, self, c.client_listen_endpoint(), c.fault_injection, security, prefix);
+          ctx, ns, self, c.client_listen_endpoint(), c.fault_injection, security, prefix,
+          node->metrics_.get());
     } catch (const zmq::error_t& e) {
       return Error{"cannot listen for clients on " + c.client_listen_endpoint() + ": " + e.what() +
                        " (is another kvpaxosd using that address?)",
@@ -254,20 +270,31 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
     }
   }
 
-  node->actors_.push_back(std::make_unique<ActorThread>(ctx, ns, self, Actor::acceptor,
-                                                        std::move(logic.acceptor), prefix,
-                                                        std::move(acceptor_log), /*to_disk=*/true));
-  node->actors_.push_back(std::make_unique<ActorThread>(ctx, ns, self, Actor::proposer,
-                                                        std::move(logic.proposer), prefix));
+  NodeMetrics* metrics = node->metrics_.get();
+  node->actors_.push_back(std::make_unique<ActorThread>(
+      ctx, ns, self, Actor::acceptor, std::move(logic.acceptor), prefix, std::move(acceptor_log),
+      /*to_disk=*/true, metrics));
+  node->actors_.push_back(std::make_unique<ActorThread>(
+      ctx, ns, self, Actor::proposer, std::move(logic.proposer), prefix, nullptr, true, metrics));
   // The decided log is written, not fsynced (see Learner::recover).
-  node->actors_.push_back(std::make_unique<ActorThread>(ctx, ns, self, Actor::learner,
-                                                        std::move(logic.learner), prefix,
-                                                        std::move(decided_log), /*to_disk=*/false));
+  node->actors_.push_back(std::make_unique<ActorThread>(
+      ctx, ns, self, Actor::learner, std::move(logic.learner), prefix, std::move(decided_log),
+      /*to_disk=*/false, metrics));
   if (kv) {
-    node->actors_.push_back(std::make_unique<ActorThread>(ctx, ns, self, Actor::applier,
-                                                          std::move(logic.applier), prefix));
+    node->actors_.push_back(std::make_unique<ActorThread>(
+        ctx, ns, self, Actor::applier, std::move(logic.applier), prefix, nullptr, true, metrics));
   } else {
     node->paxos_ = std::make_unique<PaxosPeer>(ctx, ns, self);
+  }
+
+  if (!c.metrics_endpoint.empty()) {
+    try {
+      node->metrics_http_ = std::make_unique<MetricsHttpThread>(ctx, c.metrics_endpoint, *metrics);
+    } catch (const zmq::error_t& e) {
+      return Error{"cannot listen for metrics on " + c.metrics_endpoint + ": " + e.what() +
+                       " (is another process using that address?)",
+                   listen_error_kind(e)};
+    }
   }
 
   for (Actor to : {Actor::peer_link, Actor::applier}) {
@@ -278,6 +305,10 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
     socket->connect(inproc_endpoint(ns, self, to));
   }
   return node;
+}
+
+std::string Node::metrics_endpoint() const {
+  return metrics_http_ ? metrics_http_->endpoint() : std::string();
 }
 
 std::uint64_t Node::removed_epoch() const {

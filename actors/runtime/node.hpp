@@ -33,6 +33,8 @@ class FrontDoorThread;
 class SnapshotWriter;
 class PeerLinkThread;
 class PaxosPeer;
+class MetricsHttpThread;
+struct NodeMetrics;
 
 // Each default is defined here only (kvpaxosd's flags take theirs from it);
 // validate() says which field is out of its range, and what the range is.
@@ -81,6 +83,9 @@ struct NodeConfig {
   // Announced on this node's peer connections; frames from a connection of
   // another cluster are dropped (0: announce and check none).
   std::uint64_t cluster_id = 0;
+  // Where the metrics and health endpoint listens (HTTP, tcp://HOST:PORT,
+  // actors/observe/http_server.hpp); empty: none.
+  std::string metrics_endpoint;
 
   // This node's name and peer endpoint.
   const std::string& self_name() const {
@@ -177,6 +182,10 @@ class Node {
 
   const NodeConfig& config() const { return config_; }
   const PeerTrafficStats& traffic() const { return *traffic_; }
+  // What the metrics endpoint exports (thread-safe: relaxed atomics).
+  const NodeMetrics& metrics() const { return *metrics_; }
+  // The metrics endpoint bound (a port 0 resolved); empty without one.
+  std::string metrics_endpoint() const;
   // Where clients reach this node (a "*" port in the config resolved); empty
   // for a Paxos-only node.
   std::string client_endpoint() const;
@@ -212,6 +221,7 @@ class Node {
   // CURVE server socket, or libzmq would let any key in (zap_handler.hpp).
   std::shared_ptr<ZapHandler> zap_;
   std::unique_ptr<PeerTrafficStats> traffic_;
+  std::unique_ptr<NodeMetrics> metrics_;  // outlives every thread that writes it
   std::mutex control_mu_;
   std::unique_ptr<zmq::socket_t> control_;          // PUSH to the peer link
   std::unique_ptr<zmq::socket_t> applier_control_;  // PUSH to the applier (step_down)
@@ -220,6 +230,7 @@ class Node {
   std::unique_ptr<PeerLinkThread> peer_link_;
   std::unique_ptr<FrontDoorThread> front_door_;
   std::unique_ptr<SnapshotWriter> snapshot_writer_;  // with --data-dir, for the applier
+  std::unique_ptr<MetricsHttpThread> metrics_http_;  // with metrics_endpoint; stopped first
 };
 
 }  // namespace kvpaxos

@@ -80,6 +80,15 @@ void drain(Handler handle_one) {
 // show which actor is busy (Linux keeps 15 characters).
 void name_thread(const char* name) { pthread_setname_np(pthread_self(), name); }
 
+void beat(NodeMetrics* m, Actor a) {
+  if (m != nullptr) {
+    m->heartbeat_ns[static_cast<std::size_t>(a)].store(clock_ns(Clock::now()),
+                                                        std::memory_order_relaxed);
+  }
+}
+
+constexpr Duration kReportInterval = std::chrono::milliseconds(100);
+
 int poll_timeout_ms(Time next_tick) {
   const auto wait = std::chrono::ceil<std::chrono::milliseconds>(next_tick - Clock::now());
   return static_cast<int>(std::max<std::chrono::milliseconds::rep>(0, wait.count()));
@@ -175,7 +184,8 @@ void Inbox::request_stop() { stop_.send(zmq::str_buffer("$TERM"), zmq::send_flag
 
 ActorThread::ActorThread(zmq::context_t& ctx, std::string ns, NodeId self, Actor kind,
                          std::unique_ptr<ActorLogic> logic, std::string log_prefix,
-                         std::unique_ptr<RecordLog> log, bool to_disk)
+                         std::unique_ptr<RecordLog> log, bool to_disk,
+                         NodeMetrics* metrics)
     : ctx_(ctx),
       ns_(std::move(ns)),
       self_(self),
@@ -184,6 +194,7 @@ ActorThread::ActorThread(zmq::context_t& ctx, std::string ns, NodeId self, Actor
       log_prefix_(std::move(log_prefix)),
       log_(std::move(log)),
       to_disk_(to_disk),
+      metrics_(metrics),
       inbox_(ctx_, ns_, self_, kind_),
       thread_([this] { run(); }) {}
 
@@ -201,7 +212,15 @@ void ActorThread::persist_or_die() {
   }
   Writes writes = logic_->take_writes();
   if (writes.empty() || !log_) return;
+  // A stuck disk shows as an fsync in progress for long (/livez).
+  const bool timed = metrics_ != nullptr && to_disk_;
+  const Time start = Clock::now();
+  if (timed) metrics_->fsync_started_ns.store(clock_ns(start), std::memory_order_relaxed);
   Result<bool> synced = persist(*log_, std::move(writes), to_disk_);
+  if (timed) {
+    metrics_->fsync_duration.observe(Clock::now() - start);
+    metrics_->fsync_started_ns.store(0, std::memory_order_relaxed);
+  }
   if (synced.ok()) return;
   // The kernel may have dropped what it could not write: continuing could
   // answer with a promise the disk does not hold. Fail-stop instead.
@@ -217,9 +236,15 @@ void ActorThread::run() {
     Outbox out;
     Time next_tick = Clock::now();
     Time next_debug = Clock::now();
+    Time next_report = Clock::now();
     for (;;) {
+      beat(metrics_, kind_);
       if (Clock::now() >= next_tick) {
         const Time now = Clock::now();
+        if (metrics_ != nullptr && now >= next_report) {
+          next_report = now + kReportInterval;
+          if (std::optional<LogicReport> r = logic_->report()) publish(*metrics_, *r);
+        }
         if (now >= next_debug && log::level() >= log::Level::debug) {
           next_debug = now + std::chrono::seconds(1);
           if (std::string state = logic_->debug_state(); !state.empty()) {
@@ -281,8 +306,9 @@ void ActorThread::run() {
 
 // ----------------------------------------------------------- SnapshotWriter
 
-SnapshotWriter::SnapshotWriter(zmq::context_t& ctx, std::string ns, NodeId self, std::string dir)
-    : ctx_(ctx), ns_(std::move(ns)), self_(self), dir_(std::move(dir)) {
+SnapshotWriter::SnapshotWriter(zmq::context_t& ctx, std::string ns, NodeId self, std::string dir,
+                               NodeMetrics* metrics)
+    : ctx_(ctx), ns_(std::move(ns)), self_(self), dir_(std::move(dir)), metrics_(metrics) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -320,7 +346,9 @@ void SnapshotWriter::run() {
         job = std::move(queue_.front());
         queue_.pop_front();
       }
+      const Time start = Clock::now();
       Result<bool> written = write_file_atomically(dir_, "snapshot", job.second);
+      if (metrics_ != nullptr) metrics_->snapshot_save_duration.observe(Clock::now() - start);
       job.second = std::string();  // the state's copy goes before the next one comes
       const SnapshotSaved saved{job.first, written.ok() ? std::string() : written.error()};
       (void)send_frames(applier, encode_header(header), encode(saved));
@@ -339,12 +367,14 @@ void SnapshotWriter::run() {
 
 FrontDoorThread::FrontDoorThread(zmq::context_t& ctx, std::string ns, NodeId self,
                                  const std::string& endpoint, bool fault_injection,
-                                 const TransportSecurity* security, std::string log_prefix)
+                                 const TransportSecurity* security, std::string log_prefix,
+                                 NodeMetrics* metrics)
     : ctx_(ctx),
       ns_(std::move(ns)),
       self_(self),
       logic_(self, fault_injection),
       log_prefix_(std::move(log_prefix)),
+      metrics_(metrics),
       inbox_(ctx_, ns_, self_, Actor::front_door),
       router_(ctx_, zmq::socket_type::router) {
   set_common(router_);
@@ -409,6 +439,7 @@ void FrontDoorThread::run() {
     postbox_ = std::make_unique<Postbox>(ctx_, ns_, self_, Actor::front_door);
     Time next_tick = Clock::now();
     for (;;) {
+      beat(metrics_, Actor::front_door);
       zmq::pollitem_t items[] = {{inbox_.socket().handle(), 0, ZMQ_POLLIN, 0},
                                  {router_.handle(), 0, ZMQ_POLLIN, 0},
                                  {connections_->events().handle(), 0, ZMQ_POLLIN, 0}};
@@ -447,12 +478,13 @@ PeerLinkThread::PeerLinkThread(zmq::context_t& ctx, std::string ns, NodeId self,
                                const ConfigHistory& members, const std::string& endpoint,
                                std::uint64_t cluster_id, std::uint64_t seed,
                                PeerTrafficStats& stats, const TransportSecurity* security,
-                               std::string log_prefix)
+                               std::string log_prefix, NodeMetrics* metrics)
     : ctx_(ctx),
       ns_(std::move(ns)),
       self_(self),
       logic_(self, members, seed),
       stats_(stats),
+      metrics_(metrics),
       log_prefix_(std::move(log_prefix)),
       inbox_(ctx_, ns_, self_, Actor::peer_link),
       router_(ctx_, zmq::socket_type::router),
@@ -553,10 +585,17 @@ PeerLinkThread::~PeerLinkThread() {
 
 void PeerLinkThread::send_to_peer(const PeerFrame& f) {
   auto dealer = dealers_.find(f.header.to.node);
-  if (dealer == dealers_.end() ||
-      !send_frames(*dealer->second, encode_header(f.header), f.body)) {
+  PeerMetrics* peer = metrics_ != nullptr && f.header.to.node < kMaxTrackedPeers
+                          ? &metrics_->peers[f.header.to.node]
+                          : nullptr;
+  const std::string header = encode_header(f.header);
+  if (dealer == dealers_.end() || !send_frames(*dealer->second, header, f.body)) {
     stats_.dropped.fetch_add(1, std::memory_order_relaxed);  // queue full or peer unreachable
+    if (peer != nullptr) peer->send_failures.fetch_add(1, std::memory_order_relaxed);
     return;
+  }
+  if (peer != nullptr) {
+    peer->bytes_sent.fetch_add(header.size() + f.body.size(), std::memory_order_relaxed);
   }
   if (is_paxos_message(f.body)) stats_.paxos_sent.fetch_add(1, std::memory_order_relaxed);
 }
@@ -599,6 +638,11 @@ bool PeerLinkThread::on_peer_message() {
   // with (the ZAP handler named it), never what the header claims.
   std::optional<NodeId> sender;
   if (authenticated_) sender = authenticated_node(frames[1]);
+  if (const NodeId from = sender.value_or(header->from.node);
+      metrics_ != nullptr && from < kMaxTrackedPeers) {
+    metrics_->peers[from].bytes_received.fetch_add(frames[1].size() + frames[2].size(),
+                                                   std::memory_order_relaxed);
+  }
   Outbox out;
   std::optional<PeerFrame> f = logic_.inbound(PeerFrame{*header, frames[2].to_string()},
                                               Clock::now(), out, sender,
@@ -640,6 +684,19 @@ void PeerLinkThread::on_answer(NodeId peer) {
   }
 }
 
+// Who is a member now, and when each was last heard from (/readyz's quorum).
+void PeerLinkThread::publish_peers() {
+  if (metrics_ == nullptr) return;
+  beat(metrics_, Actor::peer_link);
+  for (NodeId id = 0; id < kMaxTrackedPeers; ++id) {
+    PeerMetrics& p = metrics_->peers[id];
+    const bool member = logic_.is_member(id);
+    p.member.store(member, std::memory_order_relaxed);
+    const Time heard = member ? logic_.last_heard(id) : Time{};
+    p.last_heard_ns.store(heard == Time{} ? 0 : clock_ns(heard), std::memory_order_relaxed);
+  }
+}
+
 // At most one line a second, naming how many frames were refused and why.
 void PeerLinkThread::log_refusals() {
   const RefusedPeerFrames& now = logic_.refused();
@@ -674,8 +731,9 @@ void PeerLinkThread::run() {
     Time next_tick = Clock::now();
     for (;;) {
       if (Clock::now() >= next_tick) {
-        for (const PeerFrame& beat : logic_.tick(Clock::now())) send_to_peer(beat);
+        for (const PeerFrame& heartbeat : logic_.tick(Clock::now())) send_to_peer(heartbeat);
         log_refusals();
+        publish_peers();
         next_tick = Clock::now() + std::chrono::milliseconds(10);
       }
       // On the stack: this loop runs for every peer message.

@@ -82,9 +82,12 @@ class ActorThread {
   // A durable logic comes with the log its Writes go to (`to_disk`: fsync
   // them, else only write them); the thread persists them once per batch,
   // before it sends anything the batch produced.
+  // With `metrics`, the thread stamps its heartbeat there, times its fsyncs
+  // and publishes its logic's report() every 100 ms.
   ActorThread(zmq::context_t& ctx, std::string ns, NodeId self, Actor kind,
               std::unique_ptr<ActorLogic> logic, std::string log_prefix,
-              std::unique_ptr<RecordLog> log = nullptr, bool to_disk = true);
+              std::unique_ptr<RecordLog> log = nullptr, bool to_disk = true,
+              NodeMetrics* metrics = nullptr);
   ~ActorThread();
   ActorThread(const ActorThread&) = delete;
   ActorThread& operator=(const ActorThread&) = delete;
@@ -101,6 +104,7 @@ class ActorThread {
   std::string log_prefix_;
   std::unique_ptr<RecordLog> log_;  // null: memory only
   bool to_disk_;
+  NodeMetrics* metrics_;  // null: none kept
   Inbox inbox_;
   std::thread thread_;
 };
@@ -111,7 +115,9 @@ class ActorThread {
 // and fsync; on the applier's thread every client would wait that long.
 class SnapshotWriter {
  public:
-  SnapshotWriter(zmq::context_t& ctx, std::string ns, NodeId self, std::string dir);
+  // With `metrics`, each save is timed there.
+  SnapshotWriter(zmq::context_t& ctx, std::string ns, NodeId self, std::string dir,
+                 NodeMetrics* metrics = nullptr);
   ~SnapshotWriter();  // finishes the write in progress; the queued ones are dropped
   SnapshotWriter(const SnapshotWriter&) = delete;
   SnapshotWriter& operator=(const SnapshotWriter&) = delete;
@@ -126,6 +132,7 @@ class SnapshotWriter {
   std::string ns_;
   NodeId self_;
   std::string dir_;
+  NodeMetrics* metrics_;
   std::mutex mu_;
   std::condition_variable wake_;
   std::deque<std::pair<InstanceId, std::string>> queue_;
@@ -141,7 +148,7 @@ class FrontDoorThread {
   // With `security`, the port is a CURVE server (its ZAP policy registered).
   FrontDoorThread(zmq::context_t& ctx, std::string ns, NodeId self, const std::string& endpoint,
                   bool fault_injection, const TransportSecurity* security,
-                  std::string log_prefix);
+                  std::string log_prefix, NodeMetrics* metrics = nullptr);
   ~FrontDoorThread();
   // The endpoint actually bound (resolves a "*" port).
   const std::string& endpoint() const { return bound_; }
@@ -156,6 +163,7 @@ class FrontDoorThread {
   NodeId self_;
   FrontDoor logic_;
   std::string log_prefix_;
+  NodeMetrics* metrics_;  // heartbeat only
   Inbox inbox_;
   zmq::socket_t router_;
   std::string bound_;
@@ -177,7 +185,7 @@ class PeerLinkThread {
   PeerLinkThread(zmq::context_t& ctx, std::string ns, NodeId self, const ConfigHistory& members,
                  const std::string& endpoint, std::uint64_t cluster_id, std::uint64_t seed,
                  PeerTrafficStats& stats, const TransportSecurity* security,
-                 std::string log_prefix);
+                 std::string log_prefix, NodeMetrics* metrics = nullptr);
   ~PeerLinkThread();
 
  private:
@@ -198,6 +206,8 @@ class PeerLinkThread {
   NodeId self_;
   PeerLink logic_;
   PeerTrafficStats& stats_;
+  NodeMetrics* metrics_;  // heartbeat, and bytes, failures and last frame per peer
+  void publish_peers();
   std::string log_prefix_;
   Inbox inbox_;
   zmq::socket_t router_;

@@ -5,6 +5,7 @@ KVCTL="$2"
 WORK="$(mktemp -d)"
 PIDS=()
 KVCTL_AUTH=()  # kvctl flags launch_cluster uses to probe (keys, for a keyed cluster)
+METRICS=0      # 1: launch_cluster gives node i --listen-metrics-addr MX[i] (BASE+200+i)
 
 cleanup() {
   for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
@@ -34,6 +35,7 @@ pick_base() {
     local ok=1
     for i in $(seq "$n"); do
       port_free $((base + i)) && port_free $((base + 100 + i)) || ok=0
+      [ "$METRICS" -eq 1 ] && ! port_free $((base + 200 + i)) && ok=0
     done
     [ "$ok" -eq 1 ] && { echo "$base"; return; }
   done
@@ -48,9 +50,15 @@ launch_cluster() {
   CLUSTER=""
   for i in $(seq "$n"); do CLUSTER+="${CLUSTER:+,}n$i=127.0.0.1:$((BASE + i))"; done
   EP=()
+  MX=()
   for i in $(seq "$n"); do
     EP[$i]="127.0.0.1:$((BASE + 100 + i))"
-    "$KVPAXOSD" --name "n$i" --cluster "$CLUSTER" --client-addr "${EP[$i]}" "$@" \
+    local extra=()
+    if [ "$METRICS" -eq 1 ]; then
+      MX[$i]="127.0.0.1:$((BASE + 200 + i))"
+      extra=(--listen-metrics-addr "${MX[$i]}")
+    fi
+    "$KVPAXOSD" --name "n$i" --cluster "$CLUSTER" --client-addr "${EP[$i]}" "${extra[@]}" "$@" \
       >"$WORK/n$i.log" 2>&1 &
     PIDS[$i]=$!
   done
