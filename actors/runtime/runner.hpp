@@ -138,7 +138,9 @@ class SnapshotWriter {
 class FrontDoorThread {
  public:
   // Throws zmq::error_t when the endpoint cannot be bound (port in use).
-  // With `security`, the port is a CURVE server (its ZAP policy registered).
+  // With `security`, the port is a CURVE server (its ZAP policy registered),
+  // and only connections with an admin key (kvpaxosd --admin-keys) may make
+  // admin requests; without it every connection may (loopback or --insecure).
   FrontDoorThread(zmq::context_t& ctx, std::string ns, NodeId self, const std::string& endpoint,
                   bool fault_injection, const TransportSecurity* security,
                   std::string log_prefix);
@@ -155,6 +157,7 @@ class FrontDoorThread {
   std::string ns_;
   NodeId self_;
   FrontDoor logic_;
+  bool keyed_;
   std::string log_prefix_;
   Inbox inbox_;
   zmq::socket_t router_;
