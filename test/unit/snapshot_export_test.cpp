@@ -2,7 +2,10 @@
 // snapshot) and the front door's admin check in front of it.
 #include <gtest/gtest.h>
 
+#include "actor_test_support.hpp"
+#include "actors/kv/applier.hpp"
 #include "actors/kv/front_door.hpp"
+#include "actors/kv/snapshot_record.hpp"
 #include "actors/kv/snapshot_export.hpp"
 #include "actors/security/transport_security.hpp"
 #include "actors/storage/record_format.hpp"
@@ -93,6 +96,69 @@ TEST(SnapshotExport, EmptyStateIsOneEmptyChunk) {
   EXPECT_EQ(first.total_bytes, 0u);
   EXPECT_TRUE(first.data.empty());
   EXPECT_EQ(first.crc, crc32c(""));
+}
+
+// The one SnapshotSaveReply the applier sent to the front door.
+SnapshotSaveReply save_reply(const Outbox& out) {
+  for (const auto& [to, m] : test_support::sent<ToClient>(out)) {
+    Result<Body> b = decode(m.body);
+    if (b.ok() && std::holds_alternative<SnapshotSaveReply>(b.value())) {
+      return std::get<SnapshotSaveReply>(b.value());
+    }
+  }
+  ADD_FAILURE() << "no SnapshotSaveReply";
+  return {};
+}
+
+std::string put_batch(std::uint64_t seq, const std::string& key, const std::string& value) {
+  const ClientRequest r{.client_id = 9, .seq = seq, .op = OpKind::put, .key = key, .value = value};
+  return encode_batch(0, {encode_op(KvOp::from(r))});
+}
+
+// The snapshot is the state between two applied instances: later applies
+// do not change the chunks of one already made.
+TEST(ApplierSnapshotSave, ServesTheStateAppliedWhenTheSaveStarted) {
+  Applier a(0, ApplierOptions{.name = "n1", .cluster_id = 77, .snapshot_chunk_bytes = 64});
+  Outbox out;
+  a.handle({0, Actor::learner}, Apply{0, put_batch(1, "k1", std::string(100, 'a'))}, test_support::at(1), out);
+  a.handle({0, Actor::learner}, Apply{1, put_batch(2, "k2", "b")}, test_support::at(2), out);
+  out.clear();
+  a.handle({0, Actor::front_door}, SnapshotSaveFromClient{"r", {}}, test_support::at(3), out);
+  const SnapshotSaveReply first = save_reply(out);
+  ASSERT_EQ(first.code, ReplyCode::ok) << first.error;
+  EXPECT_EQ(first.applied_below, 2u);
+  EXPECT_EQ(first.revision, 2u);
+  EXPECT_EQ(first.keys, 2u);
+  EXPECT_EQ(first.cluster_id, 77u);
+  EXPECT_EQ(first.name, "n1");
+  a.handle({0, Actor::learner}, Apply{2, put_batch(3, "k3", "c")}, test_support::at(4), out);
+  std::string whole = first.data;
+  while (whole.size() < first.total_bytes) {
+    out.clear();
+    a.handle({0, Actor::front_door}, SnapshotSaveFromClient{"r", {first.snapshot_id, whole.size()}},
+             test_support::at(5), out);
+    const SnapshotSaveReply r = save_reply(out);
+    ASSERT_EQ(r.code, ReplyCode::ok) << r.error;
+    ASSERT_FALSE(r.data.empty());
+    whole += r.data;
+  }
+  EXPECT_GT(first.total_bytes, 64u) << "the test needs more than one chunk";
+  EXPECT_EQ(crc32c(whole), first.crc);
+  Result<SnapshotRecord> record = parse_snapshot(whole);
+  ASSERT_TRUE(record.ok()) << record.error();
+  EXPECT_EQ(record->applied_below, 2u);
+  ASSERT_EQ(record->kv.size(), 2u) << "k3 was applied after the save started";
+  EXPECT_EQ(record->kv[1], (std::pair<std::string, std::string>{"k2", "b"}));
+}
+
+TEST(ApplierSnapshotSave, AJoiningMemberHasNoStateToGive) {
+  Applier a(0, ApplierOptions{.name = "n4", .joining = true});
+  Outbox out;
+  a.handle({0, Actor::front_door}, SnapshotSaveFromClient{"r", {}}, test_support::at(1), out);
+  const SnapshotSaveReply r = save_reply(out);
+  EXPECT_EQ(r.code, ReplyCode::bad_request);
+  EXPECT_NE(r.error.find("catching up"), std::string::npos) << r.error;
+  EXPECT_TRUE(r.data.empty());
 }
 
 TEST(FrontDoorSnapshotSave, OnlyAnAdminConnectionReachesTheApplier) {
