@@ -363,6 +363,8 @@ CallResult Client::send(ClientRequest request, std::chrono::milliseconds call_de
       }
       auto* reply = std::get_if<ClientReply>(&body.value());
       if (reply == nullptr || reply->client_id != id_ || reply->seq != request.seq) continue;
+      // A node that is stopping: as no answer, but the next node now.
+      if (reply->code == ReplyCode::shutting_down) break;
       return finish(op, request.seq, endpoint, *reply);
     }
     if (other_server_key) {

@@ -8,6 +8,9 @@
 #include <CLI/CLI.hpp>
 
 #include <cctype>
+#include <cstdlib>
+#include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -35,6 +38,24 @@ inline void read_flags_from_environment(CLI::App& app, const std::string& prefix
     if (skip.count(name) > 0 || !option->get_envname().empty()) continue;
     option->envname(env_name_of(prefix, name));
   }
+}
+
+// CLI11 (2.1) reads the config file before the environment, so its option
+// never sees PREFIX_CONFIG_FILE by itself: this makes the variable's file the
+// option's default when the command line names none. Returns what is wrong
+// with the variable (a file that cannot be read), or nothing.
+inline std::optional<std::string> read_config_file_from_environment(CLI::App& app,
+                                                                    const std::string& prefix) {
+  CLI::Option* config = app.get_config_ptr();
+  if (config == nullptr || config->get_lnames().empty()) return std::nullopt;
+  const std::string variable = env_name_of(prefix, config->get_lnames().front());
+  const char* file = std::getenv(variable.c_str());
+  if (file == nullptr || *file == '\0') return std::nullopt;
+  if (!std::ifstream(file)) {
+    return variable + "=" + file + " names no readable file; fix the path or unset it";
+  }
+  config->default_str(file);
+  return std::nullopt;
 }
 
 // A parse error in words that say which source was wrong. CLI11 reports a

@@ -1,7 +1,8 @@
 // kvpaxosd: one kvpaxos node.
 //
 //   kvpaxosd --name n1 --cluster n1=127.0.0.1:7101,n2=127.0.0.1:7102,n3=127.0.0.1:7103
-//            --client-addr 127.0.0.1:7201 [--data-dir DIR
+//            --client-addr 127.0.0.1:7201 [--listen-peer-addr IP:PORT] [--listen-client-addr IP:PORT]
+//            [--data-dir DIR
 //            [--initial-cluster-state new|existing | --first-start | --join]] [--cluster-token T]
 //            [--pipeline N] [--basic-paxos] [--snapshot-every N] [--fault-injection] [--log-level LEVEL]
 //            [--peer-keys DIR --client-key FILE [--client-keys DIR] [--admin-keys DIR] | --insecure]
@@ -17,6 +18,8 @@
 // a new cluster), existing (a member just added with kvctl member add) or
 // --join (a node that lost its data dir); see docs/architecture.md,
 // "Durability" and "Membership".
+// Under systemd (Type=notify, deploy/systemd/) it reports READY=1 once its
+// data dir is recovered and its ports are bound, and STOPPING=1 on a signal.
 // Exit status: 0 after SIGTERM/SIGINT, 2 for bad flags, an address in use or
 // a data dir that must not be used as it is, 4 once the node learned it was
 // removed from the cluster (it leaves a tombstone in its data dir), 1 for any
@@ -43,8 +46,10 @@
 #include "actors/core/cluster_config.hpp"
 #include "actors/kv/config_state.hpp"
 #include "actors/kv/snapshot_record.hpp"
+#include "actors/runtime/listen_address.hpp"
 #include "actors/runtime/logger.hpp"
 #include "actors/runtime/node.hpp"
+#include "actors/runtime/sd_notify.hpp"
 #include "actors/security/transport_security.hpp"
 #include "actors/storage/backup_file.hpp"
 #include "actors/storage/segmented_log.hpp"
@@ -60,11 +65,15 @@ constexpr int kExitRemoved = 4;
 constexpr const char* kMarkerFile = "kvpaxos-node";
 constexpr const char* kContactFile = "member-contact";
 constexpr const char* kTombstoneFile = "kvpaxos-removed";
+// How long a stopping node keeps running after it stepped down.
+constexpr auto kStepDownGrace = std::chrono::milliseconds(300);
 
 struct Flags {
   std::string name;
   std::string cluster;
   std::string client_addr;
+  std::string listen_peer_addr;
+  std::string listen_client_addr;
   std::string data_dir;
   std::string log_level = "info";
   // The flags that are NodeConfig fields set them here, from its defaults.
@@ -87,6 +96,24 @@ struct Flags {
 [[noreturn]] void usage_error(const std::string& message) {
   std::cerr << "kvpaxosd: " << message << " (see kvpaxosd --help)\n";
   std::exit(kExitUsage);
+}
+
+// Tells systemd (Type=notify) how far start-up or shutdown has come; does
+// nothing without $NOTIFY_SOCKET. A failed send is logged, once: the node
+// serves all the same.
+void notify_systemd(const std::string& state) {
+  static bool warned = false;
+  Result<bool> sent = notify_service_manager(state);
+  if (sent.ok() || warned) return;
+  warned = true;
+  log::warn("kvpaxosd: " + sent.error() + "; going on without telling the service manager");
+}
+
+// Before a wait for other nodes of up to `timeout_s`: says what it waits for,
+// and gives systemd that much more start time than its TimeoutStartSec.
+void notify_waiting(const std::string& what, int timeout_s) {
+  notify_systemd("STATUS=" + what + "\nEXTEND_TIMEOUT_USEC=" +
+                 std::to_string((std::int64_t{timeout_s} + 30) * 1'000'000));
 }
 
 enum class DirState {
@@ -242,13 +269,6 @@ std::optional<std::string> tombstone(const std::string& dir) {
   return read->bytes;
 }
 
-// "127.0.0.1:7101", "localhost:7101", "[::1]:7101": nothing off this host
-// can reach it, so plain tcp there exposes nothing.
-bool is_loopback(const std::string& host_port) {
-  const std::string host = host_port.substr(0, host_port.rfind(':'));
-  return host.rfind("127.", 0) == 0 || host == "localhost" || host == "[::1]" || host == "::1";
-}
-
 // Keys, or the reason there are none (loopback only, or --insecure).
 std::shared_ptr<const TransportSecurity> build_security(const Flags& f, const NodeConfig& config) {
   const bool keyed = !f.peer_keys.empty() || !f.client_key.empty();
@@ -259,12 +279,17 @@ std::shared_ptr<const TransportSecurity> build_security(const Flags& f, const No
   if (!f.admin_keys.empty() && !keyed) usage_error("--admin-keys needs --peer-keys and --client-key");
   if (keyed && f.insecure) usage_error("--insecure and key flags exclude each other");
   if (!keyed) {
+    // Every address in --cluster, this node's client address and what it
+    // binds: nothing off this host may reach a plain tcp port.
     std::string exposed;
-    for (const Member& m : config.members) {
-      const std::string addr = m.endpoint.substr(m.endpoint.find("://") + 3);
-      if (!is_loopback(addr)) exposed += (exposed.empty() ? "" : ", ") + addr;
-    }
-    if (!is_loopback(f.client_addr)) exposed += (exposed.empty() ? "" : ", ") + f.client_addr;
+    auto check = [&exposed](const std::string& endpoint) {
+      if (endpoint.empty() || is_loopback_endpoint(endpoint)) return;
+      exposed += (exposed.empty() ? "" : ", ") + endpoint.substr(endpoint.find("://") + 3);
+    };
+    for (const Member& m : config.members) check(m.endpoint);
+    check(config.client_endpoint);
+    check(config.listen_peer_endpoint);
+    check(config.listen_client_endpoint);
     if (!exposed.empty() && !f.insecure) {
       usage_error("no keys, but " + exposed + " can be reached from other hosts; give --peer-keys "
                   "DIR and --client-key FILE (kvctl keygen makes them; see docs/security.md), or "
@@ -295,6 +320,39 @@ std::shared_ptr<const TransportSecurity> build_security(const Flags& f, const No
   return std::make_shared<const TransportSecurity>(std::move(loaded.value()));
 }
 
+// What this node binds for one of its ports: the --listen-* flag's address
+// when it is given (a name resolved), else the advertised endpoint, its host
+// name resolved (libzmq binds only addresses). Empty: bind the advertised
+// endpoint as it is.
+std::string listen_endpoint(const std::string& listen_flag, const std::string& listen_addr,
+                            const std::string& advertised_flag, const std::string& advertised) {
+  if (!listen_addr.empty()) {
+    Result<std::string> endpoint = tcp_endpoint(listen_addr);
+    if (!endpoint.ok()) usage_error(listen_flag + " " + endpoint.error());
+    Result<std::string> bound = resolve_for_bind(endpoint.value());
+    if (!bound.ok()) usage_error(listen_flag + " " + listen_addr + ": " + bound.error());
+    return bound.value();
+  }
+  if (advertised.empty() || binds_as_given(advertised)) return "";
+  Result<std::string> bound = resolve_for_bind(advertised);
+  if (!bound.ok()) {
+    usage_error(advertised_flag + " " + advertised.substr(advertised.find("://") + 3) + ": " +
+                bound.error() + "; fix the name (DNS, /etc/hosts) or give " + listen_flag +
+                " IP:PORT (e.g. 0.0.0.0:PORT) to bind apart from the advertised name");
+  }
+  return bound.value();
+}
+
+// This node's peer port: --listen-peer-addr, or its address in the
+// configuration (--cluster, or what kvctl member add recorded) resolved.
+// Known only once the data dir said who this node is.
+void settle_peer_listen_endpoint(NodeConfig& config, const Flags& f) {
+  if (!f.listen_peer_addr.empty()) return;  // build_config took it
+  config.listen_peer_endpoint =
+      listen_endpoint("--listen-peer-addr", "", "this node's peer address",
+                      config.self_endpoint());
+}
+
 // A data dir that holds a node's marker says who the node is: its --name
 // need not be in --cluster then (after the first start --cluster only says
 // where peers are), and main() takes the id and members from the marker.
@@ -314,10 +372,16 @@ NodeConfig build_config(const Flags& f, bool has_marker) {
   config.members = std::move(members.value());
   config.self = self.ok() ? self.value() : kNoNode;
   config.client_endpoint = std::move(client.value());
+  config.listen_client_endpoint = listen_endpoint("--listen-client-addr", f.listen_client_addr,
+                                                  "--client-addr", config.client_endpoint);
   config.inproc_namespace = "kvpaxosd-" + f.name;
   config.seed = std::random_device{}();
   config.watch_progress_interval = std::chrono::milliseconds(f.watch_progress_ms);
+  if (!f.listen_peer_addr.empty()) {
+    config.listen_peer_endpoint = listen_endpoint("--listen-peer-addr", f.listen_peer_addr, "", "");
+  }
   if (!self.ok()) return config;  // checked once the marker said who this is
+  settle_peer_listen_endpoint(config, f);  // main settles it again if a marker moves it
   if (Result<bool> valid = config.validate(); !valid.ok()) usage_error(valid.error());
   return config;
 }
@@ -337,6 +401,7 @@ Result<bool> rebuild_data_dir(zmq::context_t& ctx, NodeConfig& config, const Fla
   fs::create_directories(f.data_dir, ec);
   if (ec) return Error{"cannot create --data-dir " + f.data_dir + ": " + ec.message()};
   log::info(f.name + " --join: asking every other node how far the log has gone");
+  notify_waiting("--join: asking every other node how far the log has gone", f.join_timeout_s);
   Result<JoinBarrier> barrier = gather_join_barrier(
       ctx, config, std::chrono::seconds(f.join_timeout_s),
       [&](const std::string& line) { log::info(f.name + " --join: " + line); });
@@ -362,6 +427,8 @@ Result<Marker> join_as_new_member(zmq::context_t& ctx, NodeConfig& config, const
     if (i != config.self) seeds.push_back(config.members[i]);
   }
   const std::string endpoint = config.members.at(config.self).endpoint;
+  notify_waiting("--initial-cluster-state existing: asking the members who this node is",
+                 f.join_timeout_s);
   Result<MemberInfo> info = ask_membership(
       ctx, f.name, endpoint, seeds, std::chrono::seconds(f.join_timeout_s),
       [&](const std::string& line) { log::info(f.name + " --initial-cluster-state existing: " + line); });
@@ -605,8 +672,16 @@ int main(int argc, char** argv) {
                  "and content on every node)")
       ->required();
   app.add_option("--client-addr", f.client_addr,
-                 "HOST:PORT where this node accepts clients (kvctl), e.g. 127.0.0.1:7201")
+                 "HOST:PORT where clients (kvctl) reach this node, e.g. 127.0.0.1:7201; a host "
+                 "name is bound as the address it resolves to here, unless --listen-client-addr")
       ->required();
+  app.add_option("--listen-peer-addr", f.listen_peer_addr,
+                 "IP:PORT to bind the peer port on (e.g. 0.0.0.0:7101) when it is not this "
+                 "node's address in --cluster, which others connect to (a host name there is "
+                 "bound as the address it resolves to here)");
+  app.add_option("--listen-client-addr", f.listen_client_addr,
+                 "IP:PORT to bind the client port on (e.g. 0.0.0.0:7201) when it is not "
+                 "--client-addr");
   CLI::Option* data_dir = app.add_option("--data-dir", f.data_dir,
                  "Directory for this node's durable state (acceptor log, snapshots). A node "
                  "restarted with the same --data-dir, --name and --cluster recovers every "
@@ -688,6 +763,14 @@ int main(int argc, char** argv) {
                "Allow plain, unauthenticated tcp on addresses other hosts can reach (without "
                "keys, kvpaxosd otherwise refuses any non-loopback address)");
   read_flags_from_environment(app, "KVPAXOS", {"help", "version", "dump-config"});
+  const bool file_flag_given = std::any_of(argv + 1, argv + argc, [](const char* arg) {
+    return std::string_view(arg).starts_with("--config-file");
+  });
+  if (!file_flag_given) {
+    if (std::optional<std::string> bad = read_config_file_from_environment(app, "KVPAXOS")) {
+      usage_error(*bad);
+    }
+  }
   // --dump-config prints whatever is given, so it also makes a template.
   if (std::find(argv + 1, argv + argc, std::string_view("--dump-config")) != argv + argc) {
     for (CLI::Option* option : app.get_options()) option->required(false);
@@ -799,6 +882,7 @@ int main(int argc, char** argv) {
   }
   config.cluster_id = marker.cluster_id;
   if (Result<bool> valid = config.validate(); !valid.ok()) usage_error(valid.error());
+  settle_peer_listen_endpoint(config, f);
   if (f.join) {
     if (!fresh) {
       std::cerr << "kvpaxosd: --join rebuilds a node whose data dir was lost, but " << f.data_dir
@@ -833,6 +917,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     config.cluster_id = joined->cluster_id;
+    settle_peer_listen_endpoint(config, f);  // the address the cluster recorded
   } else if (state == DirState::fresh) {
     // Fail closed: an empty data dir is either a new cluster (new) or a
     // node that lost its disk, which must not vote as if it never had.
@@ -844,6 +929,8 @@ int main(int argc, char** argv) {
       return kExitUsage;
     }
     if (config.members.size() > 1) {
+      notify_waiting("--initial-cluster-state new: waiting for a majority of the nodes",
+                     f.join_timeout_s);
       Result<PeerSurvey> survey = survey_peers(
           ctx, config, std::chrono::seconds(f.join_timeout_s),
           [&](const std::string& line) { log::info(f.name + " --first-start: " + line); });
@@ -895,13 +982,23 @@ int main(int argc, char** argv) {
   }
   const std::size_t members = config.contact ? config.contact->latest().members.size()
                                              : config.members.size();
-  log::info(f.name + " serving clients on " + config.client_endpoint + ", peers on " +
-            config.self_endpoint() + " (member " + std::to_string(config.self) + " of a " +
+  auto bound = [](const std::string& advertised, const std::string& listen) {
+    return listen.empty() || listen == advertised ? advertised
+                                                  : advertised + " (bound " + listen + ")";
+  };
+  log::info(f.name + " serving clients on " +
+            bound(config.client_endpoint, config.listen_client_endpoint) + ", peers on " +
+            bound(config.self_endpoint(), config.listen_peer_endpoint) + " (member " +
+            std::to_string(config.self) + " of a " +
             std::to_string(members) + "-member configuration" +
             (config.joining ? ", catching up from a snapshot first" : "") +
             (config.fault_injection ? ", fault injection on" : "") + ")");
+  // Node::start returned: the data dir is recovered and both ports are bound.
+  notify_systemd("READY=1\nSTATUS=serving clients on " + f.client_addr + ", peers on " +
+                 config.self_endpoint().substr(config.self_endpoint().find("://") + 3));
   const int sig = wait_for_signal_or_removal(*node.value());
   if (sig == 0) {
+    notify_systemd("STOPPING=1\nSTATUS=removed from the cluster; exiting");
     const std::uint64_t epoch = node.value()->removed_epoch();
     const InstanceId from = node.value()->removed_from();
     node.value().reset();
@@ -917,7 +1014,16 @@ int main(int argc, char** argv) {
     ctx.close();
     return kExitRemoved;
   }
-  log::info(f.name + " stopping on signal " + std::to_string(sig));
+  // A graceful stop: the lead and this node's clients move to the other
+  // members at once instead of after a forward timeout (a rolling restart
+  // costs no stall). The ops already in flight here get a moment to be
+  // decided and answered; the acceptor keeps voting meanwhile.
+  log::info(f.name + " stopping on signal " + std::to_string(sig) +
+            ": stepping down (the lead and the clients move to the other members)");
+  notify_systemd("STOPPING=1\nSTATUS=stopping on signal " + std::to_string(sig) +
+                 ", stepping down");
+  node.value()->step_down();
+  std::this_thread::sleep_for(kStepDownGrace);
   node.value().reset();
   ctx.close();
   return 0;

@@ -5,8 +5,12 @@ set -euo pipefail
 
 # python3-zmq: test/e2e/keys.sh checks that key files interoperate with pyzmq's zmq.auth;
 # with python3-msgpack, the Python client (client/python) and its test need it.
+# systemd: systemd-analyze, with which test/deploy/systemd_unit.sh checks
+# deploy/systemd/kvpaxosd.service; python3-yaml and python3-kubernetes: the
+# Kubernetes object models deploy/k8s/check_manifests.py checks the manifests by.
 packages=(build-essential cmake pkg-config libzmq3-dev cppzmq-dev libmsgpack-cxx-dev
-          libcli11-dev libgtest-dev python3 python3-zmq python3-msgpack iproute2 procps)
+          libcli11-dev libgtest-dev python3 python3-zmq python3-msgpack iproute2 procps
+          systemd python3-yaml python3-kubernetes)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -14,13 +14,14 @@
 # Env: KVPAXOS_DIR (default ${TMPDIR:-/tmp}/kvpaxos-local) holds pid files,
 # keys, kvctl.env, one log and one durable data dir per node (kept across
 # stop/start); KVPAXOS_BASE_PORT (default 7100): peers on BASE+1..3, clients
-# on BASE+101..103.
+# on BASE+101..103; KVPAXOS_BUILD_DIR (default build/ in the repo) is where it
+# builds kvpaxosd and kvctl, the only two targets it needs.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 dir="${KVPAXOS_DIR:-${TMPDIR:-/tmp}/kvpaxos-local}"
 base="${KVPAXOS_BASE_PORT:-7100}"
-build="$root/build"
+build="${KVPAXOS_BUILD_DIR:-$root/build}"
 names=(n1 n2 n3)
 cluster="n1=127.0.0.1:$((base + 1)),n2=127.0.0.1:$((base + 2)),n3=127.0.0.1:$((base + 3))"
 endpoints="127.0.0.1:$((base + 101)),127.0.0.1:$((base + 102)),127.0.0.1:$((base + 103))"
@@ -87,7 +88,7 @@ start() {
       exit 1
     fi
   done
-  bash "$root/deploy/build.sh" "$build"
+  bash "$root/deploy/build.sh" --target kvpaxosd --target kvctl "$build"
   # Data dirs are durable: a restarted node recovers its promises and state.
   mkdir -p "$dir"
   make_keys

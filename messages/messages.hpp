@@ -134,6 +134,18 @@ struct ForwardOps {
   MSGPACK_DEFINE(ops)
 };
 
+// A graceful stop (kvpaxosd on SIGTERM): the node's own control -> its
+// applier ("stop now": `below` unused), then that applier -> every other
+// member's applier: "I propose nothing at or above `below` from now on".
+// The others stop counting it as the leader at once (the lead goes to the
+// lowest-id voter still serving) and send the ops they forwarded to it to
+// that voter, so a rolling restart costs no forward timeout. A batch it
+// authors at or above `below` means it is back (restarted): it may lead again.
+struct StepDown {
+  InstanceId below = 0;
+  MSGPACK_DEFINE(below)
+};
+
 // Multi-Paxos phase 1a: proposer -> every acceptor. "Promise `ballot` for
 // every instance at or above `from`." A majority of these promises lets the
 // proposer run phase 2 alone in any instance >= from until it is rejected.
@@ -369,7 +381,7 @@ enum class ReplyCode : std::uint8_t {
   stale_request = 3,         // seq already executed and acknowledged
   fault_injection_disabled = 4,
   unknown_node = 5,          // fault reach named a node not in the cluster
-  shutting_down = 6,
+  shutting_down = 6,         // the node is stopping (StepDown): send the same request elsewhere
   // Added later. An old client reports ErrorReply{overloaded} as a refusal,
   // and cannot decode a ClientReply with session_expired (out of its enum
   // range): it waits, fails over and ends with an unknown outcome.
@@ -665,7 +677,7 @@ enum class MessageType : std::uint8_t {
   prepare = 1, promise = 2, accept = 3, accepted = 4, decided = 5, catch_up_request = 6,
   heartbeat = 7, snapshot_request = 8, snapshot_chunk = 9, join_query = 10, join_info = 11,
   forward_ops = 12, prepare_from = 13, promise_from = 14, member_query = 15, member_info = 16,
-  removed = 17,
+  removed = 17, step_down = 18,
   propose = 20, learned = 21, apply = 22, local_done = 23, forget_below = 24,
   local_progress = 25, peer_progress = 26, learner_progress = 27, instance_query = 28,
   instance_report = 29, from_client = 30, status_from_client = 31, fault_from_client = 32,
@@ -766,6 +778,7 @@ using Messages = MessageTable<
     Tagged<MessageType::member_query, MemberQuery>,
     Tagged<MessageType::member_info, MemberInfo>,
     Tagged<MessageType::removed, Removed>,
+    Tagged<MessageType::step_down, StepDown>,
     // added with backup: kvctl snapshot save (client wire, inproc)
     Tagged<MessageType::snapshot_save_request, SnapshotSaveRequest>,
     Tagged<MessageType::snapshot_save_reply, SnapshotSaveReply>,

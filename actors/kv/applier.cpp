@@ -1,6 +1,8 @@
 #include "actors/kv/applier.hpp"
 
 #include <algorithm>
+#include <map>
+#include <set>
 #include <string_view>
 
 #include "actors/kv/front_door.hpp"
@@ -13,9 +15,17 @@ namespace {
 // What another node's applier may send here. The rest comes from this node's
 // learner, front door and snapshot writer: a peer's Apply or LearnerProgress
 // would change the state outside the log, or open a gap for no-ops.
+// The answer of a stopping node (StepDown) to a request it will not run.
+ClientReply stopping_reply(ClientId client, std::uint64_t seq) {
+  return ClientReply::refused(client, seq, ReplyCode::shutting_down,
+                              "this node is stopping; send the same request to another node "
+                              "(it runs once)");
+}
+
 bool from_peers(const Body& body) {
   return std::holds_alternative<SnapshotRequest>(body) ||
-         std::holds_alternative<SnapshotChunk>(body) || std::holds_alternative<ForwardOps>(body);
+         std::holds_alternative<SnapshotChunk>(body) || std::holds_alternative<ForwardOps>(body) ||
+         std::holds_alternative<StepDown>(body);
 }
 }  // namespace
 
@@ -62,7 +72,13 @@ void Applier::handle(const Address& from, Body body, Time now, Outbox& out) {
   } else if (auto* w = std::get_if<WatchFromClient>(&body)) {
     watches_.on_request(w->route, w->request, state_.revision(), now, out);
   } else if (auto* f = std::get_if<ForwardOps>(&body)) {
-    if (from.node != self_) on_forwarded(from.node, std::move(*f), out);
+    if (from.node != self_ && !stepping_down_) on_forwarded(from.node, std::move(*f), out);
+  } else if (auto* d = std::get_if<StepDown>(&body)) {
+    if (from.node == self_) {
+      step_down(out);
+    } else {
+      on_step_down(from.node, *d, now, out);
+    }
   } else if (auto* a = std::get_if<Apply>(&body)) {
     on_apply(std::move(*a), now, out);
   } else if (auto* p = std::get_if<LearnerProgress>(&body)) {
@@ -132,6 +148,10 @@ void Applier::on_request(FromClient m, Time now, Outbox& out) {
       return;
     }
   }
+  if (stepping_down_) {
+    reply(m.route, stopping_reply(client, req.seq), out);
+    return;
+  }
   const KvOp op = KvOp::from(req);
   Waiter& w = replace_waiter(client, req.seq, std::move(m.route), encode_op(op), wire_values(op));
   if (another_leader_active(now)) {
@@ -147,13 +167,64 @@ bool Applier::another_leader_active(Time now) const {
   return lead_vacant() || now - leader_seen_ < options_.leader_idle;
 }
 
+bool Applier::serving(NodeId member) const {
+  return member == self_ ? !stepping_down_ : !stepped_down_.contains(member);
+}
+
 bool Applier::lead_vacant() const {
-  return !state_.config().at(applied_below_).is_voter(leader_);
+  return !state_.config().at(applied_below_).is_voter(leader_) || !serving(leader_);
 }
 
 NodeId Applier::lead() const {
   if (!lead_vacant()) return leader_;
-  return state_.config().at(applied_below_).voters().front();  // a configuration has a voter
+  const std::vector<NodeId> voters = state_.config().at(applied_below_).voters();
+  for (NodeId v : voters) {
+    if (serving(v)) return v;
+  }
+  return voters.front();  // a configuration has a voter
+}
+
+void Applier::step_down(Outbox& out) {
+  if (stepping_down_) return;
+  stepping_down_ = true;
+  // Nothing is proposed at or above the window's end: not by the pipeline,
+  // and no hole-filling no-ops from now on either.
+  const InstanceId below = window_end();
+  std::set<NodeId> told;
+  for (const ConfigAt& e : config_history().entries) {
+    for (const MemberEntry& m : e.config.members) {
+      if (m.id != self_ && told.insert(m.id).second) {
+        out.push_back({{m.id, Actor::applier}, StepDown{below}});
+      }
+    }
+  }
+  // Every waiter not in an instance of ours: its client retries at another
+  // node at once (a forwarded one may still run there: the retry is the
+  // same request, executed once). Peers' ops held here: their nodes send
+  // them to the new lead when our StepDown reaches them.
+  for (auto w = waiters_.begin(); w != waiters_.end();) {
+    if (w->second.place == Place::proposed) {
+      ++w;
+      continue;
+    }
+    if (!w->second.route.empty()) reply(w->second.route, stopping_reply(w->first, w->second.seq), out);
+    w = waiters_.erase(w);
+  }
+  forwards_.drop_unless_for(kNoNode);
+}
+
+void Applier::on_step_down(NodeId from, const StepDown& m, Time now, Outbox& out) {
+  const NodeId lead_before = lead();
+  stepped_down_[from] = m.below;
+  if (lead() == lead_before) return;
+  redirect_forwards(now, out);
+  propose_pending(out);
+}
+
+std::size_t Applier::proposed_waiting() const {
+  return static_cast<std::size_t>(std::count_if(waiters_.begin(), waiters_.end(), [](const auto& w) {
+    return w.second.place == Place::proposed;
+  }));
 }
 
 void Applier::announce_config(Outbox& out) {
@@ -176,6 +247,7 @@ void Applier::tell_proposer_window(Outbox& out, std::size_t mark) {
 }
 
 void Applier::finish_old_config(Outbox& out) {
+  if (stepping_down_) return;  // the next leader's batches end the old configuration
   const InstanceId effective_from = state_.config().pending_from(applied_below_);
   if (effective_from == 0) return;  // in force already (or the windowless bug)
   const std::size_t mark = out.size();
@@ -308,6 +380,7 @@ void Applier::requeue(ClientId client, Waiter& w, Line line) {
 }
 
 void Applier::propose_pending(Outbox& out) {
+  if (stepping_down_) return;
   const std::size_t mark = out.size();
   pipeline_.propose(waiters_, std::max(applied_below_, decided_below_), window_end(), out);
   tell_proposer_window(out, mark);
@@ -332,6 +405,9 @@ void Applier::on_apply(Apply m, Time now, Outbox& out) {
     if (entry->author != kNoAuthor) {
       leader_ = entry->author;
       leader_seen_ = now;
+      // A batch it proposed after its StepDown: it restarted, it may lead.
+      auto gone = stepped_down_.find(entry->author);
+      if (gone != stepped_down_.end() && m.instance >= gone->second) stepped_down_.erase(gone);
     }
   } else {
     ++undecodable_entries_;  // every replica skips it alike
@@ -553,7 +629,7 @@ void Applier::tick(Time now, Outbox& out) {
 // to kHoleFillBatch): a single hole still costs one no-op, 4096 about twenty
 // rounds. No batch reaches past the window.
 void Applier::fill_holes(Time now, Outbox& out) {
-  if (joining_ || applied_below_ >= decided_below_) return;
+  if (joining_ || stepping_down_ || applied_below_ >= decided_below_) return;
   if (now - last_progress_ < options_.hole_timeout) return;
   if (now - last_hole_proposal_ < options_.hole_timeout) return;
   last_hole_proposal_ = now;

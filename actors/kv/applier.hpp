@@ -185,6 +185,12 @@ class Applier final : public ActorLogic {
   InstanceId applied_below() const { return applied_below_; }
   // Who this node's clients' ops go to (lead()).
   NodeId leader() const { return lead(); }
+  // A StepDown from this node's control was handled: it proposes nothing
+  // more and answers new requests shutting_down.
+  bool stepping_down() const { return stepping_down_; }
+  // Ops this node proposed that are still undecided (a stopping node waits
+  // for them a moment, so their clients get their answers).
+  std::size_t proposed_waiting() const;
   std::size_t waiting() const { return waiters_.size(); }
   InstanceId snapshot_below() const { return schedule_.durable_below(); }
   std::uint64_t snapshot_failures() const { return snapshot_failures_; }
@@ -212,6 +218,12 @@ class Applier final : public ActorLogic {
 
   void on_request(FromClient m, Time now, Outbox& out);
   void on_forwarded(NodeId from, ForwardOps m, Outbox& out);
+  // StepDown from this node's control: stop proposing, tell every other
+  // member, send every client whose op is not in flight here elsewhere.
+  void step_down(Outbox& out);
+  // StepDown from member `from`.
+  void on_step_down(NodeId from, const StepDown& m, Time now, Outbox& out);
+  bool serving(NodeId member) const;  // not stepped down (as far as this node knows)
   void retry_forwarded(Time now, Outbox& out);
   std::optional<NodeId> relay_for(NodeId leader) const;
   void on_apply(Apply m, Time now, Outbox& out);
@@ -227,9 +239,10 @@ class Applier final : public ActorLogic {
   // is vacant and it is the voter that takes it. Our clients' ops go to it.
   bool another_leader_active(Time now) const;
   // The author of the latest batch while it is a voter of the configuration
-  // at applied_below; else (it was removed, or this node starts as a
-  // learner) the lead is vacant and goes to the lowest-id voter, at once,
-  // so removing the leader costs no forward timeout.
+  // at applied_below and has not stepped down; else (it was removed or is
+  // stopping, or this node starts as a learner) the lead is vacant and goes
+  // to the lowest-id voter still serving, at once, so removing or stopping
+  // the leader costs no forward timeout.
   NodeId lead() const;
   bool lead_vacant() const;
   // Nothing is proposed at or above it (the window).
@@ -274,6 +287,10 @@ class Applier final : public ActorLogic {
   // max_batch_bytes) so that a burst goes out as one ForwardOps.
   ForwardBuffer forwards_;
   NodeId leader_;                 // author of the latest applied batch
+  // Members that stepped down (StepDown) and the instance they propose
+  // nothing at or above; dropped when one authors a batch there (it is back).
+  std::map<NodeId, InstanceId> stepped_down_;
+  bool stepping_down_ = false;  // this node (its own StepDown)
   Time leader_seen_{};
   InstanceId forget_below_ = 0;
   InstanceId decided_below_ = 0;

@@ -60,6 +60,7 @@ Node::~Node() {
   snapshot_writer_.reset();
   paxos_.reset();
   control_.reset();
+  applier_control_.reset();
   peer_link_.reset();
   if (zap_) {
     zap_->remove_policy(peer_zap_domain(config_.inproc_namespace));
@@ -235,20 +236,20 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
   }
   try {
     node->peer_link_ = std::make_unique<PeerLinkThread>(ctx, ns, self, link_config,
-                                                        c.self_endpoint(), c.cluster_id,
+                                                        c.peer_listen_endpoint(), c.cluster_id,
                                                         logic.link_seed, *node->traffic_,
                                                         security, prefix);
   } catch (const zmq::error_t& e) {
-    return Error{"cannot listen for peers on " + c.self_endpoint() + ": " + e.what() +
+    return Error{"cannot listen for peers on " + c.peer_listen_endpoint() + ": " + e.what() +
                      " (is another kvpaxosd using that address?)",
                  listen_error_kind(e)};
   }
   if (!c.client_endpoint.empty()) {
     try {
       node->front_door_ = std::make_unique<FrontDoorThread>(
-          ctx, ns, self, c.client_endpoint, c.fault_injection, security, prefix);
+          ctx, ns, self, c.client_listen_endpoint(), c.fault_injection, security, prefix);
     } catch (const zmq::error_t& e) {
-      return Error{"cannot listen for clients on " + c.client_endpoint + ": " + e.what() +
+      return Error{"cannot listen for clients on " + c.client_listen_endpoint() + ": " + e.what() +
                        " (is another kvpaxosd using that address?)",
                    listen_error_kind(e)};
     }
@@ -270,9 +271,13 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
     node->paxos_ = std::make_unique<PaxosPeer>(ctx, ns, self);
   }
 
-  node->control_ = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::push);
-  node->control_->set(zmq::sockopt::linger, 0);
-  node->control_->connect(inproc_endpoint(ns, self, Actor::peer_link));
+  for (Actor to : {Actor::peer_link, Actor::applier}) {
+    if (to == Actor::applier && !kv) continue;
+    auto& socket = to == Actor::applier ? node->applier_control_ : node->control_;
+    socket = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::push);
+    socket->set(zmq::sockopt::linger, 0);
+    socket->connect(inproc_endpoint(ns, self, to));
+  }
   return node;
 }
 
@@ -286,9 +291,13 @@ InstanceId Node::removed_from() const {
 
 void Node::send_control(Actor to, const std::string& body) {
   const std::lock_guard<std::mutex> lock(control_mu_);
+  zmq::socket_t* socket = to == Actor::applier ? applier_control_.get() : control_.get();
+  if (socket == nullptr) return;  // a Paxos-only node has no applier
   const FrameHeader h{{config_.self, to}, {config_.self, Actor::control}, 0, 0};
-  send_frames(*control_, encode_header(h), body, /*wait=*/true);
+  send_frames(*socket, encode_header(h), body, /*wait=*/true);
 }
+
+void Node::step_down() { send_control(Actor::applier, encode(StepDown{})); }
 
 void Node::set_reachable(const std::vector<NodeId>& peers) {
   FaultRequest r{.set_reach = true, .reach_all = false};
@@ -344,7 +353,7 @@ Result<std::unique_ptr<zmq::socket_t>> listen_on_peer_port(zmq::context_t& ctx,
                                                            const NodeConfig& config,
                                                            const std::string& hint,
                                                            std::shared_ptr<ZapHandler>& zap) {
-  const std::string& endpoint = config.members.at(config.self).endpoint;
+  const std::string& endpoint = config.peer_listen_endpoint();
   auto router = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::router);
   router->set(zmq::sockopt::linger, 0);
   router->set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(kMaxPeerFrameBytes));
@@ -423,7 +432,7 @@ void run_until_done(Survey& survey, zmq::socket_t& router,
 
 Result<PeerSurvey> survey_peers(zmq::context_t& ctx, const NodeConfig& config, Duration wait,
                                 const std::function<void(const std::string&)>& progress) {
-  const std::string& endpoint = config.members.at(config.self).endpoint;
+  const std::string& endpoint = config.peer_listen_endpoint();
   std::shared_ptr<ZapHandler> zap;
   Result<std::unique_ptr<zmq::socket_t>> listening =
       listen_on_peer_port(ctx, config, "is another kvpaxosd using that address?", zap);
@@ -440,7 +449,7 @@ Result<PeerSurvey> survey_peers(zmq::context_t& ctx, const NodeConfig& config, D
 Result<JoinBarrier> gather_join_barrier(zmq::context_t& ctx, const NodeConfig& config,
                                         Duration timeout,
                                         const std::function<void(const std::string&)>& progress) {
-  const std::string& endpoint = config.members.at(config.self).endpoint;
+  const std::string& endpoint = config.peer_listen_endpoint();
   std::shared_ptr<ZapHandler> zap;
   Result<std::unique_ptr<zmq::socket_t>> listening = listen_on_peer_port(
       ctx, config, "is this node still running? stop it before rebuilding it", zap);

@@ -43,6 +43,12 @@ struct NodeConfig {
   std::vector<Member> members;   // the whole cluster, this node included
   NodeId self = 0;               // an index into members (without `contact`)
   std::string client_endpoint;   // e.g. tcp://127.0.0.1:7201; empty: Paxos only
+  // Where the node binds when that is not the address others reach it at
+  // (kvpaxosd --listen-peer-addr, --listen-client-addr: tcp://0.0.0.0:7101,
+  // or the address a host name in --cluster resolves to); empty: bind the
+  // advertised endpoint itself.
+  std::string listen_peer_endpoint;
+  std::string listen_client_endpoint;
   bool fault_injection = false;
   // Unique per process for the nodes it hosts; prefixes the inproc endpoints.
   std::string inproc_namespace = "kvpaxos";
@@ -82,6 +88,13 @@ struct NodeConfig {
   }
   const std::string& self_endpoint() const {
     return contact ? contact->latest().find(self)->peer_endpoint : members.at(self).endpoint;
+  }
+  // Where this node's peer and client ports are bound.
+  const std::string& peer_listen_endpoint() const {
+    return listen_peer_endpoint.empty() ? self_endpoint() : listen_peer_endpoint;
+  }
+  const std::string& client_listen_endpoint() const {
+    return listen_client_endpoint.empty() ? client_endpoint : listen_client_endpoint;
   }
 
   Result<bool> validate() const {
@@ -174,6 +187,12 @@ class Node {
   std::uint64_t removed_epoch() const;
   InstanceId removed_from() const;
 
+  // A graceful stop (thread-safe): the applier proposes nothing more, tells
+  // the other members (StepDown), and answers the requests it will not run
+  // shutting_down, so clients and the lead move on at once. The node keeps
+  // running, its acceptor voting, until its owner destroys it.
+  void step_down();
+
   // Fault injection, for tests (thread-safe). `peers` are node ids; the node
   // itself is always reachable.
   void set_reachable(const std::vector<NodeId>& peers);
@@ -194,7 +213,8 @@ class Node {
   std::shared_ptr<ZapHandler> zap_;
   std::unique_ptr<PeerTrafficStats> traffic_;
   std::mutex control_mu_;
-  std::unique_ptr<zmq::socket_t> control_;  // PUSH to the peer link
+  std::unique_ptr<zmq::socket_t> control_;          // PUSH to the peer link
+  std::unique_ptr<zmq::socket_t> applier_control_;  // PUSH to the applier (step_down)
   std::unique_ptr<PaxosPeer> paxos_;
   std::vector<std::unique_ptr<ActorThread>> actors_;
   std::unique_ptr<PeerLinkThread> peer_link_;

@@ -62,6 +62,7 @@ std::vector<std::pair<std::string, Body>> peer_messages() {
   m.emplace_back("snapshot-chunk", SnapshotChunk{77, 12, 4, 0xdeadbeef, "8 bytes!"});
   m.emplace_back("join-info", JoinInfo{1000, 9, true});
   m.emplace_back("forward-ops", ForwardOps{{encode_op(kPut), encode_op(kGet)}});
+  m.emplace_back("step-down", StepDown{1234});
   m.emplace_back("prepare-from", PrepareFrom{100, b, {100, 101, 105}});
   m.emplace_back("promise-from",
                  PromiseFrom{100, b, true, b,

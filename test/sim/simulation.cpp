@@ -454,6 +454,9 @@ class Simulation {
   // again from its disk after `down`.
   void crash(NodeId node);
   void crash_restart(NodeId node, Duration down);
+  // kvpaxosd on SIGTERM: the node steps down (StepDown from its control),
+  // runs on for `grace`, then stops and restarts after `down`.
+  void graceful_restart(NodeId node, Duration grace, Duration down);
   void restart(NodeId node);
   void cluster_restart();
   void crash_restart_step();
@@ -1853,6 +1856,18 @@ void Simulation::client_reply(int c, const ClientReply& r) {
     client_session_expired(c);
     return;
   }
+  if (r.code == ReplyCode::shutting_down) {
+    // A node stepping down: the same request at the next node, now, as
+    // client/client.cpp does (sticky or not: this node is going away).
+    if (now_ >= cl.call_deadline) {
+      client_timeout(c, cl.attempt);
+      return;
+    }
+    ++result_.stats.shutting_down_retries;
+    cl.target = static_cast<int>(next_node_after(static_cast<NodeId>(cl.target)));
+    client_send(c);
+    return;
+  }
   if (r.code != ReplyCode::ok) {
     violation("client " + std::to_string(c) + " seq " + std::to_string(r.seq) + " got " +
               to_string(r.code) + ": " + r.error);
@@ -2157,9 +2172,13 @@ void Simulation::nemesis_step() {
     crash(static_cast<NodeId>(pick(rng_) % n));
   } else if (roll < 68 && !config_.reconfig) {
     rebuild(static_cast<NodeId>(pick(rng_) % n));
-  } else if (roll < 75) {
+  } else if (roll < 72) {
     const auto node = any_node();
     crash_restart(node, std::chrono::milliseconds(std::uniform_int_distribution<int>(5, 600)(rng_)));
+  } else if (roll < 75) {
+    const auto node = any_node();
+    graceful_restart(node, std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 300)(rng_)),
+                     std::chrono::milliseconds(std::uniform_int_distribution<int>(5, 600)(rng_)));
   } else if (roll < 77) {
     cluster_restart();
   } else if (roll < 87) {
@@ -2265,6 +2284,15 @@ void Simulation::restart(NodeId i) {
   trace(0xcafe, i);
 }
 
+void Simulation::graceful_restart(NodeId i, Duration grace, Duration down) {
+  if (nodes_[i].crashed || !nodes_[i].applier) return;
+  ++result_.stats.graceful_stops;
+  deliver({i, Actor::applier}, {i, Actor::control}, StepDown{});
+  at(now_ + grace, [this, i, down, incarnation = nodes_[i].incarnation] {
+    if (nodes_[i].incarnation == incarnation) crash_restart(i, down);
+  });
+}
+
 // Every live node at once (a power cut): each comes back at its own time.
 void Simulation::cluster_restart() {
   ++result_.stats.cluster_restarts;
@@ -2281,7 +2309,13 @@ void Simulation::crash_restart_step() {
     const auto node = config_.reconfig ? pick_member()
                                        : static_cast<NodeId>(std::uniform_int_distribution<int>(
                                              0, config_.nodes - 1)(rng_));
-    crash_restart(node, std::chrono::milliseconds(std::uniform_int_distribution<int>(1, 300)(rng_)));
+    const auto down = std::chrono::milliseconds(std::uniform_int_distribution<int>(1, 300)(rng_));
+    if (std::uniform_int_distribution<int>(0, 2)(rng_) == 0) {  // a rolling restart's SIGTERM
+      graceful_restart(node, std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 300)(rng_)),
+                       down);
+    } else {
+      crash_restart(node, down);
+    }
   }
   at(now_ + std::chrono::milliseconds(std::uniform_int_distribution<int>(40, 250)(rng_)),
      [this] { crash_restart_step(); });
@@ -2646,6 +2680,8 @@ SimStats& SimStats::operator+=(const SimStats& o) {
   crashes += o.crashes;
   restarts += o.restarts;
   cluster_restarts += o.cluster_restarts;
+  graceful_stops += o.graceful_stops;
+  shutting_down_retries += o.shutting_down_retries;
   torn_tails += o.torn_tails;
   snapshots_saved += o.snapshots_saved;
   rebuilds += o.rebuilds;
@@ -2691,6 +2727,8 @@ std::string summary(const SimConfig& config, const SimResult& r) {
     << r.stats.duplicated << " duplicated), " << r.stats.partitions << " partitions, "
     << r.stats.pauses << " pauses, " << r.stats.crashes << " crashes, " << r.stats.restarts
     << " restarts (" << r.stats.cluster_restarts << " of the whole cluster, "
+    << r.stats.graceful_stops << " after a step-down, sending " << r.stats.shutting_down_retries
+    << " requests on, "
     << r.stats.torn_tails << " torn tails read), " << r.stats.rebuilds << " rebuilds, "
     << r.stats.snapshots_saved << " snapshots saved, "
     << r.stats.snapshots_installed << " snapshots installed, " << r.stats.sessions_expired

@@ -173,6 +173,8 @@ struct SimStats {
   std::uint64_t crashes = 0;
   std::uint64_t restarts = 0;  // a node crashed and started again from its disk
   std::uint64_t cluster_restarts = 0;  // ... every node at once
+  std::uint64_t graceful_stops = 0;    // ... after a StepDown (kvpaxosd on SIGTERM)
+  std::uint64_t shutting_down_retries = 0;  // a client sent on at once by a stopping node
   std::uint64_t torn_tails = 0;  // restarts that cut a torn record off a log
   std::uint64_t snapshots_saved = 0;
   std::uint64_t rebuilds = 0;  // a node lost its state and rejoined (--join)

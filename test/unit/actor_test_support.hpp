@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "actors/core/actor.hpp"
+#include "messages/codec.hpp"
+#include "messages/kv_op.hpp"
 
 namespace kvpaxos::test_support {
 
@@ -45,5 +47,24 @@ class TempDir {
  private:
   std::string path_;
 };
+
+// A log entry: `requests` as one batch by `author`.
+inline std::string batch_of(NodeId author, const std::vector<ClientRequest>& requests) {
+  std::vector<std::string> ops;
+  for (const ClientRequest& r : requests) ops.push_back(encode_op(KvOp::from(r)));
+  return encode_batch(author, ops);
+}
+
+// The ClientReplies in what went to the front door.
+inline std::vector<ClientReply> client_replies(const Outbox& out) {
+  std::vector<ClientReply> found;
+  for (const auto& [to, m] : sent<ToClient>(out)) {
+    Result<Body> b = decode(m.body);
+    if (b.ok() && std::holds_alternative<ClientReply>(b.value())) {
+      found.push_back(std::get<ClientReply>(b.value()));
+    }
+  }
+  return found;
+}
 
 }  // namespace kvpaxos::test_support

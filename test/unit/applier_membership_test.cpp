@@ -14,7 +14,9 @@ namespace kvpaxos {
 namespace {
 
 using test_support::at;
+using test_support::batch_of;
 using test_support::sent;
+const auto& replies = test_support::client_replies;
 
 constexpr std::uint64_t kAlpha = 8;
 
@@ -31,22 +33,7 @@ MemberChange add_n4(std::uint64_t epoch = 0) {
                       .name = "n4", .peer_endpoint = "tcp://127.0.0.1:7104"};
 }
 
-std::string batch_of(NodeId author, const std::vector<ClientRequest>& requests) {
-  std::vector<std::string> ops;
-  for (const ClientRequest& r : requests) ops.push_back(encode_op(KvOp::from(r)));
-  return encode_batch(author, ops);
-}
 
-std::vector<ClientReply> replies(const Outbox& out) {
-  std::vector<ClientReply> found;
-  for (const auto& [to, m] : sent<ToClient>(out)) {
-    Result<Body> b = decode(m.body);
-    if (b.ok() && std::holds_alternative<ClientReply>(b.value())) {
-      found.push_back(std::get<ClientReply>(b.value()));
-    }
-  }
-  return found;
-}
 
 std::vector<Actor> config_update_targets(const Outbox& out) {
   std::vector<Actor> to;
