@@ -441,6 +441,19 @@ CallResult Client::finish(OpKind op, std::uint64_t seq, const std::string& endpo
   return {Outcome::ok, std::move(reply.value), {}, std::move(result)};
 }
 
+Result<SnapshotSaveReply> Client::snapshot_chunk(const std::string& endpoint,
+                                                 const SnapshotSaveRequest& request,
+                                                 std::chrono::milliseconds timeout) {
+  Result<Body> body = exchange(ctx_, endpoint, options_.curve, request, timeout);
+  if (!body.ok()) return Error{body.error()};
+  auto* r = std::get_if<SnapshotSaveReply>(&body.value());
+  if (r == nullptr) return Error{"unexpected reply from " + endpoint + " to a snapshot request"};
+  if (r->code != ReplyCode::ok) {
+    return Error{endpoint + " refused the snapshot (" + to_string(r->code) + "): " + r->error};
+  }
+  return std::move(*r);
+}
+
 Result<StatusReply> Client::status(const std::string& endpoint, std::chrono::milliseconds timeout) {
   Result<Body> body = exchange(ctx_, endpoint, options_.curve, StatusRequest{}, timeout);
   if (!body.ok()) return Error{body.error()};

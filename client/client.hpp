@@ -113,6 +113,12 @@ class Client {
   // status and fault read nothing of the client but its options, so they
   // may run on several threads at once (kvctl asks every member together).
   Result<StatusReply> status(const std::string& endpoint, std::chrono::milliseconds timeout);
+  // One chunk of a snapshot of one node's state, for backup (kvctl snapshot
+  // save; docs/protocol.md "Snapshots for backup"), one attempt. A reply
+  // with a code other than ok is an Error carrying the node's reason.
+  Result<SnapshotSaveReply> snapshot_chunk(const std::string& endpoint,
+                                           const SnapshotSaveRequest& request,
+                                           std::chrono::milliseconds timeout);
   // Fault injection on one node (kvctl fault).
   Result<FaultReply> fault(const std::string& endpoint, const FaultRequest& request,
                            std::chrono::milliseconds timeout);

@@ -39,6 +39,11 @@
 //     fault reach NAME,...|all           (nodes started with --fault-injection)
 //     fault drop RATE
 //     keygen NAME [--dir DIR]            writes DIR/NAME.key and DIR/NAME.key_secret
+//     snapshot save FILE                 a backup of the one --endpoints node's state,
+//                                        taken after every write acknowledged before
+//                                        (with keys: an --admin-keys key only)
+//     snapshot status FILE               its instance, revision, keys, size, checksum
+//                                        (no cluster needed; -w json: one object)
 //   [--server-key FILE.key --key FILE.key_secret]   CURVE (or $KVCTL_SERVER_KEY, $KVCTL_KEY)
 //
 // -w json prints one object: put and append {"ok":true,"revision":R}; get
@@ -72,6 +77,7 @@
 #include "cmd/flag_sources.hpp"
 #include "cmd/kv_output.hpp"
 #include "cmd/member_health.hpp"
+#include "cmd/snapshot_cmd.hpp"
 #include "cmd/txn_grammar.hpp"
 #include "messages/key_file.hpp"
 #include "kvpaxos_version.hpp"
@@ -158,6 +164,7 @@ struct Options {
   std::string client_key;
   std::string keygen_name;
   std::string keygen_dir = ".";
+  std::string snapshot_file;  // snapshot save, status
   // member
   std::string member_name;   // add: the new one's; the target of the others
   std::string member_other;  // replace: the learner taking the target's place
@@ -599,6 +606,25 @@ std::atomic<bool> interrupted{false};
 // Events as they come until SIGINT or SIGTERM (or --count events); the
 // stream fails over between the endpoints by itself. Exit 1 when the watch
 // cannot go on (compacted: the message says from which revision to read).
+// One node's state: the barrier read and the snapshot must meet the same node.
+int run_snapshot_save(const std::vector<std::string>& endpoints, std::chrono::milliseconds timeout,
+                      const std::optional<ClientCurve>& curve, const Options& o) {
+  if (endpoints.size() != 1) {
+    return fail("snapshot save reads one node's state: give exactly one --endpoints address "
+                "(got " + std::to_string(endpoints.size()) + ")", kExitUsage);
+  }
+  zmq::context_t ctx(1);
+  Client client(ctx, ClientOptions{.endpoints = endpoints,
+                                   .curve = curve,
+                                   .deadline = timeout,
+                                   .attempt_timeout = timeout});
+  Result<std::string> saved =
+      snapshot_cmd::save(client, endpoints.front(), o.snapshot_file, timeout, std::cerr);
+  if (!saved.ok()) return fail(saved.error(), kExitFailed);
+  std::cout << saved.value() << "\n";
+  return kExitOk;
+}
+
 int run_watch(const std::vector<std::string>& endpoints, std::chrono::milliseconds timeout,
               const std::optional<ClientCurve>& curve, const Options& o) {
   std::signal(SIGINT, [](int) { interrupted = true; });
@@ -770,6 +796,22 @@ int main(int argc, char** argv) {
   keygen->add_option("--dir", o.keygen_dir, "Directory to write into (created 0700)")
       ->capture_default_str();
 
+  auto* snapshot = app.add_subcommand(
+      "snapshot", "Backups: 'save FILE' fetches a snapshot of one node's state; 'status FILE' "
+                  "says what a saved file holds. 'kvpaxosd restore' seeds a new cluster from one");
+  snapshot->require_subcommand(1);
+  auto* snapshot_save = snapshot->add_subcommand(
+      "save", "Save a snapshot of the state of the node given as the one --endpoints address: "
+              "taken after a read through the log there, so it holds every write acknowledged "
+              "before the save began (with keys, kvctl's --key must be in the nodes' "
+              "--admin-keys). The cluster keeps serving meanwhile");
+  snapshot_save->add_option("file", o.snapshot_file, "File to write (must not exist)")->required();
+  auto* snapshot_status = snapshot->add_subcommand(
+      "status", "Print a saved snapshot's log instance, store revision, keys, size and whether "
+                "its checksums hold (exit 1 when the file is damaged); talks to no node");
+  snapshot_status->add_option("file", o.snapshot_file, "A file kvctl snapshot save wrote")
+      ->required();
+
   auto* bench = app.add_subcommand(
       "bench", "Closed-loop load: N clients, each with one request outstanding, for a "
                "duration; progress each second, then ops/s and latency percentiles");
@@ -799,6 +841,12 @@ int main(int argc, char** argv) {
   }
 
   if (*keygen) return run_keygen(o);
+  if (*snapshot_status) {
+    Result<std::string> shown = snapshot_cmd::status(o.snapshot_file, o.format == "json");
+    if (!shown.ok()) return fail(shown.error(), kExitFailed);
+    std::cout << shown.value() << "\n";
+    return kExitOk;
+  }
   for (const std::string* addr : {&o.peer_addr, &o.client_addr}) {
     if (!addr->empty() && !valid_host_port(*addr)) {
       return fail("'" + *addr + "' is not HOST:PORT (e.g. 127.0.0.1:7104)", kExitUsage);
@@ -832,6 +880,7 @@ int main(int argc, char** argv) {
   }
 
   if (*bench) return run_bench(endpoints, *timeout, curve.value(), o);
+  if (*snapshot_save) return run_snapshot_save(endpoints, *timeout, curve.value(), o);
   if (*watch) return run_watch(endpoints, *timeout, curve.value(), o);
 
   zmq::context_t ctx(1);

@@ -5,8 +5,12 @@
 //            [--data-dir DIR
 //            [--initial-cluster-state new|existing | --first-start | --join]] [--cluster-token T]
 //            [--pipeline N] [--basic-paxos] [--snapshot-every N] [--fault-injection] [--log-level LEVEL]
-//            [--peer-keys DIR --client-key FILE [--client-keys DIR] | --insecure]
+//            [--peer-keys DIR --client-key FILE [--client-keys DIR] [--admin-keys DIR] | --insecure]
 //            [--config-file FILE.toml] [--dump-config]   (every flag also as KVPAXOS_FLAG_NAME)
+//
+//   kvpaxosd restore FILE --data-dir DIR --name n1 --cluster ... [--cluster-token T]
+//            seeds DIR for a node of a NEW cluster from a kvctl snapshot save file
+//            (then start every node as usual, without --initial-cluster-state).
 //
 // Secure by default: without keys every address must be loopback, unless
 // --insecure is given (docs/security.md).
@@ -40,11 +44,14 @@
 #include <CLI/CLI.hpp>
 
 #include "actors/core/cluster_config.hpp"
+#include "actors/kv/config_state.hpp"
+#include "actors/kv/snapshot_record.hpp"
 #include "actors/runtime/listen_address.hpp"
 #include "actors/runtime/logger.hpp"
 #include "actors/runtime/node.hpp"
 #include "actors/runtime/sd_notify.hpp"
 #include "actors/security/transport_security.hpp"
+#include "actors/storage/backup_file.hpp"
 #include "actors/storage/segmented_log.hpp"
 #include "cmd/flag_sources.hpp"
 #include "kvpaxos_version.hpp"
@@ -80,6 +87,7 @@ struct Flags {
   std::string peer_keys;
   std::string client_key;
   std::string client_keys;
+  std::string admin_keys;
   bool insecure = false;
   int watch_progress_ms = 2000;
   bool basic_paxos = false;
@@ -269,6 +277,7 @@ std::shared_ptr<const TransportSecurity> build_security(const Flags& f, const No
     usage_error("--peer-keys and --client-key go together: every tcp link is encrypted or none is");
   }
   if (!f.client_keys.empty() && !keyed) usage_error("--client-keys needs --peer-keys and --client-key");
+  if (!f.admin_keys.empty() && !keyed) usage_error("--admin-keys needs --peer-keys and --client-key");
   if (keyed && f.insecure) usage_error("--insecure and key flags exclude each other");
   if (!keyed) {
     // Every address in --cluster, this node's client address and what it
@@ -299,6 +308,11 @@ std::shared_ptr<const TransportSecurity> build_security(const Flags& f, const No
   Result<TransportSecurity> loaded =
       load_transport_security(names, config.self, f.peer_keys, f.client_key, f.client_keys);
   if (!loaded.ok()) usage_error(loaded.error());
+  if (!f.admin_keys.empty()) {
+    if (Result<bool> admins = load_admin_keys(loaded.value(), f.admin_keys); !admins.ok()) {
+      usage_error(admins.error());
+    }
+  }
   if (f.client_keys.empty()) {
     log::warn(f.name + " client port: any client that knows the cluster's client public key may "
               "connect (encrypted, not authorised); give --client-keys DIR to allow only the "
@@ -499,9 +513,159 @@ int wait_for_signal_or_removal(const Node& node) {
   }
 }
 
+
+// ------------------------------------------------------------ kvpaxosd restore
+//
+// Seeds the data dir of one node of a NEW cluster from a kvctl snapshot save
+// file. The new cluster shares nothing with the old one but the data:
+//   - its identity is its own: the marker holds the cluster id of the new
+//     --cluster list and --cluster-token, so its peer links refuse the old
+//     cluster's nodes (and theirs refuse it);
+//   - its acceptor log starts empty and its log at instance 0: no promise or
+//     ballot of the old cluster comes back (only an empty or new data dir is
+//     taken, never an existing node's);
+//   - the state is the snapshot's keys, values and revisions (the store's
+//     revision goes on from the snapshot's); the dedup sessions are dropped
+//     (a client of the old cluster starts a new session with its first
+//     request to the new one; a retry of an old request is refused as
+//     session_expired, never run twice);
+//   - the membership is the new --cluster list (a bootstrap configuration,
+//     epoch 0), not the snapshot's; only alpha is kept.
+// Restore every member of the new cluster from the same file, then start
+// each as usual (no --initial-cluster-state: the data dir holds its state).
+
+struct RestoreFlags {
+  std::string file;
+  std::string data_dir;
+  std::string name;
+  std::string cluster;
+  std::string cluster_token;
+};
+
+// An absent or empty directory; anything in it may be another node's state.
+Result<bool> check_restore_target(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) return true;
+  if (!fs::is_directory(dir, ec)) return Error{"--data-dir " + dir + " is not a directory"};
+  if (!fs::is_empty(dir, ec) || ec) {
+    return Error{"--data-dir " + dir + " is not empty; restore seeds a new node and never writes "
+                 "over a data dir (its promises and ballots must not come back): give an empty "
+                 "or new directory"};
+  }
+  return true;
+}
+
+// The snapshot as the new cluster's first state: log instance 0, no
+// sessions, the new cluster's bootstrap configuration.
+Result<std::string> restored_snapshot(const BackupFile& backup, const std::vector<Member>& members) {
+  Result<SnapshotRecord> record = parse_snapshot(backup.payload);
+  if (!record.ok()) return Error{"the snapshot in the file does not parse: " + record.error()};
+  SnapshotRecord r = std::move(record.value());
+  if (r.kv.size() != backup.meta.keys || r.revision != backup.meta.revision) {
+    return Error{"the snapshot holds " + std::to_string(r.kv.size()) + " keys at revision " +
+                 std::to_string(r.revision) + ", its metadata says " +
+                 std::to_string(backup.meta.keys) + " at " + std::to_string(backup.meta.revision)};
+  }
+  std::vector<std::string> names;
+  std::vector<std::string> endpoints;
+  for (const Member& m : members) {
+    names.push_back(m.name);
+    endpoints.push_back(m.endpoint);
+  }
+  const std::uint64_t alpha = r.has_config() ? r.config.alpha : kDefaultAlpha;
+  r.format = kSnapshotFormat;
+  r.applied_below = 0;
+  r.sessions.clear();
+  r.undecodable_entries = 0;
+  r.config = ConfigState(bootstrap_members(names, endpoints), alpha).record();
+  std::string bytes = encode_snapshot(r);
+  if (Result<SnapshotRecord> check = parse_snapshot(bytes); !check.ok()) {
+    return Error{"the restored snapshot does not parse: " + check.error()};
+  }
+  return bytes;
+}
+
+// The acceptor log first, then the snapshot, then the marker: a restore cut
+// short leaves no marker, and the next start refuses the data dir.
+Result<bool> write_restored_dir(const RestoreFlags& f, const Marker& marker,
+                                const std::string& snapshot) {
+  std::error_code ec;
+  std::filesystem::create_directories(f.data_dir, ec);
+  if (ec) return Error{"cannot create --data-dir " + f.data_dir + ": " + ec.message()};
+  if (Result<bool> acceptor = write_vote_floor(f.data_dir, 0, 0); !acceptor.ok()) return acceptor;
+  if (Result<bool> saved = write_file_atomically(f.data_dir, "snapshot", snapshot); !saved.ok()) {
+    return saved;
+  }
+  return write_marker(f.data_dir, marker);
+}
+
+int run_restore(int argc, char** argv) {
+  RestoreFlags f;
+  CLI::App app{"Seed the data dir of a node of a NEW cluster from a file kvctl snapshot save "
+               "wrote", "kvpaxosd restore"};
+  app.add_option("file", f.file, "The snapshot file")->required();
+  app.add_option("--data-dir", f.data_dir, "The new node's data dir: absent or empty")->required();
+  app.add_option("--name", f.name, "The new node's name; must appear in --cluster")->required();
+  app.add_option("--cluster", f.cluster,
+                 "The NEW cluster as NAME=HOST:PORT,..., the list every node of it starts with; "
+                 "its membership (the snapshot's is not used)")
+      ->required();
+  app.add_option("--cluster-token", f.cluster_token,
+                 "Mixed into the new cluster's id with --cluster; give every node of it the same "
+                 "token here and when starting it, and one the old cluster does not use");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    usage_error(std::string("restore: ") + e.what());
+  }
+  Result<std::vector<Member>> members = parse_cluster(f.cluster);
+  if (!members.ok()) usage_error("restore: --cluster: " + members.error());
+  Result<NodeId> self = find_member(members.value(), f.name);
+  if (!self.ok()) usage_error("restore: " + self.error());
+  if (Result<bool> empty = check_restore_target(f.data_dir); !empty.ok()) {
+    std::cerr << "kvpaxosd restore: " << empty.error() << "\n";
+    return kExitUsage;
+  }
+  Result<BackupFile> backup = read_backup_file(f.file);
+  if (!backup.ok()) {
+    std::cerr << "kvpaxosd restore: " << backup.error() << "\n";
+    return 1;
+  }
+  Result<std::string> snapshot = restored_snapshot(backup.value(), members.value());
+  if (!snapshot.ok()) {
+    std::cerr << "kvpaxosd restore: " << f.file << ": " << snapshot.error() << "\n";
+    return 1;
+  }
+  Result<std::uint64_t> cluster_id = cluster_id_of(f.cluster, f.cluster_token);
+  if (!cluster_id.ok()) usage_error("restore: " + cluster_id.error());
+  if (cluster_id.value() == backup->meta.cluster_id) {
+    std::cerr << "kvpaxosd restore: --cluster and --cluster-token make the id of the cluster the "
+              << "snapshot came from (" << hex64(cluster_id.value()) << "); its nodes would take "
+              << "the new one's for theirs: give a --cluster-token the old cluster does not use\n";
+    return kExitUsage;
+  }
+  const Marker marker{.name = f.name, .id = self.value(), .cluster = f.cluster,
+                      .cluster_id = cluster_id.value()};
+  if (Result<bool> written = write_restored_dir(f, marker, snapshot.value()); !written.ok()) {
+    std::cerr << "kvpaxosd restore: " << written.error() << "\n";
+    return 1;
+  }
+  std::cout << "restored " << f.data_dir << " for " << f.name << " (member " << self.value()
+            << " of " << members->size() << ", cluster id " << hex64(cluster_id.value())
+            << ") from " << f.file << ": " << backup->meta.keys << " keys at revision "
+            << backup->meta.revision << " (instance " << backup->meta.applied_below << " of "
+            << backup->meta.source << "'s log); start it with the same --name, --cluster, "
+            << "--cluster-token and --data-dir\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string_view(argv[1]) == "restore") return run_restore(argc - 1, argv + 1);
   Flags f;
   CLI::App app{"kvpaxosd: one node of a kvpaxos replicated key/value store"};
   app.set_version_flag("--version", "kvpaxosd " KVPAXOS_VERSION);
@@ -612,6 +776,10 @@ int main(int argc, char** argv) {
   app.add_option("--client-keys", f.client_keys,
                  "Directory of the public keys (*.key) of the clients allowed to connect; without "
                  "it any client that knows the cluster's client public key may connect");
+  app.add_option("--admin-keys", f.admin_keys,
+                 "Directory of the public keys (*.key) of the clients that may make admin "
+                 "requests (kvctl snapshot save); they may connect as clients too. Without it, "
+                 "a node with keys refuses every snapshot save");
   app.add_flag("--insecure", f.insecure,
                "Allow plain, unauthenticated tcp on addresses other hosts can reach (without "
                "keys, kvpaxosd otherwise refuses any non-loopback address)");

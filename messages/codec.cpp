@@ -35,6 +35,7 @@ const char* to_string(ReplyCode c) {
     case ReplyCode::shutting_down: return "shutting_down";
     case ReplyCode::overloaded: return "overloaded";
     case ReplyCode::session_expired: return "session_expired";
+    case ReplyCode::permission_denied: return "permission_denied";
   }
   return "unknown-code";
 }
@@ -106,6 +107,10 @@ std::string out_of_range_field(const Body& body) {
     if (static_cast<std::uint8_t>(i->state) > static_cast<std::uint8_t>(InstanceState::forgotten)) {
       return "state";
     }
+  } else if (const auto* s = std::get_if<SnapshotSaveReply>(&body)) {
+    if (static_cast<std::uint8_t>(s->code) > static_cast<std::uint8_t>(ReplyCode::permission_denied)) {
+      return "code";
+    }
   } else if (const auto* f = std::get_if<FaultRequest>(&body)) {
     if (!drop_rate_in_range(f->drop_rate)) return "drop_rate (must be within [0, 1])";
   } else if (const auto* fr = std::get_if<FaultReply>(&body)) {
@@ -165,6 +170,9 @@ const char* to_string(MessageType t) {
     case MessageType::member_query: return "MemberQuery";
     case MessageType::member_info: return "MemberInfo";
     case MessageType::removed: return "Removed";
+    case MessageType::snapshot_save_request: return "SnapshotSaveRequest";
+    case MessageType::snapshot_save_reply: return "SnapshotSaveReply";
+    case MessageType::snapshot_save_from_client: return "SnapshotSaveFromClient";
     case MessageType::step_down: return "StepDown";
   }
   return "Unknown";

@@ -388,6 +388,8 @@ enum class ReplyCode : std::uint8_t {
   overloaded = 7,       // too many bytes in flight; nothing ran; retry later, same seq
   session_expired = 8,  // no session for this client (evicted) and seq > 1, or an ack the
                         // session never gave: this copy did not run, another one may have
+  // Added with backup: the request needs an admin key (kvpaxosd --admin-keys).
+  permission_denied = 9,
 };
 const char* to_string(ReplyCode c);
 
@@ -519,6 +521,41 @@ struct StatusReply {
                  watches, watch_history_from, leader, epoch)
 };
 
+// kvctl snapshot save (added with backup; admin only when the node has
+// keys): one chunk of a snapshot of the state this node has applied.
+// snapshot_id 0 asks for a new snapshot, made of the state the node holds
+// when the request arrives, and its first chunk; otherwise the snapshot
+// of that id (from the first reply) from `offset`. The node keeps one
+// snapshot for clients, replaced by the next snapshot_id 0 and dropped 30 s
+// after its last chunk went out.
+struct SnapshotSaveRequest {
+  std::uint64_t snapshot_id = 0;
+  std::uint64_t offset = 0;
+  MSGPACK_DEFINE(snapshot_id, offset)
+};
+// code ok: `data` is the bytes [offset, offset + data.size()) of a snapshot
+// of total_bytes, whose crc32c is `crc`, of the state after the log
+// instances [0, applied_below), at store revision `revision`, holding
+// `keys` keys, served by the node `name` of the cluster `cluster_id`. Otherwise `error` says why
+// (permission_denied: not an admin key; bad_request: no such snapshot
+// any more, or the node has no state to give yet).
+struct SnapshotSaveReply {
+  ReplyCode code = ReplyCode::ok;
+  std::string error;
+  std::uint64_t snapshot_id = 0;
+  InstanceId applied_below = 0;
+  std::uint64_t revision = 0;
+  std::uint64_t keys = 0;
+  std::uint64_t total_bytes = 0;
+  std::uint32_t crc = 0;
+  std::uint64_t offset = 0;
+  std::string data;
+  std::string name;
+  std::uint64_t cluster_id = 0;  // of the cluster the node belongs to
+  MSGPACK_DEFINE(code, error, snapshot_id, applied_below, revision, keys, total_bytes, crc,
+                 offset, data, name, cluster_id)
+};
+
 // kvctl fault. reach: node names this node may exchange peer messages with
 // (empty with reach_all = true heals). drop_rate in [0, 1].
 struct FaultRequest {
@@ -559,6 +596,11 @@ struct WatchFromClient {
 struct StatusFromClient {
   std::string route;
   MSGPACK_DEFINE(route)
+};
+struct SnapshotSaveFromClient {
+  std::string route;
+  SnapshotSaveRequest request;
+  MSGPACK_DEFINE(route, request)
 };
 struct FaultFromClient {
   std::string route;
@@ -640,10 +682,10 @@ enum class MessageType : std::uint8_t {
   local_progress = 25, peer_progress = 26, learner_progress = 27, instance_query = 28,
   instance_report = 29, from_client = 30, status_from_client = 31, fault_from_client = 32,
   to_client = 33, snapshot_needed = 34, snapshot_installed = 35, snapshot_saved = 36,
-  watch_from_client = 37, config_update = 38,
+  watch_from_client = 37, config_update = 38, snapshot_save_from_client = 39,
   client_request = 100, client_reply = 101, status_request = 102, status_reply = 103,
   fault_request = 104, fault_reply = 105, error_reply = 106, watch_request = 107,
-  watch_response = 108,
+  watch_response = 108, snapshot_save_request = 109, snapshot_save_reply = 110,
 };
 
 // One row of the message table: a wire tag and the struct it carries.
@@ -736,7 +778,11 @@ using Messages = MessageTable<
     Tagged<MessageType::member_query, MemberQuery>,
     Tagged<MessageType::member_info, MemberInfo>,
     Tagged<MessageType::removed, Removed>,
-    Tagged<MessageType::step_down, StepDown>>;
+    Tagged<MessageType::step_down, StepDown>,
+    // added with backup: kvctl snapshot save (client wire, inproc)
+    Tagged<MessageType::snapshot_save_request, SnapshotSaveRequest>,
+    Tagged<MessageType::snapshot_save_reply, SnapshotSaveReply>,
+    Tagged<MessageType::snapshot_save_from_client, SnapshotSaveFromClient>>;
 static_assert(Messages::tags_unique(), "two messages share a wire tag");
 static_assert(Messages::types_unique(), "a struct appears twice in the message table");
 

@@ -47,6 +47,7 @@ Applier::Applier(NodeId self, ApplierOptions options)
                  .every_bytes = options_.snapshot_every_bytes,
                  .idle = options_.snapshot_idle}),
       transfer_(self, options_.snapshot_chunk_bytes, options_.snapshot_transfer_timeout),
+      export_(options_.name, options_.cluster_id, options_.snapshot_chunk_bytes),
       watches_(self, options_.watch) {
   state_.config().set_bug_no_window(options_.bug_no_window);
   state_.config().set_bug_reused_id(options_.bug_reused_id);
@@ -90,7 +91,32 @@ void Applier::handle(const Address& from, Body body, Time now, Outbox& out) {
     if (from.node == self_) on_snapshot_saved(*saved, now, out);
   } else if (auto* s = std::get_if<StatusFromClient>(&body)) {
     out.push_back({{self_, Actor::front_door}, ToClient{s->route, encode(status())}});
+  } else if (auto* b = std::get_if<SnapshotSaveFromClient>(&body)) {
+    on_snapshot_save(*b, now, out);
   }
+}
+
+// A backup's snapshot is the state as it is between two applied instances.
+// A joining member has no state yet: it must not hand out its empty one.
+void Applier::on_snapshot_save(const SnapshotSaveFromClient& m, Time now, Outbox& out) {
+  SnapshotSaveReply r;
+  if (joining_) {
+    r = SnapshotSaveReply{.code = ReplyCode::bad_request,
+                          .error = options_.name + " is still catching up from a snapshot and has "
+                                   "no state to save; save from another member",
+                          .name = options_.name};
+  } else {
+    r = export_.on_request(
+        m.request,
+        [this] {
+          return SnapshotExport::Made{.applied_below = applied_below_,
+                                      .revision = state_.revision(),
+                                      .keys = state_.data().size(),
+                                      .bytes = snapshot()};
+        },
+        now);
+  }
+  out.push_back({{self_, Actor::front_door}, ToClient{m.route, encode(r)}});
 }
 
 void Applier::on_request(FromClient m, Time now, Outbox& out) {
@@ -588,6 +614,7 @@ void Applier::tick(Time now, Outbox& out) {
   retry_forwarded(now, out);
   watches_.tick(state_.revision(), now, out);
   transfer_.tick(now, out);
+  export_.tick(now);
   if (options_.save_snapshot && schedule_.due_at_tick(now, applied_below_, last_progress_)) {
     take_snapshot();
   }

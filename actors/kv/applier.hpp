@@ -3,14 +3,15 @@
 // Owns the key/value state (a KvStateMachine: the map and the dedup
 // sessions), the client requests waiting for their log instance, and the
 // batches it proposed (several instances in flight, each carrying many
-// clients' ops). Handles FromClient, WatchFromClient and StatusFromClient
-// (from the front door), Apply and LearnerProgress (from the learner). Sends Propose to the
+// clients' ops). Handles FromClient, WatchFromClient, StatusFromClient and
+// SnapshotSaveFromClient (from the front door), Apply and LearnerProgress (from the learner). Sends Propose to the
 // proposer, ToClient to the front door, LocalDone to the learner.
 //
 // The parts it composes, each in its own file: KvStateMachine (the map and
 // the sessions), SnapshotSchedule (when to write a snapshot, the durable
 // point), SnapshotTransfer (snapshots to and from peers: SnapshotRequest,
-// SnapshotChunk), ForwardBuffer (ops held for one ForwardOps to the leader),
+// SnapshotChunk), SnapshotExport (snapshots for kvctl snapshot save),
+// ForwardBuffer (ops held for one ForwardOps to the leader),
 // BatchPipeline (the queue and this node's instances in flight), WatchHub
 // (watches and the event history the applied changes feed). Waiting
 // requests (actors/kv/waiting_request.hpp), the forwarding rules and the
@@ -48,6 +49,7 @@
 #include "actors/kv/batch_pipeline.hpp"
 #include "actors/kv/forward_buffer.hpp"
 #include "actors/kv/kv_state_machine.hpp"
+#include "actors/kv/snapshot_export.hpp"
 #include "actors/kv/snapshot_schedule.hpp"
 #include "actors/kv/snapshot_transfer.hpp"
 #include "actors/kv/waiting_request.hpp"
@@ -62,6 +64,8 @@ inline constexpr InstanceId kHoleFillBatch = 256;
 
 struct ApplierOptions {
   std::string name;
+  // The cluster's id (NodeConfig::cluster_id), named in snapshots for backup.
+  std::uint64_t cluster_id = 0;
   bool fault_injection = false;
   // How long the head of the log may stay undecided while later instances are
   // decided before this node proposes a no-op there to learn or fill it.
@@ -265,6 +269,7 @@ class Applier final : public ActorLogic {
   void fill_holes(Time now, Outbox& out);
   void take_snapshot();
   void on_snapshot_chunk(NodeId from, SnapshotChunk m, Time now, Outbox& out);
+  void on_snapshot_save(const SnapshotSaveFromClient& m, Time now, Outbox& out);
   // A snapshot (actors/kv/snapshot_record.hpp) is parsed and checked whole
   // before any of it replaces the state.
   void load(SnapshotRecord r);
@@ -300,6 +305,7 @@ class Applier final : public ActorLogic {
 
   SnapshotSchedule schedule_;  // when to write, how far the durable one reaches
   SnapshotTransfer transfer_;
+  SnapshotExport export_;
   std::uint64_t snapshots_installed_ = 0;
   // Replies sent to this node's clients, by ReplyCode (metrics). Mutable:
   // counting a reply is not a change of the state machine.

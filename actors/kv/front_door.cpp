@@ -293,7 +293,24 @@ void FrontDoor::check_invariants() const {
 #endif
 }
 
-void FrontDoor::on_client_frame(std::string route, std::string_view body, Outbox& out) {
+// A snapshot holds every key: only an admin may fetch one. The refusal is
+// a SnapshotSaveReply, so the client reads it where it reads the chunks.
+void FrontDoor::on_snapshot_save(std::string route, const SnapshotSaveRequest& m, bool admin,
+                                 Outbox& out) {
+  if (!admin) {
+    ++rejected_;
+    const SnapshotSaveReply r{.code = ReplyCode::permission_denied,
+                              .error = "saving a snapshot needs an admin key: give kvctl the "
+                                       "--key of a client whose public key is in the nodes' "
+                                       "--admin-keys"};
+    out.push_back({{self_, Actor::front_door}, ToClient{std::move(route), encode(r)}});
+    return;
+  }
+  out.push_back({{self_, Actor::applier}, SnapshotSaveFromClient{std::move(route), m}});
+}
+
+void FrontDoor::on_client_frame(std::string route, std::string_view body, Outbox& out,
+                                bool admin) {
   const std::size_t charge = body.size() + limits_.request_overhead_bytes;
   if (std::string why = admission_refusal(route, charge); !why.empty()) {
     ++overloaded_;
@@ -323,6 +340,8 @@ void FrontDoor::on_client_frame(std::string route, std::string_view body, Outbox
     out.push_back({{self_, Actor::applier}, WatchFromClient{std::move(route), std::move(*w)}});
   } else if (std::holds_alternative<StatusRequest>(msg)) {
     out.push_back({{self_, Actor::applier}, StatusFromClient{std::move(route)}});
+  } else if (auto* b = std::get_if<SnapshotSaveRequest>(&msg)) {
+    on_snapshot_save(std::move(route), *b, admin, out);
   } else if (auto* f = std::get_if<FaultRequest>(&msg)) {
     if (!fault_injection_) {
       reject(std::move(route), ReplyCode::fault_injection_disabled,

@@ -2,8 +2,9 @@
 //
 // The logic decodes and validates one client frame (routed by a ZeroMQ ROUTER
 // identity) and decides where it goes: a ClientRequest to the applier, a
-// StatusRequest to the applier, a FaultRequest to the peer link (only when the
-// node runs with --fault-injection). Anything malformed is answered at once
+// StatusRequest to the applier, a SnapshotSaveRequest to the applier (only
+// from an admin: with keys, a key of kvpaxosd --admin-keys), a FaultRequest
+// to the peer link (only when the node runs with --fault-injection). Anything malformed is answered at once
 // with an ErrorReply naming the problem; nothing else changes.
 // The runner (FrontDoorThread) owns the ROUTER socket; ToClient messages
 // addressed to the front door are sent back through it, and pass through
@@ -58,7 +59,9 @@ class FrontDoor {
 
   // One client frame. Appends either a message for an actor or a ToClient
   // (addressed to the front door itself) with an immediate error reply.
-  void on_client_frame(std::string route, std::string_view body, Outbox& out);
+  // `admin`: the connection may make admin requests (the runner decides
+  // from the key it came with; without keys every connection may).
+  void on_client_frame(std::string route, std::string_view body, Outbox& out, bool admin = true);
   // A reply about to go out: releases the requests it answers.
   void on_reply(const ToClient& reply);
 
@@ -74,6 +77,7 @@ class FrontDoor {
     std::size_t bytes = 0;
   };
   void reject(std::string route, ReplyCode code, std::string why, Outbox& out);
+  void on_snapshot_save(std::string route, const SnapshotSaveRequest& m, bool admin, Outbox& out);
   // Empty when a frame of `bytes` from `route` may come in; else why not.
   std::string admission_refusal(const std::string& route, std::size_t bytes) const;
   void admit(const std::string& route, const ClientRequest& r, std::size_t bytes);

@@ -373,6 +373,7 @@ FrontDoorThread::FrontDoorThread(zmq::context_t& ctx, std::string ns, NodeId sel
       ns_(std::move(ns)),
       self_(self),
       logic_(self, fault_injection),
+      keyed_(security != nullptr),
       log_prefix_(std::move(log_prefix)),
       metrics_(metrics),
       inbox_(ctx_, ns_, self_, Actor::front_door),
@@ -412,11 +413,12 @@ bool FrontDoorThread::on_client_message() {
   std::string route = frames[0].to_string();
   connections_->on_message(zmq_msg_get(frames.back().handle(), ZMQ_SRCFD));  // -1: unknown
   Outbox out;
+  const bool admin = !keyed_ || is_admin_user(user_id_of(frames.back()));
   // A DEALER sends [body]; a REQ-style client puts an empty delimiter first.
   if (frames.size() == 2) {
-    logic_.on_client_frame(std::move(route), frames[1].to_string_view(), out);
+    logic_.on_client_frame(std::move(route), frames[1].to_string_view(), out, admin);
   } else if (frames.size() == 3 && frames[1].size() == 0) {
-    logic_.on_client_frame(std::move(route), frames[2].to_string_view(), out);
+    logic_.on_client_frame(std::move(route), frames[2].to_string_view(), out, admin);
   } else {
     const ErrorReply e{ReplyCode::bad_request,
                        "expected one frame per request, got " + std::to_string(frames.size() - 1)};

@@ -145,7 +145,9 @@ class SnapshotWriter {
 class FrontDoorThread {
  public:
   // Throws zmq::error_t when the endpoint cannot be bound (port in use).
-  // With `security`, the port is a CURVE server (its ZAP policy registered).
+  // With `security`, the port is a CURVE server (its ZAP policy registered),
+  // and only connections with an admin key (kvpaxosd --admin-keys) may make
+  // admin requests; without it every connection may (loopback or --insecure).
   FrontDoorThread(zmq::context_t& ctx, std::string ns, NodeId self, const std::string& endpoint,
                   bool fault_injection, const TransportSecurity* security,
                   std::string log_prefix, NodeMetrics* metrics = nullptr);
@@ -162,6 +164,7 @@ class FrontDoorThread {
   std::string ns_;
   NodeId self_;
   FrontDoor logic_;
+  bool keyed_;
   std::string log_prefix_;
   NodeMetrics* metrics_;  // heartbeat only
   Inbox inbox_;

@@ -1,5 +1,6 @@
 #include "actors/security/transport_security.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <filesystem>
 #include <map>
@@ -19,6 +20,18 @@ std::size_t node_of_key_name(const std::vector<std::string>& names, const std::s
     if (match && (best == names.size() || n.size() > names[best].size())) best = i;
   }
   return best;
+}
+
+// The public keys in `dir` (--client-keys, --admin-keys): at least one.
+Result<std::vector<NamedKey>> read_client_keys(const std::string& flag, const std::string& dir,
+                                               const std::string& who) {
+  Result<std::vector<NamedKey>> keys = read_public_keys_in(dir);
+  if (!keys.ok()) return Error{flag + ": " + keys.error()};
+  if (keys->empty()) {
+    return Error{flag + ": " + dir + " holds no *.key file; add the public key of every client " +
+                 who + " (kvctl keygen NAME makes a pair)"};
+  }
+  return keys;
 }
 
 }  // namespace
@@ -78,12 +91,9 @@ Result<TransportSecurity> load_transport_security(const std::vector<std::string>
   }
   s.client_server_key = client.value();
   if (client_keys_dir.empty()) return s;
-  Result<std::vector<NamedKey>> clients = read_public_keys_in(client_keys_dir);
-  if (!clients.ok()) return Error{"--client-keys: " + clients.error()};
-  if (clients->empty()) {
-    return Error{"--client-keys: " + client_keys_dir + " holds no *.key file; add the public "
-                 "key of every client allowed in (kvctl keygen NAME makes a pair)"};
-  }
+  Result<std::vector<NamedKey>> clients =
+      read_client_keys("--client-keys", client_keys_dir, "allowed in");
+  if (!clients.ok()) return Error{clients.error()};
   for (const NamedKey& k : clients.value()) {
     if (owner.count(k.key.public_key) != 0) {
       return Error{"--client-keys: " + k.name + ".key is the key of node " +
@@ -93,6 +103,22 @@ Result<TransportSecurity> load_transport_security(const std::vector<std::string>
   s.client_keys = std::move(clients.value());
   s.any_client = false;
   return s;
+}
+
+Result<bool> load_admin_keys(TransportSecurity& s, const std::string& dir) {
+  Result<std::vector<NamedKey>> admins =
+      read_client_keys("--admin-keys", dir, "allowed to save snapshots");
+  if (!admins.ok()) return Error{admins.error()};
+  for (const NamedKey& k : admins.value()) {
+    for (const std::vector<std::string>& node : s.peer_keys) {
+      if (std::find(node.begin(), node.end(), k.key.public_key) != node.end()) {
+        return Error{"--admin-keys: " + k.name + ".key is a node key; node keys are never "
+                     "accepted on the client port"};
+      }
+    }
+  }
+  s.admin_keys = std::move(admins.value());
+  return true;
 }
 
 std::string peer_zap_domain(const std::string& ns) { return "kvpaxos-peer:" + ns; }
@@ -108,6 +134,9 @@ void register_policies(ZapHandler& zap, const TransportSecurity& s, const std::s
   if (!client_port) return;
   ZapPolicy clients{.allow_any = s.any_client, .what = "client port of " + ns};
   for (const NamedKey& k : s.client_keys) clients.users[k.key.public_key] = "client:" + k.name;
+  for (const NamedKey& k : s.admin_keys) {
+    clients.users[k.key.public_key] = std::string(kAdminUserPrefix) + k.name;
+  }
   for (const auto& [key, user] : peers.users) clients.refused.insert(key);
   zap.set_policy(client_zap_domain(ns), clients);
 }

@@ -9,13 +9,16 @@
 // - Client port: the front door's ROUTER presents the cluster's client key
 //   (the same on every node, so a client pins one key for the cluster); the
 //   ZAP handler accepts the keys in --client-keys, or, without it, any key
-//   but a node key (encrypted, not authorised).
+//   but a node key (encrypted, not authorised). The keys of --admin-keys are
+//   accepted too, with a User-Id that marks them admin (is_admin_user): only
+//   they may make admin requests (kvctl snapshot save).
 // A node key is never accepted on the client port, nor a client key on the
 // peer port. Inproc links carry no CURVE (nothing crosses a trust boundary).
 #pragma once
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <zmq.hpp>
@@ -35,6 +38,7 @@ struct TransportSecurity {
   std::vector<std::vector<std::string>> peer_keys;
   CurveKey client_server_key;             // the pair the client port presents
   std::vector<NamedKey> client_keys;      // allowed clients; ignored with any_client
+  std::vector<NamedKey> admin_keys;       // allowed clients that may make admin requests
   bool any_client = true;
 };
 
@@ -47,6 +51,16 @@ Result<TransportSecurity> load_transport_security(const std::vector<std::string>
                                                   std::size_t self, const std::string& peer_dir,
                                                   const std::string& client_key_file,
                                                   const std::string& client_keys_dir);
+
+// kvpaxosd --admin-keys: the public keys (*.key) in `dir` become s's admin
+// keys. Errors name the file and what to fix (a node key is refused).
+Result<bool> load_admin_keys(TransportSecurity& s, const std::string& dir);
+
+// The client port's User-Id of a connection with an admin key.
+inline constexpr std::string_view kAdminUserPrefix = "admin:";
+inline bool is_admin_user(std::string_view user_id) {
+  return user_id.substr(0, kAdminUserPrefix.size()) == kAdminUserPrefix;
+}
 
 // ZAP domains of a node's ports (distinct per inproc namespace, so several
 // nodes can share a process and its ZAP handler).

@@ -43,7 +43,8 @@ using Pinned = WireTags<
     Pin<FaultReply, 105>, Pin<ErrorReply, 106>, Pin<WatchRequest, 107>, Pin<WatchResponse, 108>,
     Pin<WatchFromClient, 37>,
     Pin<ConfigUpdate, 38>, Pin<MemberQuery, 15>, Pin<MemberInfo, 16>, Pin<Removed, 17>,
-    Pin<StepDown, 18>>;
+    Pin<StepDown, 18>,
+    Pin<SnapshotSaveRequest, 109>, Pin<SnapshotSaveReply, 110>, Pin<SnapshotSaveFromClient, 39>>;
 
 TEST(MessageTable, EveryMessageIsPinned) {
   EXPECT_EQ(Pinned::size, std::variant_size_v<Body>);
