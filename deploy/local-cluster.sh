@@ -66,6 +66,14 @@ make_keys() {
   echo "made CURVE keys in $keys (node keys, the client port's key, an admin client key)"
 }
 
+# The admin key may also save snapshots (kvctl snapshot save): --admin-keys.
+# Made here too for key dirs from before --admin-keys.
+admin_keys() {
+  [ -f "$keys/admins/admin.key" ] && return 0
+  mkdir -p "$keys/admins"
+  cp "$keys/admin.key" "$keys/admins/admin.key"
+}
+
 write_env() {
   cat >"$env_file" <<EOF
 export KVCTL_ENDPOINTS=$endpoints
@@ -92,6 +100,7 @@ start() {
   # Data dirs are durable: a restarted node recovers its promises and state.
   mkdir -p "$dir"
   make_keys
+  admin_keys
   write_env
   for i in 1 2 3; do
     n="n$i"
@@ -100,7 +109,7 @@ start() {
     "$build/kvpaxosd" --name "$n" --cluster "$cluster" --client-addr "127.0.0.1:$((base + 100 + i))" \
       --data-dir "$dir/$n" --fault-injection "${first[@]}" \
       --peer-keys "$keys/peer" --client-key "$keys/client-port/cluster.key_secret" \
-      --client-keys "$keys/clients" >"$dir/$n.log" 2>&1 &
+      --client-keys "$keys/clients" --admin-keys "$keys/admins" >"$dir/$n.log" 2>&1 &
     echo $! >"$dir/$n.pid"
   done
   for _ in $(seq 100); do
