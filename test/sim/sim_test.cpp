@@ -95,6 +95,20 @@ TEST(Simulator, NodesRebuiltFromNothingWithAVoteFloorStaySafe) {
   expect_seeds_pass(SimConfig{.nodes = 5, .frequent_rebuilds = true}, 1, 60);
 }
 
+// Seed 6443 rebuilds n1 (floor 107) while its lost self's Accepts for
+// instance 107 are still in flight; one reaches n2 after the rebuild. The
+// checker counted the lost self's accept with n2's as a choice, and the
+// rebuilt n1's real vote for another value as a second one: a false
+// "two values were chosen for instance 107". No proposer ever counted the
+// lost vote (n2's Accepted went to the rebuilt node, which runs higher
+// ballots), so only the checker was wrong.
+TEST(Simulator, ALostSelfsLateAcceptAboveTheFloorChoosesNothing) {
+  const SimConfig config{.seed = 6443, .nodes = 3};
+  const SimResult r = run_simulation(config);
+  EXPECT_TRUE(r.ok) << summary(config, r);
+  EXPECT_GT(r.stats.rebuilds, 0u) << summary(config, r);
+}
+
 // Runs 150 three-node seeds with `bug` planted (a sanitizer build stops at
 // the first catch); returns how many caught it and prints the first catch.
 std::uint64_t seeds_catching(PlantedBug bug, const char* what, bool reconfig = false) {

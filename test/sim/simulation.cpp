@@ -2233,6 +2233,17 @@ bool Simulation::rebuild(NodeId i) {
   ++result_.stats.rebuilds;
   ++node.incarnation;
   node.disk = SimDisk{};  // the data dir is gone
+  // With it the lost self's accepts at and above the floor: no live
+  // proposer can count them (an Accept from another proposer there would
+  // have raised the floor; the lost self's own tallies died with it, and
+  // the peers' Accepted for its ballots reach a proposer that never runs
+  // them again), and the new acceptor votes there afresh. Counted on, its
+  // late Accepts made a peer "choose" with a vote that no longer existed.
+  // Below the floor the node abstains: a late Accepted from its lost self
+  // may still complete a majority there, so those votes stay.
+  for (auto& [key, rec] : accepts_) {
+    if (key.first >= floor) rec.by.erase(i);
+  }
   node.restart_round_floor.reset();
   make_actors(i);
   // Without the range promise in start_rebuilt a leader that counted its
