@@ -16,8 +16,7 @@ source "$(dirname "$0")/lib.bash"
 PY=/usr/bin/python3
 KEYS="$WORK/keys"
 
-for n in n1 n2 n3; do "$KVCTL" keygen "$n" --dir "$KEYS/peer" >/dev/null || fail "keygen $n"; done
-"$KVCTL" keygen cluster --dir "$KEYS/port" >/dev/null || fail "keygen cluster"
+make_cluster_keys "$KEYS" n1 n2 n3
 "$KVCTL" keygen ops --dir "$KEYS" >/dev/null || fail "keygen ops"
 "$KVCTL" keygen app --dir "$KEYS" >/dev/null || fail "keygen app"
 mkdir -p "$KEYS/admins" "$KEYS/clients"

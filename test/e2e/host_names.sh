@@ -29,8 +29,7 @@ source "$(dirname "$0")/lib.bash"
   fail "the private /etc/hosts does not resolve kv-1.kv-peer.test"
 
 KEYS="$WORK/keys"
-for n in kv-0 kv-1 kv-2; do "$KVCTL" keygen "$n" --dir "$KEYS/peer" >/dev/null || fail "keygen $n"; done
-"$KVCTL" keygen cluster --dir "$KEYS/port" >/dev/null || fail "keygen cluster"
+make_cluster_keys "$KEYS" kv-0 kv-1 kv-2
 "$KVCTL" keygen admin --dir "$KEYS" >/dev/null || fail "keygen admin"
 KVCTL_TIMEOUT=10s; export KVCTL_TIMEOUT
 KEYFLAGS=(--peer-keys "$KEYS/peer" --client-key "$KEYS/port/cluster.key_secret")

@@ -10,8 +10,7 @@ PY=/usr/bin/python3
 KEYS="$WORK/keys"
 
 # keygen: a public file anyone may read, a secret file only its owner may.
-for n in n1 n2 n3; do "$KVCTL" keygen "$n" --dir "$KEYS/peer" >/dev/null || fail "keygen $n"; done
-"$KVCTL" keygen cluster --dir "$KEYS/port" >/dev/null || fail "keygen cluster"
+make_cluster_keys "$KEYS" n1 n2 n3
 "$KVCTL" keygen alice --dir "$KEYS" >/dev/null || fail "keygen alice"
 expect_eq "secret key file mode" 600 "$(stat -c %a "$KEYS/alice.key_secret")"
 expect_eq "public key file mode" 644 "$(stat -c %a "$KEYS/alice.key")"

@@ -89,3 +89,12 @@ expect_eq() {
   [ "$2" == "$3" ] || fail "$1: expected '$2', got '$3'"
   pass "$1"
 }
+
+# make_cluster_keys DIR NAME...: CURVE keys for a keyed cluster, as an
+# operator makes them with kvctl keygen: each node's pair in DIR/peer and
+# the client port's pair (cluster) in DIR/port.
+make_cluster_keys() {
+  local dir=$1; shift
+  for n in "$@"; do "$KVCTL" keygen "$n" --dir "$dir/peer" >/dev/null || fail "keygen $n"; done
+  "$KVCTL" keygen cluster --dir "$dir/port" >/dev/null || fail "keygen cluster"
+}
