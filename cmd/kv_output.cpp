@@ -287,7 +287,7 @@ std::string member_change_json(const MemberResult& r) {
          ",\"effective_from\":" + std::to_string(r.effective_from) + "}\n";
 }
 
-std::string start_command(const MemberResult& r, NodeId id) {
+std::string start_command(const MemberResult& r, NodeId id, bool keyed) {
   const MemberEntry* self = r.config.find(id);
   if (self == nullptr) return {};
   std::string cluster;
@@ -297,7 +297,15 @@ std::string start_command(const MemberResult& r, NodeId id) {
   std::string out = "kvpaxosd --name " + self->name + " --cluster " + cluster +
                     " --initial-cluster-state existing --data-dir DIR";
   if (!self->client_endpoint.empty()) out += " --client-addr " + address_of(self->client_endpoint);
-  return out + "\n";
+  if (!keyed) return out + "\n";
+  std::string others;
+  for (const MemberEntry& m : r.config.members) {
+    if (m.id != id) others += (others.empty() ? "" : ", ") + m.name + ".key";
+  }
+  return out + " --peer-keys KEYDIR --client-key CLIENT.key_secret\n" +
+         "  (KEYDIR holds " + self->name + ".key_secret, " + self->name + ".key and " + others +
+         "; CLIENT.key_secret is the client-port pair, and --client-keys / --admin-keys are "
+         "as on the other nodes)\n";
 }
 
 }  // namespace kvpaxos

@@ -72,7 +72,8 @@ std::string member_change_text(const std::string& what, const MemberResult& r,
                                const Config* before = nullptr);
 std::string member_change_json(const MemberResult& r);
 // The kvpaxosd command that starts member `id` of r.config (a learner just
-// added): its name, every member's peer address, its client address.
-std::string start_command(const MemberResult& r, NodeId id);
+// added): its name, every member's peer address, its client address, and
+// with `keyed` the key flags and what goes into --peer-keys.
+std::string start_command(const MemberResult& r, NodeId id, bool keyed = false);
 
 }  // namespace kvpaxos

@@ -18,7 +18,7 @@
 //     member list                        the configuration through the log: epoch,
 //                                        pending change, id, name, role, whether
 //                                        it answers kvctl, applied, lag, addresses
-//     member add NAME --peer-addr H:P [--client-addr H:P]
+//     member add NAME --peer-addr H:P [--client-addr H:P] [--peer-key FILE]
 //                                        a learner; prints its id, the epoch, the
 //                                        instance it is in from and its kvpaxosd line
 //     member promote NAME|ID [--wait DURATION] [--force]
@@ -29,7 +29,7 @@
 //     member remove NAME|ID [--force]    refused when the voters that remain, counting
 //                                        only those that answer kvctl, are not a
 //                                        majority of them (so is a replace)
-//     member update NAME|ID [--peer-addr H:P] [--client-addr H:P]
+//     member update NAME|ID [--peer-addr H:P] [--client-addr H:P] [--peer-key FILE]
 //                                        each reads the epoch first and changes only
 //                                        that epoch (a concurrent change makes it fail)
 //     status                             each endpoint's own view of the log, with
@@ -170,6 +170,7 @@ struct Options {
   std::string member_other;  // replace: the learner taking the target's place
   std::string peer_addr;
   std::string client_addr;
+  std::string peer_key_file;  // add, update: the member's public key file (NAME.key)
   bool force = false;  // promote, remove, replace: skip the liveness checks
   std::string wait;    // promote, replace: --wait DURATION as given
   std::optional<std::chrono::milliseconds> wait_for;  // ... and parsed
@@ -364,6 +365,11 @@ Result<MemberChange> member_change(const std::string& command, const MemberResul
   MemberChange c{.expected_epoch = now.epoch};
   if (!o.peer_addr.empty()) c.peer_endpoint = client_endpoint(o.peer_addr);
   if (!o.client_addr.empty()) c.client_endpoint = client_endpoint(o.client_addr);
+  if (!o.peer_key_file.empty()) {
+    Result<CurveKey> key = read_public_key_file(o.peer_key_file);
+    if (!key.ok()) return Error{"--peer-key: " + key.error()};
+    c.peer_key = key->public_key;
+  }
   if (command == "add") {
     c.kind = MemberChangeKind::add_learner;
     c.name = o.member_name;
@@ -501,15 +507,13 @@ std::string liveness_problem(Client& client, const MemberResult& now, const Memb
 // epoch goes into the change, so two operators cannot both change it).
 int run_member(Client& client, const std::string& command, const Options& o,
                const std::vector<std::string>& endpoints) {
-  // A cluster with keys (kvctl talks to it with --server-key) cannot start a
-  // new member yet: its key is not part of the configuration, so the learner
-  // added would never start (kvpaxosd refuses --initial-cluster-state
-  // existing with keys).
-  if (command == "add" && !o.server_key.empty()) {
-    return fail("member add: a cluster that runs with keys cannot start a new member yet (its "
-                "public key is not part of the configuration; issue 14); to rebuild a member "
-                "that lost its data dir under its own name and key, use kvpaxosd --join",
-                kExitFailed);
+  // A cluster with keys (kvctl talks to it with --server-key) lets peers in
+  // by the keys of its configuration: a member added without one could
+  // never connect.
+  if (command == "add" && !o.server_key.empty() && o.peer_key_file.empty()) {
+    return fail("member add: this cluster runs with keys (--server-key), so the new member's "
+                "public key is part of its entry: make a pair (kvctl keygen " + o.member_name +
+                ") and give --peer-key " + o.member_name + ".key", kExitUsage);
   }
   const CallResult listed = client.member(MemberChange{.kind = MemberChangeKind::list});
   if (!listed.ok()) return fail(listed.error, kExitFailed);
@@ -541,7 +545,9 @@ int run_member(Client& client, const std::string& command, const Options& o,
   const std::string what = command == "replace" ? o.member_other + " " + member_done(command)
                                                 : std::string(member_done(command));
   std::cout << member_change_text(what, done, &now.config);
-  if (command == "add") std::cout << "start it with:\n  " << start_command(done, done.id);
+  if (command == "add") {
+    std::cout << "start it with:\n  " << start_command(done, done.id, !o.peer_key_file.empty());
+  }
   return kExitOk;
 }
 
@@ -758,6 +764,10 @@ int main(int argc, char** argv) {
   member_add->add_option("name", o.member_name, "The new member's name")->required();
   member_add->add_option("--peer-addr", o.peer_addr, "HOST:PORT its peers reach it at")->required();
   member_add->add_option("--client-addr", o.client_addr, "HOST:PORT clients reach it at");
+  member_add->add_option("--peer-key", o.peer_key_file,
+                         "Its CURVE public key file (kvctl keygen NAME writes NAME.key); required "
+                         "when the cluster runs with keys. Peers accept it from the new member "
+                         "on, with no file copied to them");
   auto* member_promote =
       member->add_subcommand("promote", "Make the learner NAME (or ID) a voter");
   member_promote->add_option("name", o.member_name, "Learner name or id")->required();
@@ -788,6 +798,10 @@ int main(int argc, char** argv) {
   member_update->add_option("name", o.member_name, "Member name or id")->required();
   member_update->add_option("--peer-addr", o.peer_addr, "HOST:PORT its peers reach it at");
   member_update->add_option("--client-addr", o.client_addr, "HOST:PORT clients reach it at");
+  member_update->add_option("--peer-key", o.peer_key_file,
+                            "A new CURVE public key file for it (re-keying): peers accept only "
+                            "that key from it once the change is in force; restart it with the "
+                            "new pair");
 
   auto* keygen = app.add_subcommand(
       "keygen", "Write a new CURVE key pair: DIR/NAME.key (public) and DIR/NAME.key_secret "
@@ -852,8 +866,8 @@ int main(int argc, char** argv) {
       return fail("'" + *addr + "' is not HOST:PORT (e.g. 127.0.0.1:7104)", kExitUsage);
     }
   }
-  if (*member_update && o.peer_addr.empty() && o.client_addr.empty()) {
-    return fail("member update needs --peer-addr or --client-addr", kExitUsage);
+  if (*member_update && o.peer_addr.empty() && o.client_addr.empty() && o.peer_key_file.empty()) {
+    return fail("member update needs --peer-addr, --client-addr or --peer-key", kExitUsage);
   }
   o.limited = limit->count() > 0;
   if ((*get || *del) && check_span(o) != kExitOk) return kExitUsage;

@@ -270,8 +270,12 @@ std::optional<std::string> tombstone(const std::string& dir) {
   return read->bytes;
 }
 
-// Keys, or the reason there are none (loopback only, or --insecure).
-std::shared_ptr<const TransportSecurity> build_security(const Flags& f, const NodeConfig& config) {
+// Keys, or the reason there are none (loopback only, or --insecure). With
+// `every_name` (a cluster's first start), --peer-keys must hold the key of
+// every node of --cluster; later, only this node's pair must be there, since
+// the keys of members added since are in the configuration.
+std::shared_ptr<const TransportSecurity> build_security(const Flags& f, const NodeConfig& config,
+                                                        bool every_name) {
   const bool keyed = !f.peer_keys.empty() || !f.client_key.empty();
   if (keyed && (f.peer_keys.empty() || f.client_key.empty())) {
     usage_error("--peer-keys and --client-key go together: every tcp link is encrypted or none is");
@@ -306,7 +310,8 @@ std::shared_ptr<const TransportSecurity> build_security(const Flags& f, const No
   std::vector<std::string> names;
   for (const Member& m : config.members) names.push_back(m.name);
   Result<TransportSecurity> loaded =
-      load_transport_security(names, config.self, f.peer_keys, f.client_key, f.client_keys);
+      load_transport_security(names, config.self, f.peer_keys, f.client_key, f.client_keys,
+                              every_name);
   if (!loaded.ok()) usage_error(loaded.error());
   if (!f.admin_keys.empty()) {
     if (Result<bool> admins = load_admin_keys(loaded.value(), f.admin_keys); !admins.ok()) {
@@ -448,7 +453,8 @@ Result<Marker> join_as_new_member(zmq::context_t& ctx, NodeConfig& config, const
                  f.join_timeout_s);
   Result<MemberInfo> info = ask_membership(
       ctx, f.name, endpoint, seeds, std::chrono::seconds(f.join_timeout_s),
-      [&](const std::string& line) { log::info(f.name + " --initial-cluster-state existing: " + line); });
+      [&](const std::string& line) { log::info(f.name + " --initial-cluster-state existing: " + line); },
+      config.security.get());
   if (!info.ok()) return Error{info.error()};
   Marker m;
   m.name = f.name;
@@ -831,12 +837,7 @@ int main(int argc, char** argv) {
     usage_error("--name " + f.name + " is not in --cluster; with keys every node names itself "
                 "there, as it did at its first start");
   }
-  config.security = build_security(f, config);
-  if (joining_later && config.security) {
-    usage_error("--initial-cluster-state existing does not work with keys yet (a new member's "
-                "key is not part of the configuration); start the cluster on loopback without "
-                "keys, or grow it by --join of a node listed in --cluster");
-  }
+  config.security = build_security(f, config, /*every_name=*/!has_marker && !joining_later);
   // Signals go to sigwait here, never to an actor thread.
   sigset_t signals;
   sigemptyset(&signals);

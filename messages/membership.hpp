@@ -115,7 +115,7 @@ enum class MemberChangeKind : std::uint8_t {
   promote = 2,      // target: a learner becomes a voter (with `incarnation`)
   remove = 3,       // target
   replace = 4,      // target removed and `other` (a learner) promoted, at once
-  update = 5,       // target's peer_endpoint / client_endpoint (non-empty ones)
+  update = 5,       // target's peer_endpoint / client_endpoint / peer_key (non-empty ones)
 };
 const char* to_string(MemberChangeKind k);
 

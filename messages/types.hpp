@@ -4,7 +4,9 @@
 #include <chrono>
 #include <compare>
 #include <cstdint>
+#include <map>
 #include <string>
+#include <vector>
 
 #include <msgpack.hpp>
 
@@ -18,6 +20,8 @@ using NodeId = std::uint32_t;
 inline constexpr NodeId kNoNode = 0xFFFFFFFF;
 // A slot of the replicated log. Instances are numbered from 0.
 using InstanceId = std::uint64_t;
+// The CURVE public keys (Z85) each member may connect with, the one to pin first.
+using MemberKeys = std::map<NodeId, std::vector<std::string>>;
 using ClientId = std::uint64_t;
 
 // Actors never read a clock: the runner (or the simulator) passes `now` in.

@@ -37,6 +37,10 @@ std::string duplicate_in(const Config& c) {
         return "client endpoint " + a.client_endpoint + " is " + member_text(b) +
                "'s; each member needs its own";
       }
+      if (!a.peer_key.empty() && a.peer_key == b.peer_key) {
+        return "that public key is " + member_text(b) + "'s; each member needs a key pair of its "
+               "own (kvctl keygen NAME)";
+      }
     }
   }
   return {};
@@ -177,6 +181,7 @@ Result<Config> ConfigState::changed(const MemberChange& change, NodeId& id) cons
     case MemberChangeKind::update:
       if (!change.peer_endpoint.empty()) target->peer_endpoint = change.peer_endpoint;
       if (!change.client_endpoint.empty()) target->client_endpoint = change.client_endpoint;
+      if (!change.peer_key.empty()) target->peer_key = change.peer_key;
       break;
     case MemberChangeKind::replace: {
       if (target->role != MemberRole::voter) {

@@ -92,6 +92,25 @@ std::string endpoint_refusal(const char* what, const std::string& endpoint) {
   return std::string(what) + " '" + endpoint + "' is not tcp://HOST:PORT or inproc://NAME";
 }
 
+// 40 Z85 characters (ZeroMQ RFC 32) that decode to 32 bytes: each group of
+// five stands for a 32-bit value. (messages/key_file.hpp has libzmq's check;
+// the logic does not link libzmq.)
+bool is_z85_key(std::string_view text) {
+  static constexpr std::string_view kAlphabet =
+      "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
+  if (text.size() != 40) return false;
+  for (std::size_t group = 0; group < text.size(); group += 5) {
+    std::uint64_t value = 0;
+    for (std::size_t i = group; i < group + 5; ++i) {
+      const std::size_t digit = kAlphabet.find(text[i]);
+      if (digit == std::string_view::npos) return false;
+      value = value * 85 + digit;
+    }
+    if (value > 0xFFFFFFFFu) return false;
+  }
+  return true;
+}
+
 // The fields each kind of change takes, and nothing else: a stray field is
 // a client's mistake the state machine would silently ignore.
 std::string validate_member(const MemberChange& c) {
@@ -106,7 +125,9 @@ std::string validate_member(const MemberChange& c) {
   if (c.kind == MemberChangeKind::list && c.expected_epoch != 0) return "member list takes no epoch";
   if (!targets && c.target != 0) return kind + " takes no target";
   if (c.kind != MemberChangeKind::replace && c.other != 0) return kind + " takes no other member";
-  if (!adds && (!c.name.empty() || !c.peer_key.empty())) return kind + " takes no name or key";
+  const bool keys = adds || c.kind == MemberChangeKind::update;
+  if (!adds && !c.name.empty()) return kind + " takes no name";
+  if (!keys && !c.peer_key.empty()) return kind + " takes no key";
   if (!endpoints && (!c.peer_endpoint.empty() || !c.client_endpoint.empty())) {
     return kind + " takes no endpoints";
   }
@@ -119,10 +140,11 @@ std::string validate_member(const MemberChange& c) {
            " letters, digits, '-', '_' or '.'";
   }
   if (adds && c.peer_endpoint.empty()) return "member add needs a peer endpoint";
-  if (c.kind == MemberChangeKind::update && c.peer_endpoint.empty() && c.client_endpoint.empty()) {
-    return "member update needs a peer or a client endpoint";
+  if (c.kind == MemberChangeKind::update && c.peer_endpoint.empty() && c.client_endpoint.empty() &&
+      c.peer_key.empty()) {
+    return "member update needs a peer or a client endpoint, or a key";
   }
-  if (!c.peer_key.empty() && c.peer_key.size() != 40) {
+  if (!c.peer_key.empty() && !is_z85_key(c.peer_key)) {
     return "member peer key must be a Z85 CURVE public key of 40 characters";
   }
   for (const auto& [what, endpoint] : {std::pair{"peer endpoint", &c.peer_endpoint},
@@ -328,6 +350,15 @@ void FrontDoor::on_client_frame(std::string route, std::string_view body, Outbox
   if (auto* r = std::get_if<ClientRequest>(&msg)) {
     if (std::string why = validate(*r); !why.empty()) {
       reject(std::move(route), ReplyCode::bad_request, std::move(why), out);
+      return;
+    }
+    if (peer_keys_required_ && r->op == OpKind::member &&
+        r->member.kind == MemberChangeKind::add_learner && r->member.peer_key.empty()) {
+      reject(std::move(route), ReplyCode::bad_request,
+             "member add: this cluster runs with keys, and peers accept a member only by the "
+             "public key of its entry; give the new member's key (kvctl member add " +
+                 r->member.name + " ... --peer-key " + r->member.name + ".key)",
+             out);
       return;
     }
     admit(route, *r, charge);

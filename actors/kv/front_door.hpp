@@ -62,6 +62,9 @@ class FrontDoor {
   // `admin`: the connection may make admin requests (the runner decides
   // from the key it came with; without keys every connection may).
   void on_client_frame(std::string route, std::string_view body, Outbox& out, bool admin = true);
+  // The node runs with keys: a member add must carry the new member's
+  // public key (peers let it in by the key of its entry, nothing else).
+  void set_peer_keys_required(bool on) { peer_keys_required_ = on; }
   // A reply about to go out: releases the requests it answers.
   void on_reply(const ToClient& reply);
 
@@ -86,6 +89,7 @@ class FrontDoor {
 
   NodeId self_;
   bool fault_injection_;
+  bool peer_keys_required_ = false;
   AdmissionLimits limits_;
   std::uint64_t rejected_ = 0;
   std::uint64_t overloaded_ = 0;

@@ -89,7 +89,7 @@ void PeerLink::set_members(const ConfigHistory& config) {
   for (const auto& [id, p] : peers_) {
     if (config.is_member(id) || removed_.count(id) != 0 || config.entries.empty()) continue;
     const ConfigAt& first = config.entries.front();
-    removed_[id] = Removal{p.name, first.config.epoch, first.from, first.config.voters(), {}};
+    removed_[id] = Removal{p.address.name, first.config.epoch, first.from, first.config.voters(), {}};
   }
   while (removed_.size() > kMaxRemovals) removed_.erase(removed_.begin());
   history_ = config;
@@ -101,16 +101,23 @@ void PeerLink::set_members(const ConfigHistory& config) {
         continue;
       }
       auto old = peers_.find(m.id);
+      const bool seen = next.count(m.id) != 0;  // in an earlier entry of this history
       Peer& p = next[m.id];
-      if (old != peers_.end()) p = old->second;
-      p.name = m.name;
-      p.endpoint = m.peer_endpoint;
+      if (!seen && old != peers_.end()) p = old->second;
+      if (!seen) p.address.config_keys.clear();
+      p.address.name = m.name;
+      p.address.endpoint = m.peer_endpoint;
+      // Later entries first: the key to pin is the latest one.
+      std::vector<std::string>& keys = p.address.config_keys;
+      if (!m.peer_key.empty() && std::find(keys.begin(), keys.end(), m.peer_key) == keys.end()) {
+        keys.insert(keys.begin(), m.peer_key);
+      }
       if (old == peers_.end()) p.reachable = in_reach(m.name);
     }
   }
   bool same = next.size() == peers_.size();
   for (auto a = next.begin(), b = peers_.begin(); same && a != next.end(); ++a, ++b) {
-    same = a->first == b->first && a->second.endpoint == b->second.endpoint;
+    same = a->first == b->first && a->second.address == b->second.address;
   }
   peers_ = std::move(next);
   if (!same) ++generation_;
@@ -130,9 +137,25 @@ bool PeerLink::reachable(NodeId peer) const {
   return it != peers_.end() && it->second.reachable;
 }
 
-std::map<NodeId, std::string> PeerLink::members() const {
-  std::map<NodeId, std::string> out;
-  for (const auto& [id, p] : peers_) out.emplace(id, p.endpoint);
+MemberKeys member_keys(const std::map<NodeId, PeerAddress>& members,
+                       const std::function<std::vector<std::string>(const std::string&)>& key_files,
+                       bool planted_bug_files_too) {
+  MemberKeys out;
+  for (const auto& [id, m] : members) {
+    std::vector<std::string> keys = m.config_keys;
+    if (keys.empty() || planted_bug_files_too) {
+      for (const std::string& k : key_files(m.name)) {
+        if (std::find(keys.begin(), keys.end(), k) == keys.end()) keys.push_back(k);
+      }
+    }
+    if (!keys.empty()) out[id] = std::move(keys);
+  }
+  return out;
+}
+
+std::map<NodeId, PeerAddress> PeerLink::members() const {
+  std::map<NodeId, PeerAddress> out;
+  for (const auto& [id, p] : peers_) out.emplace(id, p.address);
   return out;
 }
 
@@ -160,16 +183,16 @@ std::optional<PeerFrame> PeerLink::inbound(PeerFrame f, Time now, Outbox& out,
     ++refused_.other_cluster;
     return std::nullopt;
   }
-  if (sender && *sender != id) {
-    ++refused_.forged_sender;
-    return std::nullopt;
-  }
   if (id == kNoNode) {
     if (f.header.to.actor == Actor::peer_link) {
-      answer_query(f);
+      answer_query(f, sender);
     } else {
       ++refused_.not_a_member;
     }
+    return std::nullopt;
+  }
+  if (sender && *sender != id) {
+    ++refused_.forged_sender;
     return std::nullopt;
   }
   if (id == self_ || f.header.to.node != self_) {
@@ -219,7 +242,7 @@ PeerFrame PeerLink::answer_to(NodeId to, Body body) const {
 
 // Who is asking, by name and address: only a learner may start empty (a
 // voter that lost its data dir would vote without its promises).
-void PeerLink::answer_query(const PeerFrame& f) {
+void PeerLink::answer_query(const PeerFrame& f, std::optional<NodeId> sender) {
   Result<Body> body = decode(f.body);
   const MemberQuery* q = body.ok() ? std::get_if<MemberQuery>(&body.value()) : nullptr;
   if (q == nullptr) {
@@ -250,6 +273,11 @@ void PeerLink::answer_query(const PeerFrame& f) {
     }
   } else if (m->id == self_) {
     info.error = q->name + " is the name of the node that answers (" + epoch + ")";
+  } else if (sender && *sender != m->id) {
+    ++refused_.forged_sender;
+    info.error = "the key this connection came with is member " + std::to_string(*sender) +
+                 "'s, not " + q->name + "'s; start " + q->name + " with the key pair whose "
+                 "public key kvctl member add --peer-key gave";
   } else if (m->peer_endpoint != q->peer_endpoint) {
     info.error = "member " + q->name + " has the peer address " + m->peer_endpoint + " in " +
                  epoch + ", not " + q->peer_endpoint + "; start it with that address, or move it "
@@ -289,7 +317,7 @@ std::optional<Retirement> PeerLink::retirement() const {
       auto said = notices_.find(voter);
       if (said == notices_.end() || said->second.epoch < notice.epoch) continue;
       auto p = peers_.find(voter);
-      r.told_by.push_back(p != peers_.end() ? p->second.name : "member " + std::to_string(voter));
+      r.told_by.push_back(p != peers_.end() ? p->second.address.name : "member " + std::to_string(voter));
     }
     if (is_majority(r.told_by.size(), notice.voters.size())) found = std::move(r);
   }
@@ -337,7 +365,7 @@ FaultReply PeerLink::apply_fault(const FaultRequest& r) {
     for (const std::string& name : r.reach) {
       const bool known = name == self_name_ ||
                          std::any_of(peers_.begin(), peers_.end(),
-                                     [&](const auto& p) { return p.second.name == name; });
+                                     [&](const auto& p) { return p.second.address.name == name; });
       if (!known) {
         reply.code = ReplyCode::unknown_node;
         reply.error = "no node named '" + name + "' in the cluster";
@@ -348,7 +376,7 @@ FaultReply PeerLink::apply_fault(const FaultRequest& r) {
     }
     reach_all_ = r.reach_all;
     reach_ = std::set<std::string>(r.reach.begin(), r.reach.end());
-    for (auto& [id, p] : peers_) p.reachable = in_reach(p.name);
+    for (auto& [id, p] : peers_) p.reachable = in_reach(p.address.name);
   }
   if (r.set_drop) drop_rate_ = std::clamp(r.drop_rate, 0.0, 1.0);
   reply.reach = reach_names();
@@ -365,7 +393,7 @@ std::vector<std::string> PeerLink::reach_names() const {
       names.push_back(self_name_);
       self_listed = true;
     }
-    if (p.reachable) names.push_back(p.name);
+    if (p.reachable) names.push_back(p.address.name);
   }
   if (!self_listed) names.push_back(self_name_);
   return names;

@@ -30,7 +30,8 @@
 //
 // New members: a MemberQuery from a node that has no id yet (kNoNode) gets a
 // MemberInfo on its connection: its id and this node's configurations, or
-// why there is none.
+// why there is none. With CURVE the asker's key must be the one its entry
+// names (so the transport already authenticated it as that member).
 //
 // Clusters: the runner passes the cluster id the sending connection
 // announced (link_identity()); a frame from another cluster is dropped and
@@ -44,6 +45,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -98,6 +100,27 @@ std::uint64_t cluster_of_link(std::string_view routing_id);
 std::uint64_t make_cluster_id(const std::vector<std::string>& names,
                               const std::vector<std::string>& endpoints, std::string_view token);
 
+// A member as the runner connects to it: where, and the public keys its
+// configuration entries give it (the latest entry's first; empty for a
+// member of the first configuration, whose key is a file).
+struct PeerAddress {
+  std::string name;
+  std::string endpoint;  // empty when unknown
+  std::vector<std::string> config_keys;
+  bool operator==(const PeerAddress&) const = default;
+};
+
+// The keys each member may connect with: its configuration keys when it has
+// any (then only those: a re-keyed member's old key file stops working), else
+// key_files(name), its files in --peer-keys (the first configuration's
+// members). A member with neither is left out: it cannot connect. Members
+// not in `members` (removed, or never added) get nothing, files or not.
+// `planted_bug_files_too` (tests only) also accepts the files of a member
+// whose entry has a key.
+MemberKeys member_keys(const std::map<NodeId, PeerAddress>& members,
+                       const std::function<std::vector<std::string>(const std::string&)>& key_files,
+                       bool planted_bug_files_too = false);
+
 struct PeerFrame {
   FrameHeader header;
   std::string body;  // encoded Body, passed through untouched
@@ -141,8 +164,8 @@ class PeerLink {
   // epoch when none was, or `peer` is not a member.
   Time last_heard(NodeId peer) const;
   bool is_member(NodeId peer) const { return peers_.count(peer) != 0; }
-  // Every other member and its peer endpoint (empty when unknown), by id.
-  std::map<NodeId, std::string> members() const;
+  // Every other member, by id.
+  std::map<NodeId, PeerAddress> members() const;
   // Moves whenever members() changes.
   std::uint64_t members_generation() const { return generation_; }
   double drop_rate() const { return drop_rate_; }
@@ -151,8 +174,7 @@ class PeerLink {
 
  private:
   struct Peer {
-    std::string name;
-    std::string endpoint;
+    PeerAddress address;
     bool reachable = true;
     Time last_sent{};
     Time last_heard{};
@@ -169,7 +191,7 @@ class PeerLink {
 
   bool drop();
   PeerFrame answer_to(NodeId to, Body body) const;
-  void answer_query(const PeerFrame& f);
+  void answer_query(const PeerFrame& f, std::optional<NodeId> sender);
   void note_progress(Peer& peer, NodeId id, const FrameHeader& h, Outbox& out);
   void set_members(const ConfigHistory& config);
   bool in_reach(const std::string& name) const;

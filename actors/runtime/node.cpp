@@ -237,7 +237,9 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
     Result<std::shared_ptr<ZapHandler>> zap = ZapHandler::for_context(ctx);
     if (!zap.ok()) return Error{zap.error()};
     node->zap_ = std::move(zap.value());
-    register_policies(*node->zap_, *security, ns, /*client_port=*/kv);
+    // The peer link replaces this with its configurations' keys at once.
+    register_policies(*node->zap_, *security, member_keys_of_list(*security), ns,
+                      /*client_port=*/kv);
     // zap_ outlives the metrics endpoint, which is stopped first.
     node->metrics_->auth_failures = [zap = node->zap_.get()] { return zap->refused(); };
   }
@@ -253,7 +255,9 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
     node->peer_link_ = std::make_unique<PeerLinkThread>(ctx, ns, self, link_config,
                                                         c.peer_listen_endpoint(), c.cluster_id,
                                                         logic.link_seed, *node->traffic_,
-                                                        security, prefix, node->metrics_.get());
+                                                        security, node->zap_.get(),
+                                                        /*client_port=*/kv, prefix,
+                                                        node->metrics_.get());
   } catch (const zmq::error_t& e) {
     return Error{"cannot listen for peers on " + c.peer_listen_endpoint() + ": " + e.what() +
                      " (is another kvpaxosd using that address?)",
@@ -370,8 +374,12 @@ std::vector<std::unique_ptr<zmq::socket_t>> connect_to_peers(zmq::context_t& ctx
                        link_identity(config.cluster_id, config.self,
                                      static_cast<std::uint32_t>(std::random_device{}())));
     if (config.security) {
-      make_curve_client(*dealers[peer], config.security->node_key,
-                        config.security->peer_keys.at(peer).front());
+      const std::vector<std::string>& keys = config.security->peer_keys.at(peer);
+      if (keys.empty()) {  // named in --cluster, its key only in the configuration
+        dealers[peer].reset();
+        continue;
+      }
+      make_curve_client(*dealers[peer], config.security->node_key, keys.front());
     }
     dealers[peer]->connect(config.members[peer].endpoint);
   }
@@ -392,7 +400,8 @@ Result<std::unique_ptr<zmq::socket_t>> listen_on_peer_port(zmq::context_t& ctx,
     Result<std::shared_ptr<ZapHandler>> handler = ZapHandler::for_context(ctx);
     if (!handler.ok()) return Error{handler.error()};
     zap = std::move(handler.value());
-    register_policies(*zap, *config.security, config.inproc_namespace, /*client_port=*/false);
+    register_policies(*zap, *config.security, member_keys_of_list(*config.security),
+                      config.inproc_namespace, /*client_port=*/false);
     make_curve_server(*router, config.security->node_key,
                       peer_zap_domain(config.inproc_namespace));
   }
@@ -498,15 +507,34 @@ Result<JoinBarrier> gather_join_barrier(zmq::context_t& ctx, const NodeConfig& c
 
 Result<MemberInfo> ask_membership(zmq::context_t& ctx, const std::string& name,
                                   const std::string& endpoint,
-                                  const std::vector<Member>& seeds, Duration timeout,
-                                  const std::function<void(const std::string&)>& progress) {
-  if (seeds.empty()) return Error{"no other member in --cluster to ask"};
+                                  const std::vector<Member>& given_seeds, Duration timeout,
+                                  const std::function<void(const std::string&)>& progress,
+                                  const TransportSecurity* security) {
+  std::vector<Member> seeds;
   std::vector<std::unique_ptr<zmq::socket_t>> dealers;
-  for (const Member& seed : seeds) {
+  std::string keyless;
+  for (const Member& seed : given_seeds) {
     std::unique_ptr<zmq::socket_t> d = startup_dealer(ctx);
     d->set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(kMaxPeerFrameBytes));
+    if (security != nullptr) {
+      // The seed's key from --peer-keys; this node's own key is the one
+      // kvctl member add put into its configuration entry.
+      const std::vector<std::string> keys = security->key_files(seed.name);
+      if (keys.empty()) {
+        keyless += (keyless.empty() ? "" : ", ") + seed.name;
+        continue;
+      }
+      make_curve_client(*d, security->node_key, keys.front());
+    }
     d->connect(seed.endpoint);
+    seeds.push_back(seed);
     dealers.push_back(std::move(d));
+  }
+  if (seeds.empty()) {
+    return Error{keyless.empty() ? "no other member in --cluster to ask"
+                                 : "--peer-keys holds the public key of no member to ask (none "
+                                   "for " + keyless + "); copy the current members' .key files "
+                                   "there"};
   }
   const std::string header = encode_header(
       FrameHeader{{kNoNode, Actor::peer_link}, {kNoNode, Actor::peer_link}, 0, 0, 0});

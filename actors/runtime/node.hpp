@@ -161,11 +161,14 @@ Result<JoinBarrier> gather_join_barrier(zmq::context_t& ctx, const NodeConfig& c
 // listening at `endpoint`, is, until one answers with its id and
 // configurations, or `timeout` passed (or every seed refused for 3 s: the
 // error is theirs, e.g. "no member named n4 in epoch 3"). `progress` gets a
-// line about once a second. Plain tcp only.
+// line about once a second. With `security`, over CURVE: this node's key
+// must be its entry's (kvctl member add --peer-key), and the seeds' keys
+// are their files in --peer-keys (seeds without one are not asked).
 Result<MemberInfo> ask_membership(zmq::context_t& ctx, const std::string& name,
                                   const std::string& endpoint,
                                   const std::vector<Member>& seeds, Duration timeout,
-                                  const std::function<void(const std::string&)>& progress);
+                                  const std::function<void(const std::string&)>& progress,
+                                  const TransportSecurity* security = nullptr);
 
 // Creates the acceptor state of a rebuilt node in `data_dir`: the vote floor,
 // durably, before the node can answer anyone.

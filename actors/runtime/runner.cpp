@@ -378,6 +378,7 @@ FrontDoorThread::FrontDoorThread(zmq::context_t& ctx, std::string ns, NodeId sel
       metrics_(metrics),
       inbox_(ctx_, ns_, self_, Actor::front_door),
       router_(ctx_, zmq::socket_type::router) {
+  logic_.set_peer_keys_required(keyed_);
   set_common(router_);
   router_.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(kMaxClientFrameBytes));
   router_.set(zmq::sockopt::rcvhwm, kClientRecvHwm);
@@ -480,7 +481,8 @@ PeerLinkThread::PeerLinkThread(zmq::context_t& ctx, std::string ns, NodeId self,
                                const ConfigHistory& members, const std::string& endpoint,
                                std::uint64_t cluster_id, std::uint64_t seed,
                                PeerTrafficStats& stats, const TransportSecurity* security,
-                               std::string log_prefix, NodeMetrics* metrics)
+                               ZapHandler* zap, bool client_port, std::string log_prefix,
+                               NodeMetrics* metrics)
     : ctx_(ctx),
       ns_(std::move(ns)),
       self_(self),
@@ -493,6 +495,8 @@ PeerLinkThread::PeerLinkThread(zmq::context_t& ctx, std::string ns, NodeId self,
       cluster_id_(cluster_id),
       salt_(static_cast<std::mt19937::result_type>(seed ^ std::random_device{}())),
       security_(security),
+      zap_(zap),
+      client_port_(client_port),
       authenticated_(security != nullptr) {
   logic_.set_cluster_id(cluster_id);
   set_common(router_);
@@ -500,38 +504,49 @@ PeerLinkThread::PeerLinkThread(zmq::context_t& ctx, std::string ns, NodeId self,
   router_.set(zmq::sockopt::rcvhwm, kPeerSendHwm);
   router_.set(zmq::sockopt::handshake_ivl, kHandshakeMs);
   if (security != nullptr) make_curve_server(router_, security->node_key, peer_zap_domain(ns_));
+  sync_dealers();  // and the ZAP policy, before anyone can connect
   router_.bind(endpoint);
-  sync_dealers();
   thread_ = std::thread([this] { run(); });
 }
 
 void PeerLinkThread::sync_dealers() {
   members_generation_ = logic_.members_generation();
-  const std::map<NodeId, std::string> members = logic_.members();
+  const std::map<NodeId, PeerAddress> members = logic_.members();
+  // The keys each member may connect with, and the one to pin.
+  MemberKeys keys;
+  if (security_ != nullptr) {
+    keys = member_keys(members, [this](const std::string& name) { return security_->key_files(name); });
+    if (zap_ != nullptr) register_policies(*zap_, *security_, keys, ns_, client_port_);
+  }
   for (auto it = dealers_.begin(); it != dealers_.end();) {
     auto m = members.find(it->first);
-    if (m == members.end() || m->second != endpoints_[it->first]) {
+    const bool rekeyed = security_ != nullptr && keys[it->first] != dealer_keys_[it->first];
+    if (m == members.end() || m->second.endpoint != endpoints_[it->first] || rekeyed) {
       monitors_.erase(it->first);
       endpoints_.erase(it->first);
+      dealer_keys_.erase(it->first);
+      pinned_key_.erase(it->first);
       it = dealers_.erase(it);  // closed: linger 0 (set_common), queued frames go
     } else {
       ++it;
     }
   }
-  for (const auto& [peer, endpoint] : members) {
+  for (const auto& [peer, m] : members) {
     if (dealers_.count(peer) != 0) continue;
-    if (endpoint.empty()) {
+    if (m.endpoint.empty()) {
       log::warn(log_prefix_ + "member " + std::to_string(peer) +
                 " has no peer endpoint in the configuration; not connecting to it");
       continue;
     }
-    if (security_ != nullptr && (peer >= security_->peer_keys.size() || security_->peer_keys[peer].empty())) {
-      log::error(log_prefix_ + "member " + std::to_string(peer) + " at " + endpoint +
-                 " has no CURVE key here; give every node its key in --peer-keys and restart it");
+    if (security_ != nullptr && keys[peer].empty()) {
+      log::error(log_prefix_ + "member " + std::to_string(peer) + " (" + m.name + ") at " +
+                 m.endpoint + " has no CURVE key: its configuration entry has none and --peer-keys "
+                 "holds no " + m.name + ".key; put its public key there and restart this node");
       continue;
     }
-    endpoints_[peer] = endpoint;
-    log::info(log_prefix_ + "connecting to member " + std::to_string(peer) + " at " + endpoint);
+    endpoints_[peer] = m.endpoint;
+    if (security_ != nullptr) dealer_keys_[peer] = keys[peer];
+    log::info(log_prefix_ + "connecting to member " + std::to_string(peer) + " at " + m.endpoint);
     connect_dealer(peer);
   }
 }
@@ -546,7 +561,7 @@ void PeerLinkThread::connect_dealer(NodeId peer) {
   d->set(zmq::sockopt::reconnect_ivl_max, 1000);
   d->set(zmq::sockopt::routing_id, link_identity(cluster_id_, self_, salt_()));
   if (security_ != nullptr) {
-    const std::vector<std::string>& keys = security_->peer_keys.at(peer);
+    const std::vector<std::string>& keys = dealer_keys_.at(peer);
     make_curve_client(*d, security_->node_key, keys.at(pinned_key_[peer] % keys.size()));
     if (keys.size() > 1) {
       const std::string watch = "inproc://" + ns_ + "/peer-monitor-" + std::to_string(peer) + "-" +
@@ -571,7 +586,7 @@ void PeerLinkThread::connect_dealer(NodeId peer) {
 void PeerLinkThread::on_handshake_event(NodeId peer) {
   std::vector<zmq::message_t> event = try_recv(*monitors_[peer]);
   if (event.empty()) return;
-  const std::vector<std::string>& keys = security_->peer_keys.at(peer);
+  const std::vector<std::string>& keys = dealer_keys_.at(peer);
   pinned_key_[peer] = (pinned_key_[peer] + 1) % keys.size();
   log::info(log_prefix_ + "the CURVE handshake with node " + std::to_string(peer) +
             " failed; connecting again with its key " + std::to_string(pinned_key_[peer] + 1) +

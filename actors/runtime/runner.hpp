@@ -182,13 +182,15 @@ class PeerLinkThread {
   // Listens on `endpoint` and connects to the other members of `members`.
   // Throws zmq::error_t when the endpoint cannot be bound (port in use).
   // With `security`, every link is CURVE and each peer frame's sender is the
-  // node its key belongs to (the ZAP policy must be registered). Its
+  // member its key belongs to: the link registers the peer-port policy with
+  // `zap` (and the client port's, with `client_port`) from the keys of its
+  // configurations, again whenever they change. Its
   // connections announce `cluster_id` (0: none), and frames from a
   // connection of another cluster are dropped.
   PeerLinkThread(zmq::context_t& ctx, std::string ns, NodeId self, const ConfigHistory& members,
                  const std::string& endpoint, std::uint64_t cluster_id, std::uint64_t seed,
-                 PeerTrafficStats& stats, const TransportSecurity* security,
-                 std::string log_prefix, NodeMetrics* metrics = nullptr);
+                 PeerTrafficStats& stats, const TransportSecurity* security, ZapHandler* zap,
+                 bool client_port, std::string log_prefix, NodeMetrics* metrics = nullptr);
   ~PeerLinkThread();
 
  private:
@@ -221,6 +223,9 @@ class PeerLinkThread {
   std::mt19937 salt_;  // of each connection's routing id
   bool retired_ = false;
   const TransportSecurity* security_;
+  ZapHandler* zap_;
+  bool client_port_;
+  std::map<NodeId, std::vector<std::string>> dealer_keys_;  // the keys a dealer pins from
   bool authenticated_;  // CURVE: frames carry the sender's node id (User-Id)
   // Key rotation: while a peer has more than one accepted key, its DEALER
   // is watched (a socket monitor) and, when the handshake fails, connected

@@ -39,39 +39,47 @@ Result<std::vector<NamedKey>> read_client_keys(const std::string& flag, const st
 Result<TransportSecurity> load_transport_security(const std::vector<std::string>& names,
                                                   std::size_t self, const std::string& peer_dir,
                                                   const std::string& client_key_file,
-                                                  const std::string& client_keys_dir) {
+                                                  const std::string& client_keys_dir,
+                                                  bool every_name) {
   namespace fs = std::filesystem;
   TransportSecurity s;
   s.peer_keys.resize(names.size());
   Result<std::vector<NamedKey>> found = read_public_keys_in(peer_dir);
   if (!found.ok()) return Error{"--peer-keys: " + found.error()};
   std::map<std::string, std::string> owner;  // public key -> node name
+  std::size_t with_key = 0;
   for (std::size_t i = 0; i < names.size(); ++i) {
     const std::string primary = (fs::path(peer_dir) / (names[i] + ".key")).string();
+    if (!every_name && i != self && !fs::exists(primary)) continue;  // from the configuration
     Result<CurveKey> key = read_public_key_file(primary);
     if (!key.ok()) {
       return Error{"--peer-keys: " + key.error() + "; every node of --cluster needs its public key "
                    "there (kvctl keygen " + names[i] + " --dir DIR makes one)"};
     }
     s.peer_keys[i].push_back(key->public_key);
+    s.keys_by_name[names[i]].push_back(key->public_key);
     owner[key->public_key] = names[i];
+    ++with_key;
   }
   for (const NamedKey& k : found.value()) {
     const std::size_t index = node_of_key_name(names, k.name);
-    if (index == names.size()) {
+    if (index == names.size() && every_name) {
       return Error{"--peer-keys: " + (fs::path(peer_dir) / (k.name + ".key")).string() +
                    " names no node of --cluster; keep only node keys in that directory"};
     }
-    const std::string& node = names[index];
-    if (k.name == node) continue;  // the primary key, read above
+    // A member this --cluster does not list (a restart after the cluster
+    // changed): its file name is its name.
+    const std::string node = index == names.size() ? k.name : names[index];
+    if (index != names.size() && k.name == node) continue;  // the primary key, read above
     if (auto o = owner.find(k.key.public_key); o != owner.end() && o->second != node) {
       return Error{"--peer-keys: " + k.name + ".key holds the same key as " + o->second +
                    ".key; each node needs a key of its own"};
     }
     owner[k.key.public_key] = node;
-    s.peer_keys[index].push_back(k.key.public_key);
+    s.keys_by_name[node].push_back(k.key.public_key);
+    if (index != names.size()) s.peer_keys[index].push_back(k.key.public_key);
   }
-  if (owner.size() < names.size()) {
+  if (owner.size() < with_key) {
     return Error{"--peer-keys: two nodes share one public key; each node needs a key of its own"};
   }
   const std::string secret = (fs::path(peer_dir) / (names[self] + ".key_secret")).string();
@@ -110,7 +118,7 @@ Result<bool> load_admin_keys(TransportSecurity& s, const std::string& dir) {
       read_client_keys("--admin-keys", dir, "allowed to save snapshots");
   if (!admins.ok()) return Error{admins.error()};
   for (const NamedKey& k : admins.value()) {
-    for (const std::vector<std::string>& node : s.peer_keys) {
+    for (const auto& [name, node] : s.keys_by_name) {
       if (std::find(node.begin(), node.end(), k.key.public_key) != node.end()) {
         return Error{"--admin-keys: " + k.name + ".key is a node key; node keys are never "
                      "accepted on the client port"};
@@ -124,11 +132,24 @@ Result<bool> load_admin_keys(TransportSecurity& s, const std::string& dir) {
 std::string peer_zap_domain(const std::string& ns) { return "kvpaxos-peer:" + ns; }
 std::string client_zap_domain(const std::string& ns) { return "kvpaxos-client:" + ns; }
 
-void register_policies(ZapHandler& zap, const TransportSecurity& s, const std::string& ns,
-                       bool client_port) {
+std::vector<std::string> TransportSecurity::key_files(const std::string& name) const {
+  auto files = keys_by_name.find(name);
+  return files == keys_by_name.end() ? std::vector<std::string>{} : files->second;
+}
+
+MemberKeys member_keys_of_list(const TransportSecurity& s) {
+  MemberKeys out;
+  for (NodeId node = 0; node < s.peer_keys.size(); ++node) {
+    if (!s.peer_keys[node].empty()) out[node] = s.peer_keys[node];
+  }
+  return out;
+}
+
+void register_policies(ZapHandler& zap, const TransportSecurity& s, const MemberKeys& members,
+                       const std::string& ns, bool client_port) {
   ZapPolicy peers{.what = "peer port of " + ns};
-  for (std::size_t node = 0; node < s.peer_keys.size(); ++node) {
-    for (const std::string& key : s.peer_keys[node]) peers.users[key] = std::to_string(node);
+  for (const auto& [node, keys] : members) {
+    for (const std::string& key : keys) peers.users[key] = std::to_string(node);
   }
   zap.set_policy(peer_zap_domain(ns), peers);
   if (!client_port) return;
@@ -138,6 +159,7 @@ void register_policies(ZapHandler& zap, const TransportSecurity& s, const std::s
     clients.users[k.key.public_key] = std::string(kAdminUserPrefix) + k.name;
   }
   for (const auto& [key, user] : peers.users) clients.refused.insert(key);
+  for (const auto& [name, keys] : s.keys_by_name) clients.refused.insert(keys.begin(), keys.end());
   zap.set_policy(client_zap_domain(ns), clients);
 }
 

@@ -113,6 +113,31 @@ TEST(ConfigState, PromoteRemoveReplaceAndUpdateEachMoveTheEpochByOne) {
   EXPECT_EQ(s.check_invariants(), "");
 }
 
+// Keys follow the configuration: a member's public key is in its entry, set
+// by add and changed by update; two members never share one.
+TEST(ConfigState, AKeyComesWithAddIsChangedByUpdateAndIsNeverShared) {
+  const std::string key_a(40, 'a');
+  const std::string key_b(40, 'b');
+  ConfigState s = three_voters();
+  MemberChange with_key = add("n4", "tcp://h:4", 0);
+  with_key.peer_key = key_a;
+  ASSERT_EQ(s.apply(with_key, 100).error, "");
+  EXPECT_EQ(s.latest().find(3)->peer_key, key_a);
+  EXPECT_EQ(s.history(100).entries.front().config.find(3), nullptr)
+      << "the key, like the member, governs from the change's effective point only";
+
+  MemberChange same_key = add("n5", "tcp://h:5", 1);
+  same_key.peer_key = key_a;
+  expect_refused(s, same_key, 130, "each member needs a key pair of its own");
+
+  MemberChange rekey = on(MemberChangeKind::update, 3, 1);
+  rekey.peer_key = key_b;
+  ASSERT_EQ(s.apply(rekey, 140).error, "");
+  EXPECT_EQ(s.latest().find(3)->peer_key, key_b);
+  EXPECT_EQ(s.latest().find(3)->peer_endpoint, "tcp://h:4") << "an update of the key alone";
+  EXPECT_EQ(s.check_invariants(), "");
+}
+
 TEST(ConfigState, ListChangesNothingAndReportsThePendingChange) {
   ConfigState s = three_voters();
   ASSERT_EQ(s.apply(add("n4", "tcp://h:4", 0), 20).error, "");

@@ -60,6 +60,41 @@ TEST(FrontDoor, RejectsInvalidRequestsWithAReason) {
   EXPECT_EQ(door.rejected(), bad.size());
 }
 
+// A node that runs with keys lets peers in by their configuration entry's
+// key: a member added without one could never connect, so it is refused
+// before it reaches the log, and so is a key that is not a Z85 public key.
+TEST(FrontDoor, AKeyedNodeRefusesAMemberAddWithoutAValidKey) {
+  auto add = [](std::string key) {
+    return encode(ClientRequest{.client_id = 1, .seq = 1, .op = OpKind::member,
+                                .member = MemberChange{.kind = MemberChangeKind::add_learner,
+                                                       .name = "n4",
+                                                       .peer_endpoint = "tcp://127.0.0.1:7104",
+                                                       .peer_key = std::move(key)}});
+  };
+  const std::string key = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7";  // ZeroMQ RFC 32's example
+  FrontDoor keyed(0, false);
+  keyed.set_peer_keys_required(true);
+  Outbox out;
+  keyed.on_client_frame("r", add(""), out);
+  ErrorReply e = immediate_error(out);
+  EXPECT_EQ(e.code, ReplyCode::bad_request);
+  EXPECT_NE(e.error.find("--peer-key n4.key"), std::string::npos) << e.error;
+  out.clear();
+  keyed.on_client_frame("r", add(std::string(40, '~')), out);
+  e = immediate_error(out);
+  EXPECT_NE(e.error.find("Z85"), std::string::npos) << e.error;
+  out.clear();
+  keyed.on_client_frame("r", add(key), out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].to, (Address{0, Actor::applier}));
+
+  FrontDoor keyless(0, false);
+  out.clear();
+  keyless.on_client_frame("r", add(""), out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].to, (Address{0, Actor::applier})) << "without keys a member needs none";
+}
+
 // ------------------------------------------------------------ admission control
 
 constexpr AdmissionLimits kSmallLimits{.connection_bytes = 3000, .node_bytes = 5000,

@@ -2,6 +2,8 @@
 // applier's ConfigUpdate (actors/net/peer_link.hpp, "Membership").
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "actor_test_support.hpp"
 #include "actors/net/peer_link.hpp"
 
@@ -46,7 +48,7 @@ TEST(PeerLinkMembership, ANewMemberIsReachedAndARemovedOneIsNeitherReachedNorHea
   link.handle({0, Actor::applier}, ConfigUpdate{history({{0, second}, {200, third}}), 64}, at(1), out);
   EXPECT_NE(link.members_generation(), before);
   EXPECT_EQ(link.members().size(), 3u);
-  EXPECT_EQ(link.members().at(3), "tcp://127.0.0.1:7103");
+  EXPECT_EQ(link.members().at(3).endpoint, "tcp://127.0.0.1:7103");
   EXPECT_TRUE(from(link, 3, at(2), out).has_value());
   EXPECT_TRUE(to(link, 3, at(2)).has_value());
   EXPECT_TRUE(from(link, 2, at(2), out).has_value());
@@ -105,7 +107,7 @@ TEST(PeerLinkMembership, AnUpdatedEndpointIsAMembershipChangeTheRunnerReconnects
   Outbox out;
   link.handle({0, Actor::applier}, ConfigUpdate{history({{0, moved}}), 64}, at(0), out);
   EXPECT_NE(link.members_generation(), before);
-  EXPECT_EQ(link.members().at(1), "tcp://127.0.0.2:7101");
+  EXPECT_EQ(link.members().at(1).endpoint, "tcp://127.0.0.2:7101");
 }
 
 }  // namespace
@@ -132,6 +134,84 @@ PeerFrame query(const std::string& name, const std::string& endpoint) {
 // n3 (id 2) removed from instance 200 on, n4 (id 3) a learner.
 const Config kBefore{1, {member(0, "n1"), member(1, "n2"), member(2, "n3"), member(3, "n4", MemberRole::learner)}};
 const Config kAfter{2, {member(0, "n1"), member(1, "n2"), member(3, "n4", MemberRole::learner)}};
+
+// Keys follow the configuration (issue 14, item 6): what member_keys gives
+// the runner is what the ZAP policy of the peer port lets in.
+MemberEntry keyed(NodeId id, std::string name, std::string key) {
+  MemberEntry m = member(id, std::move(name));
+  m.peer_key = std::move(key);
+  return m;
+}
+
+// The --peer-keys files of a node: n1..n3 of the first start, n2's still
+// there after its removal, n4's old key from before it was re-keyed.
+std::vector<std::string> files(const std::string& name) {
+  if (name == "n4") return {"n4-old"};
+  if (name == "n1" || name == "n2" || name == "n3") return {name + "-file"};
+  return {};
+}
+
+// The problems with `keys` for the history: a member that cannot connect, a
+// key that is not its latest, or a key accepted that the history no longer
+// gives anyone. Empty: the keys follow the configuration.
+std::vector<std::string> key_problems(const MemberKeys& keys, const std::set<std::string>& gone) {
+  std::vector<std::string> problems;
+  for (const auto& [id, accepted] : keys) {
+    for (const std::string& k : accepted) {
+      if (gone.count(k) != 0) problems.push_back("member " + std::to_string(id) + " accepts " + k);
+    }
+  }
+  return problems;
+}
+
+MemberKeys keys_of(const PeerLink& link, bool planted = false) {
+  return member_keys(link.members(), files, planted);
+}
+
+TEST(PeerLinkKeys, FirstMembersUseTheirFilesAddedOnesTheirEntryAndRemovedOnesNothing) {
+  const Config first{0, {member(0, "n1"), member(1, "n2"), member(2, "n3")}};
+  PeerLink link(0, history({{0, first}}), 1);
+  EXPECT_EQ(keys_of(link), (MemberKeys{{1, {"n2-file"}}, {2, {"n3-file"}}}));
+
+  // n4 added with its key: no file anywhere, its entry is enough.
+  const Config second{1, {member(0, "n1"), member(1, "n2"), member(2, "n3"), keyed(3, "n4", "n4-a")}};
+  Outbox out;
+  const std::uint64_t before = link.members_generation();
+  link.handle({0, Actor::applier}, ConfigUpdate{history({{0, second}}), 64}, at(1), out);
+  EXPECT_NE(link.members_generation(), before);
+  EXPECT_EQ(keys_of(link).at(3), (std::vector<std::string>{"n4-a"})) << "its old file is not let in";
+
+  // n2 removed from instance 200 on: until then its file still counts, after
+  // it nothing does, though the file stays in the directory.
+  const Config third{2, {member(0, "n1"), member(2, "n3"), keyed(3, "n4", "n4-a")}};
+  link.handle({0, Actor::applier}, ConfigUpdate{history({{0, second}, {200, third}}), 64}, at(2), out);
+  EXPECT_EQ(keys_of(link).count(1), 1u);
+  link.handle({0, Actor::applier}, ConfigUpdate{history({{200, third}}), 264}, at(3), out);
+  EXPECT_EQ(keys_of(link).count(1), 0u);
+  EXPECT_TRUE(key_problems(keys_of(link), {"n2-file", "n4-old"}).empty());
+}
+
+TEST(PeerLinkKeys, ARekeyedMemberPinsTheNewKeyAcceptsBothInTheWindowThenOnlyTheNew) {
+  const Config first{0, {member(0, "n1"), keyed(1, "n2", "old")}};
+  const Config rekeyed{1, {member(0, "n1"), keyed(1, "n2", "new")}};
+  PeerLink link(0, history({{0, first}}), 1);
+  Outbox out;
+  const std::uint64_t before = link.members_generation();
+  link.handle({0, Actor::applier}, ConfigUpdate{history({{0, first}, {100, rekeyed}}), 64}, at(1), out);
+  EXPECT_NE(link.members_generation(), before) << "a key change alone makes the runner reconnect";
+  EXPECT_EQ(keys_of(link).at(1), (std::vector<std::string>{"new", "old"}));
+  link.handle({0, Actor::applier}, ConfigUpdate{history({{100, rekeyed}}), 164}, at(2), out);
+  EXPECT_EQ(keys_of(link).at(1), (std::vector<std::string>{"new"}));
+}
+
+TEST(PeerLinkKeys, ThePlantedBugOfKeepingKeyFilesIsCaught) {
+  const Config cfg{1, {member(0, "n1"), member(2, "n3"), keyed(3, "n4", "n4-a")}};
+  PeerLink link(0, history({{0, cfg}}), 1);
+  EXPECT_TRUE(key_problems(keys_of(link), {"n4-old"}).empty());
+  const std::vector<std::string> found = key_problems(keys_of(link, /*planted=*/true), {"n4-old"});
+  ASSERT_EQ(found.size(), 1u) << "the check misses a re-keyed member's old file";
+  EXPECT_EQ(found.front(), "member 3 accepts n4-old");
+}
 
 TEST(PeerLinkRemoval, ARemovedMemberIsToldOnceTheRemovalGovernsAndAtMostOnceASecond) {
   PeerLink link(0, history({{0, kBefore}}), 1);

@@ -123,6 +123,27 @@ TEST_F(NodeKeys, RefusesAKeyFileThatNamesNoNode) {
   EXPECT_NE(s.error().find("names no node"), std::string::npos) << s.error();
 }
 
+// A restart or a member added later (--initial-cluster-state existing): the
+// other members' keys may come from the configuration, so only this node's
+// pair must be there, and files of names not in --cluster are kept by name.
+TEST_F(NodeKeys, WithoutEveryNameOnlyTheOwnPairIsRequired) {
+  std::filesystem::remove(peer("n3.key"));
+  write(peer("n4.key"), format_key_file(generate_curve_key(), false));
+  EXPECT_FALSE(load().ok()) << "a first start needs every member's key";
+  Result<TransportSecurity> s = load_transport_security(
+      names_, 0, dir_.path() + "/peer", dir_.path() + "/port/cluster.key_secret", {},
+      /*every_name=*/false);
+  ASSERT_TRUE(s.ok()) << s.error();
+  EXPECT_TRUE(s->peer_keys[2].empty());
+  EXPECT_EQ(s->key_files("n4").size(), 1u);
+  EXPECT_TRUE(s->key_files("n3").empty());
+  std::filesystem::remove(peer("n1.key_secret"));
+  EXPECT_FALSE(load_transport_security(names_, 0, dir_.path() + "/peer",
+                                       dir_.path() + "/port/cluster.key_secret", {}, false)
+                   .ok())
+      << "its own secret key is always required";
+}
+
 TEST_F(NodeKeys, RefusesTwoNodesWithOneKey) {
   std::filesystem::copy_file(peer("n1.key"), peer("n2.key"),
                              std::filesystem::copy_options::overwrite_existing);
@@ -145,7 +166,7 @@ TEST_F(NodeKeys, ZapPoliciesAcceptNodeKeysOnlyOnThePeerPortAndNeverOnTheClientPo
   zmq::context_t ctx(1);
   Result<std::shared_ptr<ZapHandler>> zap = ZapHandler::for_context(ctx);
   ASSERT_TRUE(zap.ok()) << zap.error();
-  register_policies(**zap, *s, "ns", /*client_port=*/true);
+  register_policies(**zap, *s, member_keys_of_list(*s), "ns", /*client_port=*/true);
   const std::string n2 = s->peer_keys[1].front();
   const std::string alice = s->client_keys.front().key.public_key;
   const std::string peer_domain = peer_zap_domain("ns");
@@ -160,6 +181,36 @@ TEST_F(NodeKeys, ZapPoliciesAcceptNodeKeysOnlyOnThePeerPortAndNeverOnTheClientPo
   EXPECT_FALSE((*zap)->decide(client_domain, "CURVE", generate_curve_key().public_key).ok());
   EXPECT_FALSE((*zap)->decide(client_domain, "NULL", alice).ok()) << "only CURVE";
   EXPECT_FALSE((*zap)->decide("another-domain", "CURVE", alice).ok()) << "no policy: refused";
+}
+
+// Registered again on every configuration change: the peer port lets in
+// exactly the members' keys of that moment (a removed member's file stays
+// on disk and is refused), the client port refuses every node key it knows.
+TEST_F(NodeKeys, ZapPeerPolicyFollowsTheMemberKeysItIsGiven) {
+  Result<TransportSecurity> s = load();
+  ASSERT_TRUE(s.ok()) << s.error();
+  zmq::context_t ctx(1);
+  Result<std::shared_ptr<ZapHandler>> zap = ZapHandler::for_context(ctx);
+  ASSERT_TRUE(zap.ok()) << zap.error();
+  const std::string n2 = s->peer_keys[1].front();
+  const std::string added = generate_curve_key().public_key;
+  const std::string peer_domain = peer_zap_domain("ns");
+  register_policies(**zap, *s, member_keys_of_list(*s), "ns", /*client_port=*/true);
+  EXPECT_TRUE((*zap)->decide(peer_domain, "CURVE", n2).ok());
+  EXPECT_FALSE((*zap)->decide(peer_domain, "CURVE", added).ok());
+
+  // n2 removed, member 3 added with a key only its configuration entry holds.
+  MemberKeys now = member_keys_of_list(*s);
+  now.erase(1);
+  now[3] = {added};
+  register_policies(**zap, *s, now, "ns", /*client_port=*/true);
+  EXPECT_FALSE((*zap)->decide(peer_domain, "CURVE", n2).ok()) << "removed member let in";
+  Result<std::string> as_new = (*zap)->decide(peer_domain, "CURVE", added);
+  ASSERT_TRUE(as_new.ok()) << as_new.error();
+  EXPECT_EQ(as_new.value(), "3");
+  const std::string client_domain = client_zap_domain("ns");
+  EXPECT_FALSE((*zap)->decide(client_domain, "CURVE", added).ok()) << "member key on client port";
+  EXPECT_FALSE((*zap)->decide(client_domain, "CURVE", n2).ok()) << "a node key file on client port";
 }
 
 TEST(ZapHandler, OnePerContextSharedByItsNodes) {
