@@ -658,10 +658,11 @@ struct MemberInfo {
 };
 
 // peer link -> a removed member that still sends to it: "you were removed
-// at `epoch`, which governs from `effective_from`; these are its voters".
-// Sent only once the removal governs every instance the sender may run (so
-// the sender has passed effective_from), at most once a second per member.
-// The removed member stops once a majority of `voters` told it so.
+// at `epoch`, which governs from `effective_from`; `voters` are the voters of
+// my latest configuration". Sent only once the removal governs every
+// instance the sender may run and the sender is done (with a data dir:
+// durably) with every instance before effective_from, at most once a second
+// per member. The removed member stops once a majority of `voters` told it so.
 struct Removed {
   NodeId id = 0;
   std::uint64_t epoch = 0;

@@ -202,12 +202,21 @@ std::optional<PeerFrame> PeerLink::inbound(PeerFrame f, Time now, Outbox& out,
   auto peer = peers_.find(id);
   if (peer == peers_.end()) {
     ++refused_.not_a_member;
+    // Told only once this node is done with every instance before the
+    // removal (with a data dir: a snapshot on disk covers them). Told
+    // earlier, the removed node could stop while this one, restarted from
+    // an older snapshot with a torn decided log, still needed it for an
+    // instance of a configuration it was a voter of (kvpaxos_sim --reconfig
+    // --crash-restart seed 2828: a two-voter configuration, the log stuck).
     auto r = removed_.find(id);
-    if (r != removed_.end() &&
+    if (r != removed_.end() && local_.done_below >= r->second.effective_from &&
         (!r->second.last_notice || now - *r->second.last_notice >= kNoticeInterval)) {
       r->second.last_notice = now;
+      // The voters named are this node's latest: those of the configuration
+      // right after the removal may have been removed since, and never make
+      // a majority again (kvpaxos_sim --reconfig --crash-restart seed 2522).
       answers_.push_back(answer_to(
-          id, Removed{id, r->second.epoch, r->second.effective_from, r->second.voters}));
+          id, Removed{id, r->second.epoch, r->second.effective_from, history_.latest().voters()}));
     }
     return std::nullopt;
   }

@@ -23,7 +23,8 @@
 // connects to the endpoints of members() that it has no socket for.
 //
 // Removed members: a frame from a member whose removal governs every
-// instance this node may run is answered (at most once a second) with a
+// instance this node may run, once this node is done (LocalProgress) with
+// every instance before the removal, is answered (at most once a second) with a
 // Removed notice, on the connection it came on (take_answers()); a removed
 // node counts the notices it gets (answered()) and retires once a majority
 // of the voters after its removal told it (retirement()).

@@ -130,6 +130,9 @@ class Learner final : public ActorLogic {
   // Decided values are held from here on; peers are told so.
   InstanceId held_from() const { return held_from_; }
   InstanceId decided_below() const { return decided_below_; }
+  // This node's own Done point (LocalDone: with a data dir, what a snapshot
+  // on disk covers).
+  InstanceId done_below() const { return members_.at(self_).done_below; }
   std::size_t instances_held() const { return decided_.size(); }
   std::uint64_t conflicts() const { return conflicts_; }
   InstanceId next_deliver() const { return next_deliver_; }

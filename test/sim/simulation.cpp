@@ -1285,13 +1285,22 @@ void Simulation::check_config_update(NodeId node, const ConfigUpdate& u) {
 void Simulation::retire_removed() {
   for (const auto& [id, from] : removed_from_) {
     if (id >= nodes_.size() || !nodes_[id].link || nodes_[id].removed) continue;
-    const std::vector<NodeId> members = reference_at(from).member_ids();
-    const bool all_past = std::all_of(members.begin(), members.end(), [&](NodeId m) {
-      if (m >= nodes_.size() || !nodes_[m].link || nodes_[m].removed) return true;
-      if (nodes_[m].crashed && !nodes_[m].restarting) return true;  // down for good
-      return nodes_[m].applier->applied_below() >= from;
-    });
-    if (!all_past) continue;
+    // As PeerLink decides it: a removed node stops once a majority of the
+    // voters a notice names told it, and a voter tells it only once it is
+    // done (durably, with a disk) with every instance before the removal;
+    // a notice names the sender's latest voters (those right after the
+    // removal, or of a later configuration).
+    auto majority_told = [&](const std::vector<NodeId>& voters) {
+      const auto told = std::count_if(voters.begin(), voters.end(), [&](NodeId v) {
+        return v < nodes_.size() && nodes_[v].link && !nodes_[v].removed && !nodes_[v].crashed &&
+               nodes_[v].learner->done_below() >= from;
+      });
+      return is_majority(static_cast<std::size_t>(told), voters.size());
+    };
+    if (!majority_told(reference_at(from).voters()) &&
+        !majority_told(ref_history_.back().config.voters())) {
+      continue;
+    }
     nodes_[id].removed = true;
     crash(id);
     nodes_[id].restarting = false;  // also one that was down, due to restart: it stays down
@@ -2598,7 +2607,8 @@ SimResult Simulation::run() {
                   std::to_string(n.applier->applied_below()) + " dec " +
                   std::to_string(n.learner->decided_below()) + " held " +
                   std::to_string(n.learner->held_from()) + " fgt " +
-                  std::to_string(n.learner->forget_below()) + " ldr n" +
+                  std::to_string(n.learner->forget_below()) + " done " +
+                  std::to_string(n.learner->done_below()) + " ldr n" +
                   std::to_string(n.applier->leader() + 1) + " wait " +
                   std::to_string(n.applier->waiting()) + " camp " +
                   std::to_string(n.proposer->campaigns()) +
@@ -2658,6 +2668,14 @@ SimResult Simulation::run() {
       }
       int busy = 0;
       for (const SimClient& c : clients_) busy += c.busy ? 1 : 0;
+      if (config_.reconfig) {
+        view += " configurations:";
+        for (const ConfigAt& entry : ref_history_) {
+          view += " from " + std::to_string(entry.from) + " voters";
+          for (NodeId v : entry.config.voters()) view += " n" + std::to_string(v + 1);
+          view += ";";
+        }
+      }
       for (std::size_t w = 0; w < watchers_.size(); ++w) {
         view += " w" + std::to_string(w) + " at n" + std::to_string(watchers_[w].target + 1) +
                 " saw up to revision " + std::to_string(watchers_[w].revision) + ";";
