@@ -593,6 +593,12 @@ void PeerLinkThread::connect_dealer(NodeId peer) {
   dealers_[peer] = std::move(d);
 }
 
+std::string PeerLinkThread::peer_name(NodeId peer) const {
+  const std::map<NodeId, PeerAddress> members = logic_.members();
+  const auto m = members.find(peer);
+  return m == members.end() ? std::string() : m->second.name;
+}
+
 // The peer presented another of its accepted keys (it was restarted with a
 // new one): pin the next key. The frames queued for it are lost, as on any
 // reconnect; Paxos retransmits.
@@ -604,7 +610,7 @@ void PeerLinkThread::on_handshake_event(NodeId peer) {
   log::info("the CURVE handshake failed; connecting again with its key " +
                 std::to_string(pinned_key_[peer] + 1) + " of " + std::to_string(keys.size()) +
                 " (a key rotation?)",
-            {{"peer_id", peer}, {"endpoint", endpoints_.at(peer)}});
+            {{"peer", peer_name(peer)}, {"peer_id", peer}, {"endpoint", endpoints_.at(peer)}});
   (void)zmq_socket_monitor(dealers_.at(peer)->handle(), nullptr, 0);
   connect_dealer(peer);
 }

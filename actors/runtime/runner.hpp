@@ -205,6 +205,7 @@ class PeerLinkThread {
   // Connects to members the link gained, closes the sockets of those it lost.
   void sync_dealers();
   void on_handshake_event(NodeId peer);
+  std::string peer_name(NodeId peer) const;  // empty when not a member
 
 
   zmq::context_t& ctx_;
