@@ -5,6 +5,7 @@
 //            [--data-dir DIR
 //            [--initial-cluster-state new|existing | --first-start | --join]] [--cluster-token T]
 //            [--pipeline N] [--basic-paxos] [--snapshot-every N] [--fault-injection] [--log-level LEVEL]
+//            [--log-format text|json]
 //            [--peer-keys DIR --client-key FILE [--client-keys DIR] [--admin-keys DIR] | --insecure]
 //            [--config-file FILE.toml] [--dump-config]   (every flag also as KVPAXOS_FLAG_NAME)
 //
@@ -77,6 +78,7 @@ struct Flags {
   std::string metrics_addr;  // empty: no metrics endpoint
   std::string data_dir;
   std::string log_level = "info";
+  std::string log_format = "text";
   // The flags that are NodeConfig fields set them here, from its defaults.
   NodeConfig node;
   bool first_start = false;
@@ -107,7 +109,7 @@ void notify_systemd(const std::string& state) {
   Result<bool> sent = notify_service_manager(state);
   if (sent.ok() || warned) return;
   warned = true;
-  log::warn("kvpaxosd: " + sent.error() + "; going on without telling the service manager");
+  log::warn(sent.error() + "; going on without telling the service manager");
 }
 
 // Before a wait for other nodes of up to `timeout_s`: says what it waits for,
@@ -301,7 +303,7 @@ std::shared_ptr<const TransportSecurity> build_security(const Flags& f, const No
                   "--insecure to run unencrypted and unauthenticated on a network you trust");
     }
     if (f.insecure) {
-      log::warn(f.name + " --insecure: peer and client links are plain tcp; anyone who reaches " +
+      log::warn("--insecure: peer and client links are plain tcp; anyone who reaches " +
                 (exposed.empty() ? std::string("these ports") : exposed) +
                 " can read and write every key and disrupt the cluster");
     }
@@ -319,7 +321,7 @@ std::shared_ptr<const TransportSecurity> build_security(const Flags& f, const No
     }
   }
   if (f.client_keys.empty()) {
-    log::warn(f.name + " client port: any client that knows the cluster's client public key may "
+    log::warn("client port: any client that knows the cluster's client public key may "
               "connect (encrypted, not authorised); give --client-keys DIR to allow only the "
               "clients whose keys it holds");
   }
@@ -422,20 +424,20 @@ Result<bool> rebuild_data_dir(zmq::context_t& ctx, NodeConfig& config, const Fla
   }
   fs::create_directories(f.data_dir, ec);
   if (ec) return Error{"cannot create --data-dir " + f.data_dir + ": " + ec.message()};
-  log::info(f.name + " --join: asking every other node how far the log has gone");
+  log::info("--join: asking every other node how far the log has gone");
   notify_waiting("--join: asking every other node how far the log has gone", f.join_timeout_s);
   Result<JoinBarrier> barrier = gather_join_barrier(
       ctx, config, std::chrono::seconds(f.join_timeout_s),
-      [&](const std::string& line) { log::info(f.name + " --join: " + line); });
+      [](const std::string& line) { log::info("--join: " + line); });
   if (!barrier.ok()) return Error{barrier.error()};
   Result<bool> written = write_vote_floor(f.data_dir, barrier->vote_floor, barrier->max_round);
   if (!written.ok()) return written;
   Result<bool> claimed = write_marker(f.data_dir, marker);
   if (!claimed.ok()) return claimed;
   config.initial_round = barrier->max_round;
-  log::info(f.name + " --join: will not vote in instances below " +
-            std::to_string(barrier->vote_floor) + " (its lost data dir may have voted there); "
-            "learning the state from its peers");
+  log::info("--join: will not vote in instances below " + std::to_string(barrier->vote_floor) +
+                " (its lost data dir may have voted there); learning the state from its peers",
+            {{"instance", barrier->vote_floor}});
   return true;
 }
 
@@ -453,7 +455,7 @@ Result<Marker> join_as_new_member(zmq::context_t& ctx, NodeConfig& config, const
                  f.join_timeout_s);
   Result<MemberInfo> info = ask_membership(
       ctx, f.name, endpoint, seeds, std::chrono::seconds(f.join_timeout_s),
-      [&](const std::string& line) { log::info(f.name + " --initial-cluster-state existing: " + line); },
+      [](const std::string& line) { log::info("--initial-cluster-state existing: " + line); },
       config.security.get());
   if (!info.ok()) return Error{info.error()};
   Marker m;
@@ -771,6 +773,11 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", f.log_level, "error, warn, info or debug")
       ->capture_default_str()
       ->check(CLI::IsMember({"error", "warn", "info", "debug"}));
+  app.add_option("--log-format", f.log_format,
+                 "text (for people) or json (one object per line: time, level, node, actor, msg "
+                 "and the line's fields; for journald, Loki or Elasticsearch shippers)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"text", "json"}));
   app.add_option("--peer-keys", f.peer_keys,
                  "Directory of CURVE keys for the peer port: NAME.key of every node in --cluster "
                  "and this node's NAME.key_secret (kvctl keygen makes them). Only those node keys "
@@ -824,6 +831,10 @@ int main(int argc, char** argv) {
   log::Level level = log::Level::info;
   log::parse_level(f.log_level, level);
   log::set_level(level);
+  log::Format format = log::Format::text;
+  log::parse_format(f.log_format, format);
+  log::set_format(format);
+  log::set_process_node(f.name);
   if (f.first_start) f.initial_cluster_state = "new";
   const bool has_marker =
       !f.data_dir.empty() && std::filesystem::exists(std::filesystem::path(f.data_dir) / kMarkerFile);
@@ -894,9 +905,10 @@ int main(int argc, char** argv) {
         return kExitUsage;
       }
       if (marker.cluster != f.cluster) {
-        log::info(f.name + " --cluster differs from this cluster's first start; the members "
-                  "come from the log and its snapshot (kvctl member list), the list of the first "
-                  "start from " + f.data_dir + "/" + kMarkerFile);
+        log::info("--cluster differs from this cluster's first start; the members come from the "
+                  "log and its snapshot (kvctl member list), the list of the first start from "
+                  "the marker file",
+                  {{"file", f.data_dir + "/" + kMarkerFile}});
       }
       config.members = std::move(first.value());
       config.self = marker.id;
@@ -955,7 +967,7 @@ int main(int argc, char** argv) {
                      f.join_timeout_s);
       Result<PeerSurvey> survey = survey_peers(
           ctx, config, std::chrono::seconds(f.join_timeout_s),
-          [&](const std::string& line) { log::info(f.name + " --first-start: " + line); });
+          [](const std::string& line) { log::info("--first-start: " + line); });
       if (!survey.ok()) {
         std::cerr << "kvpaxosd: " << survey.error() << "\n";
         return kExitUsage;
@@ -1008,7 +1020,7 @@ int main(int argc, char** argv) {
     return listen.empty() || listen == advertised ? advertised
                                                   : advertised + " (bound " + listen + ")";
   };
-  log::info(f.name + " serving clients on " +
+  log::info("serving clients on " +
             bound(config.client_endpoint, config.listen_client_endpoint) + ", peers on " +
             bound(config.self_endpoint(), config.listen_peer_endpoint) + " (member " +
             std::to_string(config.self) + " of a " +
@@ -1031,11 +1043,17 @@ int main(int argc, char** argv) {
                             " (in force from instance " + std::to_string(from) + ")";
     if (!f.data_dir.empty()) {
       Result<bool> written = write_file_atomically(f.data_dir, kTombstoneFile, why);
-      if (!written.ok()) log::error(f.name + " cannot write the tombstone: " + written.error());
+      if (!written.ok()) {
+        log::error("cannot write the tombstone",
+                   {{"file", f.data_dir + "/" + kTombstoneFile}, {"error", written.error()}});
+      }
     }
-    log::warn(f.name + " " + why + "; exiting" +
-              (f.data_dir.empty() ? std::string() : ", its data dir is retired (" + f.data_dir +
-                                                        "/" + kTombstoneFile + ")"));
+    if (f.data_dir.empty()) {
+      log::warn(why + "; exiting", {{"epoch", epoch}, {"instance", from}});
+    } else {
+      log::warn(why + "; exiting, its data dir is retired",
+                {{"epoch", epoch}, {"instance", from}, {"tombstone", f.data_dir + "/" + kTombstoneFile}});
+    }
     ctx.close();
     return kExitRemoved;
   }
@@ -1043,8 +1061,9 @@ int main(int argc, char** argv) {
   // members at once instead of after a forward timeout (a rolling restart
   // costs no stall). The ops already in flight here get a moment to be
   // decided and answered; the acceptor keeps voting meanwhile.
-  log::info(f.name + " stopping on signal " + std::to_string(sig) +
-            ": stepping down (the lead and the clients move to the other members)");
+  log::info("stopping on a signal: stepping down (the lead and the clients move to the other "
+            "members)",
+            {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
   notify_systemd("STOPPING=1\nSTATUS=stopping on signal " + std::to_string(sig) +
                  ", stepping down");
   node.value()->step_down();

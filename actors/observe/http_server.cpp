@@ -97,6 +97,7 @@ void MetricsHttpThread::expire(Time now) {
 
 void MetricsHttpThread::run() {
   pthread_setname_np(pthread_self(), "metrics_http");
+  const log::ThreadSource source({"", "metrics_http"});
   try {
     while (!stop_.load(std::memory_order_relaxed)) {
       zmq::pollitem_t items[] = {{stream_.handle(), 0, ZMQ_POLLIN, 0}};
@@ -108,7 +109,7 @@ void MetricsHttpThread::run() {
       expire(Clock::now());
     }
   } catch (const zmq::error_t& e) {
-    if (e.num() != ETERM) log::error(std::string("the metrics endpoint stopped: ") + e.what());
+    if (e.num() != ETERM) log::error("the metrics endpoint stopped", {{"error", e.what()}});
   }
 }
 

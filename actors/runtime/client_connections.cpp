@@ -82,12 +82,10 @@ std::uint64_t unfinished_message_limit() {
 }
 
 ClientConnections::ClientConnections(zmq::context_t& ctx, zmq::socket_t& router,
-                                     const std::string& monitor_endpoint, std::size_t cap,
-                                     std::string log_prefix)
+                                     const std::string& monitor_endpoint, std::size_t cap)
     : monitor_(ctx, zmq::socket_type::pair),
       cap_(cap),
-      watch_(unfinished_message_limit()),
-      log_prefix_(std::move(log_prefix)) {
+      watch_(unfinished_message_limit()) {
   if (zmq_socket_monitor(router.handle(), monitor_endpoint.c_str(),
                          ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) != 0) {
     throw zmq::error_t();
@@ -167,11 +165,11 @@ void ClientConnections::on_tick() {
     const std::int64_t now_s = now_seconds();
     if (now_s == last_cut_log_s_) continue;  // at most one line a second
     last_cut_log_s_ = now_s;
-    log::warn(log_prefix_ + "cut the client connection from " + (peer.empty() ? "?" : peer) +
-              ": it sent more than " + std::to_string(watch_.limit() >> 20) +
-              " MiB without finishing a message (a request is at most " +
-              std::to_string(kMaxClientFrameBytes >> 20) + " MiB in one frame); " +
-              std::to_string(watch_.cut()) + " cut so far");
+    log::warn("cut a client connection: it sent more than " +
+                  std::to_string(watch_.limit() >> 20) +
+                  " MiB without finishing a message (a request is at most " +
+                  std::to_string(kMaxClientFrameBytes >> 20) + " MiB in one frame)",
+              {{"client", peer.empty() ? "?" : peer}, {"cut_total", watch_.cut()}});
   }
 }
 
@@ -185,10 +183,10 @@ void ClientConnections::refuse(int fd) {
   const std::int64_t now_s = now_seconds();
   if (now_s == last_refusal_log_s_) return;  // at most one line a second
   last_refusal_log_s_ = now_s;
-  log::warn(log_prefix_ + "refusing client connections: " + std::to_string(cap_.open()) +
-            " open, the cap is " + std::to_string(cap_.cap()) + " (open-file limit minus a " +
-            "reserve for peers and the data dir); " + std::to_string(cap_.refused()) +
-            " refused so far. Raise the hard RLIMIT_NOFILE (ulimit -Hn) to allow more");
+  log::warn("refusing client connections: as many are open as the cap (the open-file limit "
+            "minus a reserve for peers and the data dir) allows. Raise the hard RLIMIT_NOFILE "
+            "(ulimit -Hn) to allow more",
+            {{"open", cap_.open()}, {"cap", cap_.cap()}, {"refused_total", cap_.refused()}});
 }
 
 void ClientConnections::on_events() {

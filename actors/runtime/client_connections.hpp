@@ -124,7 +124,7 @@ class ClientConnections {
   // Starts monitoring `router`, bound at the client port. `monitor_endpoint`
   // must be a unique inproc endpoint. Throws zmq::error_t if that fails.
   ClientConnections(zmq::context_t& ctx, zmq::socket_t& router, const std::string& monitor_endpoint,
-                    std::size_t cap, std::string log_prefix);
+                    std::size_t cap);
   // Poll this for ZMQ_POLLIN, then call on_events().
   zmq::socket_t& events() { return monitor_; }
   void on_events();
@@ -149,7 +149,6 @@ class ClientConnections {
   ConnectionCap cap_;
   UnfinishedMessageWatch watch_;
   std::unordered_map<int, std::string> peers_;  // fd -> address:port when accepted
-  std::string log_prefix_;
   std::int64_t last_refusal_log_s_ = 0;
   std::int64_t last_cut_log_s_ = 0;
 };

@@ -91,7 +91,9 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
   const NodeConfig& c = node->config_;
   const NodeId self = c.self;
   const std::string& ns = c.inproc_namespace;
-  const std::string prefix = c.self_name() + " ";
+  const std::string name = c.self_name();
+  // The lines of the start, on the caller's thread.
+  const log::ThreadSource log_source({name, "node"});
   // By member id. A member that joined later knows the members from its
   // contact configuration; the ids in between may be gone (left empty): its
   // configuration comes from the snapshot it installs, never from these.
@@ -147,11 +149,10 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
   std::unique_ptr<SegmentedLog> acceptor_log;
   std::unique_ptr<SegmentedLog> decided_log;
   const auto recovery_started = std::chrono::steady_clock::now();
-  auto took = [&recovery_started] {
-    const std::chrono::duration<double> d = std::chrono::steady_clock::now() - recovery_started;
-    char text[32];
-    std::snprintf(text, sizeof text, "%.2f s", d.count());
-    return std::string(text);
+  auto elapsed_ms = [&recovery_started] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                 recovery_started)
+        .count();
   };
   LogOpenReport acceptor_report;
   const std::string decided_dir = c.data_dir + "/decided";
@@ -171,8 +172,8 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
         decided_dir, "decided",
         [&stored](std::string_view r) { stored.decided_records.emplace_back(r); }, nullptr);
     if (!decided.ok()) {
-      log::warn(prefix + decided.error() + "; starting that log afresh (the acceptors hold "
-                "every chosen value)");
+      log::warn(decided.error() + "; starting that log afresh (the acceptors hold every "
+                "chosen value)");
       stored.decided_records.clear();
     } else {
       decided_log = std::move(decided.value());
@@ -183,7 +184,8 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
       if (snap->found) stored.snapshot = std::move(snap->bytes);
       const std::string dir = c.data_dir;
       node->snapshot_writer_ =
-          std::make_unique<SnapshotWriter>(ctx, c.inproc_namespace, self, dir, node->metrics_.get());
+          std::make_unique<SnapshotWriter>(ctx, c.inproc_namespace, self, dir, name,
+                                           node->metrics_.get());
       spec.applier.save_snapshot = [writer = node->snapshot_writer_.get()](
                                        InstanceId applied_below, std::string bytes) {
         writer->save(applied_below, std::move(bytes));
@@ -199,8 +201,8 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
   if (!c.data_dir.empty()) {
     if (!logic.decided_log_error.empty() || !decided_log) {
       if (!logic.decided_log_error.empty()) {
-        log::warn(prefix + logic.decided_log_error + "; starting that log afresh (the "
-                  "acceptors hold every chosen value)");
+        log::warn(logic.decided_log_error + "; starting that log afresh (the acceptors "
+                  "hold every chosen value)");
       }
       decided_log.reset();
       std::error_code ignored;
@@ -211,24 +213,28 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
       decided_log = std::move(fresh.value());
     }
     if (acceptor_report.records > 0) {
-      log::info(prefix + "acceptor log: " + std::to_string(acceptor_report.records) + " records, " +
-                std::to_string(logic.acceptor->instances_held()) + " instances held, read in " +
-                took());
+      log::info("read the acceptor log",
+                {{"records", acceptor_report.records},
+                 {"instances_held", logic.acceptor->instances_held()},
+                 {"elapsed_ms", elapsed_ms()}});
     }
     if (acceptor_report.torn_bytes > 0) {
-      log::warn(prefix + "cut a torn write of " + std::to_string(acceptor_report.torn_bytes) +
-                " bytes off " + acceptor_report.torn_file + " (a crash during a write; nothing "
-                "that was acknowledged is lost)");
+      log::warn("cut a torn write off the acceptor log (a crash during a write; nothing that "
+                "was acknowledged is lost)",
+                {{"bytes", acceptor_report.torn_bytes}, {"file", acceptor_report.torn_file}});
     }
     if (logic.applier && snapshot_bytes > 0) {
-      log::info(prefix + "snapshot: " + std::to_string(snapshot_bytes) + " bytes, " +
-                std::to_string(logic.applier->data().size()) + " keys, instances below " +
-                std::to_string(logic.applier->applied_below()) + "; loaded by " + took());
+      log::info("loaded the snapshot",
+                {{"bytes", snapshot_bytes},
+                 {"keys", logic.applier->data().size()},
+                 {"instance", logic.applier->applied_below()},
+                 {"elapsed_ms", elapsed_ms()}});
     }
     if (logic.learner->instances_held() > 0) {
-      log::info(prefix + "decided log: " + std::to_string(logic.learner->instances_held()) +
-                " instances to apply again, up to " + std::to_string(logic.learner->decided_below()) +
-                "; read by " + took());
+      log::info("read the decided log: instances to apply again",
+                {{"instances", logic.learner->instances_held()},
+                 {"up_to", logic.learner->decided_below()},
+                 {"elapsed_ms", elapsed_ms()}});
     }
   }
 
@@ -256,7 +262,7 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
                                                         c.peer_listen_endpoint(), c.cluster_id,
                                                         logic.link_seed, *node->traffic_,
                                                         security, node->zap_.get(),
-                                                        /*client_port=*/kv, prefix,
+                                                        /*client_port=*/kv, name,
                                                         node->metrics_.get());
   } catch (const zmq::error_t& e) {
     return Error{"cannot listen for peers on " + c.peer_listen_endpoint() + ": " + e.what() +
@@ -266,7 +272,7 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
   if (!c.client_endpoint.empty()) {
     try {
       node->front_door_ = std::make_unique<FrontDoorThread>(
-          ctx, ns, self, c.client_listen_endpoint(), c.fault_injection, security, prefix,
+          ctx, ns, self, c.client_listen_endpoint(), c.fault_injection, security, name,
           node->metrics_.get());
     } catch (const zmq::error_t& e) {
       return Error{"cannot listen for clients on " + c.client_listen_endpoint() + ": " + e.what() +
@@ -277,17 +283,17 @@ Result<std::unique_ptr<Node>> Node::start(zmq::context_t& ctx, NodeConfig config
 
   NodeMetrics* metrics = node->metrics_.get();
   node->actors_.push_back(std::make_unique<ActorThread>(
-      ctx, ns, self, Actor::acceptor, std::move(logic.acceptor), prefix, std::move(acceptor_log),
+      ctx, ns, self, Actor::acceptor, std::move(logic.acceptor), name, std::move(acceptor_log),
       /*to_disk=*/true, metrics));
   node->actors_.push_back(std::make_unique<ActorThread>(
-      ctx, ns, self, Actor::proposer, std::move(logic.proposer), prefix, nullptr, true, metrics));
+      ctx, ns, self, Actor::proposer, std::move(logic.proposer), name, nullptr, true, metrics));
   // The decided log is written, not fsynced (see Learner::recover).
   node->actors_.push_back(std::make_unique<ActorThread>(
-      ctx, ns, self, Actor::learner, std::move(logic.learner), prefix, std::move(decided_log),
+      ctx, ns, self, Actor::learner, std::move(logic.learner), name, std::move(decided_log),
       /*to_disk=*/false, metrics));
   if (kv) {
     node->actors_.push_back(std::make_unique<ActorThread>(
-        ctx, ns, self, Actor::applier, std::move(logic.applier), prefix, nullptr, true, metrics));
+        ctx, ns, self, Actor::applier, std::move(logic.applier), name, nullptr, true, metrics));
   } else {
     node->paxos_ = std::make_unique<PaxosPeer>(ctx, ns, self);
   }

@@ -126,8 +126,9 @@ std::unique_ptr<zmq::socket_t> open_push_socket(zmq::context_t& ctx) {
     } catch (const zmq::error_t& e) {
       if (e.num() != EMFILE && e.num() != ENFILE) throw;
       if (attempt % 100 == 0) {  // one line a second
-        log::error(std::string("cannot open an inproc socket: ") + e.what() +
-                   "; retrying (raise the open-file limit, ulimit -n, if this lasts)");
+        log::error("cannot open an inproc socket; retrying (raise the open-file limit, "
+                   "ulimit -n, if this lasts)",
+                   {{"error", e.what()}});
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
@@ -183,7 +184,7 @@ void Inbox::request_stop() { stop_.send(zmq::str_buffer("$TERM"), zmq::send_flag
 // -------------------------------------------------------------- ActorThread
 
 ActorThread::ActorThread(zmq::context_t& ctx, std::string ns, NodeId self, Actor kind,
-                         std::unique_ptr<ActorLogic> logic, std::string log_prefix,
+                         std::unique_ptr<ActorLogic> logic, std::string node_name,
                          std::unique_ptr<RecordLog> log, bool to_disk,
                          NodeMetrics* metrics)
     : ctx_(ctx),
@@ -191,7 +192,7 @@ ActorThread::ActorThread(zmq::context_t& ctx, std::string ns, NodeId self, Actor
       self_(self),
       kind_(kind),
       logic_(std::move(logic)),
-      log_prefix_(std::move(log_prefix)),
+      node_name_(std::move(node_name)),
       log_(std::move(log)),
       to_disk_(to_disk),
       metrics_(metrics),
@@ -207,7 +208,7 @@ ActorThread::~ActorThread() {
 // synced before anything the batch produced is sent.
 void ActorThread::persist_or_die() {
   if (std::string fatal = logic_->fatal(); !fatal.empty()) {
-    log::error(log_prefix_ + fatal);
+    log::error(fatal);
     std::_Exit(3);
   }
   Writes writes = logic_->take_writes();
@@ -224,13 +225,14 @@ void ActorThread::persist_or_die() {
   if (synced.ok()) return;
   // The kernel may have dropped what it could not write: continuing could
   // answer with a promise the disk does not hold. Fail-stop instead.
-  log::error(log_prefix_ + std::string(to_string(kind_)) + " lost durability: " + synced.error() +
-             "; stopping the node (restart it once the disk is healthy)");
+  log::error("lost durability; stopping the node (restart it once the disk is healthy)",
+             {{"error", synced.error()}});
   std::_Exit(3);
 }
 
 void ActorThread::run() {
   name_thread(to_string(kind_));
+  const log::ThreadSource source({node_name_, to_string(kind_)});
   try {
     Postbox postbox(ctx_, ns_, self_, kind_);
     Outbox out;
@@ -248,7 +250,7 @@ void ActorThread::run() {
         if (now >= next_debug && log::level() >= log::Level::debug) {
           next_debug = now + std::chrono::seconds(1);
           if (std::string state = logic_->debug_state(); !state.empty()) {
-            log::debug(log_prefix_ + std::string(to_string(kind_)) + ": " + state);
+            log::debug(state);
           }
         }
         logic_->tick(now, out);
@@ -266,14 +268,14 @@ void ActorThread::run() {
         if (frames.empty()) break;
         if (is_stop(frames)) return;
         if (frames.size() != 2) {
-          log::warn(log_prefix_ + "dropped a message of " + std::to_string(frames.size()) +
+          log::warn("dropped a message of " + std::to_string(frames.size()) +
                     " frames (expected header + body)");
           continue;
         }
         Result<FrameHeader> header = decode_header(frames[0].to_string_view());
         Result<Body> body = decode(frames[1].to_string_view());
         if (!header.ok() || !body.ok()) {
-          log::warn(log_prefix_ + "dropped an undecodable message: " +
+          log::warn("dropped an undecodable message: " +
                     (header.ok() ? body.error() : header.error()));
           continue;
         }
@@ -300,15 +302,20 @@ void ActorThread::run() {
       postbox.send_all(out);
     }
   } catch (const zmq::error_t& e) {
-    if (e.num() != ETERM) log::error(log_prefix_ + "stopped on a ZeroMQ error: " + e.what());
+    if (e.num() != ETERM) log::error("stopped on a ZeroMQ error", {{"error", e.what()}});
   }
 }
 
 // ----------------------------------------------------------- SnapshotWriter
 
 SnapshotWriter::SnapshotWriter(zmq::context_t& ctx, std::string ns, NodeId self, std::string dir,
-                               NodeMetrics* metrics)
-    : ctx_(ctx), ns_(std::move(ns)), self_(self), dir_(std::move(dir)), metrics_(metrics) {
+                               std::string node_name, NodeMetrics* metrics)
+    : ctx_(ctx),
+      ns_(std::move(ns)),
+      self_(self),
+      dir_(std::move(dir)),
+      node_name_(std::move(node_name)),
+      metrics_(metrics) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -331,6 +338,7 @@ void SnapshotWriter::save(InstanceId applied_below, std::string bytes) {
 
 void SnapshotWriter::run() {
   name_thread("snapshots");
+  const log::ThreadSource source({node_name_, "snapshots"});
   try {
     zmq::socket_t applier(ctx_, zmq::socket_type::push);
     set_common(applier);
@@ -357,8 +365,8 @@ void SnapshotWriter::run() {
     if (e.num() == ETERM) return;  // the node is shutting down
     // Without its writer the applier never snapshots again: Done would stay
     // where it is and every node would keep its log. Fail-stop instead.
-    log::error("snapshot writer stopped on a ZeroMQ error: " + std::string(e.what()) +
-               "; stopping the node (restart it)");
+    log::error("snapshot writer stopped on a ZeroMQ error; stopping the node (restart it)",
+               {{"error", e.what()}});
     std::_Exit(3);
   }
 }
@@ -367,14 +375,14 @@ void SnapshotWriter::run() {
 
 FrontDoorThread::FrontDoorThread(zmq::context_t& ctx, std::string ns, NodeId self,
                                  const std::string& endpoint, bool fault_injection,
-                                 const TransportSecurity* security, std::string log_prefix,
+                                 const TransportSecurity* security, std::string node_name,
                                  NodeMetrics* metrics)
     : ctx_(ctx),
       ns_(std::move(ns)),
       self_(self),
       logic_(self, fault_injection),
       keyed_(security != nullptr),
-      log_prefix_(std::move(log_prefix)),
+      node_name_(std::move(node_name)),
       metrics_(metrics),
       inbox_(ctx_, ns_, self_, Actor::front_door),
       router_(ctx_, zmq::socket_type::router) {
@@ -390,7 +398,7 @@ FrontDoorThread::FrontDoorThread(zmq::context_t& ctx, std::string ns, NodeId sel
   bound_ = router_.get(zmq::sockopt::last_endpoint);
   connections_ = std::make_unique<ClientConnections>(
       ctx_, router_, "inproc://" + ns_ + "/" + std::to_string(self_) + "/client-monitor",
-      client_connection_cap(raise_open_file_limit()), log_prefix_);
+      client_connection_cap(raise_open_file_limit()));
   thread_ = std::thread([this] { run(); });
 }
 
@@ -427,7 +435,7 @@ bool FrontDoorThread::on_client_message() {
   }
   for (Outbound& m : out) {
     if (m.to.actor == Actor::front_door) {
-      log::debug(log_prefix_ + "rejected a client request");
+      log::debug("rejected a client request");
       send_to_client(std::get<ToClient>(m.body));
     } else {
       postbox_->send(m);
@@ -438,6 +446,7 @@ bool FrontDoorThread::on_client_message() {
 
 void FrontDoorThread::run() {
   name_thread(to_string(Actor::front_door));
+  const log::ThreadSource source({node_name_, to_string(Actor::front_door)});
   try {
     postbox_ = std::make_unique<Postbox>(ctx_, ns_, self_, Actor::front_door);
     Time next_tick = Clock::now();
@@ -470,7 +479,7 @@ void FrontDoorThread::run() {
       }
     }
   } catch (const zmq::error_t& e) {
-    if (e.num() != ETERM) log::error(log_prefix_ + "front door stopped: " + e.what());
+    if (e.num() != ETERM) log::error("front door stopped", {{"error", e.what()}});
   }
   postbox_.reset();
 }
@@ -481,7 +490,7 @@ PeerLinkThread::PeerLinkThread(zmq::context_t& ctx, std::string ns, NodeId self,
                                const ConfigHistory& members, const std::string& endpoint,
                                std::uint64_t cluster_id, std::uint64_t seed,
                                PeerTrafficStats& stats, const TransportSecurity* security,
-                               ZapHandler* zap, bool client_port, std::string log_prefix,
+                               ZapHandler* zap, bool client_port, std::string node_name,
                                NodeMetrics* metrics)
     : ctx_(ctx),
       ns_(std::move(ns)),
@@ -489,7 +498,7 @@ PeerLinkThread::PeerLinkThread(zmq::context_t& ctx, std::string ns, NodeId self,
       logic_(self, members, seed),
       stats_(stats),
       metrics_(metrics),
-      log_prefix_(std::move(log_prefix)),
+      node_name_(std::move(node_name)),
       inbox_(ctx_, ns_, self_, Actor::peer_link),
       router_(ctx_, zmq::socket_type::router),
       cluster_id_(cluster_id),
@@ -504,7 +513,10 @@ PeerLinkThread::PeerLinkThread(zmq::context_t& ctx, std::string ns, NodeId self,
   router_.set(zmq::sockopt::rcvhwm, kPeerSendHwm);
   router_.set(zmq::sockopt::handshake_ivl, kHandshakeMs);
   if (security != nullptr) make_curve_server(router_, security->node_key, peer_zap_domain(ns_));
-  sync_dealers();  // and the ZAP policy, before anyone can connect
+  {
+    const log::ThreadSource source({node_name_, to_string(Actor::peer_link)});
+    sync_dealers();  // and the ZAP policy, before anyone can connect
+  }
   router_.bind(endpoint);
   thread_ = std::thread([this] { run(); });
 }
@@ -534,19 +546,20 @@ void PeerLinkThread::sync_dealers() {
   for (const auto& [peer, m] : members) {
     if (dealers_.count(peer) != 0) continue;
     if (m.endpoint.empty()) {
-      log::warn(log_prefix_ + "member " + std::to_string(peer) +
-                " has no peer endpoint in the configuration; not connecting to it");
+      log::warn("a member has no peer endpoint in the configuration; not connecting to it",
+                {{"peer", m.name}, {"peer_id", peer}});
       continue;
     }
     if (security_ != nullptr && keys[peer].empty()) {
-      log::error(log_prefix_ + "member " + std::to_string(peer) + " (" + m.name + ") at " +
-                 m.endpoint + " has no CURVE key: its configuration entry has none and --peer-keys "
-                 "holds no " + m.name + ".key; put its public key there and restart this node");
+      log::error("a member has no CURVE key: its configuration entry has none and --peer-keys "
+                 "holds no " + m.name + ".key; put its public key there and restart this node",
+                 {{"peer", m.name}, {"peer_id", peer}, {"endpoint", m.endpoint}});
       continue;
     }
     endpoints_[peer] = m.endpoint;
     if (security_ != nullptr) dealer_keys_[peer] = keys[peer];
-    log::info(log_prefix_ + "connecting to member " + std::to_string(peer) + " at " + m.endpoint);
+    log::info("connecting to a member",
+              {{"peer", m.name}, {"peer_id", peer}, {"endpoint", m.endpoint}});
     connect_dealer(peer);
   }
 }
@@ -580,6 +593,12 @@ void PeerLinkThread::connect_dealer(NodeId peer) {
   dealers_[peer] = std::move(d);
 }
 
+std::string PeerLinkThread::peer_name(NodeId peer) const {
+  const std::map<NodeId, PeerAddress> members = logic_.members();
+  const auto m = members.find(peer);
+  return m == members.end() ? std::string() : m->second.name;
+}
+
 // The peer presented another of its accepted keys (it was restarted with a
 // new one): pin the next key. The frames queued for it are lost, as on any
 // reconnect; Paxos retransmits.
@@ -588,9 +607,10 @@ void PeerLinkThread::on_handshake_event(NodeId peer) {
   if (event.empty()) return;
   const std::vector<std::string>& keys = dealer_keys_.at(peer);
   pinned_key_[peer] = (pinned_key_[peer] + 1) % keys.size();
-  log::info(log_prefix_ + "the CURVE handshake with node " + std::to_string(peer) +
-            " failed; connecting again with its key " + std::to_string(pinned_key_[peer] + 1) +
-            " of " + std::to_string(keys.size()) + " (a key rotation?)");
+  log::info("the CURVE handshake failed; connecting again with its key " +
+                std::to_string(pinned_key_[peer] + 1) + " of " + std::to_string(keys.size()) +
+                " (a key rotation?)",
+            {{"peer", peer_name(peer)}, {"peer_id", peer}, {"endpoint", endpoints_.at(peer)}});
   (void)zmq_socket_monitor(dealers_.at(peer)->handle(), nullptr, 0);
   connect_dealer(peer);
 }
@@ -642,13 +662,13 @@ bool PeerLinkThread::on_peer_message() {
   std::vector<zmq::message_t> frames = try_recv(router_);
   if (frames.empty()) return false;
   if (frames.size() != 3) {
-    log::warn(log_prefix_ + "dropped a peer message of " + std::to_string(frames.size()) +
+    log::warn("dropped a peer message of " + std::to_string(frames.size()) +
               " frames (expected identity, header, body)");
     return true;
   }
   Result<FrameHeader> header = decode_header(frames[1].to_string_view());
   if (!header.ok()) {
-    log::warn(log_prefix_ + "dropped a peer message: " + header.error());
+    log::warn("dropped a peer message: " + header.error());
     return true;
   }
   // With CURVE the sender is whoever's key the connection was accepted
@@ -693,9 +713,8 @@ void PeerLinkThread::on_answer(NodeId peer) {
     retired_ = true;
     std::string who;
     for (const std::string& n : r->told_by) who += (who.empty() ? "" : ", ") + n;
-    log::info(log_prefix_ + who + " say this member was removed at epoch " +
-              std::to_string(r->epoch) + " (in force from instance " +
-              std::to_string(r->effective_from) + ")");
+    log::info(who + " say this member was removed",
+              {{"epoch", r->epoch}, {"instance", r->effective_from}});
     stats_.removed_from.store(r->effective_from, std::memory_order_relaxed);
     stats_.removed_epoch.store(r->epoch, std::memory_order_release);
   }
@@ -724,13 +743,13 @@ void PeerLinkThread::log_refusals() {
   const std::uint64_t foreign = now.other_cluster - logged_.other_cluster;
   if (foreign + forged + misrouted + not_for_peers == 0) return;
   if (foreign > 0) {
-    log::warn(log_prefix_ + "dropped " + std::to_string(foreign) + " peer frames from a node of "
+    log::warn("dropped " + std::to_string(foreign) + " peer frames from a node of "
               "another cluster (its cluster id is not this cluster's); is a node of another "
               "cluster, or of one started with another --cluster-token, given this node's "
               "address?");
   }
   if (forged + misrouted + not_for_peers > 0) {
-    log::warn(log_prefix_ + "dropped peer frames: " + std::to_string(forged) +
+    log::warn("dropped peer frames: " + std::to_string(forged) +
               " whose header names another sender than the key they came with, " +
               std::to_string(misrouted) + " not addressed to this node, " +
               std::to_string(not_for_peers) + " for actors peers may not reach (" +
@@ -743,6 +762,7 @@ void PeerLinkThread::log_refusals() {
 
 void PeerLinkThread::run() {
   name_thread(to_string(Actor::peer_link));
+  const log::ThreadSource source({node_name_, to_string(Actor::peer_link)});
   try {
     postbox_ = std::make_unique<Postbox>(ctx_, ns_, self_, Actor::peer_link);
     Time next_tick = Clock::now();
@@ -796,7 +816,7 @@ void PeerLinkThread::run() {
       }
     }
   } catch (const zmq::error_t& e) {
-    if (e.num() != ETERM) log::error(log_prefix_ + "peer link stopped: " + e.what());
+    if (e.num() != ETERM) log::error("peer link stopped", {{"error", e.what()}});
   }
   postbox_.reset();
 }

@@ -85,7 +85,7 @@ class ActorThread {
   // With `metrics`, the thread stamps its heartbeat there, times its fsyncs
   // and publishes its logic's report() every 100 ms.
   ActorThread(zmq::context_t& ctx, std::string ns, NodeId self, Actor kind,
-              std::unique_ptr<ActorLogic> logic, std::string log_prefix,
+              std::unique_ptr<ActorLogic> logic, std::string node_name,
               std::unique_ptr<RecordLog> log = nullptr, bool to_disk = true,
               NodeMetrics* metrics = nullptr);
   ~ActorThread();
@@ -101,7 +101,7 @@ class ActorThread {
   NodeId self_;
   Actor kind_;
   std::unique_ptr<ActorLogic> logic_;
-  std::string log_prefix_;
+  std::string node_name_;  // of its threads' log lines
   std::unique_ptr<RecordLog> log_;  // null: memory only
   bool to_disk_;
   NodeMetrics* metrics_;  // null: none kept
@@ -117,7 +117,7 @@ class SnapshotWriter {
  public:
   // With `metrics`, each save is timed there.
   SnapshotWriter(zmq::context_t& ctx, std::string ns, NodeId self, std::string dir,
-                 NodeMetrics* metrics = nullptr);
+                 std::string node_name, NodeMetrics* metrics = nullptr);
   ~SnapshotWriter();  // finishes the write in progress; the queued ones are dropped
   SnapshotWriter(const SnapshotWriter&) = delete;
   SnapshotWriter& operator=(const SnapshotWriter&) = delete;
@@ -132,6 +132,7 @@ class SnapshotWriter {
   std::string ns_;
   NodeId self_;
   std::string dir_;
+  std::string node_name_;  // of its thread's log lines
   NodeMetrics* metrics_;
   std::mutex mu_;
   std::condition_variable wake_;
@@ -150,7 +151,7 @@ class FrontDoorThread {
   // admin requests; without it every connection may (loopback or --insecure).
   FrontDoorThread(zmq::context_t& ctx, std::string ns, NodeId self, const std::string& endpoint,
                   bool fault_injection, const TransportSecurity* security,
-                  std::string log_prefix, NodeMetrics* metrics = nullptr);
+                  std::string node_name, NodeMetrics* metrics = nullptr);
   ~FrontDoorThread();
   // The endpoint actually bound (resolves a "*" port).
   const std::string& endpoint() const { return bound_; }
@@ -165,7 +166,7 @@ class FrontDoorThread {
   NodeId self_;
   FrontDoor logic_;
   bool keyed_;
-  std::string log_prefix_;
+  std::string node_name_;  // of its threads' log lines
   NodeMetrics* metrics_;  // heartbeat only
   Inbox inbox_;
   zmq::socket_t router_;
@@ -190,7 +191,7 @@ class PeerLinkThread {
   PeerLinkThread(zmq::context_t& ctx, std::string ns, NodeId self, const ConfigHistory& members,
                  const std::string& endpoint, std::uint64_t cluster_id, std::uint64_t seed,
                  PeerTrafficStats& stats, const TransportSecurity* security, ZapHandler* zap,
-                 bool client_port, std::string log_prefix, NodeMetrics* metrics = nullptr);
+                 bool client_port, std::string node_name, NodeMetrics* metrics = nullptr);
   ~PeerLinkThread();
 
  private:
@@ -204,6 +205,7 @@ class PeerLinkThread {
   // Connects to members the link gained, closes the sockets of those it lost.
   void sync_dealers();
   void on_handshake_event(NodeId peer);
+  std::string peer_name(NodeId peer) const;  // empty when not a member
 
 
   zmq::context_t& ctx_;
@@ -213,7 +215,7 @@ class PeerLinkThread {
   PeerTrafficStats& stats_;
   NodeMetrics* metrics_;  // heartbeat, and bytes, failures and last frame per peer
   void publish_peers();
-  std::string log_prefix_;
+  std::string node_name_;  // of its threads' log lines
   Inbox inbox_;
   zmq::socket_t router_;
   std::map<NodeId, std::unique_ptr<zmq::socket_t>> dealers_;  // every other member

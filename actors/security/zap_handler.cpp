@@ -131,9 +131,7 @@ void ZapHandler::log_refusal(const std::string& domain, const std::string& why) 
     last = now;
     more = std::exchange(unlogged_[domain], 0);
   }
-  log::warn("authentication: " + why +
-            (more > 0 ? " (and " + std::to_string(more) + " more refusals since the last line)"
-                      : std::string()));
+  log::warn("authentication: " + why, {{"refused_since_last_line", more}});
 }
 
 void ZapHandler::answer_one() {
@@ -172,6 +170,8 @@ void ZapHandler::answer_one() {
 }
 
 void ZapHandler::run() {
+  // One handler serves every node of the context: the process's.
+  const log::ThreadSource source({"", "zap"});
   try {
     for (;;) {
       zmq::pollitem_t items[] = {{stop_pull_.handle(), 0, ZMQ_POLLIN, 0},
@@ -183,7 +183,7 @@ void ZapHandler::run() {
   } catch (const zmq::error_t& e) {
     // The REP socket stays bound (it is a member), so later handshakes wait
     // for an answer and time out: refused, never let in. Say it loudly.
-    if (e.num() != ETERM) log::error(std::string("ZAP handler stopped: ") + e.what());
+    if (e.num() != ETERM) log::error("the ZAP handler stopped", {{"error", e.what()}});
   }
 }
 

@@ -441,7 +441,7 @@ TEST(SnapshotWriter, AnswersInOrderAndItsFileLoads) {
   inbox.bind(inproc_endpoint("writer-test", 0, Actor::applier));
   inbox.set(zmq::sockopt::rcvtimeo, 30000);
   {
-    SnapshotWriter writer(ctx, "writer-test", 0, dir.path());
+    SnapshotWriter writer(ctx, "writer-test", 0, dir.path(), "n1");
     writer.save(3, std::string(3 << 20, 'a'));
     writer.save(7, "seven");
     for (InstanceId want : {InstanceId{3}, InstanceId{7}}) {
