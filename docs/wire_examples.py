@@ -72,7 +72,7 @@ def watch_event(type_, kv):
 
 
 EXAMPLES = [
-    ("Put(\"color\", \"blue\"), seq 3, ack 2 (section 9)",
+    ("Put(\"color\", \"blue\"), seq 3, ack 2",
      CLIENT_REQUEST, client_request(3, 2, PUT, "color", "blue")),
     ("its reply: ok at revision 8",
      CLIENT_REPLY, client_reply(3, revision=8)),
