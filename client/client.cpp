@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cassert>
 #include <cerrno>
 #include <cstring>
 #include <limits>
@@ -252,12 +253,9 @@ CallResult Client::call(ClientRequest request) {
   // Not as a session's first request (that one is a get, below); and first,
   // since a reply that the session expired starts a new session.
   // A member op's reply carries the configuration itself.
-  if (next_seq_ > 1 && op != OpKind::member && learn_members_due()) learn_members();
-  if (next_seq_ == 1 && op != OpKind::get) {
-    // A session opens with a get: once the nodes evict a session, a late
-    // copy of its seq 1 runs again, harmless for a get (docs/architecture.md,
-    // "Bounded sessions").
-    CallResult opened = get("");
+  if (session_open_ && op != OpKind::member && learn_members_due()) learn_members();
+  if (!session_open_ && (unanswered_opening_ || op != OpKind::get)) {
+    CallResult opened = open_session();
     if (!opened.ok()) {
       return {Outcome::rejected, {}, "could not open a session, the op was not sent: " + opened.error};
     }
@@ -267,6 +265,38 @@ CallResult Client::call(ClientRequest request) {
     take_in(r.result.member.config);
   }
   return r;
+}
+
+// A session opens with a get: once the nodes evict a session, a late copy
+// of its seq 1 runs again, harmless for a get (docs/architecture.md,
+// "Bounded sessions").
+CallResult Client::open_session() {
+  CallResult opened =
+      send(unanswered_opening_.value_or(ClientRequest{.op = OpKind::get}), options_.deadline);
+  if (opened.ok() || !session_open_) return opened;
+  // It ran, but its reply was released (stale_request): the session is open.
+  return {Outcome::ok, {}, {}};
+}
+
+void Client::settle_opening(const ClientRequest& sent, const CallResult& result) {
+  if (sent.seq != 1 || sent.client_id != id_) return;  // session_expired started anew
+  if (session_open_) {
+    unanswered_opening_.reset();
+  } else if (result.outcome == Outcome::unknown || unanswered_opening_) {
+    // It may have run (this copy, or an earlier one that got no answer):
+    // exactly once, so the same id and seq, until a reply says how it went.
+    unanswered_opening_ = sent;
+  } else {
+    start_session();  // refused: it ran nowhere, and no session opened
+  }
+}
+
+void Client::start_session() {
+  id_ = random_client_id();
+  next_seq_ = 1;
+  acked_ = 0;
+  session_open_ = false;
+  unanswered_opening_.reset();
 }
 
 bool Client::learn_members_due() const {
@@ -298,11 +328,20 @@ void Client::take_in(const Config& config) {
 }
 
 CallResult Client::send(ClientRequest request, std::chrono::milliseconds call_deadline) {
+  if (request.seq == 0) {
+    request.client_id = id_;
+    request.seq = next_seq_++;
+    request.ack = acked_;
+  }
+  assert(request.client_id == id_ && request.seq < next_seq_);
+  CallResult result = transmit(request, call_deadline);
+  settle_opening(request, result);
+  return result;
+}
+
+CallResult Client::transmit(const ClientRequest& request, std::chrono::milliseconds call_deadline) {
   const OpKind op = request.op;
   const std::vector<std::string>& endpoints = endpoints_.endpoints();
-  request.client_id = id_;
-  request.seq = next_seq_++;
-  request.ack = acked_;
   const std::string frame = encode(request);
   const auto deadline = SteadyClock::now() + call_deadline;
   auto attempt_timeout = options_.attempt_timeout;
@@ -407,14 +446,15 @@ CallResult Client::finish(OpKind op, std::uint64_t seq, const std::string& endpo
     // sent once can be proposed twice by the nodes), so the outcome is
     // unknown, never retried in a new session behind the caller's back.
     // The next call starts a new session (docs/architecture.md).
-    id_ = random_client_id();
-    next_seq_ = 1;
-    acked_ = 0;
+    start_session();
     return {Outcome::unknown, {},
             endpoint + ": " + reply.error + "; the outcome is unknown (it may have taken "
             "effect); this client starts a new session for its next call"};
   }
   acked_ = seq;
+  // Either code means the op ran (or a newer one of ours is in flight), so
+  // this client's seq 1 ran: the session is open.
+  if (reply.code == ReplyCode::ok || reply.code == ReplyCode::stale_request) session_open_ = true;
   if (reply.code == ReplyCode::stale_request) {
     // Our one outstanding seq ran, but the node no longer holds its reply
     // (retained replies have a byte budget). A write is done; what a read

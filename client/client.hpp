@@ -129,9 +129,19 @@ class Client {
   const std::vector<std::string>& endpoints() const { return endpoints_.endpoints(); }
 
  private:
-  // Sends one request (seq, ack and client id set here), failing over
+  // Sends one request (seq, ack and client id set here, unless it is the
+  // session's unanswered opening, sent again as it was), failing over
   // between the endpoints until `deadline` passes.
   CallResult send(ClientRequest request, std::chrono::milliseconds deadline);
+  // The copies of one request and the wait for its reply.
+  CallResult transmit(const ClientRequest& request, std::chrono::milliseconds deadline);
+  // Sends the session's opening request (seq 1): the unanswered one again,
+  // else a get of "". Not ok: the session did not open.
+  CallResult open_session();
+  // After seq 1 of the current session was sent: a refused one (it ran
+  // nowhere) leaves no session, so the next call starts a new one.
+  void settle_opening(const ClientRequest& sent, const CallResult& result);
+  void start_session();
   // The outcome of the reply to our outstanding request.
   CallResult finish(OpKind op, std::uint64_t seq, const std::string& endpoint, ClientReply& reply);
 
@@ -139,6 +149,13 @@ class Client {
   ClientOptions options_;
   ClientId id_;
   std::uint64_t next_seq_ = 1;
+  // Sessions (docs/protocol.md, section 5): only seq 1 opens one. Open once
+  // a reply to seq 1 arrived (the node ran it). A seq 1 that got no answer
+  // may have run, so it is kept here and sent again, the same bytes, before
+  // anything else; next_seq_ is then 2. Invariant: session_open_ and
+  // unanswered_opening_ are never both set.
+  bool session_open_ = false;
+  std::optional<ClientRequest> unanswered_opening_;
   std::uint64_t acked_ = 0;
   EndpointSet endpoints_;
   std::size_t current_ = 0;  // index into endpoints_ of the one to try first

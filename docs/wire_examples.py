@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Prints the hex examples of docs/protocol.md, sections 9 and 10.
+"""Prints the hex examples of docs/protocol.md, section 11.
 
 Each message is packed as messages/codec.cpp encode() packs it: the array
 [type, version = 1, fields], integers in their smallest form, strings as
@@ -21,16 +21,24 @@ OK = 0
 CLIENT = 0x0123456789ABCDEF
 
 
+# MemberResult [error, epoch, id, effective_from, config = Config [epoch, members],
+# pending_from, alpha] at its defaults: what every reply but a member op's carries.
+NO_MEMBER_RESULT = ["", 0, 0, 0, [0, []], 0, 0]
+
+
+# The 12-field form (no MemberChange) that a client without member ops may send; the C++
+# client sends the 13th field too, MemberChange at its defaults: 99 00 00 00 00 a0 a0 a0 a0 00.
 def client_request(seq, ack, op, key="", value="", range_end="", limit=0, flags=0,
                    compares=(), success=(), failure=()):
     return [CLIENT, seq, ack, op, key, value, range_end, limit, flags,
             list(compares), list(success), list(failure)]
 
 
+# As the node encodes it: all 12 fields, the MemberResult too.
 def client_reply(seq, value="", error="", revision=0, kvs=(), more=False, count=0,
                  succeeded=False, responses=()):
     return [CLIENT, seq, OK, value, error, revision, list(kvs), more, count, succeeded,
-            list(responses)]
+            list(responses), NO_MEMBER_RESULT]
 
 
 def key_value(key, value, create_revision, mod_revision, version):
@@ -64,7 +72,7 @@ def watch_event(type_, kv):
 
 
 EXAMPLES = [
-    ("Put(\"color\", \"blue\"), seq 3, ack 2 (section 9)",
+    ("Put(\"color\", \"blue\"), seq 3, ack 2",
      CLIENT_REQUEST, client_request(3, 2, PUT, "color", "blue")),
     ("its reply: ok at revision 8",
      CLIENT_REPLY, client_reply(3, revision=8)),

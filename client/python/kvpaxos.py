@@ -821,6 +821,9 @@ class Client(object):
         self._seq = 1           # the next seq to assign
         self._ack = 0           # highest seq whose ClientReply arrived
         self._session_open = False  # a reply arrived under this id (its seq 1 ran)
+        # The frame of a seq 1 that got no answer: it may have run, so it goes out again,
+        # the same bytes, before anything else (never both set with _session_open).
+        self._unanswered_opening = None
 
     def _connect(self, endpoint, server_key_index):
         key = self._server_keys[server_key_index] if self._server_keys else None
@@ -840,24 +843,13 @@ class Client(object):
         with self._lock:
             self._check_open()
             end = time.monotonic() + self.timeout
-            # An id under which nothing ever ran (its seq 1 was refused, or got no answer) is
-            # dropped: the node would answer its seq 2 session_expired.
-            if self._seq > 1 and not self._session_open:
+            # An id whose seq 1 was refused (it ran nowhere) has no session: the node would
+            # answer its seq 2 session_expired. One whose seq 1 got no answer keeps it.
+            if self._seq > 1 and not self._session_open and self._unanswered_opening is None:
                 self._new_session()
-            if self._seq == 1 and op != OP_GET:
-                # A session opens with a get: a late copy of seq 1 runs again once the
-                # session is evicted, harmless for a get (section 8).
-                opening = [OP_GET, b"", b"", b"", 0, 0, [], [], []]
-                try:
-                    self._send(opening, what + " (its session's opening get)", end)
-                except _ReadAgain:
-                    pass  # the get ran: the session is open
-                except OutcomeUnknown:
-                    raise Unavailable(
-                        "no answer from %s within %ss to the get that opens this client's "
-                        "session, so the %s was not sent: it did not take effect; is the "
-                        "cluster running, and can a majority of its nodes reach each other?"
-                        % (",".join(self._endpoints), _secs(self.timeout), what))
+            if not self._session_open and (self._unanswered_opening is not None
+                                           or op != OP_GET):
+                self._open_session(what, end)
             while True:
                 try:
                     return self._send(fields, what, end)
@@ -869,11 +861,41 @@ class Client(object):
                             "the %ss deadline passed; read again" % (what, _secs(self.timeout)),
                             op=what)
 
+    def _open_session(self, what, end):
+        """Sends seq 1, a get: the unanswered one again, else a get of b"". A late copy of
+        seq 1 runs again once the session is evicted, harmless for a get (section 8)."""
+        opening = "%s (its session's opening get)" % what
+        try:
+            if self._unanswered_opening is not None:
+                self._transmit(OP_GET, 1, self._unanswered_opening, opening, end)
+            else:
+                self._send([OP_GET, b"", b"", b"", 0, 0, [], [], []], opening, end)
+        except _ReadAgain:
+            pass  # the get ran: the session is open
+        except OutcomeUnknown:
+            raise Unavailable(
+                "no answer from %s within %ss to the get that opens this client's "
+                "session, so the %s was not sent: it did not take effect; is the "
+                "cluster running, and can a majority of its nodes reach each other?"
+                % (",".join(self._endpoints), _secs(self.timeout), what))
+
     def _send(self, op_fields, what, end):
-        op = op_fields[0]
         seq = self._seq
         self._seq += 1  # one seq per operation, assigned before the first send
         frame = _pack(CLIENT_REQUEST, [self._id, seq, self._ack] + op_fields)
+        return self._transmit(op_fields[0], seq, frame, what, end)
+
+    def _transmit(self, op, seq, frame, what, end):
+        """Sends the copies of one request until its reply or the deadline."""
+        session = self._id
+        try:
+            return self._deliver(op, seq, frame, what, end)
+        except OutcomeUnknown:
+            if seq == 1 and self._id == session and not self._session_open:
+                self._unanswered_opening = frame  # it may have run: exactly once, same bytes
+            raise
+
+    def _deliver(self, op, seq, frame, what, end):
         if len(frame) > MAX_CLIENT_FRAME_BYTES:
             raise Refused("the %s is %d bytes encoded, over the %d-byte frame limit "
                           "(docs/protocol.md, section 3); it was not sent"
@@ -977,7 +999,9 @@ class Client(object):
         if code == SHUTTING_DOWN:
             return None
         self._ack = seq
-        self._session_open = True
+        if code in (OK, STALE_REQUEST):  # it ran, so this id's seq 1 ran: the session is open
+            self._session_open = True
+            self._unanswered_opening = None
         if code == OK:
             self.last_revision = f[5]
             return f

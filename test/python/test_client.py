@@ -515,15 +515,24 @@ class NoAnswerTest(ClusterTestCase):
                 self.assertGreaterEqual(took, 1.5)
                 self.assertLess(took, 4.0)
                 # A fresh client's first put is not even sent: its session's get got no answer.
-                with CLUSTER.client(timeout=1.0) as fresh:
-                    with self.assertRaises(kvpaxos.Unavailable) as cm:
-                        fresh.put(k, "never")
-                    self.assertIn("was not sent", str(cm.exception))
-                    with self.assertRaises(kvpaxos.OutcomeUnknown):
-                        fresh.get(k)
+                # Nor is its next op: first the same get again, which gets no answer either.
+                fresh = CLUSTER.client(timeout=1.0)
+                self.addCleanup(fresh.close)
+                fresh_id = fresh.client_id
+                with self.assertRaises(kvpaxos.Unavailable) as cm:
+                    fresh.put(k, "never")
+                self.assertIn("was not sent", str(cm.exception))
+                with self.assertRaises(kvpaxos.Unavailable):
+                    fresh.get(k)
             finally:
                 for nd in CLUSTER.nodes:
                     nd.signal(signal.SIGCONT)
+            # The unanswered get may have run once the nodes resumed: the fresh client goes on
+            # in the same session (same id), never in a new one, and its put runs.
+            fresh.timeout = LONG
+            fresh.put(k + "-fresh", "after")
+            self.assertEqual(fresh.client_id, fresh_id)
+            self.assertEqual(fresh.get(k + "-fresh"), b"after")
             c.timeout = LONG
             # The unknown put may have run after all, once the nodes resumed; nothing else did.
             self.assertIn(c.get(k), (b"before", b"during"))
@@ -728,6 +737,41 @@ class RetryRulesTest(unittest.TestCase):
         self.assertEqual([(f[0] == first_id, f[1], f[2], f[3]) for f in sent],
                          [(True, 1, 0, 1), (True, 2, 1, 2), (False, 1, 0, 1), (False, 2, 1, 2)])
 
+    def test_refused_opening_starts_a_new_session(self):
+        refusing = [True]
+        (a,) = self.fakes(lambda f, n: [error_reply(kvpaxos.BAD_REQUEST, b"not today")]
+                          if refusing[0] else [reply(f)])
+        with kvpaxos.Client([a.endpoint]) as c:
+            first_id = c.client_id
+            with self.assertRaises(kvpaxos.Refused):
+                c.put("k", "v")
+            refusing[0] = False
+            c.put("k", "v2")
+            self.assertNotEqual(c.client_id, first_id)
+        sent = [msgpack.unpackb(body, raw=True)[2] for _, body in a.frames]
+        self.assertEqual([(f[0] == first_id, f[1], f[2], f[3]) for f in sent],
+                         [(True, 1, 0, kvpaxos.OP_GET), (False, 1, 0, kvpaxos.OP_GET),
+                          (False, 2, 1, kvpaxos.OP_PUT)])
+
+    def test_unanswered_opening_is_sent_again_as_the_same_bytes(self):
+        answering = [False]
+        (a,) = self.fakes(lambda f, n: [reply(f)] if answering[0] else [])
+        with kvpaxos.Client([a.endpoint], timeout=0.6) as c:
+            first_id = c.client_id
+            with self.assertRaises(kvpaxos.Unavailable):
+                c.put("k", "v")
+            unanswered = len(a.frames)
+            answering[0] = True
+            c.timeout = 5.0
+            c.put("k", "v2")
+            self.assertEqual(c.client_id, first_id, "seq 1 may have run: the same session")
+        bodies = [body for _, body in a.frames]
+        self.assertGreaterEqual(unanswered, 1)
+        self.assertEqual(len(set(bodies[:unanswered + 1])), 1, "seq 1 again, byte for byte")
+        sent = [msgpack.unpackb(body, raw=True)[2] for body in bodies[unanswered:]]
+        self.assertEqual([(f[0] == first_id, f[1], f[2], f[3]) for f in sent],
+                         [(True, 1, 0, kvpaxos.OP_GET), (True, 2, 1, kvpaxos.OP_PUT)])
+
     def test_stale_request(self):
         def handler(f, copies):
             if f[1] >= 2 and copies == 1 and f[3] != kvpaxos.OP_GET or f[1] == 3:
@@ -762,22 +806,24 @@ class RetryRulesTest(unittest.TestCase):
         examples = {
             3: ("93 64 01 9c cf 01 23 45 67 89 ab cd ef 03 02 02 a5 63 6f 6c 6f 72 a4 62 6c 75 65"
                 " a0 00 00 90 90 90",
-                "93 65 01 9b cf 01 23 45 67 89 ab cd ef 03 00 a0 a0 08 90 c2 00 c2 90"),
-            4: (None, "93 65 01 9b cf 01 23 45 67 89 ab cd ef 04 00 a4 62 6c 75 65 a0 08 90 c2 00"
-                      " c2 90"),
+                "93 65 01 9c cf 01 23 45 67 89 ab cd ef 03 00 a0 a0 08 90 c2 00 c2 90"
+                " 97 a0 00 00 00 92 00 90 00 00"),
+            4: (None, "93 65 01 9c cf 01 23 45 67 89 ab cd ef 04 00 a4 62 6c 75 65 a0 08 90 c2 00"
+                      " c2 90 97 a0 00 00 00 92 00 90 00 00"),
             5: ("93 64 01 9c cf 01 23 45 67 89 ab cd ef 05 04 05 a5 75 73 65 72 2f a0 a5 75 73 65"
                 " 72 30 02 00 90 90 90",
-                "93 65 01 9b cf 01 23 45 67 89 ab cd ef 05 00 a0 a0 09 92 95 aa 75 73 65 72 2f 61"
+                "93 65 01 9c cf 01 23 45 67 89 ab cd ef 05 00 a0 a0 09 92 95 aa 75 73 65 72 2f 61"
                 " 6c 69 63 65 a1 61 03 07 02 95 a8 75 73 65 72 2f 62 6f 62 a1 62 05 05 01 c3 03"
-                " c2 90"),
+                " c2 90 97 a0 00 00 00 92 00 90 00 00"),
             6: ("93 64 01 9c cf 01 23 45 67 89 ab cd ef 06 05 06 a0 a0 a0 00 00 91 95 01 00 a4 6c"
                 " 6f 63 6b a0 00 91 96 02 a4 6c 6f 63 6b a2 6d 65 a0 00 00 91 96 01 a4 6c 6f 63"
                 " 6b a0 a0 00 00",
-                "93 65 01 9b cf 01 23 45 67 89 ab cd ef 06 00 a0 a0 0a 90 c2 00 c3 91 95 02 a0 90"
-                " c2 00"),
+                "93 65 01 9c cf 01 23 45 67 89 ab cd ef 06 00 a0 a0 0a 90 c2 00 c3 91 95 02 a0 90"
+                " c2 00 97 a0 00 00 00 92 00 90 00 00"),
             7: ("93 64 01 9c cf 01 23 45 67 89 ab cd ef 07 06 04 a5 75 73 65 72 2f a0 a5 75 73 65"
                 " 72 30 00 00 90 90 90",
-                "93 65 01 9b cf 01 23 45 67 89 ab cd ef 07 00 a0 a0 0d 90 c2 03 c2 90"),
+                "93 65 01 9c cf 01 23 45 67 89 ab cd ef 07 00 a0 a0 0d 90 c2 03 c2 90"
+                " 97 a0 00 00 00 92 00 90 00 00"),
         }
         (a,) = self.fakes(lambda f, n: [h(examples[f[1]][1])])
         with kvpaxos.Client([a.endpoint]) as c:
