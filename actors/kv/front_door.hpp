@@ -7,8 +7,8 @@
 // to the peer link (only when the node runs with --fault-injection). Anything malformed is answered at once
 // with an ErrorReply naming the problem; nothing else changes.
 // The runner (FrontDoorThread) owns the ROUTER socket; ToClient messages
-// addressed to the front door are sent back through it, and pass through
-// on_reply first.
+// addressed to the front door are sent back through it, then passed to
+// on_reply.
 //
 // Admission control: a ClientRequest counts as in flight from the moment it
 // is admitted until a reply for its client with an equal or higher seq goes

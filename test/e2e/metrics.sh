@@ -54,14 +54,16 @@ done
 [ -n "$before" ] && [ "$after" -ge $((before + 5)) ] || fail "ok replies on n1 went from '$before' to '$after' after 5 puts"
 pass "ok replies on n1: $before -> $after after 5 puts"
 
-# The front door's request metrics: puts, gets and one undecodable frame,
-# counted by op and code on the node that answered them, and timed.
+# The front door's request metrics: puts, gets, a status and one undecodable
+# frame, counted by op and code on the node that answered them, and timed
+# (all but the status, whose reply names no request).
 req() { echo "kvpaxos_client_requests_total{op=\"$1\",code=\"$2\"}"; }
 count_of() { echo "kvpaxos_client_request_duration_seconds_count{op=\"$1\"}"; }
 scrape 1 >"$WORK/before.txt" || fail "scrape n1"
 at() { awk -v s="$2" '$1 == s {print $2}' "$1"; }
 for j in $(seq 3); do K --endpoints "${EP[1]}" put "lat$j" v >/dev/null || fail "put lat$j"; done
 for j in $(seq 4); do K --endpoints "${EP[1]}" get "lat$j" >/dev/null || fail "get lat$j"; done
+K --endpoints "${EP[1]}" status >/dev/null || fail "status of n1"
 /usr/bin/python3 - "${EP[1]}" >"$WORK/bad.txt" <<'PY' || fail "sending an undecodable frame: $(cat "$WORK/bad.txt")"
 import sys, msgpack, zmq
 s = zmq.Context().socket(zmq.DEALER)
@@ -86,6 +88,9 @@ moved "$(req invalid bad_request)" 1
 moved "$(count_of put)" 3
 moved "$(count_of get)" 4
 moved "$(count_of invalid)" 1
+moved "$(req status ok)" 1
+expect_eq "status replies name no request: not timed" "$(at "$WORK/before.txt" "$(count_of status)")" \
+  "$(at "$WORK/after.txt" "$(count_of status)")"
 expect_eq "gets refused as bad_request" "$(at "$WORK/before.txt" "$(req get bad_request)")" \
   "$(at "$WORK/after.txt" "$(req get bad_request)")"
 inf=$(at "$WORK/after.txt" 'kvpaxos_client_request_duration_seconds_bucket{op="put",le="+Inf"}')
