@@ -2,8 +2,10 @@
 
 #include <cassert>
 #include <exception>
+#include <utility>
 
 #include "actors/core/cluster_config.hpp"
+#include "actors/kv/message_peek.hpp"
 #include "messages/msgpack_scan.hpp"
 
 namespace kvpaxos {
@@ -251,8 +253,10 @@ Result<KvOp> validate_forwarded_op(std::string_view bytes) {
   return op;
 }
 
-void FrontDoor::reject(std::string route, ReplyCode code, std::string why, Outbox& out) {
+void FrontDoor::reject(Receipt of, std::string route, ReplyCode code, std::string why,
+                       Outbox& out) {
   ++rejected_;
+  refusal_ = of;
   out.push_back({{self_, Actor::front_door}, ToClient{std::move(route), encode(ErrorReply{code, std::move(why)})}});
 }
 
@@ -276,10 +280,11 @@ std::string FrontDoor::admission_refusal(const std::string& route, std::size_t b
   return {};
 }
 
-void FrontDoor::admit(const std::string& route, const ClientRequest& r, std::size_t bytes) {
+void FrontDoor::admit(const std::string& route, const ClientRequest& r, std::size_t bytes,
+                      Time now) {
   // A retry of the same request replaces its earlier copy (the applier keeps one).
   if (auto it = in_flight_.find({r.client_id, r.seq}); it != in_flight_.end()) release(it);
-  in_flight_[{r.client_id, r.seq}] = InFlight{route, bytes};
+  in_flight_[{r.client_id, r.seq}] = InFlight{route, bytes, {client_op(r.op), now}};
   connection_bytes_[route] += bytes;
   node_bytes_ += bytes;
   check_invariants();
@@ -294,7 +299,39 @@ void FrontDoor::release(std::map<std::pair<ClientId, std::uint64_t>, InFlight>::
   in_flight_.erase(it);
 }
 
-void FrontDoor::on_reply(const ToClient& reply) {
+void FrontDoor::count_reply(const ToClient& reply, Time now) {
+  const std::optional<Receipt> refusal = std::exchange(refusal_, std::nullopt);
+  if (metrics_ == nullptr) return;
+  const std::optional<ReplyKind> kind = peek_reply(reply.body);
+  if (!kind) return;  // not a reply this node's actors send a client
+  std::optional<Receipt> timed;
+  ClientOp op = ClientOp::invalid;
+  if (reply.client_id != 0) {
+    const auto it = in_flight_.find({reply.client_id, reply.seq});
+    if (it == in_flight_.end()) return;  // its request is not one this door admitted
+    timed = it->second.receipt;
+  } else if (refusal) {
+    timed = refusal;
+  } else if (kind->type == MessageType::status_reply) {
+    op = ClientOp::status;
+  } else if (kind->type == MessageType::fault_reply) {
+    op = ClientOp::fault;
+  } else if (kind->type == MessageType::snapshot_save_reply) {
+    op = ClientOp::snapshot_save;
+  } else if (kind->type == MessageType::watch_response && kind->watch_created) {
+    op = ClientOp::watch;
+  } else {
+    return;  // a watch's events or progress: no request answered
+  }
+  if (timed) {
+    op = timed->op;
+    metrics_->observe(op, now - timed->received);
+  }
+  metrics_->count(op, kind->code);
+}
+
+void FrontDoor::on_reply(const ToClient& reply, Time now) {
+  count_reply(reply, now);
   if (reply.client_id == 0) return;  // answers no ClientRequest
   // Everything of this client up to the answered seq: an older request the
   // applier replaced by a newer one gets no reply of its own.
@@ -318,9 +355,10 @@ void FrontDoor::check_invariants() const {
 // A snapshot holds every key: only an admin may fetch one. The refusal is
 // a SnapshotSaveReply, so the client reads it where it reads the chunks.
 void FrontDoor::on_snapshot_save(std::string route, const SnapshotSaveRequest& m, bool admin,
-                                 Outbox& out) {
+                                 Outbox& out, Time now) {
   if (!admin) {
     ++rejected_;
+    refusal_ = Receipt{ClientOp::snapshot_save, now};
     const SnapshotSaveReply r{.code = ReplyCode::permission_denied,
                               .error = "saving a snapshot needs an admin key: give kvctl the "
                                        "--key of a client whose public key is in the nodes' "
@@ -331,58 +369,70 @@ void FrontDoor::on_snapshot_save(std::string route, const SnapshotSaveRequest& m
   out.push_back({{self_, Actor::applier}, SnapshotSaveFromClient{std::move(route), m}});
 }
 
+void FrontDoor::on_client_request(std::string route, ClientRequest& r, std::size_t charge,
+                                  Outbox& out, Time now) {
+  const Receipt of{client_op(r.op), now};
+  if (std::string why = validate(r); !why.empty()) {
+    reject(of, std::move(route), ReplyCode::bad_request, std::move(why), out);
+    return;
+  }
+  if (peer_keys_required_ && r.op == OpKind::member &&
+      r.member.kind == MemberChangeKind::add_learner && r.member.peer_key.empty()) {
+    reject(of, std::move(route), ReplyCode::bad_request,
+           "member add: this cluster runs with keys, and peers accept a member only by the "
+           "public key of its entry; give the new member's key (kvctl member add " +
+               r.member.name + " ... --peer-key " + r.member.name + ".key)",
+           out);
+    return;
+  }
+  admit(route, r, charge, now);
+  out.push_back({{self_, Actor::applier}, FromClient{std::move(route), std::move(r)}});
+}
+
+void FrontDoor::on_malformed_message(std::string route, std::size_t parts, Outbox& out, Time now) {
+  reject({ClientOp::invalid, now}, std::move(route), ReplyCode::bad_request,
+         "expected one frame per request, got " + std::to_string(parts), out);
+}
+
 void FrontDoor::on_client_frame(std::string route, std::string_view body, Outbox& out,
-                                bool admin) {
+                                bool admin, Time now) {
   const std::size_t charge = body.size() + limits_.request_overhead_bytes;
   if (std::string why = admission_refusal(route, charge); !why.empty()) {
     ++overloaded_;
-    reject(std::move(route), ReplyCode::overloaded, std::move(why), out);
+    reject({peek_request_op(body), now}, std::move(route), ReplyCode::overloaded, std::move(why),
+           out);
     return;
   }
   Result<Body> decoded = decode(body, kMaxClientFrameBytes);
   if (!decoded.ok()) {
     const bool version = decoded.error_kind() == ErrorKind::unsupported_version;
-    reject(std::move(route), version ? ReplyCode::unsupported_version : ReplyCode::bad_request,
-           decoded.error(), out);
+    reject({ClientOp::invalid, now}, std::move(route),
+           version ? ReplyCode::unsupported_version : ReplyCode::bad_request, decoded.error(), out);
     return;
   }
   Body& msg = decoded.value();
   if (auto* r = std::get_if<ClientRequest>(&msg)) {
-    if (std::string why = validate(*r); !why.empty()) {
-      reject(std::move(route), ReplyCode::bad_request, std::move(why), out);
-      return;
-    }
-    if (peer_keys_required_ && r->op == OpKind::member &&
-        r->member.kind == MemberChangeKind::add_learner && r->member.peer_key.empty()) {
-      reject(std::move(route), ReplyCode::bad_request,
-             "member add: this cluster runs with keys, and peers accept a member only by the "
-             "public key of its entry; give the new member's key (kvctl member add " +
-                 r->member.name + " ... --peer-key " + r->member.name + ".key)",
-             out);
-      return;
-    }
-    admit(route, *r, charge);
-    out.push_back({{self_, Actor::applier}, FromClient{std::move(route), std::move(*r)}});
+    on_client_request(std::move(route), *r, charge, out, now);
   } else if (auto* w = std::get_if<WatchRequest>(&msg)) {
     if (std::string why = validate(*w); !why.empty()) {
-      reject(std::move(route), ReplyCode::bad_request, std::move(why), out);
+      reject({ClientOp::watch, now}, std::move(route), ReplyCode::bad_request, std::move(why), out);
       return;
     }
     out.push_back({{self_, Actor::applier}, WatchFromClient{std::move(route), std::move(*w)}});
   } else if (std::holds_alternative<StatusRequest>(msg)) {
     out.push_back({{self_, Actor::applier}, StatusFromClient{std::move(route)}});
   } else if (auto* b = std::get_if<SnapshotSaveRequest>(&msg)) {
-    on_snapshot_save(std::move(route), *b, admin, out);
+    on_snapshot_save(std::move(route), *b, admin, out, now);
   } else if (auto* f = std::get_if<FaultRequest>(&msg)) {
     if (!fault_injection_) {
-      reject(std::move(route), ReplyCode::fault_injection_disabled,
+      reject({ClientOp::fault, now}, std::move(route), ReplyCode::fault_injection_disabled,
              "fault injection is disabled on this node; start kvpaxosd with --fault-injection",
              out);
       return;
     }
     out.push_back({{self_, Actor::peer_link}, FaultFromClient{std::move(route), std::move(*f)}});
   } else {
-    reject(std::move(route), ReplyCode::bad_request,
+    reject({ClientOp::invalid, now}, std::move(route), ReplyCode::bad_request,
            std::string("clients may not send ") + to_string(type_of(msg)), out);
   }
 }

@@ -87,18 +87,24 @@ class Exposition {
   }
   void histogram(std::string_view name, std::string_view help, const Histogram& h) {
     family(name, "histogram", help);
+    histogram_samples(name, "", h);
+  }
+  // One histogram's _bucket, _sum and _count lines; `labels` (may be empty)
+  // go before `le`.
+  void histogram_samples(std::string_view name, const std::string& labels, const Histogram& h) {
     const auto counts = h.counts();
     const std::string bucket = std::string(name) + "_bucket";
+    const std::string before_le = labels.empty() ? std::string() : labels + ",";
     std::uint64_t cumulative = 0;
     for (std::size_t i = 0; i < kLatencyBucketsSeconds.size(); ++i) {
       cumulative += counts[i];
-      sample(bucket, "le=\"" + number(kLatencyBucketsSeconds[i]) + "\"",
+      sample(bucket, before_le + "le=\"" + number(kLatencyBucketsSeconds[i]) + "\"",
              static_cast<double>(cumulative));
     }
     cumulative += counts.back();
-    sample(bucket, "le=\"+Inf\"", static_cast<double>(cumulative));
-    sample(std::string(name) + "_sum", "", h.sum_seconds());
-    sample(std::string(name) + "_count", "", static_cast<double>(cumulative));
+    sample(bucket, before_le + "le=\"+Inf\"", static_cast<double>(cumulative));
+    sample(std::string(name) + "_sum", labels, h.sum_seconds());
+    sample(std::string(name) + "_count", labels, static_cast<double>(cumulative));
   }
   std::string take() { return std::move(text_); }
 
@@ -170,6 +176,31 @@ void format_applier(const NodeMetrics& m, Time now, Exposition& x) {
   }
 }
 
+std::string op_label(std::size_t op) {
+  return "op=\"" + label_value(to_string(static_cast<ClientOp>(op))) + "\"";
+}
+
+void format_client_requests(const ClientRequestMetrics& m, Exposition& x) {
+  const char* requests = "kvpaxos_client_requests_total";
+  x.family(requests, "counter",
+           "Client requests this node answered, by op (invalid: undecodable or not a client "
+           "message) and reply code.");
+  for (std::size_t op = 0; op < kClientOps; ++op) {
+    for (std::size_t c = 0; c < kReplyCodes; ++c) {
+      const auto code = static_cast<ReplyCode>(c);
+      x.sample(requests, op_label(op) + ",code=\"" + label_value(to_string(code)) + "\"",
+               static_cast<double>(m.requests(static_cast<ClientOp>(op), code)));
+    }
+  }
+  const char* duration = "kvpaxos_client_request_duration_seconds";
+  x.family(duration, "histogram",
+           "Time from the front door's receipt of a client request to its reply, by op; only "
+           "requests whose reply names them (docs/operations.md).");
+  for (std::size_t op = 0; op < kClientOps; ++op) {
+    x.histogram_samples(duration, op_label(op), m.duration(static_cast<ClientOp>(op)));
+  }
+}
+
 void format_process(const ProcessStats& p, std::int64_t start_time, Exposition& x) {
   x.counter("process_cpu_seconds_total", "User and system CPU time spent, in seconds.",
             p.cpu_seconds);
@@ -203,6 +234,43 @@ std::array<std::uint64_t, kLatencyBucketsSeconds.size() + 1> Histogram::counts()
 }
 
 double Histogram::sum_seconds() const { return static_cast<double>(sum_ns_.load(kRelaxed)) / 1e9; }
+
+static_assert(static_cast<std::size_t>(ReplyCode::permission_denied) + 1 == kReplyCodes,
+              "kReplyCodes must cover every ReplyCode");
+static_assert(static_cast<std::size_t>(OpKind::member) == static_cast<std::size_t>(ClientOp::member) + 1,
+              "ClientOp's first values are the OpKinds, in order");
+
+const char* to_string(ClientOp op) {
+  switch (op) {
+    case ClientOp::get: return "get";
+    case ClientOp::put: return "put";
+    case ClientOp::append: return "append";
+    case ClientOp::delete_range: return "delete_range";
+    case ClientOp::range: return "range";
+    case ClientOp::txn: return "txn";
+    case ClientOp::member: return "member";
+    case ClientOp::status: return "status";
+    case ClientOp::watch: return "watch";
+    case ClientOp::snapshot_save: return "snapshot_save";
+    case ClientOp::fault: return "fault";
+    case ClientOp::invalid: return "invalid";
+  }
+  return "invalid";
+}
+
+void ClientRequestMetrics::count(ClientOp op, ReplyCode code) {
+  const auto c = static_cast<std::size_t>(code);
+  const auto o = static_cast<std::size_t>(op);
+  if (c >= kReplyCodes || o >= kClientOps) return;
+  requests_[o][c].fetch_add(1, kRelaxed);
+}
+
+std::uint64_t ClientRequestMetrics::requests(ClientOp op, ReplyCode code) const {
+  const auto c = static_cast<std::size_t>(code);
+  const auto o = static_cast<std::size_t>(op);
+  if (c >= kReplyCodes || o >= kClientOps) return 0;
+  return requests_[o][c].load(kRelaxed);
+}
 
 namespace {
 
@@ -304,6 +372,7 @@ std::string format_metrics(const NodeMetrics& m, const ProcessStats& p, Time now
               "CURVE handshakes refused by the ZAP handler (unknown or refused keys).",
               static_cast<double>(m.auth_failures()));
   }
+  format_client_requests(m.client_requests, x);
   format_peers(m, x);
   return x.take();
 }

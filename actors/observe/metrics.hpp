@@ -3,7 +3,8 @@
 //
 // Writers are the node's threads: each actor runner stamps its heartbeat and
 // publishes what its logic reports, the peer link counts bytes per peer, the
-// durable acceptor times its fsyncs, the snapshot writer its saves. The one
+// durable acceptor times its fsyncs, the snapshot writer its saves, the front
+// door counts and times the client requests it answers. The one
 // reader is the metrics HTTP thread. Every field is a relaxed atomic: a scrape
 // may see one counter a little ahead of another, never a torn value, and no
 // writer ever waits for a reader (a slow scrape cannot slow Paxos). Nothing
@@ -18,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "messages/messages.hpp"
 #include "messages/types.hpp"
 
 namespace kvpaxos {
@@ -49,8 +51,39 @@ struct PeerMetrics {
   std::atomic<bool> member{false};               // a member other than this node, now
 };
 
-inline constexpr std::size_t kReplyCodes = 9;  // ReplyCode ok .. session_expired
+// ReplyCode ok .. permission_denied (messages.hpp; metrics.cpp checks it).
+inline constexpr std::size_t kReplyCodes = 10;
 inline constexpr std::size_t kMaxTrackedPeers = 64;  // = the bits of voters_mask
+
+// What a client asked for, as the front door labels a request it answers:
+// the ClientRequest ops, the other client messages, and `invalid` for a
+// frame it could not decode or that no client may send. A fixed set, so the
+// label's cardinality is bounded.
+enum class ClientOp : std::uint8_t {
+  get, put, append, delete_range, range, txn, member,  // ClientRequest, by OpKind
+  status, watch, snapshot_save, fault, invalid,
+};
+inline constexpr std::size_t kClientOps = static_cast<std::size_t>(ClientOp::invalid) + 1;
+const char* to_string(ClientOp op);
+
+// Client requests the front door answered, by op and reply code, and how long
+// each took from its receipt to its reply. The front door thread is the one
+// writer; the metrics HTTP thread reads.
+class ClientRequestMetrics {
+ public:
+  // `code` out of ReplyCode's range counts nowhere (it cannot come from this
+  // node's own encoder).
+  void count(ClientOp op, ReplyCode code);
+  void observe(ClientOp op, Duration receipt_to_reply) {
+    duration_[static_cast<std::size_t>(op)].observe(receipt_to_reply);
+  }
+  std::uint64_t requests(ClientOp op, ReplyCode code) const;
+  const Histogram& duration(ClientOp op) const { return duration_[static_cast<std::size_t>(op)]; }
+
+ private:
+  std::array<std::array<std::atomic<std::uint64_t>, kReplyCodes>, kClientOps> requests_{};
+  std::array<Histogram, kClientOps> duration_{};
+};
 
 struct NodeMetrics {
   // Set once before any thread starts; read-only after.
@@ -83,6 +116,8 @@ struct NodeMetrics {
   std::atomic<std::uint64_t> snapshot_installs{0};
   std::atomic<bool> has_applier{false};
   std::array<std::atomic<std::uint64_t>, kReplyCodes> client_replies{};  // by ReplyCode
+  // From the front door.
+  ClientRequestMetrics client_requests;
   // From the proposer.
   std::atomic<std::uint64_t> proposals_pending{0};
   std::atomic<std::uint64_t> proposals_failed{0};

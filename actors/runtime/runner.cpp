@@ -387,6 +387,7 @@ FrontDoorThread::FrontDoorThread(zmq::context_t& ctx, std::string ns, NodeId sel
       inbox_(ctx_, ns_, self_, Actor::front_door),
       router_(ctx_, zmq::socket_type::router) {
   logic_.set_peer_keys_required(keyed_);
+  if (metrics_ != nullptr) logic_.set_metrics(&metrics_->client_requests);
   set_common(router_);
   router_.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(kMaxClientFrameBytes));
   router_.set(zmq::sockopt::rcvhwm, kClientRecvHwm);
@@ -408,31 +409,33 @@ FrontDoorThread::~FrontDoorThread() {
 }
 
 void FrontDoorThread::send_to_client(const ToClient& m) {
-  logic_.on_reply(m);  // admission control: its request is no longer in flight
   // ROUTER drops silently when the client is gone or its queue is full.
-  if (!router_.send(zmq::buffer(m.route), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
-    return;
+  if (router_.send(zmq::buffer(m.route), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+    (void)router_.send(zmq::buffer(m.body), zmq::send_flags::dontwait);
   }
-  (void)router_.send(zmq::buffer(m.body), zmq::send_flags::dontwait);
+  // Admission control: its request is no longer in flight. Metrics: answered
+  // now, whether or not the client was still there to take it.
+  logic_.on_reply(m, Clock::now());
 }
 
 bool FrontDoorThread::on_client_message() {
   std::vector<zmq::message_t> frames = try_recv(router_);
   if (frames.empty()) return false;
+  const Time received = Clock::now();
   std::string route = frames[0].to_string();
   connections_->on_message(zmq_msg_get(frames.back().handle(), ZMQ_SRCFD));  // -1: unknown
   Outbox out;
   const bool admin = !keyed_ || is_admin_user(user_id_of(frames.back()));
   // A DEALER sends [body]; a REQ-style client puts an empty delimiter first.
   if (frames.size() == 2) {
-    logic_.on_client_frame(std::move(route), frames[1].to_string_view(), out, admin);
+    logic_.on_client_frame(std::move(route), frames[1].to_string_view(), out, admin, received);
   } else if (frames.size() == 3 && frames[1].size() == 0) {
-    logic_.on_client_frame(std::move(route), frames[2].to_string_view(), out, admin);
+    logic_.on_client_frame(std::move(route), frames[2].to_string_view(), out, admin, received);
   } else {
-    const ErrorReply e{ReplyCode::bad_request,
-                       "expected one frame per request, got " + std::to_string(frames.size() - 1)};
-    out.push_back({{self_, Actor::front_door}, ToClient{std::move(route), encode(e)}});
+    logic_.on_malformed_message(std::move(route), frames.size() - 1, out, received);
   }
+  // The front door's own replies go out before the next frame is read: its
+  // logic times a refusal by that order.
   for (Outbound& m : out) {
     if (m.to.actor == Actor::front_door) {
       log::debug("rejected a client request");

@@ -167,7 +167,7 @@ class FrontDoorThread {
   FrontDoor logic_;
   bool keyed_;
   std::string node_name_;  // of its threads' log lines
-  NodeMetrics* metrics_;  // heartbeat only
+  NodeMetrics* metrics_;  // heartbeat and client_requests (through logic_)
   Inbox inbox_;
   zmq::socket_t router_;
   std::string bound_;

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # kvpaxosd --listen-metrics-addr on three real nodes: every node's /metrics
 # passes promtool check metrics, the client reply counter grows with puts,
+# the front door's request counters and latency histograms move by op and
+# code for puts, gets and an undecodable frame,
 # exactly one node is leader, bad requests get 4xx, and /readyz turns 503 on
 # a node cut off with kvctl fault reach, and 200 again after the heal.
 #   bash metrics.sh KVPAXOSD KVCTL
@@ -51,6 +53,51 @@ for _ in $(seq 30); do
 done
 [ -n "$before" ] && [ "$after" -ge $((before + 5)) ] || fail "ok replies on n1 went from '$before' to '$after' after 5 puts"
 pass "ok replies on n1: $before -> $after after 5 puts"
+
+# The front door's request metrics: puts, gets, a status and one undecodable
+# frame, counted by op and code on the node that answered them, and timed
+# (all but the status, whose reply names no request).
+req() { echo "kvpaxos_client_requests_total{op=\"$1\",code=\"$2\"}"; }
+count_of() { echo "kvpaxos_client_request_duration_seconds_count{op=\"$1\"}"; }
+scrape 1 >"$WORK/before.txt" || fail "scrape n1"
+at() { awk -v s="$2" '$1 == s {print $2}' "$1"; }
+for j in $(seq 3); do K --endpoints "${EP[1]}" put "lat$j" v >/dev/null || fail "put lat$j"; done
+for j in $(seq 4); do K --endpoints "${EP[1]}" get "lat$j" >/dev/null || fail "get lat$j"; done
+K --endpoints "${EP[1]}" status >/dev/null || fail "status of n1"
+/usr/bin/python3 - "${EP[1]}" >"$WORK/bad.txt" <<'PY' || fail "sending an undecodable frame: $(cat "$WORK/bad.txt")"
+import sys, msgpack, zmq
+s = zmq.Context().socket(zmq.DEALER)
+s.setsockopt(zmq.LINGER, 0)
+s.setsockopt(zmq.RCVTIMEO, 5000)
+s.connect("tcp://" + sys.argv[1])
+s.send(b"\x93\x01")  # an array of three holding one value
+print(msgpack.unpackb(s.recv())[2][0])  # ErrorReply's code
+PY
+expect_eq "an undecodable frame's reply code (bad_request)" 1 "$(cat "$WORK/bad.txt")"
+scrape 1 >"$WORK/after.txt" || fail "scrape n1"
+moved() {  # moved NAME MIN: the sample NAME grew by at least MIN on n1
+  local b a
+  b=$(at "$WORK/before.txt" "$1"); a=$(at "$WORK/after.txt" "$1")
+  [ -n "$b" ] && [ -n "$a" ] && [ "${a%.*}" -ge $((${b%.*} + $2)) ] ||
+    fail "$1 on n1 went from '$b' to '$a'; expected at least $2 more"
+  pass "$1: $b -> $a"
+}
+moved "$(req put ok)" 3
+moved "$(req get ok)" 4
+moved "$(req invalid bad_request)" 1
+moved "$(count_of put)" 3
+moved "$(count_of get)" 4
+moved "$(count_of invalid)" 1
+moved "$(req status ok)" 1
+expect_eq "status replies name no request: not timed" "$(at "$WORK/before.txt" "$(count_of status)")" \
+  "$(at "$WORK/after.txt" "$(count_of status)")"
+expect_eq "gets refused as bad_request" "$(at "$WORK/before.txt" "$(req get bad_request)")" \
+  "$(at "$WORK/after.txt" "$(req get bad_request)")"
+inf=$(at "$WORK/after.txt" 'kvpaxos_client_request_duration_seconds_bucket{op="put",le="+Inf"}')
+expect_eq "the put histogram's +Inf bucket is its count" "$(at "$WORK/after.txt" "$(count_of put)")" "$inf"
+out=$(promtool check metrics <"$WORK/after.txt" 2>&1)
+[ $? -eq 0 ] && [ -z "$out" ] || fail "promtool check metrics after the requests: $out"
+pass "client request metrics by op and code"
 
 # The applier publishes every 100 ms: give the leader gauge a moment to agree.
 for _ in $(seq 50); do

@@ -169,6 +169,53 @@ TEST(Exposition, EveryFamilyHasHelpAndTypeAndPeersAreLabelled) {
   }
 }
 
+TEST(Exposition, ClientRequestsByOpAndCodeAndTheirCumulativeLatencyHistograms) {
+  NodeMetrics m;
+  m.client_requests.count(ClientOp::put, ReplyCode::ok);
+  m.client_requests.count(ClientOp::put, ReplyCode::ok);
+  m.client_requests.count(ClientOp::invalid, ReplyCode::bad_request);
+  m.client_requests.count(ClientOp::get, ReplyCode::permission_denied);
+  m.client_requests.observe(ClientOp::put, milliseconds(3));
+  m.client_requests.observe(ClientOp::put, seconds(20));  // past the last bound: only +Inf
+  const std::string text = format_metrics(m, ProcessStats{}, Time{});
+  const std::string put = "kvpaxos_client_request_duration_seconds_bucket{op=\"put\",le=";
+  const std::string lines[] = {
+      "# HELP kvpaxos_client_requests_total Client requests",
+      "\n# TYPE kvpaxos_client_requests_total counter\n",
+      "\nkvpaxos_client_requests_total{op=\"put\",code=\"ok\"} 2\n",
+      "\nkvpaxos_client_requests_total{op=\"invalid\",code=\"bad_request\"} 1\n",
+      "\nkvpaxos_client_requests_total{op=\"get\",code=\"permission_denied\"} 1\n",
+      // Every pair is exported from the start, so rate() sees the first one.
+      "\nkvpaxos_client_requests_total{op=\"watch\",code=\"overloaded\"} 0\n",
+      "# HELP kvpaxos_client_request_duration_seconds Time from",
+      "\n# TYPE kvpaxos_client_request_duration_seconds histogram\n",
+      "\n" + put + "\"0.0025\"} 0\n",
+      "\n" + put + "\"0.005\"} 1\n",
+      "\n" + put + "\"10\"} 1\n",  // cumulative: still the 3 ms one
+      "\n" + put + "\"+Inf\"} 2\n",
+      "\nkvpaxos_client_request_duration_seconds_sum{op=\"put\"} 20.003\n",
+      "\nkvpaxos_client_request_duration_seconds_count{op=\"put\"} 2\n",
+      "\nkvpaxos_client_request_duration_seconds_count{op=\"get\"} 0\n",
+  };
+  for (const std::string& line : lines) EXPECT_TRUE(contains(text, line)) << line;
+  // One HELP and one TYPE line per family, however many ops.
+  std::size_t types = 0;
+  for (std::size_t at = text.find("# TYPE kvpaxos_client_request"); at != std::string::npos;
+       at = text.find("# TYPE kvpaxos_client_request", at + 1)) {
+    ++types;
+  }
+  EXPECT_EQ(types, 2u);
+}
+
+TEST(Exposition, ClientRepliesCoverEveryReplyCode) {
+  NodeMetrics m;
+  ApplierReport r;
+  r.client_replies[static_cast<std::size_t>(ReplyCode::permission_denied)] = 4;
+  publish(m, LogicReport{.applier = r, .proposer = std::nullopt});
+  const std::string text = format_metrics(m, ProcessStats{}, Time{});
+  EXPECT_TRUE(contains(text, "kvpaxos_client_replies_total{code=\"permission_denied\"} 4\n"));
+}
+
 TEST(Exposition, AuthFailuresOnlyWithAZapHandler) {
   NodeMetrics m;
   EXPECT_FALSE(contains(format_metrics(m, ProcessStats{}, Time{}), "kvpaxos_auth_failures_total"));
