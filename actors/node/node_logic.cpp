@@ -62,7 +62,15 @@ Result<NodeLogic> build_node_logic(const NodeSpec& spec, const StoredState& stor
   logic.config = spec.contact ? *spec.contact
                  : spec.kv    ? logic.applier->config_history()
                               : ConfigHistory::fixed(n);
-  if (!logic.config.is_member(self)) {
+  // A member whose own snapshot is past its removal, restarted before a
+  // majority of the voters told it (no tombstone yet): it runs on, for the
+  // peers that may still need its decisions or its vote in the instances
+  // before the removal, until they tell it (PeerLink::retirement). Stopped
+  // here instead, a two-voter configuration's last instances could never be
+  // learned again (kvpaxos_sim --reconfig --crash-restart seed 2828).
+  const bool removed_not_told = spec.kv && stored.snapshot && !spec.contact &&
+                                self < logic.applier->state().config().next_member_id();
+  if (!logic.config.is_member(self) && !removed_not_told) {
     return Error{"member " + std::to_string(self) + " is not in the cluster's configuration (epoch " +
                  std::to_string(logic.config.latest().epoch) + ")"};
   }

@@ -636,15 +636,9 @@ void Simulation::make_actors(NodeId i) {
     stored.decided_records = std::move(decided->records);
     stored.snapshot = node.disk.snapshot;
   }
+  // A removed member restarts like any other until it was told (then
+  // retire_removed stopped it for good, as its tombstone does kvpaxosd).
   Result<NodeLogic> built = build_node_logic(spec(i), stored);
-  if (!built.ok() && removed_from_.contains(i) && node.disk.snapshot) {
-    // Its own snapshot says it was removed: kvpaxosd refuses to start it.
-    node.removed = true;
-    node.crashed = true;
-    node.restarting = false;
-    ++result_.stats.removed_stopped;
-    return;
-  }
   if (!built.ok()) {
     violation("n" + std::to_string(i + 1) + " does not restart from its disk: " + built.error());
     built = build_node_logic(spec(i), StoredState{.durable = true});
@@ -2295,7 +2289,6 @@ void Simulation::restart(NodeId i) {
   if (!n.crashed || !n.restarting) return;
   ++n.incarnation;
   make_actors(i);  // from the disk, through kvpaxosd's recovery
-  if (n.removed) return;  // refused to start: its snapshot says it was removed
   n.restart_round_floor = n.acceptor->join_info().max_round;
   n.crashed = false;
   n.restarting = false;
@@ -2608,7 +2601,8 @@ SimResult Simulation::run() {
                   std::to_string(n.learner->decided_below()) + " held " +
                   std::to_string(n.learner->held_from()) + " fgt " +
                   std::to_string(n.learner->forget_below()) + " done " +
-                  std::to_string(n.learner->done_below()) + " ldr n" +
+                  std::to_string(n.learner->done_below()) + " nxt " +
+                  std::to_string(n.learner->next_deliver()) + " ldr n" +
                   std::to_string(n.applier->leader() + 1) + " wait " +
                   std::to_string(n.applier->waiting()) + " camp " +
                   std::to_string(n.proposer->campaigns()) +
