@@ -81,7 +81,7 @@ void PeerLink::set_members(const ConfigHistory& config) {
     const ConfigAt& after = config.entries[k];
     for (const MemberEntry& m : config.entries[k - 1].config.members) {
       if (m.id == self_ || after.config.is_member(m.id) || removed_.count(m.id) != 0) continue;
-      removed_[m.id] = Removal{m.name, after.config.epoch, after.from, after.config.voters(), {}};
+      removed_[m.id] = Removal{m.name, after.config.epoch, after.from, {}};
     }
   }
   // A peer gone without this node seeing both sides (a snapshot installed
@@ -89,7 +89,7 @@ void PeerLink::set_members(const ConfigHistory& config) {
   for (const auto& [id, p] : peers_) {
     if (config.is_member(id) || removed_.count(id) != 0 || config.entries.empty()) continue;
     const ConfigAt& first = config.entries.front();
-    removed_[id] = Removal{p.address.name, first.config.epoch, first.from, first.config.voters(), {}};
+    removed_[id] = Removal{p.address.name, first.config.epoch, first.from, {}};
   }
   while (removed_.size() > kMaxRemovals) removed_.erase(removed_.begin());
   history_ = config;

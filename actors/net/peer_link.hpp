@@ -186,7 +186,6 @@ class PeerLink {
     std::string name;
     std::uint64_t epoch = 0;
     InstanceId effective_from = 0;
-    std::vector<NodeId> voters;
     std::optional<Time> last_notice;
   };
 

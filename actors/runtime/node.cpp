@@ -520,18 +520,17 @@ Result<MemberInfo> ask_membership(zmq::context_t& ctx, const std::string& name,
   std::vector<std::unique_ptr<zmq::socket_t>> dealers;
   std::string keyless;
   for (const Member& seed : given_seeds) {
+    // The seed's key from --peer-keys; this node's own key is the one kvctl
+    // member add put into its configuration entry.
+    const std::vector<std::string> keys =
+        security != nullptr ? security->key_files(seed.name) : std::vector<std::string>{};
+    if (security != nullptr && keys.empty()) {
+      keyless += (keyless.empty() ? "" : ", ") + seed.name;
+      continue;
+    }
     std::unique_ptr<zmq::socket_t> d = startup_dealer(ctx);
     d->set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(kMaxPeerFrameBytes));
-    if (security != nullptr) {
-      // The seed's key from --peer-keys; this node's own key is the one
-      // kvctl member add put into its configuration entry.
-      const std::vector<std::string> keys = security->key_files(seed.name);
-      if (keys.empty()) {
-        keyless += (keyless.empty() ? "" : ", ") + seed.name;
-        continue;
-      }
-      make_curve_client(*d, security->node_key, keys.front());
-    }
+    if (security != nullptr) make_curve_client(*d, security->node_key, keys.front());
     d->connect(seed.endpoint);
     seeds.push_back(seed);
     dealers.push_back(std::move(d));

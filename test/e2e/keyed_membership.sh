@@ -35,22 +35,6 @@ start() {  # start I PEER_KEY_DIR FLAGS...
   PID[$i]=$!
   PIDS+=($!)
 }
-wait_exit() {  # wait_exit I: sets CODE (30 s at most)
-  CODE="still running"
-  for _ in $(seq 300); do
-    kill -0 "${PID[$1]}" 2>/dev/null || { wait "${PID[$1]}"; CODE=$?; return; }
-    sleep 0.1
-  done
-}
-promote_when_ready() {
-  local out
-  for _ in $(seq 60); do
-    out=$(K member "$@" 2>&1) && return 0
-    grep -qE 'caught up|does not answer' <<<"$out" || fail "member $*: $out"
-    sleep 0.5
-  done
-  fail "member $*: still refused after 30 s: $out"
-}
 # on I CMD...: a kvctl command against nI alone, retried for 30 s.
 on() {
   local i=$1 out; shift
@@ -120,7 +104,7 @@ done
 PID[4]=$!
 PIDS+=($!)
 ENDPOINTS+=",$(client 4)"
-promote_when_ready promote n4
+promote_when_ready promote n4 >/dev/null
 pass "n4 caught up over CURVE links with the key from the configuration and was promoted"
 expect_eq "a put through n4" OK "$(on 4 put k4 from-n4)"
 expect_eq "n1 reads it" from-n4 "$(on 1 get k4)"

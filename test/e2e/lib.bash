@@ -98,3 +98,29 @@ make_cluster_keys() {
   for n in "$@"; do "$KVCTL" keygen "$n" --dir "$dir/peer" >/dev/null || fail "keygen $n"; done
   "$KVCTL" keygen cluster --dir "$dir/port" >/dev/null || fail "keygen cluster"
 }
+
+# For scripts that start nodes one by one: they keep nI's pid in PID[I] (an
+# associative array) and define K, their kvctl with endpoints and keys.
+
+# wait_exit I: waits (30 s at most) for nI to exit; sets CODE to its exit
+# status (not a $(...) subshell: only this shell can wait for its children).
+wait_exit() {
+  CODE="still running"
+  for _ in $(seq 300); do
+    kill -0 "${PID[$1]}" 2>/dev/null || { wait "${PID[$1]}"; CODE=$?; return; }
+    sleep 0.1
+  done
+}
+
+# promote_when_ready VERB ARGS...: K member promote/replace, retried every
+# half second (30 s at most) while kvctl refuses because the learner is not
+# caught up yet; prints what kvctl said.
+promote_when_ready() {
+  local out
+  for _ in $(seq 60); do
+    out=$(K member "$@" 2>&1) && { echo "$out"; return 0; }
+    grep -qE 'caught up|does not answer' <<<"$out" || fail "member $*: $out"
+    sleep 0.5
+  done
+  fail "member $*: still refused after 30 s: $out"
+}

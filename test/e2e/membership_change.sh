@@ -41,16 +41,6 @@ start() {
   PIDS+=($!)
 }
 
-# wait_exit I: waits (30 s at most) for nI to exit; sets CODE to its exit
-# status (not a $(...) subshell: only this shell can wait for its children).
-wait_exit() {
-  CODE="still running"
-  for _ in $(seq 300); do
-    kill -0 "${PID[$1]}" 2>/dev/null || { wait "${PID[$1]}"; CODE=$?; return; }
-    sleep 0.1
-  done
-}
-
 wait_serving() {  # wait_serving I: nI answers its status
   for _ in $(seq 300); do
     "$KVCTL" --endpoints "$(client "$1")" --timeout 1s status >/dev/null 2>&1 && return 0
@@ -73,19 +63,6 @@ add() {
   PID[$i]=$!
   PIDS+=($!)
   add_endpoint "$i"
-}
-
-# promote_when_ready VERB ARGS...: member promote/replace, retried every
-# half second (30 s at most) while kvctl refuses because the learner is not
-# caught up yet.
-promote_when_ready() {
-  local out
-  for _ in $(seq 60); do
-    out=$(K member "$@" 2>&1) && { echo "$out"; return 0; }
-    grep -qE 'caught up|does not answer' <<<"$out" || fail "member $*: $out"
-    sleep 0.5
-  done
-  fail "member $*: still refused after 30 s: $out"
 }
 
 voters() { K -w json member list | "$PY" -c 'import json,sys
