@@ -173,6 +173,8 @@ const char* to_string(MessageType t) {
     case MessageType::snapshot_save_request: return "SnapshotSaveRequest";
     case MessageType::snapshot_save_reply: return "SnapshotSaveReply";
     case MessageType::snapshot_save_from_client: return "SnapshotSaveFromClient";
+    case MessageType::accepted_query: return "AcceptedQuery";
+    case MessageType::accepted_bound: return "AcceptedBound";
     case MessageType::step_down: return "StepDown";
   }
   return "Unknown";

@@ -284,6 +284,19 @@ struct InstanceReport {
   MSGPACK_DEFINE(token, instance, state, value, forget_below, decided_below)
 };
 
+// applier -> acceptor, and the answer: how far this node's acceptor holds an
+// accepted value (the highest such instance + 1; 0: none). An idle applier
+// asks it: a value accepted above what the learner has decided may have been
+// chosen with its Decided lost (every node that learned it gone), and only a
+// new proposal there brings it back (see Applier::fill_holes).
+struct AcceptedQuery {
+  MSGPACK_DEFINE()
+};
+struct AcceptedBound {
+  InstanceId accepted_below = 0;
+  MSGPACK_DEFINE(accepted_below)
+};
+
 // ----------------------------------------------------------------- client wire
 
 inline constexpr std::uint8_t kProtocolVersion = 1;
@@ -684,6 +697,7 @@ enum class MessageType : std::uint8_t {
   instance_report = 29, from_client = 30, status_from_client = 31, fault_from_client = 32,
   to_client = 33, snapshot_needed = 34, snapshot_installed = 35, snapshot_saved = 36,
   watch_from_client = 37, config_update = 38, snapshot_save_from_client = 39,
+  accepted_query = 40, accepted_bound = 41,
   client_request = 100, client_reply = 101, status_request = 102, status_reply = 103,
   fault_request = 104, fault_reply = 105, error_reply = 106, watch_request = 107,
   watch_response = 108, snapshot_save_request = 109, snapshot_save_reply = 110,
@@ -783,7 +797,10 @@ using Messages = MessageTable<
     // added with backup: kvctl snapshot save (client wire, inproc)
     Tagged<MessageType::snapshot_save_request, SnapshotSaveRequest>,
     Tagged<MessageType::snapshot_save_reply, SnapshotSaveReply>,
-    Tagged<MessageType::snapshot_save_from_client, SnapshotSaveFromClient>>;
+    Tagged<MessageType::snapshot_save_from_client, SnapshotSaveFromClient>,
+    // added later: an idle node asks its acceptor what is accepted (inproc)
+    Tagged<MessageType::accepted_query, AcceptedQuery>,
+    Tagged<MessageType::accepted_bound, AcceptedBound>>;
 static_assert(Messages::tags_unique(), "two messages share a wire tag");
 static_assert(Messages::types_unique(), "a struct appears twice in the message table");
 

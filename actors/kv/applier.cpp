@@ -87,6 +87,8 @@ void Applier::handle(const Address& from, Body body, Time now, Outbox& out) {
     }
     forget_below_ = std::max(forget_below_, p->forget_below);
     decided_below_ = std::max(decided_below_, p->decided_below);
+  } else if (auto* ab = std::get_if<AcceptedBound>(&body)) {
+    on_accepted_bound(*ab);
   } else if (auto* saved = std::get_if<SnapshotSaved>(&body)) {
     if (from.node == self_) on_snapshot_saved(*saved, now, out);
   } else if (auto* s = std::get_if<StatusFromClient>(&body)) {
@@ -618,7 +620,26 @@ void Applier::tick(Time now, Outbox& out) {
   if (options_.save_snapshot && schedule_.due_at_tick(now, applied_below_, last_progress_)) {
     take_snapshot();
   }
+  probe_accepted(now, out);
   fill_holes(now, out);
+}
+
+void Applier::probe_accepted(Time now, Outbox& out) {
+  if (joining_ || stepping_down_ || applied_below_ < holes_end()) return;
+  if (now - last_progress_ < options_.accepted_probe) return;
+  if (now - last_accepted_probe_ < options_.accepted_probe) return;
+  last_accepted_probe_ = now;
+  out.push_back({{self_, Actor::acceptor}, AcceptedQuery{}});
+}
+
+// A correct cluster accepts at most its pipelines past what is decided; an
+// Accept far beyond (a faulty peer's) would make this idle node fill holes
+// for good, as a far Decided would (see LearnerOptions::max_decided_ahead).
+void Applier::on_accepted_bound(const AcceptedBound& m) {
+  const InstanceId from = std::max(applied_below_, decided_below_);
+  if (m.accepted_below <= from || m.accepted_below - from > kMaxAcceptedAhead) return;
+  accepted_below_ = m.accepted_below;
+  ++accepted_probes_filled_;
 }
 
 // A hole: later instances are decided but the next one to apply is not known
@@ -629,9 +650,10 @@ void Applier::tick(Time now, Outbox& out) {
 // take a quarter of an hour to cross 4096. So when the instance right after
 // the last no-op batch is a hole again, the next batch is twice as large (up
 // to kHoleFillBatch): a single hole still costs one no-op, 4096 about twenty
-// rounds. No batch reaches past the window.
+// rounds. No batch reaches past the window. The holes end where the log is
+// decided, or, idle, where this node's acceptor holds values (probe_accepted).
 void Applier::fill_holes(Time now, Outbox& out) {
-  if (joining_ || stepping_down_ || applied_below_ >= decided_below_) return;
+  if (joining_ || stepping_down_ || applied_below_ >= holes_end()) return;
   if (now - last_progress_ < options_.hole_timeout) return;
   if (now - last_hole_proposal_ < options_.hole_timeout) return;
   last_hole_proposal_ = now;
@@ -642,7 +664,7 @@ void Applier::fill_holes(Time now, Outbox& out) {
   } else {
     hole_fill_batch_ =
         applied_below_ == hole_fill_end_ ? std::min(2 * hole_fill_batch_, kHoleFillBatch) : 1;
-    hole_fill_end_ = applied_below_ + std::min({hole_fill_batch_, decided_below_ - applied_below_,
+    hole_fill_end_ = applied_below_ + std::min({hole_fill_batch_, holes_end() - applied_below_,
                                                 state_.config().alpha()});
     for (InstanceId i = applied_below_; i < *hole_fill_end_; ++i) {
       out.push_back({{self_, Actor::proposer}, Propose{i, encode_op(KvOp::no_op())}});

@@ -4,8 +4,9 @@
 // sessions), the client requests waiting for their log instance, and the
 // batches it proposed (several instances in flight, each carrying many
 // clients' ops). Handles FromClient, WatchFromClient, StatusFromClient and
-// SnapshotSaveFromClient (from the front door), Apply and LearnerProgress (from the learner). Sends Propose to the
-// proposer, ToClient to the front door, LocalDone to the learner.
+// SnapshotSaveFromClient (from the front door), Apply and LearnerProgress (from the learner),
+// AcceptedBound (from the acceptor). Sends Propose to the proposer, ToClient to the front door,
+// LocalDone to the learner, AcceptedQuery to the acceptor.
 //
 // The parts it composes, each in its own file: KvStateMachine (the map and
 // the sessions), SnapshotSchedule (when to write a snapshot, the durable
@@ -61,6 +62,9 @@ namespace kvpaxos {
 // The most no-ops proposed at once into a run of holes (Applier::fill_holes):
 // the largest pipeline a node may keep in flight.
 inline constexpr InstanceId kHoleFillBatch = 256;
+// An AcceptedBound further than this past what is decided is not taken for
+// holes (the learner's max_decided_ahead, for the same reason).
+inline constexpr InstanceId kMaxAcceptedAhead = 4096;
 
 struct ApplierOptions {
   std::string name;
@@ -70,6 +74,13 @@ struct ApplierOptions {
   // How long the head of the log may stay undecided while later instances are
   // decided before this node proposes a no-op there to learn or fill it.
   Duration hole_timeout = std::chrono::milliseconds(200);
+  // After this long with nothing to apply, ask this node's acceptor how far
+  // it holds accepted values (AcceptedQuery), and again every as long while
+  // idle. One accepted above what is decided here becomes a hole to fill: a
+  // value chosen whose Decided reached only nodes that are gone since
+  // (crashed, or removed and stopped) is otherwise learned only when the
+  // next request comes, and until then no live replica holds that write.
+  Duration accepted_probe = std::chrono::seconds(1);
   // A session untouched for this many instances is dropped; a client idle that
   // long must not retry an old request (the client library never does).
   InstanceId session_idle_instances = 1'000'000;
@@ -196,6 +207,8 @@ class Applier final : public ActorLogic {
   InstanceId snapshot_below() const { return schedule_.durable_below(); }
   std::uint64_t snapshot_failures() const { return snapshot_failures_; }
   std::uint64_t snapshots_installed() const { return snapshots_installed_; }
+  // Idle probes whose answer showed accepted values above the decided log.
+  std::uint64_t accepted_holes_found() const { return accepted_probes_filled_; }
   const std::string& last_snapshot_error() const { return last_snapshot_error_; }
   const KvMap& data() const { return state_.data(); }
   std::uint64_t revision() const { return state_.revision(); }
@@ -267,6 +280,11 @@ class Applier final : public ActorLogic {
   void answer_waiter(ClientId client, Outbox& out);
   void reply(const std::string& route, ClientReply r, Outbox& out) const;
   void fill_holes(Time now, Outbox& out);
+  void probe_accepted(Time now, Outbox& out);
+  void on_accepted_bound(const AcceptedBound& m);
+  // Where the holes fill_holes fills end: what is decided, or further what
+  // this node's acceptor holds accepted.
+  InstanceId holes_end() const { return std::max(decided_below_, accepted_below_); }
   void take_snapshot();
   void on_snapshot_chunk(NodeId from, SnapshotChunk m, Time now, Outbox& out);
   void on_snapshot_save(const SnapshotSaveFromClient& m, Time now, Outbox& out);
@@ -299,6 +317,9 @@ class Applier final : public ActorLogic {
   Time last_hole_proposal_{};
   std::optional<InstanceId> hole_fill_end_;  // after the last no-op batch; the next one
   InstanceId hole_fill_batch_ = 1;           // doubles from there if it is a hole again
+  InstanceId accepted_below_ = 0;            // the acceptor's last AcceptedBound
+  Time last_accepted_probe_{};
+  std::uint64_t accepted_probes_filled_ = 0;  // AcceptedBounds that opened holes
   std::uint64_t undecodable_entries_ = 0;
   std::uint64_t snapshot_failures_ = 0;
   std::string last_snapshot_error_;

@@ -340,7 +340,22 @@ void Acceptor::handle(const Address& from, Body body, Time, Outbox& out) {
     forget_below(f->instance);
   } else if (std::holds_alternative<JoinQuery>(body)) {
     out.push_back({from, join_info()});
+  } else if (std::holds_alternative<AcceptedQuery>(body)) {
+    if (self_ && from.node != *self_) {
+      ++refused_.local_only_from_peer;
+      return;
+    }
+    out.push_back({from, AcceptedBound{accepted_below()}});
   }
+}
+
+// From the top: the instances above the highest accepted one are the few a
+// proposer prepared and never got to accept.
+InstanceId Acceptor::accepted_below() const {
+  for (auto it = instances_.rbegin(); it != instances_.rend(); ++it) {
+    if (!it->second.accepted_ballot.is_none()) return it->first + 1;
+  }
+  return 0;
 }
 
 std::string Acceptor::check_invariants() const {

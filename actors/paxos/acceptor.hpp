@@ -3,7 +3,8 @@
 // Owns, per log instance, the highest ballot promised and the highest
 // (ballot, value) accepted. Handles Prepare and Accept from any proposer in the
 // cluster and answers with Promise / Accepted; handles ForgetBelow from the
-// local learner and JoinQuery from a rebuilding node (answers JoinInfo).
+// local learner, AcceptedQuery from the local applier (answers AcceptedBound)
+// and JoinQuery from a rebuilding node (answers JoinInfo).
 // Sends nothing on its own.
 //
 // Multi-Paxos: besides its per-instance promises the acceptor holds at most
@@ -95,7 +96,7 @@ struct AcceptorRefusals {
   std::uint64_t ballot_of_non_member = 0;  // ballot.node >= the cluster's size
   std::uint64_t ballot_of_other_node = 0;  // ballot.node is not the sending node
   std::uint64_t unsorted_decided = 0;      // PrepareFrom.decided not increasing, or below from
-  std::uint64_t local_only_from_peer = 0;  // ForgetBelow or ConfigUpdate from another node
+  std::uint64_t local_only_from_peer = 0;  // ForgetBelow, ConfigUpdate or AcceptedQuery from another node
   std::uint64_t removed_member = 0;        // Prepare, PrepareFrom or Accept of a removed member
   std::uint64_t incarnation_gate = 0;      // ... while this node may not vote (see above)
   std::uint64_t total() const {
@@ -150,6 +151,9 @@ class Acceptor final : public ActorLogic {
   void start_rebuilt(InstanceId vote_floor, std::uint64_t max_round);
   // What a joining node needs to know from this acceptor.
   JoinInfo join_info() const;
+  // The highest instance holding an accepted value, + 1 (0: none). The
+  // answer to this node's AcceptedQuery.
+  InstanceId accepted_below() const;
 
   std::size_t instances_held() const { return instances_.size(); }
   InstanceId forgotten_below() const { return forget_below_; }

@@ -42,14 +42,15 @@ int main(int argc, char** argv) {
   app.add_option("--bug", bug,
                  "Plant a bug to see it caught: none | amnesiac-acceptor | join-without-vote-floor "
                  "| execute-expired-sessions | reply-before-sync | restart-without-ballot-rule "
-                 "| delete-keeps-revision | watch-skips-event-on-resume | no-window "
-                 "| count-non-voters | stale-range-quorum | reused-id (the last four with "
-                 "--reconfig)")
+                 "| delete-keeps-revision | watch-skips-event-on-resume | no-accepted-probe "
+                 "| no-window | count-non-voters | stale-range-quorum | reused-id (the last four "
+                 "with --reconfig)")
       ->capture_default_str()
       ->check(CLI::IsMember({"none", "amnesiac-acceptor", "join-without-vote-floor",
                              "execute-expired-sessions", "reply-before-sync",
                              "restart-without-ballot-rule", "delete-keeps-revision",
-                             "watch-skips-event-on-resume", "no-window", "count-non-voters",
+                             "watch-skips-event-on-resume", "no-accepted-probe", "no-window",
+                             "count-non-voters",
                              "stale-range-quorum", "reused-id"}));
   app.add_option("--max-sessions", base.max_sessions,
                  "Sessions each applier keeps (0: 2 in every fourth seed, else the default)")
@@ -102,6 +103,7 @@ int main(int argc, char** argv) {
   if (bug == "watch-skips-event-on-resume") {
     base.bug = sim::PlantedBug::watch_skips_event_on_resume;
   }
+  if (bug == "no-accepted-probe") base.bug = sim::PlantedBug::no_accepted_probe;
   if (bug == "no-window") base.bug = sim::PlantedBug::no_window;
   if (bug == "count-non-voters") base.bug = sim::PlantedBug::count_non_voters;
   if (bug == "stale-range-quorum") base.bug = sim::PlantedBug::stale_range_quorum;
@@ -206,7 +208,8 @@ int main(int argc, char** argv) {
               << " removed members stopped, up to " << t.max_voters << " voters; "
               << t.grown_to_five << " grown 1 to 5, " << t.shrunk_to_three << " shrunk 5 to 3, "
               << t.same_name_replacements << " replaced under the same name, "
-              << t.disjoint_replacements << " disjoint replacements, " << t.window_restarts
+              << t.disjoint_replacements << " disjoint replacements, " << t.last_words_lost
+              << " leaders lost with their last decisions, " << t.window_restarts
               << " cluster restarts inside a window (" << t.cluster_restarts
               << " cluster restarts, " << t.restarts << " node restarts in all); "
               << t.choices_checked << " choices and " << t.phase1_checked

@@ -147,7 +147,6 @@ struct SimClient {
   std::uint64_t attempt = 0;  // tells a stale timeout event from the live one
   int sends = 0;              // copies of this call's request sent
   int generation = 0;         // sessions this client started after its first
-  bool final_read = false;    // one more get once the faults are healed
   // The value this client last saw at each key (read, written, deleted):
   // what its cases expect most of the time.
   std::map<std::string, std::string> seen;
@@ -447,6 +446,8 @@ class Simulation {
   // ---- nemesis
   void nemesis_step();
   void heal();
+  void mute_leader();
+  void lose_muted_leader();
   void amnesia_step();
   bool rebuild(NodeId node);
   void rebuild_step();
@@ -527,6 +528,8 @@ class Simulation {
   std::map<InstanceId, std::string> chosen_by_voters_;
   std::set<std::pair<InstanceId, Ballot>> awaiting_config_;
   SimAdmin admin_;
+  // The last-words scenario's leader: its Decided frames are dropped.
+  std::optional<NodeId> muted_;
   std::set<NodeId> starting_;  // added learners whose first start is scheduled
 };
 
@@ -579,6 +582,7 @@ NodeSpec Simulation::spec(NodeId i) {
   if (spec.joining) spec.contact = nodes_[i].contact;
   spec.member_incarnation = nodes_[i].member_incarnation;
   spec.applier.bug_no_window = config_.bug == PlantedBug::no_window;
+  if (config_.bug == PlantedBug::no_accepted_probe) spec.applier.accepted_probe = std::chrono::hours(1000);
   spec.applier.bug_reused_id = config_.bug == PlantedBug::reused_id;
   spec.proposer.bug_count_non_voters = config_.bug == PlantedBug::count_non_voters;
   spec.proposer.bug_stale_range_quorum = config_.bug == PlantedBug::stale_range_quorum;
@@ -922,12 +926,19 @@ void Simulation::send_local(NodeId node, Actor from, Outbound o) {
   });
 }
 
+namespace {
+bool carries_decided(const PeerFrame& frame) {
+  Result<Body> body = decode(frame.body);
+  return body.ok() && std::holds_alternative<Decided>(body.value());
+}
+}  // namespace
+
 void Simulation::send_peer(PeerFrame frame) {
   ++result_.stats.messages;
   const NodeId a = frame.header.from.node;
   const NodeId b = frame.header.to.node;
-  if (b >= nodes_.size()) {  // a member that never started
-    ++result_.stats.dropped;
+  if (b >= nodes_.size() || (muted_ == a && carries_decided(frame))) {
+    ++result_.stats.dropped;  // a member that never started, or a muted Decided
     return;
   }
   std::uniform_real_distribution<double> coin(0.0, 1.0);
@@ -1475,9 +1486,19 @@ std::optional<MemberChange> Simulation::remove_change(const Config& c, NodeId ta
 // that still governs an instance not decided yet, not only in the latest:
 // an undecided instance of a two-voter configuration with one voter gone
 // can never be decided, and the log stops there for good (no Paxos gets a
-// majority of two from one). The live `target` is counted as gone.
+// majority of two from one). The live `target` is counted as gone. Not
+// decided yet means: as far as the nodes that stay know. An instance only
+// the target learned is chosen, but a new ballot there needs a majority of
+// its voters again (seed 2445 lost the second of two voters that way, with
+// 63 instances only it had learned).
 bool Simulation::survives_without(NodeId target) const {
-  const InstanceId undecided_from = applied_log_.size();
+  InstanceId undecided_from = 0;
+  for (NodeId i = 0; i < nodes_.size(); ++i) {
+    if (i != target && runnable(i)) {
+      undecided_from = std::max(undecided_from, nodes_[i].learner->decided_below());
+    }
+  }
+  undecided_from = std::min<InstanceId>(undecided_from, applied_log_.size());
   for (std::size_t e = 0; e < ref_history_.size(); ++e) {
     if (e + 1 < ref_history_.size() && ref_history_[e + 1].from <= undecided_from) continue;
     const Config& c = ref_history_[e].config;
@@ -1721,16 +1742,14 @@ void Simulation::start_member(NodeId id, const std::string& name) {
 
 void Simulation::client_next(int c) {
   SimClient& cl = clients_[static_cast<std::size_t>(c)];
-  // After healing, one last read each: a user's next call, which makes a
-  // node propose and so learn what a node lost for good decided last.
-  const bool final_read = !active_ && cl.final_read;
-  if (!active_ && !final_read) return;
-  cl.final_read = false;
+  // Nothing after healing: what a node lost for good decided last, the
+  // others learn idle (Applier::probe_accepted), not by a next request.
+  if (!active_) return;
   std::uniform_int_distribution<int> pick(0, 99);
   const int roll = pick(rng_);
   // A session opens with a get, as the client library's do: a late copy of
   // seq 1 may run again once the session is evicted, which a get survives.
-  const OpKind op = cl.seq == 0 || final_read ? OpKind::get
+  const OpKind op = cl.seq == 0 ? OpKind::get
                     : roll < 35 ? OpKind::append
                     : roll < 55 ? OpKind::put
                     : roll < 63 ? OpKind::delete_range
@@ -2194,6 +2213,40 @@ void Simulation::nemesis_step() {
   at(now_ + next, [this] { nemesis_step(); });
 }
 
+// The last-words scenario (--reconfig, every third seed): for the last
+// 150 ms of the load every Decided the leader sends (its proposer's and its
+// learner's catch-up answers) is lost, and then so is the leader, for good,
+// as a machine that dies. What it decided alone is chosen, so a majority of
+// its voters accepted it: the others must learn it while idle, with no
+// request to come (Applier::probe_accepted), or they never converge.
+void Simulation::mute_leader() {
+  if (!active_ || admin_.dead || live_members().empty()) return;
+  const NodeId leader = nodes_[pick_member()].applier->leader();
+  const Config& c = ref_config_->latest();
+  if (leader >= nodes_.size() || !runnable(leader) || nodes_[leader].removed ||
+      !c.is_voter(leader) || c.voter_count() < 3 || !survives_without(leader)) {
+    return;
+  }
+  muted_ = leader;
+}
+
+void Simulation::lose_muted_leader() {
+  if (!muted_) return;
+  const NodeId leader = *muted_;
+  muted_.reset();
+  if (admin_.dead || !runnable(leader) || !survives_without(leader)) return;
+  InstanceId others = 0;
+  for (NodeId i = 0; i < nodes_.size(); ++i) {
+    if (i != leader && runnable(i)) others = std::max(others, nodes_[i].learner->decided_below());
+  }
+  crash(leader);
+  nodes_[leader].restarting = false;
+  nodes_[leader].disk = SimDisk{};
+  ++result_.stats.crashes;
+  // Counted when it decided more than any other node knows.
+  if (nodes_[leader].learner->decided_below() > others) ++result_.stats.last_words_lost;
+}
+
 void Simulation::heal() {
   std::fill(side_.begin(), side_.end(), 0);
   weather_ = Weather{};
@@ -2634,15 +2687,13 @@ SimResult Simulation::run() {
     at(now_ + std::chrono::milliseconds(30), [this] { rebuild_step(); });
   }
   const Time active_end = start_ + std::chrono::milliseconds(config_.active_ms);
+  if (config_.reconfig && config_.seed % 3 == 0) {
+    at(active_end - std::chrono::milliseconds(150), [this] { mute_leader(); });
+    at(active_end - std::chrono::milliseconds(1), [this] { lose_muted_leader(); });
+  }
   at(active_end, [this] {
     active_ = false;
     heal();
-    for (std::size_t c = 0; c < clients_.size(); ++c) {
-      clients_[c].final_read = true;
-      if (!clients_[c].busy) {
-        at(now_ + std::chrono::milliseconds(1), [this, c] { client_next(static_cast<int>(c)); });
-      }
-    }
   });
   const Time give_up = active_end + std::chrono::milliseconds(config_.settle_ms);
   while (result_.ok && !events_.empty()) {
@@ -2728,6 +2779,7 @@ SimStats& SimStats::operator+=(const SimStats& o) {
   same_name_replacements += o.same_name_replacements;
   unstarted_removed += o.unstarted_removed;
   window_restarts += o.window_restarts;
+  last_words_lost += o.last_words_lost;
   disjoint_replacements += o.disjoint_replacements;
   phase1_checked += o.phase1_checked;
   instances += o.instances;
@@ -2768,7 +2820,8 @@ std::string summary(const SimConfig& config, const SimResult& r) {
       << " shrunk 5 to 3, " << r.stats.same_name_replacements << " replaced under the same name, "
       << r.stats.unstarted_removed << " unstarted learners removed, " << r.stats.window_restarts
       << " cluster restarts inside a window, " << r.stats.disjoint_replacements
-      << " disjoint replacements, " << r.stats.phase1_checked << " accepts checked for phase 1)";
+      << " disjoint replacements, " << r.stats.last_words_lost << " leaders lost with their last "
+      << "decisions, " << r.stats.phase1_checked << " accepts checked for phase 1)";
   }
   s << ", " << r.stats.virtual_ms << " virtual ms";
   return s.str();

@@ -79,6 +79,10 @@ enum class PlantedBug {
   // revision it has already applied: a watcher resuming after a fail-over
   // misses the first change it asked for.
   watch_skips_event_on_resume,
+  // Idle appliers never ask their acceptor what it accepted: a value chosen
+  // whose Decided reached only a node lost since (crashed for good, removed)
+  // stays unlearned by the live nodes while no request comes.
+  no_accepted_probe,
   // With reconfig: a membership change governs from the instance after the
   // one that decided it (no alpha window), so instances a proposer started
   // under the old configuration are decided under two.
@@ -215,6 +219,10 @@ struct SimStats {
   std::uint64_t unstarted_removed = 0;
   std::uint64_t window_restarts = 0;
   std::uint64_t disjoint_replacements = 0;
+  // The leader lost for good at the end of the load with its last
+  // decisions (its Decided frames dropped for the last 150 ms): counted
+  // when it had decided more than any other node knew.
+  std::uint64_t last_words_lost = 0;
   std::uint64_t phase1_checked = 0;
   // The cluster size the run started with (a growth seed starts with one).
   std::uint64_t started_nodes = 0;

@@ -44,7 +44,8 @@ using Pinned = WireTags<
     Pin<WatchFromClient, 37>,
     Pin<ConfigUpdate, 38>, Pin<MemberQuery, 15>, Pin<MemberInfo, 16>, Pin<Removed, 17>,
     Pin<StepDown, 18>,
-    Pin<SnapshotSaveRequest, 109>, Pin<SnapshotSaveReply, 110>, Pin<SnapshotSaveFromClient, 39>>;
+    Pin<SnapshotSaveRequest, 109>, Pin<SnapshotSaveReply, 110>, Pin<SnapshotSaveFromClient, 39>,
+    Pin<AcceptedQuery, 40>, Pin<AcceptedBound, 41>>;
 
 TEST(MessageTable, EveryMessageIsPinned) {
   EXPECT_EQ(Pinned::size, std::variant_size_v<Body>);
