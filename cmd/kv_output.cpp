@@ -302,10 +302,13 @@ std::string start_command(const MemberResult& r, NodeId id, bool keyed) {
   for (const MemberEntry& m : r.config.members) {
     if (m.id != id) others += (others.empty() ? "" : ", ") + m.name + ".key";
   }
-  return out + " --peer-keys KEYDIR --client-key CLIENT.key_secret\n" +
+  // Only an admin key changes a keyed cluster's membership, so the cluster
+  // that added this member runs with --admin-keys: this one must too, or
+  // no change could go through it.
+  return out + " --peer-keys KEYDIR --client-key CLIENT.key_secret --admin-keys ADMINDIR\n" +
          "  (KEYDIR holds " + self->name + ".key_secret, " + self->name + ".key and " + others +
-         "; CLIENT.key_secret is the client-port pair, and --client-keys / --admin-keys are "
-         "as on the other nodes)\n";
+         "; CLIENT.key_secret is the client-port pair; ADMINDIR and --client-keys are as on "
+         "the other nodes)\n";
 }
 
 }  // namespace kvpaxos

@@ -369,11 +369,37 @@ void FrontDoor::on_snapshot_save(std::string route, const SnapshotSaveRequest& m
   out.push_back({{self_, Actor::applier}, SnapshotSaveFromClient{std::move(route), m}});
 }
 
+namespace {
+// The kvctl command of a change, for the refusal.
+const char* member_command(MemberChangeKind k) {
+  switch (k) {
+    case MemberChangeKind::add_learner: return "add";
+    case MemberChangeKind::promote: return "promote";
+    case MemberChangeKind::remove: return "remove";
+    case MemberChangeKind::replace: return "replace";
+    case MemberChangeKind::update: return "update";
+    case MemberChangeKind::list: return "list";
+  }
+  return "change";
+}
+}  // namespace
+
 void FrontDoor::on_client_request(std::string route, ClientRequest& r, std::size_t charge,
-                                  Outbox& out, Time now) {
+                                  Outbox& out, bool admin, Time now) {
   const Receipt of{client_op(r.op), now};
   if (std::string why = validate(r); !why.empty()) {
     reject(of, std::move(route), ReplyCode::bad_request, std::move(why), out);
+    return;
+  }
+  // Who votes, and whose keys the peer ports let in, is the cluster's
+  // security: changing it is an admin request, as saving a snapshot is.
+  // Reading it (member list) is not.
+  if (!admin && r.op == OpKind::member && r.member.kind != MemberChangeKind::list) {
+    reject(of, std::move(route), ReplyCode::permission_denied,
+           std::string("member ") + member_command(r.member.kind) +
+               ": changing the membership needs an admin key: give kvctl the --key of a client "
+               "whose public key is in the nodes' --admin-keys (member list needs none)",
+           out);
     return;
   }
   if (peer_keys_required_ && r.op == OpKind::member &&
@@ -412,7 +438,7 @@ void FrontDoor::on_client_frame(std::string route, std::string_view body, Outbox
   }
   Body& msg = decoded.value();
   if (auto* r = std::get_if<ClientRequest>(&msg)) {
-    on_client_request(std::move(route), *r, charge, out, now);
+    on_client_request(std::move(route), *r, charge, out, admin, now);
   } else if (auto* w = std::get_if<WatchRequest>(&msg)) {
     if (std::string why = validate(*w); !why.empty()) {
       reject({ClientOp::watch, now}, std::move(route), ReplyCode::bad_request, std::move(why), out);

@@ -70,8 +70,9 @@ class FrontDoor {
 
   // One client frame. Appends either a message for an actor or a ToClient
   // (addressed to the front door itself) with an immediate error reply.
-  // `admin`: the connection may make admin requests (the runner decides
-  // from the key it came with; without keys every connection may).
+  // `admin`: the connection may make admin requests, membership changes and
+  // snapshot saves (the runner decides from the key it came with; without
+  // keys every connection may).
   // `now`: when the frame was received.
   void on_client_frame(std::string route, std::string_view body, Outbox& out, bool admin = true,
                        Time now = {});
@@ -107,7 +108,7 @@ class FrontDoor {
   // An ErrorReply to the frame `of` at once; nothing else changes.
   void reject(Receipt of, std::string route, ReplyCode code, std::string why, Outbox& out);
   void on_client_request(std::string route, ClientRequest& r, std::size_t charge, Outbox& out,
-                         Time now);
+                         bool admin, Time now);
   void on_snapshot_save(std::string route, const SnapshotSaveRequest& m, bool admin, Outbox& out,
                         Time now);
   void count_reply(const ToClient& reply, Time now);

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Keys follow the configuration (issue 14, item 6), with real processes on a
 # cluster that runs with CURVE keys on every link:
+#   0. membership changes need an admin key (--admin-keys): eve, a client
+#      key that is not one, gets permission_denied and may still list;
 #   1. member add without --peer-key is refused before anything changes;
 #   2. n4 is added with --peer-key n4.key and started with its own pair and
 #      the first members' public keys; no file is copied to n1..n3, yet they
@@ -21,7 +23,9 @@ declare -A PID
 KEYS="$WORK/keys"
 make_cluster_keys "$KEYS" n1 n2 n3
 "$KVCTL" keygen bob --dir "$KEYS/bob" >/dev/null || fail "keygen bob"
-PORT_KEYS=(--client-key "$KEYS/port/cluster.key_secret")
+"$KVCTL" keygen eve --dir "$KEYS/eve" >/dev/null || fail "keygen eve"
+mkdir -p "$KEYS/admins" && cp "$KEYS/bob/bob.key" "$KEYS/admins/"  # bob is the operator
+PORT_KEYS=(--client-key "$KEYS/port/cluster.key_secret" --admin-keys "$KEYS/admins")
 ENDPOINTS="$(client 1),$(client 2),$(client 3)"
 K() {
   "$KVCTL" --endpoints "$ENDPOINTS" --timeout 10s --server-key "$KEYS/port/cluster.key" \
@@ -77,6 +81,22 @@ for i in 1 2 3; do start "$i" "$KEYS/peer" --cluster "$CLUSTER" --initial-cluste
 for i in 1 2 3; do on "$i" status >/dev/null || fail "n$i does not serve"; done
 expect_eq "a put on the keyed cluster" OK "$(K put k v1)"
 
+# ---- 0. only an admin key changes the membership
+E() {
+  "$KVCTL" --endpoints "$ENDPOINTS" --timeout 10s --server-key "$KEYS/port/cluster.key" \
+    --key "$KEYS/eve/eve.key_secret" "$@"
+}
+expect_eq "eve, a client but no admin, may put" OK "$(E put k-eve v)"
+out=$(E member add n4 --peer-addr "$(peer 4)" --client-addr "$(client 4)" \
+  --peer-key "$KEYS/bob/bob.key" 2>&1)
+expect_eq "eve's member add exits 1" 1 $?
+expect_eq "and says it needs an admin key" 1 "$(grep -c 'needs an admin key' <<<"$out")"
+out=$(E member remove n3 --force 2>&1)
+expect_eq "eve's member remove exits 1" 1 $?
+expect_eq "and says it needs an admin key" 1 "$(grep -c 'needs an admin key' <<<"$out")"
+expect_eq "eve may list the members" 3 "$(E member list | grep -c ' voter ')"
+expect_eq "nothing changed" 3 "$(K member list | grep -c ' voter ')"
+
 # ---- 1. no key, no member
 out=$(K member add n4 --peer-addr "$(peer 4)" --client-addr "$(client 4)" 2>&1)
 expect_eq "member add without --peer-key exits 2" 2 $?
@@ -90,7 +110,7 @@ for i in 1 2 3; do cp "$KEYS/peer/n$i.key" "$KEYS/n4/"; done
 out=$(K member add n4 --peer-addr "$(peer 4)" --client-addr "$(client 4)" \
   --peer-key "$KEYS/n4/n4.key") || fail "member add n4 --peer-key: $out"
 line=$(grep -A1 '^start it with:' <<<"$out" | tail -n 1)
-grep -q -- '--peer-keys KEYDIR --client-key CLIENT.key_secret' <<<"$line" ||
+grep -q -- '--peer-keys KEYDIR --client-key CLIENT.key_secret --admin-keys ADMINDIR' <<<"$line" ||
   fail "the start line names the key flags: $out"
 read -ra args <<<"$line"
 for k in "${!args[@]}"; do
@@ -98,6 +118,7 @@ for k in "${!args[@]}"; do
     DIR) args[$k]="$WORK/d4" ;;
     KEYDIR) args[$k]="$KEYS/n4" ;;
     CLIENT.key_secret) args[$k]="$KEYS/port/cluster.key_secret" ;;
+    ADMINDIR) args[$k]="$KEYS/admins" ;;
   esac
 done
 "$KVPAXOSD" "${args[@]:1}" >>"$WORK/n4.log" 2>&1 &

@@ -95,6 +95,47 @@ TEST(FrontDoor, AKeyedNodeRefusesAMemberAddWithoutAValidKey) {
   EXPECT_EQ(out[0].to, (Address{0, Actor::applier})) << "without keys a member needs none";
 }
 
+// Who votes and whose keys the peer ports let in is the cluster's security:
+// only an admin connection changes it. Anyone may read it.
+TEST(FrontDoor, OnlyAnAdminChangesTheMembership) {
+  auto member = [](MemberChangeKind kind) {
+    MemberChange c{.kind = kind};
+    if (kind == MemberChangeKind::add_learner) {
+      c.name = "n4";
+      c.peer_endpoint = "tcp://127.0.0.1:7104";
+    } else if (kind != MemberChangeKind::list) {
+      c.target = 2;
+    }
+    if (kind == MemberChangeKind::replace) c.other = 3;
+    if (kind == MemberChangeKind::update) c.client_endpoint = "tcp://127.0.0.1:7204";
+    return encode(ClientRequest{.client_id = 1, .seq = 1, .op = OpKind::member, .member = c});
+  };
+  FrontDoor door(0, false);
+  for (MemberChangeKind kind : {MemberChangeKind::add_learner, MemberChangeKind::promote,
+                                MemberChangeKind::remove, MemberChangeKind::replace,
+                                MemberChangeKind::update}) {
+    Outbox out;
+    door.on_client_frame("r", member(kind), out, /*admin=*/false);
+    const ErrorReply e = immediate_error(out);
+    EXPECT_EQ(e.code, ReplyCode::permission_denied) << to_string(kind);
+    EXPECT_NE(e.error.find("needs an admin key"), std::string::npos) << e.error;
+    EXPECT_NE(e.error.find("--admin-keys"), std::string::npos) << e.error;
+    out.clear();
+    door.on_client_frame("r", member(kind), out, /*admin=*/true);
+    ASSERT_EQ(out.size(), 1u) << to_string(kind);
+    EXPECT_EQ(out[0].to, (Address{0, Actor::applier})) << to_string(kind);
+  }
+  Outbox out;
+  door.on_client_frame("r", member(MemberChangeKind::list), out, /*admin=*/false);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].to, (Address{0, Actor::applier})) << "reading the membership needs no admin";
+  out.clear();
+  door.on_client_frame("r", encode(ClientRequest{1, 1, 0, OpKind::put, "k", "v"}), out,
+                       /*admin=*/false);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].to, (Address{0, Actor::applier})) << "nor does a put";
+}
+
 // ------------------------------------------------------------ admission control
 
 constexpr AdmissionLimits kSmallLimits{.connection_bytes = 3000, .node_bytes = 5000,

@@ -129,6 +129,15 @@ TEST(KvOutput, AnAddedLearnerGetsTheKvpaxosdCommandThatStartsIt) {
             "kvpaxosd --name n4 --cluster n1=127.0.0.1:7101,n2=127.0.0.1:7102,n3=127.0.0.1:7103,"
             "n4=10.0.0.4:7104 --initial-cluster-state existing --data-dir DIR --client-addr "
             "10.0.0.4:7204\n");
+  // Keyed: only an admin key added it, so the new member needs the admins too.
+  const std::string keyed = start_command(r, 3, /*keyed=*/true);
+  EXPECT_NE(keyed.find("--client-addr 10.0.0.4:7204 --peer-keys KEYDIR --client-key "
+                       "CLIENT.key_secret --admin-keys ADMINDIR\n"),
+            std::string::npos)
+      << keyed;
+  EXPECT_NE(keyed.find("KEYDIR holds n4.key_secret, n4.key and n1.key, n2.key, n3.key"),
+            std::string::npos)
+      << keyed;
 }
 
 // The removed member is in the configuration before the change only: its
