@@ -121,6 +121,12 @@ TEST(ProcessClientBounds, LargePutsWithoutWaitingAreRefusedOverloadedAndOthersKe
   const std::string value(kMaxValueBytes, 'x');
   int sent = 0;
   int overloaded = 0;
+  // Refusals by the connection's own limit. The node's limit may refuse
+  // later frames too, and may be the last: a run under ctest -j2 ended on
+  // "117441813 bytes in flight on this node" (a connection the node cuts,
+  // seeing more than its mark arrive without a whole message, comes back
+  // under a new route while the old route's puts are still in flight).
+  int connection_refusals = 0;
   std::string refusal;
   std::size_t peak_rss_mib = 0;
   const auto attack_end = SteadyClock::now() + seconds(8);
@@ -134,6 +140,9 @@ TEST(ProcessClientBounds, LargePutsWithoutWaitingAreRefusedOverloadedAndOthersKe
       if (auto* e = std::get_if<ErrorReply>(&body.value()); e && e->code == ReplyCode::overloaded) {
         ++overloaded;
         refusal = e->error;
+        if (refusal.find("bytes in flight from this connection") != std::string::npos) {
+          ++connection_refusals;
+        }
       }
     }
     peak_rss_mib = std::max(peak_rss_mib, rss_mib(cluster.pid(0)));
@@ -145,11 +154,12 @@ TEST(ProcessClientBounds, LargePutsWithoutWaitingAreRefusedOverloadedAndOthersKe
   std::this_thread::sleep_for(seconds(2));
   bystander.stop();
   for (int i = 0; i < 3; ++i) peak_rss_mib = std::max(peak_rss_mib, rss_mib(cluster.pid(i)));
-  std::printf("attack: %d frames of 16 MiB sent, %d refused overloaded; bystander %d ok (%d during), "
-              "%d failed; peak node RSS %zu MiB\n",
-              sent, overloaded, bystander.ok(), ok_during, bystander.failed(), peak_rss_mib);
+  std::printf("attack: %d frames of 16 MiB sent, %d refused overloaded (%d by the connection's "
+              "limit); bystander %d ok (%d during), %d failed; peak node RSS %zu MiB\n",
+              sent, overloaded, connection_refusals, bystander.ok(), ok_during, bystander.failed(),
+              peak_rss_mib);
   EXPECT_GT(overloaded, 0) << "sent " << sent;
-  EXPECT_NE(refusal.find("bytes in flight from this connection"), std::string::npos) << refusal;
+  EXPECT_GT(connection_refusals, 0) << "the last refusal: " << refusal;
   EXPECT_EQ(bystander.failed(), 0) << bystander.first_error() << cluster.logs();
   EXPECT_GT(ok_during, 0) << "no bystander op finished during the attack";
   EXPECT_LT(peak_rss_mib, 1536u) << "node memory is not bounded";
