@@ -234,6 +234,7 @@ void Applier::announce_config(Outbox& out) {
   const ConfigHistory history = config_history();
   const std::uint64_t alpha = state_.config().alpha();
   proposer_known_below_ = history.known_below;
+  proposer_history_mark_ = state_.config().history_mark(applied_below_);
   for (Actor a : {Actor::proposer, Actor::learner, Actor::acceptor, Actor::peer_link}) {
     out.push_back({{self_, a}, ConfigUpdate{history, alpha}});
   }
@@ -242,6 +243,15 @@ void Applier::announce_config(Outbox& out) {
 void Applier::tell_proposer_window(Outbox& out, std::size_t mark) {
   if (joining_ || out.size() == mark || proposer_known_below_ == window_end()) return;
   proposer_known_below_ = window_end();
+  const std::pair<std::uint64_t, InstanceId> mark_now = state_.config().history_mark(applied_below_);
+  if (mark_now == proposer_history_mark_) {
+    // The same configurations: the Proposes carry the window's new end.
+    for (std::size_t i = mark; i < out.size(); ++i) {
+      if (auto* p = std::get_if<Propose>(&out[i].body)) p->known_below = proposer_known_below_;
+    }
+    return;
+  }
+  proposer_history_mark_ = mark_now;
   const Outbound update{{self_, Actor::proposer},
                         ConfigUpdate{config_history(),
                                      state_.config().alpha()}};

@@ -266,7 +266,9 @@ class Applier final : public ActorLogic {
   // ConfigUpdate to this node's proposer, learner, acceptor and peer link.
   void announce_config(Outbox& out);
   // Proposes went out from out[mark] on: the proposer hears the window moved
-  // first, if it did since the last ConfigUpdate it got.
+  // first, if it did since the last ConfigUpdate it got: in the Proposes
+  // (known_below) while the configurations are those of that update, else
+  // in a new ConfigUpdate before them.
   void tell_proposer_window(Outbox& out, std::size_t mark);
   // After this node's batch changed the configuration: no-ops for the
   // instances below the change's effective_from it has not proposed, so
@@ -337,7 +339,9 @@ class Applier final : public ActorLogic {
   std::vector<WatchEvent> events_;
   bool config_announced_ = false;          // the start's ConfigUpdate went out
   bool joining_ = false;                   // ApplierOptions::joining, until a snapshot is installed
-  InstanceId proposer_known_below_ = 0;  // in the last ConfigUpdate to the proposer
+  InstanceId proposer_known_below_ = 0;  // the window's end the proposer was last told
+  // ConfigState::history_mark of the last ConfigUpdate to the proposer.
+  std::pair<std::uint64_t, InstanceId> proposer_history_mark_{};
 };
 
 }  // namespace kvpaxos

@@ -242,6 +242,13 @@ ConfigHistory ConfigState::history(InstanceId applied_below) const {
   return h;
 }
 
+std::pair<std::uint64_t, InstanceId> ConfigState::history_mark(InstanceId applied_below) const {
+  const std::vector<ConfigAt>& e = history_.entries;
+  std::size_t first = 0;
+  while (first + 1 < e.size() && e[first + 1].from <= applied_below) ++first;
+  return {epoch(), e[first].from};
+}
+
 std::string ConfigState::check_invariants() const {
   const std::vector<ConfigAt>& e = history_.entries;
   if (alpha_ == 0 || alpha_ > kMaxAlpha) {

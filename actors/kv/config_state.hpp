@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "messages/membership.hpp"
@@ -80,6 +81,10 @@ class ConfigState {
   InstanceId pending_from(InstanceId applied_below) const;
   // What the Paxos actors get: the entries and known_below = applied_below + alpha.
   ConfigHistory history(InstanceId applied_below) const;
+  // What history(applied_below) holds, but for known_below, in two numbers:
+  // the latest epoch (every change moves it) and where the first entry it
+  // keeps governs from (trimming moves it). Equal marks, equal entries.
+  std::pair<std::uint64_t, InstanceId> history_mark(InstanceId applied_below) const;
 
   // Simulator only: a change governs from the next instance (no window), so
   // instances a proposer ran ahead into were decided under the old one.

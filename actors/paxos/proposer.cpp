@@ -196,6 +196,9 @@ bool Proposer::sane_promise(const Ballot& ballot, const Ballot& accepted) {
 }
 
 void Proposer::on_propose(Propose m, Time now, Outbox& out) {
+  // The applier's window moved, its configurations the same as its last
+  // ConfigUpdate's (which a change of them always precedes).
+  if (config_updated_ && m.known_below > config_.known_below) config_.known_below = m.known_below;
   if (m.instance < forget_below_) return;  // decided and applied everywhere
   if (m.instance < config_.entries.front().from) return;  // applied here: see drop_unheld
   if (!config_.knows(m.instance)) {

@@ -101,12 +101,14 @@ TEST(Simulator, NodesRebuiltFromNothingWithAVoteFloorStaySafe) {
 // rebuilt n1's real vote for another value as a second one: a false
 // "two values were chosen for instance 107". No proposer ever counted the
 // lost vote (n2's Accepted went to the rebuilt node, which runs higher
-// ballots), so only the checker was wrong.
+// ballots), so only the checker was wrong. A seed's run changes with every
+// change to what the nodes send (6443 rebuilds nothing since Proposes carry
+// the window), so the seeds around it run, with the nemesis's rebuilds.
 TEST(Simulator, ALostSelfsLateAcceptAboveTheFloorChoosesNothing) {
-  const SimConfig config{.seed = 6443, .nodes = 3};
-  const SimResult r = run_simulation(config);
-  EXPECT_TRUE(r.ok) << summary(config, r);
-  EXPECT_GT(r.stats.rebuilds, 0u) << summary(config, r);
+  const SimStats ran = expect_seeds_pass(SimConfig{.nodes = 3}, 6400, 200);
+  if (!kSanitizerBuild) {
+    EXPECT_GT(ran.rebuilds, 5u) << "the nemesis barely rebuilt a node";
+  }
 }
 
 // Runs 150 three-node seeds with `bug` planted (a sanitizer build stops at

@@ -66,6 +66,7 @@ void expect_within_window(const Outbox& out, InstanceId applied_below, InstanceI
       known_below = u->history.known_below;
     }
     if (const auto* p = std::get_if<Propose>(&m.body)) {
+      known_below = std::max(known_below, p->known_below);  // the window, with the same configs
       EXPECT_LT(p->instance, applied_below + kAlpha) << "proposed past the window";
       EXPECT_LT(p->instance, known_below) << "the proposer had not heard the window moved";
     }
@@ -90,6 +91,8 @@ TEST(ApplierMembership, BatchesWaitAtTheEdgeOfTheWindow) {
   expect_within_window(out, 1, known_below);
   ASSERT_EQ(sent<Propose>(out).size(), 1u);
   EXPECT_EQ(sent<Propose>(out)[0].second.instance, kAlpha) << "the first instance the window holds";
+  EXPECT_EQ(sent<Propose>(out)[0].second.known_below, 1 + kAlpha) << "the window's new end";
+  EXPECT_TRUE(sent<ConfigUpdate>(out).empty()) << "the configurations did not change";
 }
 
 TEST(ApplierMembership, HoleFillsStopAtTheWindow) {

@@ -267,6 +267,26 @@ TEST(MembershipProposer, AProposeBeyondKnownBelowIsDroppedAndCounted) {
   EXPECT_EQ(r.p.refused().beyond_window, 1u);
 }
 
+// The applier's window moves with every batch; while its configurations
+// stay those of the last ConfigUpdate, the Propose carries the new end.
+TEST(MembershipProposer, AProposeCarriesTheWindowsNewEndUnderTheSameConfigurations) {
+  ProposerRig r(ProposerOptions{.multi_paxos = false});
+  r.local(Propose{.instance = 75, .value = "carried", .known_below = 80}, 0);
+  EXPECT_EQ(r.p.refused().beyond_window, 0u);
+  EXPECT_EQ(r.p.config().known_below, 80u);
+  EXPECT_EQ(receivers(sent<Prepare>(r.out)), (std::vector<NodeId>{0, 1, 2}))
+      << "the configuration the last ConfigUpdate holds governs 75";
+  r.out.clear();
+  r.local(Propose{.instance = 76, .value = "older", .known_below = 71}, 0);
+  EXPECT_EQ(r.p.config().known_below, 80u) << "never moved back";
+  r.local(Propose{.instance = 80, .value = "past it"}, 0);
+  EXPECT_EQ(r.p.refused().beyond_window, 1u);
+  // From a peer it is no Propose at all.
+  r.p.handle({2, Actor::applier}, Propose{.instance = 81, .value = "x", .known_below = 900}, at(0),
+             r.out);
+  EXPECT_EQ(r.p.config().known_below, 80u);
+}
+
 TEST(MembershipProposer, AConfigUpdateThatMovesKnownBelowBackOrComesFromAPeerIsIgnored) {
   ProposerRig r;
   r.local(after_change(), 0);
