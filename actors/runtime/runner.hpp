@@ -198,7 +198,8 @@ class PeerLinkThread {
   void run();
   void on_local_message(std::vector<zmq::message_t> frames);
   bool on_peer_message();  // false when none was waiting
-  void on_answer(NodeId peer);  // a frame a peer sent back on our connection to it
+  // A frame a peer sent back on our connection to it; false when none waited.
+  bool on_answer(NodeId peer);
   void send_to_peer(const PeerFrame& f);
   void log_refusals();
   void connect_dealer(NodeId peer);
