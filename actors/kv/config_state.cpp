@@ -232,21 +232,26 @@ InstanceId ConfigState::pending_from(InstanceId applied_below) const {
 }
 
 ConfigHistory ConfigState::history(InstanceId applied_below) const {
-  ConfigHistory h = history_;
   // Only what governs instances at or above applied_below, whether or not
   // the instance ending there was trimmed yet: the applier announces a
   // change coming into force before the instance ends, and a removed
   // member must leave the announced history then.
-  while (h.entries.size() > 1 && h.entries[1].from <= applied_below) h.entries.erase(h.entries.begin());
+  const auto first = history_.entries.begin() + static_cast<std::ptrdiff_t>(first_kept(applied_below));
+  ConfigHistory h;
+  h.entries.assign(first, history_.entries.end());
   h.known_below = applied_below + alpha_;
   return h;
 }
 
 std::pair<std::uint64_t, InstanceId> ConfigState::history_mark(InstanceId applied_below) const {
+  return {epoch(), history_.entries[first_kept(applied_below)].from};
+}
+
+std::size_t ConfigState::first_kept(InstanceId applied_below) const {
   const std::vector<ConfigAt>& e = history_.entries;
   std::size_t first = 0;
   while (first + 1 < e.size() && e[first + 1].from <= applied_below) ++first;
-  return {epoch(), e[first].from};
+  return first;
 }
 
 std::string ConfigState::check_invariants() const {

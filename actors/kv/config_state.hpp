@@ -99,6 +99,9 @@ class ConfigState {
   std::string check_invariants() const;
 
  private:
+  // The index of the first entry that governs an instance at or above
+  // applied_below (history() and history_mark() keep it and the later ones).
+  std::size_t first_kept(InstanceId applied_below) const;
   ConfigState() = default;
   MemberResult result(InstanceId instance) const;
   MemberResult refuse(std::string why, InstanceId instance) const;

@@ -448,6 +448,8 @@ class Simulation {
   void heal();
   void mute_leader();
   void lose_muted_leader();
+  void lose_for_good(NodeId i);
+  InstanceId decided_without(NodeId target) const;
   void amnesia_step();
   bool rebuild(NodeId node);
   void rebuild_step();
@@ -1366,15 +1368,7 @@ void Simulation::admin_step() {
   admin_.unstarted = false;
   std::optional<MemberChange> change = planned_change(c);
   if (!change) return;
-  if (admin_.dead) {
-    // Down for good, its data dir lost; also a node that was down already,
-    // due to restart: it must never come back (with an empty disk it would
-    // be an acceptor that forgot its promises).
-    crash(*admin_.dead);
-    nodes_[*admin_.dead].restarting = false;
-    nodes_[*admin_.dead].disk = SimDisk{};
-    ++result_.stats.crashes;
-  }
+  if (admin_.dead) lose_for_good(*admin_.dead);
   // One change in five: once applied, the whole cluster crashes and
   // restarts inside its window.
   admin_.restart_in_window = std::uniform_int_distribution<int>(0, 4)(rng_) == 0;
@@ -1492,13 +1486,8 @@ std::optional<MemberChange> Simulation::remove_change(const Config& c, NodeId ta
 // its voters again (seed 2445 lost the second of two voters that way, with
 // 63 instances only it had learned).
 bool Simulation::survives_without(NodeId target) const {
-  InstanceId undecided_from = 0;
-  for (NodeId i = 0; i < nodes_.size(); ++i) {
-    if (i != target && runnable(i)) {
-      undecided_from = std::max(undecided_from, nodes_[i].learner->decided_below());
-    }
-  }
-  undecided_from = std::min<InstanceId>(undecided_from, applied_log_.size());
+  const InstanceId undecided_from =
+      std::min<InstanceId>(decided_without(target), applied_log_.size());
   for (std::size_t e = 0; e < ref_history_.size(); ++e) {
     if (e + 1 < ref_history_.size() && ref_history_[e + 1].from <= undecided_from) continue;
     const Config& c = ref_history_[e].config;
@@ -2213,6 +2202,27 @@ void Simulation::nemesis_step() {
   at(now_ + next, [this] { nemesis_step(); });
 }
 
+// How far the live nodes but `target` have learned the log: the most any of
+// them has (the others catch up from it).
+InstanceId Simulation::decided_without(NodeId target) const {
+  InstanceId decided = 0;
+  for (NodeId i = 0; i < nodes_.size(); ++i) {
+    if (i != target && runnable(i)) decided = std::max(decided, nodes_[i].learner->decided_below());
+  }
+  return decided;
+}
+
+// Down for good, its data dir lost; also a node that was down already, due
+// to restart: it must never come back (with an empty disk it would be an
+// acceptor that forgot its promises). crash() does nothing to a node that
+// is down already, so its pending restart is called off here.
+void Simulation::lose_for_good(NodeId i) {
+  crash(i);
+  nodes_[i].restarting = false;
+  nodes_[i].disk = SimDisk{};
+  ++result_.stats.crashes;
+}
+
 // The last-words scenario (--reconfig, every third seed): for the last
 // 150 ms of the load every Decided the leader sends (its proposer's and its
 // learner's catch-up answers) is lost, and then so is the leader, for good,
@@ -2235,14 +2245,8 @@ void Simulation::lose_muted_leader() {
   const NodeId leader = *muted_;
   muted_.reset();
   if (admin_.dead || !runnable(leader) || !survives_without(leader)) return;
-  InstanceId others = 0;
-  for (NodeId i = 0; i < nodes_.size(); ++i) {
-    if (i != leader && runnable(i)) others = std::max(others, nodes_[i].learner->decided_below());
-  }
-  crash(leader);
-  nodes_[leader].restarting = false;
-  nodes_[leader].disk = SimDisk{};
-  ++result_.stats.crashes;
+  const InstanceId others = decided_without(leader);
+  lose_for_good(leader);
   // Counted when it decided more than any other node knows.
   if (nodes_[leader].learner->decided_below() > others) ++result_.stats.last_words_lost;
 }
