@@ -71,16 +71,40 @@ struct ConfigAt {
   bool operator==(const ConfigAt&) const = default;
 };
 
+// How many removed members a configuration history remembers.
+inline constexpr std::size_t kMaxRemovedKept = 64;
+
+// A member taken out by a change (remove, replace): the epoch of the first
+// configuration without it, the instance that configuration governs from,
+// and what it was known by, so that a node which no longer holds the entries
+// before the change (trimmed, or a snapshot installed past it) still knows to
+// tell it, when it calls, that it was removed; and, with keys, lets its key
+// in only for that (actors/net/peer_link.hpp).
+struct RemovedMember {
+  NodeId id = 0;
+  std::string name;
+  std::uint64_t epoch = 0;
+  InstanceId from = 0;
+  std::string peer_key;  // its configuration key (Z85); empty: a key file, or no keys
+  MSGPACK_DEFINE(id, name, epoch, from, peer_key)
+  bool operator==(const RemovedMember&) const = default;
+};
+
 // The configurations of the instances a node may still run: ascending
 // `from`, the first governing every instance below the second's from (a
 // node holds only the entries in force at or above what it has applied).
 // known_below: the configuration of every instance below it is known (the
 // node applied [0, known_below - alpha)); nothing may be proposed at or
 // above it.
+//
+// removed: the latest members taken out (at most kMaxRemovedKept, oldest
+// first), whether or not the entries before their removal are still here.
+// A history from a node of an earlier release has none.
 struct ConfigHistory {
   std::vector<ConfigAt> entries;
   InstanceId known_below = 0;
-  MSGPACK_DEFINE(entries, known_below)
+  std::vector<RemovedMember> removed;
+  MSGPACK_DEFINE(entries, known_below, removed)
   bool operator==(const ConfigHistory&) const = default;
 
   bool knows(InstanceId instance) const { return instance < known_below; }

@@ -86,6 +86,7 @@ Result<ConfigState> ConfigState::from_record(ConfigStateRecord r) {
   s.alpha_ = r.alpha;
   s.next_member_id_ = r.next_member_id;
   s.history_.entries = std::move(r.entries);
+  s.history_.removed = std::move(r.removed);
   if (s.history_.entries.size() > 2) {
     return Error{"the configuration holds " + std::to_string(s.history_.entries.size()) +
                  " entries; kvpaxosd writes at most the current one and one pending"};
@@ -126,6 +127,7 @@ MemberResult ConfigState::apply(const MemberChange& change, InstanceId instance)
   // The window (MEMBERSHIP.md 3.3): instances up to instance + alpha - 1 may
   // be proposed already, under the configuration in force now.
   const InstanceId from = instance + (bug_no_window_ ? 1 : alpha_);
+  remember_removed(latest(), next.value(), from);
   history_.entries.push_back(ConfigAt{from, std::move(next.value())});
   MemberResult r = result(instance);
   r.id = id;
@@ -209,6 +211,15 @@ Result<Config> ConfigState::changed(const MemberChange& change, NodeId& id) cons
   return next;
 }
 
+void ConfigState::remember_removed(const Config& before, const Config& after, InstanceId from) {
+  for (const MemberEntry& m : before.members) {
+    if (after.is_member(m.id)) continue;
+    history_.removed.push_back(RemovedMember{m.id, m.name, after.epoch, from, m.peer_key});
+  }
+  std::vector<RemovedMember>& r = history_.removed;
+  if (r.size() > kMaxRemovedKept) r.erase(r.begin(), r.end() - kMaxRemovedKept);
+}
+
 std::string ConfigState::broken_rule(const Config& next) const {
   if (next.voter_count() == 0) return "that leaves no voter; promote another member first";
   if (next.voter_count() > kMaxVoters) {
@@ -240,6 +251,7 @@ ConfigHistory ConfigState::history(InstanceId applied_below) const {
   ConfigHistory h;
   h.entries.assign(first, history_.entries.end());
   h.known_below = applied_below + alpha_;
+  h.removed = history_.removed;
   return h;
 }
 
@@ -277,6 +289,21 @@ std::string ConfigState::check_invariants() const {
     }
     if (std::string wrong = broken_rule(c); !wrong.empty()) {
       return "epoch " + std::to_string(c.epoch) + ": " + wrong;
+    }
+  }
+  const std::vector<RemovedMember>& r = history_.removed;
+  if (r.size() > kMaxRemovedKept) {
+    return std::to_string(r.size()) + " removed members kept; at most " +
+           std::to_string(kMaxRemovedKept);
+  }
+  for (std::size_t i = 0; i < r.size(); ++i) {
+    const std::string who = "removed member " + std::to_string(r[i].id);
+    if (r[i].id >= next_member_id_) {
+      return who + " is not below next_member_id " + std::to_string(next_member_id_);
+    }
+    if (latest().is_member(r[i].id)) return who + " is a member of epoch " + std::to_string(epoch());
+    for (std::size_t j = 0; j < i; ++j) {
+      if (r[j].id == r[i].id) return who + " is named twice";
     }
   }
   return {};

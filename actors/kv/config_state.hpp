@@ -17,7 +17,10 @@
 //   next_member_id only grows: an id is never handed out twice, even after
 //     its member was removed (a removed member's votes must never be taken
 //     for a new member's);
-//   alpha is set at the first start and never changes.
+//   alpha is set at the first start and never changes;
+//   the removed members (the latest kMaxRemovedKept, in the order of their
+//   removal) have ids below next_member_id, each once, none of them a member
+//   of the latest configuration.
 #pragma once
 
 #include <cstdint>
@@ -42,11 +45,14 @@ std::vector<MemberEntry> bootstrap_members(const std::vector<std::string>& names
                                            const std::vector<std::string>& peer_endpoints = {});
 
 // What a snapshot stores of a ConfigState (format 3). Field order is the format.
+// `removed` came later within format 3: a record without it (written
+// before) reads as one with no removed members.
 struct ConfigStateRecord {
   std::uint64_t alpha = 0;
   NodeId next_member_id = 0;
   std::vector<ConfigAt> entries;
-  MSGPACK_DEFINE(alpha, next_member_id, entries)
+  std::vector<RemovedMember> removed;
+  MSGPACK_DEFINE(alpha, next_member_id, entries, removed)
   bool operator==(const ConfigStateRecord&) const = default;
 };
 
@@ -61,7 +67,9 @@ class ConfigState {
   // A snapshot's record, checked against the invariants above (it may come
   // from a peer); the error says which one it breaks.
   static Result<ConfigState> from_record(ConfigStateRecord r);
-  ConfigStateRecord record() const { return {alpha_, next_member_id_, history_.entries}; }
+  ConfigStateRecord record() const {
+    return {alpha_, next_member_id_, history_.entries, history_.removed};
+  }
 
   // A member op decided in `instance` (the applier applied everything below
   // it). Deterministic: a refusal (error set) changes nothing and says why
@@ -105,6 +113,9 @@ class ConfigState {
   ConfigState() = default;
   MemberResult result(InstanceId instance) const;
   MemberResult refuse(std::string why, InstanceId instance) const;
+  // Keeps, as removed, the members of `before` that `after` (governing
+  // from `from`) leaves out.
+  void remember_removed(const Config& before, const Config& after, InstanceId from);
   // Why `next` may not replace the latest configuration (empty: it may).
   std::string broken_rule(const Config& next) const;
   std::string refusal(const MemberChange& change, InstanceId instance) const;
@@ -114,8 +125,8 @@ class ConfigState {
 
   std::uint64_t alpha_ = kDefaultAlpha;
   NodeId next_member_id_ = 0;
-  // The entries (ascending from; the first governs below the second);
-  // known_below is history()'s to set.
+  // The entries (ascending from; the first governs below the second) and
+  // the removed members; known_below is history()'s to set.
   ConfigHistory history_;
   InstanceId trimmed_below_ = 0;  // the last trim's point
   bool bug_no_window_ = false;

@@ -113,13 +113,26 @@ bool is_z85_key(std::string_view text) {
   return true;
 }
 
+// The kvctl command of a change (kvctl member add, ...), for refusals.
+const char* member_command(MemberChangeKind k) {
+  switch (k) {
+    case MemberChangeKind::add_learner: return "add";
+    case MemberChangeKind::promote: return "promote";
+    case MemberChangeKind::remove: return "remove";
+    case MemberChangeKind::replace: return "replace";
+    case MemberChangeKind::update: return "update";
+    case MemberChangeKind::list: return "list";
+  }
+  return "change";
+}
+
 // The fields each kind of change takes, and nothing else: a stray field is
 // a client's mistake the state machine would silently ignore.
 std::string validate_member(const MemberChange& c) {
   if (c.kind > MemberChangeKind::update) {
     return "unknown member change kind " + std::to_string(static_cast<int>(c.kind));
   }
-  const std::string kind = std::string("member ") + to_string(c.kind);
+  const std::string kind = std::string("member ") + member_command(c.kind);
   const bool adds = c.kind == MemberChangeKind::add_learner;
   const bool targets = !adds && c.kind != MemberChangeKind::list;
   const bool endpoints = adds || c.kind == MemberChangeKind::update;
@@ -369,20 +382,6 @@ void FrontDoor::on_snapshot_save(std::string route, const SnapshotSaveRequest& m
   out.push_back({{self_, Actor::applier}, SnapshotSaveFromClient{std::move(route), m}});
 }
 
-namespace {
-// The kvctl command of a change, for the refusal.
-const char* member_command(MemberChangeKind k) {
-  switch (k) {
-    case MemberChangeKind::add_learner: return "add";
-    case MemberChangeKind::promote: return "promote";
-    case MemberChangeKind::remove: return "remove";
-    case MemberChangeKind::replace: return "replace";
-    case MemberChangeKind::update: return "update";
-    case MemberChangeKind::list: return "list";
-  }
-  return "change";
-}
-}  // namespace
 
 void FrontDoor::on_client_request(std::string route, ClientRequest& r, std::size_t charge,
                                   Outbox& out, bool admin, Time now) {

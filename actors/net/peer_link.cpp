@@ -75,21 +75,29 @@ PeerLink::PeerLink(NodeId self, const std::vector<std::string>& names, std::uint
 // The latest entry naming a member gives its name and endpoint (update
 // moves an endpoint); a peer that stays keeps its progress and reach.
 void PeerLink::set_members(const ConfigHistory& config) {
+  const std::map<NodeId, PeerAddress> removed_before = removed_members();
   // A member in one entry and not in the next is removed from that next
   // entry's instance on.
   for (std::size_t k = 1; k < config.entries.size(); ++k) {
     const ConfigAt& after = config.entries[k];
     for (const MemberEntry& m : config.entries[k - 1].config.members) {
       if (m.id == self_ || after.config.is_member(m.id) || removed_.count(m.id) != 0) continue;
-      removed_[m.id] = Removal{m.name, after.config.epoch, after.from, {}};
+      removed_[m.id] = Removal{m.name, after.config.epoch, after.from, {}, m.peer_key};
     }
+  }
+  // Removals the entries no longer show (trimmed, or before a snapshot).
+  for (const RemovedMember& m : config.removed) {
+    if (m.id == self_ || config.is_member(m.id) || removed_.count(m.id) != 0) continue;
+    removed_[m.id] = Removal{m.name, m.epoch, m.from, {}, m.peer_key};
   }
   // A peer gone without this node seeing both sides (a snapshot installed
   // past the change): removed at the oldest configuration known.
   for (const auto& [id, p] : peers_) {
     if (config.is_member(id) || removed_.count(id) != 0 || config.entries.empty()) continue;
     const ConfigAt& first = config.entries.front();
-    removed_[id] = Removal{p.address.name, first.config.epoch, first.from, {}};
+    const std::vector<std::string>& keys = p.address.config_keys;
+    removed_[id] = Removal{p.address.name, first.config.epoch, first.from, {},
+                           keys.empty() ? std::string() : keys.front()};
   }
   while (removed_.size() > kMaxRemovals) removed_.erase(removed_.begin());
   history_ = config;
@@ -120,6 +128,8 @@ void PeerLink::set_members(const ConfigHistory& config) {
     same = a->first == b->first && a->second.address == b->second.address;
   }
   peers_ = std::move(next);
+  // The runner lets removed members' keys in too (removed_members()).
+  if (removed_members() != removed_before) same = false;
   if (!same) ++generation_;
 }
 
@@ -149,6 +159,16 @@ MemberKeys member_keys(const std::map<NodeId, PeerAddress>& members,
       }
     }
     if (!keys.empty()) out[id] = std::move(keys);
+  }
+  return out;
+}
+
+std::map<NodeId, PeerAddress> PeerLink::removed_members() const {
+  std::map<NodeId, PeerAddress> out;
+  for (const auto& [id, r] : removed_) {
+    PeerAddress a{r.name, {}, {}};
+    if (!r.peer_key.empty()) a.config_keys.push_back(r.peer_key);
+    out.emplace(id, std::move(a));
   }
   return out;
 }

@@ -22,7 +22,9 @@
 // out. The runner asks members_generation() after each local message and
 // connects to the endpoints of members() that it has no socket for.
 //
-// Removed members: a frame from a member whose removal governs every
+// Removed members: the removals in the configuration history (its entries,
+// and its list of removed members, which outlives the entries). A frame
+// from a member whose removal governs every
 // instance this node may run, once this node is done (LocalProgress) with
 // every instance before the removal, is answered (at most once a second) with a
 // Removed notice, on the connection it came on (take_answers()); a removed
@@ -167,7 +169,12 @@ class PeerLink {
   bool is_member(NodeId peer) const { return peers_.count(peer) != 0; }
   // Every other member, by id.
   std::map<NodeId, PeerAddress> members() const;
-  // Moves whenever members() changes.
+  // The members this node saw removed (the latest kMaxRemovals), by id:
+  // name and configuration key, no endpoint. With keys their keys are still
+  // let in, so that one calling back can be told it was removed; every
+  // other frame of theirs is refused (inbound()).
+  std::map<NodeId, PeerAddress> removed_members() const;
+  // Moves whenever members() or removed_members() changes.
   std::uint64_t members_generation() const { return generation_; }
   double drop_rate() const { return drop_rate_; }
   std::uint64_t dropped() const { return dropped_; }
@@ -187,6 +194,7 @@ class PeerLink {
     std::uint64_t epoch = 0;
     InstanceId effective_from = 0;
     std::optional<Time> last_notice;
+    std::string peer_key;  // its configuration key; empty: its key file, if any
   };
 
   bool drop();

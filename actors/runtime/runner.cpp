@@ -530,8 +530,12 @@ void PeerLinkThread::sync_dealers() {
   // The keys each member may connect with, and the one to pin.
   MemberKeys keys;
   if (security_ != nullptr) {
-    keys = member_keys(members, [this](const std::string& name) { return security_->key_files(name); });
-    if (zap_ != nullptr) register_policies(*zap_, *security_, keys, ns_, client_port_);
+    const auto files = [this](const std::string& name) { return security_->key_files(name); };
+    keys = member_keys(members, files);
+    if (zap_ != nullptr) {
+      register_policies(*zap_, *security_, keys, ns_, client_port_,
+                        member_keys(logic_.removed_members(), files));
+    }
   }
   for (auto it = dealers_.begin(); it != dealers_.end();) {
     auto m = members.find(it->first);
@@ -698,6 +702,14 @@ bool PeerLinkThread::on_peer_message() {
     } catch (const zmq::error_t&) {
     }
     if (!sent) stats_.dropped.fetch_add(1, std::memory_order_relaxed);
+    if (const NodeId to = a.header.to.node; sent && to != kNoNode) {  // a Removed notice
+      const std::map<NodeId, PeerAddress> removed = logic_.removed_members();
+      const auto r = removed.find(to);
+      log::warn("a removed member still calls: told it it was removed (everything else it "
+                "sends is refused); it exits with status 4 once a majority of the voters told it",
+                {{"peer", r == removed.end() ? std::to_string(to) : r->second.name},
+                 {"peer_id", to}});
+    }
   }
   if (!f) return true;
   if (is_paxos_message(f->body)) stats_.paxos_received.fetch_add(1, std::memory_order_relaxed);

@@ -146,10 +146,13 @@ MemberKeys member_keys_of_list(const TransportSecurity& s) {
 }
 
 void register_policies(ZapHandler& zap, const TransportSecurity& s, const MemberKeys& members,
-                       const std::string& ns, bool client_port) {
+                       const std::string& ns, bool client_port, const MemberKeys& removed) {
   ZapPolicy peers{.what = "peer port of " + ns};
   for (const auto& [node, keys] : members) {
     for (const std::string& key : keys) peers.users[key] = std::to_string(node);
+  }
+  for (const auto& [node, keys] : removed) {
+    for (const std::string& key : keys) peers.users.emplace(key, std::to_string(node));
   }
   zap.set_policy(peer_zap_domain(ns), peers);
   if (!client_port) return;

@@ -94,9 +94,13 @@ MemberKeys member_keys_of_list(const TransportSecurity& s);
 // Registers the node's peer-port policy (and, with `client_port`, its
 // client-port policy) with the handler: peers get in with the keys of
 // `members` only, and none of those keys is accepted on the client port.
-// Called again whenever the configurations change.
+// The keys of `removed` members get in too, under their ids, unless a
+// member has the same key: the peer link refuses everything they send but
+// answers with a Removed notice, the only way a removed node learns it must
+// stop (peer_link.hpp). Called again whenever the configurations change.
 void register_policies(ZapHandler& zap, const TransportSecurity& s, const MemberKeys& members,
-                       const std::string& inproc_namespace, bool client_port);
+                       const std::string& inproc_namespace, bool client_port,
+                       const MemberKeys& removed = {});
 
 // Socket options; call before bind (make_curve_client, in key_file.hpp, before connect).
 void make_curve_server(zmq::socket_t& s, const CurveKey& own, const std::string& zap_domain);

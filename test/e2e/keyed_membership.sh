@@ -9,8 +9,9 @@
 #      let n4 in; promoted, it serves puts and gets;
 #   3. n4 is re-keyed (member update --peer-key) and restarted with its new
 #      pair: it serves again, and its old key is refused on a peer port;
-#   4. n2 is removed: it exits 4, and its key, still in every node's
-#      --peer-keys, is refused on the peer ports of the nodes that remain.
+#   4. n2 is removed: it exits 4, told by a majority of the voters that
+#      remain, whose peer ports still let its key in for that notice alone
+#      (its key, still in every node's --peer-keys, opens nothing else).
 #   bash keyed_membership.sh KVPAXOSD KVCTL
 set -uo pipefail
 source "$(dirname "$0")/lib.bash"
@@ -151,14 +152,40 @@ pass "n4's old key is refused on n1's peer port"
   fail "n2's key was refused on n1's peer port while n2 is a member"
 pass "a member's key is let in on a peer port (the check below can fail)"
 
-# ---- 4. remove n2: its key stops working though its file stays everywhere
+# ---- 4. remove n2: told with its key, which opens nothing else, though its file stays everywhere
 out=$(K member remove n2 2>&1) || fail "member remove n2: $out"
 wait_exit 2
 expect_eq "n2 exits with the removed status" 4 "$CODE"
-for i in 1 3; do
-  refused_on_peer_port "$i" "$KEYS/peer/n2.key" "$KEYS/peer/n2.key_secret" ||
-    fail "n2's key is still let in on n$i's peer port after its removal"
-  pass "n2's key is refused on n$i's peer port"
+told=0
+for i in 1 3 4; do
+  grep -F "a removed member still calls: told it it was removed" "$WORK/n$i.log" |
+    grep -qF "peer=n2" && told=$((told + 1))
 done
+[ "$told" -ge 2 ] || fail "n2 exited, but only $told of n1, n3, n4 logged telling it it was removed"
+pass "$told of the 3 voters that remain told n2, with its key, that it was removed"
+refused_on_peer_port 1 "$KEYS/n4-old/n4.key" "$KEYS/n4-old/n4.key_secret" ||
+  fail "n4's old key is let in on n1's peer port once n2 is a removed member"
+pass "only the removed member's own key gets the notice: n4's old key is still refused"
 expect_eq "the three that remain serve" OK "$(on 3 put k6 after)"
 expect_eq "n4 reads it" after "$(on 4 get k6)"
+
+# ---- 5. a removed member that was away hears it on a fresh connection
+# n3 is stopped (SIGSTOP) while it is removed, and n1 restarts: when n3
+# comes back, its link to n1 is a new CURVE handshake, and n1 (which may
+# hold only the configuration after the removal) must still let n3's key
+# in, to tell it. The voters after the removal are n1 and n4: both must.
+kill -STOP "${PID[3]}"
+out=$(K member remove n3 --force 2>&1) || fail "member remove n3 (stopped): $out"
+expect_eq "n1 and n4 serve without n3" OK "$(on 1 put k7 without-n3)"
+kill -TERM "${PID[1]}"
+wait_exit 1
+expect_eq "n1 stops cleanly" 0 "$CODE"
+start 1 "$KEYS/peer" --cluster "$CLUSTER"
+expect_eq "n1 serves again" without-n3 "$(on 1 get k7)"
+kill -CONT "${PID[3]}"
+wait_exit 3
+expect_eq "n3, back, learns it was removed and exits with the removed status" 4 "$CODE"
+grep -F "a removed member still calls: told it it was removed" "$WORK/n1.log" | grep -qF "peer=n3" ||
+  fail "the restarted n1 did not tell n3"
+pass "the restarted n1 told n3, on a connection it accepted after the removal"
+expect_eq "n1 and n4 serve" OK "$(on 4 put k8 end)"

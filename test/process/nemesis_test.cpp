@@ -281,6 +281,7 @@ class MemberOperator {
  public:
   MemberOperator(zmq::context_t& ctx, test::ProcessCluster& cluster, int capacity)
       : cluster_(cluster), admin_(ctx, ClientOptions{.endpoints = all_endpoints(cluster, capacity),
+                                                     .curve = cluster.curve(),
                                                      .deadline = seconds(4)}) {}
 
   // Up to `attempts` tries of 4 s each.
@@ -360,13 +361,15 @@ class MemberOperator {
 // changes, partitions among the members, pauses (SIGSTOP), crash-restarts
 // (SIGKILL, then a start from the data dir) and message drops go on. Then:
 // every key readable, the final members converge, every removed node exited
-// with status 4, and the history is linearizable. Without keys: a new member
-// cannot be started with keys yet.
+// with status 4, and the history is linearizable. With CURVE keys on every
+// link: each new member comes with its own pair (member add --peer-key), and
+// a removed member must still hear that it was removed (the notice travels
+// on a key its peers no longer take for anything else).
 TEST(Nemesis, MembershipChangesAmongPartitionsPausesCrashesAndDropsStayLinearizable) {
   constexpr int kFirst = 3;
   constexpr int kCapacity = 7;
   test::ProcessCluster cluster(kFirst, {"--fault-injection", "--log-level", "info"},
-                               /*durable=*/true, test::Keys::off, 0, kCapacity - kFirst);
+                               /*durable=*/true, test::Keys::on, 0, kCapacity - kFirst);
   ASSERT_TRUE(cluster.started());
   zmq::context_t ctx(1);
   MemberOperator op(ctx, cluster, kCapacity);
@@ -377,7 +380,7 @@ TEST(Nemesis, MembershipChangesAmongPartitionsPausesCrashesAndDropsStayLineariza
   for (int c = 0; c < 6; ++c) {
     std::vector<std::string> eps = MemberOperator::all_endpoints(cluster, kCapacity);
     std::rotate(eps.begin(), eps.begin() + c % kFirst, eps.end());
-    threads.emplace_back(run_client, std::ref(ctx), eps, std::nullopt, c, keys, std::ref(stop),
+    threads.emplace_back(run_client, std::ref(ctx), eps, cluster.curve(), c, keys, std::ref(stop),
                          std::ref(history));
   }
 
@@ -506,7 +509,8 @@ TEST(Nemesis, MembershipChangesAmongPartitionsPausesCrashesAndDropsStayLineariza
     const std::string name = cluster.name(i);
     ASSERT_TRUE(op.change(MemberChange{.kind = MemberChangeKind::add_learner, .name = name,
                                        .peer_endpoint = "tcp://" + cluster.peer_endpoint_of(i),
-                                       .client_endpoint = "tcp://" + cluster.client_endpoint_of(i)},
+                                       .client_endpoint = "tcp://" + cluster.client_endpoint_of(i),
+                                       .peer_key = cluster.peer_key(i)},
                           is_member(name)))
         << "adding " << name << ": " << op.last_error << "\n" << views() << cluster.logs();
     ++changes;
@@ -615,7 +619,7 @@ TEST(Nemesis, MembershipChangesAmongPartitionsPausesCrashesAndDropsStayLineariza
     live.push_back(cluster.client_endpoint_of(index_of(m.id)));
   }
   EXPECT_EQ(config.voter_count(), 4u);
-  Client reader(ctx, ClientOptions{.endpoints = live, .deadline = seconds(30)});
+  Client reader(ctx, ClientOptions{.endpoints = live, .curve = cluster.curve(), .deadline = seconds(30)});
   read_every_key(reader, keys, history, cluster);
   if (::testing::Test::HasFatalFailure()) return;
   expect_converged(reader, live, "the members");

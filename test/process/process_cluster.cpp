@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -57,7 +58,8 @@ ProcessCluster::ProcessCluster(int nodes, std::vector<std::string> extra_flags, 
     : open_file_limit_(open_file_limit),
       capacity_(nodes + spare),
       durable_(durable),
-      extra_flags_(std::move(extra_flags)) {
+      extra_flags_(std::move(extra_flags)),
+      first_nodes_(nodes) {
   char tmpl[] = "/tmp/kvpaxos-proc-XXXXXX";
   dir_ = ::mkdtemp(tmpl) ? tmpl : "/tmp";
   if (keys == Keys::on) key_flags_ = make_keys(nodes);
@@ -84,18 +86,41 @@ std::vector<std::string> ProcessCluster::make_keys(int nodes) {
   auto made = [](const Result<bool>& r) {
     if (!r.ok()) ADD_FAILURE() << r.error();
   };
-  for (int i = 0; i < nodes; ++i) made(write_key_files(keys + "/peer", name(i), generate_curve_key()));
+  std::error_code ec;
+  for (int i = 0; i < capacity_; ++i) {
+    const CurveKey key = generate_curve_key();
+    peer_public_keys_.push_back(key.public_key);
+    if (i < nodes) {
+      made(write_key_files(keys + "/peer", name(i), key));
+      continue;
+    }
+    // A spare's own pair and the first nodes' public keys; nothing of it
+    // is copied to the first nodes (its key travels in member add).
+    const std::string own = keys + "/" + name(i);
+    made(write_key_files(own, name(i), key));
+    for (int j = 0; j < nodes; ++j) {
+      std::filesystem::copy_file(keys + "/peer/" + name(j) + ".key", own + "/" + name(j) + ".key", ec);
+      if (ec) ADD_FAILURE() << "cannot copy " << name(j) << ".key: " << ec.message();
+    }
+  }
   const CurveKey port = generate_curve_key();
   made(write_key_files(keys + "/client-port", "cluster", port));
   const CurveKey alice = generate_curve_key();
   made(write_key_files(keys, "alice", alice));
-  std::error_code ec;
   std::filesystem::create_directories(keys + "/clients", ec);
   std::filesystem::copy_file(keys + "/alice.key", keys + "/clients/alice.key", ec);
   if (ec) ADD_FAILURE() << "cannot copy alice.key: " << ec.message();
   curve_ = ClientCurve{{port.public_key}, alice};
-  return {"--peer-keys", keys + "/peer", "--client-key", keys + "/client-port/cluster.key_secret",
-          "--client-keys", keys + "/clients"};
+  std::vector<std::string> flags = {"--peer-keys", keys + "/peer", "--client-key",
+                                    keys + "/client-port/cluster.key_secret", "--client-keys",
+                                    keys + "/clients"};
+  if (capacity_ > nodes) {  // membership changes: alice is the operator
+    std::filesystem::create_directories(keys + "/admins", ec);
+    std::filesystem::copy_file(keys + "/alice.key", keys + "/admins/alice.key", ec);
+    if (ec) ADD_FAILURE() << "cannot copy alice.key: " << ec.message();
+    flags.insert(flags.end(), {"--admin-keys", keys + "/admins"});
+  }
+  return flags;
 }
 
 std::string ProcessCluster::client_endpoint_of(int i) const {
@@ -112,6 +137,10 @@ std::vector<std::string> ProcessCluster::node_args(int i, const std::string& clu
   std::vector<std::string> args = {KVPAXOSD_PATH, "--name", name(i), "--cluster", cluster,
                                    "--client-addr", client_endpoint_of(i)};
   args.insert(args.end(), key_flags_.begin(), key_flags_.end());
+  if (i >= first_nodes_ && !key_flags_.empty()) {
+    auto dir = std::find(args.begin(), args.end(), "--peer-keys");
+    if (dir != args.end()) *(dir + 1) = keys_dir() + "/" + name(i);  // its own key dir
+  }
   args.insert(args.end(), extra_flags_.begin(), extra_flags_.end());
   if (durable_) {
     std::error_code ignored;
@@ -207,6 +236,18 @@ int ProcessCluster::add_node(const std::string& cluster) {
   if (i >= capacity_) {
     ADD_FAILURE() << "add_node: no spare node left (" << capacity_ << " in all)";
     return i;
+  }
+  if (!key_flags_.empty()) {
+    // The public keys of the members it is told to ask, as an operator copies
+    // them (the first nodes' are there already).
+    std::stringstream names(cluster);
+    for (std::string item; std::getline(names, item, ',');) {
+      const std::string member = item.substr(0, item.find('='));
+      const int j = member.size() > 1 ? std::atoi(member.c_str() + 1) - 1 : -1;
+      if (j < 0 || j >= capacity_) continue;
+      std::ofstream(keys_dir() + "/" + name(i) + "/" + member + ".key")
+          << format_key_file(CurveKey{peer_key(j), ""}, /*secret=*/false);
+    }
   }
   peer_endpoints_.push_back(peer_endpoint_of(i));
   endpoints_.push_back(client_endpoint_of(i));

@@ -60,6 +60,13 @@ class ProcessCluster {
   // keys_dir()/alice.key_secret.
   const std::optional<ClientCurve>& curve() const { return curve_; }
   std::string keys_dir() const { return dir_ + "/keys"; }
+  // With keys and spares: alice is in every node's --admin-keys
+  // (keys_dir()/admins), so she may change the membership, and spare node i
+  // has keys_dir()/NAME as its --peer-keys: its own pair and the first
+  // nodes' public keys (and, from add_node, those of the members its
+  // --cluster names), as an operator gives a new member (README). Its
+  // public key, for kvctl member add --peer-key, is peer_key(i).
+  std::string peer_key(int i) const { return peer_public_keys_.at(static_cast<std::size_t>(i)); }
 
   pid_t pid(int i) const { return pids_.at(static_cast<std::size_t>(i)); }
   bool alive(int i);
@@ -106,6 +113,8 @@ class ProcessCluster {
   std::vector<std::string> peer_endpoints_;
   std::optional<ClientCurve> curve_;
   std::vector<std::string> key_flags_;
+  std::vector<std::string> peer_public_keys_;  // Z85, node i at index i (with keys)
+  int first_nodes_ = 0;
   bool started_ = false;
 };
 

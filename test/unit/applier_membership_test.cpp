@@ -314,6 +314,9 @@ TEST(FrontDoorMembership, RefusesMalformedChanges) {
       {{.kind = MemberChangeKind::list, .target = 2}, "member list takes no target"},
       {{.kind = MemberChangeKind::list, .expected_epoch = 3}, "member list takes no epoch"},
       {{.kind = MemberChangeKind::remove, .target = 1, .name = "x"}, "takes no name"},
+      // Named by the command users type (kvctl member add), not the wire's add_learner.
+      {{.kind = MemberChangeKind::add_learner, .target = 2, .name = "n4", .peer_endpoint = "tcp://h:4"},
+       "member add takes no target"},
       {{.kind = MemberChangeKind::promote, .target = 1, .peer_endpoint = "tcp://h:1"},
        "takes no endpoints"},
       {{.kind = MemberChangeKind::replace, .target = 1, .other = 1}, "needs two members"},

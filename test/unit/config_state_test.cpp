@@ -234,8 +234,8 @@ TEST(ConfigState, TheWindowlessBugGovernsFromTheNextInstance) {
 }
 
 // The planted bug the simulator must catch (reused_id): the id comes from
-// the member list, so the removed n4's id goes to the new n4, and every
-// invariant ConfigState checks alone still holds.
+// the member list, so the removed n4's id goes to the new n4. ConfigState's
+// own check sees it while the removed list still names n4.
 TEST(ConfigState, TheReusedIdBugHandsARemovedMembersIdOut) {
   ConfigState s = three_voters();
   s.set_bug_reused_id(true);
@@ -245,7 +245,83 @@ TEST(ConfigState, TheReusedIdBugHandsARemovedMembersIdOut) {
   const MemberResult again = s.apply(add("n4", "tcp://h:4", 2), 2 * kAlpha);
   ASSERT_EQ(again.error, "");
   EXPECT_EQ(again.id, first.id);
+  EXPECT_NE(s.check_invariants().find("removed member 3 is a member"), std::string::npos)
+      << s.check_invariants();
+}
+
+// Removed members outlive the entries that show their removal: a node that
+// restarts from a later snapshot can still tell one that calls.
+TEST(ConfigState, RemoveAndReplaceRememberWhoWentWithTheirKeys) {
+  ConfigState s = three_voters();
+  MemberChange keyed = add("n4", "tcp://h:4", 0);
+  keyed.peer_key = "n4-key";
+  ASSERT_EQ(s.apply(keyed, 0).error, "");
+  ASSERT_EQ(s.apply(on(MemberChangeKind::replace, 0, 1, 3), kAlpha).error, "");
+  ASSERT_EQ(s.apply(on(MemberChangeKind::remove, 3, 2), 2 * kAlpha).error, "");
+  const std::vector<RemovedMember> expected = {RemovedMember{0, "n1", 2, 2 * kAlpha, ""},
+                                               RemovedMember{3, "n4", 3, 3 * kAlpha, "n4-key"}};
+  EXPECT_EQ(s.record().removed, expected);
+  s.trim(10 * kAlpha);
+  ConfigHistory h = s.history(10 * kAlpha);
+  ASSERT_EQ(h.entries.size(), 1u) << "the entries before the removals are gone";
+  EXPECT_EQ(h.removed, expected);
   EXPECT_EQ(s.check_invariants(), "");
+  Result<ConfigState> back = ConfigState::from_record(s.record());
+  ASSERT_TRUE(back.ok()) << back.error();
+  EXPECT_EQ(back->record().removed, expected);
+}
+
+TEST(ConfigState, KeepsTheLatestRemovedMembersOnly) {
+  ConfigState s = three_voters();
+  InstanceId at = 0;
+  for (std::size_t k = 0; k < kMaxRemovedKept + 5; ++k) {
+    const MemberResult added = s.apply(add("l", "tcp://h:9", s.epoch()), at);
+    ASSERT_EQ(added.error, "");
+    at += kAlpha;
+    ASSERT_EQ(s.apply(on(MemberChangeKind::remove, added.id, s.epoch()), at).error, "");
+    at += kAlpha;
+  }
+  const std::vector<RemovedMember> removed = s.record().removed;
+  ASSERT_EQ(removed.size(), kMaxRemovedKept);
+  EXPECT_EQ(removed.front().id, 3u + 5u) << "the oldest go first";
+  EXPECT_EQ(removed.back().id, 3u + kMaxRemovedKept + 4u);
+  EXPECT_EQ(s.check_invariants(), "");
+}
+
+// A ConfigStateRecord as it was before the removed list.
+struct OlderRecord {
+  std::uint64_t alpha = 0;
+  NodeId next_member_id = 0;
+  std::vector<ConfigAt> entries;
+  MSGPACK_DEFINE(alpha, next_member_id, entries)
+};
+
+// A format 3 record written before the removed list (three fields) reads
+// as one without removed members; a removed member that is a member, or an
+// id never handed out, is refused.
+TEST(ConfigState, AnOlderRecordReadsAndABrokenRemovedListIsRefused) {
+  ConfigState s = three_voters();
+  ASSERT_EQ(s.apply(on(MemberChangeKind::remove, 2, 0), 0).error, "");
+  const ConfigStateRecord now = s.record();
+  msgpack::sbuffer buf;
+  msgpack::pack(buf, OlderRecord{now.alpha, now.next_member_id, now.entries});
+  const msgpack::object_handle oh = msgpack::unpack(buf.data(), buf.size());
+  const ConfigStateRecord older = oh.get().as<ConfigStateRecord>();
+  EXPECT_TRUE(older.removed.empty());
+  EXPECT_EQ(older.entries, now.entries);
+  EXPECT_TRUE(ConfigState::from_record(older).ok());
+
+  ConfigStateRecord member = now;
+  member.removed.push_back(RemovedMember{1, "n2", 1, kAlpha, ""});
+  Result<ConfigState> r = ConfigState::from_record(member);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().find("removed member 1 is a member"), std::string::npos) << r.error();
+  ConfigStateRecord unknown = now;
+  unknown.removed.push_back(RemovedMember{9, "n10", 1, kAlpha, ""});
+  EXPECT_FALSE(ConfigState::from_record(unknown).ok());
+  ConfigStateRecord twice = now;
+  twice.removed.push_back(twice.removed.front());
+  EXPECT_FALSE(ConfigState::from_record(twice).ok());
 }
 
 TEST(ConfigState, ARecordRoundTripsAndABrokenOneIsRefused) {

@@ -213,6 +213,18 @@ TEST(PeerLinkKeys, ThePlantedBugOfKeepingKeyFilesIsCaught) {
   EXPECT_EQ(found.front(), "member 3 accepts n4-old");
 }
 
+// The link's answers are exactly one Removed notice, `expected`.
+void expect_one_notice(PeerLink& link, const Removed& expected) {
+  std::vector<Body> told = answers(link);
+  ASSERT_EQ(told.size(), 1u);
+  const Removed* r = std::get_if<Removed>(&told[0]);
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->id, expected.id);
+  EXPECT_EQ(r->epoch, expected.epoch);
+  EXPECT_EQ(r->effective_from, expected.effective_from);
+  EXPECT_EQ(r->voters, expected.voters);
+}
+
 TEST(PeerLinkRemoval, ARemovedMemberIsToldOnceTheRemovalGovernsAndAtMostOnceASecond) {
   PeerLink link(0, history({{0, kBefore}}), 1);
   Outbox out;
@@ -230,14 +242,7 @@ TEST(PeerLinkRemoval, ARemovedMemberIsToldOnceTheRemovalGovernsAndAtMostOnceASec
   EXPECT_TRUE(answers(link).empty()) << "done below 199 is not done with 199";
   link.handle({0, Actor::learner}, LocalProgress{200, 200, 0}, at(7), out);
   EXPECT_FALSE(from(link, 2, at(8), out).has_value());
-  std::vector<Body> told = answers(link);
-  ASSERT_EQ(told.size(), 1u);
-  const Removed* r = std::get_if<Removed>(&told[0]);
-  ASSERT_NE(r, nullptr);
-  EXPECT_EQ(r->id, 2u);
-  EXPECT_EQ(r->epoch, 2u);
-  EXPECT_EQ(r->effective_from, 200u);
-  EXPECT_EQ(r->voters, (std::vector<NodeId>{0, 1}));
+  expect_one_notice(link, Removed{2, 2, 200, {0, 1}});
   EXPECT_FALSE(from(link, 2, at(500), out).has_value());
   EXPECT_TRUE(answers(link).empty()) << "a second notice within a second";
   EXPECT_FALSE(from(link, 2, at(1008), out).has_value());
@@ -245,6 +250,33 @@ TEST(PeerLinkRemoval, ARemovedMemberIsToldOnceTheRemovalGovernsAndAtMostOnceASec
   // An id that never was a member hears nothing.
   EXPECT_FALSE(from(link, 9, at(3000), out).has_value());
   EXPECT_TRUE(answers(link).empty());
+}
+
+// A node that never saw the entries before a removal (restarted from a
+// snapshot past it, or trimmed) knows it from the history's removed list:
+// it tells the removed member, and gives the runner its key to let in.
+TEST(PeerLinkRemoval, ARemovalOnlyTheRemovedListShowsIsToldToo) {
+  ConfigHistory h = history({{200, kAfter}});
+  h.removed = {RemovedMember{2, "n3", 2, 200, "n3-key"}, RemovedMember{0, "n1", 1, 100, ""}};
+  ConfigHistory without = h;
+  without.removed.clear();
+  PeerLink link(1, without, 1);
+  EXPECT_TRUE(link.removed_members().empty());
+  const std::uint64_t before = link.members_generation();
+  Outbox out;
+  link.handle({1, Actor::applier}, ConfigUpdate{h, 264}, at(0), out);
+  EXPECT_NE(link.members_generation(), before) << "the runner must let the key in";
+  const std::map<NodeId, PeerAddress> removed = link.removed_members();
+  ASSERT_EQ(removed.size(), 1u) << "n1 (id 0) is a member again: not removed";
+  EXPECT_EQ(removed.at(2).name, "n3");
+  EXPECT_EQ(removed.at(2).config_keys, (std::vector<std::string>{"n3-key"}));
+  link.handle({1, Actor::learner}, LocalProgress{200, 200, 0}, at(1), out);
+  PeerFrame f{FrameHeader{{1, Actor::acceptor}, {2, Actor::proposer}, 1, 1, 0}, encode(Heartbeat{})};
+  EXPECT_FALSE(link.inbound(f, at(2), out, NodeId{2}).has_value()) << "its frames are refused";
+  expect_one_notice(link, Removed{2, 2, 200, {0, 1}});
+  const std::uint64_t same = link.members_generation();
+  link.handle({1, Actor::applier}, ConfigUpdate{h, 265}, at(3), out);
+  EXPECT_EQ(link.members_generation(), same) << "nothing changed, nothing to reconnect";
 }
 
 TEST(PeerLinkRemoval, ARemovedNodeRetiresOnceAMajorityOfTheVotersAfterItSaySo) {

@@ -211,6 +211,20 @@ TEST_F(NodeKeys, ZapPeerPolicyFollowsTheMemberKeysItIsGiven) {
   const std::string client_domain = client_zap_domain("ns");
   EXPECT_FALSE((*zap)->decide(client_domain, "CURVE", added).ok()) << "member key on client port";
   EXPECT_FALSE((*zap)->decide(client_domain, "CURVE", n2).ok()) << "a node key file on client port";
+
+  // Among the removed members, n2's key gets through the handshake again,
+  // under its own id (the peer link refuses all it sends but tells it it was
+  // removed), never on the client port; member 7, removed, had n3's key (an
+  // operator reused it): a member's key stays the member's.
+  const std::string n3 = s->peer_keys[2].front();
+  register_policies(**zap, *s, now, "ns", /*client_port=*/true, MemberKeys{{1, {n2}}, {7, {n3}}});
+  Result<std::string> as_removed = (*zap)->decide(peer_domain, "CURVE", n2);
+  ASSERT_TRUE(as_removed.ok()) << as_removed.error();
+  EXPECT_EQ(as_removed.value(), "1") << "its own id, never a member's";
+  Result<std::string> member = (*zap)->decide(peer_domain, "CURVE", n3);
+  ASSERT_TRUE(member.ok()) << member.error();
+  EXPECT_EQ(member.value(), "2");
+  EXPECT_FALSE((*zap)->decide(client_domain, "CURVE", n2).ok()) << "a removed key on client port";
 }
 
 TEST(ZapHandler, OnePerContextSharedByItsNodes) {
