@@ -382,7 +382,6 @@ void FrontDoor::on_snapshot_save(std::string route, const SnapshotSaveRequest& m
   out.push_back({{self_, Actor::applier}, SnapshotSaveFromClient{std::move(route), m}});
 }
 
-
 void FrontDoor::on_client_request(std::string route, ClientRequest& r, std::size_t charge,
                                   Outbox& out, bool admin, Time now) {
   const Receipt of{client_op(r.op), now};

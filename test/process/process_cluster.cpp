@@ -10,7 +10,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -87,40 +86,35 @@ std::vector<std::string> ProcessCluster::make_keys(int nodes) {
     if (!r.ok()) ADD_FAILURE() << r.error();
   };
   std::error_code ec;
+  // The first nodes' pairs in keys_dir()/peer; a spare's in its own dir:
+  // nothing of it is copied to the first nodes (its key travels in member add).
   for (int i = 0; i < capacity_; ++i) {
     const CurveKey key = generate_curve_key();
     peer_public_keys_.push_back(key.public_key);
-    if (i < nodes) {
-      made(write_key_files(keys + "/peer", name(i), key));
-      continue;
-    }
-    // A spare's own pair and the first nodes' public keys; nothing of it
-    // is copied to the first nodes (its key travels in member add).
-    const std::string own = keys + "/" + name(i);
-    made(write_key_files(own, name(i), key));
-    for (int j = 0; j < nodes; ++j) {
-      std::filesystem::copy_file(keys + "/peer/" + name(j) + ".key", own + "/" + name(j) + ".key", ec);
-      if (ec) ADD_FAILURE() << "cannot copy " << name(j) << ".key: " << ec.message();
-    }
+    made(write_key_files(peer_keys_dir(i), name(i), key));
   }
   const CurveKey port = generate_curve_key();
   made(write_key_files(keys + "/client-port", "cluster", port));
   const CurveKey alice = generate_curve_key();
   made(write_key_files(keys, "alice", alice));
-  std::filesystem::create_directories(keys + "/clients", ec);
-  std::filesystem::copy_file(keys + "/alice.key", keys + "/clients/alice.key", ec);
-  if (ec) ADD_FAILURE() << "cannot copy alice.key: " << ec.message();
+  const auto alice_in = [&](const std::string& dir) {
+    std::filesystem::create_directories(dir, ec);
+    std::filesystem::copy_file(keys + "/alice.key", dir + "/alice.key", ec);
+    if (ec) ADD_FAILURE() << "cannot copy alice.key to " << dir << ": " << ec.message();
+  };
+  alice_in(keys + "/clients");
   curve_ = ClientCurve{{port.public_key}, alice};
-  std::vector<std::string> flags = {"--peer-keys", keys + "/peer", "--client-key",
-                                    keys + "/client-port/cluster.key_secret", "--client-keys",
-                                    keys + "/clients"};
+  std::vector<std::string> flags = {"--client-key", keys + "/client-port/cluster.key_secret",
+                                    "--client-keys", keys + "/clients"};
   if (capacity_ > nodes) {  // membership changes: alice is the operator
-    std::filesystem::create_directories(keys + "/admins", ec);
-    std::filesystem::copy_file(keys + "/alice.key", keys + "/admins/alice.key", ec);
-    if (ec) ADD_FAILURE() << "cannot copy alice.key: " << ec.message();
+    alice_in(keys + "/admins");
     flags.insert(flags.end(), {"--admin-keys", keys + "/admins"});
   }
   return flags;
+}
+
+std::string ProcessCluster::peer_keys_dir(int i) const {
+  return i < first_nodes_ ? keys_dir() + "/peer" : keys_dir() + "/" + name(i);
 }
 
 std::string ProcessCluster::client_endpoint_of(int i) const {
@@ -136,11 +130,8 @@ std::string ProcessCluster::peer_endpoint_of(int i) const {
 std::vector<std::string> ProcessCluster::node_args(int i, const std::string& cluster) const {
   std::vector<std::string> args = {KVPAXOSD_PATH, "--name", name(i), "--cluster", cluster,
                                    "--client-addr", client_endpoint_of(i)};
+  if (!key_flags_.empty()) args.insert(args.end(), {"--peer-keys", peer_keys_dir(i)});
   args.insert(args.end(), key_flags_.begin(), key_flags_.end());
-  if (i >= first_nodes_ && !key_flags_.empty()) {
-    auto dir = std::find(args.begin(), args.end(), "--peer-keys");
-    if (dir != args.end()) *(dir + 1) = keys_dir() + "/" + name(i);  // its own key dir
-  }
   args.insert(args.end(), extra_flags_.begin(), extra_flags_.end());
   if (durable_) {
     std::error_code ignored;
@@ -238,14 +229,14 @@ int ProcessCluster::add_node(const std::string& cluster) {
     return i;
   }
   if (!key_flags_.empty()) {
-    // The public keys of the members it is told to ask, as an operator copies
-    // them (the first nodes' are there already).
+    // The public keys of the members it is told to ask, as an operator
+    // copies them.
     std::stringstream names(cluster);
     for (std::string item; std::getline(names, item, ',');) {
       const std::string member = item.substr(0, item.find('='));
       const int j = member.size() > 1 ? std::atoi(member.c_str() + 1) - 1 : -1;
       if (j < 0 || j >= capacity_) continue;
-      std::ofstream(keys_dir() + "/" + name(i) + "/" + member + ".key")
+      std::ofstream(peer_keys_dir(i) + "/" + member + ".key")
           << format_key_file(CurveKey{peer_key(j), ""}, /*secret=*/false);
     }
   }

@@ -62,11 +62,13 @@ class ProcessCluster {
   std::string keys_dir() const { return dir_ + "/keys"; }
   // With keys and spares: alice is in every node's --admin-keys
   // (keys_dir()/admins), so she may change the membership, and spare node i
-  // has keys_dir()/NAME as its --peer-keys: its own pair and the first
-  // nodes' public keys (and, from add_node, those of the members its
-  // --cluster names), as an operator gives a new member (README). Its
-  // public key, for kvctl member add --peer-key, is peer_key(i).
+  // has keys_dir()/NAME as its --peer-keys (peer_keys_dir(i)): its own pair
+  // and, from add_node, the public keys of the members its --cluster names,
+  // as an operator gives a new member (README). Its public key, for kvctl
+  // member add --peer-key, is peer_key(i).
   std::string peer_key(int i) const { return peer_public_keys_.at(static_cast<std::size_t>(i)); }
+  // Node i's --peer-keys: keys_dir()/peer for the first nodes, else its own.
+  std::string peer_keys_dir(int i) const;
 
   pid_t pid(int i) const { return pids_.at(static_cast<std::size_t>(i)); }
   bool alive(int i);
